@@ -1,0 +1,32 @@
+# mmfuzz: `make run` sets up and runs a short campaign; `make test` sets up and runs the tests.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+TIME   ?= 60
+DB     ?= sqlite:///db/mmfuzz.sqlite
+
+.PHONY: setup run test lint clean
+
+$(BIN)/mmfuzz: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@
+
+setup: $(BIN)/mmfuzz
+	$(BIN)/python -m fuzzer.executor
+
+run: setup
+	$(BIN)/mmfuzz run --time $(TIME) --db $(DB)
+
+test: setup
+	$(BIN)/pytest -q
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) build *.egg-info fuzzer/executor/mmfuzz-executor

@@ -1,0 +1,122 @@
+/*
+ * mmfuzz executor: the child that runs one wire-encoded program and nothing else.
+ *
+ * It reads the program from stdin, closes every descriptor, disables THP for
+ * itself, asks to be traced and stops. From then on the only syscalls it makes
+ * are the program's own calls, one getppid() checkpoint after every page touch,
+ * and exit_group(): the supervisor can tell each stop apart by number alone.
+ * A SIGSEGV or SIGBUS raised by a touch is an outcome, not a crash: the handler
+ * jumps back to the loop without a syscall (sigsetjmp without a saved mask,
+ * SA_NODEFER so the signal stays unblocked).
+ *
+ * Wire format (see fuzzer/prog/wire.py): u64 MAGIC, u64 ncalls, then 7 u64 a
+ * call: op (syscall number, or TOUCH_READ / TOUCH_WRITE) and six arguments.
+ *
+ * Usage: mmfuzz-executor [--no-trace]   (program on stdin)
+ */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define MAGIC 0x6d6d66757a7a0001ULL
+#define MAX_CALLS 128
+#define WORDS 7
+#define TOUCH_READ 1000
+#define TOUCH_WRITE 1001
+
+enum { EXIT_BAD_INPUT = 90, EXIT_SETUP = 91 };
+
+static uint64_t prog[2 + MAX_CALLS * WORDS];
+static sigjmp_buf touch_env;
+static volatile sig_atomic_t touching;
+
+static void on_fault(int sig, siginfo_t *info, void *ctx)
+{
+	(void)info;
+	(void)ctx;
+	if (touching)
+		siglongjmp(touch_env, sig);
+	/* Not a touch: die of the signal so the supervisor sees a crash. */
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static int read_program(void)
+{
+	size_t got = 0, want = sizeof(prog);
+	char *buf = (char *)prog;
+
+	while (got < want) {
+		ssize_t n = read(0, buf + got, want - got);
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	if (got < 16 || prog[0] != MAGIC || prog[1] > MAX_CALLS)
+		return -1;
+	if (got < (2 + prog[1] * WORDS) * sizeof(uint64_t))
+		return -1;
+	return 0;
+}
+
+static void touch(uint64_t op, uint64_t addr)
+{
+	volatile char *p = (volatile char *)addr;
+
+	touching = 1;
+	if (sigsetjmp(touch_env, 0) == 0) {
+		if (op == TOUCH_WRITE)
+			*p = 1;
+		else
+			(void)*p;
+	}
+	touching = 0;
+	syscall(SYS_getppid); /* checkpoint: the supervisor observes here */
+}
+
+int main(int argc, char **argv)
+{
+	int traced = !(argc > 1 && strcmp(argv[1], "--no-trace") == 0);
+	struct sigaction sa;
+
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() == 1)
+		return EXIT_SETUP;
+	if (prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) != 0)
+		return EXIT_SETUP;
+	if (read_program() != 0)
+		return EXIT_BAD_INPUT;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = on_fault;
+	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+	if (sigaction(SIGSEGV, &sa, NULL) != 0 || sigaction(SIGBUS, &sa, NULL) != 0)
+		return EXIT_SETUP;
+
+	if (traced) {
+		if (ptrace(PTRACE_TRACEME, 0, 0, 0) != 0)
+			return EXIT_SETUP;
+		syscall(SYS_close_range, 0, ~0U, 0);
+		raise(SIGSTOP);
+	} else {
+		syscall(SYS_close_range, 0, ~0U, 0);
+	}
+
+	for (uint64_t i = 0; i < prog[1]; i++) {
+		uint64_t *c = &prog[2 + i * WORDS];
+
+		if (c[0] == TOUCH_READ || c[0] == TOUCH_WRITE)
+			touch(c[0], c[1]);
+		else
+			syscall((long)c[0], c[1], c[2], c[3], c[4], c[5], c[6]);
+	}
+	syscall(SYS_exit_group, 0);
+	return 0;
+}

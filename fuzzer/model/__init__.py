@@ -1,0 +1,20 @@
+"""The reference model: intended kernel semantics, one transition per call (pure, no I/O)."""
+
+from fuzzer.model.state import ABSENT, ANON, RESIDENT, SHMEM, ZERO, Attrs, Page, State, prot_text
+from fuzzer.model.step import OUTSIDE, Prediction, Unsupported, step
+
+__all__ = [
+    "ABSENT",
+    "ANON",
+    "OUTSIDE",
+    "RESIDENT",
+    "SHMEM",
+    "ZERO",
+    "Attrs",
+    "Page",
+    "Prediction",
+    "State",
+    "Unsupported",
+    "prot_text",
+    "step",
+]

@@ -1,0 +1,82 @@
+"""The model's state: one process's arena, page by page, plus what lies outside it.
+
+VMA boundaries are deliberately not modelled (merging rules vary between
+kernels); every page carries the attributes of the VMA it belongs to, and the
+oracle compares page by page. Presence uses one letter per page:
+
+    .  not present        Z  the shared zero page
+    A  anonymous page, mapped exclusively
+    F  shmem (page-cache) page, mapped exclusively
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from fuzzer.prog.program import ARENA_PAGES
+from fuzzer.prog.syscalls import PAGE, PROT_EXEC, PROT_READ, PROT_WRITE
+
+ABSENT, ZERO, ANON, SHMEM = ".", "Z", "A", "F"
+RESIDENT = frozenset({ANON, SHMEM})  # what smaps Rss counts (the zero page is not counted)
+
+
+@dataclass(frozen=True, slots=True)
+class Attrs:
+    """What a page inherits from its VMA."""
+
+    shared: bool  # anonymous shared (a shmem object) rather than anonymous private
+    prot: int  # PROT_READ|PROT_WRITE|PROT_EXEC bits only
+    lo: bool = False  # VM_LOCKED
+    lf: bool = False  # VM_LOCKONFAULT
+    obj: int = 0  # shmem object id (0 for private anonymous)
+    pgoff: int = 0  # page offset within the shmem object
+
+    def with_lock(self, lo: bool, lf: bool) -> Attrs:
+        return replace(self, lo=lo, lf=lf)
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    attrs: Attrs
+    state: str = ABSENT
+
+
+@dataclass(slots=True)
+class State:
+    """One process as the model sees it."""
+
+    pages: list[Page | None] = field(default_factory=lambda: [None] * ARENA_PAGES)
+    shmem: dict[int, set[int]] = field(default_factory=dict)  # object -> cached page offsets
+    next_obj: int = 1
+    outside_locked: int = 0  # pages of locked mappings the kernel placed outside the arena
+    outside_mapped: int = 0
+
+    def copy(self) -> State:
+        return State(
+            list(self.pages),
+            {obj: set(offs) for obj, offs in self.shmem.items()},
+            self.next_obj,
+            self.outside_locked,
+            self.outside_mapped,
+        )
+
+    def locked_pages(self) -> int:
+        """locked_vm: every page of every VM_LOCKED mapping, present or not."""
+        inside = sum(1 for p in self.pages if p is not None and p.attrs.lo)
+        return inside + self.outside_locked
+
+    def drop_unmapped_objects(self) -> None:
+        """A shmem object with no mapping left is freed with its pages."""
+        live = {p.attrs.obj for p in self.pages if p is not None and p.attrs.shared}
+        for obj in [o for o in self.shmem if o not in live]:
+            del self.shmem[obj]
+
+
+def prot_text(prot: int) -> str:
+    return "".join(
+        ch if prot & bit else "-"
+        for ch, bit in (("r", PROT_READ), ("w", PROT_WRITE), ("x", PROT_EXEC))
+    )
+
+
+__all__ = ["ABSENT", "ANON", "PAGE", "RESIDENT", "SHMEM", "ZERO", "Attrs", "Page", "State"]

@@ -1,0 +1,94 @@
+"""Reads /proc/PID/{smaps,status,pagemap} of a stopped child into a Snapshot.
+
+The files are opened once per child and re-read from offset 0 at every step
+(seq_file regenerates them), into one preallocated buffer: at a few hundred
+steps a second the allocations matter.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import mmap
+import os
+import struct
+from functools import cache
+
+from fuzzer.observe.snapshot import PM_PFN_MASK, PM_PRESENT, Snapshot, parse_smaps, parse_vmlck
+from fuzzer.prog import ARENA_BASE, ARENA_PAGES
+from fuzzer.prog.syscalls import PAGE
+
+_PAGEMAP = struct.Struct(f"<{ARENA_PAGES}Q")
+_PAGEMAP_OFFSET = ARENA_BASE // PAGE * 8
+
+
+class ObserveError(OSError):
+    """/proc could not be read (the process is gone, or we lack privilege)."""
+
+
+class Observer:
+    """Snapshots of one process; use as a context manager."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self._buf = bytearray(1 << 18)
+        try:
+            self._smaps = os.open(f"/proc/{pid}/smaps", os.O_RDONLY)
+            self._status = os.open(f"/proc/{pid}/status", os.O_RDONLY)
+            self._pagemap = os.open(f"/proc/{pid}/pagemap", os.O_RDONLY)
+        except OSError as e:
+            raise ObserveError(e.errno, f"cannot open /proc/{pid}: {e.strerror}") from None
+
+    def __enter__(self) -> Observer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for fd in (self._smaps, self._status, self._pagemap):
+            os.close(fd)
+
+    def _read_text(self, fd: int) -> str:
+        os.lseek(fd, 0, os.SEEK_SET)
+        got = 0
+        while True:
+            if got == len(self._buf):
+                self._buf += bytes(len(self._buf))
+            with memoryview(self._buf) as view:
+                n = os.readv(fd, [view[got:]])
+            if n == 0:
+                return self._buf[:got].decode()
+            got += n
+
+    def snapshot(self) -> Snapshot:
+        try:
+            smaps = self._read_text(self._smaps)
+            status = self._read_text(self._status)
+            words = _PAGEMAP.unpack(os.pread(self._pagemap, _PAGEMAP.size, _PAGEMAP_OFFSET))
+        except OSError as e:
+            raise ObserveError(e.errno, f"reading /proc/{self.pid}: {e.strerror}") from None
+        return Snapshot(parse_smaps(smaps), parse_vmlck(status), words, zero_pfn())
+
+
+@cache
+def zero_pfn() -> int:
+    """PFN of the shared zero page, from a read fault in our own address space.
+
+    PFNs are shown only to CAP_SYS_ADMIN; without it this returns 0 and the
+    oracle tells the zero page apart by its pagemap bits alone.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
+                          ctypes.c_int, ctypes.c_long]
+    addr = libc.mmap(None, PAGE, mmap.PROT_READ, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, -1, 0)
+    if addr in (None, ctypes.c_void_p(-1).value):
+        return 0
+    try:
+        ctypes.c_char.from_address(addr).value  # noqa: B018 -- the read fault maps the zero page
+        with open("/proc/self/pagemap", "rb") as f:
+            f.seek(addr // PAGE * 8)
+            (word,) = struct.unpack("<Q", f.read(8))
+    finally:
+        libc.munmap(ctypes.c_void_p(addr), ctypes.c_size_t(PAGE))
+    return word & PM_PFN_MASK if word & PM_PRESENT else 0

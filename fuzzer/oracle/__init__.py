@@ -1,0 +1,7 @@
+"""The oracle: model prediction against kernel observation, and divergence titles (pure)."""
+
+from fuzzer.oracle.compare import KINDS, Divergence, compare
+from fuzzer.oracle.title import call_feature
+from fuzzer.oracle.views import kernel_view, model_view, render
+
+__all__ = ["KINDS", "Divergence", "call_feature", "compare", "kernel_view", "model_view", "render"]

@@ -1,0 +1,217 @@
+"""Compares the model's prediction with what the kernel did and /proc shows.
+
+After every step: the call's result and signal; per arena page its mapping,
+protection, lock flags and presence (zero page told apart); per arena VMA its
+Rss, Pss and Locked; for the whole process VmLck against the sizes of locked
+VMAs (SEMANTICS.md §12, invariants 1-4, 10, 13). Each difference becomes a
+`Divergence` whose title is `kind: call-feature what-happened`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from fuzzer.model import OUTSIDE, Prediction, State
+from fuzzer.observe.snapshot import Snapshot, Vma
+from fuzzer.oracle.title import call_feature, result_text
+from fuzzer.oracle.views import (
+    PRESENCE_NAMES,
+    PageView,
+    View,
+    arena_vmas,
+    kernel_view,
+    model_view,
+    render,
+)
+from fuzzer.prog import ARENA_BASE, ARENA_SIZE, Call
+from fuzzer.prog.syscalls import PAGE, errno_name, signal_name
+
+SEGV_CODES = {1: "MAPERR", 2: "ACCERR"}
+KINDS = ("result", "signal", "mapping", "prot", "lock", "presence", "vma", "rss", "locked",
+         "vmlck", "hang", "crash")
+
+
+@dataclass(frozen=True, slots=True)
+class Divergence:
+    kind: str
+    title: str  # the bucket key: stable and readable
+    step: int
+    expected: str
+    observed: str
+
+
+def compare(
+    index: int,
+    call: Call,
+    pred: Prediction,
+    state: State,
+    ret: int | None,
+    signal: tuple[int, int] | None,
+    snap: Snapshot,
+) -> list[Divergence]:
+    """Every divergence at one step (empty when the kernel agrees with the model)."""
+    found: list[Divergence] = []
+    feature = call_feature(call)
+
+    def add(kind: str, what: str, expected: str, observed: str) -> None:
+        found.append(Divergence(kind, f"{kind}: {feature} {what}", index, expected, observed))
+
+    if call.name != "touch" and not _result_matches(call, pred.ret, ret):
+        add("result",
+            f"returned {_result_title(call, ret)} instead of {_result_title(call, pred.ret)}",
+            _value_text(call, pred.ret), _value_text(call, ret))
+    if pred.signal != signal:
+        add("signal", f"raised {_signal_text(signal)} instead of {_signal_text(pred.signal)}",
+            _signal_text(pred.signal), _signal_text(signal))
+
+    expected, observed = model_view(state.pages), kernel_view(snap)
+    if expected != observed:
+        for kind, what in _page_differences(expected, observed):
+            add(kind, what, render(expected), render(observed))
+
+    for kind, what, exp, obs in _vma_checks(state, snap, observed):
+        add(kind, what, exp, obs)
+
+    locked_vmas = snap.locked_size()
+    if snap.vmlck != locked_vmas:
+        add("vmlck", "made VmLck differ from the size of locked VMAs",
+            f"VmLck {locked_vmas // 1024} kB", f"VmLck {snap.vmlck // 1024} kB")
+    elif not any(d.kind == "lock" for d in found) and snap.vmlck != state.locked_pages() * PAGE:
+        add("vmlck", "left VmLck different from the model's locked size",
+            f"VmLck {state.locked_pages() * 4} kB", f"VmLck {snap.vmlck // 1024} kB")
+    return found
+
+
+# ---------------------------------------------------------------- results
+
+
+def _result_matches(call: Call, expected: int | None, observed: int | None) -> bool:
+    if expected is None or observed is None:
+        return expected == observed
+    if call.name != "mmap" or expected < 0 and expected != OUTSIDE:
+        return expected == observed
+    if _is_error(observed):
+        return False
+    in_arena = ARENA_BASE <= observed < ARENA_BASE + ARENA_SIZE
+    if expected == OUTSIDE:
+        return not in_arena
+    return observed == ARENA_BASE + expected
+
+
+def _is_error(ret: int) -> bool:
+    return -4095 <= ret < 0
+
+
+def _arena_offset(call: Call, ret: int | None) -> int | None:
+    if ret is None or ret == OUTSIDE or _is_error(ret):
+        return None
+    if call.name == "mmap" and ret >= ARENA_BASE:
+        offset = ret - ARENA_BASE
+        return offset if offset < ARENA_SIZE else None
+    return ret
+
+
+def _result_title(call: Call, ret: int | None) -> str:
+    if ret == OUTSIDE or (call.name == "mmap" and ret is not None and ret >= ARENA_BASE
+                          and _arena_offset(call, ret) is None):
+        return "an address outside the arena"
+    return result_text(call, ret, _arena_offset(call, ret))
+
+
+def _value_text(call: Call, ret: int | None) -> str:
+    if ret is None:
+        return "nothing"
+    if _is_error(ret):
+        return f"-{errno_name(-ret)}"
+    if ret == OUTSIDE:
+        return "an address outside the arena"
+    if call.name == "mmap":
+        offset = _arena_offset(call, ret)
+        return f"{ret:#x}" if offset is None else f"@{offset // PAGE}"
+    return str(ret)
+
+
+def _signal_text(sig: tuple[int, int] | None) -> str:
+    if sig is None:
+        return "no signal"
+    signo, code = sig
+    return f"{signal_name(signo)}/{SEGV_CODES.get(code, code)}"
+
+
+# ------------------------------------------------------------------ pages
+
+
+def _page_differences(expected: View, observed: View) -> list[tuple[str, str]]:
+    """(kind, what) for the first page that differs in each aspect."""
+    seen: dict[str, str] = {}
+    for e, o in zip(expected, observed, strict=True):
+        if e == o:
+            continue
+        if e is None or o is None:
+            seen.setdefault("mapping", "left pages unmapped" if o is None else "left pages mapped")
+            continue
+        if (e.prot, e.shared) != (o.prot, o.shared):
+            seen.setdefault("prot", f"left pages {_prot(o)} instead of {_prot(e)}")
+        if (e.lo, e.lf) != (o.lo, o.lf):
+            seen.setdefault("lock", f"left pages {o.lock_text()} instead of {e.lock_text()}")
+        if e.presence != o.presence:
+            seen.setdefault("presence", _presence_what(e.presence, o.presence))
+    return list(seen.items())
+
+
+def _prot(p: PageView) -> str:
+    return p.prot + ("s" if p.shared else "p")
+
+
+def _presence_what(expected: str, observed: str) -> str:
+    if observed == ".":
+        return "left pages absent"
+    if expected == ".":
+        return "made pages present"
+    return f"gave {PRESENCE_NAMES[observed]} pages instead of {PRESENCE_NAMES[expected]}"
+
+
+# ------------------------------------------------------------------- VMAs
+
+
+def _vma_checks(
+    state: State, snap: Snapshot, observed: View
+) -> list[tuple[str, str, str, str]]:
+    out: list[tuple[str, str, str, str]] = []
+    inode_of: dict[int, int] = {}
+    obj_of: dict[int, int] = {}
+    for v in arena_vmas(snap):
+        first = (v.start - ARENA_BASE) // PAGE
+        idx = range(first, first + v.size // PAGE)
+        model = [state.pages[i] for i in idx]
+        attrs = {(p.attrs.shared, p.attrs.prot, p.attrs.lo, p.attrs.lf, p.attrs.obj)
+                 for p in model if p is not None}
+        if len(attrs) > 1:
+            out.append(("vma", "left one VMA spanning pages the model keeps apart",
+                        "separate VMAs", _vma_text(v)))
+        for p in model:
+            if p is not None and p.attrs.shared:
+                if inode_of.setdefault(p.attrs.obj, v.inode) != v.inode or \
+                        obj_of.setdefault(v.inode, p.attrs.obj) != p.attrs.obj:
+                    out.append(("vma", "mixed up shared mappings' shmem objects",
+                                "one shmem object per mmap", _vma_text(v)))
+        letters = [p.presence for p in (observed[i] for i in idx) if p is not None]
+        resident = sum(PAGE for c in letters if c in "AaFf")
+        if v.rss != resident:
+            out.append(("rss", "left Rss different from the present pages",
+                        f"Rss {resident // 1024} kB", _vma_text(v)))
+        want_locked = v.pss if v.lo else 0
+        if v.locked != want_locked:
+            out.append(("locked", "left smaps Locked different from Pss of a locked VMA",
+                        f"Locked {want_locked // 1024} kB", _vma_text(v)))
+        exclusive = all(c in "AF" for c in letters if c in "AaFf")
+        if not v.locked <= v.pss <= v.rss <= v.size or (exclusive and v.pss != v.rss):
+            out.append(("rss", "broke Locked <= Pss <= Rss <= Size",
+                        "Locked <= Pss <= Rss <= Size", _vma_text(v)))
+    return out
+
+
+def _vma_text(v: Vma) -> str:
+    where = f"@{(v.start - ARENA_BASE) // PAGE}-{(v.end - ARENA_BASE) // PAGE - 1}"
+    return (f"{where} {v.perms} Size {v.size // 1024} kB Rss {v.rss // 1024} kB "
+            f"Pss {v.pss // 1024} kB Locked {v.locked // 1024} kB [{' '.join(sorted(v.flags))}]")

@@ -1,0 +1,73 @@
+"""Stable, readable names for a call: the part of a divergence title that says what ran.
+
+Only the argument features that change semantics appear (mapping type and
+flags, protection, mlock2 flags, touch mode), never addresses, lengths or
+counters, so the same bug found from two programs gets the same title.
+"""
+
+from __future__ import annotations
+
+from fuzzer.prog import Call
+from fuzzer.prog.syscalls import (
+    MAP_FLAGS,
+    MAP_TYPE,
+    MAP_TYPES,
+    MLOCK_ONFAULT,
+    PROT_EXEC,
+    PROT_READ,
+    PROT_WRITE,
+    errno_name,
+)
+
+RWX = PROT_READ | PROT_WRITE | PROT_EXEC
+
+
+def prot_short(prot: int) -> str:
+    text = "".join(ch for ch, bit in (("R", PROT_READ), ("W", PROT_WRITE), ("X", PROT_EXEC))
+                   if prot & bit)
+    text = text or "NONE"
+    return text + "+?" if prot & ~RWX else text
+
+
+def map_short(flags: int) -> str:
+    parts = [name[4:] for name, bit in MAP_TYPES.items() if flags & MAP_TYPE == bit]
+    if not parts:
+        parts.append(f"TYPE{flags & MAP_TYPE}")
+    rest = flags & ~MAP_TYPE
+    for name, bit in MAP_FLAGS.items():
+        if rest & bit:
+            parts.append(name[4:])
+            rest &= ~bit
+    if rest:
+        parts.append("?")
+    return "|".join(parts)
+
+
+def call_feature(call: Call) -> str:
+    match call.name:
+        case "mmap":
+            return f"mmap({map_short(call.arg('flags'))}, {prot_short(call.arg('prot'))})"
+        case "mprotect":
+            return f"mprotect({prot_short(call.arg('prot'))})"
+        case "mlock2":
+            flags = call.arg("flags")
+            text = "ONFAULT" if flags == MLOCK_ONFAULT else "0" if flags == 0 else "INVALID"
+            return f"mlock2({text})"
+        case "touch":
+            return f"touch({'write' if call.arg('mode') else 'read'})"
+        case name:
+            return name
+
+
+def result_text(call: Call, ret: int | None, arena_offset: int | None = None) -> str:
+    """A result as a title may show it: errno names, '0', or 'an address'."""
+    if ret is None:
+        return "nothing"
+    if ret < 0 and -ret <= 4095:
+        return "-" + errno_name(-ret)
+    if call.name == "mmap":
+        return "an address" if arena_offset is None else "an arena address"
+    return str(ret)
+
+
+__all__ = ["call_feature", "map_short", "prot_short", "result_text"]

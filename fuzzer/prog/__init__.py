@@ -1,0 +1,17 @@
+"""Programs: the common language of generator, model, executor, store and CLI (pure, no I/O)."""
+
+from fuzzer.prog.program import ARENA_BASE, ARENA_PAGES, ARENA_SIZE, Call, Program, ProgramError
+from fuzzer.prog.text import ParseError, format_call, format_program, parse
+
+__all__ = [
+    "ARENA_BASE",
+    "ARENA_PAGES",
+    "ARENA_SIZE",
+    "Call",
+    "ParseError",
+    "Program",
+    "ProgramError",
+    "format_call",
+    "format_program",
+    "parse",
+]

@@ -1,0 +1,100 @@
+"""Call and Program, the arena they live in, and the bounds every program keeps.
+
+A program never names a raw address: addresses are byte offsets into the
+arena, a fixed range far from the executor's own mappings. Lengths either keep
+the range inside the arena or are so large that `addr + len` wraps around
+2**64, which every call rejects (or, for mlock, reduces to an empty range):
+that is what keeps a fuzzed munmap or madvise from touching the executor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from fuzzer.prog.syscalls import PAGE, SYSCALLS, U64, Kind, Syscall
+
+ARENA_BASE = 0x2000_0000_0000
+ARENA_PAGES = 64
+ARENA_SIZE = ARENA_PAGES * PAGE
+# A length at least this large makes addr + len wrap for every arena address.
+WRAP_MIN = (1 << 64) - ARENA_BASE
+MAX_CALLS = 128
+
+
+class ProgramError(ValueError):
+    """A program that breaks the rules of the text or of the arena."""
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    name: str
+    args: tuple[int, ...]
+    proc: int = 0
+
+    @property
+    def syscall(self) -> Syscall:
+        return SYSCALLS[self.name]
+
+    def arg(self, name: str) -> int:
+        for (arg_name, _), value in zip(self.syscall.args, self.args, strict=True):
+            if arg_name == name:
+                return value
+        raise KeyError(name)
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    calls: tuple[Call, ...]
+
+    def __len__(self) -> int:
+        return len(self.calls)
+
+    def text(self) -> str:
+        from fuzzer.prog.text import format_program
+
+        return format_program(self)
+
+    @property
+    def hash(self) -> str:
+        """Stable identity of the program (its canonical text)."""
+        return hashlib.sha256(self.text().encode()).hexdigest()[:16]
+
+
+def page_up(n: int) -> int:
+    return (n + PAGE - 1) // PAGE * PAGE
+
+
+def check_call(call: Call) -> None:
+    """Raise ProgramError unless the call stays inside the arena."""
+    spec = SYSCALLS.get(call.name)
+    if spec is None:
+        raise ProgramError(f"unknown call {call.name!r}")
+    if len(call.args) != len(spec.args):
+        raise ProgramError(f"{call.name} takes {len(spec.args)} arguments, got {len(call.args)}")
+    kinds = [kind for _, kind in spec.args]
+    addr = call.args[kinds.index(Kind.ADDR)]
+    if not 0 <= addr <= ARENA_SIZE:
+        raise ProgramError(f"address offset {addr:#x} is outside the {ARENA_PAGES}-page arena")
+    if call.name == "touch" and addr >= ARENA_SIZE:
+        raise ProgramError("touch address must be inside the arena")
+    for (name, kind), value in zip(spec.args, call.args, strict=True):
+        if kind == Kind.LEN:
+            if not 0 <= value <= U64:
+                raise ProgramError(f"{name} {value} is not a 64-bit length")
+            if value < WRAP_MIN and page_up(addr + value) > ARENA_SIZE:
+                raise ProgramError(
+                    f"{call.name}: range @{addr // PAGE}+{value:#x} runs past the arena end"
+                    f" (lengths either stay inside or are >= {WRAP_MIN:#x} and wrap)"
+                )
+        elif kind in (Kind.PROT, Kind.MAP, Kind.MLOCK) and not 0 <= value <= U64:
+            raise ProgramError(f"{name} {value:#x} is not a 64-bit value")
+    if call.proc != 0:
+        raise ProgramError("processes other than p0 need fork, which this version does not run")
+
+
+def check_program(program: Program) -> None:
+    if len(program.calls) > MAX_CALLS:
+        raise ProgramError(f"program has {len(program.calls)} calls, at most {MAX_CALLS}")
+    for call in program.calls:
+        check_call(call)

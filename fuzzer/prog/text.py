@@ -1,0 +1,193 @@
+"""The program text format: one call a line, for people, round-tripping exactly.
+
+    # comment
+    mmap(@0, 4p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_POPULATE, -1, 0)
+    mlock(@1+5, 2p)
+    touch(@3, write)
+
+Addresses are arena offsets: `@N` is page N, `@N+B` adds B bytes. Lengths are
+`Np` (pages), `Np+B`, `B` (bytes) or `0x...` (a length that wraps). Flags are
+symbolic, unknown bits as hex. `format_program(parse(t)) == t` for canonical
+text; comments and blank lines are not part of a program.
+"""
+
+from __future__ import annotations
+
+import re
+
+from fuzzer.prog.program import ARENA_PAGES, WRAP_MIN, Call, Program, ProgramError, check_call
+from fuzzer.prog.syscalls import (
+    MAP_FLAGS,
+    MAP_TYPE,
+    MAP_TYPES,
+    MLOCK_FLAGS,
+    PAGE,
+    PROT_FLAGS,
+    SYSCALLS,
+    TOUCH_MODES,
+    U64,
+    Kind,
+)
+
+
+class ParseError(ProgramError):
+    """A bad line of program text, located as `file:line: message`."""
+
+    def __init__(self, message: str, path: str = "<program>", line: int = 0) -> None:
+        super().__init__(f"{path}:{line}: {message}")
+        self.path, self.line, self.message = path, line, message
+
+
+# ---------------------------------------------------------------- printing
+
+
+def format_flags(kind: Kind, value: int) -> str:
+    parts: list[str] = []
+    rest = value
+    if kind == Kind.MAP:
+        mtype = value & MAP_TYPE
+        for name, bit in MAP_TYPES.items():
+            if mtype == bit:
+                parts.append(name)
+                rest &= ~MAP_TYPE
+        table = MAP_FLAGS
+    else:
+        table = PROT_FLAGS if kind == Kind.PROT else MLOCK_FLAGS
+    for name, bit in table.items():
+        if rest & bit:
+            parts.append(name)
+            rest &= ~bit
+    if rest:
+        parts.append(f"{rest:#x}")
+    if not parts:
+        return "PROT_NONE" if kind == Kind.PROT else "0"
+    return "|".join(parts)
+
+
+def format_arg(kind: Kind, value: int) -> str:
+    match kind:
+        case Kind.ADDR:
+            page, off = divmod(value, PAGE)
+            return f"@{page}+{off}" if off else f"@{page}"
+        case Kind.LEN:
+            if value >= WRAP_MIN:
+                return f"{value:#x}"
+            page, off = divmod(value, PAGE)
+            if page == 0:
+                return str(off)
+            return f"{page}p+{off}" if off else f"{page}p"
+        case Kind.TOUCH:
+            return next(n for n, v in TOUCH_MODES.items() if v == value)
+        case Kind.INT:
+            return str(value)
+        case _:
+            return format_flags(kind, value)
+
+
+def format_call(call: Call) -> str:
+    args = ", ".join(
+        format_arg(kind, value) for (_, kind), value in zip(call.syscall.args, call.args, strict=True)
+    )
+    prefix = f"p{call.proc}: " if call.proc else ""
+    return f"{prefix}{call.name}({args})"
+
+
+def format_program(program: Program) -> str:
+    return "".join(format_call(c) + "\n" for c in program.calls)
+
+
+# ----------------------------------------------------------------- parsing
+
+_CALL = re.compile(r"^(?:p(\d+):\s*)?([a-z_0-9]+)\((.*)\)$")
+_NUM = r"(?:0x[0-9a-fA-F]+|\d+)"
+_ADDR = re.compile(rf"^@(\d+)(?:\+({_NUM}))?$")
+_LEN = re.compile(rf"^(?:(\d+)p(?:\+({_NUM}))?|({_NUM}))$")
+_INT = re.compile(rf"^-?{_NUM}$")
+_FLAG_TABLES = {
+    Kind.PROT: {"PROT_NONE": 0, **PROT_FLAGS},
+    Kind.MAP: {**MAP_TYPES, **MAP_FLAGS},
+    Kind.MLOCK: dict(MLOCK_FLAGS),
+}
+
+
+def _parse_arg(kind: Kind, text: str) -> int:
+    match kind:
+        case Kind.ADDR:
+            m = _ADDR.match(text)
+            if not m:
+                raise ValueError(f"bad address {text!r} (want @PAGE or @PAGE+BYTES)")
+            page, off = int(m[1]), int(m[2], 0) if m[2] else 0
+            if page > ARENA_PAGES or off >= PAGE:
+                raise ValueError(f"address {text!r} is outside the {ARENA_PAGES}-page arena")
+            return page * PAGE + off
+        case Kind.LEN:
+            m = _LEN.match(text)
+            if not m:
+                raise ValueError(f"bad length {text!r} (want Np, Np+BYTES, BYTES or 0x...)")
+            if m[3] is not None:
+                value = int(m[3], 0)
+            else:
+                value = int(m[1]) * PAGE + (int(m[2], 0) if m[2] else 0)
+            if value > U64:
+                raise ValueError(f"length {text!r} does not fit in 64 bits")
+            return value
+        case Kind.TOUCH:
+            if text not in TOUCH_MODES:
+                raise ValueError(f"bad touch mode {text!r} (want read or write)")
+            return TOUCH_MODES[text]
+        case Kind.INT:
+            if not _INT.match(text):
+                raise ValueError(f"bad integer {text!r}")
+            return int(text, 0)
+        case _:
+            return _parse_flags(kind, text)
+
+
+def _parse_flags(kind: Kind, text: str) -> int:
+    table = _FLAG_TABLES[kind]
+    value = 0
+    for part in text.split("|"):
+        part = part.strip()
+        if part in table:
+            value |= table[part]
+        elif re.fullmatch(_NUM, part):
+            value |= int(part, 0)
+        else:
+            known = ", ".join(table)
+            raise ValueError(f"unknown flag {part!r} for {kind.value} (known: {known})")
+    if value > U64:
+        raise ValueError(f"flags {text!r} do not fit in 64 bits")
+    return value
+
+
+def parse_call(line: str) -> Call:
+    m = _CALL.match(line)
+    if not m:
+        raise ValueError(f"cannot read {line!r} as a call (want name(arg, ...))")
+    proc, name, argtext = int(m[1] or 0), m[2], m[3]
+    spec = SYSCALLS.get(name)
+    if spec is None:
+        raise ValueError(f"unknown call {name!r} (known: {', '.join(SYSCALLS)})")
+    texts = [a.strip() for a in argtext.split(",")] if argtext.strip() else []
+    if len(texts) != len(spec.args):
+        raise ValueError(f"{name} takes {len(spec.args)} arguments, got {len(texts)}")
+    args = tuple(_parse_arg(kind, t) for (_, kind), t in zip(spec.args, texts, strict=True))
+    call = Call(name, args, proc)
+    check_call(call)
+    return call
+
+
+def parse(text: str, path: str = "<program>") -> Program:
+    """Parse program text; every error names its file and line."""
+    calls = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        try:
+            calls.append(parse_call(line))
+        except ValueError as err:  # ProgramError is a ValueError too
+            raise ParseError(str(err), path, number) from None
+    if not calls:
+        raise ParseError("program has no calls", path, 0)
+    return Program(tuple(calls))

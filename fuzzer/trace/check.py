@@ -1,0 +1,79 @@
+"""Checking one program: run it on the kernel, step the model beside it, compare each step.
+
+This is the per-input hot path of every campaign, `exec`, `bench` and repro:
+spawn, then per step one ptrace stop, one Snapshot, one model step, one
+comparison. The first step that diverges ends the run (later steps would only
+repeat the drift); a mismatch is re-read once before it counts, to rule out a
+transient /proc state (DESIGN.md §5).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from fuzzer.model import Prediction, State, step
+from fuzzer.observe import Observer, Snapshot
+from fuzzer.oracle import Divergence, call_feature, compare
+from fuzzer.prog import Call, Program
+from fuzzer.trace.supervisor import ChildCrash, Hang, Supervisor
+
+
+@dataclass(frozen=True, slots=True)
+class StepReport:
+    index: int
+    call: Call
+    prediction: Prediction
+    ret: int | None
+    signal: tuple[int, int] | None
+    divergences: tuple[Divergence, ...]
+
+
+@dataclass(slots=True)
+class Report:
+    program: Program
+    steps: list[StepReport] = field(default_factory=list)
+    divergences: list[Divergence] = field(default_factory=list)
+    snapshot: Snapshot | None = None  # the last one read
+
+    @property
+    def diverged(self) -> bool:
+        return bool(self.divergences)
+
+
+StepHook = Callable[[StepReport, State, Snapshot], None]
+
+
+def check(supervisor: Supervisor, program: Program, on_step: StepHook | None = None) -> Report:
+    """Run `program` and compare every step with the model."""
+    report = Report(program)
+    state = State()
+    calls = program.calls
+    try:
+        with supervisor.run(program) as run, Observer(run.pid) as observer:
+            for st in run.steps():
+                pred = step(state, st.call)
+                snap = observer.snapshot()
+                found = compare(st.index, st.call, pred, state, st.ret, st.signal, snap)
+                if found:
+                    snap = observer.snapshot()
+                    found = compare(st.index, st.call, pred, state, st.ret, st.signal, snap)
+                rep = StepReport(st.index, st.call, pred, st.ret, st.signal, tuple(found))
+                report.steps.append(rep)
+                report.snapshot = snap
+                if on_step is not None:
+                    on_step(rep, state, snap)
+                if found:
+                    report.divergences = found
+                    break
+    except Hang as e:
+        call = calls[min(e.step, len(calls) - 1)]
+        report.divergences = [Divergence(
+            "hang", f"hang: {call_feature(call)} did not return", e.step,
+            "the call returns", f"no progress within {e.budget:g} s")]
+    except ChildCrash as e:
+        call = calls[min(e.step, len(calls) - 1)]
+        report.divergences = [Divergence(
+            "crash", f"crash: {call_feature(call)} killed the executor", e.step,
+            "the executor survives", f"killed by signal {e.signo}")]
+    return report
