@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fuzzer.model.state import ABSENT, ANON, SHMEM, ZERO, Attrs, Page, State
-from fuzzer.prog.program import ARENA_PAGES, ARENA_SIZE, Call, page_up
+from fuzzer.prog.program import ARENA_BASE, ARENA_PAGES, ARENA_SIZE, Call, page_up
 from fuzzer.prog.syscalls import (
     EBADF,
     EEXIST,
@@ -71,6 +71,11 @@ def step(state: State, call: Call) -> Prediction:
 
 
 # ------------------------------------------------------------ page helpers
+
+
+def _wraps(addr: int, length: int) -> bool:
+    """Whether [addr, addr+length) wraps past 2**64 at the arena's real address."""
+    return ARENA_BASE + addr + length > U64
 
 
 def _pages(start: int, length: int) -> range:
@@ -216,7 +221,7 @@ def mmap(state: State, addr: int, length: int, prot: int, flags: int, fd: int, o
 
 def munmap(state: State, addr: int, length: int) -> Prediction:
     # mm/vma.c do_vmi_munmap
-    if addr % PAGE or length > TASK_SIZE - addr:
+    if addr % PAGE or length > TASK_SIZE - (ARENA_BASE + addr):
         return err(EINVAL)
     length = page_up(length)
     if length == 0:
@@ -236,7 +241,7 @@ def mprotect(state: State, addr: int, length: int, prot: int) -> Prediction:
     if length == 0:
         return ok()
     length = page_up(length) & U64
-    if length == 0 or addr + length > U64:
+    if length == 0 or _wraps(addr, length):
         return err(ENOMEM)
     if prot & ~(RWX | PROT_SEM):
         return err(EINVAL)  # arch_validate_prot
@@ -273,7 +278,7 @@ def _lock_range(addr: int, length: int) -> tuple[int, int]:
 
 def _apply_lock(state: State, start: int, length: int, lo: bool, lf: bool) -> int:
     """apply_vma_lock_flags: replace lock bits up to the first hole; 0 or -errno."""
-    if start + length > U64:
+    if _wraps(start, length):
         return -EINVAL
     if length == 0:
         return 0

@@ -1,0 +1,191 @@
+"""Generation: bytes in, a valid but adversarial Program out.
+
+Any byte string decodes to a program (an exhausted source reads as zeros), so
+Atheris can mutate bytes freely. The source is anything with the
+FuzzedDataProvider methods used here: `atheris.FuzzedDataProvider` in a
+campaign, `ByteSource` (pure, same interface) in tests and benchmarks.
+
+Arguments lean towards interesting states: most addresses land on pages the
+program already mapped (a rough shadow of the arena is kept for that; the
+model is not consulted, so `prog` stays below `model`), lengths straddle
+mapping edges, and a few carry sub-page offsets, wrapping lengths or unknown
+flag bits to reach the error paths.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, TypeVar
+
+from fuzzer.prog.program import ARENA_PAGES, ARENA_SIZE, WRAP_MIN, Call, Program, page_up
+from fuzzer.prog.syscalls import (
+    MAP_ANONYMOUS,
+    MAP_DENYWRITE,
+    MAP_EXECUTABLE,
+    MAP_FIXED,
+    MAP_FIXED_NOREPLACE,
+    MAP_LOCKED,
+    MAP_NONBLOCK,
+    MAP_NORESERVE,
+    MAP_POPULATE,
+    MAP_PRIVATE,
+    MAP_SHARED,
+    MAP_SHARED_VALIDATE,
+    MAP_STACK,
+    MLOCK_ONFAULT,
+    PAGE,
+    PROT_EXEC,
+    PROT_GROWSDOWN,
+    PROT_GROWSUP,
+    PROT_READ,
+    PROT_SEM,
+    PROT_WRITE,
+    U64,
+)
+
+T = TypeVar("T")
+MAX_GENERATED_CALLS = 24
+
+
+class Source(Protocol):
+    def ConsumeIntInRange(self, lo: int, hi: int) -> int: ...  # noqa: N802 -- atheris' names
+
+
+class ByteSource:
+    """A pure FuzzedDataProvider look-alike: consumes bytes from the front."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data, self.pos = data, 0
+
+    def ConsumeIntInRange(self, lo: int, hi: int) -> int:  # noqa: N802
+        span = hi - lo
+        if span <= 0:
+            return lo
+        width = (span.bit_length() + 7) // 8
+        chunk = self.data[self.pos : self.pos + width]
+        self.pos += width
+        return lo + int.from_bytes(chunk.ljust(width, b"\0"), "little") % (span + 1)
+
+
+def _pick(src: Source, table: list[tuple[int, T]]) -> T:
+    """A weighted choice: table rows are (weight, value)."""
+    roll = src.ConsumeIntInRange(0, sum(w for w, _ in table) - 1)
+    for weight, value in table:
+        if roll < weight:
+            return value
+        roll -= weight
+    raise AssertionError("unreachable")
+
+
+def _chance(src: Source, percent: int) -> bool:
+    return src.ConsumeIntInRange(0, 99) < percent
+
+
+PROTS = [(25, PROT_READ | PROT_WRITE), (20, PROT_READ), (15, 0), (6, PROT_WRITE),
+         (6, PROT_EXEC), (8, PROT_READ | PROT_EXEC), (6, PROT_READ | PROT_WRITE | PROT_EXEC),
+         (2, PROT_READ | PROT_SEM), (1, PROT_READ | 0x10), (1, PROT_READ | PROT_GROWSDOWN),
+         (1, PROT_READ | PROT_GROWSUP), (1, PROT_GROWSDOWN | PROT_GROWSUP)]
+MAP_TYPE_CHOICES = [(60, MAP_PRIVATE), (36, MAP_SHARED), (2, 0), (2, MAP_SHARED_VALIDATE)]
+PLACEMENT = [(55, MAP_FIXED), (25, MAP_FIXED_NOREPLACE), (5, MAP_FIXED | MAP_FIXED_NOREPLACE),
+             (15, 0)]
+EXTRA_MAP_FLAGS = [(30, MAP_POPULATE), (22, MAP_LOCKED), (10, MAP_NORESERVE),
+                   (6, MAP_NONBLOCK), (3, MAP_STACK), (2, MAP_DENYWRITE | MAP_EXECUTABLE)]
+MLOCK2_FLAGS = [(40, 0), (50, MLOCK_ONFAULT), (5, 2), (5, MLOCK_ONFAULT | 0x80)]
+WRAPPING = [U64, U64 - PAGE + 1, (1 << 64) - PAGE, WRAP_MIN]
+CALLS = [(22, "mmap"), (26, "touch"), (10, "mlock"), (10, "mlock2"), (8, "munlock"),
+         (14, "mprotect"), (8, "munmap")]
+
+
+class _Gen:
+    def __init__(self, src: Source) -> None:
+        self.src = src
+        self.shadow = [False] * ARENA_PAGES  # roughly: which pages are mapped
+
+    def mapped(self) -> list[int]:
+        return [i for i, m in enumerate(self.shadow) if m]
+
+    def track(self, call: Call) -> None:
+        if call.name not in ("mmap", "munmap"):
+            return
+        addr, length = call.args[0], call.args[1]
+        if addr % PAGE or length == 0 or length >= WRAP_MIN:
+            return
+        if call.name == "mmap" and not call.arg("flags") & (MAP_FIXED | MAP_FIXED_NOREPLACE):
+            return
+        for i in range(addr // PAGE, min(page_up(addr + length) // PAGE, ARENA_PAGES)):
+            self.shadow[i] = call.name == "mmap"
+
+    def page(self) -> int:
+        """A page index: usually one the program mapped, or a mapping's edge."""
+        mapped = self.mapped()
+        if mapped and _chance(self.src, 75):
+            i = mapped[self.src.ConsumeIntInRange(0, len(mapped) - 1)]
+            return max(0, i + _pick(self.src, [(8, 0), (1, -1), (1, 1)]))
+        return self.src.ConsumeIntInRange(0, ARENA_PAGES - 1)
+
+    def addr(self, subpage: int) -> int:
+        base = min(self.page(), ARENA_PAGES - 1) * PAGE
+        if _chance(self.src, subpage):
+            base += self.src.ConsumeIntInRange(1, PAGE - 1)
+        return base
+
+    def length(self, addr: int) -> int:
+        room = ARENA_SIZE - addr
+        kind = _pick(self.src, [(80, "pages"), (7, "bytes"), (6, "zero"), (3, "wrap"),
+                                (4, "rest")])
+        match kind:
+            case "pages":
+                n = self.src.ConsumeIntInRange(1, 8) * PAGE
+            case "bytes":
+                n = self.src.ConsumeIntInRange(1, 8 * PAGE)
+            case "zero":
+                return 0
+            case "wrap":
+                return WRAPPING[self.src.ConsumeIntInRange(0, len(WRAPPING) - 1)]
+            case _:
+                n = room
+        return min(n, room)
+
+    def call(self) -> Call:
+        name = _pick(self.src, CALLS)
+        match name:
+            case "mmap":
+                return self.mmap()
+            case "touch":
+                addr = self.addr(10)
+                return Call("touch", (addr, self.src.ConsumeIntInRange(0, 1)))
+            case "mlock2":
+                addr = self.addr(15)
+                flags = _pick(self.src, MLOCK2_FLAGS)
+                return Call("mlock2", (addr, self.length(addr), flags))
+            case "mprotect":
+                addr = self.addr(4)
+                return Call("mprotect", (addr, self.length(addr), _pick(self.src, PROTS)))
+            case _:
+                addr = self.addr(15 if name != "munmap" else 4)
+                return Call(name, (addr, self.length(addr)))
+
+    def mmap(self) -> Call:
+        addr = self.addr(3)
+        length = self.length(addr)
+        flags = _pick(self.src, MAP_TYPE_CHOICES) | _pick(self.src, PLACEMENT)
+        if _chance(self.src, 98):
+            flags |= MAP_ANONYMOUS
+        for weight, bit in EXTRA_MAP_FLAGS:
+            if _chance(self.src, weight):
+                flags |= bit
+        off = 0 if _chance(self.src, 96) else _pick(self.src, [(1, 5), (1, PAGE), (1, 1 << 40)])
+        return Call("mmap", (addr, length, _pick(self.src, PROTS), flags, -1, off))
+
+    def program(self) -> Program:
+        count = self.src.ConsumeIntInRange(1, MAX_GENERATED_CALLS)
+        calls = []
+        for _ in range(count):
+            call = self.call()
+            self.track(call)
+            calls.append(call)
+        return Program(tuple(calls))
+
+
+def generate(src: Source) -> Program:
+    """Decode a program from a FuzzedDataProvider-like source."""
+    return _Gen(src).program()
