@@ -1,5 +1,96 @@
-"""placeholder"""
+"""The `mmfuzz` command: a thin Typer shell over the library.
+
+Each command parses its options and calls one library function; errors users
+can cause are one line on stderr and exit status 2 (`exec` uses 1 for "the
+kernel diverged from the model").
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from fuzzer.cli import bench, triage
+from fuzzer.cli.common import DEFAULT_DB, DbOption, err, fail, out, user_errors
+from fuzzer.cli.show import print_report, step_printer
+from fuzzer.prog import parse
+
+app = typer.Typer(
+    name="mmfuzz",
+    help="Fuzz the kernel's memory-locking and mapping calls against a reference model.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(triage.app, name="triage")
+app.add_typer(bench.app, name="bench")
+
+
+@app.command("run")
+def run_cmd(
+    time: Annotated[float, typer.Option("--time", help="Seconds to fuzz.", min=1)] = 60,
+    runs: Annotated[int, typer.Option("--runs", help="Stop after N programs per worker (0: no limit).", min=0)] = 0,
+    db: DbOption = DEFAULT_DB,
+    corpus: Annotated[Path, typer.Option("--corpus", help="libFuzzer corpus folder (kept across campaigns).")] = Path("corpus/campaign"),
+    seeds: Annotated[Path, typer.Option("--seeds", help="Folder of seed programs (text) run first.")] = Path("corpus/seeds"),
+    seed: Annotated[int, typer.Option("--seed", help="libFuzzer random seed (worker i uses seed+i).")] = 0,
+    workers: Annotated[int, typer.Option("--workers", help="Worker processes, one CPU each.", min=1)] = 1,
+    budget: Annotated[float, typer.Option("--budget", help="Wall-clock seconds per program before it counts as a hang.", min=0.1)] = 5.0,
+) -> None:
+    """Run a fuzzing campaign against the running kernel and store what diverges.
+
+    Example: mmfuzz run --time 600 --db sqlite:///db/mmfuzz.sqlite
+    """
+    from fuzzer.campaign.run import Options, run_campaign
+    from fuzzer.cli.show import print_progress, print_summary
+    from fuzzer.executor import executor_path
+    from fuzzer.store import open_store
+    from fuzzer.trace import Supervisor
+
+    with user_errors():
+        Supervisor(executor_path())  # fail early: root, compiler
+        store = open_store(db)
+        seed_dir = seeds if seeds.is_dir() else None
+        opts = Options(db=db, time=time, runs=runs, workers=workers, seed=seed, budget=budget,
+                       corpus=corpus, seeds=seed_dir)
+        progress = run_campaign(store, opts, print_progress)
+        print_summary(progress, store)
+
+
+@app.command("exec")
+def exec_cmd(
+    file: Annotated[Path, typer.Argument(help="Program text file ('-' for stdin).")],
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the arena after every step.")] = False,
+    budget: Annotated[float, typer.Option("--budget", help="Wall-clock seconds before the run counts as a hang.", min=0.1)] = 5.0,
+) -> None:
+    """Run one program on the kernel and compare every step with the model.
+
+    Exit status 0 when the kernel agrees, 1 on a divergence.
+
+    Example: mmfuzz exec corpus/seeds/01-populate-without-lock.prog
+    """
+    import sys
+
+    from fuzzer.executor import executor_path
+    from fuzzer.trace import Supervisor, check
+
+    with user_errors():
+        text = sys.stdin.read() if str(file) == "-" else file.read_text()
+        program = parse(text, str(file))
+        report = check(Supervisor(executor_path(), budget), program, step_printer(verbose))
+    print_report(report)
+    if report.divergences:
+        raise typer.Exit(1)
 
 
 def main() -> None:
-    pass
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("mmfuzz: interrupted")
+        raise SystemExit(130) from None
+
+
+__all__ = ["app", "fail", "main", "out"]

@@ -51,18 +51,18 @@ def compare(
 ) -> list[Divergence]:
     """Every divergence at one step (empty when the kernel agrees with the model)."""
     found: list[Divergence] = []
-    feature = call_feature(call)
 
     def add(kind: str, what: str, expected: str, observed: str) -> None:
-        found.append(Divergence(kind, f"{kind}: {feature} {what}", index, expected, observed))
+        title = f"{kind}: {call_feature(call, kind)} {what}"
+        found.append(Divergence(kind, title, index, expected, observed))
 
     if call.name != "touch" and not _result_matches(call, pred.ret, ret):
         add("result",
             f"returned {_result_title(call, ret)} instead of {_result_title(call, pred.ret)}",
-            _value_text(call, pred.ret), _value_text(call, ret))
+            value_text(call, pred.ret), value_text(call, ret))
     if pred.signal != signal:
-        add("signal", f"raised {_signal_text(signal)} instead of {_signal_text(pred.signal)}",
-            _signal_text(pred.signal), _signal_text(signal))
+        add("signal", f"raised {signal_text(signal)} instead of {signal_text(pred.signal)}",
+            signal_text(pred.signal), signal_text(signal))
 
     expected, observed = model_view(state.pages), kernel_view(snap)
     if expected != observed:
@@ -118,7 +118,7 @@ def _result_title(call: Call, ret: int | None) -> str:
     return result_text(call, ret, _arena_offset(call, ret))
 
 
-def _value_text(call: Call, ret: int | None) -> str:
+def value_text(call: Call, ret: int | None) -> str:
     if ret is None:
         return "nothing"
     if _is_error(ret):
@@ -131,7 +131,7 @@ def _value_text(call: Call, ret: int | None) -> str:
     return str(ret)
 
 
-def _signal_text(sig: tuple[int, int] | None) -> str:
+def signal_text(sig: tuple[int, int] | None) -> str:
     if sig is None:
         return "no signal"
     signo, code = sig

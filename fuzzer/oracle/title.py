@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from fuzzer.prog import Call
 from fuzzer.prog.syscalls import (
+    MAP_ANONYMOUS,
     MAP_FLAGS,
+    MAP_GROWSDOWN,
+    MAP_HUGETLB,
+    MAP_LOCKED,
+    MAP_NONBLOCK,
+    MAP_POPULATE,
     MAP_TYPE,
     MAP_TYPES,
     MLOCK_ONFAULT,
@@ -20,6 +26,13 @@ from fuzzer.prog.syscalls import (
 )
 
 RWX = PROT_READ | PROT_WRITE | PROT_EXEC
+# Divergences about the state a call leaves behind, rather than its result.
+STATE_KINDS = frozenset({"presence", "lock", "rss", "locked", "vmlck", "prot"})
+# The mmap flags that decide the state a new mapping starts in; placement
+# (FIXED, FIXED_NOREPLACE) and accounting-only flags would split one bug into
+# many buckets.
+STATE_MAP_FLAGS = MAP_TYPE | MAP_ANONYMOUS | MAP_POPULATE | MAP_LOCKED | MAP_NONBLOCK | \
+    MAP_GROWSDOWN | MAP_HUGETLB
 
 
 def prot_short(prot: int) -> str:
@@ -43,10 +56,14 @@ def map_short(flags: int) -> str:
     return "|".join(parts)
 
 
-def call_feature(call: Call) -> str:
+def call_feature(call: Call, kind: str = "result") -> str:
+    """`name(features)`; for state divergences only the features that shape the state."""
     match call.name:
         case "mmap":
-            return f"mmap({map_short(call.arg('flags'))}, {prot_short(call.arg('prot'))})"
+            flags = call.arg("flags")
+            if kind in STATE_KINDS:
+                flags &= STATE_MAP_FLAGS
+            return f"mmap({map_short(flags)}, {prot_short(call.arg('prot'))})"
         case "mprotect":
             return f"mprotect({prot_short(call.arg('prot'))})"
         case "mlock2":

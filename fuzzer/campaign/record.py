@@ -1,0 +1,53 @@
+"""Recorder: checks programs and stores what diverges; counts programs and steps.
+
+The one place a campaign turns a Report into stored buckets and samples, used
+by every worker (and by anything else that fuzzes into the database).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+from fuzzer.prog import Program
+from fuzzer.store import Store
+from fuzzer.trace import Report, Supervisor, check
+
+BucketHook = Callable[[int, str, bool], None]  # (bucket id, title, new?)
+
+
+class Recorder:
+    def __init__(
+        self,
+        store: Store,
+        campaign_id: int | None,
+        supervisor: Supervisor,
+        on_bucket: BucketHook | None = None,
+    ) -> None:
+        self.store, self.campaign_id, self.supervisor = store, campaign_id, supervisor
+        self.on_bucket = on_bucket
+        self.kernel = os.uname().release
+        self.programs = self.steps = 0
+        self._reported = (0, 0)
+
+    def check(self, program: Program) -> Report:
+        report = check(self.supervisor, program)
+        self.programs += 1
+        self.steps += len(report.steps)
+        if report.divergences:
+            text, digest = program.text(), program.hash
+            for d in report.divergences:
+                bucket, new = self.store.record(
+                    campaign_id=self.campaign_id, program_text=text, program_hash=digest,
+                    kind=d.kind, title=d.title, step=d.step, expected=d.expected,
+                    observed=d.observed, kernel=self.kernel)
+                if self.on_bucket is not None:
+                    self.on_bucket(bucket, d.title, new)
+        return report
+
+    def take_progress(self) -> tuple[int, int]:
+        """Programs and steps since the last call."""
+        programs = self.programs - self._reported[0]
+        steps = self.steps - self._reported[1]
+        self._reported = (self.programs, self.steps)
+        return programs, steps

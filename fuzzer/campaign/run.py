@@ -1,0 +1,166 @@
+"""A campaign: start workers, gather their progress, finish the campaign row.
+
+Each worker is a separate process (`python -m fuzzer.campaign.worker`) pinned
+to its own CPU with its children, writing divergences straight into the
+store. This parent only reads their JSON progress lines, shows rates, and on
+the end (time, runs, Ctrl-C or SIGTERM) stops the workers it started, by pid.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import IO
+
+from fuzzer.store import Store
+
+
+class CampaignError(RuntimeError):
+    """A worker failed for a reason of its own (not a kernel finding)."""
+
+
+@dataclass(frozen=True)
+class Options:
+    db: str
+    time: float = 60.0
+    runs: int = 0  # per worker; 0 = no limit
+    workers: int = 1
+    seed: int = 0
+    budget: float = 5.0
+    corpus: Path | None = None
+    seeds: Path | None = None
+
+
+@dataclass
+class Progress:
+    campaign_id: int
+    elapsed: float = 0.0
+    programs: int = 0
+    steps: int = 0
+    buckets: dict[int, tuple[str, bool]] = field(default_factory=dict)  # id -> (title, new)
+    hits: dict[int, int] = field(default_factory=dict)  # id -> samples in this campaign
+    status: str = "running"
+
+    @property
+    def new_buckets(self) -> int:
+        return sum(1 for _, new in self.buckets.values() if new)
+
+
+@dataclass
+class _Worker:
+    index: int
+    proc: subprocess.Popen[bytes]
+    log: IO[bytes]
+    buf: bytes = b""
+
+
+class _Stop(Exception):
+    pass
+
+
+def _on_term(signo: int, frame: FrameType | None) -> None:
+    raise _Stop
+
+
+def run_campaign(
+    store: Store, opts: Options, show: Callable[[Progress], None], every: float = 2.0
+) -> Progress:
+    kernel = os.uname().release
+    options = {k: str(v) if isinstance(v, Path) else v for k, v in vars(opts).items()}
+    cid = store.start_campaign(kernel=kernel, host=os.uname().nodename, options=options)
+    progress = Progress(cid)
+    cpus = sorted(os.sched_getaffinity(0))
+    workers = [_start(i, cid, opts, cpus[i % len(cpus)]) for i in range(opts.workers)]
+    old = signal.signal(signal.SIGTERM, _on_term)
+    start = last_show = time.monotonic()
+    sel = selectors.DefaultSelector()
+    for w in workers:
+        assert w.proc.stdout is not None
+        sel.register(w.proc.stdout, selectors.EVENT_READ, w)
+    try:
+        live = len(workers)
+        while live:
+            for key, _ in sel.select(timeout=0.5):
+                w = key.data
+                chunk = os.read(key.fd, 65536)
+                if not chunk:
+                    sel.unregister(key.fileobj)
+                    live -= 1
+                    continue
+                w.buf += chunk
+                *lines, w.buf = w.buf.split(b"\n")
+                for line in lines:
+                    _absorb(progress, json.loads(line))
+            progress.elapsed = time.monotonic() - start
+            if time.monotonic() - last_show >= every:
+                last_show = time.monotonic()
+                show(progress)
+        failures = [_failure(w) for w in workers if w.proc.wait() != 0]
+        if failures:
+            progress.status = "failed"
+            raise CampaignError("; ".join(failures))
+        progress.status = "done"
+    except (KeyboardInterrupt, _Stop):
+        progress.status = "interrupted"
+        _stop(workers)
+    finally:
+        signal.signal(signal.SIGTERM, old)
+        _stop(workers)
+        progress.elapsed = time.monotonic() - start
+        store.finish_campaign(cid, progress.status)
+    return progress
+
+
+def _start(index: int, cid: int, opts: Options, cpu: int) -> _Worker:
+    log = tempfile.TemporaryFile()
+    cmd = [sys.executable, "-m", "fuzzer.campaign.worker", "--db", opts.db,
+           "--campaign", str(cid), "--seed", str(opts.seed + index), "--time", str(opts.time),
+           "--runs", str(opts.runs), "--cpu", str(cpu), "--budget", str(opts.budget)]
+    if opts.corpus is not None:
+        cmd += ["--corpus", str(opts.corpus)]
+    if opts.seeds is not None and index == 0:
+        cmd += ["--seeds", str(opts.seeds)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL)
+    return _Worker(index, proc, log)
+
+
+def _absorb(progress: Progress, msg: dict[str, object]) -> None:
+    if "programs" in msg:
+        progress.programs += int(str(msg["programs"]))
+        progress.steps += int(str(msg["steps"]))
+    if "bucket" in msg:
+        bid = int(str(msg["bucket"]))
+        title, new = str(msg["title"]), bool(msg["new"])
+        known = progress.buckets.get(bid)
+        progress.buckets[bid] = (title, new or (known is not None and known[1]))
+        progress.hits[bid] = progress.hits.get(bid, 0) + 1
+
+
+def _failure(w: _Worker) -> str:
+    w.log.seek(0)
+    lines = [ln for ln in w.log.read().decode(errors="replace").splitlines() if ln.strip()]
+    useful = [ln for ln in lines if not ln.startswith(("INFO:", "#", "MS:", "Done"))]
+    last = (useful or lines or ["no output"])[-1].strip()
+    return f"worker {w.index} exited with status {w.proc.returncode}: {last}"
+
+
+def _stop(workers: list[_Worker]) -> None:
+    for w in workers:
+        if w.proc.poll() is None:
+            w.proc.send_signal(signal.SIGINT)
+    for w in workers:
+        try:
+            w.proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            w.proc.kill()
+            w.proc.wait()

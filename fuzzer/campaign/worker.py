@@ -1,0 +1,113 @@
+"""One campaign worker: the Atheris harness. Run as `python -m fuzzer.campaign.worker`.
+
+libFuzzer drives the bytes; each input decodes to a Program that is checked on
+the kernel against the model. The model and the generator are instrumented, so
+libFuzzer's coverage feedback is *semantic* coverage: inputs that reach a new
+branch of the model (a new errno path, a new partial-failure case) are kept.
+
+Divergences are written to the store the moment they are found, each in its
+own transaction, so killing a worker loses at most half a second of counters.
+Progress goes to stdout as JSON lines for the parent (`campaign/run.py`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import atheris
+
+from fuzzer.prog import ParseError, Program, parse  # not instrumented: no model code in it
+
+PROGRESS_EVERY = 0.5  # seconds
+
+
+def _parse_args(argv: list[str]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="mmfuzz-worker")
+    ap.add_argument("--db", required=True)
+    ap.add_argument("--campaign", type=int, required=True)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--time", type=float, default=60.0)
+    ap.add_argument("--runs", type=int, default=0)
+    ap.add_argument("--cpu", type=int, default=None)
+    ap.add_argument("--budget", type=float, default=5.0)
+    ap.add_argument("--corpus", default="")
+    ap.add_argument("--seeds", default="")
+    return ap.parse_args(argv)
+
+
+def _emit(message: dict[str, object]) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+def main(argv: list[str]) -> None:
+    args = _parse_args(argv)
+    with atheris.instrument_imports(include=["fuzzer.model", "fuzzer.prog.generate"]):
+        from fuzzer.model import step  # noqa: F401 -- imported here to be instrumented
+        from fuzzer.prog.generate import generate
+
+    from fuzzer.campaign.record import Recorder
+    from fuzzer.executor import executor_path
+    from fuzzer.store import open_store
+    from fuzzer.trace import Supervisor
+
+    store = open_store(args.db)
+    recorder = Recorder(store, args.campaign, Supervisor(executor_path(), args.budget, args.cpu),
+                        on_bucket=lambda bid, title, new: _emit(
+                            {"bucket": bid, "title": title, "new": new}))
+    deadline = time.monotonic() + args.time
+    last = time.monotonic()
+
+    def flush() -> None:
+        programs, steps = recorder.take_progress()
+        store.add_progress(args.campaign, programs=programs, steps=steps)
+        _emit({"programs": programs, "steps": steps})
+
+    def done() -> bool:
+        return time.monotonic() >= deadline or 0 < args.runs <= recorder.programs
+
+    def run_one(program: Program) -> None:
+        nonlocal last
+        recorder.check(program)
+        now = time.monotonic()
+        if now - last >= PROGRESS_EVERY:
+            last = now
+            flush()
+        if done():
+            flush()
+            os._exit(0)  # libFuzzer would otherwise keep the process; all is stored
+
+    for program in _seed_programs(args.seeds):
+        run_one(program)
+
+    one_input: Callable[[bytes], None] = lambda data: run_one(  # noqa: E731
+        generate(atheris.FuzzedDataProvider(data)))
+    libfuzzer_args = [sys.argv[0], "-timeout=0", "-rss_limit_mb=0", "-max_len=1024",
+                      f"-seed={args.seed}", f"-max_total_time={int(args.time) + 5}"]
+    if args.corpus:
+        Path(args.corpus).mkdir(parents=True, exist_ok=True)
+        libfuzzer_args.append(args.corpus)
+    atheris.Setup(libfuzzer_args, one_input)
+    atheris.Fuzz()
+
+
+def _seed_programs(folder: str) -> list[Program]:
+    if not folder:
+        return []
+    programs: list[Program] = []
+    for path in sorted(Path(folder).glob("*.prog")):
+        try:
+            programs.append(parse(path.read_text(), str(path)))
+        except ParseError as e:
+            _emit({"warning": str(e)})
+    return programs
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

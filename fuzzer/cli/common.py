@@ -1,0 +1,61 @@
+"""What every command shares: the --db option, one-line errors, the consoles."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+
+from fuzzer.campaign.run import CampaignError
+from fuzzer.executor import ExecutorBuildError
+from fuzzer.model import Unsupported
+from fuzzer.observe import ObserveError
+from fuzzer.prog import ProgramError
+from fuzzer.store import DEFAULT_URL, StoreError
+from fuzzer.trace import SupervisorError
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+DbOption = Annotated[
+    str,
+    typer.Option("--db", help="SQLAlchemy URL of the results database.", show_default=True),
+]
+DEFAULT_DB = DEFAULT_URL
+
+# Errors a user can cause, each shown as one line (exit status 2).
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    StoreError,
+    ProgramError,
+    SupervisorError,
+    ExecutorBuildError,
+    CampaignError,
+    ObserveError,
+    Unsupported,
+    OSError,
+)
+
+F = TypeVar("F", bound=Callable[..., object])
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    err.print(f"mmfuzz: error: {message}", markup=False)
+    return typer.Exit(code)
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the errors a user can cause into one readable line and exit status 2."""
+    try:
+        yield
+    except Unsupported as e:
+        raise fail(f"the model does not cover {e} yet") from None
+    except OSError as e:
+        if e.filename is not None:
+            raise fail(f"{e.filename}: {e.strerror}") from None
+        raise fail(str(e)) from None
+    except USER_ERRORS as e:
+        raise fail(str(e)) from None
