@@ -189,12 +189,11 @@ def _vma_checks(
         if len(attrs) > 1:
             out.append(("vma", "left one VMA spanning pages the model keeps apart",
                         "separate VMAs", _vma_text(v)))
-        for p in model:
-            if p is not None and p.attrs.shared:
-                if inode_of.setdefault(p.attrs.obj, v.inode) != v.inode or \
-                        obj_of.setdefault(v.inode, p.attrs.obj) != p.attrs.obj:
-                    out.append(("vma", "mixed up shared mappings' shmem objects",
-                                "one shmem object per mmap", _vma_text(v)))
+        elif any(inode_of.setdefault(p.attrs.obj, v.inode) != v.inode
+                 or obj_of.setdefault(v.inode, p.attrs.obj) != p.attrs.obj
+                 for p in model if p is not None and p.attrs.shared):
+            out.append(("vma", "mixed up shared mappings' shmem objects",
+                        "one shmem object per mmap", _vma_text(v)))
         letters = [p.presence for p in (observed[i] for i in idx) if p is not None]
         resident = sum(PAGE for c in letters if c in "AaFf")
         if v.rss != resident:

@@ -1,0 +1,180 @@
+"""Opening a database: URL checks, the engine and its per-connection setup, errors.
+
+SQLite is the default (DESIGN.md, decision 8). Many worker processes write to
+one file, so every SQLite connection runs in WAL mode with a 30 s busy timeout
+and foreign keys on, and a write transaction starts with BEGIN IMMEDIATE: it
+takes the write lock before its first read, so two writers never both read
+"no such bucket" and race to insert it. Any other SQLAlchemy URL works too;
+nothing here emits SQLite-only SQL to it.
+
+Everything a user can get wrong (a missing or corrupt file, an unwritable
+directory, a bad URL, a locked or unreachable database) comes out as a
+StoreError whose message is one readable line.
+"""
+
+from __future__ import annotations
+
+import os
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import URL, Connection, Engine, create_engine, event, exc, inspect, make_url
+from sqlalchemy.engine.interfaces import DBAPIConnection
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from fuzzer.store.models import Base
+
+DEFAULT_URL = "sqlite:///db/mmfuzz.sqlite"
+BUSY_TIMEOUT_MS = 30_000
+_WRITE = "mmfuzz_write"  # execution option: this transaction will write
+
+
+class StoreError(Exception):
+    """A database problem a user can cause or fix; the message is one line."""
+
+
+def reason(error: BaseException) -> str:
+    """The first line of what the driver said, without SQLAlchemy's decoration."""
+    orig = getattr(error, "orig", None) or error
+    lines = str(orig).strip().splitlines()
+    return lines[0] if lines else type(orig).__name__
+
+
+@contextmanager
+def guarded(where: str) -> Iterator[None]:
+    """Turn driver errors (locked, disk full, read-only, gone) into a StoreError."""
+    try:
+        yield
+    except exc.DBAPIError as e:
+        raise StoreError(f"{where}: {reason(e)}") from e
+
+
+def open_engine(url: str | None, *, create: bool) -> tuple[Engine, str]:
+    """An engine on a checked database, and the name to show users for it.
+
+    With create, missing directories and tables are created; existing tables
+    and their rows are never touched. Without it, the database must exist
+    and hold all of mmfuzz's tables.
+    """
+    parsed = _parse(url or DEFAULT_URL)
+    sqlite = parsed.get_backend_name() == "sqlite"
+    where = _where(parsed)
+    if sqlite:
+        _check_sqlite_file(parsed, where, create=create)
+    engine = _engine(parsed, where)
+    if sqlite:
+        _setup_sqlite(engine)
+    _forget_across_fork(engine)
+    try:
+        _schema(engine, where, create=create)
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine, where
+
+
+def writer(engine: Engine) -> Engine:
+    """The same engine, with transactions marked as writers (BEGIN IMMEDIATE on SQLite)."""
+    return engine.execution_options(**{_WRITE: True})
+
+
+def _parse(url: str) -> URL:
+    try:
+        return make_url(url)
+    except exc.ArgumentError as e:
+        raise StoreError(f"bad database URL {url!r}: {reason(e)}") from e
+
+
+def _where(url: URL) -> str:
+    if url.get_backend_name() == "sqlite" and _sqlite_path(url) is not None:
+        return str(url.database)
+    return url.render_as_string(hide_password=True)
+
+
+def _sqlite_path(url: URL) -> Path | None:
+    """The file behind a SQLite URL, or None for memory and URI-style databases."""
+    database = url.database
+    if not database or database == ":memory:" or url.query.get("uri") == "true":
+        return None
+    return Path(database)
+
+
+def _check_sqlite_file(url: URL, where: str, *, create: bool) -> None:
+    path = _sqlite_path(url)
+    if path is None:
+        return
+    if not create:
+        if not path.exists():
+            raise StoreError(f"no database at {where} (run a campaign first, or pass --db)")
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise StoreError(f"cannot create directory for {where}: {e.strerror}") from e
+
+
+def _engine(url: URL, where: str) -> Engine:
+    try:
+        return create_engine(url)
+    except exc.NoSuchModuleError as e:
+        raise StoreError(f"bad database URL {where}: unknown database {url.drivername!r}") from e
+    except exc.ArgumentError as e:
+        raise StoreError(f"bad database URL {where}: {reason(e)}") from e
+    except ImportError as e:
+        raise StoreError(f"cannot use {where}: database driver not installed ({e})") from e
+
+
+def _setup_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi: DBAPIConnection, record: ConnectionPoolEntry) -> None:
+        # SQLAlchemy, not the sqlite3 module, decides when transactions begin.
+        dbapi.isolation_level = None
+        cursor = dbapi.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        immediate = conn.get_execution_options().get(_WRITE, False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _forget_across_fork(engine: Engine) -> None:
+    """A forked worker opens its own connections instead of sharing its parent's."""
+    ref = weakref.ref(engine)
+
+    def _after_fork() -> None:
+        forked = ref()
+        if forked is not None:
+            forked.dispose(close=False)  # closing would disturb the parent's connections
+
+    os.register_at_fork(after_in_child=_after_fork)
+
+
+def _schema(engine: Engine, where: str, *, create: bool) -> None:
+    with _opening(where), engine.connect() as conn:
+        present = set(inspect(conn).get_table_names())
+    missing = [t.name for t in Base.metadata.sorted_tables if t.name not in present]
+    if not missing:
+        return
+    if not create:
+        raise StoreError(
+            f"{where} is not a readable mmfuzz database: missing tables {', '.join(missing)}"
+        )
+    # One writer at a time, so workers opening a fresh file together don't collide.
+    with _opening(where), writer(engine).begin() as conn:
+        Base.metadata.create_all(conn)
+
+
+@contextmanager
+def _opening(where: str) -> Iterator[None]:
+    try:
+        yield
+    except exc.OperationalError as e:
+        raise StoreError(f"cannot open {where}: {reason(e)}") from e
+    except exc.DBAPIError as e:
+        raise StoreError(f"{where} is not a readable mmfuzz database: {reason(e)}") from e

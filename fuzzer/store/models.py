@@ -1,0 +1,110 @@
+"""The database tables: campaigns, programs, divergence buckets and their samples.
+
+A bucket is one bug: its title is the dedup key (DESIGN.md, decision 7). A
+sample is one sighting of it — the program that showed it, the step, what the
+model expected and what the kernel did. Programs are stored once, by hash.
+All times are stored as UTC and come back timezone-aware.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from sqlalchemy import CheckConstraint, DateTime, Dialect, ForeignKey, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+CAMPAIGN_STATUSES = ("running", "done", "interrupted", "failed")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A datetime stored in UTC and always returned timezone-aware.
+
+    SQLite keeps no zone, so naive values read back are UTC by construction.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: store times in UTC")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Campaign(Base):
+    """One run of the fuzzer against one kernel, with its running totals."""
+
+    __tablename__ = "campaign"
+    __table_args__ = (
+        CheckConstraint(
+            "status IN (" + ", ".join(f"'{s}'" for s in CAMPAIGN_STATUSES) + ")",
+            name="campaign_status",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kernel: Mapped[str] = mapped_column(String(200))
+    host: Mapped[str] = mapped_column(String(200))
+    options: Mapped[str] = mapped_column(Text)  # JSON object
+    started: Mapped[datetime] = mapped_column(UTCDateTime)
+    ended: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    programs: Mapped[int] = mapped_column(default=0)
+    steps: Mapped[int] = mapped_column(default=0)
+    divergences: Mapped[int] = mapped_column(default=0)
+    status: Mapped[str] = mapped_column(String(16), default="running")
+
+
+class Program(Base):
+    """A program in text format, stored once per hash."""
+
+    __tablename__ = "program"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    hash: Mapped[str] = mapped_column(String(16), unique=True)
+    created: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Bucket(Base):
+    """One distinct divergence, identified by its title."""
+
+    __tablename__ = "bucket"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(500), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    first_seen: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_seen: Mapped[datetime] = mapped_column(UTCDateTime, index=True)  # buckets() order
+    count: Mapped[int] = mapped_column(default=0)
+    status: Mapped[str] = mapped_column(String(32), default="new")
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class Sample(Base):
+    """One sighting of a bucket: which program, which step, expected versus observed."""
+
+    __tablename__ = "sample"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bucket_id: Mapped[int] = mapped_column(ForeignKey("bucket.id"), index=True)
+    program_id: Mapped[int] = mapped_column(ForeignKey("program.id"), index=True)
+    campaign_id: Mapped[int | None] = mapped_column(ForeignKey("campaign.id"), index=True)
+    step: Mapped[int]
+    expected: Mapped[str] = mapped_column(Text)
+    observed: Mapped[str] = mapped_column(Text)
+    kernel: Mapped[str] = mapped_column(String(200))
+    created: Mapped[datetime] = mapped_column(UTCDateTime)
