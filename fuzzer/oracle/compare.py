@@ -72,6 +72,11 @@ def compare(
     for kind, what, exp, obs in _vma_checks(state, snap, observed):
         add(kind, what, exp, obs)
 
+    for v in snap.vmas:
+        if v.lf and not v.lo:  # invariant 1, over the whole process
+            add("lock", "left a VMA lock-on-fault without VM_LOCKED", "lf only with lo",
+                _vma_text(v))
+            break
     locked_vmas = snap.locked_size()
     if snap.vmlck != locked_vmas:
         add("vmlck", "made VmLck differ from the size of locked VMAs",

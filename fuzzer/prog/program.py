@@ -83,10 +83,14 @@ def check_call(call: Call) -> None:
             if not 0 <= value <= U64:
                 raise ProgramError(f"{name} {value} is not a 64-bit length")
             if value < WRAP_MIN and page_up(addr + value) > ARENA_SIZE:
+                page, off = divmod(addr, PAGE)
+                where = f"@{page}+{off}" if off else f"@{page}"
                 raise ProgramError(
-                    f"{call.name}: range @{addr // PAGE}+{value:#x} runs past the arena end"
+                    f"{call.name}: the range of {value} bytes from {where} runs past the arena end"
                     f" (lengths either stay inside or are >= {WRAP_MIN:#x} and wrap)"
                 )
+        elif kind == Kind.INT and not -(1 << 63) <= value <= U64:
+            raise ProgramError(f"{name} {value} does not fit in 64 bits")
         elif kind in (Kind.PROT, Kind.MAP, Kind.MLOCK) and not 0 <= value <= U64:
             raise ProgramError(f"{name} {value:#x} is not a 64-bit value")
     if call.proc != 0:

@@ -15,7 +15,15 @@ from __future__ import annotations
 
 import re
 
-from fuzzer.prog.program import ARENA_PAGES, WRAP_MIN, Call, Program, ProgramError, check_call
+from fuzzer.prog.program import (
+    ARENA_PAGES,
+    MAX_CALLS,
+    WRAP_MIN,
+    Call,
+    Program,
+    ProgramError,
+    check_call,
+)
 from fuzzer.prog.syscalls import (
     MAP_FLAGS,
     MAP_TYPE,
@@ -117,7 +125,9 @@ def _parse_arg(kind: Kind, text: str) -> int:
             if not m:
                 raise ValueError(f"bad address {text!r} (want @PAGE or @PAGE+BYTES)")
             page, off = int(m[1]), int(m[2], 0) if m[2] else 0
-            if page > ARENA_PAGES or off >= PAGE:
+            if off >= PAGE:
+                raise ValueError(f"address {text!r}: the byte offset must be below {PAGE}")
+            if page > ARENA_PAGES:
                 raise ValueError(f"address {text!r} is outside the {ARENA_PAGES}-page arena")
             return page * PAGE + off
         case Kind.LEN:
@@ -180,7 +190,7 @@ def parse_call(line: str) -> Call:
 def parse(text: str, path: str = "<program>") -> Program:
     """Parse program text; every error names its file and line."""
     calls = []
-    for number, raw in enumerate(text.splitlines(), 1):
+    for number, raw in enumerate(text.split("\n"), 1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
@@ -190,4 +200,6 @@ def parse(text: str, path: str = "<program>") -> Program:
             raise ParseError(str(err), path, number) from None
     if not calls:
         raise ParseError("program has no calls", path, 0)
+    if len(calls) > MAX_CALLS:
+        raise ParseError(f"program has {len(calls)} calls, at most {MAX_CALLS}", path, number)
     return Program(tuple(calls))

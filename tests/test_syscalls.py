@@ -1,0 +1,184 @@
+"""The syscall table's constants (fuzzer/prog/syscalls.py) against Python and the C headers.
+
+Every integer constant the table defines, every name in its flag tables and
+every syscall number is compared with what a C program compiled against the
+system headers prints. Python's `mmap`, `errno` and `signal` modules give a
+second, compiler-free opinion for the names they have.
+"""
+
+from __future__ import annotations
+
+import errno
+import mmap
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from fuzzer.prog import syscalls
+from fuzzer.prog.syscalls import (
+    BY_NR,
+    ERRNO_NAMES,
+    MAP_FLAGS,
+    MAP_TYPES,
+    MLOCK_FLAGS,
+    PAGE,
+    PROT_FLAGS,
+    SIGNAL_NAMES,
+    SYSCALLS,
+    U64,
+)
+
+# Constants of the table that are not header macros of the same name, with
+# the C expression to compare them against (None: nothing to compare).
+C_EXPR: dict[str, str | None] = {
+    "PAGE": "sysconf(_SC_PAGESIZE)",
+    "U64": None,  # (1 << 64) - 1, checked below
+    "TOUCH_NR": None,  # the executor's pseudo-call, not a syscall
+    "SYS_GETPPID": "__NR_getppid",
+    "SYS_EXIT_GROUP": "__NR_exit_group",
+}
+PREFIXES = ("PROT_", "MAP_", "MLOCK_", "E", "SIG", "SEGV_")
+
+# glibc's <sys/mman.h> does not define PROT_SEM (only the kernel's
+# <asm-generic/mman-common.h> does), so the probe also includes <linux/mman.h>;
+# with both, every name in the table is defined and nothing is skipped.
+HEADERS = ["sys/mman.h", "linux/mman.h", "sys/syscall.h", "errno.h", "signal.h", "stdio.h",
+           "unistd.h"]
+
+
+def table_constants() -> dict[str, int]:
+    """Every module-level integer constant of the syscall table."""
+    return {
+        name: value
+        for name, value in vars(syscalls).items()
+        if name.isupper() and isinstance(value, int) and not isinstance(value, bool)
+    }
+
+
+def expected_c_values() -> dict[str, tuple[str, int]]:
+    """name -> (C expression, value the table says) for everything checkable in C."""
+    out: dict[str, tuple[str, int]] = {}
+    for name, value in table_constants().items():
+        if name in C_EXPR:
+            expr = C_EXPR[name]
+            if expr is not None:
+                out[name] = (expr, value)
+        elif name.startswith(PREFIXES):
+            out[name] = (name, value)
+        else:
+            raise AssertionError(f"syscalls.{name} has no C counterpart: add it to C_EXPR")
+    for table in (PROT_FLAGS, MAP_TYPES, MAP_FLAGS, MLOCK_FLAGS):
+        for name, value in table.items():
+            out.setdefault(name, (name, value))
+            assert out[name][1] == value, f"{name}: flag table says {value:#x}"
+    for value, name in {**ERRNO_NAMES, **SIGNAL_NAMES}.items():
+        out.setdefault(name, (name, value))
+        assert out[name][1] == value, f"{name}: name table says {value}"
+    for spec in SYSCALLS.values():
+        if not spec.is_pseudo:
+            out[f"__NR_{spec.name}"] = (f"__NR_{spec.name}", spec.nr)
+    return out
+
+
+def _c_source(exprs: dict[str, str]) -> str:
+    lines = ["#define _GNU_SOURCE", *(f"#include <{h}>" for h in HEADERS), "int main(void)", "{"]
+    for name, expr in exprs.items():
+        guard = expr if expr.isidentifier() else None
+        if guard:
+            lines.append(f"#ifdef {guard}")
+        lines.append(f'\tprintf("{name} %lld\\n", (long long)({expr}));')
+        if guard:
+            lines += ["#else", f'\tprintf("{name} missing\\n");', "#endif"]
+    lines += ["\treturn 0;", "}"]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture(scope="module")
+def header_values(tmp_path_factory: pytest.TempPathFactory) -> dict[str, int | None]:
+    """What the C headers say, by running a compiled probe: name -> value (None: missing)."""
+    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
+    if cc is None:
+        pytest.skip("no C compiler")
+    exprs = {name: expr for name, (expr, _) in expected_c_values().items()}
+    work: Path = tmp_path_factory.mktemp("headers")
+    (work / "probe.c").write_text(_c_source(exprs))
+    build = subprocess.run([cc, "-Wall", "-Werror", "-o", str(work / "probe"),
+                            str(work / "probe.c")], capture_output=True, text=True)
+    assert build.returncode == 0, build.stderr
+    run = subprocess.run([str(work / "probe")], capture_output=True, text=True, check=True)
+    values: dict[str, int | None] = {}
+    for line in run.stdout.splitlines():
+        name, value = line.split()
+        values[name] = None if value == "missing" else int(value)
+    assert set(values) == set(exprs)
+    return values
+
+
+@pytest.mark.parametrize("name", sorted(expected_c_values()))
+def test_constant_matches_headers(name: str, header_values: dict[str, int | None]) -> None:
+    expr, value = expected_c_values()[name]
+    got = header_values[name]
+    assert got is not None, f"{expr} is not defined by {', '.join(HEADERS)}"
+    assert got == value, f"{name}: table {value:#x}, headers ({expr}) {got:#x}"
+
+
+def test_every_table_constant_is_checked() -> None:
+    """Adding a constant to the table without a way to check it fails here."""
+    checked = expected_c_values()
+    for name in table_constants():
+        assert name in checked or C_EXPR.get(name, "") is None, name
+    assert U64 == (1 << 64) - 1
+
+
+# Python's mmap module: the names it has that the table also has.
+MMAP_NAMES = sorted(
+    n for n in dir(mmap) if n.startswith(("PROT_", "MAP_")) and n in table_constants()
+)
+
+
+def test_mmap_module_overlap_is_not_empty() -> None:
+    assert {"PROT_READ", "PROT_WRITE", "PROT_EXEC", "MAP_SHARED", "MAP_PRIVATE",
+            "MAP_ANONYMOUS"} <= set(MMAP_NAMES)
+
+
+@pytest.mark.parametrize("name", MMAP_NAMES)
+def test_constant_matches_python_mmap(name: str) -> None:
+    assert table_constants()[name] == getattr(mmap, name)
+
+
+def test_page_size_matches_python() -> None:
+    assert mmap.PAGESIZE == PAGE
+    assert os.sysconf("SC_PAGESIZE") == PAGE
+
+
+@pytest.mark.parametrize(("value", "name"), sorted(ERRNO_NAMES.items()))
+def test_errno_matches_python(value: int, name: str) -> None:
+    assert getattr(errno, name) == value
+    assert syscalls.errno_name(value) == name
+
+
+@pytest.mark.parametrize(("value", "name"), sorted(SIGNAL_NAMES.items()))
+def test_signal_matches_python(value: int, name: str) -> None:
+    assert getattr(signal, name) == value
+    assert syscalls.signal_name(value) == name
+
+
+def test_unknown_errno_and_signal_names() -> None:
+    assert syscalls.errno_name(4095) == "E4095"
+    assert syscalls.signal_name(64) == "SIG64"
+
+
+def test_syscall_table_shape() -> None:
+    assert {s.nr: s.name for s in SYSCALLS.values()} == {nr: s.name for nr, s in BY_NR.items()}
+    assert all(name == spec.name for name, spec in SYSCALLS.items())
+    pseudo = [s.name for s in SYSCALLS.values() if s.is_pseudo]
+    assert pseudo == ["touch"]
+    # The executor's checkpoint and exit must never be mistaken for a program call.
+    assert {syscalls.SYS_GETPPID, syscalls.SYS_EXIT_GROUP}.isdisjoint(BY_NR)
+    for spec in SYSCALLS.values():
+        assert len(spec.args) <= 6
+        assert spec.args[0][1] == syscalls.Kind.ADDR
