@@ -85,7 +85,7 @@ CANONICAL = [
     "|MAP_LOCKED|MAP_NORESERVE|MAP_NONBLOCK|MAP_GROWSDOWN|MAP_STACK|MAP_HUGETLB|MAP_DENYWRITE"
     "|MAP_EXECUTABLE, -1, 0)",
     f"mmap(@0, 1p, {RW}, {AP}|0x800000, -1, 0)",  # unknown bits print as hex, last
-    f"mmap(@0, 1p, {RW}, {AP}|MAP_POPULATE|0x800040, -1, 0)",
+    f"mmap(@0, 1p, {RW}, {AP}|MAP_POPULATE|MAP_32BIT|0x800000, -1, 0)",
     f"mmap(@0, 1p, {RW}, {AP}|0xfffffffffe000000, -1, 0)",
     # mmap: fd and offset are plain signed integers
     f"mmap(@0, 1p, {RW}, {AP}, 3, 4096)",
@@ -258,7 +258,8 @@ ERRORS = [
     ("mlock(@63+1, 1p)", 1, "runs past the arena end"),
     ("mlock(@0, 64p+1)", 1, "runs past the arena end"),
     ("mlock(@64, 1)", 1, "runs past the arena end"),
-    (f"mmap(@32, 33p, {RW}, {AP}, -1, 0)", 1, "mmap: the range of 135168 bytes from @32 runs past the arena end"),
+    (f"mmap(@32, 33p, {RW}, {AP}, -1, 0)", 1,
+     "mmap: the range of 135168 bytes from @32 runs past the arena end"),
     ("mlock(@0, 0xffffdfffffffffff)", 1, "runs past the arena end"),  # WRAP_MIN - 1
     ("mlock(@0, 0x10000000000000000)", 1, "length '0x10000000000000000' does not fit in 64 bits"),
     ("mlock(@0, 1q)", 1, "bad length '1q'"),

@@ -105,7 +105,7 @@ def run_campaign(
             if time.monotonic() - last_show >= every:
                 last_show = time.monotonic()
                 show(progress)
-        failures = [_failure(w) for w in workers if w.proc.wait() != 0]
+        failures = [_failure(w) for w in workers if w.proc.wait() != 0]  # before logs close
         if failures:
             progress.status = "failed"
             raise CampaignError("; ".join(failures))
@@ -122,7 +122,7 @@ def run_campaign(
 
 
 def _start(index: int, cid: int, opts: Options, cpu: int) -> _Worker:
-    log = tempfile.TemporaryFile()
+    log = tempfile.TemporaryFile()  # noqa: SIM115 -- lives as long as the worker
     cmd = [sys.executable, "-m", "fuzzer.campaign.worker", "--db", opts.db,
            "--campaign", str(cid), "--seed", str(opts.seed + index), "--time", str(opts.time),
            "--runs", str(opts.runs), "--cpu", str(cpu), "--budget", str(opts.budget)]
@@ -164,3 +164,4 @@ def _stop(workers: list[_Worker]) -> None:
         except subprocess.TimeoutExpired:
             w.proc.kill()
             w.proc.wait()
+        w.log.close()

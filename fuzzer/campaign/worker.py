@@ -61,7 +61,8 @@ def main(argv: list[str]) -> None:
     recorder = Recorder(store, args.campaign, Supervisor(executor_path(), args.budget, args.cpu),
                         on_bucket=lambda bid, title, new: _emit(
                             {"bucket": bid, "title": title, "new": new}))
-    deadline = time.monotonic() + args.time
+    deadline = time.monotonic() + float(args.time)
+    max_runs = int(args.runs)
     last = time.monotonic()
 
     def flush() -> None:
@@ -70,7 +71,7 @@ def main(argv: list[str]) -> None:
         _emit({"programs": programs, "steps": steps})
 
     def done() -> bool:
-        return time.monotonic() >= deadline or 0 < args.runs <= recorder.programs
+        return time.monotonic() >= deadline or 0 < max_runs <= recorder.programs
 
     def run_one(program: Program) -> None:
         nonlocal last

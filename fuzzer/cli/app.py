@@ -28,16 +28,31 @@ app.add_typer(triage.app, name="triage")
 app.add_typer(bench.app, name="bench")
 
 
+TimeOpt = Annotated[float, typer.Option("--time", help="Seconds to fuzz.", min=1)]
+RunsOpt = Annotated[int, typer.Option(
+    "--runs", help="Stop after N programs per worker (0: no limit).", min=0)]
+CorpusOpt = Annotated[Path, typer.Option(
+    "--corpus", help="libFuzzer corpus folder (kept across campaigns).")]
+SeedsOpt = Annotated[Path, typer.Option("--seeds", help="Folder of seed programs run first.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="libFuzzer seed (worker i uses seed+i).")]
+WorkersOpt = Annotated[int, typer.Option(
+    "--workers", help="Worker processes, one CPU each.", min=1)]
+BudgetOpt = Annotated[float, typer.Option(
+    "--budget", help="Wall-clock seconds per program before it counts as a hang.", min=0.1)]
+VerboseOpt = Annotated[bool, typer.Option(
+    "--verbose", "-v", help="Show the arena after every step.")]
+
+
 @app.command("run")
 def run_cmd(
-    time: Annotated[float, typer.Option("--time", help="Seconds to fuzz.", min=1)] = 60,
-    runs: Annotated[int, typer.Option("--runs", help="Stop after N programs per worker (0: no limit).", min=0)] = 0,
+    time: TimeOpt = 60,
+    runs: RunsOpt = 0,
     db: DbOption = DEFAULT_DB,
-    corpus: Annotated[Path, typer.Option("--corpus", help="libFuzzer corpus folder (kept across campaigns).")] = Path("corpus/campaign"),
-    seeds: Annotated[Path, typer.Option("--seeds", help="Folder of seed programs (text) run first.")] = Path("corpus/seeds"),
-    seed: Annotated[int, typer.Option("--seed", help="libFuzzer random seed (worker i uses seed+i).")] = 0,
-    workers: Annotated[int, typer.Option("--workers", help="Worker processes, one CPU each.", min=1)] = 1,
-    budget: Annotated[float, typer.Option("--budget", help="Wall-clock seconds per program before it counts as a hang.", min=0.1)] = 5.0,
+    corpus: CorpusOpt = Path("corpus/campaign"),
+    seeds: SeedsOpt = Path("corpus/seeds"),
+    seed: SeedOpt = 0,
+    workers: WorkersOpt = 1,
+    budget: BudgetOpt = 5.0,
 ) -> None:
     """Run a fuzzing campaign against the running kernel and store what diverges.
 
@@ -62,8 +77,8 @@ def run_cmd(
 @app.command("exec")
 def exec_cmd(
     file: Annotated[Path, typer.Argument(help="Program text file ('-' for stdin).")],
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show the arena after every step.")] = False,
-    budget: Annotated[float, typer.Option("--budget", help="Wall-clock seconds before the run counts as a hang.", min=0.1)] = 5.0,
+    verbose: VerboseOpt = False,
+    budget: BudgetOpt = 5.0,
 ) -> None:
     """Run one program on the kernel and compare every step with the model.
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fuzzer.campaign.run import Progress
+from fuzzer.cli.common import out
 from fuzzer.model import State
 from fuzzer.observe import Snapshot
 from fuzzer.oracle import Divergence, kernel_view, model_view, render, signal_text, value_text
@@ -10,7 +11,6 @@ from fuzzer.prog import format_call
 from fuzzer.store import Store
 from fuzzer.trace import Report, StepReport
 from fuzzer.trace.check import StepHook
-from fuzzer.cli.common import out
 
 
 def _outcome(rep: StepReport) -> str:

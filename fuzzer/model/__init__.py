@@ -1,7 +1,7 @@
 """The reference model: intended kernel semantics, one transition per call (pure, no I/O)."""
 
-from fuzzer.model.state import ABSENT, ANON, RESIDENT, SHMEM, ZERO, Attrs, Page, State, prot_text
 from fuzzer.model.calls import OUTSIDE, Prediction, Unsupported, step
+from fuzzer.model.state import ABSENT, ANON, RESIDENT, SHMEM, ZERO, Attrs, Page, State, prot_text
 
 __all__ = [
     "ABSENT",

@@ -7,6 +7,7 @@ kernel function cited beside it, because the order decides which errno wins.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from fuzzer.model.state import ABSENT, ANON, SHMEM, ZERO, Attrs, Page, State
@@ -16,7 +17,9 @@ from fuzzer.prog.syscalls import (
     EEXIST,
     EINVAL,
     ENOMEM,
+    MAP_32BIT,
     MAP_ANONYMOUS,
+    MAP_DROPPABLE,
     MAP_FIXED,
     MAP_FIXED_NOREPLACE,
     MAP_GROWSDOWN,
@@ -160,13 +163,17 @@ def _unmap(state: State, pages: range) -> None:
 # ------------------------------------------------------------------- calls
 
 
-def mmap(state: State, addr: int, length: int, prot: int, flags: int, fd: int, off: int) -> Prediction:
+def mmap(
+    state: State, addr: int, length: int, prot: int, flags: int, fd: int, off: int
+) -> Prediction:
     if off % PAGE:
         return err(EINVAL)  # arch/x86 sys_mmap
     if not flags & MAP_ANONYMOUS:
         return err(EBADF)  # the executor has no open file descriptors
     if flags & MAP_HUGETLB:
         raise Unsupported("MAP_HUGETLB")
+    if flags & MAP_TYPE == MAP_DROPPABLE:
+        raise Unsupported("MAP_DROPPABLE")
     # mm/mmap.c do_mmap
     if length == 0:
         return err(EINVAL)
@@ -188,7 +195,8 @@ def mmap(state: State, addr: int, length: int, prot: int, flags: int, fd: int, o
     else:
         pages = _pages(addr, length)
         hint_free = addr + length <= ARENA_SIZE and all(state.pages[i] is None for i in pages)
-        outside = not hint_free
+        # x86 MAP_32BIT searches below 2 GiB before it looks at the hint.
+        outside = not hint_free or bool(flags & MAP_32BIT)
     if flags & MAP_FIXED_NOREPLACE and any(state.pages[i] is not None for i in pages):
         return err(EEXIST)
     mtype = flags & MAP_TYPE
@@ -309,6 +317,7 @@ def mlock(state: State, addr: int, length: int) -> Prediction:
 
 
 def mlock2(state: State, addr: int, length: int, flags: int) -> Prediction:
+    flags &= 0xFFFF_FFFF  # SYSCALL_DEFINE3(mlock2, ..., int, flags): the upper half is dropped
     if flags & ~MLOCK_ONFAULT:
         return err(EINVAL)
     return _do_mlock(state, addr, length, lf=bool(flags & MLOCK_ONFAULT))
@@ -333,7 +342,7 @@ def touch(state: State, addr: int, mode: int) -> Prediction:
     return Prediction()
 
 
-_HANDLERS = {
+_HANDLERS: dict[str, Callable[..., Prediction]] = {
     "mmap": mmap,
     "munmap": munmap,
     "mprotect": mprotect,

@@ -56,10 +56,11 @@ def compare(
         title = f"{kind}: {call_feature(call, kind)} {what}"
         found.append(Divergence(kind, title, index, expected, observed))
 
-    if call.name != "touch" and not _result_matches(call, pred.ret, ret):
+    expected_ret = _absolute(call, pred.ret)
+    if call.name != "touch" and not _result_matches(call, expected_ret, ret):
         add("result",
-            f"returned {_result_title(call, ret)} instead of {_result_title(call, pred.ret)}",
-            value_text(call, pred.ret), value_text(call, ret))
+            f"returned {_result_title(call, ret)} instead of {_result_title(call, expected_ret)}",
+            value_text(call, expected_ret), value_text(call, ret))
     if pred.signal != signal:
         add("signal", f"raised {signal_text(signal)} instead of {signal_text(pred.signal)}",
             signal_text(pred.signal), signal_text(signal))
@@ -90,17 +91,20 @@ def compare(
 # ---------------------------------------------------------------- results
 
 
+def _absolute(call: Call, ret: int | None) -> int | None:
+    """The model's mmap result (an arena offset) as the address the kernel returns."""
+    if call.name == "mmap" and ret is not None and ret >= 0:
+        return ARENA_BASE + ret
+    return ret
+
+
 def _result_matches(call: Call, expected: int | None, observed: int | None) -> bool:
+    """Both sides as the kernel returns them (mmap: absolute addresses, or OUTSIDE)."""
     if expected is None or observed is None:
         return expected == observed
-    if call.name != "mmap" or expected < 0 and expected != OUTSIDE:
-        return expected == observed
-    if _is_error(observed):
-        return False
-    in_arena = ARENA_BASE <= observed < ARENA_BASE + ARENA_SIZE
     if expected == OUTSIDE:
-        return not in_arena
-    return observed == ARENA_BASE + expected
+        return not _is_error(observed) and _arena_offset(call, observed) is None
+    return expected == observed
 
 
 def _is_error(ret: int) -> bool:
@@ -108,17 +112,19 @@ def _is_error(ret: int) -> bool:
 
 
 def _arena_offset(call: Call, ret: int | None) -> int | None:
+    """An mmap result as an arena offset; None for errors and addresses outside the arena."""
     if ret is None or ret == OUTSIDE or _is_error(ret):
         return None
-    if call.name == "mmap" and ret >= ARENA_BASE:
-        offset = ret - ARENA_BASE
-        return offset if offset < ARENA_SIZE else None
-    return ret
+    if call.name != "mmap":
+        return ret
+    offset = ret - ARENA_BASE
+    return offset if 0 <= offset < ARENA_SIZE else None
 
 
 def _result_title(call: Call, ret: int | None) -> str:
-    if ret == OUTSIDE or (call.name == "mmap" and ret is not None and ret >= ARENA_BASE
-                          and _arena_offset(call, ret) is None):
+    outside = call.name == "mmap" and ret is not None and not _is_error(ret) and \
+        _arena_offset(call, ret) is None
+    if outside:
         return "an address outside the arena"
     return result_text(call, ret, _arena_offset(call, ret))
 

@@ -47,7 +47,7 @@ MAX_GENERATED_CALLS = 24
 
 
 class Source(Protocol):
-    def ConsumeIntInRange(self, lo: int, hi: int) -> int: ...  # noqa: N802 -- atheris' names
+    def ConsumeIntInRange(self, lo: int, hi: int) -> int: ...
 
 
 class ByteSource:
@@ -56,7 +56,7 @@ class ByteSource:
     def __init__(self, data: bytes) -> None:
         self.data, self.pos = data, 0
 
-    def ConsumeIntInRange(self, lo: int, hi: int) -> int:  # noqa: N802
+    def ConsumeIntInRange(self, lo: int, hi: int) -> int:
         span = hi - lo
         if span <= 0:
             return lo

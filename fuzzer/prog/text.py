@@ -93,9 +93,8 @@ def format_arg(kind: Kind, value: int) -> str:
 
 
 def format_call(call: Call) -> str:
-    args = ", ".join(
-        format_arg(kind, value) for (_, kind), value in zip(call.syscall.args, call.args, strict=True)
-    )
+    kinds = (kind for _, kind in call.syscall.args)
+    args = ", ".join(format_arg(kind, value) for kind, value in zip(kinds, call.args, strict=True))
     prefix = f"p{call.proc}: " if call.proc else ""
     return f"{prefix}{call.name}({args})"
 

@@ -22,10 +22,8 @@ def encode(program: Program) -> bytes:
     words = [MAGIC, len(program.calls)]
     for call in program.calls:
         spec = call.syscall
-        if spec.is_pseudo:
-            op = TOUCH_WRITE if call.arg("mode") else TOUCH_READ
-        else:
-            op = spec.nr
+        touch_op = TOUCH_WRITE if spec.is_pseudo and call.arg("mode") else TOUCH_READ
+        op = touch_op if spec.is_pseudo else spec.nr
         args = [
             (ARENA_BASE + value if kind == Kind.ADDR else value) & U64
             for (_, kind), value in zip(spec.args, call.args, strict=True)

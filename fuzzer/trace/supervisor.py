@@ -14,6 +14,7 @@ supervisor even if the supervisor is killed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from collections.abc import Iterator
@@ -124,7 +125,7 @@ class Run:
             match self._wait():
                 case SignalStop(signal.SIGSTOP):
                     pt.ptrace_setoptions(self.pid, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL)
-                case Exited(EXIT_BAD_INPUT):
+                case Exited(code) if code == EXIT_BAD_INPUT:
                     raise SupervisorError("the executor rejected the wire program")
                 case other:
                     raise SupervisorError(f"the executor did not start: {other}")
@@ -149,10 +150,8 @@ class Run:
     def _reap(self) -> None:
         signal.setitimer(signal.ITIMER_REAL, 0)
         if self.pid and self.exit is None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(self.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             while True:
                 try:
                     _, status = os.waitpid(self.pid, WALL)
