@@ -22,9 +22,12 @@ from fuzzer.prog import syscalls
 from fuzzer.prog.syscalls import (
     BY_NR,
     ERRNO_NAMES,
+    MADV_ADVICE,
     MAP_FLAGS,
     MAP_TYPES,
+    MCL_FLAGS,
     MLOCK_FLAGS,
+    MREMAP_FLAGS,
     PAGE,
     PROT_FLAGS,
     SIGNAL_NAMES,
@@ -43,7 +46,7 @@ C_EXPR: dict[str, str | None] = {
     # Newer than the build machine's headers (uapi since 6.11): checked by literal below.
     "MAP_DROPPABLE": None,
 }
-PREFIXES = ("PROT_", "MAP_", "MLOCK_", "E", "SIG", "SEGV_")
+PREFIXES = ("PROT_", "MAP_", "MLOCK_", "MCL_", "MREMAP_", "MADV_", "E", "SIG", "SEGV_")
 
 # glibc's <sys/mman.h> does not define PROT_SEM (only the kernel's
 # <asm-generic/mman-common.h> does), so the probe also includes <linux/mman.h>;
@@ -73,7 +76,8 @@ def expected_c_values() -> dict[str, tuple[str, int]]:
             out[name] = (name, value)
         else:
             raise AssertionError(f"syscalls.{name} has no C counterpart: add it to C_EXPR")
-    for table in (PROT_FLAGS, MAP_TYPES, MAP_FLAGS, MLOCK_FLAGS):
+    for table in (PROT_FLAGS, MAP_TYPES, MAP_FLAGS, MLOCK_FLAGS, MCL_FLAGS, MREMAP_FLAGS,
+                  MADV_ADVICE):
         for name, value in table.items():
             out.setdefault(name, (name, value))
             assert out[name][1] == value, f"{name}: flag table says {value:#x}"
@@ -184,4 +188,6 @@ def test_syscall_table_shape() -> None:
     assert {syscalls.SYS_GETPPID, syscalls.SYS_EXIT_GROUP}.isdisjoint(BY_NR)
     for spec in SYSCALLS.values():
         assert len(spec.args) <= 6
-        assert spec.args[0][1] == syscalls.Kind.ADDR
+        for addr, length in spec.ranges:
+            assert spec.args[addr][1] == syscalls.Kind.ADDR
+            assert spec.args[length][1] == syscalls.Kind.LEN

@@ -30,9 +30,12 @@ from fuzzer.prog import (
 )
 from fuzzer.prog.program import MAX_CALLS, WRAP_MIN, check_program
 from fuzzer.prog.syscalls import (
+    MADV_ADVICE,
     MAP_FLAGS,
     MAP_TYPES,
+    MCL_FLAGS,
     MLOCK_FLAGS,
+    MREMAP_FLAGS,
     PAGE,
     PROT_FLAGS,
     SYSCALLS,
@@ -51,6 +54,16 @@ RW = "PROT_READ|PROT_WRITE"
 # format_flags' order: the mapping type first, then the table's order, then
 # the unknown bits as one lower-case hex number.
 CANONICAL = [
+    # mremap, madvise, mlockall, munlockall: every flag and advice name
+    "mremap(@0, 2p, 4p, MREMAP_MAYMOVE|MREMAP_FIXED, @8)",
+    "mremap(@0, 2p, 2p, MREMAP_MAYMOVE|MREMAP_DONTUNMAP, @8)",
+    "mremap(@0, 0xffffffffffffffff, 1p, 0x8, @0)",
+    *[f"madvise(@1, 2p, {name})" for name in MADV_ADVICE],
+    "madvise(@1+5, 0, 99)",
+    "mlockall(MCL_CURRENT|MCL_FUTURE|MCL_ONFAULT)",
+    "mlockall(MCL_ONFAULT|0x8)",
+    "mlockall(0)",
+    "munlockall()",
     # mmap: every protection name, every mapping type, every MAP_ flag name
     f"mmap(@0, 1p, PROT_NONE, {AP}, -1, 0)",
     f"mmap(@0, 1p, PROT_READ, {AP}, -1, 0)",
@@ -146,7 +159,8 @@ def test_canonical_program_round_trips(text: str) -> None:
 def test_canonical_table_uses_every_call_and_flag() -> None:
     """The table above must keep covering every name the format knows."""
     joined = "\n".join(CANONICAL)
-    for name in [*SYSCALLS, *PROT_FLAGS, *MAP_TYPES, *MAP_FLAGS, *MLOCK_FLAGS, "PROT_NONE"]:
+    for name in [*SYSCALLS, *PROT_FLAGS, *MAP_TYPES, *MAP_FLAGS, *MLOCK_FLAGS, *MCL_FLAGS,
+                 *MREMAP_FLAGS, *MADV_ADVICE, "PROT_NONE"]:
         assert re.search(rf"\b{name}\b", joined), name
     for mode in TOUCH_MODES:
         assert f", {mode})" in joined
@@ -231,7 +245,7 @@ PATH = "seeds/x.prog"
 ERRORS = [
     # (text, line, message substring)
     ("frob(@0, 1p)", 1, "unknown call 'frob'"),
-    ("mlockall(1)", 1, "unknown call 'mlockall'"),
+    ("mbind(1)", 1, "unknown call 'mbind'"),
     ("mlock(@0)", 1, "mlock takes 2 arguments, got 1"),
     ("mlock(@0, 1p, 2p)", 1, "mlock takes 2 arguments, got 3"),
     ("mlock()", 1, "mlock takes 2 arguments, got 0"),
@@ -401,6 +415,9 @@ def _flags(table: dict[str, int]) -> st.SearchStrategy[int]:
 
 
 FLAG_STRATEGIES = {
+    Kind.MCL: _flags(MCL_FLAGS),
+    Kind.MREMAP: _flags(MREMAP_FLAGS),
+    Kind.MADV: st.one_of(st.sampled_from(sorted(MADV_ADVICE.values())), st.integers(0, U64)),
     Kind.PROT: _flags(PROT_FLAGS),
     Kind.MAP: _flags({**MAP_TYPES, **MAP_FLAGS}),
     Kind.MLOCK: _flags(MLOCK_FLAGS),
@@ -452,4 +469,7 @@ def test_wire_size_and_header(program: Program) -> None:
     assert words[:2] == [MAGIC, len(program)]
     assert len(words) == 2 + WORDS_PER_CALL * len(program)
     for i, call in enumerate(program.calls):
-        assert words[2 + i * WORDS_PER_CALL + 1] == ARENA_BASE + call.args[0]
+        base = 2 + i * WORDS_PER_CALL + 1
+        for j, (_, kind) in enumerate(call.syscall.args):
+            if kind == Kind.ADDR:
+                assert words[base + j] == ARENA_BASE + call.args[j]

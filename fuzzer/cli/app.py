@@ -92,7 +92,10 @@ def exec_cmd(
     from fuzzer.trace import Supervisor, check
 
     with user_errors():
-        text = sys.stdin.read() if str(file) == "-" else file.read_text()
+        try:
+            text = sys.stdin.read() if str(file) == "-" else file.read_text()
+        except UnicodeDecodeError:
+            raise fail(f"{file}: not a program text file (not UTF-8)") from None
         program = parse(text, str(file))
         report = check(Supervisor(executor_path(), budget), program, step_printer(verbose))
     print_report(report)

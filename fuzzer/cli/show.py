@@ -10,7 +10,7 @@ from fuzzer.oracle import Divergence, kernel_view, model_view, render, signal_te
 from fuzzer.prog import format_call
 from fuzzer.store import Store
 from fuzzer.trace import Report, StepReport
-from fuzzer.trace.check import StepHook
+from fuzzer.trace.checker import StepHook
 
 
 def _outcome(rep: StepReport) -> str:

@@ -1,6 +1,6 @@
 """The reference model: intended kernel semantics, one transition per call (pure, no I/O)."""
 
-from fuzzer.model.calls import OUTSIDE, Prediction, Unsupported, step
+from fuzzer.model.calls import OUTSIDE, SUPPORTED, Prediction, Unsupported, step
 from fuzzer.model.state import ABSENT, ANON, RESIDENT, SHMEM, ZERO, Attrs, Page, State, prot_text
 
 __all__ = [
@@ -9,6 +9,7 @@ __all__ = [
     "OUTSIDE",
     "RESIDENT",
     "SHMEM",
+    "SUPPORTED",
     "ZERO",
     "Attrs",
     "Page",

@@ -342,7 +342,18 @@ def touch(state: State, addr: int, mode: int) -> Prediction:
     return Prediction()
 
 
+def _not_modelled(name: str) -> Callable[..., Prediction]:
+    def handler(state: State, *args: int) -> Prediction:
+        raise Unsupported(name)
+
+    return handler
+
+
 _HANDLERS: dict[str, Callable[..., Prediction]] = {
+    "mremap": _not_modelled("mremap"),
+    "madvise": _not_modelled("madvise"),
+    "mlockall": _not_modelled("mlockall"),
+    "munlockall": _not_modelled("munlockall"),
     "mmap": mmap,
     "munmap": munmap,
     "mprotect": mprotect,
@@ -351,3 +362,6 @@ _HANDLERS: dict[str, Callable[..., Prediction]] = {
     "munlock": munlock,
     "touch": touch,
 }
+
+# The calls whose semantics the model covers; the generator makes only these.
+SUPPORTED = frozenset(name for name, h in _HANDLERS.items() if h.__name__ != "handler")

@@ -31,22 +31,29 @@ class Observer:
     def __init__(self, pid: int) -> None:
         self.pid = pid
         self._buf = bytearray(1 << 18)
-        try:
-            self._smaps = os.open(f"/proc/{pid}/smaps", os.O_RDONLY)
-            self._status = os.open(f"/proc/{pid}/status", os.O_RDONLY)
-            self._pagemap = os.open(f"/proc/{pid}/pagemap", os.O_RDONLY)
-        except OSError as e:
-            raise ObserveError(e.errno, f"cannot open /proc/{pid}: {e.strerror}") from None
+        self._fds: list[int] = []
 
     def __enter__(self) -> Observer:
+        # Opened here, not in __init__, and closed on *any* exception (a budget
+        # alarm may land in the middle): no descriptor outlives the with block.
+        try:
+            for name in ("smaps", "status", "pagemap"):
+                self._fds.append(os.open(f"/proc/{self.pid}/{name}", os.O_RDONLY))
+        except BaseException as e:
+            self.close()
+            if isinstance(e, OSError):
+                msg = f"cannot open /proc/{self.pid}: {e.strerror}"
+                raise ObserveError(e.errno, msg) from None
+            raise
+        self._smaps, self._status, self._pagemap = self._fds
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:
-        for fd in (self._smaps, self._status, self._pagemap):
-            os.close(fd)
+        while self._fds:
+            os.close(self._fds.pop())
 
     def _read_text(self, fd: int) -> str:
         os.lseek(fd, 0, os.SEEK_SET)

@@ -72,27 +72,26 @@ def check_call(call: Call) -> None:
         raise ProgramError(f"unknown call {call.name!r}")
     if len(call.args) != len(spec.args):
         raise ProgramError(f"{call.name} takes {len(spec.args)} arguments, got {len(call.args)}")
-    kinds = [kind for _, kind in spec.args]
-    addr = call.args[kinds.index(Kind.ADDR)]
-    if not 0 <= addr <= ARENA_SIZE:
-        raise ProgramError(f"address offset {addr:#x} is outside the {ARENA_PAGES}-page arena")
-    if call.name == "touch" and addr >= ARENA_SIZE:
-        raise ProgramError("touch address must be inside the arena")
     for (name, kind), value in zip(spec.args, call.args, strict=True):
-        if kind == Kind.LEN:
-            if not 0 <= value <= U64:
-                raise ProgramError(f"{name} {value} is not a 64-bit length")
-            if value < WRAP_MIN and page_up(addr + value) > ARENA_SIZE:
-                page, off = divmod(addr, PAGE)
-                where = f"@{page}+{off}" if off else f"@{page}"
-                raise ProgramError(
-                    f"{call.name}: the range of {value} bytes from {where} runs past the arena end"
-                    f" (lengths either stay inside or are >= {WRAP_MIN:#x} and wrap)"
-                )
-        elif kind == Kind.INT and not -(1 << 63) <= value <= U64:
+        if kind == Kind.ADDR and not 0 <= value <= ARENA_SIZE:
+            raise ProgramError(f"{name} offset {value:#x} is outside the {ARENA_PAGES}-page arena")
+        if kind == Kind.LEN and not 0 <= value <= U64:
+            raise ProgramError(f"{name} {value} is not a 64-bit length")
+        if kind == Kind.INT and not -(1 << 63) <= value <= U64:
             raise ProgramError(f"{name} {value} does not fit in 64 bits")
-        elif kind in (Kind.PROT, Kind.MAP, Kind.MLOCK) and not 0 <= value <= U64:
+        if kind not in (Kind.ADDR, Kind.LEN, Kind.INT) and not 0 <= value <= U64:
             raise ProgramError(f"{name} {value:#x} is not a 64-bit value")
+    if call.name == "touch" and call.args[0] >= ARENA_SIZE:
+        raise ProgramError("touch address must be inside the arena")
+    for ai, li in spec.ranges:
+        addr, length = call.args[ai], call.args[li]
+        if length < WRAP_MIN and page_up(addr + length) > ARENA_SIZE:
+            page, off = divmod(addr, PAGE)
+            where = f"@{page}+{off}" if off else f"@{page}"
+            raise ProgramError(
+                f"{call.name}: the range of {length} bytes from {where} runs past the arena end"
+                f" (lengths either stay inside or are >= {WRAP_MIN:#x} and wrap)"
+            )
     if call.proc != 0:
         raise ProgramError("processes other than p0 need fork, which this version does not run")
 

@@ -44,6 +44,15 @@ MAP_NORESERVE, MAP_POPULATE, MAP_NONBLOCK = 0x4000, 0x8000, 0x10000
 MAP_STACK, MAP_HUGETLB, MAP_FIXED_NOREPLACE = 0x20000, 0x40000, 0x100000
 
 MLOCK_ONFAULT = 0x01
+MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT = 0x01, 0x02, 0x04
+MREMAP_MAYMOVE, MREMAP_FIXED, MREMAP_DONTUNMAP = 0x01, 0x02, 0x04
+
+MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED, MADV_DONTNEED = 0, 1, 2, 3, 4
+MADV_FREE, MADV_REMOVE, MADV_DONTFORK, MADV_DOFORK = 8, 9, 10, 11
+MADV_MERGEABLE, MADV_UNMERGEABLE, MADV_HUGEPAGE, MADV_NOHUGEPAGE = 12, 13, 14, 15
+MADV_DONTDUMP, MADV_DODUMP, MADV_WIPEONFORK, MADV_KEEPONFORK = 16, 17, 18, 19
+MADV_COLD, MADV_PAGEOUT, MADV_POPULATE_READ, MADV_POPULATE_WRITE = 20, 21, 22, 23
+MADV_DONTNEED_LOCKED = 24
 
 # Flag names in the order they are printed (the mapping type always first).
 PROT_FLAGS = {"PROT_READ": PROT_READ, "PROT_WRITE": PROT_WRITE, "PROT_EXEC": PROT_EXEC,
@@ -59,6 +68,22 @@ MAP_FLAGS = {"MAP_ANONYMOUS": MAP_ANONYMOUS, "MAP_FIXED": MAP_FIXED,
              "MAP_DENYWRITE": MAP_DENYWRITE, "MAP_EXECUTABLE": MAP_EXECUTABLE,
              "MAP_32BIT": MAP_32BIT}
 MLOCK_FLAGS = {"MLOCK_ONFAULT": MLOCK_ONFAULT}
+MCL_FLAGS = {"MCL_CURRENT": MCL_CURRENT, "MCL_FUTURE": MCL_FUTURE, "MCL_ONFAULT": MCL_ONFAULT}
+MREMAP_FLAGS = {"MREMAP_MAYMOVE": MREMAP_MAYMOVE, "MREMAP_FIXED": MREMAP_FIXED,
+                "MREMAP_DONTUNMAP": MREMAP_DONTUNMAP}
+# Advice is a value, not a set of flags: printed by name, unknown values in decimal.
+MADV_ADVICE = {
+    "MADV_NORMAL": MADV_NORMAL, "MADV_RANDOM": MADV_RANDOM, "MADV_SEQUENTIAL": MADV_SEQUENTIAL,
+    "MADV_WILLNEED": MADV_WILLNEED, "MADV_DONTNEED": MADV_DONTNEED, "MADV_FREE": MADV_FREE,
+    "MADV_REMOVE": MADV_REMOVE, "MADV_DONTFORK": MADV_DONTFORK, "MADV_DOFORK": MADV_DOFORK,
+    "MADV_MERGEABLE": MADV_MERGEABLE, "MADV_UNMERGEABLE": MADV_UNMERGEABLE,
+    "MADV_HUGEPAGE": MADV_HUGEPAGE, "MADV_NOHUGEPAGE": MADV_NOHUGEPAGE,
+    "MADV_DONTDUMP": MADV_DONTDUMP, "MADV_DODUMP": MADV_DODUMP,
+    "MADV_WIPEONFORK": MADV_WIPEONFORK, "MADV_KEEPONFORK": MADV_KEEPONFORK,
+    "MADV_COLD": MADV_COLD, "MADV_PAGEOUT": MADV_PAGEOUT,
+    "MADV_POPULATE_READ": MADV_POPULATE_READ, "MADV_POPULATE_WRITE": MADV_POPULATE_WRITE,
+    "MADV_DONTNEED_LOCKED": MADV_DONTNEED_LOCKED,
+}
 TOUCH_MODES = {"read": 0, "write": 1}
 
 
@@ -70,6 +95,9 @@ class Kind(Enum):
     PROT = "prot"
     MAP = "map"
     MLOCK = "mlock"
+    MCL = "mcl"
+    MREMAP = "mremap"
+    MADV = "madv"  # one advice value
     TOUCH = "touch"
     INT = "int"  # plain signed integer (fd, offset)
 
@@ -79,6 +107,8 @@ class Syscall:
     name: str
     nr: int  # x86-64 number; negative for pseudo-calls the executor performs itself
     args: tuple[tuple[str, Kind], ...]
+    # (address arg, length arg) pairs that must stay inside the arena (or wrap)
+    ranges: tuple[tuple[int, int], ...] = ((0, 1),)
 
     @property
     def is_pseudo(self) -> bool:
@@ -97,7 +127,14 @@ SYSCALLS: dict[str, Syscall] = {
         Syscall("munlock", 150, (("addr", Kind.ADDR), ("len", Kind.LEN))),
         Syscall("mlock2", 325, (("addr", Kind.ADDR), ("len", Kind.LEN),
                                 ("flags", Kind.MLOCK))),
-        Syscall("touch", TOUCH_NR, (("addr", Kind.ADDR), ("mode", Kind.TOUCH))),
+        Syscall("mremap", 25, (("old", Kind.ADDR), ("old_len", Kind.LEN), ("new_len", Kind.LEN),
+                               ("flags", Kind.MREMAP), ("new", Kind.ADDR)),
+                ranges=((0, 1), (0, 2), (4, 2))),
+        Syscall("madvise", 28, (("addr", Kind.ADDR), ("len", Kind.LEN),
+                                ("advice", Kind.MADV))),
+        Syscall("mlockall", 151, (("flags", Kind.MCL),), ranges=()),
+        Syscall("munlockall", 152, (), ranges=()),
+        Syscall("touch", TOUCH_NR, (("addr", Kind.ADDR), ("mode", Kind.TOUCH)), ranges=()),
     )
 }
 BY_NR = {s.nr: s for s in SYSCALLS.values()}

@@ -25,10 +25,13 @@ from fuzzer.prog.program import (
     check_call,
 )
 from fuzzer.prog.syscalls import (
+    MADV_ADVICE,
     MAP_FLAGS,
     MAP_TYPE,
     MAP_TYPES,
+    MCL_FLAGS,
     MLOCK_FLAGS,
+    MREMAP_FLAGS,
     PAGE,
     PROT_FLAGS,
     SYSCALLS,
@@ -48,6 +51,9 @@ class ParseError(ProgramError):
 
 # ---------------------------------------------------------------- printing
 
+_FLAG_NAMES = {Kind.PROT: PROT_FLAGS, Kind.MLOCK: MLOCK_FLAGS, Kind.MCL: MCL_FLAGS,
+               Kind.MREMAP: MREMAP_FLAGS}
+
 
 def format_flags(kind: Kind, value: int) -> str:
     parts: list[str] = []
@@ -60,7 +66,7 @@ def format_flags(kind: Kind, value: int) -> str:
                 rest &= ~MAP_TYPE
         table = MAP_FLAGS
     else:
-        table = PROT_FLAGS if kind == Kind.PROT else MLOCK_FLAGS
+        table = _FLAG_NAMES[kind]
     for name, bit in table.items():
         if rest & bit:
             parts.append(name)
@@ -88,6 +94,8 @@ def format_arg(kind: Kind, value: int) -> str:
             return next(n for n, v in TOUCH_MODES.items() if v == value)
         case Kind.INT:
             return str(value)
+        case Kind.MADV:
+            return next((n for n, v in MADV_ADVICE.items() if v == value), str(value))
         case _:
             return format_flags(kind, value)
 
@@ -114,6 +122,8 @@ _FLAG_TABLES = {
     Kind.PROT: {"PROT_NONE": 0, **PROT_FLAGS},
     Kind.MAP: {**MAP_TYPES, **MAP_FLAGS},
     Kind.MLOCK: dict(MLOCK_FLAGS),
+    Kind.MCL: dict(MCL_FLAGS),
+    Kind.MREMAP: dict(MREMAP_FLAGS),
 }
 
 
@@ -147,6 +157,12 @@ def _parse_arg(kind: Kind, text: str) -> int:
         case Kind.INT:
             if not _INT.match(text):
                 raise ValueError(f"bad integer {text!r}")
+            return int(text, 0)
+        case Kind.MADV:
+            if text in MADV_ADVICE:
+                return MADV_ADVICE[text]
+            if not re.fullmatch(_NUM, text):
+                raise ValueError(f"unknown advice {text!r} (known: {', '.join(MADV_ADVICE)})")
             return int(text, 0)
         case _:
             return _parse_flags(kind, text)
@@ -189,10 +205,12 @@ def parse_call(line: str) -> Call:
 def parse(text: str, path: str = "<program>") -> Program:
     """Parse program text; every error names its file and line."""
     calls = []
+    last = 0
     for number, raw in enumerate(text.split("\n"), 1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
+        last = number
         try:
             calls.append(parse_call(line))
         except ValueError as err:  # ProgramError is a ValueError too
@@ -200,5 +218,5 @@ def parse(text: str, path: str = "<program>") -> Program:
     if not calls:
         raise ParseError("program has no calls", path, 0)
     if len(calls) > MAX_CALLS:
-        raise ParseError(f"program has {len(calls)} calls, at most {MAX_CALLS}", path, number)
+        raise ParseError(f"program has {len(calls)} calls, at most {MAX_CALLS}", path, last)
     return Program(tuple(calls))

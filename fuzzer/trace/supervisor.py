@@ -120,8 +120,8 @@ class Run:
         finally:
             os.close(wfd)
         signal.signal(signal.SIGALRM, _on_alarm)
-        signal.setitimer(signal.ITIMER_REAL, self.budget)
         try:
+            signal.setitimer(signal.ITIMER_REAL, self.budget)
             match self._wait():
                 case SignalStop(signal.SIGSTOP):
                     pt.ptrace_setoptions(self.pid, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL)

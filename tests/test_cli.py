@@ -1,0 +1,352 @@
+"""The `mmfuzz` command, driven through Typer's CliRunner: exit codes and what users read.
+
+Exit status 0 is "ran, nothing diverged", 1 is "the kernel diverged from the
+model" (`exec`), 2 is a mistake of the user's, shown as one line starting
+with `mmfuzz: error:` and never as a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from fuzzer.cli.app import app
+from fuzzer.model import Prediction, State
+from fuzzer.prog import Call, format_call, parse
+from fuzzer.prog.syscalls import ENOMEM
+from fuzzer.store import open_store
+
+ROOT = Path(__file__).parents[1]
+SEEDS = ROOT / "corpus" / "seeds"
+MMFUZZ = ROOT / ".venv" / "bin" / "mmfuzz"
+NOBODY = 65534
+
+check_module = importlib.import_module("fuzzer.trace.checker")
+
+runner = CliRunner()
+
+
+def invoke(*args: str, input: str | None = None) -> Result:
+    # Wide enough that rich never wraps a title or a program line.
+    return runner.invoke(app, list(args), input=input, env={"COLUMNS": "250"})
+
+
+def assert_clean(result: Result) -> None:
+    """No exception escaped the command (SystemExit is how Typer exits)."""
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert "Traceback" not in result.output
+
+
+def assert_user_error(result: Result, *needles: str) -> str:
+    """Exit 2 with exactly one line, `mmfuzz: error: ...`, on stderr; returns it."""
+    assert_clean(result)
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("mmfuzz: error: "), lines[0]
+    for needle in needles:
+        assert needle in lines[0]
+    return lines[0]
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'db' / 'x.sqlite'}"
+
+
+@pytest.fixture
+def keep_affinity() -> Iterator[None]:
+    """`bench` pins this process to one CPU; give later tests all of them back."""
+    cpus = os.sched_getaffinity(0)
+    yield
+    os.sched_setaffinity(0, cpus)
+
+
+# ------------------------------------------------------------------ exec
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize("seed", ["19-mlock-basic.prog", "28-touch-signals.prog"])
+def test_exec_seed_lists_every_step(seed: str) -> None:
+    path = SEEDS / seed
+    program = parse(path.read_text())
+    result = invoke("exec", str(path))
+    assert_clean(result)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    for i, call in enumerate(program.calls):
+        step = [line for line in lines if line.startswith(f"{i:3}  {format_call(call)} ")]
+        assert len(step) == 1, (i, format_call(call))
+    assert f"no divergence in {len(program)} steps" in result.stdout
+    assert "DIVERGES" not in result.stdout
+    assert result.stderr == ""
+
+
+@pytest.mark.kernel
+def test_exec_from_stdin() -> None:
+    text = (SEEDS / "01-populate-without-lock.prog").read_text()
+    result = invoke("exec", "-", input=text)
+    assert_clean(result)
+    assert result.exit_code == 0, result.output
+    assert "no divergence in 1 steps" in result.stdout
+
+
+@pytest.mark.kernel
+def test_exec_divergence_exits_1(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The kernel agrees with the model on every seed, so make the model wrong:
+    # it predicts ENOMEM for every mlock (its state still follows the real call).
+    real_step = check_module.step
+
+    def wrong_step(state: State, call: Call) -> Prediction:
+        prediction = real_step(state, call)
+        return Prediction(ret=-ENOMEM) if call.name == "mlock" else prediction
+
+    monkeypatch.setattr(check_module, "step", wrong_step)
+    result = invoke("exec", str(SEEDS / "19-mlock-basic.prog"))
+    assert_clean(result)
+    assert result.exit_code == 1, result.output
+    out = result.stdout
+    assert "  1  mlock(@2, 3p)" in out and "DIVERGES" in out
+    assert "result at step 1: result: mlock returned 0 instead of -ENOMEM" in out
+    assert "  expected: -ENOMEM" in out
+    assert "  observed: 0" in out
+    assert "6 later steps not run" in out
+    assert "no divergence" not in out
+
+
+# ------------------------------------------------------------ user errors
+
+
+def test_malformed_program_names_file_and_line(tmp_path: Path) -> None:
+    path = tmp_path / "bad.prog"
+    path.write_text(
+        "# a comment\nmmap(@0, 1p, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)\nmlock(@0)\n"
+    )
+    assert_user_error(invoke("exec", str(path)), f"{path}:3:", "mlock takes 2 arguments")
+
+
+def test_unknown_flag_in_program(tmp_path: Path) -> None:
+    path = tmp_path / "flag.prog"
+    path.write_text("mmap(@0, 1p, PROT_READ, MAP_PRIVATE|MAP_BOGUS, -1, 0)\n")
+    assert_user_error(invoke("exec", str(path)), f"{path}:1:", "MAP_BOGUS")
+
+
+def test_unknown_command_line_flag_is_a_usage_error() -> None:
+    # Typer's own usage error (several lines), not `mmfuzz: error:`; exit status 2 all the same.
+    result = invoke("exec", "--no-such-flag", str(SEEDS / "01-populate-without-lock.prog"))
+    assert_clean(result)
+    assert result.exit_code == 2
+    assert "No such option: --no-such-flag" in result.stderr
+
+
+def test_missing_program_file(tmp_path: Path) -> None:
+    path = tmp_path / "missing.prog"
+    assert_user_error(invoke("exec", str(path)), str(path), "No such file or directory")
+
+
+def test_program_file_is_a_directory(tmp_path: Path) -> None:
+    assert_user_error(invoke("exec", str(tmp_path)), str(tmp_path), "Is a directory")
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "# only a comment\n"])
+def test_empty_program(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "empty.prog"
+    path.write_text(text)
+    assert_user_error(invoke("exec", str(path)), str(path), "program has no calls")
+
+
+def test_too_long_program(tmp_path: Path) -> None:
+    path = tmp_path / "long.prog"
+    path.write_text("touch(@0, read)\n" * 129)
+    assert_user_error(invoke("exec", str(path)), str(path), "at most 128")
+
+
+def test_program_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "binary.prog"
+    path.write_bytes(b"\xff\xfe mmap\n")
+    assert_user_error(invoke("exec", str(path)), str(path))
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["exec", "--budget", "0", "x.prog"],
+        ["exec", "--budget", "soon", "x.prog"],
+        ["run", "--workers", "0"],
+        ["bench", "throughput", "--programs", "0"],
+        ["triage", "show", "first"],
+    ],
+    ids=["budget-too-small", "budget-not-a-number", "no-workers", "no-programs", "id-not-int"],
+)
+def test_invalid_option_value(args: list[str]) -> None:
+    result = invoke(*args)
+    assert_clean(result)
+    assert result.exit_code == 2, result.output
+    assert "Invalid value" in result.stderr
+
+
+def test_triage_list_corrupt_db(tmp_path: Path) -> None:
+    path = tmp_path / "corrupt.sqlite"
+    path.write_bytes(b"this is not a database, " * 100)
+    assert_user_error(invoke("triage", "list", "--db", f"sqlite:///{path}"),
+                      str(path), "not a readable mmfuzz database")
+    assert path.read_bytes() == b"this is not a database, " * 100
+
+
+def test_triage_list_missing_db(tmp_path: Path) -> None:
+    path = tmp_path / "none" / "missing.sqlite"
+    assert_user_error(invoke("triage", "list", "--db", f"sqlite:///{path}"), str(path))
+    assert not path.exists() and not path.parent.exists()  # list never creates a database
+
+
+def test_triage_bad_url() -> None:
+    assert_user_error(invoke("triage", "list", "--db", "nosuchdb://x"), "bad database URL")
+
+
+def test_triage_show_unknown_id_on_empty_db(db_url: str) -> None:
+    open_store(db_url).close()
+    assert_user_error(invoke("triage", "show", "999", "--db", db_url), "no bucket with id 999")
+    result = invoke("triage", "list", "--db", db_url)
+    assert_clean(result)
+    assert result.exit_code == 0
+    assert "no divergence buckets" in result.stdout
+
+
+# ------------------------------------------------------------------ triage
+
+TITLE = "result: mlock returned 0 instead of -ENOMEM"
+
+
+def _fill(url: str) -> tuple[int, str]:
+    """Record one divergence twice (two campaigns found it) and another once."""
+    program = parse((SEEDS / "19-mlock-basic.prog").read_text())
+    other = parse((SEEDS / "28-touch-signals.prog").read_text())
+    store = open_store(url)
+    kernel = os.uname().release
+    for _ in range(2):
+        cid = store.start_campaign(kernel=kernel, host="test", options={})
+        bid, _new = store.record(campaign_id=cid, program_text=program.text(),
+                                 program_hash=program.hash, kind="result", title=TITLE, step=1,
+                                 expected="-ENOMEM", observed="0", kernel=kernel)
+    store.record(campaign_id=None, program_text=other.text(), program_hash=other.hash,
+                 kind="signal", title="signal: touch(read) raised none instead of SIGSEGV",
+                 step=3, expected="SIGSEGV/MAPERR", observed="none", kernel=kernel)
+    store.close()
+    return bid, program.text()
+
+
+def test_triage_list(db_url: str) -> None:
+    _fill(db_url)
+    result = invoke("triage", "list", "--db", db_url)
+    assert_clean(result)
+    assert result.exit_code == 0, result.output
+    lines = [line.rstrip() for line in result.stdout.splitlines()]
+    assert lines[0].split()[:3] == ["id", "kind", "count"]
+    row = next(line for line in lines if line.endswith(TITLE))
+    assert row.split()[:3] == ["1", "result", "2"]
+    assert any("signal: touch(read) raised none" in line for line in lines)
+
+
+def test_triage_show(db_url: str) -> None:
+    bid, text = _fill(db_url)
+    result = invoke("triage", "show", str(bid), "--db", db_url)
+    assert_clean(result)
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert f"#{bid} {TITLE}" in out
+    assert "seen 2 times" in out
+    assert "diverging at step 1" in out
+    lines = out.splitlines()
+    program_lines = text.splitlines()
+    for i, line in enumerate(program_lines):
+        marker = ">>" if i == 1 else "  "
+        assert f" {marker} {i:3}  {line}" in lines
+    assert sum(line.startswith(" >> ") for line in lines) == 1
+    assert "  expected: -ENOMEM" in lines
+    assert "  observed: 0" in lines
+    assert "2 samples stored" in out
+
+
+# --------------------------------------------------------------------- run
+
+
+@pytest.mark.kernel
+def test_run_short_campaign(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'x.sqlite'}"
+    result = invoke("run", "--time", "3", "--runs", "50", "--db", url,
+                    "--corpus", str(tmp_path / "corpus"), "--seeds", str(SEEDS))
+    assert_clean(result)
+    assert result.exit_code == 0, result.output
+    assert "campaign" in result.stdout and "programs" in result.stdout
+    campaigns = open_store(url, create=False).campaigns()
+    assert len(campaigns) == 1
+    c = campaigns[0]
+    assert c.programs > 0 and c.steps > 0
+    assert c.status == "done" and c.ended is not None
+    assert f"campaign {c.id} done" in result.stdout
+
+
+# ---------------------------------------------------------------- not root
+
+
+def _drop_to_nobody() -> None:
+    os.setgroups([])
+    os.setgid(NOBODY)
+    os.setuid(NOBODY)
+
+
+def test_not_root_is_one_line() -> None:
+    try:
+        proc = subprocess.run(
+            [str(MMFUZZ), "exec", "corpus/seeds/01-populate-without-lock.prog"],
+            cwd=ROOT, capture_output=True, text=True, preexec_fn=_drop_to_nobody, timeout=60,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": "/nonexistent"},
+        )
+    except PermissionError:
+        # The venv's interpreter is a symlink into /root/.pyenv (mode 0700), so
+        # nobody cannot start mmfuzz at all; test_not_root_in_process covers the check.
+        pytest.skip(f"{MMFUZZ.parent / 'python'} -> {MMFUZZ.parent.joinpath('python').resolve()}"
+                    " is not executable by uid 65534")
+    assert "Traceback" not in proc.stderr
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("mmfuzz: error: ") and "root" in lines[0]
+
+
+def test_not_root_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: NOBODY)
+    seed = str(SEEDS / "01-populate-without-lock.prog")
+    for args in (["exec", seed], ["run", "--time", "1", "--db", "sqlite://"],
+                 ["bench", "throughput", "--programs", "1"]):
+        assert_user_error(invoke(*args), "must run as root")
+
+
+# ------------------------------------------------------------------- bench
+
+
+@pytest.mark.kernel
+@pytest.mark.usefixtures("keep_affinity")
+def test_bench_throughput() -> None:
+    result = invoke("bench", "throughput", "--programs", "30")
+    assert_clean(result)
+    assert result.exit_code == 0, result.output
+    assert "workload: 30 generated programs" in result.stdout
+    assert "programs/s" in result.stdout and "steps/s" in result.stdout
+
+
+def test_help_has_examples() -> None:
+    for args in (["exec"], ["run"], ["triage", "list"], ["triage", "show"],
+                 ["bench", "throughput"]):
+        result = invoke(*args, "--help")
+        assert result.exit_code == 0, args
+        assert "Example: mmfuzz" in result.stdout, args
+
