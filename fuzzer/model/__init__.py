@@ -1,6 +1,7 @@
 """The reference model: intended kernel semantics, one transition per call (pure, no I/O)."""
 
-from fuzzer.model.calls import OUTSIDE, SUPPORTED, Prediction, Unsupported, step
+from fuzzer.model.calls import SUPPORTED, step
+from fuzzer.model.pages import OUTSIDE, Prediction, Unsupported
 from fuzzer.model.state import ABSENT, ANON, RESIDENT, SHMEM, ZERO, Attrs, Page, State, prot_text
 
 __all__ = [

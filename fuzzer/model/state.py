@@ -28,6 +28,8 @@ class Attrs:
     prot: int  # PROT_READ|PROT_WRITE|PROT_EXEC bits only
     lo: bool = False  # VM_LOCKED
     lf: bool = False  # VM_LOCKONFAULT
+    dc: bool = False  # VM_DONTCOPY (MADV_DONTFORK)
+    wf: bool = False  # VM_WIPEONFORK
     obj: int = 0  # shmem object id (0 for private anonymous)
     pgoff: int = 0  # page offset within the shmem object
 
