@@ -27,6 +27,7 @@ from fuzzer.prog import ARENA_BASE, ARENA_SIZE, Call
 from fuzzer.prog.syscalls import PAGE, errno_name, signal_name
 
 SEGV_CODES = {1: "MAPERR", 2: "ACCERR"}
+ADDRESS_CALLS = frozenset({"mmap", "mremap"})  # calls that return an address
 KINDS = ("result", "signal", "mapping", "prot", "lock", "presence", "vma", "rss", "locked",
          "vmlck", "hang", "crash")
 
@@ -92,8 +93,8 @@ def compare(
 
 
 def _absolute(call: Call, ret: int | None) -> int | None:
-    """The model's mmap result (an arena offset) as the address the kernel returns."""
-    if call.name == "mmap" and ret is not None and ret >= 0:
+    """The model's mmap/mremap result (an arena offset) as the address the kernel returns."""
+    if call.name in ADDRESS_CALLS and ret is not None and ret >= 0:
         return ARENA_BASE + ret
     return ret
 
@@ -115,14 +116,14 @@ def _arena_offset(call: Call, ret: int | None) -> int | None:
     """An mmap result as an arena offset; None for errors and addresses outside the arena."""
     if ret is None or ret == OUTSIDE or _is_error(ret):
         return None
-    if call.name != "mmap":
+    if call.name not in ADDRESS_CALLS:
         return ret
     offset = ret - ARENA_BASE
     return offset if 0 <= offset < ARENA_SIZE else None
 
 
 def _result_title(call: Call, ret: int | None) -> str:
-    outside = call.name == "mmap" and ret is not None and not _is_error(ret) and \
+    outside = call.name in ADDRESS_CALLS and ret is not None and not _is_error(ret) and \
         _arena_offset(call, ret) is None
     if outside:
         return "an address outside the arena"
@@ -136,7 +137,7 @@ def value_text(call: Call, ret: int | None) -> str:
         return f"-{errno_name(-ret)}"
     if ret == OUTSIDE:
         return "an address outside the arena"
-    if call.name == "mmap":
+    if call.name in ADDRESS_CALLS:
         offset = _arena_offset(call, ret)
         return f"{ret:#x}" if offset is None else f"@{offset // PAGE}"
     return str(ret)
