@@ -130,7 +130,7 @@ mmap(@0, 2p, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
 mmap(@0, 2p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
 mlock(@0, 2p)
 """, None, vma_field(1, flags=frozenset({"rd", "wr", "mr", "mw", "me"}), locked=0),
-     ["lock: mlock left pages unlocked instead of lo",
+     ["lock: mlock left pages unlocked",
       "vmlck: mlock made VmLck differ from the size of locked VMAs"]),
     ("vmlck-off", """
 mmap(@0, 2p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)

@@ -13,7 +13,16 @@ from typing import Annotated
 import typer
 
 from fuzzer.cli import bench, triage
-from fuzzer.cli.common import DEFAULT_DB, DbOption, err, fail, out, user_errors
+from fuzzer.cli.common import (
+    DEFAULT_DB,
+    DbOption,
+    InjectOption,
+    err,
+    fail,
+    injections,
+    out,
+    user_errors,
+)
 from fuzzer.cli.show import print_report, step_printer
 from fuzzer.prog import parse
 
@@ -79,6 +88,7 @@ def exec_cmd(
     file: Annotated[Path, typer.Argument(help="Program text file ('-' for stdin).")],
     verbose: VerboseOpt = False,
     budget: BudgetOpt = 5.0,
+    inject: InjectOption = None,
 ) -> None:
     """Run one program on the kernel and compare every step with the model.
 
@@ -97,10 +107,42 @@ def exec_cmd(
         except UnicodeDecodeError:
             raise fail(f"{file}: not a program text file (not UTF-8)") from None
         program = parse(text, str(file))
-        report = check(Supervisor(executor_path(), budget), program, step_printer(verbose))
+        supervisor = Supervisor(executor_path(), budget, injections=injections(inject))
+        report = check(supervisor, program, step_printer(verbose))
     print_report(report)
     if report.divergences:
         raise typer.Exit(1)
+
+
+@app.command(
+    "inject",
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+)
+def inject_cmd(
+    command: Annotated[list[str] | None, typer.Argument(
+        help="The command to run, after `--`.", show_default=False)] = None,
+    inject: InjectOption = None,
+    list_: Annotated[bool, typer.Option("--list", help="List the catalogue and exit.")] = False,
+) -> None:
+    """Run any command, and every process it forks, on an emulated buggy kernel.
+
+    Exits with the command's status (128+N if a signal N killed it).
+
+    Example: mmfuzz inject --inject populate-needs-lock -- ./repro
+    """
+    from fuzzer.executor import executor_path
+    from fuzzer.trace.catalogue import CATALOGUE
+    from fuzzer.trace.follow import run_command
+
+    if list_:
+        for name, cls in sorted(CATALOGUE.items()):
+            out.print(f"[bold]{name}[/]\n  {cls.description}\n  source: {cls.source}")
+        return
+    if not command:
+        raise fail("no command given (usage: mmfuzz inject --inject NAME -- COMMAND [ARGS...])")
+    with user_errors():
+        status = run_command(executor_path(), command, injections(inject))
+    raise typer.Exit(status)
 
 
 def main() -> None:

@@ -16,6 +16,7 @@ from fuzzer.observe import ObserveError
 from fuzzer.prog import ProgramError
 from fuzzer.store import DEFAULT_URL, StoreError
 from fuzzer.trace import SupervisorError
+from fuzzer.trace.inject import Injection, InjectionError, load
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -35,8 +36,19 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     CampaignError,
     ObserveError,
     Unsupported,
+    InjectionError,
     OSError,
 )
+
+InjectOption = Annotated[
+    list[str] | None,
+    typer.Option("--inject", help="Emulate a kernel bug: a catalogue name or FILE.py:NAME "
+                 "(repeatable; see `mmfuzz inject --list`)."),
+]
+
+
+def injections(specs: list[str] | None) -> list[Injection]:
+    return [load(spec) for spec in specs or []]
 
 F = TypeVar("F", bound=Callable[..., object])
 

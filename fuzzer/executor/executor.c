@@ -13,6 +13,9 @@
  * call: op (syscall number, or TOUCH_READ / TOUCH_WRITE) and six arguments.
  *
  * Usage: mmfuzz-executor [--no-trace]   (program on stdin)
+ *        mmfuzz-executor --exec COMMAND [ARGS...]
+ *            asks to be traced, stops, then execs COMMAND: how `mmfuzz inject`
+ *            starts an arbitrary program under its injections.
  */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -22,6 +25,7 @@
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/syscall.h>
+#include <stdio.h>
 #include <unistd.h>
 
 #define MAGIC 0x6d6d66757a7a0001ULL
@@ -82,10 +86,23 @@ static void touch(uint64_t op, uint64_t addr)
 	syscall(SYS_getppid); /* checkpoint: the supervisor observes here */
 }
 
+static int exec_traced(char **argv)
+{
+	if (ptrace(PTRACE_TRACEME, 0, 0, 0) != 0)
+		return EXIT_SETUP;
+	raise(SIGSTOP);
+	execvp(argv[0], argv);
+	perror(argv[0]);
+	return 127;
+}
+
 int main(int argc, char **argv)
 {
 	int traced = !(argc > 1 && strcmp(argv[1], "--no-trace") == 0);
 	struct sigaction sa;
+
+	if (argc > 2 && strcmp(argv[1], "--exec") == 0)
+		return exec_traced(argv + 2);
 
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() == 1)
 		return EXIT_SETUP;

@@ -164,8 +164,11 @@ def _page_differences(expected: View, observed: View) -> list[tuple[str, str]]:
             continue
         if (e.prot, e.shared) != (o.prot, o.shared):
             seen.setdefault("prot", f"left pages {_prot(o)} instead of {_prot(e)}")
-        if (e.lo, e.lf) != (o.lo, o.lf):
-            seen.setdefault("lock", f"left pages {o.lock_text()} instead of {e.lock_text()}")
+        if e.lo != o.lo:
+            seen.setdefault("lock", "left pages locked" if o.lo else "left pages unlocked")
+        elif e.lf != o.lf:
+            seen.setdefault("lock", "left pages lock-on-fault" if o.lf else
+                            "left pages without lock-on-fault")
         if e.presence != o.presence:
             seen.setdefault("presence", _presence_what(e.presence, o.presence))
     return list(seen.items())

@@ -27,6 +27,8 @@ from ptrace.binding import func as pt
 from fuzzer.prog import Call, Program
 from fuzzer.prog.syscalls import SIGBUS, SIGSEGV, SYS_EXIT_GROUP, SYS_GETPPID
 from fuzzer.prog.wire import encode
+from fuzzer.trace.inject import Injection
+from fuzzer.trace.injector import Injector, Pending
 
 WALL = 0x40000000
 SYSCALL_TRAP = signal.SIGTRAP | 0x80
@@ -98,8 +100,11 @@ class _Alarm(Exception):
 class Run:
     """One executor process running one program; use as a context manager."""
 
-    def __init__(self, executor: Path, program: Program, budget: float) -> None:
+    def __init__(
+        self, executor: Path, program: Program, budget: float, injector: Injector | None = None
+    ) -> None:
         self.executor, self.program, self.budget = executor, program, budget
+        self.injector = injector
         self.pid = 0
         self.exit: Exited | Killed | None = None
         self._index = 0
@@ -179,6 +184,7 @@ class Run:
         """Yield each step with the child stopped just after it; ends when the child exits."""
         calls = self.program.calls
         entered: int | None = None  # nr of the syscall the child is inside, if any
+        pending: Pending | None = None  # what the injector decided at the entry
         fault: tuple[int, int] | None = None
         resume_sig = 0
         while True:
@@ -189,6 +195,8 @@ class Run:
             match stop:
                 case SyscallStop() if entered is None:
                     entered = pt.ptrace_peekuser(self.pid, OFF_ORIG_RAX)
+                    if self.injector and i < len(calls) and entered == calls[i].syscall.nr:
+                        pending = self.injector.entry(self.pid)
                     if entered == SYS_GETPPID and i < len(calls) and calls[i].name == "touch":
                         self._index += 1
                         yield Step(i, calls[i], None, fault)
@@ -196,7 +204,11 @@ class Run:
                 case SyscallStop():
                     nr, entered = entered, None
                     if i < len(calls) and nr == calls[i].syscall.nr:
-                        ret = _signed(pt.ptrace_peekuser(self.pid, OFF_RAX))
+                        if self.injector and pending is not None:
+                            ret = self.injector.exit(self.pid, pending)
+                            pending = None
+                        else:
+                            ret = _signed(pt.ptrace_peekuser(self.pid, OFF_RAX))
                         self._index += 1
                         yield Step(i, calls[i], ret)
                     elif nr == SYS_EXIT_GROUP:
@@ -228,12 +240,19 @@ class ChildCrash(Exception):
 class Supervisor:
     """Runs programs one at a time, pinned to one CPU with its children."""
 
-    def __init__(self, executor: Path, budget: float = 5.0, cpu: int | None = None) -> None:
+    def __init__(
+        self,
+        executor: Path,
+        budget: float = 5.0,
+        cpu: int | None = None,
+        injections: list[Injection] | None = None,
+    ) -> None:
         if os.geteuid() != 0:
             raise SupervisorError("mmfuzz must run as root (ptrace, pagemap PFNs, mlock)")
         self.executor, self.budget = executor, budget
+        self.injector = Injector(injections) if injections else None
         if cpu is not None:
             os.sched_setaffinity(0, {cpu})
 
     def run(self, program: Program) -> Run:
-        return Run(self.executor, program, self.budget)
+        return Run(self.executor, program, self.budget, self.injector)

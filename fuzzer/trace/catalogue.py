@@ -1,0 +1,170 @@
+"""The catalogue of named injections: real kernel bugs and old behaviours, replayed.
+
+Each emulates, at the syscall boundary, what a kernel with that bug did, using
+only the public API of `fuzzer.trace.inject` (a plug-in can do all of this).
+The description says what the buggy kernel does; `source` where it comes from.
+"""
+
+from __future__ import annotations
+
+from fuzzer.prog.syscalls import (
+    MADV_DONTNEED_LOCKED,
+    MADV_POPULATE_READ,
+    MAP_FIXED_NOREPLACE,
+    MAP_LOCKED,
+    MAP_POPULATE,
+    MCL_ONFAULT,
+    MLOCK_ONFAULT,
+    PAGE,
+)
+from fuzzer.trace.inject import (
+    EntryAction,
+    ExitAction,
+    Extra,
+    Injection,
+    Replace,
+    Rewrite,
+    Skip,
+    Syscall,
+    Then,
+)
+
+PM_PRESENT, PM_FILE, PM_EXCLUSIVE = 1 << 63, 1 << 61, 1 << 56
+
+
+class PopulateNeedsLock(Injection):
+    name = "populate-needs-lock"
+    description = ("mmap(MAP_POPULATE) without MAP_LOCKED populates nothing: the flag is "
+                   "dropped unless the mapping is also locked. Nothing fails; the pages are "
+                   "simply not there.")
+    source = ("VM_LOCKONFAULT series v6 (linux-mm, July 2015): the reworked populate logic "
+              "only populated VM_LOCKED mappings; found in review, fixed before merging "
+              "(v4.4, commit b0f205c2a308 introduced MLOCK_ONFAULT)")
+
+    def on_entry(self, call: Syscall) -> EntryAction:
+        if call.name == "mmap":
+            flags = call.args["flags"]
+            if flags & MAP_POPULATE and not flags & MAP_LOCKED:
+                return Rewrite(flags=flags & ~MAP_POPULATE)
+        return None
+
+
+class MlockallOnfaultAccepted(Injection):
+    name = "mlockall-onfault-accepted"
+    description = ("mlockall(MCL_ONFAULT) alone returns 0 and unlocks every VMA (and cancels "
+                   "MCL_FUTURE), where it must fail with EINVAL.")
+    source = ("'mm/mlock.c: mlockall error for flag MCL_ONFAULT' (Stefan Potyra, 2019): "
+              "apply_mlockall_flags() with only MCL_ONFAULT cleared every lock")
+
+    def on_entry(self, call: Syscall) -> EntryAction:
+        if call.name == "mlockall" and call.args["flags"] & 0xFFFFFFFF == MCL_ONFAULT:
+            return Replace("munlockall")
+        return None
+
+
+class Mlock2OnfaultIgnored(Injection):
+    name = "mlock2-onfault-ignored"
+    description = ("mlock2(MLOCK_ONFAULT) behaves as plain mlock(): the range is populated "
+                   "at once and VM_LOCKONFAULT is not set.")
+    source = ("the lock-on-fault contract of commit b0f205c2a308 ('mm: mlock: add mlock flags "
+              "to enable VM_LOCKONFAULT usage', v4.4) broken: MLOCK_ONFAULT dropped on the way")
+
+    def on_entry(self, call: Syscall) -> EntryAction:
+        if call.name == "mlock2" and call.args["flags"] & 0xFFFFFFFF == MLOCK_ONFAULT:
+            return Rewrite(flags=0)
+        return None
+
+
+class MunlockSkipped(Injection):
+    name = "munlock-skipped"
+    description = "munlock() returns 0 but leaves the range locked (VM_LOCKED stays, VmLck too)."
+    source = ("the class of munlock-path regressions around the 2022 mlock rework ('mm/munlock: "
+              "rework of mlock+munlock page handling', v5.18): success reported, lock kept")
+
+    def on_entry(self, call: Syscall) -> EntryAction:
+        return Skip(0) if call.name == "munlock" else None
+
+
+class MremapGrowUnlocked(Injection):
+    name = "mremap-grow-unlocked"
+    description = ("Growing a locked mapping with mremap leaves the new part unlocked: the tail "
+                   "is neither VM_LOCKED nor counted in VmLck.")
+    source = ("mm/mremap.c keeps VM_LOCKED across growth and accounts locked_vm for the delta "
+              "(vma_to_resize / mremap_to locked_vm handling); emulated here by unlocking the "
+              "grown tail after the call")
+
+    def on_exit(self, call: Syscall, result: int) -> ExitAction:
+        if call.name != "mremap" or -4096 < result < 0:
+            return None
+        old_len = (call.args["old_len"] + PAGE - 1) // PAGE * PAGE
+        new_len = (call.args["new_len"] + PAGE - 1) // PAGE * PAGE
+        if new_len <= old_len or old_len == 0:
+            return None
+        return Then((Extra("munlock", (result + old_len, new_len - old_len)),))
+
+
+class FixedNoreplaceAsHint(Injection):
+    name = "fixed-noreplace-as-hint"
+    description = ("MAP_FIXED_NOREPLACE is an unknown flag: the address is only a hint, so a "
+                   "collision gives a mapping elsewhere instead of EEXIST.")
+    source = ("kernels before 4.17 ('mm: introduce MAP_FIXED_NOREPLACE', Michal Hocko, v4.17); "
+              "mmap(2): older kernels 'will typically ... fall back to a non-MAP_FIXED type of "
+              "behavior'")
+
+    def on_entry(self, call: Syscall) -> EntryAction:
+        if call.name == "mmap" and call.args["flags"] & MAP_FIXED_NOREPLACE:
+            return Rewrite(flags=call.args["flags"] & ~MAP_FIXED_NOREPLACE)
+        return None
+
+
+class MmapLen0Accepted(Injection):
+    name = "mmap-len0-accepted"
+    description = "mmap() with length 0 succeeds and returns addr, creating no mapping."
+    source = ("kernels before 2.6.12; mmap(2) BUGS: 'in kernels before 2.6.12, mmap() succeeded "
+              "in this case: no mapping was created and the call returned addr'")
+
+    def on_entry(self, call: Syscall) -> EntryAction:
+        if call.name == "mmap" and call.args["len"] == 0:
+            return Skip(call.args["addr"])
+        return None
+
+
+class MprotectLockedNoCow(Injection):
+    name = "mprotect-locked-no-cow"
+    description = ("Making a locked, private, read-only mapping writable does not break COW: "
+                   "zero pages stay zero pages and absent pages stay absent.")
+    source = ("before 'mm: fix mprotect() behaviour on VM_LOCKED VMAs' (Kirill A. Shutemov, "
+              "2016), which added the populate_vma_page_range() call to mprotect_fixup()")
+
+    def __init__(self) -> None:
+        self._before: dict[int, list[int]] = {}
+
+    def on_entry(self, call: Syscall) -> EntryAction:
+        if call.name == "mprotect" and call.args["addr"] % PAGE == 0:
+            pages = min((call.args["len"] + PAGE - 1) // PAGE, 64)
+            self._before[call.pid] = call.pagemap(call.args["addr"], pages)
+        return None
+
+    def on_exit(self, call: Syscall, result: int) -> ExitAction:
+        before = self._before.pop(call.pid, None)
+        if call.name != "mprotect" or before is None or result != 0:
+            return None
+        after = call.pagemap(call.args["addr"], len(before))
+        extras: list[Extra] = []
+        for i, (old, new) in enumerate(zip(before, after, strict=True)):
+            became_anon = new & PM_PRESENT and new & PM_EXCLUSIVE and not new & PM_FILE
+            was_anon = old & PM_PRESENT and old & PM_EXCLUSIVE
+            if became_anon and not was_anon:
+                addr = call.args["addr"] + i * PAGE
+                extras.append(Extra("madvise", (addr, PAGE, MADV_DONTNEED_LOCKED)))
+                if old & PM_PRESENT:  # it was the zero page: map it back
+                    extras.append(Extra("madvise", (addr, PAGE, MADV_POPULATE_READ)))
+        return Then(tuple(extras)) if extras else None
+
+
+CATALOGUE: dict[str, type[Injection]] = {
+    cls.name: cls
+    for cls in (PopulateNeedsLock, MlockallOnfaultAccepted, Mlock2OnfaultIgnored,
+                MunlockSkipped, MremapGrowUnlocked, FixedNoreplaceAsHint, MmapLen0Accepted,
+                MprotectLockedNoCow)
+}

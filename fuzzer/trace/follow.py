@@ -1,0 +1,86 @@
+"""`mmfuzz inject -- COMMAND`: run any program, and everything it forks, under injections.
+
+The executor's `--exec` mode asks to be traced, stops, and execs the command;
+from then on every thread and child is followed (PTRACE_O_TRACEFORK/VFORK/
+CLONE), and each memory syscall passes through the Injector, exactly as in a
+fuzzing run. The command's exit status is passed through (128+N if it died of
+signal N). PTRACE_O_EXITKILL takes every tracee down with the supervisor.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+
+from ptrace.binding import func as pt
+
+from fuzzer.trace.inject import Injection
+from fuzzer.trace.injector import Injector, Pending
+from fuzzer.trace.supervisor import PTRACE_O_EXITKILL, PTRACE_O_TRACESYSGOOD, SupervisorError
+
+WALL = 0x40000000
+SYSCALL_TRAP = signal.SIGTRAP | 0x80
+PTRACE_O_TRACEFORK, PTRACE_O_TRACEVFORK, PTRACE_O_TRACECLONE = 0x02, 0x04, 0x08
+PTRACE_O_TRACEEXEC = 0x10
+PTRACE_EVENT_STOP = 128
+OPTIONS = (PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_TRACEFORK
+           | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC)
+
+
+def run_command(executor: Path, argv: list[str], injections: list[Injection]) -> int:
+    """Run argv under the injections; returns its exit status."""
+    if os.geteuid() != 0:
+        raise SupervisorError("mmfuzz must run as root (ptrace)")
+    pid = os.posix_spawn(str(executor), [str(executor), "--exec", *argv], dict(os.environ))
+    _, status = os.waitpid(pid, WALL)
+    if not os.WIFSTOPPED(status) or os.WSTOPSIG(status) != signal.SIGSTOP:
+        raise SupervisorError(f"could not start {argv[0]} under ptrace")
+    pt.ptrace_setoptions(pid, OPTIONS)
+    injector = Injector(injections)
+    inside: dict[int, Pending | None] = {}  # tids stopped inside a syscall
+    live = {pid}
+    code = 0
+    pt.ptrace_syscall(pid, 0)
+    try:
+        while live:
+            tid, status = os.waitpid(-1, WALL)
+            if os.WIFEXITED(status) or os.WIFSIGNALED(status):
+                live.discard(tid)
+                inside.pop(tid, None)
+                if tid == pid:
+                    code = (os.WEXITSTATUS(status) if os.WIFEXITED(status)
+                            else 128 + os.WTERMSIG(status))
+                continue
+            live.add(tid)
+            sig = os.WSTOPSIG(status)
+            resume = 0
+            if sig == SYSCALL_TRAP:
+                if tid in inside:
+                    pending = inside.pop(tid)
+                    if pending is not None:
+                        injector.exit(tid, pending)
+                else:
+                    pending = injector.entry(tid)
+                    inside[tid] = pending if pending.call.name is not None else None
+            elif status >> 16 == 0 and sig not in (signal.SIGSTOP, signal.SIGTRAP):
+                resume = sig  # an ordinary signal for the tracee: deliver it
+            with _gone_ok():
+                pt.ptrace_syscall(tid, resume)
+    finally:
+        for tid in live:
+            with _gone_ok():
+                os.kill(tid, signal.SIGKILL)
+    return code
+
+
+class _gone_ok:
+    """Ignore ESRCH: a tracee may die between its stop and our next request."""
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> bool:
+        return (exc is not None and getattr(exc, "errno", None) == 3) or \
+            isinstance(exc, ProcessLookupError)

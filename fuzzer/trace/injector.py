@@ -1,0 +1,135 @@
+"""The ptrace side of injection: apply Injection decisions to a stopped process.
+
+`entry` runs at a syscall-entry stop (registers can still change which call
+the kernel runs and with what), `exit` at the matching exit stop (the result
+register can change, and extra syscalls can be run by rewinding the
+instruction pointer over the `syscall` instruction). Used by the program
+supervisor and by `mmfuzz inject -- COMMAND` alike.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from ptrace.binding import func as pt
+
+from fuzzer.trace.inject import (
+    Injection,
+    InjectionError,
+    Replace,
+    Rewrite,
+    Skip,
+    Syscall,
+    Then,
+    arg_index,
+    decode,
+    syscall_nr,
+)
+
+ARG_REGS = ("rdi", "rsi", "rdx", "r10", "r8", "r9")
+SYSCALL_INSN_LEN = 2  # 0f 05
+WALL = 0x40000000
+SYSCALL_TRAP = 0x85  # SIGTRAP | 0x80, with PTRACE_O_TRACESYSGOOD
+U64 = (1 << 64) - 1
+
+
+def _signed(word: int) -> int:
+    word &= U64
+    return word - (1 << 64) if word >> 63 else word
+
+
+@dataclass(slots=True)
+class Pending:
+    """What `entry` decided, carried to the exit stop."""
+
+    call: Syscall
+    skip_result: int | None = None
+
+
+class Injector:
+    def __init__(self, injections: list[Injection]) -> None:
+        self.injections = injections
+
+    def _guard(self, inj: Injection, hook: str, *args: object) -> object:
+        try:
+            return getattr(inj, hook)(*args)
+        except Exception as e:  # a plug-in's bug: one line, and the run is torn down
+            raise InjectionError(
+                f"injection {inj.name or type(inj).__name__} raised in {hook}: "
+                f"{type(e).__name__}: {e}") from None
+
+    def entry(self, pid: int) -> Pending:
+        regs = pt.ptrace_getregs(pid)
+        nr = regs.orig_rax
+        call = decode(pid, nr, tuple(getattr(regs, r) for r in ARG_REGS))
+        pending = Pending(call)
+        if call.name is None:
+            return pending
+        for inj in self.injections:
+            match self._guard(inj, "on_entry", call):
+                case None:
+                    continue
+                case Rewrite(args=new):
+                    for name, value in new.items():
+                        setattr(regs, ARG_REGS[arg_index(nr, name)], value & U64)
+                case Replace(name=name, args=args):
+                    regs.orig_rax = syscall_nr(name)
+                    for reg, value in zip(ARG_REGS, args, strict=False):
+                        setattr(regs, reg, value & U64)
+                case Skip(result=result):
+                    regs.orig_rax = U64  # syscall -1: the kernel runs nothing
+                    pending.skip_result = result
+                case other:
+                    raise InjectionError(f"injection {inj.name}: on_entry returned {other!r}")
+            pt.ptrace_setregs(pid, regs)
+            break  # the first injection that acts decides
+        return pending
+
+    def exit(self, pid: int, pending: Pending) -> int:
+        """The call's result after every injection had its say."""
+        regs = pt.ptrace_getregs(pid)
+        result = _signed(regs.rax)
+        changed = False
+        if pending.skip_result is not None:
+            result, changed = pending.skip_result, True
+        if pending.call.name is None:
+            return result
+        for inj in self.injections:
+            match self._guard(inj, "on_exit", pending.call, result):
+                case None:
+                    continue
+                case bool() as other:
+                    raise InjectionError(f"injection {inj.name}: on_exit returned {other!r}")
+                case int(value):
+                    result, changed = value, True
+                case Then(calls=calls, result=value):
+                    for extra in calls:
+                        run_extra(pid, regs, syscall_nr(extra.name), extra.args)
+                    if value is not None:
+                        result = value
+                    changed = True
+                case other:
+                    raise InjectionError(f"injection {inj.name}: on_exit returned {other!r}")
+        if changed:
+            regs.rax = result & U64
+            pt.ptrace_setregs(pid, regs)
+        return result
+
+
+def run_extra(pid: int, saved: object, nr: int, args: tuple[int, ...]) -> int:
+    """Run one more syscall in a process stopped at a syscall exit; registers are restored."""
+    regs = pt.ptrace_getregs(pid)
+    regs.rax = nr
+    for reg, value in zip(ARG_REGS, (*args, 0, 0, 0, 0, 0, 0), strict=False):
+        setattr(regs, reg, value & U64)
+    regs.rip -= SYSCALL_INSN_LEN
+    pt.ptrace_setregs(pid, regs)
+    for _ in range(2):  # its entry stop, then its exit stop
+        pt.ptrace_syscall(pid, 0)
+        _, status = os.waitpid(pid, WALL)
+        if not os.WIFSTOPPED(status) or os.WSTOPSIG(status) != SYSCALL_TRAP:
+            raise InjectionError(f"process {pid} did not stop around an injected syscall")
+    result = _signed(pt.ptrace_peekuser(pid, 10 * 8))
+    pt.ptrace_setregs(pid, saved)
+    return result
