@@ -14,7 +14,7 @@ from dataclasses import replace
 import pytest
 
 from fuzzer.model import State, step
-from fuzzer.model.state import RESIDENT
+from fuzzer.model.state import RESIDENT, RestVma
 from fuzzer.observe.snapshot import PM_EXCLUSIVE, PM_FILE, PM_PRESENT, Snapshot, Vma
 from fuzzer.oracle import compare
 from fuzzer.prog import ARENA_BASE, parse
@@ -27,7 +27,9 @@ EXECUTOR_VMA = Vma(0x400000, 0x401000, "r-xp", 7, "/mmfuzz-executor", 4096, 4096
 
 def synthetic_snapshot(state: State) -> Snapshot:
     """What a kernel that agrees with the model would show (one VMA per run of equal pages)."""
-    vmas = [EXECUTOR_VMA]
+    own = state.rest[0]
+    vmas = [replace(EXECUTOR_VMA, flags=EXECUTOR_VMA.flags | ({"lo"} if own.lo else set()),
+                    locked=EXECUTOR_VMA.pss if own.lo else 0)]
     words = []
     for page in state.pages:
         letter = page.state if page is not None else "."
@@ -151,6 +153,22 @@ mmap(@0, 2p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
 mprotect(@0, 2p, PROT_READ)
 """, None, vma_field(1, perms="rw-p"),
      ["prot: mprotect(R) left pages rw-p instead of r--p"]),
+    ("mlockall-agrees", """
+mmap(@0, 2p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
+mlockall(MCL_CURRENT)
+""", None, unchanged, []),
+    ("mlockall-missed-own-vmas", """
+mmap(@0, 2p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
+mlockall(MCL_CURRENT)
+""", None, vma_field(0, flags=EXECUTOR_VMA.flags, locked=0),
+     ["lock: mlockall(CURRENT) left the executor's own VMAs unlocked",
+      "vmlck: mlockall(CURRENT) made VmLck differ from the size of locked VMAs"]),
+    ("mapping-outside-unexpected", """
+mmap(@0, 2p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
+""", None, lambda s: replace(s, vmas=(*s.vmas, replace(EXECUTOR_VMA, start=0x10000000,
+                                                         end=0x10002000))),
+     ["mapping: mmap(PRIVATE|ANONYMOUS|FIXED, RW) left mappings outside the arena other than "
+      "predicted"]),
     ("unmapped-left-mapped", """
 mmap(@0, 2p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
 munmap(@1, 1p)
@@ -162,7 +180,7 @@ munmap(@1, 1p)
 @pytest.mark.parametrize(("text", "ret", "bend", "titles"),
                          [pytest.param(*c[1:], id=c[0]) for c in CASES])
 def test_oracle(text: str, ret: int | None, bend: Bend, titles: list[str]) -> None:
-    state = State()
+    state = State(rest=[RestVma(EXECUTOR_VMA.start, EXECUTOR_VMA.end, lockable=True)])
     program = parse(text)
     for call in program.calls[:-1]:
         step(state, call)

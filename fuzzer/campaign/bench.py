@@ -13,7 +13,7 @@ import random
 import time
 from dataclasses import dataclass
 
-from fuzzer.model import State, step
+from fuzzer.model import SUPPORTED, State, step
 from fuzzer.oracle import compare
 from fuzzer.prog import Program
 from fuzzer.prog.generate import ByteSource, generate
@@ -39,7 +39,7 @@ class Throughput:
 
 def workload(count: int, seed: int) -> list[Program]:
     rng = random.Random(seed)
-    return [generate(ByteSource(rng.randbytes(256))) for _ in range(count)]
+    return [generate(ByteSource(rng.randbytes(256)), SUPPORTED) for _ in range(count)]
 
 
 def throughput(supervisor: Supervisor, count: int = 1000, seed: int = 1) -> Throughput:
@@ -57,7 +57,7 @@ def throughput(supervisor: Supervisor, count: int = 1000, seed: int = 1) -> Thro
     start = time.perf_counter()
     rng = random.Random(seed)
     for program, snap in zip(programs, snapshots, strict=True):
-        generate(ByteSource(rng.randbytes(256)))
+        generate(ByteSource(rng.randbytes(256)), SUPPORTED)
         state = State()
         for i, call in enumerate(program.calls):
             pred = step(state, call)

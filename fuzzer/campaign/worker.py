@@ -49,7 +49,7 @@ def _emit(message: dict[str, object]) -> None:
 def main(argv: list[str]) -> None:
     args = _parse_args(argv)
     with atheris.instrument_imports(include=["fuzzer.model", "fuzzer.prog.generate"]):
-        from fuzzer.model import step  # noqa: F401 -- imported here to be instrumented
+        from fuzzer.model import SUPPORTED  # imported here to be instrumented
         from fuzzer.prog.generate import generate
 
     from fuzzer.campaign.record import Recorder
@@ -88,7 +88,7 @@ def main(argv: list[str]) -> None:
         run_one(program)
 
     one_input: Callable[[bytes], None] = lambda data: run_one(  # noqa: E731
-        generate(atheris.FuzzedDataProvider(data)))
+        generate(atheris.FuzzedDataProvider(data), SUPPORTED))
     libfuzzer_args = [sys.argv[0], "-timeout=0", "-rss_limit_mb=0", "-max_len=1024",
                       f"-seed={args.seed}", f"-max_total_time={int(args.time) + 5}"]
     if args.corpus:

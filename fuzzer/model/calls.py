@@ -12,6 +12,7 @@ from dataclasses import replace
 
 from fuzzer.model import madvise as madvise_mod
 from fuzzer.model import mremap as mremap_mod
+from fuzzer.model.mlockall import mlockall, munlockall
 from fuzzer.model.pages import (
     OUTSIDE,
     RWX,
@@ -110,7 +111,10 @@ def mmap(
         return err(EINVAL)
     if flags & MAP_GROWSDOWN:
         raise Unsupported("MAP_GROWSDOWN")
-    locked = bool(flags & MAP_LOCKED)
+    # vm_flags |= mm->def_flags: under MCL_FUTURE every new mapping is locked,
+    # and with MCL_ONFAULT lock-on-fault too (MAP_LOCKED then gets lf as well).
+    locked = bool(flags & MAP_LOCKED) or state.def_lo
+    onfault = locked and state.def_lf
     wants_populate = locked or flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE
     if outside:
         state.outside_mapped += length // PAGE
@@ -123,7 +127,8 @@ def mmap(
         state.next_obj += 1
     unmap(state, pages)  # MAP_FIXED replaces whatever overlaps, as munmap would
     for n, idx in enumerate(pages):
-        state.pages[idx] = Page(Attrs(shared, prot & RWX, lo=locked, obj=obj, pgoff=n))
+        state.pages[idx] = Page(Attrs(shared, prot & RWX, lo=locked, lf=onfault, obj=obj,
+                                      pgoff=n))
     if shared:
         state.shmem[obj] = set()
     if wants_populate:
@@ -246,13 +251,6 @@ def touch(state: State, addr: int, mode: int) -> Prediction:
     return Prediction()
 
 
-def _not_modelled(name: str) -> Callable[..., Prediction]:
-    def handler(state: State, *args: int) -> Prediction:
-        raise Unsupported(name)
-
-    return handler
-
-
 _HANDLERS: dict[str, Callable[..., Prediction]] = {
     "mmap": mmap,
     "munmap": munmap,
@@ -263,13 +261,14 @@ _HANDLERS: dict[str, Callable[..., Prediction]] = {
     "touch": touch,
     "mremap": mremap_mod.mremap,
     "madvise": madvise_mod.madvise,
-    "mlockall": _not_modelled("mlockall"),
-    "munlockall": _not_modelled("munlockall"),
+    "mlockall": mlockall,
+    "munlockall": munlockall,
 }
 
 # The calls whose semantics the model covers; the generator makes only these.
 SUPPORTED = frozenset(
-    {"mmap", "munmap", "mprotect", "mlock", "mlock2", "munlock", "touch"}
+    {"mmap", "munmap", "mprotect", "mlock", "mlock2", "munlock", "touch", "mlockall",
+     "munlockall"}
     | ({"mremap"} if mremap_mod.MODELLED else set())
     | ({"madvise"} if madvise_mod.MODELLED else set())
 )

@@ -11,6 +11,7 @@ oracle compares page by page. Presence uses one letter per page:
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field, replace
 
 from fuzzer.prog.program import ARENA_PAGES
@@ -44,6 +45,21 @@ class Page:
 
 
 @dataclass(slots=True)
+class RestVma:
+    """A VMA of the executor itself (outside the arena): only its lock flags change."""
+
+    start: int
+    end: int
+    lockable: bool  # vma_supports_mlock: not VM_IO/PFNMAP/MIXEDMAP/DONTEXPAND, not the gate
+    lo: bool = False
+    lf: bool = False
+
+    @property
+    def pages(self) -> int:
+        return (self.end - self.start) // PAGE
+
+
+@dataclass(slots=True)
 class State:
     """One process as the model sees it."""
 
@@ -52,20 +68,22 @@ class State:
     next_obj: int = 1
     outside_locked: int = 0  # pages of locked mappings the kernel placed outside the arena
     outside_mapped: int = 0
+    rest: list[RestVma] = field(default_factory=list)  # the executor's own VMAs
+    def_lo: bool = False  # mm->def_flags after mlockall(MCL_FUTURE): VM_LOCKED
+    def_lf: bool = False  # ... and VM_LOCKONFAULT with MCL_ONFAULT
 
     def copy(self) -> State:
-        return State(
-            list(self.pages),
-            {obj: set(offs) for obj, offs in self.shmem.items()},
-            self.next_obj,
-            self.outside_locked,
-            self.outside_mapped,
-        )
+        new = copy.copy(self)
+        new.pages = list(self.pages)
+        new.shmem = {obj: set(offs) for obj, offs in self.shmem.items()}
+        new.rest = [copy.copy(v) for v in self.rest]
+        return new
 
     def locked_pages(self) -> int:
         """locked_vm: every page of every VM_LOCKED mapping, present or not."""
         inside = sum(1 for p in self.pages if p is not None and p.attrs.lo)
-        return inside + self.outside_locked
+        rest = sum(v.pages for v in self.rest if v.lo)
+        return inside + self.outside_locked + rest
 
     def drop_unmapped_objects(self) -> None:
         """A shmem object with no mapping left is freed with its pages."""
@@ -81,4 +99,5 @@ def prot_text(prot: int) -> str:
     )
 
 
-__all__ = ["ABSENT", "ANON", "PAGE", "RESIDENT", "SHMEM", "ZERO", "Attrs", "Page", "State"]
+__all__ = ["ABSENT", "ANON", "PAGE", "RESIDENT", "SHMEM", "ZERO", "Attrs", "Page", "RestVma",
+           "State"]

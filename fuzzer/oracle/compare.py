@@ -74,6 +74,8 @@ def compare(
     for kind, what, exp, obs in _vma_checks(state, snap, observed):
         add(kind, what, exp, obs)
 
+    for kind, what, exp, obs in _process_checks(state, snap):
+        add(kind, what, exp, obs)
     for v in snap.vmas:
         if v.lf and not v.lo:  # invariant 1, over the whole process
             add("lock", "left a VMA lock-on-fault without VM_LOCKED", "lf only with lo",
@@ -225,7 +227,37 @@ def _vma_checks(
     return out
 
 
+def _process_checks(state: State, snap: Snapshot) -> list[tuple[str, str, str, str]]:
+    """Outside the arena: the executor's own VMAs keep their place and follow mlockall;
+    whatever else is there is what the kernel placed outside the arena for the program."""
+    out: list[tuple[str, str, str, str]] = []
+    rest = {(r.start, r.end): r for r in state.rest}
+    arena_end = ARENA_BASE + ARENA_SIZE
+    outside = outside_locked = 0
+    for v in snap.vmas:
+        if v.end > ARENA_BASE and v.start < arena_end:
+            continue
+        r = rest.get((v.start, v.end))
+        if r is None:
+            outside += v.size
+            outside_locked += v.size if v.lo else 0
+        elif (r.lo, r.lf) != (v.lo, v.lf) and not out:
+            flags = " ".join(f for f, on in (("lo", r.lo), ("lf", r.lf)) if on) or "unlocked"
+            out.append(("lock", "left the executor's own VMAs "
+                        + ("locked" if v.lo and not r.lo else "unlocked" if r.lo and not v.lo
+                           else "with other lock flags"),
+                        f"{v.name or 'anonymous'} {flags}", _vma_text(v)))
+    if (outside, outside_locked) != (state.outside_mapped * PAGE, state.outside_locked * PAGE):
+        out.append(("mapping", "left mappings outside the arena other than predicted",
+                    f"{state.outside_mapped * 4} kB outside, {state.outside_locked * 4} kB locked",
+                    f"{outside // 1024} kB outside, {outside_locked // 1024} kB locked"))
+    return out
+
+
 def _vma_text(v: Vma) -> str:
-    where = f"@{(v.start - ARENA_BASE) // PAGE}-{(v.end - ARENA_BASE) // PAGE - 1}"
+    if ARENA_BASE <= v.start < ARENA_BASE + ARENA_SIZE:
+        where = f"@{(v.start - ARENA_BASE) // PAGE}-{(v.end - ARENA_BASE) // PAGE - 1}"
+    else:
+        where = f"{v.start:#x}-{v.end:#x} {v.name}".rstrip()
     return (f"{where} {v.perms} Size {v.size // 1024} kB Rss {v.rss // 1024} kB "
             f"Pss {v.pss // 1024} kB Locked {v.locked // 1024} kB [{' '.join(sorted(v.flags))}]")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from fuzzer.prog import Call
 from fuzzer.prog.syscalls import (
+    MADV_ADVICE,
     MAP_ANONYMOUS,
     MAP_FLAGS,
     MAP_GROWSDOWN,
@@ -18,7 +19,9 @@ from fuzzer.prog.syscalls import (
     MAP_POPULATE,
     MAP_TYPE,
     MAP_TYPES,
+    MCL_FLAGS,
     MLOCK_ONFAULT,
+    MREMAP_FLAGS,
     PROT_EXEC,
     PROT_READ,
     PROT_WRITE,
@@ -56,6 +59,13 @@ def map_short(flags: int) -> str:
     return "|".join(parts)
 
 
+def _flags_short(value: int, table: dict[str, int], prefix: str) -> str:
+    parts = [name.removeprefix(prefix) for name, bit in table.items() if value & bit]
+    if value & ~sum(table.values()):
+        parts.append("?")
+    return "|".join(parts) or "0"
+
+
 def call_feature(call: Call, kind: str = "result") -> str:
     """`name(features)`; for state divergences only the features that shape the state."""
     match call.name:
@@ -72,6 +82,14 @@ def call_feature(call: Call, kind: str = "result") -> str:
             return f"mlock2({text})"
         case "touch":
             return f"touch({'write' if call.arg('mode') else 'read'})"
+        case "mlockall":
+            return f"mlockall({_flags_short(call.arg('flags'), MCL_FLAGS, 'MCL_')})"
+        case "mremap":
+            return f"mremap({_flags_short(call.arg('flags'), MREMAP_FLAGS, 'MREMAP_')})"
+        case "madvise":
+            advice = call.arg("advice")
+            name = next((n[5:] for n, v in MADV_ADVICE.items() if v == advice), "UNKNOWN")
+            return f"madvise({name})"
         case name:
             return name
 

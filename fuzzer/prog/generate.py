@@ -18,6 +18,22 @@ from typing import Protocol, TypeVar
 
 from fuzzer.prog.program import ARENA_PAGES, ARENA_SIZE, WRAP_MIN, Call, Program, page_up
 from fuzzer.prog.syscalls import (
+    MADV_COLD,
+    MADV_DOFORK,
+    MADV_DONTDUMP,
+    MADV_DONTFORK,
+    MADV_DONTNEED,
+    MADV_DONTNEED_LOCKED,
+    MADV_FREE,
+    MADV_KEEPONFORK,
+    MADV_NOHUGEPAGE,
+    MADV_NORMAL,
+    MADV_PAGEOUT,
+    MADV_POPULATE_READ,
+    MADV_POPULATE_WRITE,
+    MADV_REMOVE,
+    MADV_WILLNEED,
+    MADV_WIPEONFORK,
     MAP_ANONYMOUS,
     MAP_DENYWRITE,
     MAP_EXECUTABLE,
@@ -31,7 +47,13 @@ from fuzzer.prog.syscalls import (
     MAP_SHARED,
     MAP_SHARED_VALIDATE,
     MAP_STACK,
+    MCL_CURRENT,
+    MCL_FUTURE,
+    MCL_ONFAULT,
     MLOCK_ONFAULT,
+    MREMAP_DONTUNMAP,
+    MREMAP_FIXED,
+    MREMAP_MAYMOVE,
     PAGE,
     PROT_EXEC,
     PROT_GROWSDOWN,
@@ -92,12 +114,30 @@ EXTRA_MAP_FLAGS = [(30, MAP_POPULATE), (22, MAP_LOCKED), (10, MAP_NORESERVE),
 MLOCK2_FLAGS = [(40, 0), (50, MLOCK_ONFAULT), (5, 2), (5, MLOCK_ONFAULT | 0x80)]
 WRAPPING = [U64, U64 - PAGE + 1, (1 << 64) - PAGE, WRAP_MIN]
 CALLS = [(22, "mmap"), (26, "touch"), (10, "mlock"), (10, "mlock2"), (8, "munlock"),
-         (14, "mprotect"), (8, "munmap")]
+         (14, "mprotect"), (8, "munmap"), (10, "madvise"), (10, "mremap"), (3, "mlockall"),
+         (3, "munlockall")]
+MCL_CHOICES = [(30, MCL_CURRENT), (15, MCL_FUTURE), (10, MCL_CURRENT | MCL_FUTURE),
+               (10, MCL_CURRENT | MCL_ONFAULT), (8, MCL_FUTURE | MCL_ONFAULT),
+               (5, MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT), (5, MCL_ONFAULT), (3, 0),
+               (3, MCL_CURRENT | 0x8)]
+MREMAP_CHOICES = [(30, 0), (30, MREMAP_MAYMOVE), (20, MREMAP_MAYMOVE | MREMAP_FIXED),
+                  (8, MREMAP_MAYMOVE | MREMAP_DONTUNMAP), (4, MREMAP_FIXED),
+                  (3, MREMAP_DONTUNMAP), (3, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP),
+                  (2, 0x8)]
+# Mostly the advice with semantics to check; a few unused values for EINVAL.
+# HWPOISON and SOFT_OFFLINE are never generated (nor accepted: see program.py).
+MADV_CHOICES = [(12, MADV_DONTNEED), (8, MADV_DONTNEED_LOCKED), (6, MADV_FREE),
+                (6, MADV_REMOVE), (5, MADV_DONTFORK), (4, MADV_DOFORK),
+                (5, MADV_WIPEONFORK), (4, MADV_KEEPONFORK), (8, MADV_POPULATE_READ),
+                (8, MADV_POPULATE_WRITE), (2, MADV_NORMAL), (2, MADV_WILLNEED),
+                (2, MADV_COLD), (2, MADV_PAGEOUT), (1, MADV_DONTDUMP), (1, MADV_NOHUGEPAGE),
+                (2, 5), (1, 99)]
 
 
 class _Gen:
-    def __init__(self, src: Source) -> None:
+    def __init__(self, src: Source, calls: frozenset[str] | None) -> None:
         self.src = src
+        self.calls = [(w, n) for w, n in CALLS if calls is None or n in calls]
         self.shadow = [False] * ARENA_PAGES  # roughly: which pages are mapped
 
     def mapped(self) -> list[int]:
@@ -146,8 +186,17 @@ class _Gen:
         return min(n, room)
 
     def call(self) -> Call:
-        name = _pick(self.src, CALLS)
+        name = _pick(self.src, self.calls)
         match name:
+            case "mlockall":
+                return Call("mlockall", (_pick(self.src, MCL_CHOICES),))
+            case "munlockall":
+                return Call("munlockall", ())
+            case "madvise":
+                addr = self.addr(4)
+                return Call("madvise", (addr, self.length(addr), _pick(self.src, MADV_CHOICES)))
+            case "mremap":
+                return self.mremap()
             case "mmap":
                 return self.mmap()
             case "touch":
@@ -163,6 +212,16 @@ class _Gen:
             case _:
                 addr = self.addr(15 if name != "munmap" else 4)
                 return Call(name, (addr, self.length(addr)))
+
+    def mremap(self) -> Call:
+        old = self.addr(3)
+        old_len = self.length(old)
+        new_len = self.length(old)
+        new = self.addr(2)
+        if new_len < WRAP_MIN:
+            new = min(new, ARENA_SIZE - new_len)
+            new -= new % PAGE if _chance(self.src, 95) else 0
+        return Call("mremap", (old, old_len, new_len, _pick(self.src, MREMAP_CHOICES), new))
 
     def mmap(self) -> Call:
         addr = self.addr(3)
@@ -186,6 +245,6 @@ class _Gen:
         return Program(tuple(calls))
 
 
-def generate(src: Source) -> Program:
-    """Decode a program from a FuzzedDataProvider-like source."""
-    return _Gen(src).program()
+def generate(src: Source, calls: frozenset[str] | None = None) -> Program:
+    """Decode a program from a FuzzedDataProvider-like source, using only `calls` if given."""
+    return _Gen(src, calls).program()

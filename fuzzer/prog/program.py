@@ -20,6 +20,7 @@ ARENA_SIZE = ARENA_PAGES * PAGE
 # A length at least this large makes addr + len wrap for every arena address.
 WRAP_MIN = (1 << 64) - ARENA_BASE
 MAX_CALLS = 128
+FORBIDDEN_ADVICE = {100: "MADV_HWPOISON", 101: "MADV_SOFT_OFFLINE"}
 
 
 class ProgramError(ValueError):
@@ -81,6 +82,9 @@ def check_call(call: Call) -> None:
             raise ProgramError(f"{name} {value} does not fit in 64 bits")
         if kind not in (Kind.ADDR, Kind.LEN, Kind.INT) and not 0 <= value <= U64:
             raise ProgramError(f"{name} {value:#x} is not a 64-bit value")
+        if kind == Kind.MADV and value in FORBIDDEN_ADVICE:
+            raise ProgramError(f"advice {value} ({FORBIDDEN_ADVICE[value]}) is refused: "
+                               "it retires physical pages of the machine")
     if call.name == "touch" and call.args[0] >= ARENA_SIZE:
         raise ProgramError("touch address must be inside the arena")
     for ai, li in spec.ranges:

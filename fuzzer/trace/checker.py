@@ -13,9 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fuzzer.model import Prediction, State, step
+from fuzzer.model.pages import TASK_SIZE
+from fuzzer.model.state import RestVma
 from fuzzer.observe import Observer, Snapshot
 from fuzzer.oracle import Divergence, call_feature, compare
-from fuzzer.prog import Call, Program
+from fuzzer.prog import ARENA_BASE, ARENA_SIZE, Call, Program
 from fuzzer.trace.supervisor import ChildCrash, Hang, Supervisor
 
 
@@ -42,15 +44,26 @@ class Report:
 
 
 StepHook = Callable[[StepReport, State, Snapshot], None]
+SPECIAL_FLAGS = frozenset({"io", "pf", "mm", "de"})  # what vma_supports_mlock() refuses
+
+
+def rest_of_process(snap: Snapshot) -> list[RestVma]:
+    """The executor's own VMAs, as the model needs them for whole-process calls."""
+    return [
+        RestVma(v.start, v.end, lockable=not v.flags & SPECIAL_FLAGS and v.start < TASK_SIZE,
+                lo=v.lo, lf=v.lf)
+        for v in snap.vmas
+        if not ARENA_BASE <= v.start < ARENA_BASE + ARENA_SIZE
+    ]
 
 
 def check(supervisor: Supervisor, program: Program, on_step: StepHook | None = None) -> Report:
     """Run `program` and compare every step with the model."""
     report = Report(program)
-    state = State()
     calls = program.calls
     try:
         with supervisor.run(program) as run, Observer(run.pid) as observer:
+            state = State(rest=rest_of_process(observer.snapshot()))
             for st in run.steps():
                 pred = step(state, st.call)
                 snap = observer.snapshot()

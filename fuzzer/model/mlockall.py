@@ -1,0 +1,51 @@
+"""mlockall and munlockall: SEMANTICS.md §3 (mm/mlock.c), acting on the whole process.
+
+Besides the arena they lock the executor's own VMAs (`State.rest`, taken from
+the process at start) and the mappings the kernel placed outside the arena,
+so VmLck stays predictable to the page. Running as root, the rlimit paths
+(EPERM, ENOMEM) do not apply here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from fuzzer.model.pages import Prediction, err, ok, populate
+from fuzzer.model.state import Page, State
+from fuzzer.prog.program import ARENA_PAGES
+from fuzzer.prog.syscalls import EINVAL, MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT
+
+MCL_ALL = MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT
+
+
+def mlockall(state: State, flags: int) -> Prediction:
+    flags &= 0xFFFF_FFFF  # SYSCALL_DEFINE1(mlockall, int, flags)
+    if not flags or flags & ~MCL_ALL or flags == MCL_ONFAULT:
+        return err(EINVAL)
+    _apply(state, flags)
+    if flags & MCL_CURRENT:
+        populate(state, range(ARENA_PAGES), ignore_errors=True)  # mm_populate(0, TASK_SIZE)
+    return ok()
+
+
+def munlockall(state: State) -> Prediction:
+    _apply(state, 0)
+    return ok()
+
+
+def _apply(state: State, flags: int) -> None:
+    """apply_mlockall_flags: reset the default lock bits, then relock every VMA on CURRENT."""
+    onfault = bool(flags & MCL_ONFAULT)
+    state.def_lo = bool(flags & MCL_FUTURE)
+    state.def_lf = state.def_lo and onfault
+    if flags and not flags & MCL_CURRENT:
+        return  # FUTURE alone leaves existing VMAs as they are
+    lo = bool(flags & MCL_CURRENT)
+    lf = lo and onfault
+    for i, page in enumerate(state.pages):
+        if page is not None:
+            state.pages[i] = Page(replace(page.attrs, lo=lo, lf=lf), page.state)
+    for vma in state.rest:
+        if vma.lockable:
+            vma.lo, vma.lf = lo, lf
+    state.outside_locked = state.outside_mapped if lo else 0
