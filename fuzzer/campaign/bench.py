@@ -1,4 +1,4 @@
-"""Benchmarks: throughput of one worker over a fixed, generated workload.
+"""Benchmarks: throughput of one worker, and how fast emulated kernel bugs are found.
 
 The workload is deterministic (programs decoded from seeded random bytes), so
 two runs compare like with like. Besides the end-to-end rate it times the
@@ -10,13 +10,17 @@ same run.
 from __future__ import annotations
 
 import random
+import statistics
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from fuzzer.campaign.run import Options, run_campaign
 from fuzzer.model import SUPPORTED, State, step
 from fuzzer.oracle import compare
 from fuzzer.prog import Program
 from fuzzer.prog.generate import ByteSource, generate
+from fuzzer.store import Store
 from fuzzer.trace import Supervisor, check
 
 
@@ -65,3 +69,60 @@ def throughput(supervisor: Supervisor, count: int = 1000, seed: int = 1) -> Thro
                 compare(i, call, pred, state, pred.ret, pred.signal, snap)
     model_seconds = time.perf_counter() - start
     return Throughput(len(programs), steps, seconds, diverged, model_seconds)
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One injection's row of the detection benchmark."""
+
+    injection: str  # "(none)" for the baseline without injection
+    runs: int
+    found: list[dict[str, object]]  # the first divergence of each run that found one
+
+    @property
+    def detected(self) -> int:
+        return len(self.found)
+
+    def _values(self, key: str) -> list[float]:
+        return sorted(float(str(f[key])) for f in self.found)
+
+    def median_seconds(self) -> float | None:
+        values = self._values("seconds")
+        return statistics.median(values) if values else None
+
+    def worst_seconds(self) -> float | None:
+        values = self._values("seconds")
+        return values[-1] if values else None
+
+    def as_dict(self) -> dict[str, object]:
+        return {"injection": self.injection, "runs": self.runs, "detected": self.detected,
+                "median_seconds": self.median_seconds(), "worst_seconds": self.worst_seconds(),
+                "found": self.found}
+
+
+def detect(
+    store: Store,
+    db: str,
+    names: list[str],
+    runs: int,
+    seconds: float,
+    baseline: bool = True,
+    progress: Callable[[str], None] = lambda line: None,
+) -> list[Detection]:
+    """K campaigns per injection (seeds 1..K), each stopping at its first divergence."""
+    rows = []
+    for name in ([None] if baseline else []) + list(names):
+        found = []
+        for seed in range(1, runs + 1):
+            opts = Options(db=db, time=seconds, seed=seed, stop_on_first=True,
+                           injections=() if name is None else (name,))
+            result = run_campaign(store, opts, show=lambda p: None, every=1e9)
+            label = name or "(none)"
+            if result.first is not None:
+                found.append(result.first)
+                progress(f"{label} seed {seed}: {result.first['title']} "
+                         f"after {float(str(result.first['seconds'])):.1f} s")
+            else:
+                progress(f"{label} seed {seed}: nothing in {seconds:g} s")
+        rows.append(Detection(name or "(none)", runs, found))
+    return rows

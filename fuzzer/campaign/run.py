@@ -39,6 +39,8 @@ class Options:
     budget: float = 5.0
     corpus: Path | None = None
     seeds: Path | None = None
+    injections: tuple[str, ...] = ()
+    stop_on_first: bool = False  # end each worker at its first divergence (benchmarks)
 
 
 @dataclass
@@ -50,6 +52,7 @@ class Progress:
     buckets: dict[int, tuple[str, bool]] = field(default_factory=dict)  # id -> (title, new)
     hits: dict[int, int] = field(default_factory=dict)  # id -> samples in this campaign
     status: str = "running"
+    first: dict[str, object] | None = None  # the first divergence, with stop_on_first
 
     @property
     def new_buckets(self) -> int:
@@ -76,7 +79,8 @@ def run_campaign(
     store: Store, opts: Options, show: Callable[[Progress], None], every: float = 2.0
 ) -> Progress:
     kernel = os.uname().release
-    options = {k: str(v) if isinstance(v, Path) else v for k, v in vars(opts).items()}
+    options = {k: str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v
+               for k, v in vars(opts).items()}
     cid = store.start_campaign(kernel=kernel, host=os.uname().nodename, options=options)
     progress = Progress(cid)
     cpus = sorted(os.sched_getaffinity(0))
@@ -116,6 +120,8 @@ def run_campaign(
     finally:
         signal.signal(signal.SIGTERM, old)
         _stop(workers)
+        if progress.status == "running":  # an error on our side: say so, and keep the data
+            progress.status = "failed"
         progress.elapsed = time.monotonic() - start
         store.finish_campaign(cid, progress.status)
     return progress
@@ -130,11 +136,18 @@ def _start(index: int, cid: int, opts: Options, cpu: int) -> _Worker:
         cmd += ["--corpus", str(opts.corpus)]
     if opts.seeds is not None and index == 0:
         cmd += ["--seeds", str(opts.seeds)]
+    for spec in opts.injections:
+        cmd += ["--inject", spec]
+    if opts.stop_on_first:
+        cmd.append("--stop-on-first")
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL)
     return _Worker(index, proc, log)
 
 
 def _absorb(progress: Progress, msg: dict[str, object]) -> None:
+    first = msg.get("first")
+    if isinstance(first, dict) and progress.first is None:
+        progress.first = first
     if "programs" in msg:
         progress.programs += int(str(msg["programs"]))
         progress.steps += int(str(msg["steps"]))

@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -38,6 +39,8 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--budget", type=float, default=5.0)
     ap.add_argument("--corpus", default="")
     ap.add_argument("--seeds", default="")
+    ap.add_argument("--inject", action="append", default=[])
+    ap.add_argument("--stop-on-first", action="store_true")
     return ap.parse_args(argv)
 
 
@@ -56,9 +59,13 @@ def main(argv: list[str]) -> None:
     from fuzzer.executor import executor_path
     from fuzzer.store import open_store
     from fuzzer.trace import Supervisor
+    from fuzzer.trace.inject import load
 
+    started = time.monotonic()
     store = open_store(args.db)
-    recorder = Recorder(store, args.campaign, Supervisor(executor_path(), args.budget, args.cpu),
+    supervisor = Supervisor(executor_path(), args.budget, args.cpu,
+                            injections=[load(spec) for spec in args.inject])
+    recorder = Recorder(store, args.campaign, supervisor,
                         on_bucket=lambda bid, title, new: _emit(
                             {"bucket": bid, "title": title, "new": new}))
     deadline = time.monotonic() + float(args.time)
@@ -75,8 +82,13 @@ def main(argv: list[str]) -> None:
 
     def run_one(program: Program) -> None:
         nonlocal last
-        recorder.check(program)
+        report = recorder.check(program)
         now = time.monotonic()
+        if report.divergences and args.stop_on_first:
+            _emit({"first": {"title": report.divergences[0].title, "seconds": now - started,
+                             "programs": recorder.programs, "calls": len(program)}})
+            flush()
+            os._exit(0)
         if now - last >= PROGRESS_EVERY:
             last = now
             flush()
@@ -89,7 +101,10 @@ def main(argv: list[str]) -> None:
 
     one_input: Callable[[bytes], None] = lambda data: run_one(  # noqa: E731
         generate(atheris.FuzzedDataProvider(data), SUPPORTED))
-    libfuzzer_args = [sys.argv[0], "-timeout=0", "-rss_limit_mb=0", "-max_len=1024",
+    # -len_control=0: full-length inputs from the start (a short input is a short
+    # program); artifacts go to a temporary folder, never the working directory.
+    libfuzzer_args = [sys.argv[0], "-timeout=0", "-rss_limit_mb=0", "-max_len=512",
+                      "-len_control=0", f"-artifact_prefix={tempfile.gettempdir()}/",
                       f"-seed={args.seed}", f"-max_total_time={int(args.time) + 5}"]
     if args.corpus:
         Path(args.corpus).mkdir(parents=True, exist_ok=True)

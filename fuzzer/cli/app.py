@@ -62,6 +62,7 @@ def run_cmd(
     seed: SeedOpt = 0,
     workers: WorkersOpt = 1,
     budget: BudgetOpt = 5.0,
+    inject: InjectOption = None,
 ) -> None:
     """Run a fuzzing campaign against the running kernel and store what diverges.
 
@@ -75,10 +76,11 @@ def run_cmd(
 
     with user_errors():
         Supervisor(executor_path())  # fail early: root, compiler
+        injections(inject)  # and on a bad injection
         store = open_store(db)
         seed_dir = seeds if seeds.is_dir() else None
         opts = Options(db=db, time=time, runs=runs, workers=workers, seed=seed, budget=budget,
-                       corpus=corpus, seeds=seed_dir)
+                       corpus=corpus, seeds=seed_dir, injections=tuple(inject or ()))
         progress = run_campaign(store, opts, print_progress)
         print_summary(progress, store)
 

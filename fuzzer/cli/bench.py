@@ -38,3 +38,54 @@ def throughput_cmd(
     if r.divergent_programs:
         out.print(f"note: {r.divergent_programs} programs diverged (see `mmfuzz exec`)",
                   markup=False)
+
+
+@app.command("detect")
+def detect_cmd(
+    runs: Annotated[int, typer.Option("--runs", help="Campaigns per injection.", min=1)] = 5,
+    time: Annotated[float, typer.Option("--time", help="Seconds per campaign.", min=1)] = 60,
+    inject: Annotated[list[str] | None, typer.Option(
+        "--inject", help="Injection to measure (repeatable; default: the catalogue).")] = None,
+    baseline: Annotated[bool, typer.Option(
+        help="Also run the campaigns without injection (they must find nothing).")] = True,
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+    = False,
+    db: Annotated[str | None, typer.Option(
+        "--db", help="Database for the campaigns (default: a temporary one).")] = None,
+) -> None:
+    """How fast each injected kernel bug is found: detected k/K, median and worst time.
+
+    Example: mmfuzz bench detect --runs 5 --time 60 --inject populate-needs-lock
+    """
+    import json
+    import tempfile
+
+    from fuzzer.campaign.bench import detect
+    from fuzzer.store import open_store
+    from fuzzer.trace.catalogue import CATALOGUE
+    from fuzzer.trace.inject import load
+
+    with user_errors():
+        names = inject or sorted(CATALOGUE)
+        for name in names:
+            load(name)  # fail early on a bad name or plug-in
+        url = db or f"sqlite:///{tempfile.mkdtemp(prefix='mmfuzz-detect-')}/detect.sqlite"
+        store = open_store(url)
+        log = (lambda line: None) if json_out else (lambda line: out.print(line, markup=False))
+        rows = detect(store, url, names, runs, time, baseline, log)
+    if json_out:
+        out.print_json(json.dumps([r.as_dict() for r in rows]))
+        return
+    out.print(f"{'injection':<28} {'found':>5} {'median s':>9} {'worst s':>8} "
+              f"{'programs':>9} {'calls':>6}  first title", markup=False)
+    for r in rows:
+        med, worst = r.median_seconds(), r.worst_seconds()
+        programs = sorted(int(str(f["programs"])) for f in r.found)
+        calls = sorted(int(str(f["calls"])) for f in r.found)
+        out.print(f"{r.injection:<28} {r.detected:>2}/{r.runs:<2} "
+                  f"{'-' if med is None else f'{med:.1f}':>9} "
+                  f"{'-' if worst is None else f'{worst:.1f}':>8} "
+                  f"{programs[len(programs) // 2] if programs else '-':>9} "
+                  f"{calls[len(calls) // 2] if calls else '-':>6}  "
+                  f"{r.found[0]['title'] if r.found else ''}", markup=False)
+    out.print(f"database: {url}", markup=False)

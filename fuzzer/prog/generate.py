@@ -71,6 +71,8 @@ MAX_GENERATED_CALLS = 24
 class Source(Protocol):
     def ConsumeIntInRange(self, lo: int, hi: int) -> int: ...
 
+    def remaining_bytes(self) -> int: ...
+
 
 class ByteSource:
     """A pure FuzzedDataProvider look-alike: consumes bytes from the front."""
@@ -87,6 +89,9 @@ class ByteSource:
         self.pos += width
         return lo + int.from_bytes(chunk.ljust(width, b"\0"), "little") % (span + 1)
 
+    def remaining_bytes(self) -> int:
+        return max(0, len(self.data) - self.pos)
+
 
 def _pick(src: Source, table: list[tuple[int, T]]) -> T:
     """A weighted choice: table rows are (weight, value)."""
@@ -99,7 +104,9 @@ def _pick(src: Source, table: list[tuple[int, T]]) -> T:
 
 
 def _chance(src: Source, percent: int) -> bool:
-    return src.ConsumeIntInRange(0, 99) < percent
+    # An exhausted source reads as 0: that must mean "no", or short inputs would
+    # switch every optional flag on at once.
+    return src.ConsumeIntInRange(0, 99) >= 100 - percent
 
 
 PROTS = [(25, PROT_READ | PROT_WRITE), (20, PROT_READ), (15, 0), (6, PROT_WRITE),
@@ -239,6 +246,8 @@ class _Gen:
         count = self.src.ConsumeIntInRange(1, MAX_GENERATED_CALLS)
         calls = []
         for _ in range(count):
+            if calls and self.src.remaining_bytes() == 0:
+                break  # the bytes ran out: a shorter program, not a degenerate tail
             call = self.call()
             self.track(call)
             calls.append(call)
