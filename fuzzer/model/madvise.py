@@ -1,12 +1,322 @@
-"""madvise: SEMANTICS.md §7. Not modelled yet: every call raises Unsupported."""
+"""madvise: SEMANTICS.md §7, following mm/madvise.c (6.18).
+
+`do_madvise` validates the arguments (`madvise_should_skip`), then either
+faults the range in (`madvise_populate`, for the POPULATE advices) or walks
+the VMAs (`madvise_walk_vmas`), calling `madvise_vma_behavior` on each mapped
+part: an error from one VMA ends the walk at once, a hole only makes the
+walk return ENOMEM after it has visited every mapped part. The model walks
+page by page; every page carries its VMA's attributes, so the first page of
+a VMA that fails is where the kernel stops too.
+
+Advice the model does not predict raises Unsupported (`UNSUPPORTED_ADVICE`
+lists the values, so a generator can leave them out); so does advice that
+would split a VMA of an anonymous-shared object along a flag the model does
+not keep, because such a split changes what a later read fault maps
+around it (see `_hint_splits_shared`).
+"""
 
 from __future__ import annotations
 
-from fuzzer.model.pages import Prediction, Unsupported
-from fuzzer.model.state import State
+from collections.abc import Callable
+from dataclasses import replace
 
-MODELLED = False
+from fuzzer.model.pages import (
+    Prediction,
+    Unsupported,
+    arena_pages,
+    err,
+    fault,
+    ok,
+    wraps,
+)
+from fuzzer.model.state import ABSENT, ANON, Page, State
+from fuzzer.prog.program import page_up
+from fuzzer.prog.syscalls import (
+    EINVAL,
+    ENOMEM,
+    MADV_COLD,
+    MADV_DODUMP,
+    MADV_DOFORK,
+    MADV_DONTDUMP,
+    MADV_DONTFORK,
+    MADV_DONTNEED,
+    MADV_DONTNEED_LOCKED,
+    MADV_FREE,
+    MADV_HUGEPAGE,
+    MADV_KEEPONFORK,
+    MADV_MERGEABLE,
+    MADV_NOHUGEPAGE,
+    MADV_NORMAL,
+    MADV_PAGEOUT,
+    MADV_POPULATE_READ,
+    MADV_POPULATE_WRITE,
+    MADV_RANDOM,
+    MADV_REMOVE,
+    MADV_SEQUENTIAL,
+    MADV_UNMERGEABLE,
+    MADV_WILLNEED,
+    MADV_WIPEONFORK,
+    PAGE,
+    PROT_READ,
+    PROT_WRITE,
+    U64,
+)
+
+MODELLED = True
+
+# Valid advice (madvise_behavior_valid) that the program format does not name.
+# They are here, not in the syscall table, because only this module needs them.
+MADV_COLLAPSE, MADV_HWPOISON, MADV_SOFT_OFFLINE = 25, 100, 101
+MADV_GUARD_INSTALL, MADV_GUARD_REMOVE = 102, 103
+
+# Advice values whose effect the model does not predict, and why.
+UNSUPPORTED_ADVICE: dict[int, str] = {
+    MADV_PAGEOUT: "MADV_PAGEOUT: which pages reclaim drops depends on per-page dirty and "
+                  "lazy-free state the model does not keep",
+    MADV_COLLAPSE: "MADV_COLLAPSE (THP collapse)",
+    MADV_HWPOISON: "MADV_HWPOISON (memory-failure injection)",
+    MADV_SOFT_OFFLINE: "MADV_SOFT_OFFLINE (memory-failure injection)",
+    MADV_GUARD_INSTALL: "MADV_GUARD_INSTALL (guard regions)",
+    MADV_GUARD_REMOVE: "MADV_GUARD_REMOVE (guard regions)",
+}
+
+# madvise_behavior_valid with CONFIG_KSM and CONFIG_TRANSPARENT_HUGEPAGE, as the
+# test kernel has them; every other value is EINVAL.
+VALID_ADVICE = frozenset({
+    MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED, MADV_DONTNEED, MADV_FREE,
+    MADV_REMOVE, MADV_DONTFORK, MADV_DOFORK, MADV_MERGEABLE, MADV_UNMERGEABLE, MADV_HUGEPAGE,
+    MADV_NOHUGEPAGE, MADV_DONTDUMP, MADV_DODUMP, MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_COLD,
+    MADV_PAGEOUT, MADV_POPULATE_READ, MADV_POPULATE_WRITE, MADV_DONTNEED_LOCKED,
+})
+
+# Advice that only sets VMA flags the model does not keep (VM_RAND_READ,
+# VM_SEQ_READ, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_DONTDUMP). On a shmem VMA the
+# flag change splits the VMA (madvise_update_vma), and fault-around stops at
+# VMA edges. MERGEABLE and UNMERGEABLE are not here: ksm_madvise leaves shared
+# VMAs alone (vma_ksm_compatible), so they never split one.
+HINT_ADVICE = frozenset({MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_HUGEPAGE,
+                         MADV_NOHUGEPAGE, MADV_DONTDUMP, MADV_DODUMP})
 
 
 def madvise(state: State, addr: int, length: int, advice: int) -> Prediction:
-    raise Unsupported("madvise")
+    # SYSCALL_DEFINE3(madvise, ..., int, behavior): the upper half of the register is dropped.
+    advice &= 0xFFFF_FFFF
+    if advice in UNSUPPORTED_ADVICE:
+        raise Unsupported(UNSUPPORTED_ADVICE[advice])
+    # madvise_should_skip -> is_valid_madvise
+    if advice not in VALID_ADVICE:
+        return err(EINVAL)
+    if addr % PAGE:
+        return err(EINVAL)
+    rounded = page_up(length) & U64
+    if length and not rounded:
+        return err(EINVAL)  # len rounded up from "small negative" to zero
+    if wraps(addr, rounded):
+        return err(EINVAL)
+    if rounded == 0:
+        return ok()
+    pages = arena_pages(addr, rounded)
+    # madvise_do_behavior
+    if advice in (MADV_POPULATE_READ, MADV_POPULATE_WRITE):
+        return _populate(state, pages, write=advice == MADV_POPULATE_WRITE)
+    _check_shared_split(state, pages, advice)
+    return _walk(state, pages, _PER_VMA[advice])
+
+
+# ------------------------------------------------------------- the walks
+
+
+def _walk(state: State, pages: range, behavior: Callable[[State, int], int]) -> Prediction:
+    """madvise_walk_vmas: every mapped part in order, stopping at the first error."""
+    hole = False
+    for idx in pages:
+        if state.pages[idx] is None:
+            hole = True  # unmapped_error: noted, and the walk goes on
+            continue
+        error = behavior(state, idx)
+        if error:
+            return err(error)
+    return err(ENOMEM) if hole else ok()
+
+
+def _populate(state: State, pages: range, write: bool) -> Prediction:
+    """madvise_populate -> faultin_page_range: GUP with FOLL_MADV_POPULATE, no FOLL_FORCE.
+
+    Unlike the walk, a hole stops it (vma_lookup fails: ENOMEM), and so does a
+    VMA whose protection refuses the access (check_vma_flags: EINVAL). Reads
+    need VM_READ itself: PROT_WRITE-only and PROT_EXEC-only VMAs, readable by
+    a touch on x86, are EINVAL. Lock-on-fault is not consulted (that is
+    populate_vma_page_range's rule for mlock), so `lf` pages are faulted too.
+    """
+    need = PROT_WRITE if write else PROT_READ
+    for idx in pages:
+        page = state.pages[idx]
+        if page is None:
+            return err(ENOMEM)
+        if not page.attrs.prot & need:
+            return err(EINVAL)
+        # follow_page_mask finds pages already mapped well enough; only the rest fault
+        # (a read fault on shmem maps cached neighbours around it).
+        if page.state == ABSENT or (write and not page.attrs.shared and page.state != ANON):
+            fault(state, idx, write)
+    return ok()
+
+
+def _check_shared_split(state: State, pages: range, advice: int) -> None:
+    """Unsupported when a flag change would split a shmem VMA the model cannot follow."""
+    if advice in HINT_ADVICE and _hint_splits_shared(state, pages):
+        raise Unsupported(f"madvise advice {advice} on part of an anonymous-shared mapping")
+    if advice in (MADV_DONTFORK, MADV_DOFORK) and _dc_splits_shared(state, pages, advice):
+        raise Unsupported("MADV_DONTFORK/DOFORK on part of an anonymous-shared mapping")
+
+
+def _hint_splits_shared(state: State, pages: range) -> bool:
+    """Whether the range covers some, not all, mapped pages of a shared object.
+
+    The model does not keep the hint flags, so it cannot tell whether the
+    change splits anything. Advice that covers every mapped page of each shared
+    object it touches keeps each object's hint flags uniform, so no VMA
+    boundary the model cannot see ever separates pages of one object.
+    """
+    touched = {p.attrs.obj for i in pages if (p := state.pages[i]) is not None and p.attrs.shared}
+    return any(p is not None and p.attrs.shared and p.attrs.obj in touched and i not in pages
+               for i, p in enumerate(state.pages))
+
+
+def _dc_splits_shared(state: State, pages: range, advice: int) -> bool:
+    """Whether afterwards one shared object would have pages with and without `dc`.
+
+    The model keeps `dc`, but fault-around (pages.fault_around) does not yet
+    stop at a `dc` boundary the way do_fault_around stops at the VMA's edge.
+    """
+    new = advice == MADV_DONTFORK
+    seen: dict[int, set[bool]] = {}
+    for i, p in enumerate(state.pages):
+        if p is not None and p.attrs.shared:
+            seen.setdefault(p.attrs.obj, set()).add(new if i in pages else p.attrs.dc)
+    return any(len(values) > 1 for values in seen.values())
+
+
+# ------------------------------------------- madvise_vma_behavior, per VMA
+# Each returns 0 or an errno for the page's VMA, checking before it changes
+# anything, as the kernel checks a VMA before it touches it.
+
+
+def _set(state: State, idx: int, **changes: bool) -> None:
+    page = state.pages[idx]
+    assert page is not None
+    state.pages[idx] = Page(replace(page.attrs, **changes), page.state)
+
+
+def _zap(state: State, idx: int) -> None:
+    """zap_page_range_single_batched: the PTE goes; shmem keeps the page cached."""
+    page = state.pages[idx]
+    assert page is not None
+    state.pages[idx] = Page(page.attrs, ABSENT)
+
+
+def _no_effect(state: State, idx: int) -> int:
+    # WILLNEED: without swap entries there is nothing to read in (anon and shmem).
+    # MERGEABLE/UNMERGEABLE: KSM is off; shared VMAs are left alone.
+    # The hint advice: flags only (see HINT_ADVICE).
+    return 0
+
+
+def _dontneed(state: State, idx: int) -> int:
+    # madvise_dontneed_free_valid_vma: VM_LOCKED (lf included, it implies lo) is EINVAL
+    page = state.pages[idx]
+    assert page is not None
+    if page.attrs.lo:
+        return EINVAL
+    _zap(state, idx)
+    return 0
+
+
+def _dontneed_locked(state: State, idx: int) -> int:
+    _zap(state, idx)  # only VM_PFNMAP is forbidden; the VMA stays lo, VmLck unchanged
+    return 0
+
+
+def _free(state: State, idx: int) -> int:
+    # madvise_dontneed_free_valid_vma (VM_LOCKED), then madvise_free_single_vma
+    # (!vma_is_anonymous: the anonymous-shared shmem file). Lazily freed pages
+    # stay mapped until reclaim takes them, and there is no reclaim here.
+    page = state.pages[idx]
+    assert page is not None
+    if page.attrs.lo or page.attrs.shared:
+        return EINVAL
+    return 0
+
+
+def _remove(state: State, idx: int) -> int:
+    """madvise_remove: punch a hole in the shmem object behind the page."""
+    page = state.pages[idx]
+    assert page is not None
+    a = page.attrs
+    if a.lo:
+        return EINVAL
+    if not a.shared:
+        return EINVAL  # no vm_file
+    # An anonymous-shared VMA always has VM_SHARED and VM_MAYWRITE, whatever its
+    # protection, so the EACCES check passes. The punch (shmem_fallocate) unmaps
+    # the offset from every mapping of the object, then drops it from the cache.
+    state.shmem.get(a.obj, set()).discard(a.pgoff)
+    for j, other in enumerate(state.pages):
+        if other is not None and other.attrs.shared and other.attrs.obj == a.obj \
+                and other.attrs.pgoff == a.pgoff:
+            state.pages[j] = Page(other.attrs, ABSENT)
+    return 0
+
+
+def _cold(state: State, idx: int) -> int:
+    # can_madv_lru_vma: VM_LOCKED is EINVAL. Otherwise pages are only deactivated.
+    page = state.pages[idx]
+    assert page is not None
+    return EINVAL if page.attrs.lo else 0
+
+
+def _dontfork(state: State, idx: int) -> int:
+    _set(state, idx, dc=True)
+    return 0
+
+
+def _dofork(state: State, idx: int) -> int:
+    _set(state, idx, dc=False)  # EINVAL only on VM_IO
+    return 0
+
+
+def _wipeonfork(state: State, idx: int) -> int:
+    page = state.pages[idx]
+    assert page is not None
+    if page.attrs.shared:
+        return EINVAL  # only where vm_file is NULL and VM_SHARED is clear
+    _set(state, idx, wf=True)
+    return 0
+
+
+def _keeponfork(state: State, idx: int) -> int:
+    _set(state, idx, wf=False)  # EINVAL only on VM_DROPPABLE
+    return 0
+
+
+_PER_VMA: dict[int, Callable[[State, int], int]] = {
+    MADV_NORMAL: _no_effect,
+    MADV_RANDOM: _no_effect,
+    MADV_SEQUENTIAL: _no_effect,
+    MADV_WILLNEED: _no_effect,
+    MADV_DONTNEED: _dontneed,
+    MADV_FREE: _free,
+    MADV_REMOVE: _remove,
+    MADV_DONTFORK: _dontfork,
+    MADV_DOFORK: _dofork,
+    MADV_MERGEABLE: _no_effect,
+    MADV_UNMERGEABLE: _no_effect,
+    MADV_HUGEPAGE: _no_effect,
+    MADV_NOHUGEPAGE: _no_effect,
+    MADV_DONTDUMP: _no_effect,
+    MADV_DODUMP: _no_effect,
+    MADV_WIPEONFORK: _wipeonfork,
+    MADV_KEEPONFORK: _keeponfork,
+    MADV_COLD: _cold,
+    MADV_DONTNEED_LOCKED: _dontneed_locked,
+}

@@ -71,12 +71,23 @@ class State:
     rest: list[RestVma] = field(default_factory=list)  # the executor's own VMAs
     def_lo: bool = False  # mm->def_flags after mlockall(MCL_FUTURE): VM_LOCKED
     def_lf: bool = False  # ... and VM_LOCKONFAULT with MCL_ONFAULT
+    # VMA identity, private to mremap.py (SEMANTICS.md §11): per arena page its
+    # (VMA id, anon_vma id, VM_ACCOUNT); the pages as mremap.py last saw them;
+    # each shmem object's size in pages; the next id mremap.py hands out.
+    vmas: list[tuple[int, int, bool] | None] = field(
+        default_factory=lambda: [None] * ARENA_PAGES)
+    vmas_seen: list[Page | None] = field(default_factory=lambda: [None] * ARENA_PAGES)
+    shmem_size: dict[int, int] = field(default_factory=dict)
+    next_id: int = 1
 
     def copy(self) -> State:
         new = copy.copy(self)
         new.pages = list(self.pages)
         new.shmem = {obj: set(offs) for obj, offs in self.shmem.items()}
         new.rest = [copy.copy(v) for v in self.rest]
+        new.vmas = list(self.vmas)
+        new.vmas_seen = list(self.vmas_seen)
+        new.shmem_size = dict(self.shmem_size)
         return new
 
     def locked_pages(self) -> int:

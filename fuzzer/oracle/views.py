@@ -38,9 +38,16 @@ class PageView:
     lo: bool
     lf: bool
     presence: str  # one letter, see PRESENCE_NAMES
+    dc: bool = False  # VM_DONTCOPY (MADV_DONTFORK)
+    wf: bool = False  # VM_WIPEONFORK
 
     def lock_text(self) -> str:
         return " ".join(f for f, on in (("lo", self.lo), ("lf", self.lf)) if on) or "unlocked"
+
+    def flags_text(self) -> str:
+        """The VMA flags a run shows: lock flags, then fork flags (`lo lf dc wf`)."""
+        flags = (("lo", self.lo), ("lf", self.lf), ("dc", self.dc), ("wf", self.wf))
+        return " ".join(f for f, on in flags if on)
 
 
 View = tuple[PageView | None, ...]
@@ -50,7 +57,8 @@ def model_view(pages: list[Page | None]) -> View:
     return tuple(
         None
         if p is None
-        else PageView(prot_text(p.attrs.prot), p.attrs.shared, p.attrs.lo, p.attrs.lf, p.state)
+        else PageView(prot_text(p.attrs.prot), p.attrs.shared, p.attrs.lo, p.attrs.lf, p.state,
+                      p.attrs.dc, p.attrs.wf)
         for p in pages
     )
 
@@ -88,13 +96,14 @@ def kernel_view(snap: Snapshot) -> View:
     return tuple(
         None
         if v is None
-        else PageView(v.perms[:3], v.perms[3] == "s", v.lo, v.lf, presence(w, snap.zero_pfn))
+        else PageView(v.perms[:3], v.perms[3] == "s", v.lo, v.lf, presence(w, snap.zero_pfn),
+                      "dc" in v.flags, "wf" in v.flags)
         for v, w in zip(vma_of_pages(snap), snap.pagemap, strict=True)
     )
 
 
 def render(view: View) -> str:
-    """Runs of equal pages: `@0-3 rw-p lo AAZ.; @6 r--s F`."""
+    """Runs of equal pages: `@0-3 rw-p lo AAZ.; @4-5 rw-p dc wf A.; @6 r--s F`."""
     runs: list[str] = []
     i = 0
     while i < len(view):
@@ -105,7 +114,7 @@ def render(view: View) -> str:
         if first is not None:
             where = f"@{i}" if i == j else f"@{i}-{j}"
             kind = "s" if first.shared else "p"
-            flags = " ".join(f for f, on in (("lo", first.lo), ("lf", first.lf)) if on)
+            flags = first.flags_text()
             letters = "".join(p.presence for p in view[i : j + 1] if p is not None)
             runs.append(" ".join(x for x in (where, first.prot + kind, flags, letters) if x))
         i = j + 1
@@ -115,4 +124,4 @@ def render(view: View) -> str:
 def _same(a: PageView | None, b: PageView | None) -> bool:
     if a is None or b is None:
         return a is b
-    return (a.prot, a.shared, a.lo, a.lf) == (b.prot, b.shared, b.lo, b.lf)
+    return (a.prot, a.shared, a.lo, a.lf, a.dc, a.wf) == (b.prot, b.shared, b.lo, b.lf, b.dc, b.wf)

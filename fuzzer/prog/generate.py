@@ -244,7 +244,7 @@ class _Gen:
 
     def program(self) -> Program:
         count = self.src.ConsumeIntInRange(1, MAX_GENERATED_CALLS)
-        calls = []
+        calls: list[Call] = []
         for _ in range(count):
             if calls and self.src.remaining_bytes() == 0:
                 break  # the bytes ran out: a shorter program, not a degenerate tail
