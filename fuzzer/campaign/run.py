@@ -41,6 +41,7 @@ class Options:
     seeds: Path | None = None
     injections: tuple[str, ...] = ()
     stop_on_first: bool = False  # end each worker at its first divergence (benchmarks)
+    calls: tuple[str, ...] = ()  # generate only these calls (empty: every modelled call)
 
 
 @dataclass
@@ -140,6 +141,8 @@ def _start(index: int, cid: int, opts: Options, cpu: int) -> _Worker:
         cmd += ["--inject", spec]
     if opts.stop_on_first:
         cmd.append("--stop-on-first")
+    if opts.calls:
+        cmd += ["--calls", ",".join(opts.calls)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL)
     return _Worker(index, proc, log)
 

@@ -41,6 +41,7 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--seeds", default="")
     ap.add_argument("--inject", action="append", default=[])
     ap.add_argument("--stop-on-first", action="store_true")
+    ap.add_argument("--calls", default="")
     return ap.parse_args(argv)
 
 
@@ -99,8 +100,9 @@ def main(argv: list[str]) -> None:
     for program in _seed_programs(args.seeds):
         run_one(program)
 
+    calls = SUPPORTED & frozenset(args.calls.split(",")) if args.calls else SUPPORTED
     one_input: Callable[[bytes], None] = lambda data: run_one(  # noqa: E731
-        generate(atheris.FuzzedDataProvider(data), SUPPORTED))
+        generate(atheris.FuzzedDataProvider(data), calls))
     # -len_control=0: full-length inputs from the start (a short input is a short
     # program); artifacts go to a temporary folder, never the working directory.
     libfuzzer_args = [sys.argv[0], "-timeout=0", "-rss_limit_mb=0", "-max_len=512",

@@ -48,6 +48,8 @@ WorkersOpt = Annotated[int, typer.Option(
     "--workers", help="Worker processes, one CPU each.", min=1)]
 BudgetOpt = Annotated[float, typer.Option(
     "--budget", help="Wall-clock seconds per program before it counts as a hang.", min=0.1)]
+CallsOpt = Annotated[str | None, typer.Option(
+    "--calls", help="Comma-separated calls to generate (default: every modelled call).")]
 VerboseOpt = Annotated[bool, typer.Option(
     "--verbose", "-v", help="Show the arena after every step.")]
 
@@ -63,6 +65,7 @@ def run_cmd(
     workers: WorkersOpt = 1,
     budget: BudgetOpt = 5.0,
     inject: InjectOption = None,
+    calls: CallsOpt = None,
 ) -> None:
     """Run a fuzzing campaign against the running kernel and store what diverges.
 
@@ -71,16 +74,23 @@ def run_cmd(
     from fuzzer.campaign.run import Options, run_campaign
     from fuzzer.cli.show import print_progress, print_summary
     from fuzzer.executor import executor_path
+    from fuzzer.model import SUPPORTED
     from fuzzer.store import open_store
     from fuzzer.trace import Supervisor
 
     with user_errors():
         Supervisor(executor_path())  # fail early: root, compiler
         injections(inject)  # and on a bad injection
+        wanted = tuple(c.strip() for c in calls.split(",")) if calls else ()
+        unknown = sorted(set(wanted) - SUPPORTED)
+        if unknown:
+            raise fail(f"--calls: {', '.join(unknown)} not modelled (modelled: "
+                       f"{', '.join(sorted(SUPPORTED))})")
         store = open_store(db)
         seed_dir = seeds if seeds.is_dir() else None
         opts = Options(db=db, time=time, runs=runs, workers=workers, seed=seed, budget=budget,
-                       corpus=corpus, seeds=seed_dir, injections=tuple(inject or ()))
+                       corpus=corpus, seeds=seed_dir, injections=tuple(inject or ()),
+                       calls=wanted)
         progress = run_campaign(store, opts, print_progress)
         print_summary(progress, store)
 
