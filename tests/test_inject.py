@@ -1,0 +1,220 @@
+"""Injections end to end: each catalogue bug makes a short program diverge with its title.
+
+The kernel is correct, so without the injection every program here agrees with
+the model; with it, the oracle must name the emulated bug. Plug-ins written
+only against the documented API, broken plug-ins, and `mmfuzz inject --
+COMMAND` (forks followed, exit status passed through) are covered too.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from fuzzer.cli.app import app
+from fuzzer.executor import executor_path
+from fuzzer.prog import parse
+from fuzzer.trace import Supervisor, check
+from fuzzer.trace.catalogue import CATALOGUE
+from fuzzer.trace.inject import InjectionError, load
+
+pytestmark = pytest.mark.kernel
+runner = CliRunner()
+
+RW = "PROT_READ|PROT_WRITE"
+AP = "MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED"
+
+# (injection, program, the title its first divergence must have)
+CASES = [
+    ("populate-needs-lock", f"""
+        mmap(@0, 4p, {RW}, {AP}|MAP_POPULATE, -1, 0)
+        """, "presence: mmap(PRIVATE|ANONYMOUS|POPULATE, RW) left pages absent"),
+    ("mlockall-onfault-accepted", f"""
+        mmap(@0, 2p, {RW}, {AP}|MAP_LOCKED, -1, 0)
+        mlockall(MCL_ONFAULT)
+        """, "result: mlockall(ONFAULT) returned 0 instead of -EINVAL"),
+    ("mlock2-onfault-ignored", f"""
+        mmap(@0, 2p, {RW}, {AP}, -1, 0)
+        mlock2(@0, 2p, MLOCK_ONFAULT)
+        """, "lock: mlock2(ONFAULT) left pages without lock-on-fault"),
+    ("munlock-skipped", f"""
+        mmap(@0, 2p, {RW}, {AP}|MAP_LOCKED, -1, 0)
+        munlock(@0, 2p)
+        """, "lock: munlock left pages locked"),
+    ("mremap-grow-unlocked", f"""
+        mmap(@0, 2p, {RW}, {AP}|MAP_LOCKED, -1, 0)
+        mremap(@0, 2p, 4p, 0, @0)
+        """, "lock: mremap(0) left pages unlocked"),
+    ("fixed-noreplace-as-hint", f"""
+        mmap(@0, 2p, {RW}, {AP}, -1, 0)
+        mmap(@0, 1p, {RW}, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED_NOREPLACE, -1, 0)
+        """, "result: mmap(PRIVATE|ANONYMOUS|FIXED_NOREPLACE, RW) returned an address outside "
+             "the arena instead of -EEXIST"),
+    ("mmap-len0-accepted", f"""
+        mmap(@0, 0, {RW}, {AP}, -1, 0)
+        """, "result: mmap(PRIVATE|ANONYMOUS|FIXED, RW) returned an arena address instead of "
+             "-EINVAL"),
+    ("mprotect-locked-no-cow", f"""
+        mmap(@0, 2p, PROT_READ, {AP}|MAP_LOCKED, -1, 0)
+        mprotect(@0, 2p, {RW})
+        """, "presence: mprotect(RW) gave zero-page pages instead of anonymous"),
+]
+
+
+def test_every_catalogue_entry_has_a_case() -> None:
+    assert {name for name, _, _ in CASES} == set(CATALOGUE)
+    for cls in CATALOGUE.values():
+        assert cls.description and cls.source, cls.name
+
+
+@pytest.mark.parametrize(("name", "text", "title"), CASES, ids=[c[0] for c in CASES])
+def test_injection_is_detected(name: str, text: str, title: str) -> None:
+    program = parse(textwrap.dedent(text))
+    assert check(Supervisor(executor_path()), program).divergences == []
+    report = check(Supervisor(executor_path(), injections=[load(name)]), program)
+    assert report.divergences, f"{name} went unnoticed"
+    assert report.divergences[0].title == title
+
+
+PLUGIN = '''
+from fuzzer.trace.inject import Injection, Skip
+
+class no_munmap(Injection):
+    description = "munmap does nothing"
+    source = "a test"
+
+    def on_entry(self, call):
+        return Skip(0) if call.name == "munmap" else None
+
+class raises(Injection):
+    def on_exit(self, call, result):
+        raise KeyError("boom")
+'''
+
+UNMAP = f"""
+mmap(@0, 2p, {RW}, {AP}, -1, 0)
+munmap(@0, 2p)
+"""
+
+
+def test_plugin_outside_the_project(tmp_path: Path) -> None:
+    plugin = tmp_path / "myplugin.py"
+    plugin.write_text(PLUGIN)
+    program = tmp_path / "p.prog"
+    program.write_text(UNMAP)
+    result = runner.invoke(app, ["exec", str(program), "--inject", f"{plugin}:no_munmap"])
+    assert result.exit_code == 1, result.output
+    assert "mapping: munmap left pages mapped" in result.output
+
+
+@pytest.mark.parametrize(("spec", "message"), [
+    ("{dir}/missing.py:x", "does not exist"),
+    ("{dir}/broken.py:x", "failed to load: ModuleNotFoundError"),
+    ("{dir}/myplugin.py:nothing", "defines no injection named 'nothing'"),
+    ("{dir}/myplugin.py:raises", "injection raises raised in on_exit: KeyError"),
+    ("no-such-injection", "unknown injection 'no-such-injection'"),
+])
+def test_broken_plugin_is_one_line(tmp_path: Path, spec: str, message: str) -> None:
+    (tmp_path / "myplugin.py").write_text(PLUGIN)
+    (tmp_path / "broken.py").write_text("import no_such_module_anywhere\n")
+    program = tmp_path / "p.prog"
+    program.write_text(UNMAP)
+    before = _children()
+    result = runner.invoke(app, ["exec", str(program), "--inject", spec.format(dir=tmp_path)])
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output
+    lines = [ln for ln in result.output.splitlines() if ln.startswith("mmfuzz: error:")]
+    assert len(lines) == 1 and message in lines[0], result.output
+    assert _children() == before
+
+
+def test_injection_error_type() -> None:
+    with pytest.raises(InjectionError):
+        load("nope")
+
+
+def _children() -> set[int]:
+    me, kids = os.getpid(), set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == me:
+                        kids.add(int(entry))
+            except (OSError, IndexError, ValueError):
+                continue
+    return kids
+
+
+REPRO_C = r"""
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Exits 1 if MAP_POPULATE left a page absent, in the parent or in a forked child. */
+static int absent(void)
+{
+	char *p = mmap(0, 4 * 4096, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	int fd = open("/proc/self/pagemap", O_RDONLY), n = 0;
+	uint64_t w;
+
+	for (int i = 0; i < 4; i++) {
+		pread(fd, &w, 8, ((uintptr_t)p / 4096 + i) * 8);
+		n += !(w >> 63);
+	}
+	close(fd);
+	return n;
+}
+
+int main(void)
+{
+	pid_t child = fork();
+	int status;
+
+	if (child == 0)
+		return absent() ? 3 : 0;
+	waitpid(child, &status, 0);
+	if (WEXITSTATUS(status))
+		return WEXITSTATUS(status);
+	return absent() ? 1 : 0;
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def repro(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    cc = shutil.which("cc") or shutil.which("gcc")
+    assert cc is not None
+    work = tmp_path_factory.mktemp("repro")
+    (work / "repro.c").write_text(REPRO_C)
+    subprocess.run([cc, "-Wall", "-static", "-o", str(work / "repro"), str(work / "repro.c")],
+                   check=True)
+    return work / "repro"
+
+
+def test_inject_command_follows_forks_and_passes_status(repro: Path) -> None:
+    assert subprocess.run([str(repro)]).returncode == 0
+    plain = runner.invoke(app, ["inject", "--", str(repro)])
+    assert plain.exit_code == 0
+    # The child (forked first) sees the bug first: its status 3 comes through.
+    buggy = runner.invoke(app, ["inject", "--inject", "populate-needs-lock", "--", str(repro)])
+    assert buggy.exit_code == 3
+    status = runner.invoke(app, ["inject", "--", "/bin/sh", "-c", "exit 7"])
+    assert status.exit_code == 7
+
+
+def test_inject_lists_the_catalogue() -> None:
+    result = runner.invoke(app, ["inject", "--list"])
+    assert result.exit_code == 0
+    for name in CATALOGUE:
+        assert name in result.output
