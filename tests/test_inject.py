@@ -163,30 +163,30 @@ REPRO_C = r"""
 /* Exits 1 if MAP_POPULATE left a page absent, in the parent or in a forked child. */
 static int absent(void)
 {
-	char *p = mmap(0, 4 * 4096, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	int fd = open("/proc/self/pagemap", O_RDONLY), n = 0;
-	uint64_t w;
+    char *p = mmap(0, 4 * 4096, PROT_READ | PROT_WRITE,
+               MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+    int fd = open("/proc/self/pagemap", O_RDONLY), n = 0;
+    uint64_t w;
 
-	for (int i = 0; i < 4; i++) {
-		pread(fd, &w, 8, ((uintptr_t)p / 4096 + i) * 8);
-		n += !(w >> 63);
-	}
-	close(fd);
-	return n;
+    for (int i = 0; i < 4; i++) {
+        pread(fd, &w, 8, ((uintptr_t)p / 4096 + i) * 8);
+        n += !(w >> 63);
+    }
+    close(fd);
+    return n;
 }
 
 int main(void)
 {
-	pid_t child = fork();
-	int status;
+    pid_t child = fork();
+    int status;
 
-	if (child == 0)
-		return absent() ? 3 : 0;
-	waitpid(child, &status, 0);
-	if (WEXITSTATUS(status))
-		return WEXITSTATUS(status);
-	return absent() ? 1 : 0;
+    if (child == 0)
+        return absent() ? 3 : 0;
+    waitpid(child, &status, 0);
+    if (WEXITSTATUS(status))
+        return WEXITSTATUS(status);
+    return absent() ? 1 : 0;
 }
 """
 
