@@ -53,7 +53,7 @@ def _emit(message: dict[str, object]) -> None:
 def main(argv: list[str]) -> None:
     args = _parse_args(argv)
     with atheris.instrument_imports(include=["fuzzer.model", "fuzzer.prog.generate"]):
-        from fuzzer.model import SUPPORTED  # imported here to be instrumented
+        from fuzzer.model import SUPPORTED, covers  # imported here to be instrumented
         from fuzzer.prog.generate import generate
 
     from fuzzer.campaign.record import Recorder
@@ -102,7 +102,7 @@ def main(argv: list[str]) -> None:
 
     calls = SUPPORTED & frozenset(args.calls.split(",")) if args.calls else SUPPORTED
     one_input: Callable[[bytes], None] = lambda data: run_one(  # noqa: E731
-        generate(atheris.FuzzedDataProvider(data), calls))
+        generate(atheris.FuzzedDataProvider(data), calls, covers))
     # -len_control=0: full-length inputs from the start (a short input is a short
     # program); artifacts go to a temporary folder, never the working directory.
     libfuzzer_args = [sys.argv[0], "-timeout=0", "-rss_limit_mb=0", "-max_len=512",

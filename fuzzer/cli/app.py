@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from fuzzer.cli import bench, triage
+from fuzzer.cli import bench, reduce, triage
 from fuzzer.cli.common import (
     DEFAULT_DB,
     DbOption,
@@ -35,6 +35,9 @@ app = typer.Typer(
 )
 app.add_typer(triage.app, name="triage")
 app.add_typer(bench.app, name="bench")
+app.command("minimize")(reduce.minimize_cmd)
+app.command("repro")(reduce.repro_cmd)
+app.command("export")(reduce.export_cmd)
 
 
 TimeOpt = Annotated[float, typer.Option("--time", help="Seconds to fuzz.", min=1)]

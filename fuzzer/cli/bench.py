@@ -33,8 +33,8 @@ def throughput_cmd(
     out.print(f"one worker: {r.programs_per_s:,.0f} programs/s, "
               f"{r.steps_per_s:,.0f} checked steps/s ({r.seconds:.2f} s)", markup=False)
     share = r.model_seconds / r.seconds if r.seconds else 0.0
-    out.print(f"Python side alone (generate + model + oracle): {r.model_seconds:.2f} s, "
-              f"{share:.0%} of the run", markup=False)
+    out.print(f"model + oracle alone on the same steps: {r.model_seconds:.2f} s, "
+              f"{share:.0%} of the run (the rest: spawn, ptrace, /proc)", markup=False)
     if r.divergent_programs:
         out.print(f"note: {r.divergent_programs} programs diverged (see `mmfuzz exec`)",
                   markup=False)

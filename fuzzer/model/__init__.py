@@ -1,6 +1,6 @@
 """The reference model: intended kernel semantics, one transition per call (pure, no I/O)."""
 
-from fuzzer.model.calls import SUPPORTED, step
+from fuzzer.model.calls import SUPPORTED, covers, step
 from fuzzer.model.pages import OUTSIDE, Prediction, Unsupported
 from fuzzer.model.state import ABSENT, ANON, RESIDENT, SHMEM, ZERO, Attrs, Page, State, prot_text
 
@@ -17,6 +17,7 @@ __all__ = [
     "Prediction",
     "State",
     "Unsupported",
+    "covers",
     "prot_text",
     "step",
 ]

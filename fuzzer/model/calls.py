@@ -272,3 +272,15 @@ SUPPORTED = frozenset(
     | ({"mremap"} if mremap_mod.MODELLED else set())
     | ({"madvise"} if madvise_mod.MODELLED else set())
 )
+
+
+def covers(call: Call) -> bool:
+    """Whether the model predicts this call (statically: some cases are refused by state)."""
+    if call.name not in SUPPORTED:
+        return False
+    if call.name == "madvise":
+        return call.arg("advice") not in getattr(madvise_mod, "UNSUPPORTED_ADVICE", {})
+    if call.name == "mmap":
+        flags = call.arg("flags")
+        return not (flags & (MAP_HUGETLB | MAP_GROWSDOWN) or flags & MAP_TYPE == MAP_DROPPABLE)
+    return True

@@ -14,6 +14,7 @@ flag bits to reach the error paths.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol, TypeVar
 
 from fuzzer.prog.program import ARENA_PAGES, ARENA_SIZE, WRAP_MIN, Call, Program, page_up
@@ -142,9 +143,12 @@ MADV_CHOICES = [(12, MADV_DONTNEED), (8, MADV_DONTNEED_LOCKED), (6, MADV_FREE),
 
 
 class _Gen:
-    def __init__(self, src: Source, calls: frozenset[str] | None) -> None:
+    def __init__(
+        self, src: Source, calls: frozenset[str] | None, covers: Callable[[Call], bool] | None
+    ) -> None:
         self.src = src
         self.calls = [(w, n) for w, n in CALLS if calls is None or n in calls]
+        self.covers = covers
         self.shadow = [False] * ARENA_PAGES  # roughly: which pages are mapped
 
     def mapped(self) -> list[int]:
@@ -249,11 +253,23 @@ class _Gen:
             if calls and self.src.remaining_bytes() == 0:
                 break  # the bytes ran out: a shorter program, not a degenerate tail
             call = self.call()
+            if self.covers is not None and not self.covers(call):
+                continue  # e.g. advice the model does not predict: leave it out
             self.track(call)
             calls.append(call)
+        if not calls:  # every call was left out: a program still has one
+            calls.append(Call("touch", (0, 0)))
         return Program(tuple(calls))
 
 
-def generate(src: Source, calls: frozenset[str] | None = None) -> Program:
-    """Decode a program from a FuzzedDataProvider-like source, using only `calls` if given."""
-    return _Gen(src, calls).program()
+def generate(
+    src: Source,
+    calls: frozenset[str] | None = None,
+    covers: Callable[[Call], bool] | None = None,
+) -> Program:
+    """Decode a program from a FuzzedDataProvider-like source.
+
+    `calls` limits the call names; `covers` (the model's) drops calls it cannot
+    predict. Neither is imported here: `prog` stays below `model`.
+    """
+    return _Gen(src, calls, covers).program()
