@@ -55,9 +55,13 @@ def throughput(supervisor: Supervisor, count: int = 1000, seed: int = 1) -> Thro
     start = time.perf_counter()
     for program in programs:
         kept: list[tuple[StepReport, Snapshot]] = []
+
+        def keep(rep: StepReport, state: State, snap: Snapshot,
+                 kept: list[tuple[StepReport, Snapshot]] = kept) -> None:
+            kept.append((rep, snap))
+
         try:
-            report = check(supervisor, program,
-                           lambda rep, _, snap, kept=kept: kept.append((rep, snap)))
+            report = check(supervisor, program, keep)
         except Unsupported:  # a case the model refuses by state: not timed work
             continue
         steps += len(report.steps)

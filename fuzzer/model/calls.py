@@ -82,6 +82,8 @@ def mmap(
     # mm/mmap.c do_mmap
     if length == 0:
         return err(EINVAL)
+    if flags & MAP_FIXED_NOREPLACE and not state.features.map_fixed_noreplace:
+        flags &= ~MAP_FIXED_NOREPLACE  # before 4.17 an unknown bit: the address is a hint
     if flags & MAP_FIXED_NOREPLACE:
         flags |= MAP_FIXED
     if not flags & MAP_FIXED:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field, replace
 
+from fuzzer.model.features import NEWEST, Features
 from fuzzer.prog.program import ARENA_PAGES
 from fuzzer.prog.syscalls import PAGE, PROT_EXEC, PROT_READ, PROT_WRITE
 
@@ -71,6 +72,7 @@ class State:
     rest: list[RestVma] = field(default_factory=list)  # the executor's own VMAs
     def_lo: bool = False  # mm->def_flags after mlockall(MCL_FUTURE): VM_LOCKED
     def_lf: bool = False  # ... and VM_LOCKONFAULT with MCL_ONFAULT
+    features: Features = NEWEST  # what the kernel under test supports
     # VMA identity, private to mremap.py (SEMANTICS.md §11): per arena page its
     # (VMA id, anon_vma id, VM_ACCOUNT); the pages as mremap.py last saw them;
     # each shmem object's size in pages; the next id mremap.py hands out.

@@ -16,6 +16,7 @@ from fuzzer.model import Prediction, State, step
 from fuzzer.model.pages import TASK_SIZE
 from fuzzer.model.state import RestVma
 from fuzzer.observe import Observer, Snapshot
+from fuzzer.observe.probe import probe
 from fuzzer.oracle import Divergence, call_feature, compare
 from fuzzer.prog import ARENA_BASE, ARENA_SIZE, Call, Program
 from fuzzer.trace.supervisor import ChildCrash, Hang, Supervisor
@@ -63,7 +64,7 @@ def check(supervisor: Supervisor, program: Program, on_step: StepHook | None = N
     calls = program.calls
     try:
         with supervisor.run(program) as run, Observer(run.pid) as observer:
-            state = State(rest=rest_of_process(observer.snapshot()))
+            state = State(rest=rest_of_process(observer.snapshot()), features=probe())
             for st in run.steps():
                 pred = step(state, st.call)
                 snap = observer.snapshot()

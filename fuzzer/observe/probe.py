@@ -1,0 +1,125 @@
+"""Probing the kernel under test for the features the model takes as parameters.
+
+Each probe makes a few syscalls on scratch mappings of this process (never the
+arena, never a child) and undoes them; a probe that cannot tell reports the
+newest behaviour, so an unknown kernel is held to current semantics.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+from functools import cache
+
+from fuzzer.model.features import Features
+from fuzzer.prog.syscalls import (
+    MADV_DONTNEED_LOCKED,
+    MADV_POPULATE_READ,
+    MAP_ANONYMOUS,
+    MAP_FIXED_NOREPLACE,
+    MAP_PRIVATE,
+    MLOCK_ONFAULT,
+    MREMAP_FIXED,
+    MREMAP_MAYMOVE,
+    PAGE,
+    PROT_READ,
+    PROT_WRITE,
+    SYSCALLS,
+)
+
+_libc = ctypes.CDLL(None, use_errno=True)
+_libc.syscall.restype = ctypes.c_long
+PAGEMAP_SCAN = 0xC0606610  # _IOWR('f', 16, struct pm_scan_arg), 96 bytes
+SYS_IOCTL = 16
+ENOTTY = 25
+
+
+def _sys(name: str, *args: int) -> int:
+    nr = SYSCALLS[name].nr if name in SYSCALLS else {"ioctl": SYS_IOCTL}[name]
+    ret = _libc.syscall(ctypes.c_long(nr), *(ctypes.c_ulong(a & (2**64 - 1)) for a in args))
+    return -ctypes.get_errno() if ret == -1 else int(ret)
+
+
+def _scratch(pages: int, prot: int = PROT_READ | PROT_WRITE) -> int:
+    addr = _sys("mmap", 0, pages * PAGE, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+    if addr < 0:
+        raise OSError(-addr, "probe: mmap failed")
+    return addr
+
+
+def _vmflags(addr: int) -> set[str]:
+    with open("/proc/self/smaps") as f:
+        inside = False
+        for line in f:
+            head = line.split(" ", 1)[0]
+            if "-" in head and not head.endswith(":"):
+                start, end = (int(x, 16) for x in head.split("-"))
+                inside = start <= addr < end
+            elif inside and line.startswith("VmFlags:"):
+                return set(line.split()[1:])
+    return set()
+
+
+def _lf_mnemonic() -> bool:
+    p = _scratch(1)
+    try:
+        if _sys("mlock2", p, PAGE, MLOCK_ONFAULT) != 0:
+            return True
+        return "??" not in _vmflags(p)
+    finally:
+        _sys("munmap", p, PAGE)
+
+
+def _madvise_ok(advice: int, lock: bool) -> bool:
+    p = _scratch(1)
+    try:
+        if lock:
+            _sys("mlock", p, PAGE)
+        return _sys("madvise", p, PAGE, advice) == 0
+    finally:
+        _sys("munmap", p, PAGE)
+
+
+def _pagemap_scan() -> bool:
+    fd = os.open("/proc/self/pagemap", os.O_RDONLY)
+    try:
+        return _sys("ioctl", fd, PAGEMAP_SCAN, 0) != -ENOTTY
+    finally:
+        os.close(fd)
+
+
+def _multi_vma_move() -> bool:
+    src, dst = _scratch(2), _scratch(2)
+    try:
+        _sys("mprotect", src + PAGE, PAGE, PROT_READ)  # two VMAs
+        ret = _sys("mremap", src, 2 * PAGE, 2 * PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, dst)
+        return ret == dst
+    finally:
+        _sys("munmap", src, 2 * PAGE)
+        _sys("munmap", dst, 2 * PAGE)
+
+
+def _fixed_noreplace() -> bool:
+    p = _scratch(1)
+    try:
+        ret = _sys("mmap", p, PAGE, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE,
+                   -1, 0)
+        if ret >= 0 and ret != p:
+            _sys("munmap", ret, PAGE)
+        return ret < 0
+    finally:
+        _sys("munmap", p, PAGE)
+
+
+@cache
+def probe() -> Features:
+    """The features of the running kernel (probed once per process)."""
+    return Features(
+        release=os.uname().release,
+        lf_mnemonic=_lf_mnemonic(),
+        pagemap_scan=_pagemap_scan(),
+        madv_populate=_madvise_ok(MADV_POPULATE_READ, lock=False),
+        madv_dontneed_locked=_madvise_ok(MADV_DONTNEED_LOCKED, lock=True),
+        mremap_multi_vma_move=_multi_vma_move(),
+        map_fixed_noreplace=_fixed_noreplace(),
+    )
