@@ -22,6 +22,7 @@ from pathlib import Path
 from types import FrameType
 from typing import IO
 
+from fuzzer.observe.probe import probe
 from fuzzer.store import Store
 
 
@@ -82,6 +83,7 @@ def run_campaign(
     kernel = os.uname().release
     options = {k: str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v
                for k, v in vars(opts).items()}
+    options["features"] = probe().as_dict()  # what the model was told about this kernel
     cid = store.start_campaign(kernel=kernel, host=os.uname().nodename, options=options)
     progress = Progress(cid)
     cpus = sorted(os.sched_getaffinity(0))

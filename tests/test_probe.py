@@ -1,0 +1,53 @@
+"""Feature probes on the running kernel: each answer checked against its release."""
+
+from __future__ import annotations
+
+import os
+import re
+
+import pytest
+
+from fuzzer.model.features import NEWEST, Features
+from fuzzer.observe.probe import probe
+
+pytestmark = pytest.mark.kernel
+
+
+def release() -> tuple[int, int]:
+    m = re.match(r"(\d+)\.(\d+)", os.uname().release)
+    assert m is not None
+    return int(m[1]), int(m[2])
+
+
+# (feature, first release that has it)
+SINCE = [
+    ("map_fixed_noreplace", (4, 17)),
+    ("madv_populate", (5, 14)),
+    ("madv_dontneed_locked", (5, 18)),
+    ("lf_mnemonic", (6, 2)),
+    ("pagemap_scan", (6, 7)),
+    ("mremap_multi_vma_move", (6, 17)),
+]
+
+
+@pytest.mark.parametrize(("feature", "since"), SINCE)
+def test_probe_matches_release(feature: str, since: tuple[int, int]) -> None:
+    assert getattr(probe(), feature) is (release() >= since)
+
+
+def test_probe_covers_every_feature_and_leaves_no_mapping() -> None:
+    assert {f for f, _ in SINCE} | {"release"} == set(Features().as_dict())
+    with open("/proc/self/maps") as f:
+        before = f.read()
+    probe.cache_clear()
+    features = probe()
+    with open("/proc/self/maps") as f:
+        after = f.read()
+    assert features.release == os.uname().release
+    assert len(after.splitlines()) <= len(before.splitlines())
+
+
+def test_summary_names_what_is_missing() -> None:
+    old = Features(release="5.10", pagemap_scan=False, mremap_multi_vma_move=False)
+    assert old.summary() == "5.10 (without pagemap_scan, mremap_multi_vma_move)"
+    assert NEWEST.summary() == "unknown"
