@@ -11,6 +11,7 @@ from __future__ import annotations
 import errno
 import mmap
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -45,6 +46,13 @@ C_EXPR: dict[str, str | None] = {
     "SYS_EXIT_GROUP": "__NR_exit_group",
     # Newer than the build machine's headers (uapi since 6.11): checked by literal below.
     "MAP_DROPPABLE": None,
+    "SYS_CAPSET": "__NR_capset",
+    "SYS_PRLIMIT64": "__NR_prlimit64",
+    # The executor's own operation codes (wire format), not kernel constants.
+    "OP_TOUCH": None,
+    "OP_PRLIMIT_MEMLOCK": None,
+    "OP_DROP_CAP_IPC_LOCK": None,
+    "RLIM_INFINITY": None,  # (rlim_t)-1, checked below
 }
 PREFIXES = ("PROT_", "MAP_", "MLOCK_", "MCL_", "MREMAP_", "MADV_", "E", "SIG", "SEGV_")
 
@@ -139,6 +147,7 @@ def test_every_table_constant_is_checked() -> None:
         assert name in checked or C_EXPR.get(name, "") is None, name
     assert U64 == (1 << 64) - 1
     assert syscalls.MAP_DROPPABLE == 0x08  # include/uapi/linux/mman.h
+    assert syscalls.RLIM_INFINITY == (1 << 64) - 1 == resource.RLIM_INFINITY % (1 << 64)
 
 
 # Python's mmap module: the names it has that the table also has.
@@ -180,10 +189,15 @@ def test_unknown_errno_and_signal_names() -> None:
 
 
 def test_syscall_table_shape() -> None:
-    assert {s.nr: s.name for s in SYSCALLS.values()} == {nr: s.name for nr, s in BY_NR.items()}
+    real = {s.nr: s.name for s in SYSCALLS.values() if not s.is_pseudo}
+    assert real == {nr: s.name for nr, s in BY_NR.items()}
     assert all(name == spec.name for name, spec in SYSCALLS.items())
     pseudo = [s.name for s in SYSCALLS.values() if s.is_pseudo]
-    assert pseudo == ["touch"]
+    assert pseudo == ["touch", "prlimit_memlock", "drop_cap_ipc_lock"]
+    # Each pseudo-call is seen by the supervisor as one syscall no real call uses,
+    # and its wire op is not a syscall number.
+    assert {SYSCALLS[n].nr for n in pseudo}.isdisjoint(BY_NR)
+    assert all(SYSCALLS[n].op is not None and SYSCALLS[n].op >= 1000 for n in pseudo)
     # The executor's checkpoint and exit must never be mistaken for a program call.
     assert {syscalls.SYS_GETPPID, syscalls.SYS_EXIT_GROUP}.isdisjoint(BY_NR)
     for spec in SYSCALLS.values():

@@ -64,6 +64,10 @@ CANONICAL = [
     "mlockall(MCL_ONFAULT|0x8)",
     "mlockall(0)",
     "munlockall()",
+    "drop_cap_ipc_lock()",
+    "prlimit_memlock(16p)",
+    "prlimit_memlock(0)",
+    "prlimit_memlock(0xffffffffffffffff)",
     # mmap: every protection name, every mapping type, every MAP_ flag name
     f"mmap(@0, 1p, PROT_NONE, {AP}, -1, 0)",
     f"mmap(@0, 1p, PROT_READ, {AP}, -1, 0)",

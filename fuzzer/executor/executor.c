@@ -4,7 +4,8 @@
  * It reads the program from stdin, closes every descriptor, disables THP for
  * itself, asks to be traced and stops. From then on the only syscalls it makes
  * are the program's own calls, one getppid() checkpoint after every page touch,
- * and exit_group(): the supervisor can tell each stop apart by number alone.
+ * the prlimit64() or capget()+capset() of a privilege pseudo-call, and
+ * exit_group(): the supervisor can tell each stop apart by number alone.
  * A SIGSEGV or SIGBUS raised by a touch is an outcome, not a crash: the handler
  * jumps back to the loop without a syscall (sigsetjmp without a saved mask,
  * SA_NODEFER so the signal stays unblocked).
@@ -22,8 +23,10 @@
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <linux/capability.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <stdio.h>
 #include <unistd.h>
@@ -33,6 +36,8 @@
 #define WORDS 7
 #define TOUCH_READ 1000
 #define TOUCH_WRITE 1001
+#define OP_PRLIMIT_MEMLOCK 1002
+#define OP_DROP_CAP_IPC_LOCK 1003
 
 enum { EXIT_BAD_INPUT = 90, EXIT_SETUP = 91 };
 
@@ -86,6 +91,27 @@ static void touch(uint64_t op, uint64_t addr)
 	syscall(SYS_getppid); /* checkpoint: the supervisor observes here */
 }
 
+/* RLIMIT_MEMLOCK, soft and hard: the supervisor sees the prlimit64 call. */
+static void prlimit_memlock(uint64_t bytes)
+{
+	struct rlimit lim = { .rlim_cur = bytes, .rlim_max = bytes };
+
+	syscall(SYS_prlimit64, 0, RLIMIT_MEMLOCK, &lim, NULL);
+}
+
+/* Drop CAP_IPC_LOCK from the effective and permitted sets: the supervisor sees capset. */
+static void drop_cap_ipc_lock(void)
+{
+	struct __user_cap_header_struct head = { _LINUX_CAPABILITY_VERSION_3, 0 };
+	struct __user_cap_data_struct data[2];
+
+	syscall(SYS_capget, &head, data);
+	data[CAP_IPC_LOCK / 32].effective &= ~(1u << (CAP_IPC_LOCK % 32));
+	data[CAP_IPC_LOCK / 32].permitted &= ~(1u << (CAP_IPC_LOCK % 32));
+	data[CAP_IPC_LOCK / 32].inheritable &= ~(1u << (CAP_IPC_LOCK % 32));
+	syscall(SYS_capset, &head, data);
+}
+
 static int exec_traced(char **argv)
 {
 	if (ptrace(PTRACE_TRACEME, 0, 0, 0) != 0)
@@ -129,10 +155,20 @@ int main(int argc, char **argv)
 	for (uint64_t i = 0; i < prog[1]; i++) {
 		uint64_t *c = &prog[2 + i * WORDS];
 
-		if (c[0] == TOUCH_READ || c[0] == TOUCH_WRITE)
+		switch (c[0]) {
+		case TOUCH_READ:
+		case TOUCH_WRITE:
 			touch(c[0], c[1]);
-		else
+			break;
+		case OP_PRLIMIT_MEMLOCK:
+			prlimit_memlock(c[1]);
+			break;
+		case OP_DROP_CAP_IPC_LOCK:
+			drop_cap_ipc_lock();
+			break;
+		default:
 			syscall((long)c[0], c[1], c[2], c[3], c[4], c[5], c[6]);
+		}
 	}
 	syscall(SYS_exit_group, 0);
 	return 0;

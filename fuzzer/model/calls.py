@@ -30,10 +30,12 @@ from fuzzer.model.pages import (
 from fuzzer.model.state import Attrs, Page, State
 from fuzzer.prog.program import ARENA_BASE, ARENA_SIZE, Call, page_up
 from fuzzer.prog.syscalls import (
+    EAGAIN,
     EBADF,
     EEXIST,
     EINVAL,
     ENOMEM,
+    EPERM,
     MAP_32BIT,
     MAP_ANONYMOUS,
     MAP_DROPPABLE,
@@ -106,6 +108,16 @@ def mmap(
         outside = not hint_free or bool(flags & MAP_32BIT)
     if flags & MAP_FIXED_NOREPLACE and any(state.pages[i] is not None for i in pages):
         return err(EEXIST)
+    # vm_flags |= mm->def_flags: under MCL_FUTURE every new mapping is locked,
+    # and with MCL_ONFAULT lock-on-fault too (MAP_LOCKED then gets lf as well).
+    locked = bool(flags & MAP_LOCKED) or state.def_lo
+    onfault = locked and state.def_lf
+    if flags & MAP_LOCKED and not state.can_do_mlock():
+        return err(EPERM)
+    # mlock_future_ok: no credit for locked pages a MAP_FIXED is about to replace
+    if locked and not state.cap_ipc_lock and \
+            length // PAGE + state.locked_pages() > state.limit_pages():
+        return err(EAGAIN)
     mtype = flags & MAP_TYPE
     if mtype not in (MAP_SHARED, MAP_PRIVATE):
         return err(EINVAL)
@@ -113,10 +125,6 @@ def mmap(
         return err(EINVAL)
     if flags & MAP_GROWSDOWN:
         raise Unsupported("MAP_GROWSDOWN")
-    # vm_flags |= mm->def_flags: under MCL_FUTURE every new mapping is locked,
-    # and with MCL_ONFAULT lock-on-fault too (MAP_LOCKED then gets lf as well).
-    locked = bool(flags & MAP_LOCKED) or state.def_lo
-    onfault = locked and state.def_lf
     wants_populate = locked or flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE
     if outside:
         state.outside_mapped += length // PAGE
@@ -213,8 +221,18 @@ def _apply_lock(state: State, start: int, length: int, lo: bool, lf: bool) -> in
 
 
 def _do_mlock(state: State, addr: int, length: int, lf: bool) -> Prediction:
-    # mm/mlock.c do_mlock (as root: can_do_mlock and the rlimit always pass)
+    # mm/mlock.c do_mlock
+    if not state.can_do_mlock():
+        return err(EPERM)  # even for len 0
     start, length = _lock_range(addr, length)
+    if not state.cap_ipc_lock:
+        locked = length // PAGE + state.locked_pages()
+        if locked > state.limit_pages() and not wraps(start, length):
+            # count_mm_mlocked_page_nr: re-locking what is locked costs nothing
+            locked -= sum(1 for i in arena_pages(start, length)
+                          if (p := state.pages[i]) is not None and p.attrs.lo)
+        if locked > state.limit_pages():
+            return err(ENOMEM)
     error = _apply_lock(state, start, length, True, lf)
     if error:
         return Prediction(ret=error)
@@ -237,6 +255,19 @@ def mlock2(state: State, addr: int, length: int, flags: int) -> Prediction:
 def munlock(state: State, addr: int, length: int) -> Prediction:
     start, length = _lock_range(addr, length)
     return Prediction(ret=_apply_lock(state, start, length, False, False))
+
+
+def prlimit_memlock(state: State, limit: int) -> Prediction:
+    # kernel/sys.c do_prlimit: soft and hard both set to `limit`
+    if limit > state.memlock_hard and not state.cap_sys_resource:
+        return err(EPERM)
+    state.memlock_limit = state.memlock_hard = limit
+    return ok()
+
+
+def drop_cap_ipc_lock(state: State) -> Prediction:
+    state.cap_ipc_lock = False
+    return ok()
 
 
 def touch(state: State, addr: int, mode: int) -> Prediction:
@@ -265,12 +296,14 @@ _HANDLERS: dict[str, Callable[..., Prediction]] = {
     "madvise": madvise_mod.madvise,
     "mlockall": mlockall,
     "munlockall": munlockall,
+    "prlimit_memlock": prlimit_memlock,
+    "drop_cap_ipc_lock": drop_cap_ipc_lock,
 }
 
 # The calls whose semantics the model covers; the generator makes only these.
 SUPPORTED = frozenset(
     {"mmap", "munmap", "mprotect", "mlock", "mlock2", "munlock", "touch", "mlockall",
-     "munlockall"}
+     "munlockall", "prlimit_memlock", "drop_cap_ipc_lock"}
     | ({"mremap"} if mremap_mod.MODELLED else set())
     | ({"madvise"} if madvise_mod.MODELLED else set())
 )

@@ -2,8 +2,9 @@
 
 Besides the arena they lock the executor's own VMAs (`State.rest`, taken from
 the process at start) and the mappings the kernel placed outside the arena,
-so VmLck stays predictable to the page. Running as root, the rlimit paths
-(EPERM, ENOMEM) do not apply here.
+so VmLck stays predictable to the page. Without CAP_IPC_LOCK the rlimit paths
+apply: EPERM under a zero RLIMIT_MEMLOCK, ENOMEM when MCL_CURRENT would lock
+more than the limit (the whole address space, total_vm, is what counts).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from dataclasses import replace
 from fuzzer.model.pages import Prediction, err, ok, populate
 from fuzzer.model.state import Page, State
 from fuzzer.prog.program import ARENA_PAGES
-from fuzzer.prog.syscalls import EINVAL, MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT
+from fuzzer.prog.syscalls import EINVAL, ENOMEM, EPERM, MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT
 
 MCL_ALL = MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT
 
@@ -22,6 +23,10 @@ def mlockall(state: State, flags: int) -> Prediction:
     flags &= 0xFFFF_FFFF  # SYSCALL_DEFINE1(mlockall, int, flags)
     if not flags or flags & ~MCL_ALL or flags == MCL_ONFAULT:
         return err(EINVAL)
+    if not state.can_do_mlock():
+        return err(EPERM)
+    if flags & MCL_CURRENT and not state.cap_ipc_lock and state.total_vm() > state.limit_pages():
+        return err(ENOMEM)  # checked against the whole address space; nothing changes
     _apply(state, flags)
     if flags & MCL_CURRENT:
         populate(state, range(ARENA_PAGES), ignore_errors=True)  # mm_populate(0, TASK_SIZE)

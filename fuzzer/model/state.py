@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 
 from fuzzer.model.features import NEWEST, Features
 from fuzzer.prog.program import ARENA_PAGES
-from fuzzer.prog.syscalls import PAGE, PROT_EXEC, PROT_READ, PROT_WRITE
+from fuzzer.prog.syscalls import PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, RLIM_INFINITY
 
 ABSENT, ZERO, ANON, SHMEM = ".", "Z", "A", "F"
 RESIDENT = frozenset({ANON, SHMEM})  # what smaps Rss counts (the zero page is not counted)
@@ -73,13 +73,19 @@ class State:
     def_lo: bool = False  # mm->def_flags after mlockall(MCL_FUTURE): VM_LOCKED
     def_lf: bool = False  # ... and VM_LOCKONFAULT with MCL_ONFAULT
     features: Features = NEWEST  # what the kernel under test supports
+    cap_ipc_lock: bool = True  # the executor runs as root
+    memlock_limit: int = RLIM_INFINITY  # RLIMIT_MEMLOCK soft limit, bytes (from the process)
+    memlock_hard: int = RLIM_INFINITY  # ... and its hard limit
+    cap_sys_resource: bool = True  # raising a hard limit needs it (not every root has it)
     # VMA identity, private to mremap.py (SEMANTICS.md §11): per arena page its
     # (VMA id, anon_vma id, VM_ACCOUNT); the pages as mremap.py last saw them;
-    # each shmem object's size in pages; the next id mremap.py hands out.
+    # each shmem object's size in pages; the (object, offset) pages that VMAs
+    # mremap moved outside the arena map; the next id mremap.py hands out.
     vmas: list[tuple[int, int, bool] | None] = field(
         default_factory=lambda: [None] * ARENA_PAGES)
     vmas_seen: list[Page | None] = field(default_factory=lambda: [None] * ARENA_PAGES)
     shmem_size: dict[int, int] = field(default_factory=dict)
+    outside_shmem: set[tuple[int, int]] = field(default_factory=set)
     next_id: int = 1
 
     def copy(self) -> State:
@@ -90,6 +96,7 @@ class State:
         new.vmas = list(self.vmas)
         new.vmas_seen = list(self.vmas_seen)
         new.shmem_size = dict(self.shmem_size)
+        new.outside_shmem = set(self.outside_shmem)
         return new
 
     def locked_pages(self) -> int:
@@ -97,6 +104,18 @@ class State:
         inside = sum(1 for p in self.pages if p is not None and p.attrs.lo)
         rest = sum(v.pages for v in self.rest if v.lo)
         return inside + self.outside_locked + rest
+
+    def can_do_mlock(self) -> bool:
+        """mm/mlock.c can_do_mlock: a non-zero rlimit, or CAP_IPC_LOCK."""
+        return self.memlock_limit != 0 or self.cap_ipc_lock
+
+    def limit_pages(self) -> int:
+        return self.memlock_limit // PAGE
+
+    def total_vm(self) -> int:
+        """mm->total_vm in pages: every VMA of the process (the gate VMA is not one)."""
+        arena = sum(1 for p in self.pages if p is not None)
+        return arena + self.outside_mapped + sum(v.pages for v in self.rest)
 
     def drop_unmapped_objects(self) -> None:
         """A shmem object with no mapping left is freed with its pages."""

@@ -123,7 +123,9 @@ MLOCK2_FLAGS = [(40, 0), (50, MLOCK_ONFAULT), (5, 2), (5, MLOCK_ONFAULT | 0x80)]
 WRAPPING = [U64, U64 - PAGE + 1, (1 << 64) - PAGE, WRAP_MIN]
 CALLS = [(22, "mmap"), (26, "touch"), (10, "mlock"), (10, "mlock2"), (8, "munlock"),
          (14, "mprotect"), (8, "munmap"), (10, "madvise"), (10, "mremap"), (3, "mlockall"),
-         (3, "munlockall")]
+         (3, "munlockall"), (2, "drop_cap_ipc_lock"), (3, "prlimit_memlock")]
+MEMLOCK_LIMITS = [(3, 0), (6, 2 * PAGE), (6, 4 * PAGE), (6, 8 * PAGE), (4, 16 * PAGE),
+                  (2, 8 << 20), (1, U64)]
 MCL_CHOICES = [(30, MCL_CURRENT), (15, MCL_FUTURE), (10, MCL_CURRENT | MCL_FUTURE),
                (10, MCL_CURRENT | MCL_ONFAULT), (8, MCL_FUTURE | MCL_ONFAULT),
                (5, MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT), (5, MCL_ONFAULT), (3, 0),
@@ -201,8 +203,10 @@ class _Gen:
         match name:
             case "mlockall":
                 return Call("mlockall", (_pick(self.src, MCL_CHOICES),))
-            case "munlockall":
-                return Call("munlockall", ())
+            case "munlockall" | "drop_cap_ipc_lock":
+                return Call(name, ())
+            case "prlimit_memlock":
+                return Call(name, (_pick(self.src, MEMLOCK_LIMITS),))
             case "madvise":
                 addr = self.addr(4)
                 return Call("madvise", (addr, self.length(addr), _pick(self.src, MADV_CHOICES)))

@@ -109,13 +109,21 @@ class Syscall:
     args: tuple[tuple[str, Kind], ...]
     # (address arg, length arg) pairs that must stay inside the arena (or wrap)
     ranges: tuple[tuple[int, int], ...] = ((0, 1),)
+    # Pseudo-calls: the executor's own operation (wire op); `nr` is then the syscall
+    # the supervisor sees for it (touch: the checkpoint after the access).
+    op: int | None = None
 
     @property
     def is_pseudo(self) -> bool:
-        return self.nr < 0
+        return self.op is not None
 
 
-TOUCH_NR = -1
+# The executor's checkpoint after a touch: a syscall no program call uses.
+SYS_GETPPID = 110
+SYS_EXIT_GROUP = 231
+SYS_CAPSET, SYS_PRLIMIT64 = 126, 302
+OP_TOUCH, OP_PRLIMIT_MEMLOCK, OP_DROP_CAP_IPC_LOCK = 1000, 1002, 1003  # touch: 1000 + mode
+RLIM_INFINITY = U64
 SYSCALLS: dict[str, Syscall] = {
     s.name: s
     for s in (
@@ -134,14 +142,15 @@ SYSCALLS: dict[str, Syscall] = {
                                 ("advice", Kind.MADV))),
         Syscall("mlockall", 151, (("flags", Kind.MCL),), ranges=()),
         Syscall("munlockall", 152, (), ranges=()),
-        Syscall("touch", TOUCH_NR, (("addr", Kind.ADDR), ("mode", Kind.TOUCH)), ranges=()),
+        Syscall("touch", SYS_GETPPID, (("addr", Kind.ADDR), ("mode", Kind.TOUCH)), ranges=(),
+                op=OP_TOUCH),
+        # Privileges of the process: RLIMIT_MEMLOCK (soft = hard, bytes) and CAP_IPC_LOCK.
+        Syscall("prlimit_memlock", SYS_PRLIMIT64, (("limit", Kind.LEN),), ranges=(),
+                op=OP_PRLIMIT_MEMLOCK),
+        Syscall("drop_cap_ipc_lock", SYS_CAPSET, (), ranges=(), op=OP_DROP_CAP_IPC_LOCK),
     )
 }
-BY_NR = {s.nr: s for s in SYSCALLS.values()}
-
-# The executor's checkpoint after a touch: a syscall no program call uses.
-SYS_GETPPID = 110
-SYS_EXIT_GROUP = 231
+BY_NR = {s.nr: s for s in SYSCALLS.values() if not s.is_pseudo}
 
 
 def errno_name(err: int) -> str:

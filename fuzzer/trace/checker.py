@@ -9,6 +9,7 @@ transient /proc state (DESIGN.md §5).
 
 from __future__ import annotations
 
+import resource
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -19,6 +20,7 @@ from fuzzer.observe import Observer, Snapshot
 from fuzzer.observe.probe import probe
 from fuzzer.oracle import Divergence, call_feature, compare
 from fuzzer.prog import ARENA_BASE, ARENA_SIZE, Call, Program
+from fuzzer.prog.syscalls import RLIM_INFINITY
 from fuzzer.trace.supervisor import ChildCrash, Hang, Supervisor
 
 
@@ -45,17 +47,35 @@ class Report:
 
 
 StepHook = Callable[[StepReport, State, Snapshot], None]
+CAP_SYS_RESOURCE = 24
 SPECIAL_FLAGS = frozenset({"io", "pf", "mm", "de"})  # what vma_supports_mlock() refuses
 
 
 def rest_of_process(snap: Snapshot) -> list[RestVma]:
     """The executor's own VMAs, as the model needs them for whole-process calls."""
     return [
-        RestVma(v.start, v.end, lockable=not v.flags & SPECIAL_FLAGS and v.start < TASK_SIZE,
-                lo=v.lo, lf=v.lf)
+        RestVma(v.start, v.end, lockable=not v.flags & SPECIAL_FLAGS, lo=v.lo, lf=v.lf)
         for v in snap.vmas
         if not ARENA_BASE <= v.start < ARENA_BASE + ARENA_SIZE
+        and v.start < TASK_SIZE  # the gate VMA ([vsyscall]) is not one of the mm's
     ]
+
+
+def memlock_limits() -> tuple[int, int]:
+    """RLIMIT_MEMLOCK (soft, hard) the executor inherits from us, in bytes."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_MEMLOCK)
+    infinite = resource.RLIM_INFINITY
+    return (RLIM_INFINITY if soft == infinite else soft,
+            RLIM_INFINITY if hard == infinite else hard)
+
+
+def has_capability(cap: int) -> bool:
+    """Whether we (and so the executor) hold `cap` in the effective set."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("CapEff:"):
+                return bool(int(line.split()[1], 16) >> cap & 1)
+    return False
 
 
 def check(supervisor: Supervisor, program: Program, on_step: StepHook | None = None) -> Report:
@@ -64,7 +84,10 @@ def check(supervisor: Supervisor, program: Program, on_step: StepHook | None = N
     calls = program.calls
     try:
         with supervisor.run(program) as run, Observer(run.pid) as observer:
-            state = State(rest=rest_of_process(observer.snapshot()), features=probe())
+            soft, hard = memlock_limits()
+            state = State(rest=rest_of_process(observer.snapshot()), features=probe(),
+                          memlock_limit=soft, memlock_hard=hard,
+                          cap_sys_resource=has_capability(CAP_SYS_RESOURCE))
             for st in run.steps():
                 pred = step(state, st.call)
                 snap = observer.snapshot()

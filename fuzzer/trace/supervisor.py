@@ -195,15 +195,16 @@ class Run:
             match stop:
                 case SyscallStop() if entered is None:
                     entered = pt.ptrace_peekuser(self.pid, OFF_ORIG_RAX)
-                    if self.injector and i < len(calls) and entered == calls[i].syscall.nr:
+                    if (self.injector and i < len(calls) and not calls[i].syscall.is_pseudo
+                            and entered == calls[i].syscall.nr):
                         pending = self.injector.entry(self.pid)
-                    if entered == SYS_GETPPID and i < len(calls) and calls[i].name == "touch":
+                    if i < len(calls) and calls[i].name == "touch" and entered == SYS_GETPPID:
                         self._index += 1
                         yield Step(i, calls[i], None, fault)
                         fault = None
                 case SyscallStop():
                     nr, entered = entered, None
-                    if i < len(calls) and nr == calls[i].syscall.nr:
+                    if i < len(calls) and nr == calls[i].syscall.nr and calls[i].name != "touch":
                         if self.injector and pending is not None:
                             ret = self.injector.exit(self.pid, pending)
                             pending = None
