@@ -9,10 +9,13 @@ signal N). PTRACE_O_EXITKILL takes every tracee down with the supervisor.
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
 import signal
 from pathlib import Path
 
+from ptrace import PtraceError
 from ptrace.binding import func as pt
 
 from fuzzer.trace.inject import Injection
