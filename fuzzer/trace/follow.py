@@ -68,22 +68,18 @@ def run_command(executor: Path, argv: list[str], injections: list[Injection]) ->
                     inside[tid] = pending if pending.call.name is not None else None
             elif status >> 16 == 0 and sig not in (signal.SIGSTOP, signal.SIGTRAP):
                 resume = sig  # an ordinary signal for the tracee: deliver it
-            with _gone_ok():
-                pt.ptrace_syscall(tid, resume)
+            _resume(tid, resume)
     finally:
         for tid in live:
-            with _gone_ok():
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(tid, signal.SIGKILL)
     return code
 
 
-class _gone_ok:
-    """Ignore ESRCH: a tracee may die between its stop and our next request."""
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: object) -> bool:
-        return (exc is not None and getattr(exc, "errno", None) == 3) or \
-            isinstance(exc, ProcessLookupError)
+def _resume(tid: int, sig: int) -> None:
+    """PTRACE_SYSCALL; a tracee may have died since its stop (ESRCH), which is fine."""
+    try:
+        pt.ptrace_syscall(tid, sig)
+    except PtraceError as e:
+        if e.errno != errno.ESRCH:
+            raise
