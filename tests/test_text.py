@@ -250,6 +250,8 @@ ERRORS = [
     # (text, line, message substring)
     ("frob(@0, 1p)", 1, "unknown call 'frob'"),
     ("mbind(1)", 1, "unknown call 'mbind'"),
+    ("madvise(@0, 1p, 100)", 1, "MADV_HWPOISON) is refused"),
+    ("madvise(@0, 1p, 0x100000065)", 1, "MADV_SOFT_OFFLINE) is refused"),
     ("mlock(@0)", 1, "mlock takes 2 arguments, got 1"),
     ("mlock(@0, 1p, 2p)", 1, "mlock takes 2 arguments, got 3"),
     ("mlock()", 1, "mlock takes 2 arguments, got 0"),

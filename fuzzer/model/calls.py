@@ -314,7 +314,7 @@ def covers(call: Call) -> bool:
     if call.name not in SUPPORTED:
         return False
     if call.name == "madvise":
-        return call.arg("advice") not in getattr(madvise_mod, "UNSUPPORTED_ADVICE", {})
+        return call.arg("advice") & 0xFFFF_FFFF not in madvise_mod.UNSUPPORTED_ADVICE
     if call.name == "mmap":
         flags = call.arg("flags")
         return not (flags & (MAP_HUGETLB | MAP_GROWSDOWN) or flags & MAP_TYPE == MAP_DROPPABLE)

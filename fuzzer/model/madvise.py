@@ -81,7 +81,8 @@ UNSUPPORTED_ADVICE: dict[int, str] = {
 }
 
 # madvise_behavior_valid with CONFIG_KSM and CONFIG_TRANSPARENT_HUGEPAGE, as the
-# test kernel has them; every other value is EINVAL.
+# test kernel has them, on the newest kernel (see _valid_advice); every other
+# value is EINVAL.
 VALID_ADVICE = frozenset({
     MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_WILLNEED, MADV_DONTNEED, MADV_FREE,
     MADV_REMOVE, MADV_DONTFORK, MADV_DOFORK, MADV_MERGEABLE, MADV_UNMERGEABLE, MADV_HUGEPAGE,
@@ -98,13 +99,23 @@ HINT_ADVICE = frozenset({MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_HUGEPAG
                          MADV_NOHUGEPAGE, MADV_DONTDUMP, MADV_DODUMP})
 
 
+def _valid_advice(state: State) -> frozenset[int]:
+    """VALID_ADVICE on the kernel under test: older kernels lack the newer values."""
+    missing: set[int] = set()
+    if not state.features.madv_populate:
+        missing |= {MADV_POPULATE_READ, MADV_POPULATE_WRITE}  # 5.14+
+    if not state.features.madv_dontneed_locked:
+        missing.add(MADV_DONTNEED_LOCKED)  # 5.18+
+    return VALID_ADVICE - missing
+
+
 def madvise(state: State, addr: int, length: int, advice: int) -> Prediction:
     # SYSCALL_DEFINE3(madvise, ..., int, behavior): the upper half of the register is dropped.
     advice &= 0xFFFF_FFFF
     if advice in UNSUPPORTED_ADVICE:
         raise Unsupported(UNSUPPORTED_ADVICE[advice])
     # madvise_should_skip -> is_valid_madvise
-    if advice not in VALID_ADVICE:
+    if advice not in _valid_advice(state):
         return err(EINVAL)
     if addr % PAGE:
         return err(EINVAL)

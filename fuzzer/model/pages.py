@@ -67,6 +67,8 @@ def fault(state: State, idx: int, write: bool) -> None:
         elif page.state == ABSENT:
             state.pages[idx] = Page(a, ZERO)  # do_anonymous_page maps the zero page
         return
+    if page.state != ABSENT:
+        return  # the PTE is there: no fault is taken, so no fault-around either
     cached = state.shmem.setdefault(a.obj, set())
     cached.add(a.pgoff)  # shmem_fault allocates a hole
     state.pages[idx] = Page(a, SHMEM)
@@ -86,7 +88,8 @@ def fault_around(state: State, idx: int) -> None:
             continue
         b = other.attrs
         same_vma = b.obj == a.obj and b.pgoff - a.pgoff == j - idx and b.prot == a.prot
-        same_vma = same_vma and (b.lo, b.lf) == (a.lo, a.lf) and contiguous(state, idx, j)
+        same_vma = same_vma and (b.lo, b.lf, b.dc, b.wf) == (a.lo, a.lf, a.dc, a.wf)
+        same_vma = same_vma and contiguous(state, idx, j)
         if same_vma and b.pgoff in state.shmem.get(a.obj, ()):
             state.pages[j] = Page(b, SHMEM)
 

@@ -29,8 +29,8 @@ from fuzzer.prog.syscalls import PAGE, errno_name, signal_name
 
 SEGV_CODES = {1: "MAPERR", 2: "ACCERR"}
 ADDRESS_CALLS = frozenset({"mmap", "mremap"})  # calls that return an address
-KINDS = ("result", "signal", "mapping", "prot", "lock", "presence", "vma", "rss", "locked",
-         "vmlck", "hang", "crash")
+KINDS = ("result", "signal", "mapping", "prot", "lock", "fork-flags", "presence", "vma", "rss",
+         "locked", "vmlck", "hang", "crash")
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,6 +172,9 @@ def _page_differences(expected: View, observed: View) -> list[tuple[str, str]]:
         elif e.lf != o.lf:
             seen.setdefault("lock", "left pages lock-on-fault" if o.lf else
                             "left pages without lock-on-fault")
+        if (e.dc, e.wf) != (o.dc, o.wf):
+            flag, on = ("dc", o.dc) if e.dc != o.dc else ("wf", o.wf)
+            seen.setdefault("fork-flags", f"left pages {'with' if on else 'without'} {flag}")
         if e.presence != o.presence:
             seen.setdefault("presence", _presence_what(e.presence, o.presence))
     return list(seen.items())
@@ -202,8 +205,8 @@ def _vma_checks(
         first = (v.start - ARENA_BASE) // PAGE
         idx = range(first, first + v.size // PAGE)
         model = [state.pages[i] for i in idx]
-        attrs = {(p.attrs.shared, p.attrs.prot, p.attrs.lo, p.attrs.lf, p.attrs.obj)
-                 for p in model if p is not None}
+        attrs = {(p.attrs.shared, p.attrs.prot, p.attrs.lo, p.attrs.lf, p.attrs.dc, p.attrs.wf,
+                  p.attrs.obj) for p in model if p is not None}
         if len(attrs) > 1:
             out.append(("vma", "left one VMA spanning pages the model keeps apart",
                         "separate VMAs", _vma_text(v)))

@@ -30,7 +30,7 @@ from fuzzer.prog.syscalls import (
 
 RWX = PROT_READ | PROT_WRITE | PROT_EXEC
 # Divergences about the state a call leaves behind, rather than its result.
-STATE_KINDS = frozenset({"presence", "lock", "rss", "locked", "vmlck", "prot"})
+STATE_KINDS = frozenset({"presence", "lock", "fork-flags", "rss", "locked", "vmlck", "prot"})
 # The mmap flags that decide the state a new mapping starts in; placement
 # (FIXED, FIXED_NOREPLACE) and accounting-only flags would split one bug into
 # many buckets.

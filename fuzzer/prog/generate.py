@@ -29,7 +29,6 @@ from fuzzer.prog.syscalls import (
     MADV_KEEPONFORK,
     MADV_NOHUGEPAGE,
     MADV_NORMAL,
-    MADV_PAGEOUT,
     MADV_POPULATE_READ,
     MADV_POPULATE_WRITE,
     MADV_REMOVE,
@@ -140,7 +139,7 @@ MADV_CHOICES = [(12, MADV_DONTNEED), (8, MADV_DONTNEED_LOCKED), (6, MADV_FREE),
                 (6, MADV_REMOVE), (5, MADV_DONTFORK), (4, MADV_DOFORK),
                 (5, MADV_WIPEONFORK), (4, MADV_KEEPONFORK), (8, MADV_POPULATE_READ),
                 (8, MADV_POPULATE_WRITE), (2, MADV_NORMAL), (2, MADV_WILLNEED),
-                (2, MADV_COLD), (2, MADV_PAGEOUT), (1, MADV_DONTDUMP), (1, MADV_NOHUGEPAGE),
+                (2, MADV_COLD), (1, MADV_DONTDUMP), (1, MADV_NOHUGEPAGE),
                 (2, 5), (1, 99)]
 
 

@@ -82,8 +82,9 @@ def check_call(call: Call) -> None:
             raise ProgramError(f"{name} {value} does not fit in 64 bits")
         if kind not in (Kind.ADDR, Kind.LEN, Kind.INT) and not 0 <= value <= U64:
             raise ProgramError(f"{name} {value:#x} is not a 64-bit value")
-        if kind == Kind.MADV and value in FORBIDDEN_ADVICE:
-            raise ProgramError(f"advice {value} ({FORBIDDEN_ADVICE[value]}) is refused: "
+        if kind == Kind.MADV and value & 0xFFFF_FFFF in FORBIDDEN_ADVICE:  # an int to the kernel
+            name = FORBIDDEN_ADVICE[value & 0xFFFF_FFFF]
+            raise ProgramError(f"advice {value} ({name}) is refused: "
                                "it retires physical pages of the machine")
     if call.name == "touch" and call.args[0] >= ARENA_SIZE:
         raise ProgramError("touch address must be inside the arena")
