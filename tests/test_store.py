@@ -1,10 +1,11 @@
-"""The store on real SQLite files: dedup, counters, ordering, errors, concurrent writers."""
+"""The store on real SQLite files: dedup, counters, ordering, errors, concurrent writers,
+migration of older databases, and triage (labels, filters, sorting, totals)."""
 
 from __future__ import annotations
 
 import multiprocessing
 import sqlite3
-from datetime import UTC
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +13,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from fuzzer.store import DEFAULT_URL, Store, StoreError, open_store
+from fuzzer.store import DEFAULT_URL, STATUSES, Store, StoreError, open_store, queries
 from fuzzer.store.models import Program, Sample
 
 WORKERS = 4
@@ -326,3 +327,397 @@ def test_a_killed_worker_loses_nothing_it_recorded(tmp_path: Path) -> None:
     assert _record(store, "after: kill")[1] is True
     with store.engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+
+
+# -- migration ---------------------------------------------------------------
+
+# The tables as the first release made them (before triage), verbatim.
+OLD_SCHEMA = """
+CREATE TABLE campaign (
+    id INTEGER NOT NULL, kernel VARCHAR(200) NOT NULL, host VARCHAR(200) NOT NULL,
+    options TEXT NOT NULL, started DATETIME NOT NULL, ended DATETIME,
+    programs INTEGER NOT NULL, steps INTEGER NOT NULL, divergences INTEGER NOT NULL,
+    status VARCHAR(16) NOT NULL, PRIMARY KEY (id),
+    CONSTRAINT campaign_status CHECK (status IN ('running', 'done', 'interrupted', 'failed'))
+);
+CREATE TABLE program (
+    id INTEGER NOT NULL, text TEXT NOT NULL, hash VARCHAR(16) NOT NULL,
+    created DATETIME NOT NULL, PRIMARY KEY (id), UNIQUE (hash)
+);
+CREATE TABLE bucket (
+    id INTEGER NOT NULL, title VARCHAR(500) NOT NULL, kind VARCHAR(32) NOT NULL,
+    first_seen DATETIME NOT NULL, last_seen DATETIME NOT NULL, count INTEGER NOT NULL,
+    status VARCHAR(32) NOT NULL, note TEXT, PRIMARY KEY (id), UNIQUE (title)
+);
+CREATE INDEX ix_bucket_last_seen ON bucket (last_seen);
+CREATE TABLE sample (
+    id INTEGER NOT NULL, bucket_id INTEGER NOT NULL, program_id INTEGER NOT NULL,
+    campaign_id INTEGER, step INTEGER NOT NULL, expected TEXT NOT NULL,
+    observed TEXT NOT NULL, kernel VARCHAR(200) NOT NULL, created DATETIME NOT NULL,
+    PRIMARY KEY (id),
+    FOREIGN KEY(bucket_id) REFERENCES bucket (id),
+    FOREIGN KEY(program_id) REFERENCES program (id),
+    FOREIGN KEY(campaign_id) REFERENCES campaign (id)
+);
+CREATE INDEX ix_sample_program_id ON sample (program_id);
+CREATE INDEX ix_sample_campaign_id ON sample (campaign_id);
+CREATE INDEX ix_sample_bucket_id ON sample (bucket_id);
+INSERT INTO campaign VALUES
+    (1, '6.17.0', 'old', '{}', '2026-10-01 10:00:00.000000', '2026-10-01 11:00:00.000000',
+     500, 6000, 2, 'done');
+INSERT INTO program VALUES (1, 'r0 = mmap(0, 1, RW, PRIVATE|ANONYMOUS)', '00000000000000aa',
+    '2026-10-01 10:05:00.000000');
+INSERT INTO bucket VALUES
+    (1, 'presence: old finding', 'presence', '2026-10-01 10:05:00.000000',
+     '2026-10-01 10:30:00.000000', 2, 'new', 'looked at it once'),
+    (2, 'lock: another', 'lock', '2026-10-01 10:06:00.000000',
+     '2026-10-01 10:06:00.000000', 1, 'new', NULL);
+INSERT INTO sample VALUES
+    (1, 1, 1, 1, 0, 'A', '.', '6.17.0', '2026-10-01 10:05:00.000000'),
+    (2, 1, 1, 1, 0, 'A', '.', '6.17.0', '2026-10-01 10:30:00.000000'),
+    (3, 2, 1, NULL, 0, 'L', '-', '6.17.0', '2026-10-01 10:06:00.000000');
+"""
+
+
+def _old_database(path: Path) -> Path:
+    with sqlite3.connect(path) as conn:
+        conn.executescript(OLD_SCHEMA)
+    conn.close()
+    return path
+
+
+def _columns(path: Path) -> dict[str, list[str]]:
+    with sqlite3.connect(path) as conn:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        found = {t: sorted(r[1] for r in conn.execute(f"PRAGMA table_info({t})")) for t in tables}
+    conn.close()
+    return found
+
+
+def _rows(path: Path, table: str, columns: str) -> list[tuple[object, ...]]:
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute(f"SELECT {columns} FROM {table} ORDER BY id").fetchall()
+    conn.close()
+    return rows
+
+
+OLD_BUCKET_COLUMNS = "id, title, kind, first_seen, last_seen, count, status, note"
+OLD_SAMPLE_COLUMNS = "id, bucket_id, program_id, campaign_id, step, expected, observed, kernel"
+
+
+@pytest.mark.parametrize("create", [True, False])
+def test_an_old_database_gains_the_new_columns_in_place(tmp_path: Path, create: bool) -> None:
+    path = _old_database(tmp_path / "old.sqlite")
+    buckets_before = _rows(path, "bucket", OLD_BUCKET_COLUMNS)
+    samples_before = _rows(path, "sample", OLD_SAMPLE_COLUMNS + ", created")
+    campaigns_before = _rows(path, "campaign", "*")
+
+    store = open_store(_url(path), create=create)
+    fresh = tmp_path / "fresh.sqlite"
+    open_store(_url(fresh)).close()
+    assert _columns(path) == _columns(fresh)
+    # Nothing dropped or rewritten.
+    assert _rows(path, "bucket", OLD_BUCKET_COLUMNS) == buckets_before
+    assert _rows(path, "sample", OLD_SAMPLE_COLUMNS + ", created") == samples_before
+    assert _rows(path, "campaign", "*") == campaigns_before
+    assert _rows(path, "sample", "injections") == [("",), ("",), ("",)]
+
+    # The old rows read back with the new fields empty ...
+    old = store.bucket(1)
+    assert (old.title, old.count, old.status, old.note) == ("presence: old finding", 2, "new",
+                                                            "looked at it once")
+    assert (old.duplicate_of, old.reliability_runs, old.minimized_calls) == (None, None, None)
+    assert old.minimized_program_text is None
+    assert [s.injections for s in old.samples] == ["", ""]
+    assert old.samples[0].created.tzinfo == UTC
+    # ... and every new operation works on them.
+    assert _record(store, "presence: old finding", n=5)[1] is False
+    store.label(1, "kernel-bug")
+    store.label(2, "duplicate", duplicate_of=1)
+    store.set_reliability(1, hits=3, runs=4)
+    store.set_minimized(1, program_text="x", program_hash="00000000000000bb", step=0,
+                        original_calls=3, minimized_calls=1)
+    again = store.bucket(1)
+    assert (again.count, again.status, again.note) == (3, "kernel-bug", "looked at it once")
+    assert (again.reliability_hits, again.minimized_program_text) == (3, "x")
+    assert store.stats()["campaigns"] == 1
+    store.close()
+
+    # Opening again changes nothing more; the file is sound.
+    reopened = open_store(_url(path), create=False)
+    assert reopened.bucket(2).duplicate_of == 1
+    with reopened.engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA integrity_check").scalar() == "ok"
+        assert conn.exec_driver_sql("PRAGMA foreign_key_check").all() == []
+
+
+def test_a_migrated_database_still_reads_in_the_old_shape(tmp_path: Path) -> None:
+    """An older mmfuzz reading the file after an upgrade still finds its columns."""
+    path = _old_database(tmp_path / "old.sqlite")
+    _record(open_store(_url(path)), "presence: old finding", n=1)
+    assert _rows(path, "bucket", "id, count, status") == [(1, 3, "new"), (2, 1, "new")]
+    with sqlite3.connect(path) as conn:  # an old-style insert, without the new columns
+        conn.execute("INSERT INTO sample (bucket_id, program_id, step, expected, observed, "
+                     "kernel, created) VALUES (2, 1, 0, 'a', 'b', 'k', '2026-10-02 00:00:00')")
+    conn.close()
+    assert [s.injections for s in open_store(_url(path)).bucket(2).samples] == ["", ""]
+
+
+# -- triage: labels -------------------------------------------------------------
+
+
+def test_label_sets_status_note_and_duplicate(store: Store) -> None:
+    a, _ = _record(store, "a: one")
+    b, _ = _record(store, "b: two")
+    row = store.label(a, "kernel-bug", note="reported upstream")
+    assert (row.id, row.status, row.duplicate_of) == (a, "kernel-bug", None)
+    assert row.note == "reported upstream"
+    assert store.label(a, "model-bug").note == "reported upstream"  # None keeps the note
+    assert store.label(a, "model-bug", note="").note is None  # "" clears it
+    dup = store.label(b, "duplicate", duplicate_of=a, note="same as a")
+    assert (dup.status, dup.duplicate_of) == ("duplicate", a)
+    assert store.bucket(b).duplicate_of == a
+    assert store.label(b, "new").duplicate_of is None  # leaving duplicate forgets the other
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ((99, "fixed"), "no bucket with id 99"),
+        ((1, "wontfix"), "unknown status 'wontfix' (one of: new, kernel-bug,"),
+        ((1, "duplicate"), "status duplicate needs the id of the bucket it duplicates"),
+        ((1, "duplicate", 1), "bucket 1 cannot be a duplicate of itself"),
+        ((1, "duplicate", 42), "no bucket with id 42"),
+        ((1, "fixed", 2), "only a duplicate names the bucket it duplicates"),
+        ((2, "duplicate", 3), "bucket 2 cannot be a duplicate of 3: 3 is already a duplicate"),
+    ],
+)
+def test_label_errors_change_nothing(
+    store: Store, args: tuple[int, str] | tuple[int, str, int], message: str
+) -> None:
+    for title in ("a: one", "b: two", "c: three"):
+        _record(store, title)
+    store.label(3, "duplicate", duplicate_of=2)  # so 2 -> 3 would close a loop
+    before = [store.bucket(i) for i in (1, 2, 3)]
+    bucket_id, status, *other = args
+    with pytest.raises(StoreError) as info:
+        store.label(bucket_id, status, note="x", duplicate_of=other[0] if other else None)
+    assert message in str(info.value) and "\n" not in str(info.value)
+    assert [store.bucket(i) for i in (1, 2, 3)] == before
+
+
+def test_labels_and_notes_survive_later_sightings(store: Store) -> None:
+    a, _ = _record(store, "a: one")
+    b, _ = _record(store, "b: two")
+    store.label(a, "kernel-bug", note="reported")
+    store.label(b, "duplicate", duplicate_of=a)
+    for n in range(3):
+        _record(store, "a: one", n=n)
+        _record(store, "b: two", n=n)
+    assert [(x.status, x.note, x.count) for x in (store.bucket(a), store.bucket(b))] == [
+        ("kernel-bug", "reported", 4),
+        ("duplicate", None, 4),
+    ]
+    assert store.bucket(b).duplicate_of == a
+
+
+def test_a_fixed_bucket_seen_again_on_a_real_kernel_is_a_regression(store: Store) -> None:
+    a, _ = _record(store, "a: one")
+    store.label(a, "fixed", note="fixed in 6.19")
+    # Seen under an injection: an emulated bug says nothing about the fix.
+    store.record(campaign_id=None, program_text="p", program_hash="00000000000000ff", kind="a",
+                 title="a: one", step=0, expected="", observed="", kernel="6.19.0",
+                 injections="populate-needs-lock")
+    assert store.bucket(a).status == "fixed"
+    assert store.buckets() == []
+    assert _record(store, "a: one") == (a, False)
+    row = store.bucket(a)
+    assert (row.status, row.note, row.count) == ("regression", "fixed in 6.19", 3)
+    assert [x.id for x in store.buckets()] == [a]  # back on the default list
+
+
+def test_injections_are_kept_on_the_sample(store: Store) -> None:
+    store.record(campaign_id=None, program_text="p", program_hash="00000000000000ff", kind="a",
+                 title="a: one", step=0, expected="", observed="", kernel="k",
+                 injections=" populate-needs-lock, mlock-skips-vma ")
+    _record(store, "a: one")
+    samples = store.bucket(1).samples
+    assert [s.injections for s in samples] == ["populate-needs-lock,mlock-skips-vma", ""]
+
+
+# -- triage: minimization and reliability ----------------------------------------
+
+
+def test_set_minimized_and_reliability(store: Store) -> None:
+    a, _ = _record(store, "a: one", n=1)
+    detail = store.bucket(a)
+    assert (detail.minimized_program_text, detail.minimized_step, detail.original_calls) == (
+        None, None, None)
+    store.set_minimized(a, program_text="r0 = mmap(0, 1, RW, PRIVATE|ANONYMOUS)",
+                        program_hash="00000000000000aa", step=0, original_calls=2,
+                        minimized_calls=1)
+    store.set_reliability(a, hits=9, runs=10)
+    detail = store.bucket(a)
+    assert detail.minimized_program_text == "r0 = mmap(0, 1, RW, PRIVATE|ANONYMOUS)"
+    assert (detail.minimized_program_hash, detail.minimized_step) == ("00000000000000aa", 0)
+    assert (detail.original_calls, detail.minimized_calls) == (2, 1)
+    assert (detail.reliability_hits, detail.reliability_runs) == (9, 10)
+    row = store.buckets()[0]
+    assert (row.original_calls, row.minimized_calls, row.reliability_hits) == (2, 1, 9)
+    # A minimized program equal to a sample's is stored once.
+    store.set_minimized(a, program_text="ignored: same hash", program_hash=f"{1:016x}", step=1,
+                        original_calls=2, minimized_calls=2)
+    assert store.bucket(a).minimized_program_text == detail.samples[0].program_text
+    assert _count(store, Program) == 2
+
+
+def test_set_minimized_and_reliability_errors(store: Store) -> None:
+    a, _ = _record(store, "a: one")
+    good: dict[str, Any] = {"program_text": "x", "program_hash": "00000000000000aa", "step": 0,
+                            "original_calls": 3, "minimized_calls": 1}
+    with pytest.raises(StoreError, match="no bucket with id 9"):
+        store.set_minimized(9, **good)
+    with pytest.raises(StoreError, match="no bucket with id 9"):
+        store.set_reliability(9, hits=1, runs=1)
+    for bad in ({"program_hash": "nope"}, {"step": 1}, {"minimized_calls": 4},
+                {"minimized_calls": 0}, {"step": -1}):
+        with pytest.raises(ValueError):
+            store.set_minimized(a, **{**good, **bad})
+    for hits, runs in ((2, 1), (-1, 3), (0, 0)):
+        with pytest.raises(ValueError):
+            store.set_reliability(a, hits=hits, runs=runs)
+    detail = store.bucket(a)
+    assert (detail.minimized_program_text, detail.reliability_runs) == (None, None)
+
+
+# -- triage: listing ------------------------------------------------------------
+
+
+class Clock:
+    """Stands in for the store's clock: one day later at every reading."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        self.now += timedelta(days=1)
+        return self.now
+
+
+@pytest.fixture
+def triaged(store: Store, monkeypatch: pytest.MonkeyPatch) -> Store:
+    """Four buckets on two kernels, seen on Nov 2..7 (12:00 UTC), in several states."""
+    monkeypatch.setattr(queries, "_now", Clock())
+    _record(store, "presence: one", n=1)  # 1: Nov 2, again Nov 6 and Nov 7
+    _record(store, "lock: two", n=2)  # 2: Nov 3
+    store.record(campaign_id=None, program_text="p", program_hash="00000000000000ff",
+                 kind="vmlck", title="vmlck: three", step=0, expected="", observed="",
+                 kernel="6.19.0")  # 3: Nov 4
+    _record(store, "lock: four", n=4)  # 4: Nov 5
+    _record(store, "presence: one", n=5)
+    store.label(2, "kernel-bug")
+    store.label(4, "duplicate", duplicate_of=2)
+    _record(store, "presence: one", n=6)
+    return store
+
+
+def _ids(rows: list[Any]) -> list[int]:
+    return [r.id for r in rows]
+
+
+def test_buckets_default_list_holds_only_the_untriaged(triaged: Store) -> None:
+    assert _ids(triaged.buckets()) == [1, 3]
+    triaged.label(3, "fixed")
+    _record(triaged, "vmlck: three")
+    assert [(r.id, r.status) for r in triaged.buckets()] == [(3, "regression"), (1, "new")]
+    assert _ids(triaged.buckets(include_labelled=True)) == [3, 1, 4, 2]
+    assert _ids(triaged.buckets(status=["kernel-bug", "duplicate"])) == [4, 2]
+    assert _ids(triaged.buckets(status=["fixed"], include_labelled=True)) == []
+
+
+def test_buckets_filters(triaged: Store) -> None:
+    every: dict[str, Any] = {"include_labelled": True}
+    assert _ids(triaged.buckets(kind="lock", **every)) == [4, 2]
+    assert _ids(triaged.buckets(kind="lock")) == []
+    assert _ids(triaged.buckets(kernel="6.19.0", **every)) == [3]
+    assert _ids(triaged.buckets(kernel="6.18.0", **every)) == [1, 4, 2]
+    assert _ids(triaged.buckets(kernel="5.0", **every)) == []
+    assert _ids(triaged.buckets(since=datetime(2026, 11, 4, 12, tzinfo=UTC), **every)) == [
+        1, 4, 3]
+    assert _ids(triaged.buckets(since=datetime(2026, 11, 4, 12, 0, 1, tzinfo=UTC), **every)) == [
+        1, 4]
+    later = datetime(2026, 11, 9, tzinfo=timezone(timedelta(hours=-12)))  # Nov 9 12:00 UTC
+    assert _ids(triaged.buckets(since=later, **every)) == []
+    with pytest.raises(ValueError, match="naive"):
+        triaged.buckets(since=datetime(2026, 11, 1))
+
+
+@pytest.mark.parametrize(
+    ("sort", "ids"),
+    [
+        ("last_seen", [1, 4, 3, 2]),
+        ("first_seen", [4, 3, 2, 1]),
+        ("count", [1, 4, 3, 2]),
+        ("id", [1, 2, 3, 4]),
+        ("kind", [4, 2, 1, 3]),
+    ],
+)
+def test_buckets_sort(triaged: Store, sort: str, ids: list[int]) -> None:
+    assert _ids(triaged.buckets(include_labelled=True, sort=sort)) == ids
+
+
+def test_buckets_bad_sort_or_status(triaged: Store) -> None:
+    with pytest.raises(StoreError, match=r"^cannot sort by 'title' \(one of: last_seen, "):
+        triaged.buckets(sort="title")
+    with pytest.raises(StoreError, match=r"^unknown status 'open'"):
+        triaged.buckets(status=["new", "open"])
+
+
+def test_stats(triaged: Store) -> None:
+    cid = triaged.start_campaign(kernel="6.18.0", host="h", options={})
+    triaged.add_progress(cid, programs=10, steps=100)
+    triaged.add_progress(triaged.start_campaign(kernel="k", host="h", options={}),
+                         programs=5, steps=7)
+    triaged.record(campaign_id=cid, program_text="p", program_hash="00000000000000ff",
+                   kind="lock", title="lock: two", step=0, expected="", observed="",
+                   kernel="6.19.0", injections="mlock-skips-vma")
+    assert triaged.stats() == {
+        "buckets": 4,
+        "by_status": {"new": 2, "kernel-bug": 1, "model-bug": 0, "false-positive": 0,
+                      "fixed": 0, "duplicate": 1, "regression": 0},
+        "by_kind": {"lock": 2, "presence": 1, "vmlck": 1},
+        "by_kernel": {"6.18.0": 3, "6.19.0": 2},
+        "samples": 7,
+        "injected_samples": 1,
+        "campaigns": 2,
+        "programs": 15,
+        "steps": 107,
+    }
+
+
+def test_stats_of_an_empty_database(store: Store) -> None:
+    stats = store.stats()
+    assert stats["buckets"] == stats["samples"] == stats["campaigns"] == stats["steps"] == 0
+    assert stats["by_status"] == dict.fromkeys(STATUSES, 0)
+    assert stats["by_kind"] == stats["by_kernel"] == {}
+
+
+def _open_and_record(url: str, worker: int) -> None:
+    """Worker process: opens (and so upgrades) an old database, then records into it."""
+    store = open_store(url, create=False)
+    _record(store, f"presence: from worker {worker}", n=worker)
+
+
+def test_workers_upgrading_one_old_database_together(tmp_path: Path) -> None:
+    path = _old_database(tmp_path / "old.sqlite")
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_open_and_record, args=(_url(path), w)) for w in range(WORKERS)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=120)
+    assert [p.exitcode for p in procs] == [0] * WORKERS
+    fresh = tmp_path / "fresh.sqlite"
+    open_store(_url(fresh)).close()
+    assert _columns(path) == _columns(fresh)
+    assert len(open_store(_url(path)).buckets()) == 2 + WORKERS

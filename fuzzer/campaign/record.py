@@ -28,6 +28,9 @@ class Recorder:
         self.store, self.campaign_id, self.supervisor = store, campaign_id, supervisor
         self.on_bucket = on_bucket
         self.kernel = os.uname().release
+        injector = supervisor.injector
+        # Findings on an emulated buggy kernel are told apart from real ones.
+        self.injections = ",".join(i.name for i in injector.injections) if injector else ""
         self.programs = self.steps = self.unsupported = 0
         self._reported = (0, 0)
 
@@ -47,7 +50,7 @@ class Recorder:
                 bucket, new = self.store.record(
                     campaign_id=self.campaign_id, program_text=text, program_hash=digest,
                     kind=d.kind, title=d.title, step=d.step, expected=d.expected,
-                    observed=d.observed, kernel=self.kernel)
+                    observed=d.observed, kernel=self.kernel, injections=self.injections)
                 if self.on_bucket is not None:
                     self.on_bucket(bucket, d.title, new)
         return report

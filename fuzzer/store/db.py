@@ -24,6 +24,7 @@ from sqlalchemy import URL, Connection, Engine, create_engine, event, exc, inspe
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
+from fuzzer.store.migrate import add_missing_columns, missing_columns
 from fuzzer.store.models import Base
 
 DEFAULT_URL = "sqlite:///db/mmfuzz.sqlite"
@@ -54,9 +55,10 @@ def guarded(where: str) -> Iterator[None]:
 def open_engine(url: str | None, *, create: bool) -> tuple[Engine, str]:
     """An engine on a checked database, and the name to show users for it.
 
-    With create, missing directories and tables are created; existing tables
-    and their rows are never touched. Without it, the database must exist
-    and hold all of mmfuzz's tables.
+    With create, missing directories and tables are created. Without it, the
+    database must exist and hold all of mmfuzz's tables. Either way, columns
+    added to the tables since the database was made are added in place
+    (migrate.py); existing rows are never rewritten.
     """
     parsed = _parse(url or DEFAULT_URL)
     sqlite = parsed.get_backend_name() == "sqlite"
@@ -158,16 +160,21 @@ def _forget_across_fork(engine: Engine) -> None:
 def _schema(engine: Engine, where: str, *, create: bool) -> None:
     with _opening(where), engine.connect() as conn:
         present = set(inspect(conn).get_table_names())
+        stale = bool(missing_columns(conn))
     missing = [t.name for t in Base.metadata.sorted_tables if t.name not in present]
-    if not missing:
-        return
-    if not create:
+    if missing and not create:
         raise StoreError(
             f"{where} is not a readable mmfuzz database: missing tables {', '.join(missing)}"
         )
-    # One writer at a time, so workers opening a fresh file together don't collide.
+    if not missing and not stale:
+        return
+    # One writer at a time, so workers opening a fresh or older file together don't
+    # collide. An older database gains the newer columns even without create: that
+    # adds nothing a user could lose, and the queries need them.
     with _opening(where), writer(engine).begin() as conn:
-        Base.metadata.create_all(conn)
+        if missing:
+            Base.metadata.create_all(conn)
+        add_missing_columns(conn)
 
 
 @contextmanager

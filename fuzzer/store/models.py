@@ -4,6 +4,11 @@ A bucket is one bug: its title is the dedup key (DESIGN.md, decision 7). A
 sample is one sighting of it — the program that showed it, the step, what the
 model expected and what the kernel did. Programs are stored once, by hash.
 All times are stored as UTC and come back timezone-aware.
+
+Triage state lives on the bucket: its status (STATUSES), a note, the bucket it
+duplicates, how reliably it reproduces and its minimized program. Columns
+added after the first release are nullable or have a server default, so
+db.py can add them in place to an older database (migrate.py).
 """
 
 from __future__ import annotations
@@ -15,6 +20,10 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 CAMPAIGN_STATUSES = ("running", "done", "interrupted", "failed")
+# A bucket's triage status. "new" and "regression" still need a person's look;
+# "regression" is a "fixed" bucket seen again on a real kernel.
+STATUSES = ("new", "kernel-bug", "model-bug", "false-positive", "fixed", "duplicate", "regression")
+OPEN_STATUSES = ("new", "regression")
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -92,6 +101,14 @@ class Bucket(Base):
     count: Mapped[int] = mapped_column(default=0)
     status: Mapped[str] = mapped_column(String(32), default="new")
     note: Mapped[str | None] = mapped_column(Text)
+    # Added by the triage release: all nullable, so older databases gain them in place.
+    duplicate_of: Mapped[int | None] = mapped_column(ForeignKey("bucket.id"))
+    reliability_hits: Mapped[int | None]  # runs of the program that diverged again ...
+    reliability_runs: Mapped[int | None]  # ... out of this many
+    minimized_program_id: Mapped[int | None] = mapped_column(ForeignKey("program.id"))
+    minimized_step: Mapped[int | None]  # the diverging step in the minimized program
+    original_calls: Mapped[int | None]
+    minimized_calls: Mapped[int | None]
 
 
 class Sample(Base):
@@ -108,3 +125,6 @@ class Sample(Base):
     observed: Mapped[str] = mapped_column(Text)
     kernel: Mapped[str] = mapped_column(String(200))
     created: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Comma-separated names of the injections active when seen ("" on a real kernel):
+    # a divergence under injection is an emulated bug, not the kernel's.
+    injections: Mapped[str] = mapped_column(Text, default="", server_default="")

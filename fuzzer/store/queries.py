@@ -2,7 +2,12 @@
 
 Each write is one short transaction, so a killed worker loses at most the
 divergence it was recording and never leaves a half-written one. Rows come
-back as frozen dataclasses detached from any session.
+back as frozen dataclasses (rows.py) detached from any session.
+
+Triage: a person labels a bucket (STATUSES); a label and its note survive
+later sightings, except that a real (not injected) sighting of a "fixed"
+bucket reopens it as "regression". The default bucket list holds only the
+buckets still waiting for a look ("new" and "regression").
 """
 
 from __future__ import annotations
@@ -11,60 +16,43 @@ import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Engine, case, distinct, exists, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from fuzzer.store.db import StoreError, guarded, open_engine, writer
-from fuzzer.store.models import CAMPAIGN_STATUSES, Bucket, Campaign, Program, Sample
+from fuzzer.store.models import (
+    CAMPAIGN_STATUSES,
+    OPEN_STATUSES,
+    STATUSES,
+    Bucket,
+    Campaign,
+    Program,
+    Sample,
+)
+from fuzzer.store.rows import (
+    BucketDetail,
+    BucketRow,
+    CampaignRow,
+    bucket_detail,
+    bucket_row,
+    campaign_row,
+    sample_row,
+)
 
 _HASH = re.compile(r"[0-9a-f]{16}")
 
-
-@dataclass(frozen=True)
-class CampaignRow:
-    id: int
-    kernel: str
-    host: str
-    options: dict[str, object]
-    started: datetime
-    ended: datetime | None
-    programs: int
-    steps: int
-    divergences: int
-    status: str
-
-
-@dataclass(frozen=True)
-class BucketRow:
-    id: int
-    title: str
-    kind: str
-    first_seen: datetime
-    last_seen: datetime
-    count: int
-    status: str
-    note: str | None
-
-
-@dataclass(frozen=True)
-class SampleRow:
-    program_text: str
-    program_hash: str
-    step: int
-    expected: str
-    observed: str
-    kernel: str
-    campaign_id: int | None
-    created: datetime
-
-
-@dataclass(frozen=True)
-class BucketDetail(BucketRow):
-    samples: list[SampleRow]  # oldest first
+# buckets(sort=...): times newest first, count most first, id ascending, kind A-Z.
+_ORDER = {
+    "last_seen": (Bucket.last_seen.desc(), Bucket.id.desc()),
+    "first_seen": (Bucket.first_seen.desc(), Bucket.id.desc()),
+    "count": (Bucket.count.desc(), Bucket.last_seen.desc(), Bucket.id.desc()),
+    "id": (Bucket.id.asc(),),
+    "kind": (Bucket.kind.asc(), Bucket.last_seen.desc(), Bucket.id.desc()),
+}
+SORTS = tuple(_ORDER)
 
 
 def open_store(url: str | None = None, *, create: bool = True) -> Store:
@@ -127,13 +115,13 @@ class Store:
 
     def campaign(self, campaign_id: int) -> CampaignRow:
         with self._read() as s:
-            return _campaign_row(_require_campaign(s, campaign_id))
+            return campaign_row(_require_campaign(s, campaign_id))
 
     def campaigns(self) -> list[CampaignRow]:
         """All campaigns, newest first."""
         with self._read() as s:
             rows = s.scalars(select(Campaign).order_by(Campaign.id.desc()))
-            return [_campaign_row(c) for c in rows]
+            return [campaign_row(c) for c in rows]
 
     # -- divergences -------------------------------------------------------
 
@@ -149,14 +137,18 @@ class Store:
         expected: str,
         observed: str,
         kernel: str,
+        injections: str = "",
     ) -> tuple[int, bool]:
         """Store one divergence in one transaction; returns (bucket id, is the bucket new).
 
         The program is stored once per hash and the bucket once per title (a
-        repeat bumps its count and last_seen); the sample always is.
+        repeat bumps its count and last_seen); the sample always is, with the
+        comma-separated names of the injections active when it was seen. A
+        repeat never touches the bucket's label or note, except that a sighting
+        on a real kernel (no injections) turns "fixed" into "regression".
         """
-        if not _HASH.fullmatch(program_hash):
-            raise ValueError(f"program hash must be 16 lowercase hex digits: {program_hash!r}")
+        _check_hash(program_hash)
+        injections = ",".join(n.strip() for n in injections.split(",") if n.strip())
         with self._write() as s:
             s.connection()  # take the write lock first, so last_seen follows commit order
             now = _now()
@@ -168,7 +160,7 @@ class Store:
                     .values(divergences=Campaign.divergences + 1)
                 )
             program_id = _program_id(s, program_text, program_hash, now)
-            bucket_id, is_new = _bucket_id(s, kind, title, now)
+            bucket_id, is_new = _bucket_id(s, kind, title, now, real=not injections)
             s.add(
                 Sample(
                     bucket_id=bucket_id,
@@ -179,30 +171,165 @@ class Store:
                     observed=observed,
                     kernel=kernel,
                     created=now,
+                    injections=injections,
                 )
             )
         return bucket_id, is_new
 
-    def buckets(self) -> list[BucketRow]:
-        """All buckets, most recently seen first."""
+    def buckets(
+        self,
+        *,
+        status: list[str] | None = None,
+        kind: str | None = None,
+        kernel: str | None = None,
+        since: datetime | None = None,
+        include_labelled: bool = False,
+        sort: str = "last_seen",
+    ) -> list[BucketRow]:
+        """Buckets still to triage ("new", "regression"), most recently seen first.
+
+        status lists the statuses wanted instead (it wins over include_labelled,
+        which lists every status); kernel keeps buckets with a sample from that
+        kernel release; since keeps those seen at or after it; sort is one of
+        SORTS (times newest first, count most first, id ascending, kind A-Z).
+        """
+        if sort not in _ORDER:
+            raise StoreError(f"cannot sort by {sort!r} (one of: {', '.join(SORTS)})")
+        if since is not None and since.tzinfo is None:
+            raise ValueError(f"naive datetime {since!r}: pass times in UTC")
+        query = select(Bucket).order_by(*_ORDER[sort])
+        if status:
+            query = query.where(Bucket.status.in_([_check_status(x) for x in status]))
+        elif not include_labelled:
+            query = query.where(Bucket.status.in_(OPEN_STATUSES))
+        if kind is not None:
+            query = query.where(Bucket.kind == kind)
+        if kernel is not None:
+            query = query.where(
+                exists().where(Sample.bucket_id == Bucket.id, Sample.kernel == kernel)
+            )
+        if since is not None:
+            query = query.where(Bucket.last_seen >= since)
         with self._read() as s:
-            rows = s.scalars(select(Bucket).order_by(Bucket.last_seen.desc(), Bucket.id.desc()))
-            return [_bucket_row(b) for b in rows]
+            return [bucket_row(b) for b in s.scalars(query)]
 
     def bucket(self, bucket_id: int) -> BucketDetail:
-        """One bucket with all its samples, oldest first."""
+        """One bucket with all its samples (oldest first) and its minimized program."""
         with self._read() as s:
-            b = s.get(Bucket, bucket_id)
-            if b is None:
-                raise StoreError(f"no bucket with id {bucket_id}")
+            b = _require_bucket(s, bucket_id)
             rows = s.execute(
                 select(Sample, Program)
                 .join(Program, Sample.program_id == Program.id)
                 .where(Sample.bucket_id == bucket_id)
                 .order_by(Sample.created, Sample.id)
             )
-            samples = [_sample_row(sample, program) for sample, program in rows]
-            return BucketDetail(**vars(_bucket_row(b)), samples=samples)
+            samples = [sample_row(sample, program) for sample, program in rows]
+            minimized = None
+            if b.minimized_program_id is not None:
+                minimized = s.get(Program, b.minimized_program_id)
+            return bucket_detail(b, samples, minimized)
+
+    # -- triage ------------------------------------------------------------
+
+    def label(
+        self,
+        bucket_id: int,
+        status: str,
+        *,
+        note: str | None = None,
+        duplicate_of: int | None = None,
+    ) -> BucketRow:
+        """Set a bucket's status; returns the bucket as labelled.
+
+        "duplicate" needs duplicate_of, another existing bucket (not one that is,
+        through its own duplicate_of, a duplicate of this one), and no other
+        status takes it. note None keeps the old note; "" clears it.
+        """
+        _check_status(status)
+        if status == "duplicate" and duplicate_of is None:
+            raise StoreError("status duplicate needs the id of the bucket it duplicates")
+        if status != "duplicate" and duplicate_of is not None:
+            raise StoreError(f"only a duplicate names the bucket it duplicates, not {status!r}")
+        with self._write() as s:
+            b = _require_bucket(s, bucket_id)
+            if duplicate_of is not None:
+                _check_duplicate(s, bucket_id, duplicate_of)
+            b.status = status
+            b.duplicate_of = duplicate_of
+            if note is not None:
+                b.note = note or None
+            return bucket_row(b)
+
+    def set_minimized(
+        self,
+        bucket_id: int,
+        *,
+        program_text: str,
+        program_hash: str,
+        step: int,
+        original_calls: int,
+        minimized_calls: int,
+    ) -> None:
+        """Keep the bucket's minimized program (stored once per hash) and its diverging step."""
+        _check_hash(program_hash)
+        if not 0 < minimized_calls <= original_calls:
+            raise ValueError(f"minimized {original_calls} calls to {minimized_calls}?")
+        if not 0 <= step < minimized_calls:
+            raise ValueError(f"step {step} is not in a program of {minimized_calls} calls")
+        with self._write() as s:
+            b = _require_bucket(s, bucket_id)
+            b.minimized_program_id = _program_id(s, program_text, program_hash, _now())
+            b.minimized_step = step
+            b.original_calls = original_calls
+            b.minimized_calls = minimized_calls
+
+    def set_reliability(self, bucket_id: int, *, hits: int, runs: int) -> None:
+        """Keep how often re-running the bucket's program diverged again: hits of runs."""
+        if not 0 <= hits <= runs or runs < 1:
+            raise ValueError(f"reliability {hits}/{runs}?")
+        with self._write() as s:
+            b = _require_bucket(s, bucket_id)
+            b.reliability_hits = hits
+            b.reliability_runs = runs
+
+    def stats(self) -> dict[str, object]:
+        """Totals: buckets by status (every status), kind and kernel; samples; campaigns' work.
+
+        Keys: buckets, by_status, by_kind, by_kernel (buckets with a sample from
+        that release), samples, injected_samples, campaigns, programs, steps.
+        """
+        count = func.count()
+        with self._read() as s:
+            by_status: dict[str, int] = dict.fromkeys(STATUSES, 0)
+            for status, n in s.execute(select(Bucket.status, count).group_by(Bucket.status)):
+                by_status[status] = n
+            kinds = s.execute(
+                select(Bucket.kind, count).group_by(Bucket.kind).order_by(Bucket.kind)
+            )
+            kernels = s.execute(
+                select(Sample.kernel, func.count(distinct(Sample.bucket_id)))
+                .group_by(Sample.kernel)
+                .order_by(Sample.kernel)
+            )
+            work = s.execute(
+                select(
+                    count, func.coalesce(func.sum(Campaign.programs), 0),
+                    func.coalesce(func.sum(Campaign.steps), 0),
+                )
+            ).one()
+            return {
+                "buckets": sum(by_status.values()),
+                "by_status": by_status,
+                "by_kind": {k: n for k, n in kinds},
+                "by_kernel": {k: n for k, n in kernels},
+                "samples": s.scalar(select(count).select_from(Sample)),
+                "injected_samples": s.scalar(
+                    select(count).select_from(Sample).where(Sample.injections != "")
+                ),
+                "campaigns": work[0],
+                "programs": int(work[1]),
+                "steps": int(work[2]),
+            }
 
     # -- sessions ----------------------------------------------------------
 
@@ -222,11 +349,46 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _check_hash(program_hash: str) -> None:
+    if not _HASH.fullmatch(program_hash):
+        raise ValueError(f"program hash must be 16 lowercase hex digits: {program_hash!r}")
+
+
+def _check_status(status: str) -> str:
+    if status not in STATUSES:
+        raise StoreError(f"unknown status {status!r} (one of: {', '.join(STATUSES)})")
+    return status
+
+
 def _require_campaign(s: Session, campaign_id: int) -> Campaign:
     row = s.get(Campaign, campaign_id)
     if row is None:
         raise StoreError(f"no campaign with id {campaign_id}")
     return row
+
+
+def _require_bucket(s: Session, bucket_id: int) -> Bucket:
+    row = s.get(Bucket, bucket_id)
+    if row is None:
+        raise StoreError(f"no bucket with id {bucket_id}")
+    return row
+
+
+def _check_duplicate(s: Session, bucket_id: int, other: int) -> None:
+    """other may be what bucket_id duplicates: it exists, and is not bucket_id or its duplicate."""
+    if other == bucket_id:
+        raise StoreError(f"bucket {bucket_id} cannot be a duplicate of itself")
+    if s.get(Bucket, other) is None:
+        raise StoreError(f"no bucket with id {other} (the bucket it would duplicate)")
+    seen, cur = set(), s.get(Bucket, other)
+    while cur is not None and cur.duplicate_of is not None and cur.id not in seen:
+        seen.add(cur.id)
+        if cur.duplicate_of == bucket_id:
+            raise StoreError(
+                f"bucket {bucket_id} cannot be a duplicate of {other}: "
+                f"{other} is already a duplicate of {bucket_id}"
+            )
+        cur = s.get(Bucket, cur.duplicate_of)
 
 
 def _program_id(s: Session, text: str, hash_: str, now: datetime) -> int:
@@ -242,7 +404,7 @@ def _program_id(s: Session, text: str, hash_: str, now: datetime) -> int:
     return row.id
 
 
-def _bucket_id(s: Session, kind: str, title: str, now: datetime) -> tuple[int, bool]:
+def _bucket_id(s: Session, kind: str, title: str, now: datetime, *, real: bool) -> tuple[int, bool]:
     found = s.scalar(select(Bucket.id).where(Bucket.title == title))
     if found is None:
         row = Bucket(kind=kind, title=title, first_seen=now, last_seen=now, count=1, status="new")
@@ -252,48 +414,9 @@ def _bucket_id(s: Session, kind: str, title: str, now: datetime) -> tuple[int, b
             return row.id, True
         except IntegrityError:
             found = s.scalars(select(Bucket.id).where(Bucket.title == title)).one()
-    s.execute(
-        update(Bucket).where(Bucket.id == found).values(count=Bucket.count + 1, last_seen=now)
-    )
+    seen = {"count": Bucket.count + 1, "last_seen": now}
+    if real:
+        # A fixed bug seen again on a real kernel is back; an emulated one proves nothing.
+        seen["status"] = case((Bucket.status == "fixed", "regression"), else_=Bucket.status)
+    s.execute(update(Bucket).where(Bucket.id == found).values(**seen))
     return found, False
-
-
-def _campaign_row(c: Campaign) -> CampaignRow:
-    return CampaignRow(
-        id=c.id,
-        kernel=c.kernel,
-        host=c.host,
-        options=json.loads(c.options),
-        started=c.started,
-        ended=c.ended,
-        programs=c.programs,
-        steps=c.steps,
-        divergences=c.divergences,
-        status=c.status,
-    )
-
-
-def _bucket_row(b: Bucket) -> BucketRow:
-    return BucketRow(
-        id=b.id,
-        title=b.title,
-        kind=b.kind,
-        first_seen=b.first_seen,
-        last_seen=b.last_seen,
-        count=b.count,
-        status=b.status,
-        note=b.note,
-    )
-
-
-def _sample_row(sample: Sample, program: Program) -> SampleRow:
-    return SampleRow(
-        program_text=program.text,
-        program_hash=program.hash,
-        step=sample.step,
-        expected=sample.expected,
-        observed=sample.observed,
-        kernel=sample.kernel,
-        campaign_id=sample.campaign_id,
-        created=sample.created,
-    )

@@ -1,0 +1,122 @@
+"""What the Store hands out: frozen dataclasses, detached from any session.
+
+Fields added after the first release have defaults, so code that builds a row
+by hand (tests, fakes) keeps working.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from fuzzer.store.models import Bucket, Campaign, Program, Sample
+
+
+@dataclass(frozen=True)
+class CampaignRow:
+    id: int
+    kernel: str
+    host: str
+    options: dict[str, object]
+    started: datetime
+    ended: datetime | None
+    programs: int
+    steps: int
+    divergences: int
+    status: str
+
+
+@dataclass(frozen=True)
+class BucketRow:
+    id: int
+    title: str
+    kind: str
+    first_seen: datetime
+    last_seen: datetime
+    count: int
+    status: str
+    note: str | None
+    duplicate_of: int | None = None  # set only when status is "duplicate"
+    reliability_hits: int | None = None  # None: not measured
+    reliability_runs: int | None = None
+    original_calls: int | None = None  # None: not minimized
+    minimized_calls: int | None = None
+
+
+@dataclass(frozen=True)
+class SampleRow:
+    program_text: str
+    program_hash: str
+    step: int
+    expected: str
+    observed: str
+    kernel: str
+    campaign_id: int | None
+    created: datetime
+    injections: str = ""  # comma-separated; "" on a real kernel
+
+
+@dataclass(frozen=True, kw_only=True)
+class BucketDetail(BucketRow):
+    samples: list[SampleRow]  # oldest first
+    minimized_program_text: str | None = None
+    minimized_program_hash: str | None = None
+    minimized_step: int | None = None  # the diverging step of the minimized program
+
+
+def campaign_row(c: Campaign) -> CampaignRow:
+    return CampaignRow(
+        id=c.id,
+        kernel=c.kernel,
+        host=c.host,
+        options=json.loads(c.options),
+        started=c.started,
+        ended=c.ended,
+        programs=c.programs,
+        steps=c.steps,
+        divergences=c.divergences,
+        status=c.status,
+    )
+
+
+def bucket_row(b: Bucket) -> BucketRow:
+    return BucketRow(
+        id=b.id,
+        title=b.title,
+        kind=b.kind,
+        first_seen=b.first_seen,
+        last_seen=b.last_seen,
+        count=b.count,
+        status=b.status,
+        note=b.note,
+        duplicate_of=b.duplicate_of,
+        reliability_hits=b.reliability_hits,
+        reliability_runs=b.reliability_runs,
+        original_calls=b.original_calls,
+        minimized_calls=b.minimized_calls,
+    )
+
+
+def sample_row(sample: Sample, program: Program) -> SampleRow:
+    return SampleRow(
+        program_text=program.text,
+        program_hash=program.hash,
+        step=sample.step,
+        expected=sample.expected,
+        observed=sample.observed,
+        kernel=sample.kernel,
+        campaign_id=sample.campaign_id,
+        created=sample.created,
+        injections=sample.injections,
+    )
+
+
+def bucket_detail(b: Bucket, samples: list[SampleRow], minimized: Program | None) -> BucketDetail:
+    return BucketDetail(
+        **vars(bucket_row(b)),
+        samples=samples,
+        minimized_program_text=minimized.text if minimized else None,
+        minimized_program_hash=minimized.hash if minimized else None,
+        minimized_step=b.minimized_step if minimized else None,
+    )
