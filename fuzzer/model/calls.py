@@ -63,8 +63,11 @@ from fuzzer.prog.syscalls import (
 
 
 def step(state: State, call: Call) -> Prediction:
-    handler = _HANDLERS[call.name]
-    return handler(state, *call.args)
+    prediction = _HANDLERS[call.name](state, *call.args)
+    # VMA identity (splits, merges, anon_vmas) follows every call, so that
+    # mremap, the one call whose semantics depend on VMA boundaries, sees them.
+    mremap_mod.track(state)
+    return prediction
 
 
 # ------------------------------------------------------------------- calls

@@ -5,7 +5,9 @@ lengths, what FIXED and DONTUNMAP need), then `remap_move` for a pure FIXED
 move (old_len == new_len, which may span several VMAs), else `check_prep_vma`
 on the VMA at the old address followed by `mremap_to` (a new address is
 implied) or `mremap_at` (no-op, shrink in place, grow in place or move).
-Growing a VM_LOCKED VMA populates the new part once the call is done.
+Growing a VM_LOCKED VMA populates the new part once the call is done, and
+without CAP_IPC_LOCK is held to RLIMIT_MEMLOCK (EAGAIN). Kernels without
+`features.mremap_multi_vma_move` (before about 6.17) treat every move as one VMA's.
 
 Which VMA holds the old address decides EFAULT and in-place growth, but the
 model keeps pages, not VMAs. So this module keeps its own picture of them in
@@ -14,9 +16,15 @@ vm_pgoff is `Attrs.pgoff` for shared pages and for private pages that mremap
 placed (`_pgoff`). `track` brings the picture up to date by comparing the
 pages with how it last saw them and replaying what the other calls did under
 §11's rules (`vma_merge_new_range`, `vma_merge_existing_range`,
-`find_mergeable_anon_vma`). That is exact when it runs after every call; over
-several calls it assumes unmaps came first, then new mappings, then flag
-changes, then faults, and it cannot see MAP_NORESERVE (not in `Attrs`).
+`find_mergeable_anon_vma`). That is exact when it runs after every call. Over
+several calls it sees only the net change and assumes unmaps came first, then
+new mappings (populated at once if they are wholly anonymous-present), then
+flag changes, then faults. Flags `Attrs` lacks (MAP_NORESERVE's nr,
+MAP_STACK's nh) are invisible to it.
+
+Shared pages mapped at two addresses (the old and new VMA of a DONTUNMAP or an
+old_len 0 duplicate, or a VMA moved outside the arena) lose pagemap's X bit:
+they are `f` here, where mremap itself maps them.
 """
 
 from __future__ import annotations
@@ -25,10 +33,19 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 
-from fuzzer.model.pages import OUTSIDE, TASK_SIZE, Prediction, arena_pages, populate
+from fuzzer.model.pages import (
+    OUTSIDE,
+    RWX,
+    TASK_SIZE,
+    Prediction,
+    arena_pages,
+    fault_around,
+    populate,
+)
 from fuzzer.model.state import ABSENT, ANON, SHMEM, Attrs, Page, State
 from fuzzer.prog.program import ARENA_BASE, ARENA_PAGES, page_up
 from fuzzer.prog.syscalls import (
+    EAGAIN,
     EFAULT,
     EINVAL,
     ENOMEM,
@@ -51,6 +68,7 @@ Slot = tuple[int, int, bool]  # State.vmas entry: (VMA id, anon_vma id or 0, VM_
 
 
 def mremap(state: State, old: int, old_len: int, new_len: int, flags: int, new: int) -> Prediction:
+    """The result is an arena offset, OUTSIDE (an address the kernel chose) or -errno."""
     track(state)
     ret, grown = _do_mremap(state, old, old_len, new_len, flags, new)
     state.drop_unmapped_objects()
@@ -84,7 +102,7 @@ def _do_mremap(
         or _overlaps(old, old_len, new, new_len)
     ):
         return -EINVAL, None
-    if flags & MREMAP_FIXED and old_len == new_len:
+    if flags & MREMAP_FIXED and old_len == new_len and state.features.mremap_multi_vma_move:
         return _remap_move(state, old, old_len, new, dontunmap), None
     # check_prep_vma
     vma = _vma_at(state, old // PAGE)
@@ -98,6 +116,11 @@ def _do_mremap(
         # A shrink may unmap past the VMA's end; what is kept or moved may not.
         if min(old_len, new_len) > vma.stop * PAGE - old:
             return -EFAULT, None
+        # mlock_future_ok: a locked VMA grows only within RLIMIT_MEMLOCK (or CAP_IPC_LOCK)
+        delta = (new_len - old_len) // PAGE if expand else 0
+        over = delta + state.locked_pages() > state.limit_pages()
+        if head.lo and delta and not state.cap_ipc_lock and over:
+            return -EAGAIN, None
     if implies_new:
         ret = _mremap_to(state, old, old_len, new_len, new, flags)
     else:
@@ -133,6 +156,8 @@ def _mremap_at(state: State, vma: range, old: int, old_len: int, new_len: int,
 def _mremap_to(state: State, old: int, old_len: int, new_len: int, new: int, flags: int) -> int:
     if flags & MREMAP_FIXED:
         _clear(state, arena_pages(new, new_len))  # do_munmap of the target comes first
+        if _vma_at(state, old // PAGE) is None:
+            return -EFAULT  # old_len 0 at new: the target was the old VMA
     if new_len < old_len:
         error = _munmap(state, old + new_len, old_len - new_len)
         if error:
@@ -192,6 +217,8 @@ def _move_vma(state: State, old: int, old_len: int, new_len: int, dest: int,
     if dest == OUTSIDE:
         state.outside_mapped += new_len // PAGE
         state.outside_locked += new_len // PAGE if head.attrs.lo else 0
+        if head.attrs.shared:
+            _map_outside(state, head.attrs, pgoff, moved, new_len // PAGE)
         return OUTSIDE
     first, vid, (_, anon, acct) = dest // PAGE, _new_id(state), slot
     for k in range(new_len // PAGE):
@@ -227,25 +254,40 @@ def _extend(state: State, vma: range, count: int) -> None:
 
 
 def _populate(state: State, pages: range) -> None:
-    """mm_populate of a locked VMA's new part; a shmem page past EOF fails (SIGBUS in GUP)."""
+    """mm_populate of a locked VMA's new part (all in one VMA). A shmem page past the
+    object's end faults around what is cached near it, then fails (SIGBUS inside GUP),
+    which ends the VMA's population."""
     for i in pages:
-        page = state.pages[i]
-        if page is None:
-            continue
-        a = page.attrs
+        a = _attrs(state, i)
         if a.shared and a.pgoff >= state.shmem_size.get(a.obj, a.pgoff + 1):
-            continue
+            if not a.lf and a.prot & RWX:
+                fault_around(state, i)
+            return
         populate(state, range(i, i + 1), ignore_errors=True)
 
 
+def _map_outside(state: State, attrs: Attrs, pgoff: int, moved: list[str], count: int) -> None:
+    """Note the shmem pages a VMA moved outside the arena maps: the pages that moved and,
+    if it is locked and grew, its populated tail (allocated in the object, and with
+    fault-around mapping what else the object caches in its range)."""
+    cache = state.shmem.setdefault(attrs.obj, set())
+    mapped = {pgoff + k for k, letter in enumerate(moved) if letter in (SHMEM, SHMEM_TWICE)}
+    if attrs.lo and not attrs.lf and attrs.prot & RWX and count > len(moved):
+        end = min(pgoff + count, state.shmem_size.get(attrs.obj, pgoff + count))
+        cache.update(range(pgoff + len(moved), end))
+        mapped |= {pg for pg in cache if pgoff <= pg < end}
+    state.outside_shmem |= {(attrs.obj, pg) for pg in mapped}
+
+
 def _mark_shmem_mapped_twice(state: State) -> None:
-    """A shmem page mapped at more than one arena address is not exclusive (pagemap bit 56)."""
+    """A shmem page mapped at two addresses (in the arena or outside) is not exclusive
+    (pagemap bit 56)."""
     def key(p: Page) -> tuple[int, int]:
         return p.attrs.obj, p.attrs.pgoff
 
     mapped = [p if p is not None and p.attrs.shared and p.state in (SHMEM, SHMEM_TWICE)
               else None for p in state.pages]
-    count = Counter(key(p) for p in mapped if p is not None)
+    count = Counter(key(p) for p in mapped if p is not None) + Counter(state.outside_shmem)
     for i, p in enumerate(mapped):
         if p is not None:
             letter = SHMEM_TWICE if count[key(p)] > 1 else SHMEM
@@ -271,7 +313,7 @@ def _clear(state: State, pages: range) -> None:
 def track(state: State) -> None:
     """Bring `State.vmas` up to date with what other calls did to the pages since last time."""
     created: list[int] = []
-    changed: list[tuple[int, Attrs]] = []
+    was_attrs: dict[int, Attrs] = {}  # the flags before, where they may have changed
     faulted: list[int] = []
     for i, (was, now) in enumerate(zip(state.vmas_seen, state.pages, strict=True)):
         if now is was:
@@ -283,27 +325,35 @@ def track(state: State) -> None:
             continue
         if was is None:
             created.append(i)
-        elif _flags(was.attrs) != _flags(now.attrs):
-            changed.append((i, was.attrs))
+        else:
+            was_attrs[i] = was.attrs
         if now.state == ANON and (was is None or was.state != ANON):
             faulted.append(i)
-    for run in _runs(created, lambda i: _same_mapping(state, i)):
-        vid, a = _new_id(state), _page(state, run.start).attrs
-        for i in run:
-            state.vmas[i] = (vid, 0, not a.shared and bool(a.prot & PROT_WRITE))
-        _merge(state, run)
-    was_attrs = dict(changed)
-    for run in _runs([i for i, _ in changed], lambda i: _same_change(state, was_attrs, i)):
+    for run in _runs(created, lambda i: _same_mmap(state, i)):
+        _new_mapping(state, run, was_attrs)
+    changed = [i for i in sorted(was_attrs) if _flags(was_attrs[i]) != _flags(_attrs(state, i))]
+    for run in _runs(changed, lambda i: _same_change(state, was_attrs, i)):
         _modify(state, run, was_attrs[run.start])
     for i in faulted:
         _anon_vma_prepare(state, i)
-    for i in created:
-        a = _page(state, i).attrs
-        if a.shared and a.obj not in state.shmem_size:
-            sizes = [_page(state, j).attrs.pgoff for j in created
-                     if _page(state, j).attrs.obj == a.obj]
-            state.shmem_size[a.obj] = max(sizes) + 1  # mmap gave it offsets 0..size-1
+    for i in created:  # a new shmem object is as large as the mmap that made it
+        a = _attrs(state, i)
+        if a.shared and state.shmem_size.get(a.obj, 0) <= a.pgoff:
+            state.shmem_size[a.obj] = a.pgoff + 1
     state.vmas_seen = list(state.pages)
+
+
+def _new_mapping(state: State, run: range, was_attrs: dict[int, Attrs]) -> None:
+    """One mmap: a VMA with the flags most of its pages have now (the others count as
+    changed later), merged with its neighbours, populated at once if all of it is."""
+    attrs = Counter(replace(_attrs(state, i), pgoff=0) for i in run).most_common(1)[0][0]
+    vid = _new_id(state)
+    for i in run:
+        state.vmas[i] = (vid, 0, not attrs.shared and bool(attrs.prot & PROT_WRITE))
+        was_attrs[i] = attrs
+    _merge(state, run)
+    if all(_page(state, i).state == ANON for i in run):
+        _anon_vma_prepare(state, run.start)
 
 
 def _replaced(was: Attrs, now: Attrs) -> bool:
@@ -316,10 +366,11 @@ def _flags(a: Attrs) -> tuple[int, bool, bool, bool, bool]:
     return a.prot, a.lo, a.lf, a.dc, a.wf
 
 
-def _same_mapping(state: State, i: int) -> bool:
-    """Whether page i came from the same mmap as page i-1 (same flags, next offset)."""
-    a, b = _page(state, i - 1).attrs, _page(state, i).attrs
-    return replace(a, pgoff=0) == replace(b, pgoff=0) and b.pgoff == a.pgoff + 1
+def _same_mmap(state: State, i: int) -> bool:
+    """Whether page i came from the same mmap as page i-1: the same object, the next
+    offset (mmap numbers its pages from 0; later calls may have changed the flags)."""
+    a, b = _attrs(state, i - 1), _attrs(state, i)
+    return (a.shared, a.obj) == (b.shared, b.obj) and b.pgoff == a.pgoff + 1
 
 
 def _same_change(state: State, was: dict[int, Attrs], i: int) -> bool:
@@ -483,6 +534,10 @@ def _next_vma(state: State, pos: int, end: int) -> range | None:
     """The first VMA that has a page in [pos, end)."""
     return next((_vma_range(state, i) for i in range(pos, min(end, N))
                  if state.vmas[i] is not None), None)
+
+
+def _attrs(state: State, i: int) -> Attrs:
+    return _page(state, i).attrs
 
 
 def _page(state: State, i: int) -> Page:

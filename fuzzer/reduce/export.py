@@ -1,0 +1,160 @@
+"""Exports of a finding: program text, syzkaller text, a C reproducer, a crashes/ folder.
+
+A `Finding` is a program with its diverging step, title, kind, expected and
+observed; `finding_of(bucket)` takes the bucket's minimized program when it
+has one, else its first sample. `write_bucket_folder` lays one bucket out as
+`crashes/<slug>-<id>/` with original.prog, minimized.prog, repro.c, report.txt.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from fuzzer.model import Unsupported
+from fuzzer.prog import format_call, parse
+from fuzzer.reduce.csource import ExportError, Finding, c_source
+from fuzzer.reduce.syz import syz_program
+from fuzzer.store import BucketDetail
+
+FORMATS = ("c", "prog", "syz")
+SLUG_MAX = 80
+
+
+def finding_of(bucket: BucketDetail, *, minimized: bool = True) -> Finding:
+    """The bucket's minimized program (if any and wanted), else its first sample's."""
+    if not bucket.samples:
+        raise ExportError(f"bucket {bucket.id} has no stored program")
+    sample = bucket.samples[0]
+    text, step = sample.program_text, sample.step
+    if minimized and bucket.minimized_program_text and bucket.minimized_step is not None:
+        # The sample's expected/observed describe the original program, not this one.
+        program = parse(bucket.minimized_program_text, f"bucket {bucket.id} (minimized)")
+        return Finding(program, bucket.minimized_step, bucket.title, bucket.kind)
+    program = parse(text, f"bucket {bucket.id}")
+    return Finding(program, step, bucket.title, bucket.kind, sample.expected, sample.observed)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def header_lines(finding: Finding, bucket_id: int | None = None) -> list[str]:
+    which = f"bucket #{bucket_id}: " if bucket_id is not None else ""
+    call = format_call(finding.program.calls[finding.step])
+    lines = [f"{which}{finding.title}", f"kind {finding.kind}, diverging at step "
+             f"{finding.step}: {call}"]
+    if finding.expected:
+        lines.append(f"expected: {_one_line(finding.expected)}")
+    if finding.observed:
+        lines.append(f"observed: {_one_line(finding.observed)}")
+    return lines
+
+
+def prog_text(finding: Finding, bucket_id: int | None = None) -> str:
+    """The program text with a comment header: `mmfuzz exec` runs it as it is."""
+    head = "".join(f"# {line}\n" for line in header_lines(finding, bucket_id))
+    return head + finding.program.text()
+
+
+def export(finding: Finding, fmt: str, bucket_id: int | None = None) -> str:
+    """The finding in one of FORMATS."""
+    if not 0 <= finding.step < len(finding.program.calls):
+        raise ExportError(f"step {finding.step} is not in a program of "
+                          f"{len(finding.program.calls)} calls")
+    match fmt:
+        case "c":
+            return c_source(finding, bucket_id)
+        case "prog":
+            return prog_text(finding, bucket_id)
+        case "syz":
+            return syz_program(finding.program, header_lines(finding, bucket_id))
+    raise ExportError(f"unknown format {fmt!r} (one of: {', '.join(FORMATS)})")
+
+
+# ---------------------------------------------------------------- crashes/
+
+
+def slug(title: str) -> str:
+    """A file-name-safe, readable form of a title: `presence-mmap-private-anonymous-...`."""
+    text = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")
+    if len(text) > SLUG_MAX:
+        cut = text[: SLUG_MAX + 1]
+        text = cut[: cut.rfind("-")] if "-" in cut else cut[:SLUG_MAX]
+    return text.strip("-") or "bucket"
+
+
+def folder_name(bucket: BucketDetail) -> str:
+    return f"{slug(bucket.title)}-{bucket.id}"
+
+
+def write_bucket_folder(root: Path, bucket: BucketDetail) -> Path:
+    """Write one bucket's folder under root; returns it. OSError if root is unwritable."""
+    original = finding_of(bucket, minimized=False)
+    best = finding_of(bucket)
+    folder = root / folder_name(bucket)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "original.prog").write_text(prog_text(original, bucket.id))
+    files = ["original.prog"]
+    if bucket.minimized_program_text:
+        (folder / "minimized.prog").write_text(prog_text(best, bucket.id))
+        files.append("minimized.prog")
+    repro_note = ""
+    try:
+        (folder / "repro.c").write_text(c_source(best, bucket.id))
+        files.append("repro.c")
+    except (ExportError, Unsupported) as e:
+        repro_note = f"no C reproducer: {e}"
+        (folder / "repro.c").unlink(missing_ok=True)
+    (folder / "report.txt").write_text(report_text(bucket, best, files, repro_note))
+    return folder
+
+
+def _sample_lines(bucket: BucketDetail) -> list[str]:
+    if not bucket.samples:
+        return []
+    first = bucket.samples[0]
+    return [f"first sample, step {first.step} of the original program:",
+            f"  expected:   {_one_line(first.expected)}",
+            f"  observed:   {_one_line(first.observed)}"]
+
+
+def report_text(bucket: BucketDetail, finding: Finding, files: list[str], note: str = "") -> str:
+    kernels = sorted({s.kernel for s in bucket.samples})
+    injected = sorted({s.injections for s in bucket.samples if s.injections})
+    if bucket.reliability_runs:
+        reliability = f"{bucket.reliability_hits}/{bucket.reliability_runs} runs reproduce it"
+    else:
+        reliability = "not measured (mmfuzz repro ID)"
+    if bucket.minimized_program_text and bucket.original_calls and bucket.minimized_calls:
+        minimized = f"{bucket.original_calls} calls -> {bucket.minimized_calls}"
+    else:
+        minimized = "not minimized (mmfuzz minimize ID)"
+    lines = [
+        bucket.title,
+        "",
+        f"bucket:       #{bucket.id}, kind {bucket.kind}, status {bucket.status}",
+        f"kernel:       {', '.join(kernels) or 'unknown'}",
+        *([f"injections:   {'; '.join(injected)} (an emulated bug, not this kernel's)"]
+          if injected else []),
+        f"first seen:   {bucket.first_seen:%Y-%m-%d %H:%M:%S}",
+        f"last seen:    {bucket.last_seen:%Y-%m-%d %H:%M:%S}",
+        f"count:        {bucket.count}",
+        f"reliability:  {reliability}",
+        f"minimized:    {minimized}",
+        "",
+        f"diverging step {finding.step}: {format_call(finding.program.calls[finding.step])}",
+        *_sample_lines(bucket),
+        "",
+        f"files:        {', '.join(files)}",
+    ]
+    if note:
+        lines.append(note)
+    if "repro.c" in files:
+        lines.append("repro.c:      cc -Wall -static -o repro repro.c && ./repro "
+                     "(exit 1: reproduces)")
+    return "\n".join(lines) + "\n"
+
+
+__all__ = ["FORMATS", "ExportError", "Finding", "export", "finding_of",
+           "folder_name", "prog_text", "slug", "write_bucket_folder"]

@@ -1,0 +1,241 @@
+"""Exports: syzkaller lines (golden), program text, the crashes/ folder, and C reproducers.
+
+The C reproducer must compile with `cc -Wall -Werror -static` for every kind,
+and, on this (correct) kernel, exit 0 when run plainly and 1 when run under
+`mmfuzz inject` with the catalogue injection whose divergence it reproduces.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from fuzzer.prog import parse
+from fuzzer.reduce.csource import KINDS, ExportError, Finding, c_source
+from fuzzer.reduce.export import export, finding_of, slug, write_bucket_folder
+from fuzzer.reduce.syz import syz_call
+from fuzzer.store import BucketDetail, SampleRow
+
+RW = "PROT_READ|PROT_WRITE"
+AP = "MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED"
+MMFUZZ = Path(sys.executable).with_name("mmfuzz")
+CC = shutil.which("cc") or shutil.which("gcc")
+
+SYZ = [
+    (f"mmap(@0, 4p, {RW}, {AP}, -1, 0)",
+     "mmap(&(0x7f0000000000/0x4000)=nil, 0x4000, 0x3, 0x32, 0xffffffffffffffff, 0x0)"),
+    (f"mmap(@2, 1p+5, PROT_READ, {AP}|MAP_POPULATE|MAP_LOCKED, -1, 4096)",
+     "mmap(&(0x7f0000002000/0x2000)=nil, 0x1005, 0x1, 0xa032, 0xffffffffffffffff, 0x1000)"),
+    ("mlock(@1+5, 2p)", "mlock(&(0x7f0000001005/0x2000)=nil, 0x2000)"),
+    ("mlock2(@0, 2p, MLOCK_ONFAULT)", "mlock2(&(0x7f0000000000/0x2000)=nil, 0x2000, 0x1)"),
+    ("munlock(@3, 1p)", "munlock(&(0x7f0000003000/0x1000)=nil, 0x1000)"),
+    ("mprotect(@0, 3p, PROT_NONE)", "mprotect(&(0x7f0000000000/0x3000)=nil, 0x3000, 0x0)"),
+    ("munmap(@63, 1p)", "munmap(&(0x7f000003f000/0x1000)=nil, 0x1000)"),
+    ("mremap(@0, 2p, 4p, MREMAP_MAYMOVE|MREMAP_FIXED, @8)",
+     "mremap(&(0x7f0000000000/0x2000)=nil, 0x2000, 0x4000, 0x3, &(0x7f0000008000/0x4000)=nil)"),
+    ("madvise(@0, 2p, MADV_DONTNEED)", "madvise(&(0x7f0000000000/0x2000)=nil, 0x2000, 0x4)"),
+    ("mlockall(MCL_CURRENT|MCL_ONFAULT)", "mlockall(0x5)"),
+    ("munlockall()", "munlockall()"),
+    ("mlock(@0, 0xffffffffffffffff)", "mlock(&(0x7f0000000000/0x1000)=nil, 0xffffffffffffffff)"),
+    ("touch(@1, write)", "# touch(@1, write): a page access, no syscall"),
+    ("prlimit_memlock(2p)", "prlimit64(0x0, 0x8, &(0x7f0001000000)={0x2000, 0x2000}, 0x0)"),
+]
+
+
+@pytest.mark.parametrize(("text", "line"), SYZ, ids=[t.split("(")[0] + str(i)
+                                                     for i, (t, _) in enumerate(SYZ)])
+def test_syz_golden(text: str, line: str) -> None:
+    assert syz_call(parse(text).calls[0]) == line
+
+
+def _finding(text: str, step: int = -1, kind: str = "presence", title: str = "t: x") -> Finding:
+    program = parse(textwrap.dedent(text))
+    return Finding(program, step % len(program), title, kind, "@0-3 rw-p AAAA", "@0-3 rw-p ....")
+
+
+def test_syz_header_names_the_arena() -> None:
+    text = export(_finding(f"mmap(@0, 4p, {RW}, {AP}|MAP_POPULATE, -1, 0)\n"), "syz")
+    head = [ln for ln in text.splitlines() if ln.startswith("#")]
+    assert any("0x200000000000" in ln for ln in head)  # mmfuzz's arena ...
+    assert any("0x7f0000000000" in ln for ln in head)  # ... is not syzkaller's
+    assert text.splitlines()[-1].startswith("mmap(&(0x7f0000000000/0x4000)=nil")
+
+
+def test_prog_export_runs_as_it_is() -> None:
+    finding = _finding(f"mmap(@0, 4p, {RW}, {AP}|MAP_POPULATE, -1, 0)\ntouch(@1, write)\n", 0)
+    text = export(finding, "prog")
+    assert parse(text) == finding.program
+    assert text.startswith("# t: x\n# kind presence, diverging at step 0: mmap(@0, 4p")
+    assert "# observed: @0-3 rw-p ....\n" in text
+
+
+def test_bad_step_and_kind() -> None:
+    finding = _finding("munlockall()\n")
+    with pytest.raises(ExportError, match="step 3"):
+        export(Finding(finding.program, 3, "t", "lock"), "c")
+    with pytest.raises(ExportError, match="kind 'nonsense'"):
+        c_source(Finding(finding.program, 0, "t", "nonsense"))
+    with pytest.raises(ExportError, match="unknown format"):
+        export(finding, "pdf")
+
+
+def test_slug() -> None:
+    title = "presence: mmap(PRIVATE|ANONYMOUS|POPULATE, RW) left pages absent"
+    assert slug(title) == "presence-mmap-private-anonymous-populate-rw-left-pages-absent"
+    long = slug("result: " + "mremap(MAYMOVE|FIXED|DONTUNMAP) " * 4)
+    assert len(long) <= 80 and not long.endswith("-")
+    assert slug("***") == "bucket"
+
+
+# ---------------------------------------------------------------- crashes/
+
+
+def _bucket(minimized: str | None = None) -> BucketDetail:
+    when = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+    sample = SampleRow(
+        program_text=f"mmap(@2, 4p, {RW}, {AP}|MAP_POPULATE, -1, 0)\ntouch(@3, write)\n",
+        program_hash="0123456789abcdef", step=0, expected="@2-5 rw-p AAAA",
+        observed="@2-5 rw-p ....", kernel="6.18.0", campaign_id=None, created=when,
+        injections="populate-needs-lock")
+    return BucketDetail(
+        id=7, title="presence: mmap(PRIVATE|ANONYMOUS|POPULATE, RW) left pages absent",
+        kind="presence", first_seen=when, last_seen=when, count=3, status="new", note=None,
+        reliability_hits=9 if minimized else None, reliability_runs=10 if minimized else None,
+        original_calls=2 if minimized else None, minimized_calls=1 if minimized else None,
+        samples=[sample], minimized_program_text=minimized,
+        minimized_program_hash="fedcba9876543210" if minimized else None,
+        minimized_step=0 if minimized else None)
+
+
+def test_bucket_folder(tmp_path: Path) -> None:
+    minimized = f"mmap(@0, 1p, {RW}, MAP_PRIVATE|MAP_ANONYMOUS|MAP_POPULATE, -1, 0)\n"
+    folder = write_bucket_folder(tmp_path / "crashes", _bucket(minimized))
+    assert folder.name == "presence-mmap-private-anonymous-populate-rw-left-pages-absent-7"
+    assert sorted(p.name for p in folder.iterdir()) == [
+        "minimized.prog", "original.prog", "report.txt", "repro.c"]
+    assert parse((folder / "minimized.prog").read_text()).text() == minimized
+    assert "touch(@3, write)" in (folder / "original.prog").read_text()
+    assert "sys(SYS_mmap, ARENA, 0x1000UL" in (folder / "repro.c").read_text()
+    report = (folder / "report.txt").read_text()
+    for want in ("kernel:       6.18.0", "9/10 runs", "2 calls -> 1", "count:        3",
+                 "populate-needs-lock", "expected:   @2-5 rw-p AAAA",
+                 "first seen:   2025-01-02 03:04:05"):
+        assert want in report, want
+
+
+def test_bucket_folder_without_minimized(tmp_path: Path) -> None:
+    folder = write_bucket_folder(tmp_path, _bucket())
+    assert not (folder / "minimized.prog").exists()
+    assert "not minimized" in (folder / "report.txt").read_text()
+    assert "not measured" in (folder / "report.txt").read_text()
+    assert finding_of(_bucket()).step == 0
+
+
+def test_bucket_folder_unwritable(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    with pytest.raises(OSError):
+        write_bucket_folder(tmp_path / "file", _bucket())
+
+
+# ---------------------------------------------------------------- C
+
+# One program per kind: the check for that kind, on a kernel that agrees, exits 0.
+AGREEING = [
+    ("presence", f"mmap(@0, 4p, {RW}, {AP}|MAP_POPULATE, -1, 0)\ntouch(@5, read)\n", 0),
+    ("lock", f"mmap(@0, 2p, {RW}, {AP}, -1, 0)\nmlock2(@0, 2p, MLOCK_ONFAULT)\n", 1),
+    ("lock", f"mmap(@0, 2p, {RW}, {AP}, -1, 0)\nmlockall(MCL_CURRENT|MCL_ONFAULT)\n", 1),
+    ("fork-flags", f"mmap(@0, 2p, {RW}, {AP}, -1, 0)\nmadvise(@1, 1p, MADV_WIPEONFORK)\n", 1),
+    ("vmlck", f"mmap(@0, 2p, {RW}, {AP}|MAP_LOCKED, -1, 0)\nmunlock(@0, 1p)\n", 1),
+    ("mapping", f"mmap(@0, 2p, {RW}, {AP}, -1, 0)\nmmap(@0, 1p, {RW}, MAP_PRIVATE|"
+                f"MAP_ANONYMOUS|MAP_FIXED_NOREPLACE, -1, 0)\n", 1),
+    ("prot", f"mmap(@0, 2p, {RW}, {AP}, -1, 0)\nmprotect(@1, 1p, PROT_READ)\n", 1),
+    ("rss", f"mmap(@0, 3p, {RW}, MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED, -1, 0)\n"
+            "touch(@1, write)\n", 1),
+    ("locked", f"mmap(@0, 2p, {RW}, {AP}|MAP_LOCKED, -1, 0)\n", 0),
+    ("vma", f"mmap(@0, 4p, {RW}, {AP}, -1, 0)\nmlock(@1, 2p)\n", 1),
+    ("result", f"mmap(@0, 2p, {RW}, {AP}, -1, 0)\nmlock(@0, 3p)\n", 1),
+    ("result", f"mmap(@0, 2p, {RW}, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)\n"
+               f"mmap(@0, 2p, {RW}, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)\n", 1),
+    ("signal", f"mmap(@0, 1p, PROT_READ, {AP}, -1, 0)\ntouch(@0, write)\ntouch(@3, read)\n", 2),
+    ("hang", f"mmap(@0, 1p, {RW}, {AP}, -1, 0)\n", 0),
+    ("crash", "touch(@0, read)\n", 0),
+    ("result", f"prlimit_memlock(1p)\ndrop_cap_ipc_lock()\n"
+               f"mmap(@0, 2p, {RW}, {AP}|MAP_LOCKED, -1, 0)\n", 2),
+]
+
+
+def test_every_kind_has_a_case() -> None:
+    assert {kind for kind, _, _ in AGREEING} == set(KINDS)
+
+
+def _build(tmp: Path, finding: Finding) -> Path:
+    assert CC is not None, "no C compiler"
+    source = tmp / "repro.c"
+    source.write_text(export(finding, "c"))
+    proc = subprocess.run([CC, "-Wall", "-Werror", "-static", "-o", str(tmp / "repro"),
+                           str(source)], capture_output=True, text=True)
+    assert proc.returncode == 0 and not proc.stderr, proc.stderr
+    return tmp / "repro"
+
+
+@pytest.mark.parametrize(("kind", "text", "step"), AGREEING,
+                         ids=[f"{k}{i}" for i, (k, _, _) in enumerate(AGREEING)])
+def test_c_compiles_without_warnings(tmp_path: Path, kind: str, text: str, step: int) -> None:
+    source = export(_finding(text, step, kind), "c")
+    for i, line in enumerate(parse(text).text().splitlines()[: step + 1]):
+        assert f"/* {i}: {line}" in source  # one comment per call: its program line
+    _build(tmp_path, _finding(text, step, kind))
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize(("kind", "text", "step"), AGREEING,
+                         ids=[f"{k}{i}" for i, (k, _, _) in enumerate(AGREEING)])
+def test_c_agrees_on_this_kernel(tmp_path: Path, kind: str, text: str, step: int) -> None:
+    binary = _build(tmp_path, _finding(text, step, kind))
+    proc = subprocess.run([str(binary)], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stdout
+    assert "not reproduced" in proc.stdout
+
+
+# (injection, program, kind): the C of the divergence the injection causes.
+INJECTED = [
+    ("populate-needs-lock", f"mmap(@0, 4p, {RW}, {AP}|MAP_POPULATE, -1, 0)\n"),
+    ("mlock2-onfault-ignored", f"mmap(@0, 2p, {RW}, {AP}, -1, 0)\n"
+                               "mlock2(@0, 2p, MLOCK_ONFAULT)\n"),
+    ("munlock-skipped", f"mmap(@0, 1p, PROT_NONE, {AP}|MAP_LOCKED, -1, 0)\nmunlock(@0, 1p)\n"),
+    ("mlockall-onfault-accepted", "mlockall(MCL_ONFAULT)\n"),
+    ("mmap-len0-accepted", f"mmap(@0, 0, {RW}, {AP}|MAP_POPULATE, -1, 0)\n"),
+    ("fixed-noreplace-as-hint", f"mmap(@0, 1p, PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)\n"
+                                f"mmap(@0, 1p, {RW}, MAP_PRIVATE|MAP_ANONYMOUS|"
+                                "MAP_FIXED_NOREPLACE, -1, 0)\n"),
+    ("mremap-grow-unlocked", f"mmap(@0, 2p, PROT_NONE, {AP}|MAP_LOCKED, -1, 0)\n"
+                             "mremap(@0, 2p, 3p, 0, @0)\n"),
+    ("mprotect-locked-no-cow", f"mmap(@0, 1p, PROT_READ, {AP}|MAP_LOCKED, -1, 0)\n"
+                               f"mprotect(@0, 1p, {RW})\n"),
+]
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize(("name", "text"), INJECTED, ids=[n for n, _ in INJECTED])
+def test_c_reproduces_only_under_the_injection(tmp_path: Path, name: str, text: str) -> None:
+    from fuzzer.executor import executor_path
+    from fuzzer.trace import Supervisor, check
+    from fuzzer.trace.inject import load
+
+    program = parse(text)
+    report = check(Supervisor(executor_path(), injections=[load(name)]), program)
+    assert report.divergences, f"{name} went unnoticed"
+    d = report.divergences[0]
+    binary = _build(tmp_path, Finding(program, d.step, d.title, d.kind, d.expected, d.observed))
+    plain = subprocess.run([str(binary)], capture_output=True, text=True, timeout=30)
+    assert plain.returncode == 0, plain.stdout
+    injected = subprocess.run([str(MMFUZZ), "inject", "--inject", name, "--", str(binary)],
+                              capture_output=True, text=True, timeout=60)
+    assert injected.returncode == 1, injected.stdout + injected.stderr
+    assert f"reproduced: {d.title}" in injected.stdout

@@ -1,0 +1,679 @@
+"""mremap in the reference model (SEMANTICS.md §6, with §11 for VMA identity), as a table.
+
+The same shape as `test_model.py`: every case is program text, the result of
+each step, the arena as `render` prints it at the end and, where locking is
+involved, `State.locked_pages()`. Expectations come from SEMANTICS.md and
+mm/mremap.c / mm/vma.c of 6.18, not from running the model. A case the model
+gets wrong is a strict xfail whose reason starts with "model:"; a case the
+kernel gets wrong carries `kernel_bug`, which `test_model_mremap_kernel.py`
+(the same table on the real kernel) turns into a strict xfail "kernel: ...".
+
+Result notation: `@N` (an address in the arena), `outside` (an address the
+kernel chose outside it), `0`, `-EINVAL` and the like; for touches `-` (no
+signal), `SIGSEGV/MAPERR`, `SIGSEGV/ACCERR` or `SIGBUS/ADRERR`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from fuzzer.model import OUTSIDE, Prediction, State, step
+from fuzzer.model import mremap as mremap_mod
+from fuzzer.model.features import Features
+from fuzzer.oracle.views import model_view, render
+from fuzzer.prog import Call, parse
+from fuzzer.prog.syscalls import PAGE, errno_name, signal_name
+
+ADDRESS_CALLS = ("mmap", "mremap")
+SIGNAL_CODES = {(11, 1): "MAPERR", (11, 2): "ACCERR", (7, 2): "ADRERR"}
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    text: str
+    results: tuple[str, ...]
+    final: str
+    locked: int | None = None  # State.locked_pages() (VmLck in pages), checked when given
+    model_bug: str | None = None
+    kernel_bug: str | None = None
+
+
+def case(name: str, text: str, results: list[str], final: str, locked: int | None = None,
+         model_bug: str | None = None, kernel_bug: str | None = None) -> Case:
+    return Case(name, text, tuple(results), final, locked, model_bug, kernel_bug)
+
+
+def signal_text(signal: tuple[int, int] | None) -> str:
+    if signal is None:
+        return "-"
+    return f"{signal_name(signal[0])}/{SIGNAL_CODES.get(signal, signal[1])}"
+
+
+def address_text(offset: int) -> str:
+    page, rest = divmod(offset, PAGE)
+    return f"@{page}+{rest}" if rest else f"@{page}"
+
+
+def prediction_text(call: Call, pred: Prediction) -> str:
+    if call.name == "touch":
+        return signal_text(pred.signal)
+    assert pred.ret is not None
+    if pred.ret == OUTSIDE:
+        return "outside"
+    if pred.ret < 0:
+        return f"-{errno_name(-pred.ret)}"
+    return address_text(pred.ret) if call.name in ADDRESS_CALLS else str(pred.ret)
+
+
+# Mappings the cases build on, spelled out as program text.
+AP = "MAP_PRIVATE|MAP_ANONYMOUS"
+AS = "MAP_SHARED|MAP_ANONYMOUS"
+RW = "PROT_READ|PROT_WRITE"
+MOVE = "MREMAP_MAYMOVE|MREMAP_FIXED"
+DONTUNMAP = "MREMAP_MAYMOVE|MREMAP_FIXED|MREMAP_DONTUNMAP"
+VMLCK_LEAK = ("DONTUNMAP of a VM_LOCKED VMA: move_vma() adds new_len to locked_vm "
+              "(vrm_stat_account) and dontunmap_complete() clears VM_LOCKED on the old VMA "
+              "without taking it off, so VmLck exceeds the locked VMAs (and stays after munmap)")
+
+ROWS = [
+    # ------------------------------------------- §6 check_mremap_params (all EINVAL)
+    # flags outside MAYMOVE|FIXED|DONTUNMAP
+    case("param-unknown-flag", f"""
+        mmap(@0, 2p, {RW}, {AP}, -1, 0)
+        mremap(@0, 2p, 2p, 0x8, @0)
+        mremap(@0, 2p, 4p, MREMAP_MAYMOVE|0x100, @0)
+        """, ["@0", "-EINVAL", "-EINVAL"], "@0-1 rw-p .."),
+    # an unaligned old address
+    case("param-unaligned-old", f"""
+        mmap(@0, 2p, {RW}, {AP}, -1, 0)
+        mremap(@0+1, 1p, 1p, 0, @0)
+        mremap(@0+100, 1p, 2p, MREMAP_MAYMOVE, @0)
+        """, ["@0", "-EINVAL", "-EINVAL"], "@0-1 rw-p .."),
+    # new_len 0, after PAGE_ALIGN (which wraps ~0 to 0), or above TASK_SIZE
+    case("param-new-len", f"""
+        mmap(@0, 2p, {RW}, {AP}, -1, 0)
+        mremap(@0, 2p, 0, 0, @0)
+        mremap(@0, 2p, 0xffffffffffffffff, MREMAP_MAYMOVE, @0)
+        mremap(@0, 2p, 0xfffff00000000000, 0, @0)
+        mremap(@0, 2p, 0xfffff00000000000, MREMAP_MAYMOVE, @0)
+        """, ["@0", "-EINVAL", "-EINVAL", "-EINVAL", "-EINVAL"], "@0-1 rw-p .."),
+    # FIXED or DONTUNMAP without MAYMOVE
+    case("param-needs-maymove", f"""
+        mmap(@0, 2p, {RW}, {AP}, -1, 0)
+        mremap(@0, 2p, 2p, MREMAP_FIXED, @10)
+        mremap(@0, 2p, 2p, MREMAP_DONTUNMAP, @10)
+        mremap(@0, 2p, 2p, MREMAP_FIXED|MREMAP_DONTUNMAP, @10)
+        """, ["@0", "-EINVAL", "-EINVAL", "-EINVAL"], "@0-1 rw-p .."),
+    # DONTUNMAP with old_len != new_len
+    case("param-dontunmap-resize", f"""
+        mmap(@0, 2p, {RW}, {AP}, -1, 0)
+        mremap(@0, 2p, 4p, MREMAP_MAYMOVE|MREMAP_DONTUNMAP, @10)
+        mremap(@0, 2p, 1p, {DONTUNMAP}, @10)
+        """, ["@0", "-EINVAL", "-EINVAL"], "@0-1 rw-p .."),
+    # a FIXED target (or DONTUNMAP hint) overlapping the old range, or unaligned
+    case("param-target-overlap-unaligned", f"""
+        mmap(@0, 4p, {RW}, {AP}|MAP_POPULATE, -1, 0)
+        mremap(@0, 2p, 2p, {MOVE}, @1)
+        mremap(@2, 2p, 4p, {MOVE}, @0)
+        mremap(@0, 2p, 2p, {MOVE}, @10+1)
+        mremap(@0, 2p, 2p, MREMAP_MAYMOVE|MREMAP_DONTUNMAP, @1)
+        mremap(@0, 2p, 2p, MREMAP_MAYMOVE|MREMAP_DONTUNMAP, @10+8)
+        """, ["@0", "-EINVAL", "-EINVAL", "-EINVAL", "-EINVAL", "-EINVAL"], "@0-3 rw-p AAAA"),
+    # check_mremap_params runs before the VMA lookup: EINVAL wins over EFAULT
+    case("param-before-vma", """
+        mremap(@10, 1p, 1p, 0x10, @0)
+        mremap(@10+1, 1p, 1p, 0, @0)
+        mremap(@10, 1p, 1p, MREMAP_MAYMOVE|MREMAP_FIXED, @10)
+        mremap(@10, 1p, 1p, MREMAP_MAYMOVE, @0)
+        """, ["-EINVAL", "-EINVAL", "-EINVAL", "-EFAULT"], "(arena empty)"),
+    # without FIXED or DONTUNMAP the new address is not looked at, aligned or not
+    case("param-new-ignored", f"""
+        mmap(@0, 1p, {RW}, {AP}, -1, 0)
+        mremap(@0, 1p, 2p, MREMAP_MAYMOVE, @5+3)
+        """, ["@0", "@0"], "@0-1 rw-p .."),
+    # --------------------------------------------------- §6 check_prep_vma
+    # no VMA at the old address: EFAULT, whatever the size change; for a pure
+    # FIXED move (remap_move) a gap at the start of the range is EFAULT too
+    case("vma-none", f"""
+        mmap(@4, 2p, {RW}, {AP}, -1, 0)
+        mremap(@0, 1p, 1p, 0, @0)
+        mremap(@0, 2p, 1p, 0, @0)
+        mremap(@3, 1p, 2p, MREMAP_MAYMOVE, @0)
+        mremap(@2, 4p, 4p, {MOVE}, @20)
+        mremap(@6, 1p, 1p, 0, @0)
+        """, ["@4", "-EFAULT", "-EFAULT", "-EFAULT", "-EFAULT", "-EFAULT"],
+        "@4-5 rw-p .."),
+    # a range crossing the end of its VMA: EFAULT when growing or moving
+    case("vma-crosses-end", f"""
+        mmap(@0, 2p, {RW}, {AP}|MAP_POPULATE, -1, 0)
+        mmap(@2, 2p, PROT_READ, {AP}, -1, 0)
+        mremap(@0, 3p, 4p, 0, @0)
+        mremap(@0, 3p, 4p, MREMAP_MAYMOVE, @0)
+        mremap(@1, 2p, 3p, {MOVE}, @10)
+        mremap(@0, 3p, 3p, MREMAP_MAYMOVE|MREMAP_DONTUNMAP, @10)
+        """, ["@0", "@2", "-EFAULT", "-EFAULT", "-EFAULT", "-EFAULT"],
+        "@0-1 rw-p AA; @2-3 r--p .."),
+    # old_len 0 "duplicates" a mapping: EINVAL for a private one (after the lookup)
+    case("vma-old-len-zero-private", f"""
+        mmap(@0, 2p, {RW}, {AP}, -1, 0)
+        mremap(@0, 0, 1p, MREMAP_MAYMOVE, @0)
+        mremap(@0, 0, 1p, {MOVE}, @10)
+        mremap(@4, 0, 1p, MREMAP_MAYMOVE, @0)
+        """, ["@0", "-EINVAL", "-EINVAL", "-EFAULT"], "@0-1 rw-p .."),
+    # resizing across VMAs is EFAULT even with FIXED; a FIXED shrink only needs the
+    # part it keeps inside the VMA (the tail it unmaps may cross VMAs)
+    case("vma-resize-across-fixed", f"""
+        mmap(@0, 2p, {RW}, {AP}|MAP_POPULATE, -1, 0)
+        mmap(@2, 2p, PROT_READ, {AP}|MAP_POPULATE, -1, 0)
+        mremap(@0, 4p, 5p, {MOVE}, @10)
+        mremap(@0, 4p, 3p, {MOVE}, @10)
+        mremap(@0, 4p, 2p, {MOVE}, @10)
+        """, ["@0", "@2", "-EFAULT", "-EFAULT", "@10"], "@10-11 rw-p AA"),
+    # ------------------------------------------------------ §6 same size, shrink
+    # the same size without FIXED or DONTUNMAP returns old_addr and changes nothing,
+    # even if the range runs past the VMA
+    case("same-size-noop", f"""
+        mmap(@0, 2p, {RW}, {AP}|MAP_POPULATE, -1, 0)
+        mremap(@0, 8p, 8p, 0, @0)
+        mremap(@1, 5p, 5p, MREMAP_MAYMOVE, @30)
+        """, ["@0", "@0", "@1"], "@0-1 rw-p AA"),
+    # shrink: the tail is unmapped in place (new_len rounds up), VmLck falls
+    case("shrink-locked", f"""
+        mmap(@0, 4p, {RW}, {AP}|MAP_LOCKED, -1, 0)
+        mremap(@0, 4p, 1p+5, 0, @0)
+        """, ["@0", "@0"], "@0-1 rw-p lo AA", locked=2),
+    # check_prep_vma skips the VMA checks for a shrink: the unmapped tail may cross
+    # other VMAs and holes
+    case("shrink-across-vmas", f"""
+        mmap(@0, 2p, {RW}, {AP}|MAP_POPULATE, -1, 0)
+        mmap(@2, 2p, PROT_READ, {AP}|MAP_POPULATE, -1, 0)
+        mmap(@5, 2p, PROT_READ, {AS}|MAP_LOCKED, -1, 0)
+        mremap(@0, 7p, 1p, 0, @0)
+        """, ["@0", "@2", "@5", "@0"], "@0 rw-p A", locked=0),
+    # a huge old_len makes the tail's do_vmi_munmap fail (EINVAL); ~0 aligns to 0,
+    # which is the private "duplicate" case (EINVAL)
+    case("shrink-old-len-wraps", f"""
+        mmap(@0, 2p, {RW}, {AP}|MAP_POPULATE, -1, 0)
+        mremap(@0, 0xfffff00000000000, 1p, 0, @0)
+        mremap(@0, 0xffffffffffffffff, 1p, 0, @0)
+        """, ["@0", "-EINVAL", "-EINVAL"], "@0-1 rw-p AA"),
+    # mremap_to unmaps a FIXED target before it shrinks: when the shrink then fails,
+    # the target is gone all the same
+    case("shrink-fixed-fails-after-target", f"""
+        mmap(@0, 2p, {RW}, {AP}|MAP_POPULATE, -1, 0)
+        mmap(@10, 2p, {RW}, {AP}|MAP_POPULATE, -1, 0)
+        mremap(@0, 0xfffff00000000000, 1p, {MOVE}, @10)
+        """, ["@0", "@10", "-EINVAL"], "@0-1 rw-p AA; @11 rw-p A"),
+    # ------------------------------------------------------------ §6 grow
+    # grow in place: the range ends the VMA and the space after it is free; the new
+    # part is not populated unless the VMA is locked
+    case("grow-in-place", f"""
+        mmap(@0, 2p, {RW}, {AP}|MAP_POPULATE, -1, 0)
+        mremap(@0, 2p, 4p, 0, @0)
+        mmap(@10, 4p, {RW}, {AP}|MAP_POPULATE, -1, 0)
+        mremap(@12, 2p, 3p, 0, @0)
+        """, ["@0", "@0", "@10", "@12"], "@0-3 rw-p AA..; @10-14 rw-p AAAA."),
+    # not in place: the next VMA is adjacent, or the range does not end the VMA;
+    # without MAYMOVE that is ENOMEM
+    case("grow-blocked", f"""
+        mmap(@0, 4p, {RW}, {AP}|MAP_POPULATE, -1, 0)
+        mmap(@4, 1p, PROT_READ, {AP}, -1, 0)
+        mremap(@0, 4p, 5p, 0, @0)
+        mremap(@0, 2p, 3p, 0, @0)
+        """, ["@0", "@4", "-ENOMEM", "-ENOMEM"], "@0-3 rw-p AAAA; @4 r--p ."),
+    # ... with MAYMOVE the kernel picks a new address (outside the arena) and the
+    # old range, only it, is unmapped
+    case("grow-moves-outside", f"""
+        mmap(@0, 4p, {RW}, {AP}|MAP_POPULATE, -1, 0)
+        mmap(@4, 1p, PROT_READ, {AP}, -1, 0)
+        mremap(@1, 2p, 3p, MREMAP_MAYMOVE, @0)
+        """, ["@0", "@4", "outside"], "@0 rw-p A; @3 rw-p A; @4 r--p ."),
+    # §10: VmLck covers the whole process, so a locked VMA moved outside still counts,
+    # grown (locked_vm += delta)
+    case("grow-moves-outside-locked", f"""
+        mmap(@0, 2p, {RW}, {AP}|MAP_LOCKED, -1, 0)
+        mmap(@2, 1p, PROT_READ, {AP}, -1, 0)
+        mremap(@0, 2p, 3p, MREMAP_MAYMOVE, @0)
+        """, ["@0", "@2", "outside"], "@2 r--p .", locked=3),
+    # growing a lo VMA: locked_vm += delta, then mm_populate of the new part
+    case("grow-locked-populates", f"""
+        mmap(@0, 2p, {RW}, {AP}|MAP_LOCKED, -1, 0)
+        mremap(@0, 2p, 4p, 0, @0)
+        """, ["@0", "@0"], "@0-3 rw-p lo AAAA", locked=4),
+    # §3: without CAP_IPC_LOCK a locked VMA grows only within RLIMIT_MEMLOCK
+    # (mlock_future_ok in check_prep_vma): EAGAIN; moves and unlocked VMAs are not held
+    case("grow-locked-rlimit", f"""
+        mmap(@0, 2p, {RW}, {AP}|MAP_LOCKED, -1, 0)
+        mmap(@10, 2p, {RW}, {AP}, -1, 0)
+        drop_cap_ipc_lock()
+        prlimit_memlock(3p)
+        mremap(@0, 2p, 4p, 0, @0)
+        mremap(@0, 2p, 3p, 0, @0)
+        mremap(@0, 3p, 4p, MREMAP_MAYMOVE, @0)
+        mremap(@10, 2p, 8p, 0, @0)
+        mremap(@0, 3p, 3p, {MOVE}, @20)
+        mremap(@20, 3p, 4p, {MOVE}, @30)
+        """, ["@0", "@10", "0", "0", "-EAGAIN", "@0", "-EAGAIN", "@10", "@20", "-EAGAIN"],
+        "@10-17 rw-p ........; @20-22 rw-p lo AAA", locked=3),
+    # ... read-only: Z pages; PROT_NONE: nothing (populate errors are ignored)
+    case("grow-locked-readonly-and-none", f"""
+        mmap(@0, 1p, PROT_READ, {AP}|MAP_LOCKED, -1, 0)
+        mremap(@0, 1p, 3p, 0, @0)
+        mmap(@4, 1p, PROT_NONE, {AP}|MAP_LOCKED, -1, 0)
+        mremap(@4, 1p, 2p, 0, @0)
+        """, ["@0", "@0", "@4", "@4"], "@0-2 r--p lo ZZZ; @4-5 ---p lo ..", locked=5),
+    # ... lock-on-fault: lo lf carry over, the new part is not populated
+    case("grow-onfault", f"""
+        mmap(@0, 2p, {RW}, {AP}, -1, 0)
+        mlock2(@0, 2p, MLOCK_ONFAULT)
+        touch(@0, write)
+        mremap(@0, 2p, 4p, 0, @0)
+        """, ["@0", "0", "-", "@0"], "@0-3 rw-p lo lf A...", locked=4),
+    # ... shared: populated from the object, but not past its end (GUP fails at EOF)
+    case("grow-locked-shared-eof", f"""
+        mmap(@0, 2p, {RW}, {AS}|MAP_LOCKED, -1, 0)
+        mremap(@0, 2p, 4p, 0, @0)
+        """, ["@0", "@0"], "@0-3 rw-s lo FF..", locked=4),
+    # ... within the object's size, even where the mmap's tail was unmapped before
+    # this module looked (it infers the size from what it sees)
+    case("grow-locked-shared-size-unseen", f"""
+        mmap(@0, 4p, {RW}, {AS}, -1, 0)
+        munmap(@2, 2p)
+        mlock(@0, 2p)
+        mremap(@0, 2p, 4p, 0, @0)
+        """, ["@0", "0", "0", "@0"], "@0-3 rw-s lo FFFF", locked=4),
+    # the object keeps its size: shrink, grow back, and its data is there again
+    # (the read fault maps the cached page after it too)
+    case("grow-shared-within-object", f"""
+        mmap(@0, 4p, {RW}, {AS}, -1, 0)
+        touch(@3, write)
+        mremap(@0, 4p, 2p, 0, @0)
+        mremap(@0, 2p, 4p, 0, @0)
+        touch(@2, read)
+        """, ["@0", "-", "@0", "@0", "-"], "@0-3 rw-s ..FF"),
+    # past the object's end a fault is SIGBUS (shmem_fault), so the page stays absent
+    case("grow-shared-past-eof-sigbus", f"""
+        mmap(@0, 2p, {RW}, {AS}|MAP_POPULATE, -1, 0)
+        mremap(@0, 2p, 3p, 0, @0)
+        touch(@2, read)
+        """, ["@0", "@0", "SIGBUS/ADRERR"], "@0-2 rw-s FF.",
+        model_bug="touch (pages.fault) maps shmem past the object's end; it needs the "
+                  "object size (State.shmem_size) to raise SIGBUS"),
+    # a FIXED grow of part of a locked shared VMA: the moved page and the populated
+    # tail share the object with the old VMA, so pages mapped twice lose X (f)
+    case("grow-fixed-shared-maps-twice", f"""
+        mmap(@40, 2p, {RW}, {AS}|MAP_LOCKED, -1, 0)
+        mremap(@40, 1p, 3p, {MOVE}, @50)
+        """, ["@40", "@50"], "@41 rw-s lo f; @50-52 rw-s lo Ff.", locked=4),
+    # the first populate fault past the object's end still maps the cached pages
+    # around it (do_fault_around), then fails; here the lo VMA was never populated
+    # (mlock stopped at the hole)
+    case("grow-locked-shared-eof-fault-around", f"""
+        mmap(@0, 2p, {RW}, {AS}, -1, 0)
+        touch(@1, write)
+        mremap(@0, 2p, 1p, 0, @0)
+        mremap(@0, 1p, 2p, 0, @0)
+        mlock(@0, 3p)
+        mremap(@0, 2p, 4p, 0, @0)
+        """, ["@0", "-", "@0", "@0", "-ENOMEM", "@0"], "@0-3 rw-s lo .F..", locked=4),
+    # do_fault_around's window starts at the VMA when the 16-page aligned one starts
+    # before it: a read at @45 in a VMA @40-51 maps cached @49 (pages.fault_around
+    # only looks at @32-47)
+    case("fault-around-window-from-vma-start", f"""
+        mmap(@40, 12p, {RW}, {AS}, -1, 0)
+        touch(@49, write)
+        mremap(@40, 12p, 8p, 0, @0)
+        mremap(@40, 8p, 12p, 0, @0)
+        touch(@45, read)
+        """, ["@40", "-", "@40", "@40", "-"], "@40-51 rw-s .....F...F..",
+        model_bug="pages.fault_around uses the aligned 16-page window; the kernel's runs "
+                  "from max(aligned start, VMA start) for 16 pages, clipped to the VMA"),
+    # ------------------------------------------------------------ §6 moves
+    # page tables move: presence and pagemap bits are kept, the old range goes
+    case("move-carries-pages", f"""
+        mmap(@0, 4p, {RW}, {AP}, -1, 0)
+        touch(@0, write)
+        touch(@1, read)
+        mremap(@0, 3p, 3p, {MOVE}, @10)
+        """, ["@0", "-", "-", "@10"], "@3 rw-p .; @10-12 rw-p AZ."),
+    # a FIXED move unmaps the target first, exactly as munmap: VmLck falls
+    case("move-replaces-target", f"""
+        mmap(@0, 2p, {RW}, {AP}|MAP_POPULATE, -1, 0)
+        mmap(@9, 4p, PROT_READ, {AP}|MAP_LOCKED, -1, 0)
+        mremap(@0, 2p, 2p, {MOVE}, @10)
+        """, ["@0", "@9", "@10"], "@9 r--p lo Z; @10-11 rw-p AA; @12 r--p lo Z", locked=2),
+    # a locked VMA moves with its flags: VmLck unchanged
+    case("move-locked", f"""
+        mmap(@0, 3p, {RW}, {AP}|MAP_LOCKED, -1, 0)
+        mremap(@0, 3p, 3p, {MOVE}, @20)
+        """, ["@0", "@20"], "@20-22 rw-p lo AAA", locked=3),
+    # FIXED with growth: the old pages move, the new tail is empty unless locked
+    case("move-fixed-grow", f"""
+        mmap(@0, 2p, {RW}, {AP}|MAP_POPULATE, -1, 0)
+        mremap(@0, 2p, 4p, {MOVE}, @10)
+        mmap(@20, 1p, {RW}, {AP}|MAP_LOCKED, -1, 0)
+        mremap(@20, 1p, 3p, {MOVE}, @30)
+        """, ["@0", "@10", "@20", "@30"], "@10-13 rw-p AA..; @30-32 rw-p lo AAA", locked=3),
+    # FIXED with shrink: the tail is unmapped, the rest moves
+    case("move-fixed-shrink", f"""
+        mmap(@0, 4p, {RW}, {AP}|MAP_POPULATE, -1, 0)
+        mremap(@0, 4p, 2p, {MOVE}, @10)
+        """, ["@0", "@10"], "@10-11 rw-p AA"),
+    # a shared VMA moves with its object and offsets: a read fault at the new place
+    # maps what the object caches
+    case("move-shared-keeps-object", f"""
+        mmap(@0, 4p, {RW}, {AS}, -1, 0)
+        touch(@0, write)
+        touch(@3, write)
+        mremap(@0, 4p, 4p, {MOVE}, @16)
+        touch(@17, read)
+        """, ["@0", "-", "-", "@16", "-"], "@16-19 rw-s FF.F"),
+    # a target inside the VMA being moved from: the target is unmapped first; an
+    # unfaulted VMA takes the pgoff of its new address and merges with both sides
+    case("move-within-own-vma", f"""
+        mmap(@0, 8p, {RW}, {AP}, -1, 0)
+        mremap(@0, 2p, 2p, {MOVE}, @4)
+        mremap(@2, 6p, 7p, 0, @0)
+        """, ["@0", "@4", "@2"], "@2-8 rw-p ......."),
+    # 6.17+ remap_move: a pure FIXED move may span VMAs and holes; the gaps are kept,
+    # and what the target has where the source had a hole stays
+    case("move-multi-vma", f"""
+        mmap(@0, 2p, {RW}, {AP}|MAP_POPULATE, -1, 0)
+        mmap(@3, 2p, PROT_READ, {AS}|MAP_POPULATE, -1, 0)
+        mmap(@10, 6p, PROT_EXEC, {AP}|MAP_POPULATE, -1, 0)
+        mremap(@0, 6p, 6p, {MOVE}, @10)
+        """, ["@0", "@3", "@10", "@10"],
+        "@10-11 rw-p AA; @12 --xp Z; @13-14 r--s FF; @15 --xp Z"),
+    # ... starting and ending inside VMAs
+    case("move-multi-vma-partial", f"""
+        mmap(@0, 3p, {RW}, {AP}|MAP_POPULATE, -1, 0)
+        mmap(@3, 3p, PROT_READ, {AP}|MAP_POPULATE, -1, 0)
+        mremap(@1, 4p, 4p, {MOVE}, @20)
+        """, ["@0", "@3", "@20"], "@0 rw-p A; @5 r--p Z; @20-21 rw-p AA; @22-23 r--p ZZ"),
+    # ... EFAULT for a hole at the start or nothing in the range; resizing stays a
+    # single-VMA operation
+    case("move-multi-vma-errors", f"""
+        mmap(@2, 2p, {RW}, {AP}, -1, 0)
+        mmap(@5, 1p, {RW}, {AP}, -1, 0)
+        mremap(@1, 4p, 4p, {MOVE}, @20)
+        mremap(@8, 4p, 4p, {MOVE}, @20)
+        mremap(@2, 4p, 5p, {MOVE}, @20)
+        mremap(@2, 4p, 4p, {MOVE}, @20)
+        """, ["@2", "@5", "-EFAULT", "-EFAULT", "-EFAULT", "@20"], "@20-21 rw-p ..; @23 rw-p ."),
+    # ------------------------------------------------------------ §6 DONTUNMAP
+    # the old VMA stays with its protection and no pages (an AP read gives Z)
+    case("dontunmap-private", f"""
+        mmap(@0, 2p, {RW}, {AP}|MAP_POPULATE, -1, 0)
+        mremap(@0, 2p, 2p, {DONTUNMAP}, @10)
+        touch(@0, read)
+        """, ["@0", "@10", "-"], "@0-1 rw-p Z.; @10-11 rw-p AA"),
+    # ... a locked old VMA loses lo and lf; the new one keeps them
+    case("dontunmap-locked", f"""
+        mmap(@0, 2p, {RW}, {AP}|MAP_LOCKED, -1, 0)
+        mremap(@0, 2p, 2p, {DONTUNMAP}, @10)
+        """, ["@0", "@10"], "@0-1 rw-p ..; @10-11 rw-p lo AA", locked=2,
+        kernel_bug=VMLCK_LEAK),
+    # ... and the leaked locked_vm outlives the VMAs: without CAP_IPC_LOCK it counts
+    # against RLIMIT_MEMLOCK, so a later mlock of one page fails with nothing locked
+    case("dontunmap-locked-leak-blocks-mlock", f"""
+        mmap(@0, 4p, {RW}, {AP}, -1, 0)
+        drop_cap_ipc_lock()
+        prlimit_memlock(4p)
+        mlock(@0, 4p)
+        mremap(@0, 4p, 4p, {DONTUNMAP}, @10)
+        munmap(@0, 20p)
+        mmap(@30, 1p, {RW}, {AP}, -1, 0)
+        mlock(@30, 1p)
+        """, ["@0", "0", "0", "0", "@10", "0", "@30", "0"], "@30 rw-p lo A", locked=1,
+        kernel_bug=VMLCK_LEAK),
+    # ... the whole old VMA loses them, not just the part that moved
+    case("dontunmap-locked-partial", f"""
+        mmap(@0, 4p, {RW}, {AP}|MAP_LOCKED, -1, 0)
+        mremap(@0, 2p, 2p, {DONTUNMAP}, @10)
+        """, ["@0", "@10"], "@0-3 rw-p ..AA; @10-11 rw-p lo AA", locked=2,
+        kernel_bug=VMLCK_LEAK),
+    # ... lock-on-fault moves with the pages
+    case("dontunmap-onfault", f"""
+        mmap(@0, 2p, {RW}, {AP}, -1, 0)
+        mlock2(@0, 2p, MLOCK_ONFAULT)
+        touch(@1, write)
+        mremap(@0, 2p, 2p, {DONTUNMAP}, @10)
+        """, ["@0", "0", "-", "@10"], "@0-1 rw-p ..; @10-11 rw-p lo lf .A", locked=2,
+        kernel_bug=VMLCK_LEAK),
+    # ... an unfaulted VMA moved next to itself merges with its old range in copy_vma,
+    # and dontunmap_complete then unlocks the merged VMA: the new range loses lo
+    case("dontunmap-locked-merges-with-source", f"""
+        mmap(@20, 2p, PROT_READ, {AP}|MAP_LOCKED, -1, 0)
+        mremap(@20, 2p, 2p, {DONTUNMAP}, @22)
+        """, ["@20", "@22"], "@20-21 r--p ..; @22-23 r--p lo ZZ", locked=2,
+        kernel_bug="DONTUNMAP of an unfaulted locked VMA to an adjacent address: copy_vma() "
+                   "merges the new VMA with the old one and dontunmap_complete() clears "
+                   "VM_LOCKED on the merged VMA, so the new range is unlocked too (and "
+                   "locked_vm still grows by new_len)"),
+    # ... and when the target splits the old VMA first, the pieces on both sides merge
+    # with the new range, so pages that never moved lose lo as well
+    case("dontunmap-locked-merges-both-sides", f"""
+        mmap(@56, 6p, PROT_EXEC, {AP}|MAP_LOCKED, -1, 0)
+        mremap(@61, 1p, 1p, {DONTUNMAP}, @58)
+        """, ["@56", "@58"], "@56-58 --xp lo ZZZ; @59-61 --xp ZZ.", locked=3,
+        kernel_bug="DONTUNMAP of an unfaulted locked VMA into a hole it was split around: "
+                   "copy_vma() merges both sides with the new range and dontunmap_complete() "
+                   "clears VM_LOCKED on all of it, unlocking pages the call never moved"),
+    # ... without FIXED the new address is a hint: used if free, else outside
+    case("dontunmap-hint", f"""
+        mmap(@0, 2p, {RW}, {AP}|MAP_POPULATE, -1, 0)
+        mremap(@0, 2p, 2p, MREMAP_MAYMOVE|MREMAP_DONTUNMAP, @10)
+        mremap(@10, 2p, 2p, MREMAP_MAYMOVE|MREMAP_DONTUNMAP, @0)
+        """, ["@0", "@10", "outside"], "@0-1 rw-p ..; @10-11 rw-p .."),
+    # ... several VMAs at once with FIXED (remap_move)
+    case("dontunmap-multi-vma", f"""
+        mmap(@0, 2p, {RW}, {AP}|MAP_POPULATE, -1, 0)
+        mmap(@2, 2p, PROT_READ, {AP}|MAP_POPULATE, -1, 0)
+        mremap(@0, 4p, 4p, {DONTUNMAP}, @10)
+        """, ["@0", "@2", "@10"], "@0-1 rw-p ..; @2-3 r--p ..; @10-11 rw-p AA; @12-13 r--p ZZ"),
+    # ... for AS the data stays in the object and comes back on the next fault
+    case("dontunmap-shared-data-returns", f"""
+        mmap(@0, 2p, {RW}, {AS}|MAP_POPULATE, -1, 0)
+        mremap(@0, 2p, 2p, {DONTUNMAP}, @10)
+        munmap(@10, 2p)
+        touch(@0, read)
+        """, ["@0", "@10", "0", "-"], "@0-1 rw-s FF"),
+    # ... and while the new VMA still maps it, the page is mapped twice (no X bit)
+    case("dontunmap-shared-maps-twice", f"""
+        mmap(@0, 2p, {RW}, {AS}|MAP_POPULATE, -1, 0)
+        mremap(@0, 2p, 2p, {DONTUNMAP}, @10)
+        touch(@0, read)
+        """, ["@0", "@10", "-"], "@0-1 rw-s ff; @10-11 rw-s ff",
+        model_bug="touch (pages.fault) marks a shmem page F even when another arena mapping "
+                  "maps it; both should become f (mremap._mark_shmem_mapped_twice)"),
+    # ------------------------------------------------ §6 old_len 0 on a shared VMA
+    # a second mapping of the same object; populated when locked (pages mapped twice)
+    case("dup-shared-fixed", f"""
+        mmap(@0, 3p, {RW}, {AS}|MAP_LOCKED, -1, 0)
+        mremap(@1, 0, 2p, {MOVE}, @10)
+        """, ["@0", "@10"], "@0-2 rw-s lo Fff; @10-11 rw-s lo ff", locked=5),
+    # ... a FIXED target at the old address itself: old_len 0 does not overlap, so the
+    # target (the old VMA) is unmapped first and the lookup after it fails
+    case("dup-shared-target-is-source", f"""
+        mmap(@4, 3p, {RW}, {AS}|MAP_POPULATE, -1, 0)
+        mremap(@5, 0, 2p, {MOVE}, @5)
+        """, ["@4", "-EFAULT"], "@4 rw-s F"),
+    # ... never in place (the range never ends the VMA): ENOMEM, or outside with MAYMOVE
+    case("dup-shared-maymove", f"""
+        mmap(@0, 2p, {RW}, {AS}|MAP_POPULATE, -1, 0)
+        mremap(@0, 0, 1p, 0, @0)
+        mremap(@0, 0, 1p, MREMAP_MAYMOVE, @0)
+        """, ["@0", "-ENOMEM", "outside"], "@0-1 rw-s FF", locked=0),
+    # ------------------------------------------------ §11 which VMA holds a page
+    # a split that is undone merges back: the VMA ends where it did
+    case("vma-mprotect-split-restored", f"""
+        mmap(@0, 4p, {RW}, {AP}|MAP_POPULATE, -1, 0)
+        mprotect(@1, 2p, PROT_READ)
+        mremap(@0, 4p, 5p, 0, @0)
+        mprotect(@1, 2p, {RW})
+        mremap(@0, 4p, 6p, 0, @0)
+        """, ["@0", "0", "-EFAULT", "0", "@0"], "@0-5 rw-p AAAA.."),
+    # mlock splits; the locked piece cannot grow into its neighbour; munlock merges
+    case("vma-mlock-split", f"""
+        mmap(@0, 4p, {RW}, {AP}|MAP_POPULATE, -1, 0)
+        mlock(@1, 2p)
+        mremap(@0, 4p, 5p, 0, @0)
+        mremap(@1, 2p, 3p, 0, @0)
+        munlock(@1, 2p)
+        mremap(@0, 4p, 5p, 0, @0)
+        """, ["@0", "0", "-EFAULT", "-ENOMEM", "0", "@0"], "@0-4 rw-p AAAA.", locked=0),
+    # growing in place joins the next VMA when they can merge (vma_merge_extend) ...
+    case("vma-grow-joins-next", f"""
+        mmap(@0, 2p, {RW}, {AP}, -1, 0)
+        mmap(@4, 2p, {RW}, {AP}, -1, 0)
+        mremap(@0, 2p, 4p, 0, @0)
+        mremap(@0, 6p, 7p, 0, @0)
+        """, ["@0", "@4", "@0", "@0"], "@0-6 rw-p ......."),
+    # ... but not when each had its own anon_vma (both faulted while apart)
+    case("vma-grow-separate-anon-vmas", f"""
+        mmap(@0, 2p, {RW}, {AP}|MAP_POPULATE, -1, 0)
+        mmap(@4, 2p, {RW}, {AP}|MAP_POPULATE, -1, 0)
+        mremap(@0, 2p, 4p, 0, @0)
+        mremap(@0, 6p, 7p, 0, @0)
+        """, ["@0", "@4", "@0", "-EFAULT"], "@0-5 rw-p AA..AA"),
+    # a faulted VMA moved by mremap keeps its pgoff and does not merge with a fresh
+    # neighbour; an unfaulted one takes the new address's pgoff and does
+    case("vma-moved-pgoff", f"""
+        mmap(@0, 2p, {RW}, {AP}|MAP_POPULATE, -1, 0)
+        mmap(@10, 2p, {RW}, {AP}, -1, 0)
+        mremap(@0, 2p, 2p, {MOVE}, @12)
+        mremap(@10, 4p, 4p, MREMAP_MAYMOVE|MREMAP_DONTUNMAP, @30)
+        mmap(@20, 2p, {RW}, {AP}, -1, 0)
+        mremap(@20, 2p, 2p, {MOVE}, @8)
+        mremap(@8, 4p, 4p, MREMAP_MAYMOVE|MREMAP_DONTUNMAP, @30)
+        """, ["@0", "@10", "@12", "-EFAULT", "@20", "@8", "@30"],
+        "@8-13 rw-p ....AA; @30-33 rw-p ...."),
+    # two anonymous shared mmaps never merge (different objects)
+    case("vma-shared-never-merge", f"""
+        mmap(@0, 2p, {RW}, {AS}, -1, 0)
+        mmap(@2, 2p, {RW}, {AS}, -1, 0)
+        mremap(@0, 4p, 5p, MREMAP_MAYMOVE, @0)
+        mremap(@0, 4p, 4p, {MOVE}, @10)
+        """, ["@0", "@2", "-EFAULT", "@10"], "@10-13 rw-s ...."),
+    # a gap filled after both sides faulted: the new VMA joins the left one only
+    # (their anon_vmas differ), seen at an mremap in between
+    case("vma-gap-filled-after-faults", f"""
+        mmap(@0, 2p, {RW}, {AP}|MAP_POPULATE, -1, 0)
+        mmap(@3, 1p, {RW}, {AP}|MAP_POPULATE, -1, 0)
+        mremap(@0, 1p, 1p, 0, @0)
+        mmap(@2, 1p, {RW}, {AP}, -1, 0)
+        mremap(@0, 4p, 5p, 0, @0)
+        """, ["@0", "@3", "@0", "@2", "-EFAULT"], "@0-3 rw-p AA.A"),
+    # ... the same without an mremap in between: track() sees the three mmaps and the
+    # faults at once and replays the faults last
+    case("vma-gap-filled-unseen", f"""
+        mmap(@0, 2p, {RW}, {AP}|MAP_POPULATE, -1, 0)
+        mmap(@3, 1p, {RW}, {AP}|MAP_POPULATE, -1, 0)
+        mmap(@2, 1p, {RW}, {AP}, -1, 0)
+        mremap(@0, 4p, 5p, 0, @0)
+        """, ["@0", "@3", "@2", "-EFAULT"], "@0-3 rw-p AA.A"),
+    # MAP_NORESERVE keeps a VMA apart (nr versus ac), but Attrs does not record it
+    case("vma-noreserve", f"""
+        mmap(@0, 2p, {RW}, {AP}, -1, 0)
+        mmap(@2, 2p, {RW}, {AP}|MAP_NORESERVE, -1, 0)
+        mremap(@0, 4p, 5p, 0, @0)
+        """, ["@0", "@2", "-EFAULT"], "@0-3 rw-p ....",
+        model_bug="Attrs has no VM_NORESERVE, so track() cannot keep the VMAs apart"),
+]
+
+CASES = [
+    pytest.param(c, id=c.name, marks=[pytest.mark.xfail(reason=f"model: {c.model_bug}",
+                                                        strict=True)] if c.model_bug else [])
+    for c in ROWS
+]
+
+
+def run_model(text: str, track_every_call: bool = False) -> tuple[list[str], State]:
+    program = parse(text)
+    state = State()
+    results = []
+    for call in program.calls:
+        results.append(prediction_text(call, step(state, call)))
+        if track_every_call:
+            mremap_mod.track(state)
+    return results, state
+
+
+@pytest.mark.parametrize("c", CASES)
+def test_model_mremap(c: Case) -> None:
+    results, state = run_model(c.text)
+    got = (results, render(model_view(state.pages)))
+    assert got == (list(c.results), c.final), c.text
+    if c.locked is not None:
+        assert state.locked_pages() == c.locked, c.text
+
+
+def check_vmas(state: State) -> None:
+    """The VMA picture covers exactly the mapped pages, each VMA in one piece."""
+    mremap_mod.track(state)
+    assert [v is None for v in state.vmas] == [p is None for p in state.pages]
+    seen: set[int] = set()
+    for i, slot in enumerate(state.vmas):
+        if slot is None:
+            continue
+        if i == 0 or state.vmas[i - 1] is None or state.vmas[i - 1][0] != slot[0]:
+            assert slot[0] not in seen, f"VMA {slot[0]} in two pieces"
+            seen.add(slot[0])
+        elif state.vmas[i - 1] != slot:
+            raise AssertionError(f"one VMA, two anon_vmas or accounts at page {i}")
+
+
+@pytest.mark.parametrize("c", ROWS, ids=[c.name for c in ROWS])
+def test_vma_picture_is_consistent(c: Case) -> None:
+    state = State()
+    for call in parse(c.text).calls:
+        step(state, call)
+        check_vmas(state)
+
+
+LAZY = [c for c in ROWS if c.model_bug and "run after every call" in c.model_bug]
+
+
+@pytest.mark.parametrize("c", LAZY, ids=[c.name for c in LAZY])
+def test_track_after_every_call_is_exact(c: Case) -> None:
+    """The cases lazy tracking gets wrong come out right with `track` after every call
+    (the wiring recommended for calls.step)."""
+    results, state = run_model(c.text, track_every_call=True)
+    assert (results, render(model_view(state.pages))) == (list(c.results), c.final)
+
+
+def test_track_after_every_call_mlock_pieces() -> None:
+    """mlock pieces faulted one after the other keep their own anon_vmas (§11)."""
+    results, _ = run_model(f"""
+        mmap(@10, 4p, {RW}, {AP}, -1, 0)
+        mlock(@10, 2p)
+        touch(@12, write)
+        munlock(@10, 2p)
+        mremap(@10, 4p, 5p, 0, @0)
+        """, track_every_call=True)
+    assert results[-1] == "-EFAULT"
+
+
+def test_multi_vma_move_needs_the_feature() -> None:
+    """Before about 6.17 (no remap_move) a FIXED move is a single-VMA operation."""
+    text = f"""
+        mmap(@0, 2p, {RW}, {AP}|MAP_POPULATE, -1, 0)
+        mmap(@2, 2p, PROT_READ, {AP}|MAP_POPULATE, -1, 0)
+        mremap(@0, 4p, 4p, {MOVE}, @10)
+        mremap(@0, 2p, 2p, {MOVE}, @10)
+        """
+    state = State(features=Features(mremap_multi_vma_move=False))
+    results = [prediction_text(call, step(state, call)) for call in parse(text).calls]
+    assert results == ["@0", "@2", "-EFAULT", "@10"]
+    assert render(model_view(state.pages)) == "@2-3 r--p ZZ; @10-11 rw-p AA"
+
+
+def test_table_is_large_and_unique() -> None:
+    names = [c.name for c in ROWS]
+    assert len(names) == len(set(names))
+    assert len(names) >= 40
+    for c in ROWS:
+        assert len(parse(c.text).calls) == len(c.results), c.name
