@@ -119,7 +119,7 @@ mmap(@0, 2p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED_NOREPLACE
     ("page-appeared", """
 mmap(@0, 2p, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
 """, None, page_word(0, PM_PRESENT | ZERO_PFN),
-     ["presence: mmap(PRIVATE|ANONYMOUS, R) made pages present"]),
+     ["presence: mmap(PRIVATE|ANONYMOUS, RO) made pages present"]),
     ("errno", """
 mmap(@0, 2p, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
 mlock2(@0, 2p, 0x2)
@@ -152,7 +152,7 @@ mmap(@1, 1p, PROT_READ|PROT_WRITE, MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
 mmap(@0, 2p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
 mprotect(@0, 2p, PROT_READ)
 """, None, vma_field(1, perms="rw-p"),
-     ["prot: mprotect(R) left pages rw-p instead of r--p"]),
+     ["prot: mprotect(RO) left pages rw-p instead of r--p"]),
     ("mlockall-agrees", """
 mmap(@0, 2p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
 mlockall(MCL_CURRENT)

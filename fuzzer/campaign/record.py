@@ -10,6 +10,7 @@ import os
 from collections.abc import Callable
 
 from fuzzer.model import Unsupported
+from fuzzer.oracle import Divergence
 from fuzzer.prog import Program
 from fuzzer.store import Store
 from fuzzer.trace import Report, Supervisor, check
@@ -32,9 +33,11 @@ class Recorder:
         # Findings on an emulated buggy kernel are told apart from real ones.
         self.injections = ",".join(i.name for i in injector.injections) if injector else ""
         self.programs = self.steps = self.unsupported = 0
+        self.new_buckets: list[tuple[int, Divergence]] = []  # opened by the last check()
         self._reported = (0, 0)
 
     def check(self, program: Program) -> Report:
+        self.new_buckets = []
         try:
             report = check(self.supervisor, program)
         except Unsupported:
@@ -51,6 +54,8 @@ class Recorder:
                     campaign_id=self.campaign_id, program_text=text, program_hash=digest,
                     kind=d.kind, title=d.title, step=d.step, expected=d.expected,
                     observed=d.observed, kernel=self.kernel, injections=self.injections)
+                if new:
+                    self.new_buckets.append((bucket, d))
                 if self.on_bucket is not None:
                     self.on_bucket(bucket, d.title, new)
         return report

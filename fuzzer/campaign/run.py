@@ -43,6 +43,8 @@ class Options:
     injections: tuple[str, ...] = ()
     stop_on_first: bool = False  # end each worker at its first divergence (benchmarks)
     calls: tuple[str, ...] = ()  # generate only these calls (empty: every modelled call)
+    minimize_budget: int = 100  # runs to minimize each new bucket with (0: do not)
+    crashes: Path | None = None  # where new buckets' folders go (None: nowhere)
 
 
 @dataclass
@@ -55,6 +57,7 @@ class Progress:
     hits: dict[int, int] = field(default_factory=dict)  # id -> samples in this campaign
     status: str = "running"
     first: dict[str, object] | None = None  # the first divergence, with stop_on_first
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def new_buckets(self) -> int:
@@ -145,11 +148,16 @@ def _start(index: int, cid: int, opts: Options, cpu: int) -> _Worker:
         cmd.append("--stop-on-first")
     if opts.calls:
         cmd += ["--calls", ",".join(opts.calls)]
+    cmd += ["--minimize-budget", str(opts.minimize_budget)]
+    if opts.crashes is not None:
+        cmd += ["--crashes", str(opts.crashes)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL)
     return _Worker(index, proc, log)
 
 
 def _absorb(progress: Progress, msg: dict[str, object]) -> None:
+    if "warning" in msg:
+        progress.warnings.append(str(msg["warning"]))
     first = msg.get("first")
     if isinstance(first, dict) and progress.first is None:
         progress.first = first

@@ -20,10 +20,15 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import atheris
 
 from fuzzer.prog import ParseError, Program, parse  # not instrumented: no model code in it
+
+if TYPE_CHECKING:
+    from fuzzer.store import Store
+    from fuzzer.trace import Supervisor
 
 PROGRESS_EVERY = 0.5  # seconds
 
@@ -42,6 +47,8 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--inject", action="append", default=[])
     ap.add_argument("--stop-on-first", action="store_true")
     ap.add_argument("--calls", default="")
+    ap.add_argument("--minimize-budget", type=int, default=0)
+    ap.add_argument("--crashes", default="")
     return ap.parse_args(argv)
 
 
@@ -85,6 +92,9 @@ def main(argv: list[str]) -> None:
         nonlocal last
         report = recorder.check(program)
         now = time.monotonic()
+        for bucket_id, d in recorder.new_buckets:
+            if args.minimize_budget > 0 and not args.stop_on_first:
+                _reduce(store, supervisor, bucket_id, d.title, program, d.step, args)
         if report.divergences and args.stop_on_first:
             _emit({"first": {"title": report.divergences[0].title, "seconds": now - started,
                              "programs": recorder.programs, "calls": len(program)}})
@@ -113,6 +123,25 @@ def main(argv: list[str]) -> None:
         libfuzzer_args.append(args.corpus)
     atheris.Setup(libfuzzer_args, one_input)
     atheris.Fuzz()
+
+
+def _reduce(store: Store, supervisor: Supervisor, bucket_id: int, title: str,
+            program: Program, step: int, args: argparse.Namespace) -> None:
+    """Minimize a bucket this worker opened and write its crashes/ folder.
+
+    A failure here costs the bucket its reduction, never the campaign its run:
+    it is reported as a warning and fuzzing goes on.
+    """
+    from fuzzer.reduce.bucket import reduce_new_bucket
+
+    crashes = Path(args.crashes) if args.crashes else None
+    try:
+        folder = reduce_new_bucket(store, supervisor, bucket_id, title, program, step,
+                                   int(args.minimize_budget), crashes)
+    except Exception as e:
+        _emit({"warning": f"bucket {bucket_id} was not minimized: {type(e).__name__}: {e}"})
+        return
+    _emit({"reduced": bucket_id, "folder": str(folder) if folder else ""})
 
 
 def _seed_programs(folder: str) -> list[Program]:

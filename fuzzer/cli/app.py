@@ -51,6 +51,10 @@ WorkersOpt = Annotated[int, typer.Option(
     "--workers", help="Worker processes, one CPU each.", min=1)]
 BudgetOpt = Annotated[float, typer.Option(
     "--budget", help="Wall-clock seconds per program before it counts as a hang.", min=0.1)]
+MinimizeOpt = Annotated[int, typer.Option(
+    "--minimize-budget", help="Runs spent minimizing each new bucket (0: none).", min=0)]
+CrashesOpt = Annotated[Path, typer.Option(
+    "--crashes", help="Folder for new buckets' reproducers (one folder per bucket).")]
 CallsOpt = Annotated[str | None, typer.Option(
     "--calls", help="Comma-separated calls to generate (default: every modelled call).")]
 VerboseOpt = Annotated[bool, typer.Option(
@@ -69,6 +73,8 @@ def run_cmd(
     budget: BudgetOpt = 5.0,
     inject: InjectOption = None,
     calls: CallsOpt = None,
+    minimize_budget: MinimizeOpt = 100,
+    crashes: CrashesOpt = Path("crashes"),
 ) -> None:
     """Run a fuzzing campaign against the running kernel and store what diverges.
 
@@ -93,7 +99,7 @@ def run_cmd(
         seed_dir = seeds if seeds.is_dir() else None
         opts = Options(db=db, time=time, runs=runs, workers=workers, seed=seed, budget=budget,
                        corpus=corpus, seeds=seed_dir, injections=tuple(inject or ()),
-                       calls=wanted)
+                       calls=wanted, minimize_budget=minimize_budget, crashes=crashes)
         progress = run_campaign(store, opts, print_progress)
         print_summary(progress, store)
 

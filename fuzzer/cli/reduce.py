@@ -79,9 +79,8 @@ def minimize_cmd(
 
     Example: mmfuzz minimize 3 --budget 200
     """
-    from fuzzer.reduce.minimize import minimize
-    from fuzzer.reduce.repro import shows, still_diverges
-    from fuzzer.trace import check
+    from fuzzer.reduce.bucket import minimize_bucket
+    from fuzzer.reduce.repro import shows
 
     with _errors():
         store, bucket = _load(db, bucket_id)
@@ -91,15 +90,8 @@ def minimize_cmd(
         if not shows(supervisor, finding.program, bucket.title):
             raise fail(f"bucket {bucket_id}'s program does not show its divergence here"
                        f"{_under(specs)}: {bucket.title}", code=1)
-        result = minimize(finding.program, still_diverges(supervisor, bucket.title), budget,
-                          step=finding.step)
-        steps = [d.step for d in check(supervisor, result.program).divergences
-                 if d.title == bucket.title]
-        step = steps[0] if steps else len(result.program) - 1
-        store.set_minimized(bucket_id, program_text=result.program.text(),
-                            program_hash=result.program.hash, step=step,
-                            original_calls=result.original_calls,
-                            minimized_calls=result.minimized_calls)
+        result, step = minimize_bucket(store, supervisor, bucket_id, bucket.title,
+                                       finding.program, finding.step, budget)
     out.print(f"#{bucket_id} {bucket.title}{_under(specs)}", markup=False)
     _print_program("before", finding.program, finding.step)
     _print_program("after", result.program, step)

@@ -67,6 +67,8 @@ def print_summary(p: Progress, store: Store) -> None:
               f"({p.programs / secs:,.0f}/s), {p.steps:,} checked steps ({p.steps / secs:,.0f}/s)",
               markup=False)
     out.print(f"database: {store.url}", markup=False)
+    for warning in p.warnings:
+        out.print(f"warning: {warning}", markup=False)
     if not p.buckets:
         out.print("no divergence found")
         return

@@ -33,7 +33,8 @@ RWX = PROT_READ | PROT_WRITE | PROT_EXEC
 STATE_KINDS = frozenset({"presence", "lock", "fork-flags", "rss", "locked", "vmlck", "prot"})
 # The mmap flags that decide the state a new mapping starts in; placement
 # (FIXED, FIXED_NOREPLACE) and accounting-only flags would split one bug into
-# many buckets.
+# many buckets. For the same reason state titles name a protection class
+# (NONE, RO, RW), not every combination of R, W and X.
 STATE_MAP_FLAGS = MAP_TYPE | MAP_ANONYMOUS | MAP_POPULATE | MAP_LOCKED | MAP_NONBLOCK | \
     MAP_GROWSDOWN | MAP_HUGETLB
 
@@ -43,6 +44,13 @@ def prot_short(prot: int) -> str:
                    if prot & bit)
     text = text or "NONE"
     return text + "+?" if prot & ~RWX else text
+
+
+def prot_class(prot: int) -> str:
+    """Protection as it shapes state: what a fault or populate can do (NONE, RO, RW)."""
+    if not prot & RWX:
+        return "NONE"
+    return "RW" if prot & PROT_WRITE else "RO"
 
 
 def map_short(flags: int) -> str:
@@ -70,12 +78,13 @@ def call_feature(call: Call, kind: str = "result") -> str:
     """`name(features)`; for state divergences only the features that shape the state."""
     match call.name:
         case "mmap":
-            flags = call.arg("flags")
+            flags, prot = call.arg("flags"), call.arg("prot")
             if kind in STATE_KINDS:
-                flags &= STATE_MAP_FLAGS
-            return f"mmap({map_short(flags)}, {prot_short(call.arg('prot'))})"
+                return f"mmap({map_short(flags & STATE_MAP_FLAGS)}, {prot_class(prot)})"
+            return f"mmap({map_short(flags)}, {prot_short(prot)})"
         case "mprotect":
-            return f"mprotect({prot_short(call.arg('prot'))})"
+            prot = call.arg("prot")
+            return f"mprotect({prot_class(prot) if kind in STATE_KINDS else prot_short(prot)})"
         case "mlock2":
             flags = call.arg("flags")
             text = "ONFAULT" if flags == MLOCK_ONFAULT else "0" if flags == 0 else "INVALID"

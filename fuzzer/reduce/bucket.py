@@ -1,0 +1,53 @@
+"""Reducing one bucket: minimize its program on the kernel and store the result.
+
+Shared by `mmfuzz minimize` and by campaigns, which minimize every bucket they
+open (DESIGN.md's pipeline: new bucket -> minimize -> crashes/<bucket>/).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fuzzer.prog import Program
+from fuzzer.reduce.export import write_bucket_folder
+from fuzzer.reduce.minimize import Result, minimize
+from fuzzer.reduce.repro import still_diverges
+from fuzzer.store import Store
+from fuzzer.trace import Supervisor, check
+
+
+def minimize_bucket(
+    store: Store,
+    supervisor: Supervisor,
+    bucket_id: int,
+    title: str,
+    program: Program,
+    step: int,
+    budget: int,
+) -> tuple[Result, int]:
+    """Minimize `program` (which shows `title` at `step`); store it; return it and its step."""
+    result = minimize(program, still_diverges(supervisor, title), budget, step=step)
+    steps = [d.step for d in check(supervisor, result.program).divergences if d.title == title]
+    new_step = steps[0] if steps else len(result.program) - 1
+    store.set_minimized(bucket_id, program_text=result.program.text(),
+                        program_hash=result.program.hash, step=new_step,
+                        original_calls=result.original_calls,
+                        minimized_calls=result.minimized_calls)
+    return result, new_step
+
+
+def reduce_new_bucket(
+    store: Store,
+    supervisor: Supervisor,
+    bucket_id: int,
+    title: str,
+    program: Program,
+    step: int,
+    budget: int,
+    crashes: Path | None,
+) -> Path | None:
+    """What a campaign does with a bucket it opened: minimize, then write crashes/<bucket>/."""
+    minimize_bucket(store, supervisor, bucket_id, title, program, step, budget)
+    if crashes is None:
+        return None
+    return write_bucket_folder(crashes, store.bucket(bucket_id))
