@@ -12,6 +12,7 @@ from __future__ import annotations
 import resource
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 
 from fuzzer.model import Prediction, State, step
 from fuzzer.model.pages import TASK_SIZE
@@ -69,8 +70,9 @@ def memlock_limits() -> tuple[int, int]:
             RLIM_INFINITY if hard == infinite else hard)
 
 
+@cache
 def has_capability(cap: int) -> bool:
-    """Whether we (and so the executor) hold `cap` in the effective set."""
+    """Whether we (and so the executor) hold `cap` in the effective set (read once)."""
     with open("/proc/self/status") as f:
         for line in f:
             if line.startswith("CapEff:"):
