@@ -293,6 +293,34 @@ def test_run_short_campaign(tmp_path: Path) -> None:
     assert f"campaign {c.id} done" in result.stdout
 
 
+def test_run_minimizes_new_buckets(tmp_path: Path) -> None:
+    """A campaign on an emulated bug opens a bucket, minimizes it, writes its folder."""
+    url = f"sqlite:///{tmp_path / 'x.sqlite'}"
+    crashes = tmp_path / "crashes"
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "p.prog").write_text(
+        "mmap(@8, 2p, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)\n"
+        "touch(@9, read)\n"
+        "mmap(@0, 4p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED|MAP_POPULATE,"
+        " -1, 0)\n"
+        "touch(@1, write)\n")
+    result = invoke("run", "--time", "2", "--runs", "1", "--db", url, "--seeds", str(seeds),
+                    "--corpus", str(tmp_path / "corpus"), "--crashes", str(crashes),
+                    "--inject", "populate-needs-lock")
+    assert_clean(result)
+    assert result.exit_code == 0, result.output
+    store = open_store(url, create=False)
+    (row,) = store.buckets()
+    assert row.title == "presence: mmap(PRIVATE|ANONYMOUS|POPULATE, RW) left pages absent"
+    assert (row.original_calls, row.minimized_calls) == (4, 1)
+    detail = store.bucket(row.id)
+    assert detail.samples[0].injections == "populate-needs-lock"
+    (folder,) = crashes.iterdir()
+    assert {p.name for p in folder.iterdir()} >= {"original.prog", "minimized.prog", "repro.c",
+                                                  "report.txt"}
+
+
 # ---------------------------------------------------------------- not root
 
 
