@@ -19,10 +19,11 @@ setup: $(BIN)/mmfuzz
 run: setup
 	$(BIN)/mmfuzz run --time $(TIME) --db $(DB)
 
+# Lint first, tests last: the test runner's summary is the closing line.
 test: setup
-	$(BIN)/pytest -q
 	$(BIN)/ruff check .
 	$(BIN)/mypy
+	$(BIN)/pytest -q
 
 lint: setup
 	$(BIN)/ruff check .
