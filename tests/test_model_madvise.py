@@ -379,6 +379,39 @@ CASES = [
         madvise(@0, 4p, MADV_DONTNEED)
         touch(@0, read)
         """, ["@0", "0", "0", "0", "0", "0", "0", "0", "-"], "@0-3 rw-s FFFF"),
+    # flag-only advice on part of an AS object splits its VMA (madvise_update_vma):
+    # do_fault_around's window stops at the VMA's edge (§9); MERGEABLE leaves shared
+    # VMAs alone (vma_ksm_compatible), so it splits nothing
+    case("split-shared-stops-fault-around", """
+        mmap(@0, 8p, PROT_READ|PROT_WRITE, MAP_SHARED|MAP_ANONYMOUS|MAP_POPULATE, -1, 0)
+        madvise(@0, 8p, MADV_DONTNEED)
+        madvise(@4, 4p, MADV_DONTFORK)
+        touch(@4, read)
+        madvise(@0, 2p, MADV_NOHUGEPAGE)
+        touch(@2, read)
+        """, ["@0", "0", "0", "-", "0", "-"], "@0-3 rw-s ..FF; @4-7 rw-s dc FFFF"),
+    case("split-shared-hints-stop-fault-around", """
+        mmap(@0, 12p, PROT_READ|PROT_WRITE, MAP_SHARED|MAP_ANONYMOUS|MAP_POPULATE, -1, 0)
+        madvise(@0, 12p, MADV_DONTNEED)
+        madvise(@2, 2p, MADV_RANDOM)
+        madvise(@4, 2p, MADV_SEQUENTIAL)
+        madvise(@6, 2p, MADV_DONTDUMP)
+        madvise(@8, 2p, MADV_HUGEPAGE)
+        madvise(@10, 1p, MADV_MERGEABLE)
+        touch(@4, read)
+        touch(@10, read)
+        """, ["@0", "0", "0", "0", "0", "0", "0", "-", "-"], "@0-11 rw-s ....FF....FF"),
+    # ... and undoing the flags merges the pieces again (NORMAL clears rr and sr,
+    # DODUMP clears dd): the window spans them
+    case("split-shared-hints-undone", """
+        mmap(@0, 8p, PROT_READ|PROT_WRITE, MAP_SHARED|MAP_ANONYMOUS|MAP_POPULATE, -1, 0)
+        madvise(@0, 8p, MADV_DONTNEED)
+        madvise(@2, 2p, MADV_RANDOM)
+        madvise(@4, 2p, MADV_DONTDUMP)
+        madvise(@0, 8p, MADV_NORMAL)
+        madvise(@0, 8p, MADV_DODUMP)
+        touch(@7, read)
+        """, ["@0", "0", "0", "0", "0", "0", "-"], "@0-7 rw-s FFFFFFFF"),
     # the flag-only advice never fails on our VMAs, lo and PROT_NONE included
     case("hints-locked-prot-none-hole", """
         mmap(@0, 2p, PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_LOCKED, -1, 0)
@@ -440,13 +473,6 @@ UNSUPPORTED = [
     ("collapse", "madvise(@0, 2p, 25)"),
     ("guard-install", "madvise(@0, 2p, 102)"),
     ("guard-remove", "madvise(@0, 2p, 103)"),
-    # flag-only advice on part of an AS object splits its VMA, and fault-around
-    # stops at the split; the model does not keep those flags
-    ("random-part-of-shared", "madvise(@4, 1p, MADV_RANDOM)"),
-    ("normal-part-of-shared", "madvise(@3, 2p, MADV_NORMAL)"),
-    ("dontdump-part-of-shared", "madvise(@0, 5p, MADV_DONTDUMP)"),
-    # the model keeps dc, but pages.fault_around does not stop at a dc boundary yet
-    ("dontfork-part-of-shared", "madvise(@4, 1p, MADV_DONTFORK)"),
 ]
 UNSUPPORTED_SETUP = """
     mmap(@0, 4p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)

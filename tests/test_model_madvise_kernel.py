@@ -45,10 +45,11 @@ def kernel_only(supervisor: Supervisor, text: str) -> list[str]:
     return views
 
 
-# Why flag-only advice on part of an anonymous-shared mapping is Unsupported:
-# the flag change splits the shmem VMA (madvise_update_vma), and do_fault_around
-# clamps its window to the faulting VMA, so cached pages across the split are
-# not mapped. With the whole object advised there is no split.
+# Why flag-only advice on part of an anonymous-shared mapping matters: the flag
+# change splits the shmem VMA (madvise_update_vma), and do_fault_around clamps
+# its window to the faulting VMA, so cached pages across the split are not
+# mapped. With the whole object advised there is no split. The model keeps
+# these flags in Attrs, and vmas.track follows the splits.
 SPLIT = """
     mmap(@0, 8p, PROT_READ|PROT_WRITE, MAP_SHARED|MAP_ANONYMOUS|MAP_POPULATE, -1, 0)
     madvise(@0, 8p, MADV_DONTNEED)

@@ -19,8 +19,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from fuzzer.model import OUTSIDE, Prediction, State, step
-from fuzzer.model import mremap as mremap_mod
+from fuzzer.model import OUTSIDE, Prediction, State, step, vmas
 from fuzzer.model.features import Features
 from fuzzer.oracle.views import model_view, render
 from fuzzer.prog import Call, parse
@@ -238,6 +237,18 @@ ROWS = [
         mmap(@2, 1p, PROT_READ, {AP}, -1, 0)
         mremap(@0, 2p, 3p, MREMAP_MAYMOVE, @0)
         """, ["@0", "@2", "outside"], "@2 r--p .", locked=3),
+    # a shared VMA moved outside still maps its object: mlockall(MCL_CURRENT) populates
+    # it (up to the object's end), so an arena page of the same offset is mapped twice;
+    # with MCL_ONFAULT nothing is populated
+    case("grow-moves-outside-shared-mlockall", f"""
+        mmap(@46, 8p, PROT_WRITE, {AS}, -1, 0)
+        mremap(@52, 1p, 4p, MREMAP_MAYMOVE, @12)
+        mlockall(MCL_CURRENT|MCL_ONFAULT)
+        touch(@53, read)
+        mlockall(MCL_CURRENT)
+        munlockall()
+        """, ["@46", "outside", "0", "-", "0", "0"], "@46-51 -w-s FFFFFF; @53 -w-s f",
+        locked=0),
     # growing a lo VMA: locked_vm += delta, then mm_populate of the new part
     case("grow-locked-populates", f"""
         mmap(@0, 2p, {RW}, {AP}|MAP_LOCKED, -1, 0)
@@ -299,9 +310,41 @@ ROWS = [
         mmap(@0, 2p, {RW}, {AS}|MAP_POPULATE, -1, 0)
         mremap(@0, 2p, 3p, 0, @0)
         touch(@2, read)
-        """, ["@0", "@0", "SIGBUS/ADRERR"], "@0-2 rw-s FF.",
-        model_bug="touch (pages.fault) maps shmem past the object's end; it needs the "
-                  "object size (State.shmem_size) to raise SIGBUS"),
+        """, ["@0", "@0", "SIGBUS/ADRERR"], "@0-2 rw-s FF."),
+    # ... a write there maps nothing; a read first maps what fault-around finds
+    # cached before the end (do_read_fault), then is SIGBUS all the same
+    case("grow-shared-past-eof-read-faults-around", f"""
+        mmap(@0, 2p, {RW}, {AS}|MAP_POPULATE, -1, 0)
+        madvise(@0, 2p, MADV_DONTNEED)
+        mremap(@0, 2p, 4p, 0, @0)
+        touch(@3, write)
+        touch(@2, read)
+        """, ["@0", "0", "@0", "SIGBUS/ADRERR", "SIGBUS/ADRERR"], "@0-3 rw-s FF.."),
+    # ... MADV_POPULATE_* stops there with EFAULT (the fault's VM_FAULT_SIGBUS), the
+    # pages before it populated
+    case("grow-shared-past-eof-madv-populate", f"""
+        mmap(@0, 2p, {RW}, {AS}, -1, 0)
+        mremap(@0, 2p, 4p, 0, @0)
+        madvise(@0, 4p, MADV_POPULATE_WRITE)
+        madvise(@0, 4p, MADV_DONTNEED)
+        madvise(@1, 3p, MADV_POPULATE_READ)
+        """, ["@0", "@0", "-EFAULT", "0", "-EFAULT"], "@0-3 rw-s FF.."),
+    # ... §3: mlock sets lo on all of it and counts it, populates up to the end, then
+    # fails (EFAULT -> ENOMEM); ONFAULT populates nothing, so it succeeds
+    case("grow-shared-past-eof-mlock", f"""
+        mmap(@0, 2p, {RW}, {AS}, -1, 0)
+        mremap(@0, 2p, 4p, 0, @0)
+        mlock2(@0, 4p, MLOCK_ONFAULT)
+        mlock(@0, 4p)
+        """, ["@0", "@0", "0", "-ENOMEM"], "@0-3 rw-s lo FF..", locked=4),
+    # ... mlockall populates with errors ignored: 0, pages up to the end present
+    case("grow-shared-past-eof-mlockall", f"""
+        mmap(@0, 2p, PROT_READ, {AS}, -1, 0)
+        mremap(@0, 2p, 4p, 0, @0)
+        mmap(@8, 2p, {RW}, {AP}, -1, 0)
+        mlockall(MCL_CURRENT)
+        munlockall()
+        """, ["@0", "@0", "@8", "0", "0"], "@0-3 r--s FF..; @8-9 rw-p AA", locked=0),
     # a FIXED grow of part of a locked shared VMA: the moved page and the populated
     # tail share the object with the old VMA, so pages mapped twice lose X (f)
     case("grow-fixed-shared-maps-twice", f"""
@@ -320,17 +363,28 @@ ROWS = [
         mremap(@0, 2p, 4p, 0, @0)
         """, ["@0", "-", "@0", "@0", "-ENOMEM", "@0"], "@0-3 rw-s lo .F..", locked=4),
     # do_fault_around's window starts at the VMA when the 16-page aligned one starts
-    # before it: a read at @45 in a VMA @40-51 maps cached @49 (pages.fault_around
-    # only looks at @32-47)
+    # before it: a read at @45 in a VMA @40-51 maps cached @49 (the window is @40-51,
+    # not @32-47)
     case("fault-around-window-from-vma-start", f"""
         mmap(@40, 12p, {RW}, {AS}, -1, 0)
         touch(@49, write)
         mremap(@40, 12p, 8p, 0, @0)
         mremap(@40, 8p, 12p, 0, @0)
         touch(@45, read)
-        """, ["@40", "-", "@40", "@40", "-"], "@40-51 rw-s .....F...F..",
-        model_bug="pages.fault_around uses the aligned 16-page window; the kernel's runs "
-                  "from max(aligned start, VMA start) for 16 pages, clipped to the VMA"),
+        """, ["@40", "-", "@40", "@40", "-"], "@40-51 rw-s .....F...F.."),
+    # ... so a VMA that starts inside an aligned block gets all 16 pages from its start
+    # (the aligned window @16-31 would give only @20-31)
+    case("fault-around-window-unaligned-vma", f"""
+        mmap(@20, 16p, {RW}, {AS}|MAP_POPULATE, -1, 0)
+        madvise(@20, 16p, MADV_DONTNEED)
+        touch(@21, read)
+        """, ["@20", "0", "-"], "@20-35 rw-s FFFFFFFFFFFFFFFF"),
+    # ... and the window is 16 pages from there, not the rest of the aligned block
+    case("fault-around-window-sixteen-pages", f"""
+        mmap(@4, 24p, {RW}, {AS}|MAP_POPULATE, -1, 0)
+        madvise(@4, 24p, MADV_DONTNEED)
+        touch(@5, read)
+        """, ["@4", "0", "-"], "@4-27 rw-s FFFFFFFFFFFFFFFF........"),
     # ------------------------------------------------------------ §6 moves
     # page tables move: presence and pagemap bits are kept, the old range goes
     case("move-carries-pages", f"""
@@ -486,15 +540,39 @@ ROWS = [
         mmap(@0, 2p, {RW}, {AS}|MAP_POPULATE, -1, 0)
         mremap(@0, 2p, 2p, {DONTUNMAP}, @10)
         touch(@0, read)
-        """, ["@0", "@10", "-"], "@0-1 rw-s ff; @10-11 rw-s ff",
-        model_bug="touch (pages.fault) marks a shmem page F even when another arena mapping "
-                  "maps it; both should become f (mremap._mark_shmem_mapped_twice)"),
+        """, ["@0", "@10", "-"], "@0-1 rw-s ff; @10-11 rw-s ff"),
+    # ... once the new VMA is gone the old one maps the pages alone again (X is back)
+    case("dontunmap-shared-second-mapping-goes", f"""
+        mmap(@0, 2p, {RW}, {AS}|MAP_POPULATE, -1, 0)
+        mremap(@0, 2p, 2p, {DONTUNMAP}, @10)
+        touch(@0, read)
+        munmap(@10, 2p)
+        """, ["@0", "@10", "-", "0"], "@0-1 rw-s FF"),
+    # ... the same with the new VMA outside the arena (the hint is taken); MADV_REMOVE
+    # through the old one unmaps the page from both (shmem_fallocate), so the page a
+    # later read allocates is mapped once
+    case("dontunmap-shared-outside-remove", f"""
+        mmap(@0, 2p, {RW}, {AS}|MAP_POPULATE, -1, 0)
+        mmap(@10, 2p, {RW}, {AP}, -1, 0)
+        mremap(@0, 2p, 2p, MREMAP_MAYMOVE|MREMAP_DONTUNMAP, @10)
+        touch(@0, read)
+        madvise(@0, 1p, MADV_REMOVE)
+        touch(@0, read)
+        """, ["@0", "@10", "outside", "-", "0", "-"], "@0-1 rw-s Ff; @10-11 rw-p .."),
     # ------------------------------------------------ §6 old_len 0 on a shared VMA
     # a second mapping of the same object; populated when locked (pages mapped twice)
     case("dup-shared-fixed", f"""
         mmap(@0, 3p, {RW}, {AS}|MAP_LOCKED, -1, 0)
         mremap(@1, 0, 2p, {MOVE}, @10)
         """, ["@0", "@10"], "@0-2 rw-s lo Fff; @10-11 rw-s lo ff", locked=5),
+    # ... unlocked, the duplicate starts empty; populating it maps the pages twice, and
+    # zapping one mapping's PTE gives the other's page X back
+    case("dup-shared-populate-maps-twice", f"""
+        mmap(@0, 2p, {RW}, {AS}|MAP_POPULATE, -1, 0)
+        mremap(@0, 0, 2p, {MOVE}, @10)
+        madvise(@10, 2p, MADV_POPULATE_READ)
+        madvise(@0, 1p, MADV_DONTNEED)
+        """, ["@0", "@10", "0", "0"], "@0-1 rw-s .f; @10-11 rw-s Ff"),
     # ... a FIXED target at the old address itself: old_len 0 does not overlap, so the
     # target (the old VMA) is unmapped first and the lookup after it fails
     case("dup-shared-target-is-source", f"""
@@ -575,13 +653,80 @@ ROWS = [
         mmap(@2, 1p, {RW}, {AP}, -1, 0)
         mremap(@0, 4p, 5p, 0, @0)
         """, ["@0", "@3", "@2", "-EFAULT"], "@0-3 rw-p AA.A"),
-    # MAP_NORESERVE keeps a VMA apart (nr versus ac), but Attrs does not record it
+    # MAP_FIXED over a faulted VMA makes a new VMA, even where its pages have the same
+    # offsets and the same kind as before: no anon_vma, no VM_ACCOUNT, one VMA
+    case("vma-fixed-replace-same-offsets", f"""
+        mmap(@42, 3p, {RW}, {AP}|MAP_POPULATE, -1, 0)
+        mmap(@42, 6p, PROT_READ, {AP}|MAP_FIXED, -1, 0)
+        mremap(@43, 5p, 6p, 0, @42)
+        """, ["@42", "@42", "@43"], "@42-48 r--p ......."),
+    # MAP_NORESERVE keeps a VMA apart (nr versus ac)
     case("vma-noreserve", f"""
         mmap(@0, 2p, {RW}, {AP}, -1, 0)
         mmap(@2, 2p, {RW}, {AP}|MAP_NORESERVE, -1, 0)
         mremap(@0, 4p, 5p, 0, @0)
-        """, ["@0", "@2", "-EFAULT"], "@0-3 rw-p ....",
-        model_bug="Attrs has no VM_NORESERVE, so track() cannot keep the VMAs apart"),
+        """, ["@0", "@2", "-EFAULT"], "@0-3 rw-p ...."),
+    # ... read-only too, where neither has VM_ACCOUNT: nr alone differs
+    case("vma-noreserve-readonly", f"""
+        mmap(@0, 2p, PROT_READ, {AP}, -1, 0)
+        mmap(@2, 2p, PROT_READ, {AP}|MAP_NORESERVE, -1, 0)
+        mremap(@0, 4p, 5p, 0, @0)
+        """, ["@0", "@2", "-EFAULT"], "@0-3 r--p ...."),
+    # ... nr survives mprotect and mlock, and making an nr VMA writable does not
+    # charge it (mprotect_fixup: no VM_ACCOUNT with VM_NORESERVE), so it merges with
+    # its writable nr neighbour
+    case("vma-noreserve-mprotect-mlock", f"""
+        mmap(@0, 2p, PROT_READ, {AP}|MAP_NORESERVE, -1, 0)
+        mmap(@2, 2p, {RW}, {AP}|MAP_NORESERVE, -1, 0)
+        mprotect(@0, 2p, {RW})
+        mlock(@0, 4p)
+        munlock(@0, 4p)
+        mremap(@0, 4p, 5p, 0, @0)
+        """, ["@0", "@2", "0", "0", "0", "@0"], "@0-4 rw-p AAAA.", locked=0),
+    # ... and mremap: an unfaulted nr VMA moved next to a plain one stays apart; next
+    # to another nr VMA it merges
+    case("vma-noreserve-moved", f"""
+        mmap(@0, 2p, {RW}, {AP}|MAP_NORESERVE, -1, 0)
+        mmap(@10, 2p, {RW}, {AP}, -1, 0)
+        mremap(@0, 2p, 2p, {MOVE}, @12)
+        mremap(@10, 4p, 5p, 0, @0)
+        mmap(@20, 2p, {RW}, {AP}|MAP_NORESERVE, -1, 0)
+        mremap(@20, 2p, 2p, {MOVE}, @14)
+        mremap(@12, 4p, 5p, 0, @0)
+        """, ["@0", "@10", "@12", "-EFAULT", "@20", "@14", "@12"], "@10-16 rw-p ......."),
+    # MAP_STACK gives VM_NOHUGEPAGE (6.7+), which keeps the VMA apart until
+    # MADV_NOHUGEPAGE gives its neighbour the same flag
+    case("vma-stack-nohugepage", f"""
+        mmap(@0, 2p, {RW}, {AP}, -1, 0)
+        mmap(@2, 2p, {RW}, {AP}|MAP_STACK, -1, 0)
+        mremap(@0, 4p, 5p, 0, @0)
+        madvise(@0, 2p, MADV_NOHUGEPAGE)
+        mremap(@0, 4p, 5p, 0, @0)
+        """, ["@0", "@2", "-EFAULT", "0", "@0"], "@0-4 rw-p ....."),
+    # MADV_HUGEPAGE sets hg and clears nh: a split that does not merge back
+    case("vma-hugepage-split", f"""
+        mmap(@0, 4p, {RW}, {AP}|MAP_STACK, -1, 0)
+        madvise(@2, 2p, MADV_HUGEPAGE)
+        mremap(@0, 4p, 5p, 0, @0)
+        madvise(@2, 2p, MADV_NOHUGEPAGE)
+        mremap(@0, 4p, 5p, 0, @0)
+        """, ["@0", "0", "-EFAULT", "0", "@0"], "@0-4 rw-p ....."),
+    # the other flag-only advice splits private VMAs as well: dd (DONTDUMP) and mg
+    # (MERGEABLE, private only) until DODUMP and UNMERGEABLE; rr and sr until NORMAL
+    case("vma-madvise-flags-split", f"""
+        mmap(@0, 4p, {RW}, {AP}, -1, 0)
+        madvise(@1, 1p, MADV_DONTDUMP)
+        mremap(@0, 1p, 2p, 0, @0)
+        madvise(@1, 1p, MADV_DODUMP)
+        madvise(@2, 2p, MADV_MERGEABLE)
+        mremap(@0, 4p, 5p, 0, @0)
+        madvise(@2, 2p, MADV_UNMERGEABLE)
+        madvise(@0, 1p, MADV_SEQUENTIAL)
+        mremap(@1, 3p, 4p, 0, @0)
+        madvise(@0, 1p, MADV_NORMAL)
+        mremap(@0, 5p, 6p, 0, @0)
+        """, ["@0", "0", "-ENOMEM", "0", "0", "-EFAULT", "0", "0", "@1", "0", "@0"],
+        "@0-5 rw-p ......"),
 ]
 
 CASES = [
@@ -598,7 +743,7 @@ def run_model(text: str, track_every_call: bool = False) -> tuple[list[str], Sta
     for call in program.calls:
         results.append(prediction_text(call, step(state, call)))
         if track_every_call:
-            mremap_mod.track(state)
+            vmas.track(state)
     return results, state
 
 
@@ -613,7 +758,7 @@ def test_model_mremap(c: Case) -> None:
 
 def check_vmas(state: State) -> None:
     """The VMA picture covers exactly the mapped pages, each VMA in one piece."""
-    mremap_mod.track(state)
+    vmas.track(state)
     assert [v is None for v in state.vmas] == [p is None for p in state.pages]
     seen: set[int] = set()
     for i, slot in enumerate(state.vmas):

@@ -12,8 +12,10 @@ from dataclasses import replace
 
 from fuzzer.model import madvise as madvise_mod
 from fuzzer.model import mremap as mremap_mod
+from fuzzer.model import vmas
 from fuzzer.model.mlockall import mlockall, munlockall
 from fuzzer.model.pages import (
+    BUS_ADRERR,
     OUTSIDE,
     RWX,
     TASK_SIZE,
@@ -22,6 +24,7 @@ from fuzzer.model.pages import (
     arena_pages,
     err,
     fault,
+    mark_mapped_twice,
     ok,
     populate,
     unmap,
@@ -45,9 +48,11 @@ from fuzzer.prog.syscalls import (
     MAP_HUGETLB,
     MAP_LOCKED,
     MAP_NONBLOCK,
+    MAP_NORESERVE,
     MAP_POPULATE,
     MAP_PRIVATE,
     MAP_SHARED,
+    MAP_STACK,
     MAP_TYPE,
     MLOCK_ONFAULT,
     PAGE,
@@ -57,6 +62,7 @@ from fuzzer.prog.syscalls import (
     PROT_WRITE,
     SEGV_ACCERR,
     SEGV_MAPERR,
+    SIGBUS,
     SIGSEGV,
     U64,
 )
@@ -64,9 +70,11 @@ from fuzzer.prog.syscalls import (
 
 def step(state: State, call: Call) -> Prediction:
     prediction = _HANDLERS[call.name](state, *call.args)
-    # VMA identity (splits, merges, anon_vmas) follows every call, so that
-    # mremap, the one call whose semantics depend on VMA boundaries, sees them.
-    mremap_mod.track(state)
+    # VMA identity (splits, merges, anon_vmas) follows every call, so that mremap
+    # and fault-around, whose semantics depend on VMA boundaries, see them exactly.
+    vmas.track(state)
+    # Which shmem pages are mapped more than once, whatever call mapped or unmapped them.
+    mark_mapped_twice(state)
     return prediction
 
 
@@ -133,17 +141,21 @@ def mmap(
         state.outside_mapped += length // PAGE
         state.outside_locked += length // PAGE if locked else 0
         return ok(OUTSIDE)
+    unmap(state, pages)  # MAP_FIXED replaces whatever overlaps, as munmap would
+    vmas.track(state)  # ... first: a new VMA, even where its pages look like the old ones
     shared = mtype == MAP_SHARED
     obj = 0
-    if shared:
+    if shared:  # shmem_zero_setup: a new object as large as the mapping
         obj = state.next_obj
         state.next_obj += 1
-    unmap(state, pages)  # MAP_FIXED replaces whatever overlaps, as munmap would
-    for n, idx in enumerate(pages):
-        state.pages[idx] = Page(Attrs(shared, prot & RWX, lo=locked, lf=onfault, obj=obj,
-                                      pgoff=n))
-    if shared:
         state.shmem[obj] = set()
+        state.shmem_size[obj] = length // PAGE
+    # calc_vm_flag_bits: MAP_STACK gives VM_NOHUGEPAGE (6.7+); MAP_NORESERVE gives
+    # VM_NORESERVE (the test machines do not run overcommit_memory=2, which drops it)
+    attrs = Attrs(shared, prot & RWX, lo=locked, lf=onfault, obj=obj,
+                  nr=bool(flags & MAP_NORESERVE), nh=bool(flags & MAP_STACK))
+    for n, idx in enumerate(pages):
+        state.pages[idx] = Page(replace(attrs, pgoff=n))
     if wants_populate:
         populate(state, pages, ignore_errors=True)
     return ok(addr)
@@ -283,7 +295,8 @@ def touch(state: State, addr: int, mode: int) -> Prediction:
     allowed = page.attrs.prot & PROT_WRITE if write else page.attrs.prot & RWX
     if not allowed:
         return Prediction(signal=(SIGSEGV, SEGV_ACCERR))
-    fault(state, idx, write)
+    if not fault(state, idx, write):
+        return Prediction(signal=(SIGBUS, BUS_ADRERR))  # past the shmem object's end
     return Prediction()
 
 

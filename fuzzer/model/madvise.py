@@ -8,11 +8,12 @@ walk return ENOMEM after it has visited every mapped part. The model walks
 page by page; every page carries its VMA's attributes, so the first page of
 a VMA that fails is where the kernel stops too.
 
-Advice the model does not predict raises Unsupported (`UNSUPPORTED_ADVICE`
-lists the values, so a generator can leave them out); so does advice that
-would split a VMA of an anonymous-shared object along a flag the model does
-not keep, because such a split changes what a later read fault maps
-around it (see `_hint_splits_shared`).
+Advice that only sets VMA flags (dc, wf, hg, nh, rr, sr, dd, mg) changes
+nothing the oracle compares but dc and wf; the flags still split and merge
+VMAs (madvise_update_vma), which `vmas.track` follows like any other change,
+and that decides where a later fault-around stops. Advice the model does not
+predict raises Unsupported (`UNSUPPORTED_ADVICE` lists the values, so a
+generator can leave them out).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from fuzzer.model.pages import (
 from fuzzer.model.state import ABSENT, ANON, Page, State
 from fuzzer.prog.program import page_up
 from fuzzer.prog.syscalls import (
+    EFAULT,
     EINVAL,
     ENOMEM,
     MADV_COLD,
@@ -90,15 +92,6 @@ VALID_ADVICE = frozenset({
     MADV_PAGEOUT, MADV_POPULATE_READ, MADV_POPULATE_WRITE, MADV_DONTNEED_LOCKED,
 })
 
-# Advice that only sets VMA flags the model does not keep (VM_RAND_READ,
-# VM_SEQ_READ, VM_HUGEPAGE, VM_NOHUGEPAGE, VM_DONTDUMP). On a shmem VMA the
-# flag change splits the VMA (madvise_update_vma), and fault-around stops at
-# VMA edges. MERGEABLE and UNMERGEABLE are not here: ksm_madvise leaves shared
-# VMAs alone (vma_ksm_compatible), so they never split one.
-HINT_ADVICE = frozenset({MADV_NORMAL, MADV_RANDOM, MADV_SEQUENTIAL, MADV_HUGEPAGE,
-                         MADV_NOHUGEPAGE, MADV_DONTDUMP, MADV_DODUMP})
-
-
 def _valid_advice(state: State) -> frozenset[int]:
     """VALID_ADVICE on the kernel under test: older kernels lack the newer values."""
     missing: set[int] = set()
@@ -130,7 +123,6 @@ def madvise(state: State, addr: int, length: int, advice: int) -> Prediction:
     # madvise_do_behavior
     if advice in (MADV_POPULATE_READ, MADV_POPULATE_WRITE):
         return _populate(state, pages, write=advice == MADV_POPULATE_WRITE)
-    _check_shared_split(state, pages, advice)
     return _walk(state, pages, _PER_VMA[advice])
 
 
@@ -168,44 +160,11 @@ def _populate(state: State, pages: range, write: bool) -> Prediction:
             return err(EINVAL)
         # follow_page_mask finds pages already mapped well enough; only the rest fault
         # (a read fault on shmem maps cached neighbours around it).
-        if page.state == ABSENT or (write and not page.attrs.shared and page.state != ANON):
-            fault(state, idx, write)
+        absent = page.state == ABSENT
+        if (absent or (write and not page.attrs.shared and page.state != ANON)) \
+                and not fault(state, idx, write):
+            return err(EFAULT)  # SIGBUS past the shmem object's end
     return ok()
-
-
-def _check_shared_split(state: State, pages: range, advice: int) -> None:
-    """Unsupported when a flag change would split a shmem VMA the model cannot follow."""
-    if advice in HINT_ADVICE and _hint_splits_shared(state, pages):
-        raise Unsupported(f"madvise advice {advice} on part of an anonymous-shared mapping")
-    if advice in (MADV_DONTFORK, MADV_DOFORK) and _dc_splits_shared(state, pages, advice):
-        raise Unsupported("MADV_DONTFORK/DOFORK on part of an anonymous-shared mapping")
-
-
-def _hint_splits_shared(state: State, pages: range) -> bool:
-    """Whether the range covers some, not all, mapped pages of a shared object.
-
-    The model does not keep the hint flags, so it cannot tell whether the
-    change splits anything. Advice that covers every mapped page of each shared
-    object it touches keeps each object's hint flags uniform, so no VMA
-    boundary the model cannot see ever separates pages of one object.
-    """
-    touched = {p.attrs.obj for i in pages if (p := state.pages[i]) is not None and p.attrs.shared}
-    return any(p is not None and p.attrs.shared and p.attrs.obj in touched and i not in pages
-               for i, p in enumerate(state.pages))
-
-
-def _dc_splits_shared(state: State, pages: range, advice: int) -> bool:
-    """Whether afterwards one shared object would have pages with and without `dc`.
-
-    The model keeps `dc`, but fault-around (pages.fault_around) does not yet
-    stop at a `dc` boundary the way do_fault_around stops at the VMA's edge.
-    """
-    new = advice == MADV_DONTFORK
-    seen: dict[int, set[bool]] = {}
-    for i, p in enumerate(state.pages):
-        if p is not None and p.attrs.shared:
-            seen.setdefault(p.attrs.obj, set()).add(new if i in pages else p.attrs.dc)
-    return any(len(values) > 1 for values in seen.values())
 
 
 # ------------------------------------------- madvise_vma_behavior, per VMA
@@ -226,11 +185,29 @@ def _zap(state: State, idx: int) -> None:
     state.pages[idx] = Page(page.attrs, ABSENT)
 
 
-def _no_effect(state: State, idx: int) -> int:
-    # WILLNEED: without swap entries there is nothing to read in (anon and shmem).
-    # MERGEABLE/UNMERGEABLE: KSM is off; shared VMAs are left alone.
-    # The hint advice: flags only (see HINT_ADVICE).
+def _willneed(state: State, idx: int) -> int:
+    # Without swap entries there is nothing to read in (anon and shmem).
     return 0
+
+
+def _flag_setter(**changes: bool) -> Callable[[State, int], int]:
+    """Advice that only sets and clears VMA flags, and never fails on our VMAs."""
+    def behavior(state: State, idx: int) -> int:
+        _set(state, idx, **changes)
+        return 0
+    return behavior
+
+
+def _ksm(mergeable: bool) -> Callable[[State, int], int]:
+    """ksm_madvise: VM_MERGEABLE on private anonymous VMAs only (vma_ksm_compatible);
+    with KSM not running there are no KSM pages to unmerge."""
+    def behavior(state: State, idx: int) -> int:
+        page = state.pages[idx]
+        assert page is not None
+        if not page.attrs.shared:
+            _set(state, idx, mg=mergeable)
+        return 0
+    return behavior
 
 
 def _dontneed(state: State, idx: int) -> int:
@@ -272,6 +249,7 @@ def _remove(state: State, idx: int) -> int:
     # protection, so the EACCES check passes. The punch (shmem_fallocate) unmaps
     # the offset from every mapping of the object, then drops it from the cache.
     state.shmem.get(a.obj, set()).discard(a.pgoff)
+    state.outside_shmem.discard((a.obj, a.pgoff))
     for j, other in enumerate(state.pages):
         if other is not None and other.attrs.shared and other.attrs.obj == a.obj \
                 and other.attrs.pgoff == a.pgoff:
@@ -286,16 +264,6 @@ def _cold(state: State, idx: int) -> int:
     return EINVAL if page.attrs.lo else 0
 
 
-def _dontfork(state: State, idx: int) -> int:
-    _set(state, idx, dc=True)
-    return 0
-
-
-def _dofork(state: State, idx: int) -> int:
-    _set(state, idx, dc=False)  # EINVAL only on VM_IO
-    return 0
-
-
 def _wipeonfork(state: State, idx: int) -> int:
     page = state.pages[idx]
     assert page is not None
@@ -305,29 +273,24 @@ def _wipeonfork(state: State, idx: int) -> int:
     return 0
 
 
-def _keeponfork(state: State, idx: int) -> int:
-    _set(state, idx, wf=False)  # EINVAL only on VM_DROPPABLE
-    return 0
-
-
 _PER_VMA: dict[int, Callable[[State, int], int]] = {
-    MADV_NORMAL: _no_effect,
-    MADV_RANDOM: _no_effect,
-    MADV_SEQUENTIAL: _no_effect,
-    MADV_WILLNEED: _no_effect,
+    MADV_NORMAL: _flag_setter(rr=False, sr=False),
+    MADV_RANDOM: _flag_setter(rr=True, sr=False),
+    MADV_SEQUENTIAL: _flag_setter(rr=False, sr=True),
+    MADV_WILLNEED: _willneed,
     MADV_DONTNEED: _dontneed,
     MADV_FREE: _free,
     MADV_REMOVE: _remove,
-    MADV_DONTFORK: _dontfork,
-    MADV_DOFORK: _dofork,
-    MADV_MERGEABLE: _no_effect,
-    MADV_UNMERGEABLE: _no_effect,
-    MADV_HUGEPAGE: _no_effect,
-    MADV_NOHUGEPAGE: _no_effect,
-    MADV_DONTDUMP: _no_effect,
-    MADV_DODUMP: _no_effect,
+    MADV_DONTFORK: _flag_setter(dc=True),
+    MADV_DOFORK: _flag_setter(dc=False),  # EINVAL only on VM_IO
+    MADV_MERGEABLE: _ksm(mergeable=True),
+    MADV_UNMERGEABLE: _ksm(mergeable=False),
+    MADV_HUGEPAGE: _flag_setter(hg=True, nh=False),  # hugepage_madvise: no error on x86
+    MADV_NOHUGEPAGE: _flag_setter(hg=False, nh=True),
+    MADV_DONTDUMP: _flag_setter(dd=True),
+    MADV_DODUMP: _flag_setter(dd=False),  # EINVAL only on VM_SPECIAL VMAs
     MADV_WIPEONFORK: _wipeonfork,
-    MADV_KEEPONFORK: _keeponfork,
+    MADV_KEEPONFORK: _flag_setter(wf=False),  # EINVAL only on VM_DROPPABLE
     MADV_COLD: _cold,
     MADV_DONTNEED_LOCKED: _dontneed_locked,
 }

@@ -2,15 +2,18 @@
 
 Besides the arena they lock the executor's own VMAs (`State.rest`, taken from
 the process at start) and the mappings the kernel placed outside the arena,
-so VmLck stays predictable to the page. Without CAP_IPC_LOCK the rlimit paths
-apply: EPERM under a zero RLIMIT_MEMLOCK, ENOMEM when MCL_CURRENT would lock
-more than the limit (the whole address space, total_vm, is what counts).
+so VmLck stays predictable to the page. MCL_CURRENT populates the shmem VMAs
+mremap moved outside the arena too, which can map arena pages a second time.
+Without CAP_IPC_LOCK the rlimit paths apply: EPERM under a zero
+RLIMIT_MEMLOCK, ENOMEM when MCL_CURRENT would lock more than the limit (the
+whole address space, total_vm, is what counts).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
 
+from fuzzer.model.mremap import populate_outside
 from fuzzer.model.pages import Prediction, err, ok, populate
 from fuzzer.model.state import Page, State
 from fuzzer.prog.program import ARENA_PAGES
@@ -28,8 +31,9 @@ def mlockall(state: State, flags: int) -> Prediction:
     if flags & MCL_CURRENT and not state.cap_ipc_lock and state.total_vm() > state.limit_pages():
         return err(ENOMEM)  # checked against the whole address space; nothing changes
     _apply(state, flags)
-    if flags & MCL_CURRENT:
-        populate(state, range(ARENA_PAGES), ignore_errors=True)  # mm_populate(0, TASK_SIZE)
+    if flags & MCL_CURRENT and not flags & MCL_ONFAULT:  # mm_populate(0, TASK_SIZE)
+        populate(state, range(ARENA_PAGES), ignore_errors=True)
+        populate_outside(state)
     return ok()
 
 

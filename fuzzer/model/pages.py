@@ -1,15 +1,20 @@
 """Shared pieces of the model's transitions: results, and what happens to pages.
 
-Faults, population (`populate_vma_page_range`), fault-around and unmapping
-are used by several calls; each call family lives in its own module
-(`calls.py`, `madvise.py`, `mremap.py`, `mlockall.py`) and builds on these.
+Faults (SIGBUS past a shmem object's end), population
+(`populate_vma_page_range`), fault-around and unmapping are used by several
+calls; each call family lives in its own module (`calls.py`, `madvise.py`,
+`mremap.py`, `mlockall.py`) and builds on these. Whether a shmem page is
+mapped exclusively (pagemap's X bit) is decided in one place for all of them,
+`mark_mapped_twice`, which `calls.step` runs after every call.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 
-from fuzzer.model.state import ABSENT, ANON, SHMEM, ZERO, Page, State
+from fuzzer.model.state import ABSENT, ANON, SHMEM, SHMEM_TWICE, ZERO, Page, State
+from fuzzer.model.vmas import vma_of
 from fuzzer.prog.program import ARENA_BASE, ARENA_PAGES
 from fuzzer.prog.syscalls import (
     PAGE,
@@ -23,6 +28,7 @@ TASK_SIZE = (1 << 47) - PAGE
 RWX = PROT_READ | PROT_WRITE | PROT_EXEC
 OUTSIDE = -(1 << 70)  # mmap result: "an address the kernel chose, outside the arena"
 FAULT_AROUND_PAGES = 16
+BUS_ADRERR = 2  # si_code of the SIGBUS a fault past the end of a file raises
 
 
 class Unsupported(ValueError):
@@ -56,8 +62,12 @@ def arena_pages(start: int, length: int) -> range:
     return range(start // PAGE, min((start + length) // PAGE, ARENA_PAGES))
 
 
-def fault(state: State, idx: int, write: bool) -> None:
-    """A fault at page idx that the VMA permits (handle_mm_fault)."""
+def fault(state: State, idx: int, write: bool) -> bool:
+    """A fault at page idx that the VMA permits (handle_mm_fault); False on SIGBUS.
+
+    A shmem offset at or past the object's end is SIGBUS (shmem_fault): a read
+    fault first maps what fault-around finds (do_read_fault), a write maps nothing.
+    """
     page = state.pages[idx]
     assert page is not None
     a = page.attrs
@@ -66,50 +76,47 @@ def fault(state: State, idx: int, write: bool) -> None:
             state.pages[idx] = Page(a, ANON)
         elif page.state == ABSENT:
             state.pages[idx] = Page(a, ZERO)  # do_anonymous_page maps the zero page
-        return
+        return True
     if page.state != ABSENT:
-        return  # the PTE is there: no fault is taken, so no fault-around either
-    cached = state.shmem.setdefault(a.obj, set())
-    cached.add(a.pgoff)  # shmem_fault allocates a hole
-    state.pages[idx] = Page(a, SHMEM)
+        return True  # the PTE is there: no fault is taken, so no fault-around either
     if not write:
         fault_around(state, idx)
-
-
-def fault_around(state: State, idx: int) -> None:
-    """do_fault_around: map already-cached pages of the same VMA in the 64 KiB window."""
-    page = state.pages[idx]
-    assert page is not None
-    a = page.attrs
-    lo = idx - idx % FAULT_AROUND_PAGES
-    for j in range(lo, lo + FAULT_AROUND_PAGES):
-        other = state.pages[j]
-        if other is None or other.state != ABSENT:
-            continue
-        b = other.attrs
-        same_vma = b.obj == a.obj and b.pgoff - a.pgoff == j - idx and b.prot == a.prot
-        same_vma = same_vma and (b.lo, b.lf, b.dc, b.wf) == (a.lo, a.lf, a.dc, a.wf)
-        same_vma = same_vma and contiguous(state, idx, j)
-        if same_vma and b.pgoff in state.shmem.get(a.obj, ()):
-            state.pages[j] = Page(b, SHMEM)
-
-
-def contiguous(state: State, i: int, j: int) -> bool:
-    a = state.pages[i]
-    assert a is not None
-    step_ = 1 if j > i else -1
-    for k in range(i, j, step_):
-        p = state.pages[k + step_]
-        if p is None or p.attrs.obj != a.attrs.obj or p.attrs.prot != a.attrs.prot:
-            return False
+    if a.pgoff >= state.shmem_size[a.obj]:
+        return False
+    state.shmem.setdefault(a.obj, set()).add(a.pgoff)  # shmem_fault allocates a hole
+    state.pages[idx] = Page(a, SHMEM)
     return True
 
 
-def populate(state: State, pages: range, ignore_errors: bool) -> bool:
-    """populate_vma_page_range over pages in order; False if it stopped on an error.
+def fault_around(state: State, idx: int) -> None:
+    """do_fault_around: map the pages the object caches in a window of the faulting VMA.
 
-    Lock-on-fault pages are skipped. A PROT_NONE page fails with EFAULT: with
-    ignore_errors the walk goes on, otherwise it stops there.
+    The window is 16 pages (fault_around_bytes) from the 64 KiB-aligned start, or
+    from the VMA's start if that comes later, clipped to the VMA's end (the whole
+    arena lies in one page table). filemap_map_pages maps only cached pages,
+    which all lie before the object's end, and skips PTEs already present.
+    """
+    page = state.pages[idx]
+    assert page is not None
+    a = page.attrs
+    vma = vma_of(state, idx)
+    start = max(idx - idx % FAULT_AROUND_PAGES, vma.start)
+    cached = state.shmem.get(a.obj, set())
+    for j in range(start, min(start + FAULT_AROUND_PAGES, vma.stop)):
+        other = state.pages[j]
+        assert other is not None and other.attrs.obj == a.obj
+        if other.state == ABSENT and other.attrs.pgoff in cached:
+            state.pages[j] = Page(other.attrs, SHMEM)
+
+
+def populate(state: State, pages: range, ignore_errors: bool) -> bool:
+    """__mm_populate: populate_vma_page_range over pages in order; False if it stopped
+    on an error.
+
+    Lock-on-fault pages are skipped. A PROT_NONE page fails with EFAULT, and so
+    does a shmem page past the object's end (SIGBUS inside GUP): with
+    ignore_errors the walk goes on at the next VMA, otherwise it stops there.
+    (Page by page is the same: the rest of such a VMA fails the same way.)
     """
     for idx in pages:
         page = state.pages[idx]
@@ -123,7 +130,9 @@ def populate(state: State, pages: range, ignore_errors: bool) -> bool:
                 continue
             return False
         # Private writable VMAs take write faults (break COW); the rest read faults.
-        fault(state, idx, write=bool(a.prot & PROT_WRITE) and not a.shared)
+        if not fault(state, idx, write=bool(a.prot & PROT_WRITE) and not a.shared) \
+                and not ignore_errors:
+            return False
     return True
 
 
@@ -131,5 +140,19 @@ def unmap(state: State, pages: range) -> None:
     for idx in pages:
         state.pages[idx] = None
     state.drop_unmapped_objects()
+
+
+def mark_mapped_twice(state: State) -> None:
+    """pagemap's X bit for shmem pages, after every call: a page mapped at two
+    addresses (two arena pages, or one and a VMA that mremap moved outside the
+    arena) is not exclusive (`folio_maybe_mapped_shared`): `f`; otherwise `F`."""
+    mapped = [(i, p) for i, p in enumerate(state.pages)
+              if p is not None and p.attrs.shared and p.state in (SHMEM, SHMEM_TWICE)]
+    count = Counter((p.attrs.obj, p.attrs.pgoff) for _, p in mapped)
+    count.update(state.outside_shmem)
+    for i, p in mapped:
+        letter = SHMEM_TWICE if count[p.attrs.obj, p.attrs.pgoff] > 1 else SHMEM
+        if p.state != letter:
+            state.pages[i] = Page(p.attrs, letter)
 
 

@@ -7,6 +7,8 @@ oracle compares page by page. Presence uses one letter per page:
     .  not present        Z  the shared zero page
     A  anonymous page, mapped exclusively
     F  shmem (page-cache) page, mapped exclusively
+    f  shmem page mapped at more than one address (pagemap shows no X bit;
+       `pages.mark_mapped_twice` decides between F and f after every call)
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ from fuzzer.model.features import NEWEST, Features
 from fuzzer.prog.program import ARENA_PAGES
 from fuzzer.prog.syscalls import PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, RLIM_INFINITY
 
-ABSENT, ZERO, ANON, SHMEM = ".", "Z", "A", "F"
-RESIDENT = frozenset({ANON, SHMEM})  # what smaps Rss counts (the zero page is not counted)
+ABSENT, ZERO, ANON, SHMEM, SHMEM_TWICE = ".", "Z", "A", "F", "f"
+# what smaps Rss counts (the zero page is not counted)
+RESIDENT = frozenset({ANON, SHMEM, SHMEM_TWICE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +35,15 @@ class Attrs:
     lf: bool = False  # VM_LOCKONFAULT
     dc: bool = False  # VM_DONTCOPY (MADV_DONTFORK)
     wf: bool = False  # VM_WIPEONFORK
+    # Flags that change nothing the oracle compares but keep VMAs apart (§11),
+    # which decides mremap's EFAULT and where fault-around stops:
+    nr: bool = False  # VM_NORESERVE (MAP_NORESERVE)
+    hg: bool = False  # VM_HUGEPAGE (MADV_HUGEPAGE)
+    nh: bool = False  # VM_NOHUGEPAGE (MAP_STACK, MADV_NOHUGEPAGE)
+    rr: bool = False  # VM_RAND_READ (MADV_RANDOM)
+    sr: bool = False  # VM_SEQ_READ (MADV_SEQUENTIAL)
+    dd: bool = False  # VM_DONTDUMP (MADV_DONTDUMP)
+    mg: bool = False  # VM_MERGEABLE (MADV_MERGEABLE, private mappings only)
     obj: int = 0  # shmem object id (0 for private anonymous)
     pgoff: int = 0  # page offset within the shmem object
 
@@ -77,15 +89,18 @@ class State:
     memlock_limit: int = RLIM_INFINITY  # RLIMIT_MEMLOCK soft limit, bytes (from the process)
     memlock_hard: int = RLIM_INFINITY  # ... and its hard limit
     cap_sys_resource: bool = True  # raising a hard limit needs it (not every root has it)
-    # VMA identity, private to mremap.py (SEMANTICS.md §11): per arena page its
-    # (VMA id, anon_vma id, VM_ACCOUNT); the pages as mremap.py last saw them;
-    # each shmem object's size in pages; the (object, offset) pages that VMAs
-    # mremap moved outside the arena map; the next id mremap.py hands out.
+    # Each shmem object's size in pages (its mmap's length; mremap keeps it); the
+    # shmem VMAs mremap moved outside the arena, as (object, first offset, pages,
+    # prot); and the (object, offset) pages they map.
+    shmem_size: dict[int, int] = field(default_factory=dict)
+    outside_shmem_vmas: list[tuple[int, int, int, int]] = field(default_factory=list)
+    outside_shmem: set[tuple[int, int]] = field(default_factory=set)
+    # VMA identity, private to vmas.py (SEMANTICS.md §11): per arena page its
+    # (VMA id, anon_vma id, VM_ACCOUNT); the pages as vmas.track last saw them;
+    # the next id vmas.py hands out.
     vmas: list[tuple[int, int, bool] | None] = field(
         default_factory=lambda: [None] * ARENA_PAGES)
     vmas_seen: list[Page | None] = field(default_factory=lambda: [None] * ARENA_PAGES)
-    shmem_size: dict[int, int] = field(default_factory=dict)
-    outside_shmem: set[tuple[int, int]] = field(default_factory=set)
     next_id: int = 1
 
     def copy(self) -> State:
@@ -96,6 +111,7 @@ class State:
         new.vmas = list(self.vmas)
         new.vmas_seen = list(self.vmas_seen)
         new.shmem_size = dict(self.shmem_size)
+        new.outside_shmem_vmas = list(self.outside_shmem_vmas)
         new.outside_shmem = set(self.outside_shmem)
         return new
 
@@ -131,5 +147,5 @@ def prot_text(prot: int) -> str:
     )
 
 
-__all__ = ["ABSENT", "ANON", "PAGE", "RESIDENT", "SHMEM", "ZERO", "Attrs", "Page", "RestVma",
-           "State"]
+__all__ = ["ABSENT", "ANON", "PAGE", "RESIDENT", "SHMEM", "SHMEM_TWICE", "ZERO", "Attrs", "Page",
+           "RestVma", "State"]
