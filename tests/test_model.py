@@ -14,66 +14,11 @@ for touches `-` (no signal) or `SIGSEGV/MAPERR`, `SIGSEGV/ACCERR`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 import pytest
 
-from fuzzer.model import OUTSIDE, Prediction, State, step
-from fuzzer.oracle.views import model_view, render
-from fuzzer.prog import Call, parse
-from fuzzer.prog.syscalls import PAGE, errno_name, signal_name
+from tests.tables import Case, case, check_model, check_table, model_params
 
-SEGV_CODES = {1: "MAPERR", 2: "ACCERR"}
-
-
-@dataclass(frozen=True)
-class Case:
-    name: str
-    text: str
-    results: tuple[str, ...]
-    final: str
-    locked: int | None = None  # State.locked_pages(), checked when given
-
-
-def case(
-    name: str,
-    text: str,
-    results: list[str],
-    final: str,
-    locked: int | None = None,
-    model_bug: str | None = None,
-) -> Any:
-    """One table row; `model_bug` marks a known model mistake (strict xfail)."""
-    marks = [pytest.mark.xfail(reason=f"model: {model_bug}", strict=True)] if model_bug else []
-    return pytest.param(Case(name, text, tuple(results), final, locked), id=name, marks=marks)
-
-
-def signal_text(signal: tuple[int, int] | None) -> str:
-    if signal is None:
-        return "-"
-    signo, code = signal
-    return f"{signal_name(signo)}/{SEGV_CODES.get(code, code)}"
-
-
-def offset_text(offset: int) -> str:
-    page, rest = divmod(offset, PAGE)
-    return f"@{page}+{rest}" if rest else f"@{page}"
-
-
-def prediction_text(call: Call, pred: Prediction) -> str:
-    if call.name == "touch":
-        return signal_text(pred.signal)
-    assert pred.ret is not None
-    if pred.ret == OUTSIDE:
-        return "outside"
-    if pred.ret < 0:
-        return f"-{errno_name(-pred.ret)}"
-    return offset_text(pred.ret) if call.name == "mmap" else str(pred.ret)
-
-
-
-CASES = [
+ROWS = [
     # ---------------------------------------------------------------- §2 mmap
     # §2: anonymous private and shared, with and without MAP_POPULATE
     case("mmap-private-lazy", """
@@ -618,26 +563,13 @@ CASES = [
 ]
 
 
-def run_model(text: str) -> tuple[list[str], State]:
-    program = parse(text)
-    state = State()
-    results = [prediction_text(call, step(state, call)) for call in program.calls]
-    return results, state
+CASES = model_params(ROWS)
 
 
 @pytest.mark.parametrize("c", CASES)
 def test_model(c: Case) -> None:
-    results, state = run_model(c.text)
-    got = (results, render(model_view(state.pages)))
-    assert got == (list(c.results), c.final), c.text
-    if c.locked is not None:
-        assert state.locked_pages() == c.locked, c.text
+    check_model(c)
 
 
 def test_table_is_large_and_unique() -> None:
-    names = [p.values[0].name for p in CASES]
-    assert len(names) == len(set(names))
-    assert len(names) >= 60
-    for p in CASES:
-        c = p.values[0]
-        assert len(parse(c.text).calls) == len(c.results), c.name
+    check_table(ROWS, at_least=60)

@@ -16,9 +16,9 @@ from fuzzer.model.features import Features
 from fuzzer.model.madvise import UNSUPPORTED_ADVICE
 from fuzzer.oracle.views import model_view, render
 from fuzzer.prog import parse
-from tests.test_model import Case, case, run_model
+from tests.tables import Case, case, check_model, check_table, model_params, run_model
 
-CASES = [
+ROWS = [
     # ------------------------------------------- §1, §7 arguments (is_valid_madvise)
     # §1: an unaligned start is EINVAL, even with len 0 (alignment is checked first)
     case("madvise-unaligned", """
@@ -442,22 +442,14 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("c", CASES)
+@pytest.mark.parametrize("c", model_params(ROWS))
 def test_madvise_model(c: Case) -> None:
-    results, state = run_model(c.text)
-    got = (results, render(model_view(state.pages)))
-    assert got == (list(c.results), c.final), c.text
-    if c.locked is not None:
-        assert state.locked_pages() == c.locked, c.text
+    check_model(c)
 
 
 def test_table_is_large_and_unique() -> None:
-    names = [p.values[0].name for p in CASES]
-    assert len(names) == len(set(names))
-    assert len(names) >= 40
-    for p in CASES:
-        c = p.values[0]
-        assert len(parse(c.text).calls) == len(c.results), c.name
+    check_table(ROWS, at_least=40)
+    for c in ROWS:
         assert "madvise(" in c.text, c.name
 
 

@@ -15,25 +15,16 @@ import pytest
 from fuzzer.observe import Observer
 from fuzzer.oracle.views import kernel_view, render
 from fuzzer.prog import parse
-from fuzzer.prog.syscalls import PAGE
 from fuzzer.trace import Report, Supervisor
-from tests.test_model import Case
-from tests.test_model_kernel import explain, kernel_result
-from tests.test_model_madvise import CASES
+from tests.tables import Case, check_kernel, kernel_params
+from tests.test_model_madvise import ROWS
 
 pytestmark = pytest.mark.kernel
 
 
-@pytest.mark.parametrize("c", CASES)
+@pytest.mark.parametrize("c", kernel_params(ROWS))
 def test_madvise_on_kernel(c: Case, run_text: Callable[[str], Report]) -> None:
-    report = run_text(c.text)
-    assert report.divergences == [], explain(report)
-    results = [kernel_result(s.call, s.ret, s.signal) for s in report.steps]
-    assert report.snapshot is not None
-    final = render(kernel_view(report.snapshot))
-    locked = report.snapshot.vmlck // PAGE if c.locked is not None else None
-    assert (results, final, locked) == (list(c.results), c.final, c.locked), \
-        f"kernel and model agree, but not with the table\n{report.program.text()}"
+    check_kernel(c, run_text)
 
 
 def kernel_only(supervisor: Supervisor, text: str) -> list[str]:

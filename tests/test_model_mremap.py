@@ -15,57 +15,21 @@ signal), `SIGSEGV/MAPERR`, `SIGSEGV/ACCERR` or `SIGBUS/ADRERR`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pytest
 
-from fuzzer.model import OUTSIDE, Prediction, State, step, vmas
+from fuzzer.model import State, step, vmas
 from fuzzer.model.features import Features
 from fuzzer.oracle.views import model_view, render
-from fuzzer.prog import Call, parse
-from fuzzer.prog.syscalls import PAGE, errno_name, signal_name
-
-ADDRESS_CALLS = ("mmap", "mremap")
-SIGNAL_CODES = {(11, 1): "MAPERR", (11, 2): "ACCERR", (7, 2): "ADRERR"}
-
-
-@dataclass(frozen=True)
-class Case:
-    name: str
-    text: str
-    results: tuple[str, ...]
-    final: str
-    locked: int | None = None  # State.locked_pages() (VmLck in pages), checked when given
-    model_bug: str | None = None
-    kernel_bug: str | None = None
-
-
-def case(name: str, text: str, results: list[str], final: str, locked: int | None = None,
-         model_bug: str | None = None, kernel_bug: str | None = None) -> Case:
-    return Case(name, text, tuple(results), final, locked, model_bug, kernel_bug)
-
-
-def signal_text(signal: tuple[int, int] | None) -> str:
-    if signal is None:
-        return "-"
-    return f"{signal_name(signal[0])}/{SIGNAL_CODES.get(signal, signal[1])}"
-
-
-def address_text(offset: int) -> str:
-    page, rest = divmod(offset, PAGE)
-    return f"@{page}+{rest}" if rest else f"@{page}"
-
-
-def prediction_text(call: Call, pred: Prediction) -> str:
-    if call.name == "touch":
-        return signal_text(pred.signal)
-    assert pred.ret is not None
-    if pred.ret == OUTSIDE:
-        return "outside"
-    if pred.ret < 0:
-        return f"-{errno_name(-pred.ret)}"
-    return address_text(pred.ret) if call.name in ADDRESS_CALLS else str(pred.ret)
-
+from fuzzer.prog import parse
+from tests.tables import (
+    Case,
+    case,
+    check_model,
+    check_table,
+    model_params,
+    prediction_text,
+    run_model,
+)
 
 # Mappings the cases build on, spelled out as program text.
 AP = "MAP_PRIVATE|MAP_ANONYMOUS"
@@ -729,31 +693,9 @@ ROWS = [
         "@0-5 rw-p ......"),
 ]
 
-CASES = [
-    pytest.param(c, id=c.name, marks=[pytest.mark.xfail(reason=f"model: {c.model_bug}",
-                                                        strict=True)] if c.model_bug else [])
-    for c in ROWS
-]
-
-
-def run_model(text: str, track_every_call: bool = False) -> tuple[list[str], State]:
-    program = parse(text)
-    state = State()
-    results = []
-    for call in program.calls:
-        results.append(prediction_text(call, step(state, call)))
-        if track_every_call:
-            vmas.track(state)
-    return results, state
-
-
-@pytest.mark.parametrize("c", CASES)
+@pytest.mark.parametrize("c", model_params(ROWS))
 def test_model_mremap(c: Case) -> None:
-    results, state = run_model(c.text)
-    got = (results, render(model_view(state.pages)))
-    assert got == (list(c.results), c.final), c.text
-    if c.locked is not None:
-        assert state.locked_pages() == c.locked, c.text
+    check_model(c)
 
 
 def check_vmas(state: State) -> None:
@@ -779,17 +721,6 @@ def test_vma_picture_is_consistent(c: Case) -> None:
         check_vmas(state)
 
 
-LAZY = [c for c in ROWS if c.model_bug and "run after every call" in c.model_bug]
-
-
-@pytest.mark.parametrize("c", LAZY, ids=[c.name for c in LAZY])
-def test_track_after_every_call_is_exact(c: Case) -> None:
-    """The cases lazy tracking gets wrong come out right with `track` after every call
-    (the wiring recommended for calls.step)."""
-    results, state = run_model(c.text, track_every_call=True)
-    assert (results, render(model_view(state.pages))) == (list(c.results), c.final)
-
-
 def test_track_after_every_call_mlock_pieces() -> None:
     """mlock pieces faulted one after the other keep their own anon_vmas (§11)."""
     results, _ = run_model(f"""
@@ -798,7 +729,7 @@ def test_track_after_every_call_mlock_pieces() -> None:
         touch(@12, write)
         munlock(@10, 2p)
         mremap(@10, 4p, 5p, 0, @0)
-        """, track_every_call=True)
+        """)
     assert results[-1] == "-EFAULT"
 
 
@@ -817,8 +748,4 @@ def test_multi_vma_move_needs_the_feature() -> None:
 
 
 def test_table_is_large_and_unique() -> None:
-    names = [c.name for c in ROWS]
-    assert len(names) == len(set(names))
-    assert len(names) >= 40
-    for c in ROWS:
-        assert len(parse(c.text).calls) == len(c.results), c.name
+    check_table(ROWS, at_least=40)

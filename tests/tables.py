@@ -1,0 +1,131 @@
+"""Model tables: program text, the result of every step and the final arena.
+
+One row (`Case`) serves twice: `test_model*.py` steps the pure model through
+it, and the `*_kernel.py` twin runs the same program on the real kernel,
+asserting that no step diverges and that the kernel's own results and arena
+match the table too. A row may carry a known model mistake or kernel bug, as
+a strict xfail on the side it concerns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from fuzzer.model import OUTSIDE, Prediction, State, step
+from fuzzer.oracle.views import kernel_view, model_view, render
+from fuzzer.prog import ARENA_BASE, ARENA_SIZE, Call, parse
+from fuzzer.prog.syscalls import PAGE, errno_name, signal_name
+from fuzzer.trace import Report
+
+ADDRESS_CALLS = ("mmap", "mremap")
+SIGNAL_CODES = {(11, 1): "MAPERR", (11, 2): "ACCERR", (7, 2): "ADRERR"}
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    text: str
+    results: tuple[str, ...]
+    final: str
+    locked: int | None = None  # State.locked_pages() (VmLck in pages), checked when given
+    model_bug: str | None = None  # a known model mistake: strict xfail on both sides
+    kernel_bug: str | None = None  # a known kernel bug: strict xfail on the kernel side
+
+
+def case(name: str, text: str, results: list[str], final: str, locked: int | None = None,
+         model_bug: str | None = None, kernel_bug: str | None = None) -> Case:
+    return Case(name, text, tuple(results), final, locked, model_bug, kernel_bug)
+
+
+def model_params(rows: Iterable[Case]) -> list[Any]:
+    return [pytest.param(c, id=c.name, marks=_xfail("model", c.model_bug)) for c in rows]
+
+
+def kernel_params(rows: Iterable[Case]) -> list[Any]:
+    return [pytest.param(c, id=c.name, marks=_xfail("kernel", c.kernel_bug)
+                         if c.kernel_bug else _xfail("model", c.model_bug)) for c in rows]
+
+
+def _xfail(side: str, reason: str | None) -> list[pytest.MarkDecorator]:
+    return [pytest.mark.xfail(reason=f"{side}: {reason}", strict=True)] if reason else []
+
+
+def signal_text(signal: tuple[int, int] | None) -> str:
+    if signal is None:
+        return "-"
+    return f"{signal_name(signal[0])}/{SIGNAL_CODES.get(signal, signal[1])}"
+
+
+def address_text(offset: int) -> str:
+    page, rest = divmod(offset, PAGE)
+    return f"@{page}+{rest}" if rest else f"@{page}"
+
+
+def prediction_text(call: Call, pred: Prediction) -> str:
+    if call.name == "touch":
+        return signal_text(pred.signal)
+    assert pred.ret is not None
+    if pred.ret == OUTSIDE:
+        return "outside"
+    if pred.ret < 0:
+        return f"-{errno_name(-pred.ret)}"
+    return address_text(pred.ret) if call.name in ADDRESS_CALLS else str(pred.ret)
+
+
+def kernel_result(call: Call, ret: int | None, signal: tuple[int, int] | None) -> str:
+    if call.name == "touch":
+        return signal_text(signal)
+    assert ret is not None
+    if -4095 <= ret < 0:
+        return f"-{errno_name(-ret)}"
+    if call.name not in ADDRESS_CALLS:
+        return str(ret)
+    if ARENA_BASE <= ret < ARENA_BASE + ARENA_SIZE:
+        return address_text(ret - ARENA_BASE)
+    return "outside"
+
+
+def run_model(text: str, state: State | None = None) -> tuple[list[str], State]:
+    state = State() if state is None else state
+    results = [prediction_text(call, step(state, call)) for call in parse(text).calls]
+    return results, state
+
+
+def check_model(c: Case, state: State | None = None) -> State:
+    results, state = run_model(c.text, state)
+    assert (results, render(model_view(state.pages))) == (list(c.results), c.final), c.text
+    if c.locked is not None:
+        assert state.locked_pages() == c.locked, c.text
+    return state
+
+
+def explain(report: Report) -> str:
+    lines = [f"program:\n{report.program.text()}"]
+    for d in report.divergences:
+        call = report.program.calls[d.step].name if d.step < len(report.program) else "?"
+        lines.append(f"step {d.step} ({call}): {d.title}\n"
+                     f"    expected: {d.expected}\n    observed: {d.observed}")
+    return "\n".join(lines)
+
+
+def check_kernel(c: Case, run_text: Callable[[str], Report]) -> None:
+    report = run_text(c.text)
+    assert report.divergences == [], explain(report)
+    results = [kernel_result(s.call, s.ret, s.signal) for s in report.steps]
+    assert report.snapshot is not None
+    final = render(kernel_view(report.snapshot))
+    locked = report.snapshot.vmlck // PAGE if c.locked is not None else None
+    assert (results, final, locked) == (list(c.results), c.final, c.locked), \
+        f"kernel and model agree, but not with the table\n{report.program.text()}"
+
+
+def check_table(rows: list[Case], at_least: int) -> None:
+    names = [c.name for c in rows]
+    assert len(names) == len(set(names)), "duplicate case names"
+    assert len(names) >= at_least
+    for c in rows:
+        assert len(parse(c.text).calls) == len(c.results), c.name
