@@ -116,6 +116,7 @@ def main(argv: list[str]) -> None:
     # -len_control=0: full-length inputs from the start (a short input is a short
     # program); artifacts go to a temporary folder, never the working directory.
     libfuzzer_args = [sys.argv[0], "-timeout=0", "-rss_limit_mb=0", "-max_len=512",
+                      "-use_value_profile=1",
                       "-len_control=0", f"-artifact_prefix={tempfile.gettempdir()}/",
                       f"-seed={args.seed}", f"-max_total_time={int(args.time) + 5}"]
     if args.corpus:

@@ -227,10 +227,28 @@ class _Gen:
                 addr = self.addr(15 if name != "munmap" else 4)
                 return Call(name, (addr, self.length(addr)))
 
+    def mapped_run(self, page: int) -> int:
+        """How many mapped pages (by the shadow) follow `page`, itself included."""
+        run = 0
+        while page + run < ARENA_PAGES and self.shadow[page + run]:
+            run += 1
+        return run
+
     def mremap(self) -> Call:
         old = self.addr(3)
-        old_len = self.length(old)
-        new_len = self.length(old)
+        run = self.mapped_run(old // PAGE)
+        # Mostly a range inside one mapping, and mostly growth: a random range is
+        # EFAULT so often that the paths behind the checks would rarely run.
+        if run and _chance(self.src, 70):
+            old_len = self.src.ConsumeIntInRange(1, run) * PAGE
+        else:
+            old_len = self.length(old)
+        room = (ARENA_SIZE - old) // PAGE
+        if old_len < WRAP_MIN and old_len // PAGE < room and _chance(self.src, 60):
+            new_len = self.src.ConsumeIntInRange(old_len // PAGE + 1, min(room, old_len // PAGE
+                                                                           + 4)) * PAGE
+        else:
+            new_len = self.length(old)
         new = self.addr(2)
         if new_len < WRAP_MIN:
             new = min(new, ARENA_SIZE - new_len)
