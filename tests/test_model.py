@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.tables import Case, case, check_model, check_table, model_params
+from fuzzer.model import State
+from tests.tables import Case, case, check_model, check_table, model_params, run_model
 
 ROWS = [
     # ---------------------------------------------------------------- §2 mmap
@@ -573,3 +574,17 @@ def test_model(c: Case) -> None:
 
 def test_table_is_large_and_unique() -> None:
     check_table(ROWS, at_least=60)
+
+
+def test_raising_memlock_needs_cap_sys_resource() -> None:
+    """kernel/sys.c do_prlimit: raising a hard limit needs CAP_SYS_RESOURCE.
+
+    A regression test: root without that capability (as in some sandboxes)
+    was predicted to succeed, a false alarm on a correct kernel.
+    """
+    text = "prlimit_memlock(4p)\nprlimit_memlock(8p)\nprlimit_memlock(2p)\n"
+    without = State(memlock_limit=8 << 20, memlock_hard=8 << 20, cap_sys_resource=False)
+    assert run_model(text, without)[0] == ["0", "-EPERM", "0"]
+    assert without.memlock_limit == 2 * 4096
+    with_cap = State(memlock_limit=8 << 20, memlock_hard=8 << 20, cap_sys_resource=True)
+    assert run_model(text, with_cap)[0] == ["0", "0", "0"]
