@@ -128,6 +128,8 @@ def detect(
             opts = Options(db=db, time=seconds, seed=seed, stop_on_first=True,
                            injections=() if name is None else (name,))
             result = run_campaign(store, opts, show=lambda p: None, every=1e9)
+            if result.status == "interrupted":
+                raise KeyboardInterrupt  # Ctrl-C or SIGTERM ends the benchmark, not one run
             label = name or "(none)"
             if result.first is not None:
                 found.append(result.first)

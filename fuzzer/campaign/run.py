@@ -45,6 +45,7 @@ class Options:
     calls: tuple[str, ...] = ()  # generate only these calls (empty: every modelled call)
     minimize_budget: int = 100  # runs to minimize each new bucket with (0: do not)
     crashes: Path | None = None  # where new buckets' folders go (None: nowhere)
+    explore: float = 0.25  # share of inputs decoded from fresh random bytes
 
 
 @dataclass
@@ -148,7 +149,7 @@ def _start(index: int, cid: int, opts: Options, cpu: int) -> _Worker:
         cmd.append("--stop-on-first")
     if opts.calls:
         cmd += ["--calls", ",".join(opts.calls)]
-    cmd += ["--minimize-budget", str(opts.minimize_budget)]
+    cmd += ["--minimize-budget", str(opts.minimize_budget), "--explore", str(opts.explore)]
     if opts.crashes is not None:
         cmd += ["--crashes", str(opts.crashes)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL)

@@ -15,10 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import sys
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -49,6 +49,7 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--calls", default="")
     ap.add_argument("--minimize-budget", type=int, default=0)
     ap.add_argument("--crashes", default="")
+    ap.add_argument("--explore", type=float, default=0.25)
     return ap.parse_args(argv)
 
 
@@ -61,7 +62,7 @@ def main(argv: list[str]) -> None:
     args = _parse_args(argv)
     with atheris.instrument_imports(include=["fuzzer.model", "fuzzer.prog.generate"]):
         from fuzzer.model import SUPPORTED, covers  # imported here to be instrumented
-        from fuzzer.prog.generate import generate
+        from fuzzer.prog.generate import ByteSource, Source, generate
 
     from fuzzer.campaign.record import Recorder
     from fuzzer.executor import executor_path
@@ -111,8 +112,19 @@ def main(argv: list[str]) -> None:
         run_one(program)
 
     calls = SUPPORTED & frozenset(args.calls.split(",")) if args.calls else SUPPORTED
-    one_input: Callable[[bytes], None] = lambda data: run_one(  # noqa: E731
-        generate(atheris.FuzzedDataProvider(data), calls, covers))
+    # Exploration: libFuzzer keeps mutating a small corpus, and rare-but-plain
+    # programs (one mlockall(MCL_ONFAULT)) can stay out of reach for minutes. A
+    # share of inputs is decoded from fresh random bytes instead (seeded, so a
+    # campaign is repeatable); libFuzzer still mutates the rest by coverage.
+    rng = random.Random(args.seed)
+
+    def one_input(data: bytes) -> None:
+        if rng.random() < args.explore:
+            source: Source = ByteSource(rng.randbytes(len(data) or 256))
+        else:
+            source = atheris.FuzzedDataProvider(data)
+        run_one(generate(source, calls, covers))
+
     # -len_control=0: full-length inputs from the start (a short input is a short
     # program); artifacts go to a temporary folder, never the working directory.
     libfuzzer_args = [sys.argv[0], "-timeout=0", "-rss_limit_mb=0", "-max_len=512",

@@ -55,6 +55,8 @@ MinimizeOpt = Annotated[int, typer.Option(
     "--minimize-budget", help="Runs spent minimizing each new bucket (0: none).", min=0)]
 CrashesOpt = Annotated[Path, typer.Option(
     "--crashes", help="Folder for new buckets' reproducers (one folder per bucket).")]
+ExploreOpt = Annotated[float, typer.Option(
+    "--explore", help="Share of inputs generated from fresh random bytes (0-1).", min=0, max=1)]
 CallsOpt = Annotated[str | None, typer.Option(
     "--calls", help="Comma-separated calls to generate (default: every modelled call).")]
 VerboseOpt = Annotated[bool, typer.Option(
@@ -75,6 +77,7 @@ def run_cmd(
     calls: CallsOpt = None,
     minimize_budget: MinimizeOpt = 100,
     crashes: CrashesOpt = Path("crashes"),
+    explore: ExploreOpt = 0.25,
 ) -> None:
     """Run a fuzzing campaign against the running kernel and store what diverges.
 
@@ -99,7 +102,8 @@ def run_cmd(
         seed_dir = seeds if seeds.is_dir() else None
         opts = Options(db=db, time=time, runs=runs, workers=workers, seed=seed, budget=budget,
                        corpus=corpus, seeds=seed_dir, injections=tuple(inject or ()),
-                       calls=wanted, minimize_budget=minimize_budget, crashes=crashes)
+                       calls=wanted, minimize_budget=minimize_budget, crashes=crashes,
+                       explore=explore)
         progress = run_campaign(store, opts, print_progress)
         print_summary(progress, store)
 

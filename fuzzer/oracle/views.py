@@ -41,9 +41,6 @@ class PageView:
     dc: bool = False  # VM_DONTCOPY (MADV_DONTFORK)
     wf: bool = False  # VM_WIPEONFORK
 
-    def lock_text(self) -> str:
-        return " ".join(f for f, on in (("lo", self.lo), ("lf", self.lf)) if on) or "unlocked"
-
     def flags_text(self) -> str:
         """The VMA flags a run shows: lock flags, then fork flags (`lo lf dc wf`)."""
         flags = (("lo", self.lo), ("lf", self.lf), ("dc", self.dc), ("wf", self.wf))

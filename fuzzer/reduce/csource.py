@@ -17,15 +17,13 @@ from dataclasses import dataclass
 from fuzzer.model import OUTSIDE, Prediction, State
 from fuzzer.model import step as model_step
 from fuzzer.model.state import RestVma
-from fuzzer.oracle.compare import signal_text, value_text
+from fuzzer.oracle.compare import KINDS, signal_text, value_text
 from fuzzer.oracle.views import model_view, render
 from fuzzer.prog import ARENA_BASE, ARENA_PAGES, Call, Program, format_call
 from fuzzer.prog.syscalls import ERRNO_NAMES, PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, Kind
 from fuzzer.reduce import cchecks, cparts
 
 HANG_SECONDS = 5
-KINDS = ("presence", "lock", "fork-flags", "vmlck", "mapping", "prot", "rss", "locked", "vma",
-         "result", "signal", "hang", "crash")
 _CLASS_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+="
 
 
