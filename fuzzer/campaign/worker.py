@@ -66,6 +66,8 @@ def main(argv: list[str]) -> None:
 
     from fuzzer.campaign.record import Recorder
     from fuzzer.executor import executor_path
+    from fuzzer.oracle import Divergence
+    from fuzzer.reduce.repro import shows
     from fuzzer.store import open_store
     from fuzzer.trace import Supervisor
     from fuzzer.trace.inject import load
@@ -77,6 +79,16 @@ def main(argv: list[str]) -> None:
     recorder = Recorder(store, args.campaign, supervisor,
                         on_bucket=lambda bid, title, new: _emit(
                             {"bucket": bid, "title": title, "new": new}))
+    plain = Supervisor(executor_path(), args.budget, args.cpu) if args.inject else None
+
+    def _attributed(found: list[Divergence], program: Program) -> Divergence | None:
+        """The first divergence that is the injection's: one the same program also shows
+        without the injection is the kernel's (or the model's), not what is measured."""
+        for d in found:
+            if plain is None or not shows(plain, program, d.title):
+                return d
+        return None
+
     deadline = time.monotonic() + float(args.time)
     max_runs = int(args.runs)
     last = time.monotonic()
@@ -96,8 +108,9 @@ def main(argv: list[str]) -> None:
         for bucket_id, d in recorder.new_buckets:
             if args.minimize_budget > 0 and not args.stop_on_first:
                 _reduce(store, supervisor, bucket_id, d.title, program, d.step, args)
-        if report.divergences and args.stop_on_first:
-            _emit({"first": {"title": report.divergences[0].title, "seconds": now - started,
+        first = _attributed(report.divergences, program) if args.stop_on_first else None
+        if first is not None:
+            _emit({"first": {"title": first.title, "seconds": now - started,
                              "programs": recorder.programs, "calls": len(program)}})
             flush()
             os._exit(0)
