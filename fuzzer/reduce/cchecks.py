@@ -245,8 +245,30 @@ static int check(void)
 
 VMA = r"""
 /* VMA boundaries: no arena VMA may span pages the model keeps apart (one letter per
- * set of attributes: protection, sharing, lock flags, shmem object). */
+ * set of attributes: protection, sharing, lock flags, shmem object); and shared pages
+ * are in the same shmem object (inode) exactly when the model says so (one letter
+ * per object). */
 static const char expected_cells[PAGES + 1] = %(cells)s;
+static const char expected_objects[PAGES + 1] = %(objects)s;
+
+static int objects_differ(void)
+{
+	for (int i = 0; i < PAGES; i++) {
+		for (int j = i + 1; j < PAGES; j++) {
+			const struct vma *a = vma_of(i), *b = vma_of(j);
+
+			if (expected_objects[i] == ' ' || expected_objects[j] == ' ' || !a || !b)
+				continue;
+			if ((expected_objects[i] == expected_objects[j]) != (a->inode == b->inode)) {
+				printf("observed: pages @%%d and @%%d are %%s shmem object, the model says "
+						"%%s\n", i, j, a->inode == b->inode ? "in one" : "in different",
+						expected_objects[i] == expected_objects[j] ? "one" : "two");
+				return 1;
+			}
+		}
+	}
+	return 0;
+}
 
 static int check(void)
 {
@@ -271,8 +293,10 @@ static int check(void)
 			}
 		}
 	}
+	differ |= objects_differ();
 	if (!differ)
-		printf("observed: every arena VMA within one set of attributes\n");
+		printf("observed: every arena VMA within one set of attributes, one shmem object "
+				"per mmap\n");
 	return differ;
 }
 """

@@ -148,6 +148,7 @@ SMAPS = r"""
 struct vma {
 	unsigned long start, end;
 	char perms[5], name[32];
+	unsigned long inode; /* the shmem object of a shared anonymous mapping */
 	long rss, pss, locked; /* kB */
 	int lo, lf, dc, wf, special;
 };
@@ -178,19 +179,21 @@ static int read_smaps(void)
 	nvmas = 0;
 	for (line = text; *line; line = next) {
 		struct vma *v = &vmas[nvmas ? nvmas - 1 : 0];
-		unsigned long start, end;
+		unsigned long start, end, inode;
 		char perms[5];
 		int name = 0;
 
 		next = strchr(line, '\n');
 		next = next ? next + 1 : line + strlen(line);
-		if (sscanf(line, "%lx-%lx %4s %*s %*s %*s %n", &start, &end, perms, &name) == 3) {
+		if (sscanf(line, "%lx-%lx %4s %*s %*s %lu %n", &start, &end, perms, &inode,
+					&name) == 4) {
 			if (nvmas == (int)(sizeof(vmas) / sizeof(vmas[0])))
 				return -1;
 			v = &vmas[nvmas++];
 			memset(v, 0, sizeof(*v));
 			v->start = start;
 			v->end = end;
+			v->inode = inode;
 			memcpy(v->perms, perms, sizeof(v->perms));
 			if (name > 0)
 				sscanf(line + name, "%31s", v->name);

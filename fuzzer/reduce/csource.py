@@ -129,7 +129,7 @@ _PARTS: dict[str, list[str]] = {
     "fork-flags": [*_SM, cparts.VMA_OF, cparts.RUNS],
     "prot": [*_SM, cparts.VMA_OF, cparts.RUNS],
     "mapping": [*_SM, cparts.IN_ARENA, cparts.VMA_OF, cparts.RUNS],
-    "vma": [*_SM, cparts.IN_ARENA, cparts.ARENA_SPAN, cparts.RUNS],
+    "vma": [*_SM, cparts.IN_ARENA, cparts.ARENA_SPAN, cparts.RUNS, cparts.VMA_OF],
     "vmlck": [*_SM, cparts.IN_ARENA, cparts.ARENA_SPAN],
     "rss": [*_SM, cparts.IN_ARENA, cparts.ARENA_SPAN, cparts.PAGEMAP],
     "locked": [*_SM, cparts.IN_ARENA, cparts.ARENA_SPAN],
@@ -176,6 +176,16 @@ def _cells(kind: str, state: State) -> str:
     return "".join(out)
 
 
+def _objects(state: State) -> str:
+    """One letter per shmem object for shared pages, a blank elsewhere."""
+    letters: dict[int, str] = {}
+    return "".join(
+        letters.setdefault(p.attrs.obj, _CLASS_CHARS[len(letters) % len(_CLASS_CHARS)])
+        if p is not None and p.attrs.shared else " "
+        for p in state.pages
+    )
+
+
 def _check(finding: Finding, state: State, pred: Prediction, call: Call) -> _Check:
     kind = finding.kind
     if kind == "result":
@@ -190,6 +200,7 @@ def _check(finding: Finding, state: State, pred: Prediction, call: Call) -> _Che
     sig, code = pred.signal or (0, 0)
     values = {
         "cells": c_string(_cells(kind, state)),
+        "objects": c_string(_objects(state)),
         "own": f"'{own}'" if own else "0",  # our own VMAs' lock cell, after mlockall
         "arena_kb": sum(4 for p in state.pages if p is not None and p.attrs.lo),
         "outside_kb": state.outside_mapped * 4,
