@@ -20,13 +20,18 @@ from ptrace.binding import func as pt
 
 from fuzzer.trace.inject import Injection
 from fuzzer.trace.injector import Injector, Pending
-from fuzzer.trace.supervisor import PTRACE_O_EXITKILL, PTRACE_O_TRACESYSGOOD, SupervisorError
+from fuzzer.trace.ptrace_abi import (
+    PTRACE_O_EXITKILL,
+    PTRACE_O_TRACECLONE,
+    PTRACE_O_TRACEEXEC,
+    PTRACE_O_TRACEFORK,
+    PTRACE_O_TRACESYSGOOD,
+    PTRACE_O_TRACEVFORK,
+    SYSCALL_TRAP,
+    WALL,
+)
+from fuzzer.trace.supervisor import SupervisorError
 
-WALL = 0x40000000
-SYSCALL_TRAP = signal.SIGTRAP | 0x80
-PTRACE_O_TRACEFORK, PTRACE_O_TRACEVFORK, PTRACE_O_TRACECLONE = 0x02, 0x04, 0x08
-PTRACE_O_TRACEEXEC = 0x10
-PTRACE_EVENT_STOP = 128
 OPTIONS = (PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_TRACEFORK
            | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC)
 

@@ -26,17 +26,15 @@ from fuzzer.trace.inject import (
     decode,
     syscall_nr,
 )
-
-ARG_REGS = ("rdi", "rsi", "rdx", "r10", "r8", "r9")
-SYSCALL_INSN_LEN = 2  # 0f 05
-WALL = 0x40000000
-SYSCALL_TRAP = 0x85  # SIGTRAP | 0x80, with PTRACE_O_TRACESYSGOOD
-U64 = (1 << 64) - 1
-
-
-def _signed(word: int) -> int:
-    word &= U64
-    return word - (1 << 64) if word >> 63 else word
+from fuzzer.trace.ptrace_abi import (
+    ARG_REGS,
+    OFF_RAX,
+    SYSCALL_INSN_LEN,
+    SYSCALL_TRAP,
+    U64,
+    WALL,
+    signed,
+)
 
 
 @dataclass(slots=True)
@@ -89,7 +87,7 @@ class Injector:
     def exit(self, pid: int, pending: Pending) -> int:
         """The call's result after every injection had its say."""
         regs = pt.ptrace_getregs(pid)
-        result = _signed(regs.rax)
+        result = signed(regs.rax)
         changed = False
         if pending.skip_result is not None:
             result, changed = pending.skip_result, True
@@ -130,6 +128,6 @@ def run_extra(pid: int, saved: object, nr: int, args: tuple[int, ...]) -> int:
         _, status = os.waitpid(pid, WALL)
         if not os.WIFSTOPPED(status) or os.WSTOPSIG(status) != SYSCALL_TRAP:
             raise InjectionError(f"process {pid} did not stop around an injected syscall")
-    result = _signed(pt.ptrace_peekuser(pid, 10 * 8))
+    result = signed(pt.ptrace_peekuser(pid, OFF_RAX))
     pt.ptrace_setregs(pid, saved)
     return result

@@ -29,12 +29,16 @@ from fuzzer.prog.syscalls import SIGBUS, SIGSEGV, SYS_EXIT_GROUP, SYS_GETPPID
 from fuzzer.prog.wire import encode
 from fuzzer.trace.inject import Injection
 from fuzzer.trace.injector import Injector, Pending
+from fuzzer.trace.ptrace_abi import (
+    OFF_ORIG_RAX,
+    OFF_RAX,
+    PTRACE_O_EXITKILL,
+    PTRACE_O_TRACESYSGOOD,
+    SYSCALL_TRAP,
+    WALL,
+    signed,
+)
 
-WALL = 0x40000000
-SYSCALL_TRAP = signal.SIGTRAP | 0x80
-PTRACE_O_TRACESYSGOOD = 0x01
-PTRACE_O_EXITKILL = 0x100000
-OFF_RAX, OFF_ORIG_RAX = 10 * 8, 15 * 8
 EXIT_BAD_INPUT, EXIT_SETUP = 90, 91
 
 
@@ -82,11 +86,6 @@ class Killed:
 
 
 Stop = SyscallStop | SignalStop | Exited | Killed
-
-
-def _signed(word: int) -> int:
-    word &= (1 << 64) - 1
-    return word - (1 << 64) if word >> 63 else word
 
 
 def _on_alarm(signo: int, frame: FrameType | None) -> None:
@@ -209,7 +208,7 @@ class Run:
                             ret = self.injector.exit(self.pid, pending)
                             pending = None
                         else:
-                            ret = _signed(pt.ptrace_peekuser(self.pid, OFF_RAX))
+                            ret = signed(pt.ptrace_peekuser(self.pid, OFF_RAX))
                         self._index += 1
                         yield Step(i, calls[i], ret)
                     elif nr == SYS_EXIT_GROUP:
