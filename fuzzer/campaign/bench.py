@@ -23,7 +23,7 @@ from fuzzer.prog import Program
 from fuzzer.prog.generate import ByteSource, generate
 from fuzzer.store import Store
 from fuzzer.trace import StepReport, Supervisor, check
-from fuzzer.trace.checker import rest_of_process
+from fuzzer.trace.checker import initial_state
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,8 @@ def workload(count: int, seed: int) -> list[Program]:
 def throughput(supervisor: Supervisor, count: int = 1000, seed: int = 1) -> Throughput:
     programs = workload(count, seed)
     steps = diverged = 0
-    seen: list[list[tuple[StepReport, Snapshot]]] = []  # each step with its own snapshot
+    # each run's first snapshot, and each step with the snapshot it was compared with
+    seen: list[tuple[Snapshot, list[tuple[StepReport, Snapshot]]]] = []
     start = time.perf_counter()
     for program in programs:
         kept: list[tuple[StepReport, Snapshot]] = []
@@ -66,15 +67,16 @@ def throughput(supervisor: Supervisor, count: int = 1000, seed: int = 1) -> Thro
             continue
         steps += len(report.steps)
         diverged += bool(report.divergences)
-        seen.append(kept)
+        if report.initial is not None:
+            seen.append((report.initial, kept))
     seconds = time.perf_counter() - start
 
     # The same Python work again (model steps and comparisons against the very
     # snapshots the run read), without the kernel: the rest of the run's time is
     # the kernel, ptrace and /proc.
     start = time.perf_counter()
-    for kept in seen:
-        state = State(rest=rest_of_process(kept[0][1])) if kept else State()
+    for initial, kept in seen:
+        state = initial_state(initial)
         for rep, snap in kept:
             pred = step(state, rep.call)
             compare(rep.index, rep.call, pred, state, rep.ret, rep.signal, snap)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import resource
 from functools import cache
 
 from fuzzer.model.features import Features
@@ -24,11 +25,13 @@ from fuzzer.prog.syscalls import (
     PAGE,
     PROT_READ,
     PROT_WRITE,
+    RLIM_INFINITY,
     SYSCALLS,
 )
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
+CAP_SYS_RESOURCE = 24
 PAGEMAP_SCAN = 0xC0606610  # _IOWR('f', 16, struct pm_scan_arg), 96 bytes
 SYS_IOCTL = 16
 ENOTTY = 25
@@ -109,6 +112,25 @@ def _fixed_noreplace() -> bool:
         return ret < 0
     finally:
         _sys("munmap", p, PAGE)
+
+
+@cache
+def memlock_limits() -> tuple[int, int]:
+    """RLIMIT_MEMLOCK (soft, hard) in bytes, as every executor inherits it from us."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_MEMLOCK)
+    infinite = resource.RLIM_INFINITY
+    return (RLIM_INFINITY if soft == infinite else soft,
+            RLIM_INFINITY if hard == infinite else hard)
+
+
+@cache
+def has_capability(cap: int) -> bool:
+    """Whether we (and so every executor) hold `cap` in the effective set."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("CapEff:"):
+                return bool(int(line.split()[1], 16) >> cap & 1)
+    return False
 
 
 @cache

@@ -9,19 +9,16 @@ transient /proc state (DESIGN.md §5).
 
 from __future__ import annotations
 
-import resource
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
 
 from fuzzer.model import Prediction, State, step
 from fuzzer.model.pages import TASK_SIZE
 from fuzzer.model.state import RestVma
 from fuzzer.observe import Observer, Snapshot
-from fuzzer.observe.probe import probe
+from fuzzer.observe.probe import CAP_SYS_RESOURCE, has_capability, memlock_limits, probe
 from fuzzer.oracle import Divergence, call_feature, compare
 from fuzzer.prog import ARENA_BASE, ARENA_SIZE, Call, Program
-from fuzzer.prog.syscalls import RLIM_INFINITY
 from fuzzer.trace.supervisor import ChildCrash, Hang, Supervisor
 
 
@@ -41,6 +38,7 @@ class Report:
     steps: list[StepReport] = field(default_factory=list)
     divergences: list[Divergence] = field(default_factory=list)
     snapshot: Snapshot | None = None  # the last one read
+    initial: Snapshot | None = None  # the executor before its first call
 
     @property
     def diverged(self) -> bool:
@@ -48,7 +46,6 @@ class Report:
 
 
 StepHook = Callable[[StepReport, State, Snapshot], None]
-CAP_SYS_RESOURCE = 24
 SPECIAL_FLAGS = frozenset({"io", "pf", "mm", "de"})  # what vma_supports_mlock() refuses
 
 
@@ -62,22 +59,12 @@ def rest_of_process(snap: Snapshot) -> list[RestVma]:
     ]
 
 
-def memlock_limits() -> tuple[int, int]:
-    """RLIMIT_MEMLOCK (soft, hard) the executor inherits from us, in bytes."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_MEMLOCK)
-    infinite = resource.RLIM_INFINITY
-    return (RLIM_INFINITY if soft == infinite else soft,
-            RLIM_INFINITY if hard == infinite else hard)
-
-
-@cache
-def has_capability(cap: int) -> bool:
-    """Whether we (and so the executor) hold `cap` in the effective set (read once)."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("CapEff:"):
-                return bool(int(line.split()[1], 16) >> cap & 1)
-    return False
+def initial_state(snap: Snapshot) -> State:
+    """The model's starting point: the executor as first observed, and what it inherits
+    from us (the kernel's features, RLIMIT_MEMLOCK, CAP_SYS_RESOURCE)."""
+    soft, hard = memlock_limits()
+    return State(rest=rest_of_process(snap), features=probe(), memlock_limit=soft,
+                 memlock_hard=hard, cap_sys_resource=has_capability(CAP_SYS_RESOURCE))
 
 
 def check(supervisor: Supervisor, program: Program, on_step: StepHook | None = None) -> Report:
@@ -86,10 +73,8 @@ def check(supervisor: Supervisor, program: Program, on_step: StepHook | None = N
     calls = program.calls
     try:
         with supervisor.run(program) as run, Observer(run.pid) as observer:
-            soft, hard = memlock_limits()
-            state = State(rest=rest_of_process(observer.snapshot()), features=probe(),
-                          memlock_limit=soft, memlock_hard=hard,
-                          cap_sys_resource=has_capability(CAP_SYS_RESOURCE))
+            report.initial = observer.snapshot()
+            state = initial_state(report.initial)
             for st in run.steps():
                 pred = step(state, st.call)
                 snap = observer.snapshot()
