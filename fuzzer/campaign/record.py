@@ -34,7 +34,7 @@ class Recorder:
         self.injections = ",".join(i.name for i in injector.injections) if injector else ""
         self.programs = self.steps = self.unsupported = 0
         self.new_buckets: list[tuple[int, Divergence]] = []  # opened by the last check()
-        self._reported = (0, 0)
+        self._reported = (0, 0, 0)
 
     def check(self, program: Program) -> Report:
         self.new_buckets = []
@@ -60,9 +60,9 @@ class Recorder:
                     self.on_bucket(bucket, d.title, new)
         return report
 
-    def take_progress(self) -> tuple[int, int]:
-        """Programs and steps since the last call."""
-        programs = self.programs - self._reported[0]
-        steps = self.steps - self._reported[1]
-        self._reported = (self.programs, self.steps)
-        return programs, steps
+    def take_progress(self) -> tuple[int, int, int]:
+        """Programs, steps and programs the model refused, since the last call."""
+        now = (self.programs, self.steps, self.unsupported)
+        delta = tuple(a - b for a, b in zip(now, self._reported, strict=True))
+        self._reported = now
+        return delta[0], delta[1], delta[2]

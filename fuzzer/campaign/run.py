@@ -59,6 +59,7 @@ class Progress:
     status: str = "running"
     first: dict[str, object] | None = None  # the first divergence, with stop_on_first
     warnings: list[str] = field(default_factory=list)
+    unsupported: int = 0  # programs skipped because the model refused a call in them
 
     @property
     def new_buckets(self) -> int:
@@ -165,6 +166,7 @@ def _absorb(progress: Progress, msg: dict[str, object]) -> None:
     if "programs" in msg:
         progress.programs += int(str(msg["programs"]))
         progress.steps += int(str(msg["steps"]))
+        progress.unsupported += int(str(msg.get("unsupported", 0)))
     if "bucket" in msg:
         bid = int(str(msg["bucket"]))
         title, new = str(msg["title"]), bool(msg["new"])

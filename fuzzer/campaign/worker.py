@@ -94,9 +94,9 @@ def main(argv: list[str]) -> None:
     last = time.monotonic()
 
     def flush() -> None:
-        programs, steps = recorder.take_progress()
+        programs, steps, unsupported = recorder.take_progress()
         store.add_progress(args.campaign, programs=programs, steps=steps)
-        _emit({"programs": programs, "steps": steps})
+        _emit({"programs": programs, "steps": steps, "unsupported": unsupported})
 
     def done() -> bool:
         return time.monotonic() >= deadline or 0 < max_runs <= recorder.programs

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -50,7 +50,6 @@ InjectOption = Annotated[
 def injections(specs: list[str] | None) -> list[Injection]:
     return [load(spec) for spec in specs or []]
 
-F = TypeVar("F", bound=Callable[..., object])
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

@@ -6,6 +6,7 @@ from fuzzer.campaign.run import Progress
 from fuzzer.cli.common import out
 from fuzzer.model import State
 from fuzzer.observe import Snapshot
+from fuzzer.observe.probe import probe
 from fuzzer.oracle import Divergence, kernel_view, model_view, render, signal_text, value_text
 from fuzzer.prog import format_call
 from fuzzer.store import Store
@@ -67,8 +68,12 @@ def print_summary(p: Progress, store: Store) -> None:
               f"({p.programs / secs:,.0f}/s), {p.steps:,} checked steps ({p.steps / secs:,.0f}/s)",
               markup=False)
     out.print(f"database: {store.url}", markup=False)
+    out.print(f"kernel: {probe().summary()}", markup=False)
     for warning in p.warnings:
         out.print(f"warning: {warning}", markup=False)
+    if p.unsupported:
+        out.print(f"warning: {p.unsupported} programs skipped: the model refused a call in them "
+                  "(the generator should not make such calls)", markup=False)
     if not p.buckets:
         out.print("no divergence found")
         return
