@@ -13,7 +13,15 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from fuzzer.store import DEFAULT_URL, STATUSES, Store, StoreError, open_store, queries
+from fuzzer.store import (
+    DEFAULT_URL,
+    STATUSES,
+    OpCountRow,
+    Store,
+    StoreError,
+    open_store,
+    queries,
+)
 from fuzzer.store.models import Program, Sample
 
 WORKERS = 4
@@ -721,3 +729,106 @@ def test_workers_upgrading_one_old_database_together(tmp_path: Path) -> None:
     open_store(_url(fresh)).close()
     assert _columns(path) == _columns(fresh)
     assert len(open_store(_url(path)).buckets()) == 2 + WORKERS
+
+
+# -- per-sample kernel records ---------------------------------------------------
+
+FEATURES: dict[str, object] = {
+    "release": "6.1.0", "lf_mnemonic": False, "pagemap_scan": False, "madv_populate": True,
+    "madv_dontneed_locked": True, "mremap_multi_vma_move": False, "map_fixed_noreplace": True,
+}
+
+
+def test_each_sample_keeps_its_kernel_and_features(store: Store) -> None:
+    """One bucket seen on two kernels: each sample says which, with what it could do."""
+    for kernel, features in (("6.1.0", FEATURES), ("6.18.0", {"release": "6.18.0"}), ("x", None)):
+        store.record(campaign_id=None, program_text="x", program_hash="00000000000000aa",
+                     kind="lock", title="lock: t", step=0, expected="", observed="",
+                     kernel=kernel, features=features)
+    samples = store.bucket(1).samples
+    assert [(s.kernel, s.features) for s in samples] == [
+        ("6.1.0", FEATURES), ("6.18.0", {"release": "6.18.0"}), ("x", None)]
+
+
+# -- operation counts ----------------------------------------------------------------
+
+
+def as_tuples(rows: list[OpCountRow]) -> list[tuple[str, str, str, int]]:
+    return [(r.call, r.what, r.value, r.count) for r in rows]
+
+
+def test_op_counts_are_summed_per_campaign(store: Store) -> None:
+    a = store.start_campaign(kernel="k", host="h", options={})
+    b = store.start_campaign(kernel="k", host="h", options={})
+    store.add_progress(a, programs=1, steps=3, ops=[
+        ["mmap", "steps", "", 2], ["mmap", "outcome", "ok", 2], ["touch", "steps", "", 1],
+        ["touch", "outcome", "SIGSEGV/MAPERR", 1]])
+    store.add_progress(a, programs=1, steps=2, ops=[
+        ("mmap", "steps", "", 2), ("mmap", "outcome", "EINVAL", 1), ("mmap", "outcome", "ok", 1),
+        ("mmap", "outcome", "ok", 0)])  # a zero adds nothing, not even a row
+    store.add_progress(b, programs=1, steps=1, ops=[["mmap", "steps", "", 1],
+                                                    ["mmap", "outcome", "ok", 1]])
+    store.add_progress(b, programs=1, steps=0)  # progress without counts
+    assert as_tuples(store.op_counts(a)) == [
+        ("mmap", "outcome", "EINVAL", 1), ("mmap", "outcome", "ok", 3), ("mmap", "steps", "", 4),
+        ("touch", "outcome", "SIGSEGV/MAPERR", 1), ("touch", "steps", "", 1)]
+    assert as_tuples(store.op_counts(b)) == [("mmap", "outcome", "ok", 1),
+                                             ("mmap", "steps", "", 1)]
+    assert as_tuples(store.op_counts()) == [
+        ("mmap", "outcome", "EINVAL", 1), ("mmap", "outcome", "ok", 4), ("mmap", "steps", "", 5),
+        ("touch", "outcome", "SIGSEGV/MAPERR", 1), ("touch", "steps", "", 1)]
+    # The counts and the counters move together: every step is counted once.
+    assert store.campaign(a).steps == sum(r.count for r in store.op_counts(a) if r.what == "steps")
+    assert store.op_counts(store.start_campaign(kernel="k", host="h", options={})) == []
+
+
+def test_op_counts_without_an_upsert(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Databases without ON CONFLICT get the same sums, row by row."""
+    cid = store.start_campaign(kernel="k", host="h", options={})
+    store.add_progress(cid, programs=1, steps=1, ops=[["mmap", "steps", "", 1]])
+    monkeypatch.setattr(queries, "_UPSERTS", {})
+    store.add_progress(cid, programs=1, steps=2, ops=[["mmap", "steps", "", 2],
+                                                      ["mlock", "steps", "", 1]])
+    assert [(r.call, r.count) for r in store.op_counts(cid)] == [("mlock", 1), ("mmap", 3)]
+
+
+@pytest.mark.parametrize("ops", [
+    [["mmap", "steps", "", -1]],
+    [["mmap", "steps", 3]],
+    [["mmap", "steps", "", "1"]],
+    [["mmap", "steps", "", 1, 2]],
+])
+def test_malformed_op_counts_change_nothing(store: Store, ops: list[list[Any]]) -> None:
+    cid = store.start_campaign(kernel="k", host="h", options={})
+    with pytest.raises(ValueError, match="call, what, value, count"):
+        store.add_progress(cid, programs=1, steps=1, ops=ops)
+    assert store.campaign(cid).steps == 0 and store.op_counts(cid) == []
+
+
+def test_op_counts_for_an_unknown_campaign(store: Store) -> None:
+    with pytest.raises(StoreError, match="no campaign with id 7"):
+        store.op_counts(7)
+    with pytest.raises(StoreError, match="no campaign with id 7"):
+        store.add_progress(7, programs=1, steps=1, ops=[["mmap", "steps", "", 1]])
+    assert store.op_counts() == []
+
+
+def test_an_old_database_gains_counts_and_sample_features(tmp_path: Path) -> None:
+    """A database from before both: the new table and column appear in place, the old
+    rows read back as "not recorded", and both work from then on."""
+    path = _old_database(tmp_path / "old.sqlite")
+    store = open_store(_url(path), create=False)  # reading is enough to upgrade
+    assert "op_count" in _columns(path) and "features" in _columns(path)["sample"]
+    assert [s.features for s in store.bucket(1).samples] == [None, None]
+    assert store.op_counts(1) == [] and store.op_counts() == []
+    store.add_progress(1, programs=1, steps=2, ops=[["mlock", "steps", "", 2]])
+    assert [(r.call, r.count) for r in store.op_counts(1)] == [("mlock", 2)]
+    assert store.campaign(1).steps == 6002
+    store.record(campaign_id=1, program_text="x", program_hash="00000000000000cc",
+                 kind="presence", title="presence: old finding", step=0, expected="",
+                 observed="", kernel="6.1.0", features=FEATURES)
+    assert [s.features for s in store.bucket(1).samples] == [None, None, FEATURES]
+    store.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+    conn.close()

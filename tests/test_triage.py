@@ -211,6 +211,42 @@ def test_show_counts_injected_samples_after_the_first(db: str) -> None:
     assert "1 of 2 samples were seen under injection" in out
 
 
+def test_show_lists_each_sample_with_its_kernel_and_features(db: str) -> None:
+    """A bucket seen on two kernels: each sample's release and what its kernel lacked."""
+    store = open_store(db)
+    old = {"release": "6.1.0", "lf_mnemonic": False, "pagemap_scan": False, "madv_populate": True}
+    for n, kernel, features in ((5, "6.1.0", old), (6, "6.19.0", {"release": "6.19.0"})):
+        store.record(campaign_id=1, program_text=PROGRAM, program_hash=f"{n:016x}",
+                     kind="vmlck", title=VMLCK, step=2, expected="a", observed="b",
+                     kernel=kernel, features=features)
+    store.close()
+    lines = [line.rstrip() for line in ok("show", "3", "--db", db).splitlines()]
+    start = lines.index("3 samples stored; kernels: 6.1.0, 6.19.0")
+    header, *rows = lines[start + 1:]
+    assert header.split() == ["seen", "campaign", "step", "program", "kernel", "features"]
+    assert [row.split(maxsplit=6)[2:] for row in rows] == [  # after the two words of "seen"
+        ["-", "1", "0000000000000000", "6.19.0", "features not recorded"],
+        ["1", "2", "0000000000000005", "6.1.0", "without lf_mnemonic, pagemap_scan"],
+        ["1", "2", "0000000000000006", "6.19.0", "all features"],
+    ]
+    assert len({row.index(" 6.1") for row in rows}) == 1  # in columns
+    samples = json.loads(ok("show", "3", "--json", "--db", db))["samples"]
+    assert [(s["kernel"], s["features"]) for s in samples] == [
+        ("6.19.0", None), ("6.1.0", old), ("6.19.0", {"release": "6.19.0"})]
+
+
+def test_show_lists_only_the_latest_samples(db: str) -> None:
+    store = open_store(db)
+    for n in range(25):
+        _record(store, VMLCK, n=10 + n)
+    store.close()
+    lines = ok("show", "3", "--db", db).splitlines()
+    start = lines.index("26 samples stored; kernels: 6.18.0, 6.19.0")
+    assert len(lines[start + 2:]) == 21  # 20 samples, and a line about the rest
+    assert lines[-1] == "  (6 earlier samples not shown; --json lists all)"
+    assert lines[-2].split()[4] == f"{34:016x}"  # the latest, last
+
+
 def test_show_json(db: str) -> None:
     detail = json.loads(ok("show", "1", "--json", "--db", db))
     assert detail["title"] == LONG

@@ -1,7 +1,10 @@
-"""Recorder: checks programs and stores what diverges; counts programs and steps.
+"""Recorder: checks programs and stores what diverges; counts programs, steps, operations.
 
 The one place a campaign turns a Report into stored buckets and samples, used
-by every worker (and by anything else that fuzzes into the database).
+by every worker (and by anything else that fuzzes into the database). Each
+sample carries the kernel release and probed features it was seen on. Every
+checked step is counted by call, flags and outcome (ops.py) in memory; the
+worker flushes those counts with its progress, through plain Store calls.
 """
 
 from __future__ import annotations
@@ -9,7 +12,9 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 
+from fuzzer.campaign.ops import OpCounter
 from fuzzer.model import Unsupported
+from fuzzer.observe.probe import probe
 from fuzzer.oracle import Divergence
 from fuzzer.prog import Program
 from fuzzer.store import Store
@@ -29,12 +34,14 @@ class Recorder:
         self.store, self.campaign_id, self.supervisor = store, campaign_id, supervisor
         self.on_bucket = on_bucket
         self.kernel = os.uname().release
+        self.features = probe().as_dict()  # what the model was told about this kernel
         injector = supervisor.injector
         # Findings on an emulated buggy kernel are told apart from real ones.
         self.injections = ",".join(i.name for i in injector.injections) if injector else ""
         self.programs = self.steps = self.unsupported = 0
         self.new_buckets: list[tuple[int, Divergence]] = []  # opened by the last check()
         self._reported = (0, 0, 0)
+        self._ops = OpCounter()
 
     def check(self, program: Program) -> Report:
         self.new_buckets = []
@@ -47,13 +54,17 @@ class Recorder:
             return Report(program)
         self.programs += 1
         self.steps += len(report.steps)
+        add = self._ops.add
+        for st in report.steps:
+            add(st.call, st.ret, st.signal)
         if report.divergences:
             text, digest = program.text(), program.hash
             for d in report.divergences:
                 bucket, new = self.store.record(
                     campaign_id=self.campaign_id, program_text=text, program_hash=digest,
                     kind=d.kind, title=d.title, step=d.step, expected=d.expected,
-                    observed=d.observed, kernel=self.kernel, injections=self.injections)
+                    observed=d.observed, kernel=self.kernel, injections=self.injections,
+                    features=self.features)
                 if new:
                     self.new_buckets.append((bucket, d))
                 if self.on_bucket is not None:
@@ -66,3 +77,8 @@ class Recorder:
         delta = tuple(a - b for a, b in zip(now, self._reported, strict=True))
         self._reported = now
         return delta[0], delta[1], delta[2]
+
+    def take_ops(self) -> list[list[str | int]]:
+        """[call, what, value, count] of the steps checked since the last call (JSON-able),
+        for Store.add_progress(ops=...) with the progress of the same steps."""
+        return self._ops.take()

@@ -27,6 +27,7 @@ IdArg = Annotated[int, typer.Argument(metavar="ID", help="Bucket id from `triage
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 _AGE = re.compile(r"(\d+)([mhdw])")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+SHOWN_SAMPLES = 20  # `show` lists the latest samples; --json has them all
 
 
 @app.command("list")
@@ -67,7 +68,8 @@ def list_cmd(
 
 @app.command("show")
 def show_cmd(bucket_id: IdArg, as_json: JsonOpt = False, db: DbOption = DEFAULT_DB) -> None:
-    """Show one bucket: label, program, diverging step, expected, observed, minimized program.
+    """Show one bucket: label, program, diverging step, expected, observed, minimized program,
+    and each sample's kernel release and probed features.
 
     Example: mmfuzz triage show 3
     """
@@ -96,6 +98,7 @@ def show_cmd(bucket_id: IdArg, as_json: JsonOpt = False, db: DbOption = DEFAULT_
         _print_program(b.minimized_program_text, b.minimized_step)
     kernels = sorted({x.kernel for x in b.samples})
     out.print(f"\n{len(b.samples)} samples stored; kernels: {', '.join(kernels)}", markup=False)
+    _print_samples(b.samples)
 
 
 @app.command("label")
@@ -238,6 +241,36 @@ def _print_injections(first: SampleRow, samples: list[SampleRow]) -> None:
     injected = sum(1 for s in samples if s.injections)
     if injected and (injected > 1 or not first.injections):
         out.print(f"{injected} of {len(samples)} samples were seen under injection",
+                  markup=False)
+
+
+def _features(s: SampleRow) -> str:
+    """The sample's probed features for people: what its kernel lacked, if anything."""
+    if s.features is None:
+        return "features not recorded"
+    missing = [k for k, v in s.features.items() if v is False]
+    return f"without {', '.join(missing)}" if missing else "all features"
+
+
+def _print_samples(samples: list[SampleRow]) -> None:
+    """One line per sample (the latest SHOWN_SAMPLES): when, where, on which kernel.
+
+    Plain columns, never cut: a narrow terminal wraps the lines instead."""
+    shown = samples[-SHOWN_SAMPLES:]
+    injected = any(s.injections for s in shown)
+    rows = [["seen", "campaign", "step", "program", "kernel", "features"]
+            + (["injections"] if injected else [])]
+    for s in shown:
+        rows.append([f"{s.created:%Y-%m-%d %H:%M:%S}",
+                     "-" if s.campaign_id is None else str(s.campaign_id), str(s.step),
+                     s.program_hash, s.kernel, _features(s)]
+                    + ([s.injections or "-"] if injected else []))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        line = "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))
+        out.print("  " + line.rstrip(), markup=False, crop=False)
+    if len(samples) > len(shown):
+        out.print(f"  ({len(samples) - len(shown)} earlier samples not shown; --json lists all)",
                   markup=False)
 
 

@@ -8,7 +8,7 @@ made by an older mmfuzz gain the newer columns in place when opened.
 from fuzzer.store.db import DEFAULT_URL, StoreError
 from fuzzer.store.models import OPEN_STATUSES, STATUSES
 from fuzzer.store.queries import SORTS, Store, open_store
-from fuzzer.store.rows import BucketDetail, BucketRow, CampaignRow, SampleRow
+from fuzzer.store.rows import BucketDetail, BucketRow, CampaignRow, OpCountRow, SampleRow
 
 __all__ = [
     "DEFAULT_URL",
@@ -18,6 +18,7 @@ __all__ = [
     "BucketDetail",
     "BucketRow",
     "CampaignRow",
+    "OpCountRow",
     "SampleRow",
     "Store",
     "StoreError",

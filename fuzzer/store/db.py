@@ -25,7 +25,7 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.pool import ConnectionPoolEntry
 
 from fuzzer.store.migrate import add_missing_columns, missing_columns
-from fuzzer.store.models import Base
+from fuzzer.store.models import ADDED_TABLES, Base
 
 DEFAULT_URL = "sqlite:///db/mmfuzz.sqlite"
 BUSY_TIMEOUT_MS = 30_000
@@ -56,8 +56,8 @@ def open_engine(url: str | None, *, create: bool) -> tuple[Engine, str]:
     """An engine on a checked database, and the name to show users for it.
 
     With create, missing directories and tables are created. Without it, the
-    database must exist and hold all of mmfuzz's tables. Either way, columns
-    added to the tables since the database was made are added in place
+    database must exist and hold all of mmfuzz's first tables. Either way,
+    tables and columns added since the database was made are added in place
     (migrate.py); existing rows are never rewritten.
     """
     parsed = _parse(url or DEFAULT_URL)
@@ -162,18 +162,19 @@ def _schema(engine: Engine, where: str, *, create: bool) -> None:
         present = set(inspect(conn).get_table_names())
         stale = bool(missing_columns(conn))
     missing = [t.name for t in Base.metadata.sorted_tables if t.name not in present]
-    if missing and not create:
+    required = [name for name in missing if name not in ADDED_TABLES]
+    if required and not create:
         raise StoreError(
-            f"{where} is not a readable mmfuzz database: missing tables {', '.join(missing)}"
+            f"{where} is not a readable mmfuzz database: missing tables {', '.join(required)}"
         )
     if not missing and not stale:
         return
     # One writer at a time, so workers opening a fresh or older file together don't
-    # collide. An older database gains the newer columns even without create: that
-    # adds nothing a user could lose, and the queries need them.
+    # collide. An older database gains the newer tables and columns even without
+    # create: that adds nothing a user could lose, and the queries need them.
     with _opening(where), writer(engine).begin() as conn:
         if missing:
-            Base.metadata.create_all(conn)
+            Base.metadata.create_all(conn)  # only the tables still missing (checkfirst)
         add_missing_columns(conn)
 
 

@@ -1,7 +1,8 @@
 """Bringing an older database up to the current tables, in place.
 
 Only additive changes are made: a column the models have and the database
-lacks is added with ALTER TABLE ADD COLUMN, and a missing index is created.
+lacks is added with ALTER TABLE ADD COLUMN, and a missing index is created
+(a table added since, models.ADDED_TABLES, is created whole by db.py).
 Nothing is ever dropped, renamed or rewritten, so a database written by an
 older mmfuzz keeps every row and stays readable by it. A new column must be
 nullable or carry a server default (what ADD COLUMN can give old rows);

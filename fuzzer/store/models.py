@@ -2,13 +2,16 @@
 
 A bucket is one bug: its title is the dedup key (DESIGN.md, decision 7). A
 sample is one sighting of it — the program that showed it, the step, what the
-model expected and what the kernel did. Programs are stored once, by hash.
+model expected and what the kernel did, on which kernel release with which
+probed features. Programs are stored once, by hash. A campaign's operation
+counts (OpCount) say how often each call, flag and outcome was exercised.
 All times are stored as UTC and come back timezone-aware.
 
 Triage state lives on the bucket: its status (STATUSES), a note, the bucket it
 duplicates, how reliably it reproduces and its minimized program. Columns
 added after the first release are nullable or have a server default, so
-db.py can add them in place to an older database (migrate.py).
+db.py can add them in place to an older database (migrate.py); tables added
+after it (ADDED_TABLES) are created in place the same way.
 """
 
 from __future__ import annotations
@@ -128,3 +131,27 @@ class Sample(Base):
     # Comma-separated names of the injections active when seen ("" on a real kernel):
     # a divergence under injection is an emulated bug, not the kernel's.
     injections: Mapped[str] = mapped_column(Text, default="", server_default="")
+    # The kernel's probed features when seen (JSON object, fuzzer/observe/probe.py), so a
+    # sample stays meaningful in a database merged from several kernels; NULL: not recorded.
+    features: Mapped[str | None] = mapped_column(Text)
+
+
+class OpCount(Base):
+    """How many checked steps of a campaign exercised one thing: (call, what, value).
+
+    what is "steps" (value ""), an argument's name (value: one flag set in it, the
+    advice, the touch mode) or "outcome" (ok, an errno name, a signal). Workers add
+    to the counts with their progress, in the same transaction.
+    """
+
+    __tablename__ = "op_count"
+
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"), primary_key=True)
+    call: Mapped[str] = mapped_column(String(64), primary_key=True)
+    what: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[str] = mapped_column(String(64), primary_key=True)
+    count: Mapped[int] = mapped_column(default=0)
+
+
+# Tables a database made by an older mmfuzz may lack: created in place when it is opened.
+ADDED_TABLES = frozenset({OpCount.__tablename__})

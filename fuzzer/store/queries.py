@@ -4,6 +4,10 @@ Each write is one short transaction, so a killed worker loses at most the
 divergence it was recording and never leaves a half-written one. Rows come
 back as frozen dataclasses (rows.py) detached from any session.
 
+Operation counts (how often each call, flag and outcome was exercised) are
+added with a campaign's progress, in the same transaction, so the two always
+agree; a worker sends them as JSON-able lists, summed into one row per key.
+
 Triage: a person labels a bucket (STATUSES); a label and its note survive
 later sightings, except that a real (not injected) sighting of a "fixed"
 bucket reopens it as "regression". The default bucket list holds only the
@@ -14,11 +18,14 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from typing import cast
 
-from sqlalchemy import Engine, case, distinct, exists, func, select, update
+from sqlalchemy import Engine, Table, case, distinct, exists, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -29,6 +36,7 @@ from fuzzer.store.models import (
     STATUSES,
     Bucket,
     Campaign,
+    OpCount,
     Program,
     Sample,
 )
@@ -36,6 +44,7 @@ from fuzzer.store.rows import (
     BucketDetail,
     BucketRow,
     CampaignRow,
+    OpCountRow,
     bucket_detail,
     bucket_row,
     campaign_row,
@@ -53,6 +62,9 @@ _ORDER = {
     "kind": (Bucket.kind.asc(), Bucket.last_seen.desc(), Bucket.id.desc()),
 }
 SORTS = tuple(_ORDER)
+# INSERT ... ON CONFLICT DO UPDATE, where the database has it (operation counts).
+_UPSERTS: dict[str, Callable[[Table], sqlite.Insert | postgresql.Insert]] = {
+    "sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
 def open_store(url: str | None = None, *, create: bool = True) -> Store:
@@ -92,10 +104,22 @@ class Store:
             s.flush()
             return row.id
 
-    def add_progress(self, campaign_id: int, *, programs: int, steps: int) -> None:
-        """Add to the campaign's program and step counters."""
+    def add_progress(
+        self,
+        campaign_id: int,
+        *,
+        programs: int,
+        steps: int,
+        ops: Sequence[Sequence[str | int]] = (),
+    ) -> None:
+        """Add to the campaign's program and step counters, and to its operation counts.
+
+        ops holds [call, what, value, count] items (OpCount says what they mean),
+        each added to its row, all in the one transaction with the counters.
+        """
         if programs < 0 or steps < 0:
             raise ValueError(f"negative progress: programs={programs} steps={steps}")
+        counts = _op_counts(ops)
         with self._write() as s:
             _require_campaign(s, campaign_id)
             s.execute(
@@ -103,6 +127,26 @@ class Store:
                 .where(Campaign.id == campaign_id)
                 .values(programs=Campaign.programs + programs, steps=Campaign.steps + steps)
             )
+            if counts:
+                _add_ops(s, campaign_id, counts)
+
+    def op_counts(self, campaign_id: int | None = None) -> list[OpCountRow]:
+        """One campaign's operation counts (None: summed over every campaign).
+
+        Sorted by call, what and value; a campaign that ran before mmfuzz counted
+        operations has none.
+        """
+        total = func.sum(OpCount.count)
+        query = (
+            select(OpCount.call, OpCount.what, OpCount.value, total)
+            .group_by(OpCount.call, OpCount.what, OpCount.value)
+            .order_by(OpCount.call, OpCount.what, OpCount.value)
+        )
+        with self._read() as s:
+            if campaign_id is not None:
+                _require_campaign(s, campaign_id)
+                query = query.where(OpCount.campaign_id == campaign_id)
+            return [OpCountRow(c, w, v, int(n)) for c, w, v, n in s.execute(query)]
 
     def finish_campaign(self, campaign_id: int, status: str = "done") -> None:
         """Mark the campaign ended: 'done', 'interrupted' or 'failed'."""
@@ -138,12 +182,14 @@ class Store:
         observed: str,
         kernel: str,
         injections: str = "",
+        features: dict[str, object] | None = None,
     ) -> tuple[int, bool]:
         """Store one divergence in one transaction; returns (bucket id, is the bucket new).
 
         The program is stored once per hash and the bucket once per title (a
         repeat bumps its count and last_seen); the sample always is, with the
-        comma-separated names of the injections active when it was seen. A
+        kernel release and probed features (Features.as_dict()) it was seen on
+        and the comma-separated names of the injections active then. A
         repeat never touches the bucket's label or note, except that a sighting
         on a real kernel (no injections) turns "fixed" into "regression".
         """
@@ -172,6 +218,7 @@ class Store:
                     kernel=kernel,
                     created=now,
                     injections=injections,
+                    features=None if features is None else json.dumps(features, sort_keys=True),
                 )
             )
         return bucket_id, is_new
@@ -389,6 +436,44 @@ def _check_duplicate(s: Session, bucket_id: int, other: int) -> None:
                 f"{other} is already a duplicate of {bucket_id}"
             )
         cur = s.get(Bucket, cur.duplicate_of)
+
+
+def _op_counts(ops: Sequence[Sequence[str | int]]) -> Counter[tuple[str, str, str]]:
+    """[call, what, value, count] items as one total per key; rejects malformed items."""
+    counts: Counter[tuple[str, str, str]] = Counter()
+    for item in ops:
+        if len(item) != 4:
+            raise ValueError(f"an operation count is [call, what, value, count], not {item!r}")
+        call, what, value, n = item
+        if not (isinstance(call, str) and isinstance(what, str) and isinstance(value, str)
+                and isinstance(n, int) and n >= 0):
+            raise ValueError(f"an operation count is [call, what, value, count], not {item!r}")
+        counts[call, what, value] += n
+    return +counts  # without the zeros
+
+
+def _add_ops(s: Session, campaign_id: int, counts: Counter[tuple[str, str, str]]) -> None:
+    """Add counts to the op_count rows, creating the missing ones: one statement where
+    the database has an upsert (SQLite, PostgreSQL), row by row elsewhere."""
+    table = cast(Table, OpCount.__table__)
+    rows = [{"campaign_id": campaign_id, "call": c, "what": w, "value": v, "count": n}
+            for (c, w, v), n in sorted(counts.items())]
+    conn = s.connection()
+    upsert = _UPSERTS.get(conn.dialect.name)
+    if upsert is not None:
+        ins = upsert(table)
+        conn.execute(ins.on_conflict_do_update(
+            index_elements=list(table.primary_key),
+            set_={"count": table.c.count + ins.excluded.count},
+        ), rows)
+        return
+    for row in rows:
+        key = {k: row[k] for k in ("campaign_id", "call", "what", "value")}
+        done = conn.execute(
+            update(table).filter_by(**key).values(count=table.c.count + row["count"])
+        )
+        if not done.rowcount:
+            conn.execute(insert(table), [row])
 
 
 def _program_id(s: Session, text: str, hash_: str, now: datetime) -> int:

@@ -55,6 +55,17 @@ class SampleRow:
     campaign_id: int | None
     created: datetime
     injections: str = ""  # comma-separated; "" on a real kernel
+    features: dict[str, object] | None = None  # the kernel's probed features; None: not recorded
+
+
+@dataclass(frozen=True)
+class OpCountRow:
+    """How many checked steps exercised one thing (models.OpCount says what)."""
+
+    call: str
+    what: str  # "steps", an argument's name, or "outcome"
+    value: str
+    count: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -109,6 +120,7 @@ def sample_row(sample: Sample, program: Program) -> SampleRow:
         campaign_id=sample.campaign_id,
         created=sample.created,
         injections=sample.injections,
+        features=json.loads(sample.features) if sample.features is not None else None,
     )
 
 

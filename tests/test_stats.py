@@ -1,0 +1,213 @@
+"""`mmfuzz stats ops` through Typer's CliRunner: counts stored by hand (exact output),
+a real campaign's counts (they add up to its steps), and users' mistakes as one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from fuzzer.cli.app import app
+from fuzzer.store import open_store
+from tests.test_store import OLD_SCHEMA
+
+runner = CliRunner()
+
+
+def invoke(*args: str) -> Result:
+    return runner.invoke(app, ["stats", "ops", *args], env={"COLUMNS": "200"})
+
+
+def ok(*args: str) -> str:
+    result = invoke(*args)
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def assert_user_error(result: Result, *needles: str) -> None:
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mmfuzz: error: "), result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    """Campaign 1: 4 mmap steps and 2 touches; campaign 2 (the latest): 1 mlockall."""
+    url = f"sqlite:///{tmp_path / 'db' / 's.sqlite'}"
+    store = open_store(url)
+    first = store.start_campaign(kernel="6.18.0", host="h", options={})
+    store.add_progress(first, programs=2, steps=6, ops=[
+        ["mmap", "steps", "", 4], ["mmap", "prot", "PROT_READ", 4],
+        ["mmap", "prot", "PROT_WRITE", 1], ["mmap", "flags", "MAP_PRIVATE", 3],
+        ["mmap", "flags", "MAP_FIXED_NOREPLACE", 1], ["mmap", "outcome", "ok", 3],
+        ["mmap", "outcome", "EEXIST", 1], ["touch", "steps", "", 2],
+        ["touch", "mode", "read", 2], ["touch", "outcome", "SIGSEGV/MAPERR", 2]])
+    store.finish_campaign(first)
+    second = store.start_campaign(kernel="6.19.0", host="h", options={})
+    store.add_progress(second, programs=1, steps=1, ops=[
+        ["mlockall", "steps", "", 1], ["mlockall", "flags", "0", 1],
+        ["mlockall", "outcome", "EINVAL", 1]])
+    store.close()
+    return url
+
+
+def test_one_campaign(db: str) -> None:
+    lines = ok("--campaign", "1", "--db", db).splitlines()
+    assert lines[0].startswith("campaign 1 (done, kernel 6.18.0, ")
+    assert lines[0].endswith("): 2 programs, 6 checked steps")
+    assert [line.rstrip() for line in lines[1:]] == [
+        "",
+        "mmap: 4 steps (66.7% of all)",
+        "  prot     PROT_READ            4  100.0%",
+        "           PROT_WRITE           1   25.0%",
+        "  flags    MAP_PRIVATE          3   75.0%",
+        "           MAP_FIXED_NOREPLACE  1   25.0%",
+        "  outcome  ok                   3   75.0%",
+        "           EEXIST               1   25.0%",
+        "",
+        "touch: 2 steps (33.3% of all)",
+        "  mode     read                 2  100.0%",
+        "  outcome  SIGSEGV/MAPERR       2  100.0%",
+        "",
+        "not exercised: " + ", ".join(
+            n for n in json.loads(ok("--campaign", "1", "--json", "--db", db))["not_exercised"]),
+    ]
+    assert "munlockall" in lines[-1] and "mmap" not in lines[-1]
+
+
+def test_the_latest_campaign_by_default(db: str) -> None:
+    out = ok("--db", db)
+    assert out.startswith("campaign 2 (running, kernel 6.19.0, ")
+    assert "mlockall: 1 steps (100.0% of all)" in out
+    assert "  flags    0       1  100.0%" in out
+    assert "mmap" not in out.split("not exercised:")[0]
+
+
+def test_all_campaigns(db: str) -> None:
+    out = ok("--campaign", "all", "--db", db)
+    assert out.splitlines()[0] == "2 campaigns: 3 programs, 7 checked steps"
+    assert "mmap: 4 steps (57.1% of all)" in out
+    assert "mlockall: 1 steps (14.3% of all)" in out
+    data = json.loads(ok("--campaign", "all", "--json", "--db", db))
+    assert (data["campaign"], data["campaigns"], data["steps"]) == (None, [2, 1], 7)
+    assert data["campaign_steps"] == 7 and data["programs"] == 3
+
+
+def test_json(db: str) -> None:
+    data = json.loads(ok("--campaign", "1", "--json", "--db", db))
+    assert (data["campaign"], data["campaigns"], data["programs"]) == (1, [1], 2)
+    assert data["steps"] == data["campaign_steps"] == 6
+    assert list(data["calls"]) == ["mmap", "touch"]
+    assert data["calls"]["mmap"] == {
+        "steps": 4,
+        "args": {"prot": {"PROT_READ": 4, "PROT_WRITE": 1},
+                 "flags": {"MAP_PRIVATE": 3, "MAP_FIXED_NOREPLACE": 1}},
+        "outcomes": {"ok": 3, "EEXIST": 1},
+    }
+    assert "mmap" not in data["not_exercised"] and "mlockall" in data["not_exercised"]
+
+
+def test_a_campaign_without_counts(db: str, tmp_path: Path) -> None:
+    """Campaigns from before mmfuzz counted operations: said, not an error."""
+    path = tmp_path / "old.sqlite"
+    with sqlite3.connect(path) as conn:
+        conn.executescript(OLD_SCHEMA)
+    conn.close()
+    out = ok("--db", f"sqlite:///{path}")
+    assert out.splitlines() == [
+        "campaign 1 (done, kernel 6.17.0, 2026-10-01 10:00): 500 programs, 6,000 checked steps",
+        "no operation counts stored (campaigns before mmfuzz counted them have none)"]
+    assert json.loads(ok("--json", "--db", f"sqlite:///{path}"))["calls"] == {}
+    store = open_store(f"sqlite:///{path}")  # now a newer campaign adds counts
+    cid = store.start_campaign(kernel="6.18.0", host="h", options={})
+    store.add_progress(cid, programs=1, steps=1, ops=[["munlockall", "steps", "", 1],
+                                                      ["munlockall", "outcome", "ok", 1]])
+    store.close()
+    out = ok("--campaign", "all", "--db", f"sqlite:///{path}")
+    assert "operation counts cover 1 of the 6,001 steps" in out
+
+
+def test_mistakes_are_one_line(db: str, tmp_path: Path) -> None:
+    assert_user_error(invoke("--campaign", "9", "--db", db), "no campaign with id 9")
+    assert_user_error(invoke("--campaign", "latest", "--db", db),
+                      "--campaign 'latest'", "'all'")
+    missing = f"sqlite:///{tmp_path / 'none.sqlite'}"
+    assert_user_error(invoke("--db", missing), "no database at")
+    assert not (tmp_path / "none.sqlite").exists()
+    corrupt = tmp_path / "corrupt.sqlite"
+    corrupt.write_bytes(b"this is not a database" * 100)
+    assert_user_error(invoke("--db", f"sqlite:///{corrupt}"), "not a readable mmfuzz database")
+    empty = f"sqlite:///{tmp_path / 'empty.sqlite'}"
+    open_store(empty).close()
+    assert_user_error(invoke("--db", empty), "no campaign in", "mmfuzz run")
+    assert_user_error(invoke("--campaign", "all", "--json", "--db", empty), "no campaign in")
+
+
+def test_help_has_an_example() -> None:
+    result = invoke("--help")
+    assert result.exit_code == 0
+    assert "Example: mmfuzz stats ops" in result.stdout
+
+
+# -- a real campaign ---------------------------------------------------------------
+
+
+@pytest.mark.kernel
+def test_a_real_campaign_counts_every_step(tmp_path: Path) -> None:
+    """A short campaign on an emulated bug: its operation counts add up to its checked
+    steps, call by call, and the sample it stores names this kernel and its features."""
+    url = f"sqlite:///{tmp_path / 'x.sqlite'}"
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "p.prog").write_text(  # the mmap diverges under the injection: the last step
+        "mlockall(0)\n"
+        "touch(@40, read)\n"
+        "mmap(@0, 4p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED|MAP_POPULATE,"
+        " -1, 0)\n"
+        "touch(@1, write)\n")
+    result = runner.invoke(app, [
+        "run", "--time", "5", "--runs", "30", "--db", url, "--seeds", str(seeds),
+        "--corpus", str(tmp_path / "corpus"), "--crashes", str(tmp_path / "crashes"),
+        "--minimize-budget", "0", "--inject", "populate-needs-lock"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    (campaign,) = open_store(url, create=False).campaigns()
+    assert campaign.steps > 0
+
+    data = json.loads(ok("--json", "--db", url))
+    assert data["campaign"] == campaign.id
+    assert data["steps"] == data["campaign_steps"] == campaign.steps
+    for name, call in data["calls"].items():
+        assert sum(call["outcomes"].values()) == call["steps"], name
+        for arg, values in call["args"].items():  # a flag is set in at most every step
+            assert all(0 < n <= call["steps"] for n in values.values()), (name, arg)
+    # The seed ran before anything else, its diverging step included: its flags and
+    # outcomes are among the counts.
+    mmap = data["calls"]["mmap"]
+    assert mmap["args"]["flags"]["MAP_POPULATE"] >= 1
+    assert mmap["args"]["prot"]["PROT_WRITE"] >= 1
+    assert data["calls"]["mlockall"]["args"]["flags"]["0"] >= 1
+    assert data["calls"]["mlockall"]["outcomes"]["EINVAL"] >= 1
+    assert data["calls"]["touch"]["outcomes"]["SIGSEGV/MAPERR"] >= 1
+
+    out = ok("--db", url)
+    assert out.startswith(f"campaign {campaign.id} (done, kernel {os.uname().release}, ")
+    assert f"mmap: {mmap['steps']:,} steps (" in out
+    assert "  outcome  " in out and "MAP_POPULATE" in out
+
+    # The populate-needs-lock sample records the kernel and its probed features.
+    show = runner.invoke(app, ["triage", "show", "1", "--json", "--db", url])
+    assert show.exit_code == 0, show.output
+    (sample, *_) = json.loads(show.stdout)["samples"]
+    assert sample["kernel"] == os.uname().release
+    assert sample["features"]["release"] == os.uname().release
+    assert set(sample["features"]) >= {"lf_mnemonic", "pagemap_scan", "madv_populate"}
+    assert sample["injections"] == "populate-needs-lock"
