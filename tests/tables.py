@@ -15,7 +15,10 @@ from typing import Any
 
 import pytest
 
-from fuzzer.model import OUTSIDE, Prediction, State, step
+from fuzzer.model import OUTSIDE, Prediction, State
+from fuzzer.model.pages import NEW_PID
+from fuzzer.model.world import World
+from fuzzer.model.world import step as world_step
 from fuzzer.oracle.views import kernel_view, model_view, render
 from fuzzer.prog import ARENA_BASE, ARENA_SIZE, Call, parse
 from fuzzer.prog.syscalls import PAGE, errno_name, signal_name
@@ -68,7 +71,11 @@ def address_text(offset: int) -> str:
 def prediction_text(call: Call, pred: Prediction) -> str:
     if call.name == "touch":
         return signal_text(pred.signal)
+    if call.name == "exit":
+        return "exit"
     assert pred.ret is not None
+    if pred.ret == NEW_PID:
+        return "pid"
     if pred.ret == OUTSIDE:
         return "outside"
     if pred.ret < 0:
@@ -79,9 +86,13 @@ def prediction_text(call: Call, pred: Prediction) -> str:
 def kernel_result(call: Call, ret: int | None, signal: tuple[int, int] | None) -> str:
     if call.name == "touch":
         return signal_text(signal)
+    if call.name == "exit":
+        return "exit"
     assert ret is not None
     if -4095 <= ret < 0:
         return f"-{errno_name(-ret)}"
+    if call.name == "fork":
+        return "pid"
     if call.name not in ADDRESS_CALLS:
         return str(ret)
     if ARENA_BASE <= ret < ARENA_BASE + ARENA_SIZE:
@@ -90,9 +101,12 @@ def kernel_result(call: Call, ret: int | None, signal: tuple[int, int] | None) -
 
 
 def run_model(text: str, state: State | None = None) -> tuple[list[str], State]:
-    state = State() if state is None else state
-    results = [prediction_text(call, step(state, call)) for call in parse(text).calls]
-    return results, state
+    """Every step's result, and the state of the process that made the last call
+    (of p0 if that call was its exit)."""
+    world = World.start(State() if state is None else state)
+    calls = parse(text).calls
+    results = [prediction_text(call, world_step(world, call)) for call in calls]
+    return results, world.procs[calls[-1].proc] or world.proc(0)
 
 
 def check_model(c: Case, state: State | None = None) -> State:

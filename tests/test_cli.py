@@ -17,7 +17,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from fuzzer.cli.app import app
-from fuzzer.model import Prediction, State
+from fuzzer.model import Prediction
+from fuzzer.model.world import World
 from fuzzer.prog import Call, format_call, parse
 from fuzzer.prog.syscalls import ENOMEM
 from fuzzer.store import open_store
@@ -102,13 +103,13 @@ def test_exec_from_stdin() -> None:
 def test_exec_divergence_exits_1(monkeypatch: pytest.MonkeyPatch) -> None:
     # The kernel agrees with the model on every seed, so make the model wrong:
     # it predicts ENOMEM for every mlock (its state still follows the real call).
-    real_step = check_module.step
+    real_step = check_module.world_step
 
-    def wrong_step(state: State, call: Call) -> Prediction:
-        prediction = real_step(state, call)
+    def wrong_step(world: World, call: Call) -> Prediction:
+        prediction = real_step(world, call)
         return Prediction(ret=-ENOMEM) if call.name == "mlock" else prediction
 
-    monkeypatch.setattr(check_module, "step", wrong_step)
+    monkeypatch.setattr(check_module, "world_step", wrong_step)
     result = invoke("exec", str(SEEDS / "19-mlock-basic.prog"))
     assert_clean(result)
     assert result.exit_code == 1, result.output

@@ -38,7 +38,8 @@ def synthetic_snapshot(state: State) -> Snapshot:
             "Z": PM_PRESENT | ZERO_PFN,
             "A": PM_PRESENT | PM_EXCLUSIVE | 0x5000,
             "F": PM_PRESENT | PM_FILE | PM_EXCLUSIVE | 0x6000,
-        }[letter])
+            "f": PM_PRESENT | PM_FILE | 0x6000,  # mapped twice: half of it in each Pss
+        }[letter[0]])
     i = 0
     while i < len(state.pages):
         page = state.pages[i]
@@ -51,12 +52,14 @@ def synthetic_snapshot(state: State) -> Snapshot:
             j += 1
         a = page.attrs
         rss = sum(PAGE for p in state.pages[i : j + 1] if p is not None and p.state in RESIDENT)
+        pss = sum(PAGE // (2 if p.state == "f" else 1) for p in state.pages[i : j + 1]
+                  if p is not None and p.state in RESIDENT)
         perms = "".join(c if a.prot & b else "-" for c, b in (("r", 1), ("w", 2), ("x", 4)))
         perms += "s" if a.shared else "p"
         flags = {"mr", "mw", "me"} | ({"lo"} if a.lo else set()) | ({"lf"} if a.lf else set())
         vmas.append(Vma(ARENA_BASE + i * PAGE, ARENA_BASE + (j + 1) * PAGE, perms,
-                        a.obj, "/dev/zero (deleted)" if a.shared else "", rss, rss,
-                        rss if a.lo else 0, frozenset(flags)))
+                        a.obj, "/dev/zero (deleted)" if a.shared else "", rss, pss,
+                        pss if a.lo else 0, frozenset(flags)))
         i = j + 1
     vmlck = state.locked_pages() * PAGE
     return Snapshot(tuple(vmas), vmlck, tuple(words), ZERO_PFN)
@@ -98,6 +101,12 @@ def merge_vmas(first: int) -> Bend:
     return bend
 
 
+SHARED_TWICE = """
+mmap(@0, 2p, PROT_READ|PROT_WRITE, MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
+touch(@0, write)
+mremap(@0, 0, 2p, MREMAP_MAYMOVE|MREMAP_FIXED, @4)
+touch(@4, read)
+"""
 LOCKED_RW = frozenset({"rd", "wr", "mr", "mw", "me", "lo"})
 
 # (id, program text, result the kernel returned at the last step or None for "as predicted",
@@ -169,6 +178,10 @@ mmap(@0, 2p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
                                                          end=0x10002000))),
      ["mapping: mmap(PRIVATE|ANONYMOUS|FIXED, RW) left mappings outside the arena other than "
       "predicted"]),
+    # a shmem page mapped at two addresses counts half in each VMA's Pss
+    ("pss-shared-agrees", SHARED_TWICE, None, unchanged, []),
+    ("pss-shared-counted-in-full", SHARED_TWICE, None, vma_field(1, pss=PAGE),
+     ["rss: touch(read) left Pss different from the shares of pages mapped twice"]),
     ("unmapped-left-mapped", """
 mmap(@0, 2p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
 munmap(@1, 1p)

@@ -28,7 +28,7 @@ from fuzzer.prog import (
     format_program,
     parse,
 )
-from fuzzer.prog.program import MAX_CALLS, WRAP_MIN, check_program
+from fuzzer.prog.program import MAX_CALLS, MAX_PROCS, WRAP_MIN, Processes, check_program
 from fuzzer.prog.syscalls import (
     MADV_ADVICE,
     MAP_FLAGS,
@@ -64,6 +64,8 @@ CANONICAL = [
     "mlockall(MCL_ONFAULT|0x8)",
     "mlockall(0)",
     "munlockall()",
+    "fork()",
+    "exit()",
     "drop_cap_ipc_lock()",
     "prlimit_memlock(16p)",
     "prlimit_memlock(0)",
@@ -139,6 +141,14 @@ CANONICAL = [
     "touch(@0, read)",
     "touch(@0, write)",
     "touch(@63+4095, write)",
+    "memfd_create()",
+    "ftruncate(0, 1p+5)",
+    "ftruncate(3, 0)",
+    "ftruncate(0, 4095)",
+    "ftruncate(-1, 0xffffffffffffffff)",
+    "close(0)",
+    "close(4294967296)",
+    "mmap(@0, 2p, PROT_READ, MAP_PRIVATE|MAP_FIXED, 0, 8192)",
 ]
 
 MULTI_LINE = [
@@ -295,8 +305,12 @@ ERRORS = [
     ("MLOCK(@0, 1p)", 1, "cannot read"),
     ("mlock (@0, 1p)", 1, "cannot read"),
     ("mlock", 1, "cannot read"),
-    ("p1: mlock(@0, 1p)", 1, "processes other than p0 need fork"),
-    ("p2: touch(@0, read)", 1, "processes other than p0 need fork"),
+    ("p1: mlock(@0, 1p)", 1, "p1 is not forked yet"),
+    ("fork()\np2: touch(@0, read)", 2, "p2 is not forked yet"),
+    ("fork()\np1: exit()\np1: touch(@0, read)", 3, "p1 has exited"),
+    ("exit()\nmunlockall()", 2, "p0 has exited"),
+    ("fork()\nfork()\np1: fork()\nfork()", 4, "at most 4 processes"),
+    ("p4: munlockall()", 1, "at most 4 processes"),
     # no calls at all: the error belongs to no line
     ("", 0, "program has no calls"),
     ("\n\n", 0, "program has no calls"),
@@ -385,7 +399,7 @@ def test_wire_layout() -> None:
 
 
 def test_wire_constants() -> None:
-    assert MAGIC == 0x6D6D_6675_7A7A_0001
+    assert MAGIC == 0x6D6D_6675_7A7A_0002
     assert MAGIC.to_bytes(8, "big")[:6] == b"mmfuzz"
     assert (TOUCH_READ, TOUCH_WRITE, WORDS_PER_CALL) == (1000, 1001, 7)
     assert ARENA_BASE % PAGE == 0
@@ -458,10 +472,23 @@ def calls(draw: st.DrawFn) -> Call:
     return Call(name, tuple(args))
 
 
-programs = st.lists(calls(), min_size=1, max_size=MAX_CALLS).map(lambda c: Program(tuple(c)))
+@st.composite
+def programs(draw: st.DrawFn) -> Program:
+    """Valid programs: each call is made by a process that is running at that point."""
+    procs, out = Processes(), []
+    for call in draw(st.lists(calls(), min_size=1, max_size=MAX_CALLS)):
+        live = sorted(procs.live)
+        if not live or (call.name == "fork" and procs.forks + 1 >= MAX_PROCS):
+            break
+        call = Call(call.name, call.args, live[draw(st.integers(0, len(live) - 1))])
+        procs.check(call)
+        out.append(call)
+    if not out:
+        out.append(Call("munlockall", ()))
+    return Program(tuple(out))
 
 
-@given(programs)
+@given(programs())
 def test_text_round_trips(program: Program) -> None:
     check_program(program)  # the strategy only makes valid programs
     text = format_program(program)
@@ -469,7 +496,7 @@ def test_text_round_trips(program: Program) -> None:
     assert format_program(parse(text)) == text
 
 
-@given(programs)
+@given(programs())
 def test_wire_size_and_header(program: Program) -> None:
     words = _words(encode(program))
     assert words[:2] == [MAGIC, len(program)]

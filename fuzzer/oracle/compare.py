@@ -12,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fuzzer.model import OUTSIDE, Prediction, State
-from fuzzer.model.pages import TASK_SIZE
+from fuzzer.model.pages import NEW_PID, TASK_SIZE
+from fuzzer.model.world import mapcounts
 from fuzzer.observe.snapshot import Snapshot, Vma
 from fuzzer.oracle.title import call_feature, result_text
 from fuzzer.oracle.views import (
@@ -25,12 +26,14 @@ from fuzzer.oracle.views import (
     render,
 )
 from fuzzer.prog import ARENA_BASE, ARENA_SIZE, Call
-from fuzzer.prog.syscalls import PAGE, errno_name, signal_name
+from fuzzer.prog.syscalls import PAGE, SIGBUS, SIGSEGV, errno_name, signal_name
 
-SEGV_CODES = {1: "MAPERR", 2: "ACCERR"}
+SIGNAL_CODES = {SIGSEGV: {1: "MAPERR", 2: "ACCERR"},  # si_code names, per signal
+                SIGBUS: {1: "ADRALN", 2: "ADRERR", 3: "OBJERR"}}
+PSS_SHIFT = 12  # fs/proc/task_mmu.c: Pss is summed in 1/4096 byte
 ADDRESS_CALLS = frozenset({"mmap", "mremap"})  # calls that return an address
 KINDS = ("result", "signal", "mapping", "prot", "lock", "fork-flags", "presence", "vma", "rss",
-         "locked", "vmlck", "hang", "crash")
+         "locked", "vmlck", "hang", "crash", "kernel-crash")  # kernel-crash: fuzzer/kernel
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,20 +53,28 @@ def compare(
     ret: int | None,
     signal: tuple[int, int] | None,
     snap: Snapshot,
+    where: str = "",
 ) -> list[Divergence]:
-    """Every divergence at one step (empty when the kernel agrees with the model)."""
+    """Every divergence at one step (empty when the kernel agrees with the model).
+
+    `where` is empty for the process that made the call; for another process
+    of the program it says which ("in the child", "in another process"), is
+    appended to the titles, and only that process's state is compared.
+    """
     found: list[Divergence] = []
 
     def add(kind: str, what: str, expected: str, observed: str) -> None:
         title = f"{kind}: {call_feature(call, kind)} {what}"
+        if where:
+            title = f"{title} {where}"
         found.append(Divergence(kind, title, index, expected, observed))
 
     expected_ret = _absolute(call, pred.ret)
-    if call.name != "touch" and not _result_matches(call, expected_ret, ret):
+    if not where and call.name != "touch" and not _result_matches(call, expected_ret, ret):
         add("result",
             f"returned {_result_title(call, ret)} instead of {_result_title(call, expected_ret)}",
             value_text(call, expected_ret), value_text(call, ret))
-    if pred.signal != signal:
+    if not where and pred.signal != signal:
         add("signal", f"raised {signal_text(signal)} instead of {signal_text(pred.signal)}",
             signal_text(pred.signal), signal_text(signal))
 
@@ -108,6 +119,8 @@ def _result_matches(call: Call, expected: int | None, observed: int | None) -> b
         return expected == observed
     if expected == OUTSIDE:
         return not _is_error(observed) and _arena_offset(call, observed) is None
+    if expected == NEW_PID:
+        return observed > 0
     return expected == observed
 
 
@@ -140,6 +153,8 @@ def value_text(call: Call, ret: int | None) -> str:
         return f"-{errno_name(-ret)}"
     if ret == OUTSIDE:
         return "an address outside the arena"
+    if call.name == "fork":
+        return "a child pid" if ret == NEW_PID else f"pid {ret}"
     if call.name in ADDRESS_CALLS:
         offset = _arena_offset(call, ret)
         return f"{ret:#x}" if offset is None else f"@{offset // PAGE}"
@@ -150,7 +165,7 @@ def signal_text(sig: tuple[int, int] | None) -> str:
     if sig is None:
         return "no signal"
     signo, code = sig
-    return f"{signal_name(signo)}/{SEGV_CODES.get(code, code)}"
+    return f"{signal_name(signo)}/{SIGNAL_CODES.get(signo, {}).get(code, code)}"
 
 
 # ------------------------------------------------------------------ pages
@@ -201,6 +216,7 @@ def _vma_checks(
     out: list[tuple[str, str, str, str]] = []
     inode_of: dict[int, int] = {}
     obj_of: dict[int, int] = {}
+    counts: list[int] = []
     for v in arena_vmas(snap):
         first = (v.start - ARENA_BASE) // PAGE
         idx = range(first, first + v.size // PAGE)
@@ -212,9 +228,11 @@ def _vma_checks(
                         "separate VMAs", _vma_text(v)))
         elif any(inode_of.setdefault(p.attrs.obj, v.inode) != v.inode
                  or obj_of.setdefault(v.inode, p.attrs.obj) != p.attrs.obj
-                 for p in model if p is not None and p.attrs.shared):
+                 for p in model if p is not None and p.attrs.obj):
+            # AS, FS and FP pages: one inode per shmem object (an anonymous shared
+            # mmap's, or a memfd's), whichever mappings show it
             out.append(("vma", "mixed up shared mappings' shmem objects",
-                        "one shmem object per mmap", _vma_text(v)))
+                        "one shmem object per mmap or memfd", _vma_text(v)))
         letters = [p.presence for p in (observed[i] for i in idx) if p is not None]
         resident = sum(PAGE for c in letters if c in "AaFf")
         if v.rss != resident:
@@ -228,6 +246,16 @@ def _vma_checks(
         if not v.locked <= v.pss <= v.rss <= v.size or (exclusive and v.pss != v.rss):
             out.append(("rss", "broke Locked <= Pss <= Rss <= Size",
                         "Locked <= Pss <= Rss <= Size", _vma_text(v)))
+        elif not exclusive and v.rss == resident:
+            # Pages mapped more than once count a share each (smaps_account), in
+            # units of 1/4096 byte, shown in whole kB.
+            counts = counts or mapcounts(state)
+            shares = sum((PAGE << PSS_SHIFT) // counts[i] for i in idx
+                         if 0 <= i < len(counts) and counts[i])
+            want = (shares >> PSS_SHIFT) >> 10 << 10
+            if v.pss != want:
+                out.append(("rss", "left Pss different from the shares of pages mapped twice",
+                            f"Pss {want // 1024} kB", _vma_text(v)))
     return out
 
 

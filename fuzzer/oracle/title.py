@@ -109,6 +109,8 @@ def result_text(call: Call, ret: int | None, arena_offset: int | None = None) ->
         return "nothing"
     if ret < 0 and -ret <= 4095:
         return "-" + errno_name(-ret)
+    if call.name == "fork":
+        return "a child pid"  # never the number itself: titles must be stable
     if call.name in ("mmap", "mremap"):
         return "an address" if arena_offset is None else "an arena address"
     return str(ret)

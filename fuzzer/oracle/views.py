@@ -54,7 +54,7 @@ def model_view(pages: list[Page | None]) -> View:
     return tuple(
         None
         if p is None
-        else PageView(prot_text(p.attrs.prot), p.attrs.shared, p.attrs.lo, p.attrs.lf, p.state,
+        else PageView(prot_text(p.attrs.prot), p.attrs.shared, p.attrs.lo, p.attrs.lf, p.state[0],
                       p.attrs.dc, p.attrs.wf)
         for p in pages
     )

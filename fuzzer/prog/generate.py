@@ -15,9 +15,19 @@ flag bits to reach the error paths.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Protocol, TypeVar
 
-from fuzzer.prog.program import ARENA_PAGES, ARENA_SIZE, WRAP_MIN, Call, Program, page_up
+from fuzzer.prog.program import (
+    ARENA_PAGES,
+    ARENA_SIZE,
+    MAX_PROCS,
+    WRAP_MIN,
+    Call,
+    Processes,
+    Program,
+    page_up,
+)
 from fuzzer.prog.syscalls import (
     MADV_COLD,
     MADV_DOFORK,
@@ -122,7 +132,15 @@ MLOCK2_FLAGS = [(40, 0), (50, MLOCK_ONFAULT), (5, 2), (5, MLOCK_ONFAULT | 0x80)]
 WRAPPING = [U64, U64 - PAGE + 1, (1 << 64) - PAGE, WRAP_MIN]
 CALLS = [(22, "mmap"), (26, "touch"), (10, "mlock"), (10, "mlock2"), (8, "munlock"),
          (14, "mprotect"), (8, "munmap"), (10, "madvise"), (10, "mremap"), (3, "mlockall"),
-         (3, "munlockall"), (2, "drop_cap_ipc_lock"), (3, "prlimit_memlock")]
+         (3, "munlockall"), (2, "drop_cap_ipc_lock"), (3, "prlimit_memlock"), (4, "fork"),
+         (2, "exit"), (7, "memfd_create"), (8, "ftruncate"), (2, "close")]
+# memfds: how often an mmap maps one (when one is open), its type, offset (mostly
+# whole pages, a few unaligned, past any size, or negative) and ftruncate's sizes
+# (around page edges, inside a page, 0, and rarely huge or negative).
+FILE_MAP_TYPES = [(50, MAP_PRIVATE), (40, MAP_SHARED), (7, MAP_SHARED_VALIDATE), (3, 0)]
+FILE_OFFSETS = [(50, "zero"), (42, "pages"), (3, "unaligned"), (3, "far"), (2, "negative")]
+FILE_SIZES = [(35, "pages"), (15, "over"), (10, "under"), (12, "zero"), (15, "bytes"),
+              (10, "same"), (2, "huge"), (1, "negative")]
 MEMLOCK_LIMITS = [(3, 0), (6, 2 * PAGE), (6, 4 * PAGE), (6, 8 * PAGE), (4, 16 * PAGE),
                   (2, 8 << 20), (1, U64)]
 MCL_CHOICES = [(30, MCL_CURRENT), (15, MCL_FUTURE), (10, MCL_CURRENT | MCL_FUTURE),
@@ -151,11 +169,18 @@ class _Gen:
         self.calls = [(w, n) for w, n in CALLS if calls is None or n in calls]
         self.covers = covers
         self.shadow = [False] * ARENA_PAGES  # roughly: which pages are mapped
+        self.fds: list[int] = []  # roughly: which descriptors are open (memfds)
+        self.size = 0  # the size the last ftruncate gave (to grow or shrink from)
+        self.pending: list[Call] = []  # calls that come next whatever the bytes say
 
     def mapped(self) -> list[int]:
         return [i for i, m in enumerate(self.shadow) if m]
 
     def track(self, call: Call) -> None:
+        if call.name == "memfd_create":
+            self.fds.append(min(set(range(len(self.fds) + 1)) - set(self.fds)))
+        elif call.name == "close" and call.args[0] in self.fds:
+            self.fds.remove(call.args[0])
         if call.name not in ("mmap", "munmap"):
             return
         addr, length = call.args[0], call.args[1]
@@ -198,12 +223,24 @@ class _Gen:
         return min(n, room)
 
     def call(self) -> Call:
+        if self.pending:
+            return self.pending.pop(0)
         name = _pick(self.src, self.calls)
         match name:
             case "mlockall":
                 return Call("mlockall", (_pick(self.src, MCL_CHOICES),))
-            case "munlockall" | "drop_cap_ipc_lock":
+            case "memfd_create":
+                # mostly given a size at once: an empty memfd maps only SIGBUS
+                if any(n == "ftruncate" for _, n in self.calls) and _chance(self.src, 75):
+                    fd = min(set(range(len(self.fds) + 1)) - set(self.fds))
+                    self.pending.append(Call("ftruncate", (fd, self.file_size())))
                 return Call(name, ())
+            case "munlockall" | "drop_cap_ipc_lock" | "fork" | "exit":
+                return Call(name, ())
+            case "ftruncate":
+                return Call(name, (self.fd(), self.file_size()))
+            case "close":
+                return Call(name, (self.fd(),))
             case "prlimit_memlock":
                 return Call(name, (_pick(self.src, MEMLOCK_LIMITS),))
             case "madvise":
@@ -258,6 +295,8 @@ class _Gen:
     def mmap(self) -> Call:
         addr = self.addr(3)
         length = self.length(addr)
+        if self.fds and _chance(self.src, 55):
+            return self.file_mmap(addr, length)
         flags = _pick(self.src, MAP_TYPE_CHOICES) | _pick(self.src, PLACEMENT)
         if _chance(self.src, 98):
             flags |= MAP_ANONYMOUS
@@ -267,15 +306,81 @@ class _Gen:
         off = 0 if _chance(self.src, 96) else _pick(self.src, [(1, 5), (1, PAGE), (1, 1 << 40)])
         return Call("mmap", (addr, length, _pick(self.src, PROTS), flags, -1, off))
 
+    def file_mmap(self, addr: int, length: int) -> Call:
+        """A memfd mapped shared or private, mostly at a whole-page offset near 0."""
+        flags = _pick(self.src, FILE_MAP_TYPES) | _pick(self.src, PLACEMENT)
+        for weight, bit in EXTRA_MAP_FLAGS:
+            if _chance(self.src, weight):
+                flags |= bit
+        match _pick(self.src, FILE_OFFSETS):
+            case "zero":
+                off = 0
+            case "pages":
+                off = self.src.ConsumeIntInRange(1, 8) * PAGE
+            case "unaligned":
+                off = self.src.ConsumeIntInRange(1, PAGE - 1)
+            case "far":
+                off = 1 << 40
+            case _:
+                off = -PAGE
+        return Call("mmap", (addr, length, _pick(self.src, PROTS), flags, self.fd(), off))
+
+    def fd(self) -> int:
+        """Mostly an open memfd; sometimes a number that may be closed or never opened."""
+        if self.fds and _chance(self.src, 92):
+            return self.fds[self.src.ConsumeIntInRange(0, len(self.fds) - 1)]
+        return _pick(self.src, [(6, self.src.ConsumeIntInRange(0, 4)), (1, -1), (1, 1 << 32)])
+
+    def file_size(self) -> int:
+        """ftruncate's length: whole pages, a few bytes either side of a page edge,
+        inside the first page, 0, the size again; rarely huge or negative."""
+        pages = self.src.ConsumeIntInRange(1, 8)
+        match _pick(self.src, FILE_SIZES):
+            case "pages":
+                size = pages * PAGE
+            case "over":
+                size = pages * PAGE + self.src.ConsumeIntInRange(1, PAGE - 1)
+            case "under":
+                size = pages * PAGE - self.src.ConsumeIntInRange(1, PAGE - 1)
+            case "zero":
+                size = 0
+            case "bytes":
+                size = self.src.ConsumeIntInRange(1, PAGE - 1)
+            case "same":
+                size = self.size
+            case "huge":
+                size = 1 << 40
+            case _:
+                size = U64
+        self.size = size if size < 1 << 63 else self.size
+        return size
+
+    def process(self, procs: Processes, last: int) -> int:
+        """Which process makes the next call: mostly the one that made the last call
+        (or the child a fork just made), sometimes another live one."""
+        live = sorted(procs.live)
+        if last in procs.live and (len(live) == 1 or _chance(self.src, 60)):
+            return last
+        return live[self.src.ConsumeIntInRange(0, len(live) - 1)]
+
     def program(self) -> Program:
         count = self.src.ConsumeIntInRange(1, MAX_GENERATED_CALLS)
         calls: list[Call] = []
+        procs, last = Processes(), 0
         for _ in range(count):
             if calls and self.src.remaining_bytes() == 0:
                 break  # the bytes ran out: a shorter program, not a degenerate tail
             call = self.call()
             if self.covers is not None and not self.covers(call):
                 continue  # e.g. advice the model does not predict: leave it out
+            if call.name == "fork" and procs.forks + 1 >= MAX_PROCS:
+                continue
+            if call.name == "exit" and len(procs.live) < 2:
+                continue  # the last process never exits: the program would end
+            proc = self.process(procs, last)
+            call = replace(call, proc=proc)
+            procs.check(call)
+            last = procs.forks if call.name == "fork" and _chance(self.src, 50) else proc
             self.track(call)
             calls.append(call)
         if not calls:  # every call was left out: a program still has one

@@ -10,16 +10,20 @@ that is what keeps a fuzzed munmap or madvise from touching the executor.
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 
 from fuzzer.prog.syscalls import PAGE, SYSCALLS, U64, Kind, Syscall
 
-ARENA_BASE = 0x2000_0000_0000
+# User-Mode Linux gives processes only 0x7fc0000000 bytes of address space, so a
+# guest (fuzzer/kernel/init.sh) moves the arena below that; the host keeps its own.
+ARENA_BASE = int(os.environ.get("MMFUZZ_ARENA_BASE", "0x200000000000"), 16)
 ARENA_PAGES = 64
 ARENA_SIZE = ARENA_PAGES * PAGE
 # A length at least this large makes addr + len wrap for every arena address.
 WRAP_MIN = (1 << 64) - ARENA_BASE
 MAX_CALLS = 128
+MAX_PROCS = 4  # p0 and at most three forks
 FORBIDDEN_ADVICE = {100: "MADV_HWPOISON", 101: "MADV_SOFT_OFFLINE"}
 
 
@@ -97,12 +101,36 @@ def check_call(call: Call) -> None:
                 f"{call.name}: the range of {length} bytes from {where} runs past the arena end"
                 f" (lengths either stay inside or are >= {WRAP_MIN:#x} and wrap)"
             )
-    if call.proc != 0:
-        raise ProgramError("processes other than p0 need fork, which this version does not run")
+    if not 0 <= call.proc < MAX_PROCS:
+        raise ProgramError(f"process p{call.proc}: a program has at most {MAX_PROCS} processes")
+
+
+class Processes:
+    """Which processes exist as a program goes: p0 from the start, the n-th fork
+    creates pn, exit ends the process that calls it."""
+
+    def __init__(self) -> None:
+        self.live = {0}
+        self.forks = 0
+
+    def check(self, call: Call) -> None:
+        """Raise ProgramError unless `call` is made by a live process; then apply it."""
+        if call.proc not in self.live:
+            made = "has exited" if call.proc <= self.forks else "is not forked yet"
+            raise ProgramError(f"p{call.proc} {made} (the n-th fork() creates pn)")
+        if call.name == "fork":
+            if self.forks + 1 >= MAX_PROCS:
+                raise ProgramError(f"a program has at most {MAX_PROCS} processes")
+            self.forks += 1
+            self.live.add(self.forks)
+        elif call.name == "exit":
+            self.live.discard(call.proc)
 
 
 def check_program(program: Program) -> None:
     if len(program.calls) > MAX_CALLS:
         raise ProgramError(f"program has {len(program.calls)} calls, at most {MAX_CALLS}")
+    procs = Processes()
     for call in program.calls:
         check_call(call)
+        procs.check(call)

@@ -20,6 +20,7 @@ from fuzzer.prog.program import (
     MAX_CALLS,
     WRAP_MIN,
     Call,
+    Processes,
     Program,
     ProgramError,
     check_call,
@@ -206,6 +207,7 @@ def parse(text: str, path: str = "<program>") -> Program:
     """Parse program text; every error names its file and line."""
     calls = []
     last = 0
+    procs = Processes()
     for number, raw in enumerate(text.split("\n"), 1):
         line = raw.split("#", 1)[0].strip()
         if not line:
@@ -213,6 +215,7 @@ def parse(text: str, path: str = "<program>") -> Program:
         last = number
         try:
             calls.append(parse_call(line))
+            procs.check(calls[-1])
         except ValueError as err:  # ProgramError is a ValueError too
             raise ParseError(str(err), path, number) from None
     if not calls:

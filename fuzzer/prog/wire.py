@@ -1,7 +1,8 @@
 """The executor's wire format: what the child reads, and nothing else reads.
 
 Little-endian 64-bit words: MAGIC, the number of calls, then seven words a
-call: the operation (a syscall number, or a pseudo-call's op) and six
+call: the operation (a syscall number, or a pseudo-call's op, in the low 32
+bits; the number of the process that makes the call above them) and six
 arguments, with arena offsets already turned into absolute addresses. Keep in
 step with `fuzzer/executor/executor.c`.
 """
@@ -13,7 +14,7 @@ import struct
 from fuzzer.prog.program import ARENA_BASE, Program
 from fuzzer.prog.syscalls import OP_TOUCH, U64, Kind
 
-MAGIC = 0x6D6D_6675_7A7A_0001  # "mmfuzz" v1
+MAGIC = 0x6D6D_6675_7A7A_0002  # "mmfuzz" v2
 TOUCH_READ, TOUCH_WRITE = OP_TOUCH, OP_TOUCH + 1
 WORDS_PER_CALL = 7
 
@@ -30,5 +31,5 @@ def encode(program: Program) -> bytes:
             (ARENA_BASE + value if kind == Kind.ADDR else value) & U64
             for (_, kind), value in zip(spec.args, call.args, strict=True)
         ]
-        words += [op, *args, *[0] * (6 - len(args))]
+        words += [op | call.proc << 32, *args, *[0] * (6 - len(args))]
     return struct.pack(f"<{len(words)}Q", *words)

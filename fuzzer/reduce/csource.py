@@ -20,8 +20,19 @@ from fuzzer.model.state import RestVma
 from fuzzer.oracle.compare import KINDS, signal_text, value_text
 from fuzzer.oracle.views import model_view, render
 from fuzzer.prog import ARENA_BASE, ARENA_PAGES, Call, Program, format_call
-from fuzzer.prog.syscalls import ERRNO_NAMES, PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, Kind
+from fuzzer.prog.syscalls import (
+    ERRNO_NAMES,
+    MAP_ANONYMOUS,
+    PAGE,
+    PROT_EXEC,
+    PROT_READ,
+    PROT_WRITE,
+    Kind,
+)
 from fuzzer.reduce import cchecks, cparts
+
+# Calls whose descriptor numbers the reproducer must give as the executor does.
+FD_CALLS = frozenset({"memfd_create", "ftruncate", "close"})
 
 HANG_SECONDS = 5
 _CLASS_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+="
@@ -105,6 +116,8 @@ def call_expr(call: Call) -> str:
             return f"prlimit_memlock({_hex(call.args[0])})"
         case "drop_cap_ipc_lock":
             return "drop_cap_ipc_lock()"
+        case "memfd_create":
+            return 'sys(SYS_memfd_create, (unsigned long)"mmfuzz", 0, 0, 0, 0, 0)'
     args = [_arg(kind, v) for (_, kind), v in zip(call.syscall.args, call.args, strict=True)]
     args += ["0"] * (6 - len(args))
     return f"sys(SYS_{call.name}, {', '.join(args)})"
@@ -161,7 +174,7 @@ def _cells(kind: str, state: State) -> str:
         a = p.attrs
         match kind:
             case "presence":
-                out.append(p.state)
+                out.append(p.state[0])
             case "lock":
                 out.append(_lock_cell(a.lo, a.lf))
             case "fork-flags":
@@ -240,12 +253,15 @@ def c_source(finding: Finding, bucket_id: int | None = None) -> str:
     if not 0 <= step < len(program.calls):
         raise ExportError(f"step {step} is not in a program of {len(program.calls)} calls")
     calls = program.calls[: step + 1]
+    if any(c.name == "fork" for c in calls):
+        raise ExportError("C reproducers of programs that fork are not written yet; "
+                          "use --format prog (and `mmfuzz exec`) or --format syz")
     state, pred = predict(program, step)
     check = _check(finding, state, pred, calls[-1])
     names = {c.name for c in calls}
     parts = [cparts.HEAD % {"arena": ARENA_BASE, "pages": ARENA_PAGES,
                             "title": c_string(finding.title)}]
-    parts += _fallback_numbers(names)
+    parts += _fallback_numbers(names, _uses_fds(calls))
     parts.append(cparts.ON_FAULT_CRASH if finding.kind == "crash" else cparts.ON_FAULT)
     if names - {"touch"} or cparts.PAGEMAP in check.parts:
         parts.append(cparts.SYS)
@@ -262,7 +278,7 @@ def c_source(finding: Finding, bucket_id: int | None = None) -> str:
     return _header(finding, bucket_id, model) + "".join(parts) + _main(calls, check)
 
 
-def _fallback_numbers(names: set[str]) -> list[str]:
+def _fallback_numbers(names: set[str], fds: bool = False) -> list[str]:
     """`#define SYS_x N` for calls older C headers may not name (mlock2, prlimit64, ...)."""
     from fuzzer.prog.syscalls import SYSCALLS
 
@@ -271,6 +287,10 @@ def _fallback_numbers(names: set[str]) -> list[str]:
         nrs["prlimit64"] = 302
     if "drop_cap_ipc_lock" in names:
         nrs.update(capget=125, capset=126)
+    if "memfd_create" in names:
+        nrs["memfd_create"] = 319
+    if fds:
+        nrs["close_range"] = 436
     return [f"\n#ifndef SYS_{n}\n#define SYS_{n} {nr}\n#endif" for n, nr in nrs.items()] + \
         (["\n"] if nrs else [])
 
@@ -313,10 +333,19 @@ def _header(finding: Finding, bucket_id: int | None, model: str) -> str:
     return f"/*\n{body}\n */\n"
 
 
+def _uses_fds(calls: tuple[Call, ...]) -> bool:
+    """Whether descriptor numbers matter: memfds, or an mmap of a descriptor."""
+    return any(c.name in FD_CALLS or (c.name == "mmap" and not c.arg("flags") & MAP_ANONYMOUS)
+               for c in calls)
+
+
 def _main(calls: tuple[Call, ...], check: _Check) -> str:
     decls = ["\tstruct sigaction sa;\n"]
     if check.uses_ret:
         decls.append("\tlong ret;\n")
+    fds = _uses_fds(calls)
+    if fds:
+        decls.append("\tint out;\n")
     body = [
         "\n",
         "\t/* as the executor does: no THP, so presence is exact to the page */\n",
@@ -328,12 +357,21 @@ def _main(calls: tuple[Call, ...], check: _Check) -> str:
         "\tsigaction(SIGBUS, &sa, NULL);\n",
         check.setup,
     ]
+    if fds:
+        body += [
+            "\t/* as the executor does: no descriptor open, so memfds are numbered from 0\n",
+            "\t   (stdout waits at 1000 until the calls are done) */\n",
+            "\tout = fcntl(1, F_DUPFD, 1000);\n",
+            "\tsys(SYS_close_range, 0, 999, 0, 0, 0, 0);\n",
+        ]
     last = len(calls) - 1
     for i, call in enumerate(calls):
         note = " -- the diverging step" if i == last else ""
         body.append(f"\n\t/* {i}: {_comment(format_call(call))}{note} */\n")
         assign = "ret = " if i == last and check.uses_ret else ""
         body.append(f"\t{assign}{call_expr(call)};\n")
+    if fds:
+        body.append("\n\tdup2(out, 1);\n")
     body.append("\n\treturn report(check(" + ("ret" if check.uses_ret else "") + "));\n")
     return "\nint main(void)\n{\n" + "".join(decls) + "".join(body) + "}\n"
 

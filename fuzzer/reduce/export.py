@@ -68,6 +68,9 @@ def export(finding: Finding, fmt: str, bucket_id: int | None = None) -> str:
         case "prog":
             return prog_text(finding, bucket_id)
         case "syz":
+            if any(c.proc or c.name == "fork" for c in finding.program.calls):
+                raise ExportError("syzkaller programs have one process: "
+                                  "a program that forks exports as --format prog")
             return syz_program(finding.program, header_lines(finding, bucket_id))
     raise ExportError(f"unknown format {fmt!r} (one of: {', '.join(FORMATS)})")
 

@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from fuzzer.prog.program import WRAP_MIN, Call, Program, ProgramError, check_call
+from fuzzer.prog.program import WRAP_MIN, Call, Program, ProgramError, check_program
 from fuzzer.prog.syscalls import PAGE, Kind
 
 Predicate = Callable[[Program], bool]
@@ -113,8 +113,7 @@ class _Minimizer:
         if not candidate.calls or simplicity(candidate) >= simplicity(current):
             return False
         try:
-            for call in candidate.calls:
-                check_call(call)
+            check_program(candidate)  # the arena, and processes that exist when they call
         except ProgramError:
             return False
         if not self.fails(candidate):

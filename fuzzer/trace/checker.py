@@ -9,17 +9,20 @@ transient /proc state (DESIGN.md §5).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from fuzzer.model import Prediction, State, step
+from fuzzer.model import Prediction, State
 from fuzzer.model.pages import TASK_SIZE
 from fuzzer.model.state import RestVma
+from fuzzer.model.world import World
+from fuzzer.model.world import step as world_step
 from fuzzer.observe import Observer, Snapshot
 from fuzzer.observe.probe import CAP_SYS_RESOURCE, has_capability, memlock_limits, probe
 from fuzzer.oracle import Divergence, call_feature, compare
 from fuzzer.prog import ARENA_BASE, ARENA_SIZE, Call, Program
-from fuzzer.trace.supervisor import ChildCrash, Hang, Supervisor
+from fuzzer.trace.supervisor import ChildCrash, Hang, Step, Supervisor
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,25 +71,36 @@ def initial_state(snap: Snapshot) -> State:
 
 
 def check(supervisor: Supervisor, program: Program, on_step: StepHook | None = None) -> Report:
-    """Run `program` and compare every step with the model."""
+    """Run `program` and compare every step with the model.
+
+    A program that forks is compared in every live process after every step
+    (what one process does can change what another shows: a shared page's X
+    bit, its Pss); a fresh child is compared as soon as fork returns.
+    """
     report = Report(program)
     calls = program.calls
     try:
-        with supervisor.run(program) as run, Observer(run.pid) as observer:
-            report.initial = observer.snapshot()
-            state = initial_state(report.initial)
+        with supervisor.run(program) as run, contextlib.ExitStack() as stack:
+            observers = {0: stack.enter_context(Observer(run.pid))}
+            report.initial = observers[0].snapshot()
+            world = World.start(initial_state(report.initial))
             for st in run.steps():
-                pred = step(state, st.call)
-                snap = observer.snapshot()
-                found = compare(st.index, st.call, pred, state, st.ret, st.signal, snap)
+                n = st.call.proc
+                pred = world_step(world, st.call)
+                if st.call.name == "fork" and world.last_child in run.pids:
+                    child = world.last_child
+                    observers[child] = stack.enter_context(Observer(run.pids[child]))
+                elif st.call.name == "exit":
+                    observers.pop(n).close()
+                found = _compare_all(st, pred, world, observers)
                 if found:
-                    snap = observer.snapshot()
-                    found = compare(st.index, st.call, pred, state, st.ret, st.signal, snap)
+                    found = _compare_all(st, pred, world, observers)
                 rep = StepReport(st.index, st.call, pred, st.ret, st.signal, tuple(found))
                 report.steps.append(rep)
-                report.snapshot = snap
-                if on_step is not None:
-                    on_step(rep, state, snap)
+                if n in observers:  # not after its exit
+                    report.snapshot = observers[n].snapshot()
+                    if on_step is not None:
+                        on_step(rep, world.proc(n), report.snapshot)
                 if found:
                     report.divergences = found
                     break
@@ -101,3 +115,23 @@ def check(supervisor: Supervisor, program: Program, on_step: StepHook | None = N
             "crash", f"crash: {call_feature(call)} killed the executor", e.step,
             "the executor survives", f"killed by signal {e.signo}")]
     return report
+
+
+def _compare_all(st: Step, pred: Prediction, world: World,
+                 observers: dict[int, Observer]) -> list[Divergence]:
+    """The calling process first (result, signal, state), then every other live one."""
+    n = st.call.proc
+    found: list[Divergence] = []
+    if n in observers:  # after exit() there is nothing of the caller to compare
+        found = compare(st.index, st.call, pred, world.proc(n), st.ret, st.signal,
+                        observers[n].snapshot())
+    if not world.forked:
+        return found
+    for other, state in world.live():
+        if other == n or other not in observers:
+            continue
+        where = "in the child" if st.call.name == "fork" and other == world.last_child \
+            else "in another process"
+        found += compare(st.index, st.call, pred, state, st.ret, st.signal,
+                         observers[other].snapshot(), where)
+    return found

@@ -15,6 +15,8 @@ supervisor even if the supervisor is killed.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import os
 import signal
 from collections.abc import Iterator
@@ -25,14 +27,16 @@ from types import FrameType, TracebackType
 from ptrace.binding import func as pt
 
 from fuzzer.prog import Call, Program
-from fuzzer.prog.syscalls import SIGBUS, SIGSEGV, SYS_EXIT_GROUP, SYS_GETPPID
+from fuzzer.prog.syscalls import SIGBUS, SIGSEGV, SYS_GETPPID
 from fuzzer.prog.wire import encode
 from fuzzer.trace.inject import Injection
 from fuzzer.trace.injector import Injector, Pending
 from fuzzer.trace.ptrace_abi import (
     OFF_ORIG_RAX,
     OFF_RAX,
+    PTRACE_EVENT_FORK,
     PTRACE_O_EXITKILL,
+    PTRACE_O_TRACEFORK,
     PTRACE_O_TRACESYSGOOD,
     SYSCALL_TRAP,
     WALL,
@@ -40,6 +44,12 @@ from fuzzer.trace.ptrace_abi import (
 )
 
 EXIT_BAD_INPUT, EXIT_SETUP = 90, 91
+PR_SET_CHILD_SUBREAPER = 36
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
 
 
 class SupervisorError(RuntimeError):
@@ -76,6 +86,11 @@ class SignalStop:
 
 
 @dataclass(frozen=True, slots=True)
+class EventStop:
+    event: int  # PTRACE_EVENT_*
+
+
+@dataclass(frozen=True, slots=True)
 class Exited:
     code: int
 
@@ -85,7 +100,7 @@ class Killed:
     signo: int
 
 
-Stop = SyscallStop | SignalStop | Exited | Killed
+Stop = SyscallStop | SignalStop | EventStop | Exited | Killed
 
 
 def _on_alarm(signo: int, frame: FrameType | None) -> None:
@@ -96,17 +111,40 @@ class _Alarm(Exception):
     pass
 
 
+@dataclass(slots=True)
+class _Proc:
+    """One process of the program as the supervisor steps it."""
+
+    pid: int
+    entered: int | None = None  # nr of the syscall it is inside, if any
+    pending: Pending | None = None  # what the injector decided at the entry
+    fault: tuple[int, int] | None = None  # the signal its last touch raised
+    resume_sig: int = 0
+
+
 class Run:
-    """One executor process running one program; use as a context manager."""
+    """One executor running one program, with the processes it forks; a context manager.
+
+    Processes run one at a time: for each call the supervisor resumes only the
+    process that makes it, until the step is done, and every other process
+    stays stopped. Between two of its calls a process makes no syscall and
+    touches no memory, so the order is the program's, exactly. The n-th fork
+    creates process n (`pids`); it is first seen stopped before it returns
+    from fork, and runs when its first call comes. After the last call each
+    remaining process runs to its end, in order.
+    """
 
     def __init__(
         self, executor: Path, program: Program, budget: float, injector: Injector | None = None
     ) -> None:
         self.executor, self.program, self.budget = executor, program, budget
         self.injector = injector
-        self.pid = 0
-        self.exit: Exited | Killed | None = None
+        self.pid = 0  # process 0, the executor started
+        self.pids: dict[int, int] = {}  # process number -> pid, while it lives
+        self.exit: Exited | Killed | None = None  # how process 0 ended
         self._index = 0
+        self._procs: dict[int, _Proc] = {}
+        self._seen: list[int] = []  # every pid, in creation order, until reaped
 
     def __enter__(self) -> Run:
         rfd, wfd = os.pipe()
@@ -119,6 +157,7 @@ class Run:
             )
         finally:
             os.close(rfd)
+        self._seen.append(self.pid)
         try:
             os.write(wfd, encode(self.program))
         finally:
@@ -126,9 +165,10 @@ class Run:
         signal.signal(signal.SIGALRM, _on_alarm)
         try:
             signal.setitimer(signal.ITIMER_REAL, self.budget)
-            match self._wait():
+            match self._wait(self.pid):
                 case SignalStop(signal.SIGSTOP):
-                    pt.ptrace_setoptions(self.pid, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL)
+                    pt.ptrace_setoptions(self.pid, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL
+                                         | PTRACE_O_TRACEFORK)
                 case Exited(code) if code == EXIT_BAD_INPUT:
                     raise SupervisorError("the executor rejected the wire program")
                 case other:
@@ -139,6 +179,8 @@ class Run:
         except BaseException:
             self._reap()
             raise
+        self._procs[0] = _Proc(self.pid)
+        self.pids[0] = self.pid
         return self
 
     def __exit__(
@@ -152,81 +194,137 @@ class Run:
             raise Hang(self._index, self.budget) from None
 
     def _reap(self) -> None:
+        """Kill the processes still running and reap every process of the run, in the
+        order they were created: once its parent is gone a child is ours to reap (the
+        supervisor is a child subreaper). Only pids never seen to exit are killed."""
         signal.setitimer(signal.ITIMER_REAL, 0)
-        if self.pid and self.exit is None:
+        running = [p.pid for p in self._procs.values()]
+        if self.pid and self.exit is None and self.pid not in running:
+            running.append(self.pid)
+        for pid in running:
             with contextlib.suppress(ProcessLookupError):
-                os.kill(self.pid, signal.SIGKILL)
+                os.kill(pid, signal.SIGKILL)
+        for pid in self._seen:
             while True:
                 try:
-                    _, status = os.waitpid(self.pid, WALL)
+                    _, status = os.waitpid(pid, WALL)
                 except ChildProcessError:
                     break
-                if os.WIFEXITED(status) or os.WIFSIGNALED(status):
-                    break
-            self.exit = Killed(signal.SIGKILL)
+                if pid == self.pid and self.exit is None and (
+                        os.WIFEXITED(status) or os.WIFSIGNALED(status)):
+                    self.exit = Killed(signal.SIGKILL)
+        self._seen.clear()
+        self._procs.clear()
+        self.pids.clear()
 
-    def _wait(self) -> Stop:
+    def _wait(self, pid: int) -> Stop:
         try:
-            _, status = os.waitpid(self.pid, WALL)
+            _, status = os.waitpid(pid, WALL)
         except _Alarm:
             raise Hang(self._index, self.budget) from None
         if os.WIFSTOPPED(status):
             sig = os.WSTOPSIG(status)
+            if sig == signal.SIGTRAP and status >> 16:
+                return EventStop(status >> 16)
             return SyscallStop() if sig == SYSCALL_TRAP else SignalStop(sig)
-        if os.WIFEXITED(status):
-            self.exit = Exited(os.WEXITSTATUS(status))
-            return self.exit
-        self.exit = Killed(os.WTERMSIG(status))
-        return self.exit
+        stop: Exited | Killed = (Exited(os.WEXITSTATUS(status)) if os.WIFEXITED(status)
+                                 else Killed(os.WTERMSIG(status)))
+        if pid == self.pid:
+            self.exit = stop
+        return stop
 
     def steps(self) -> Iterator[Step]:
-        """Yield each step with the child stopped just after it; ends when the child exits."""
-        calls = self.program.calls
-        entered: int | None = None  # nr of the syscall the child is inside, if any
-        pending: Pending | None = None  # what the injector decided at the entry
-        fault: tuple[int, int] | None = None
-        resume_sig = 0
+        """Yield each step with its process stopped just after it."""
+        forks = 0
+        for i, call in enumerate(self.program.calls):
+            proc = self._procs.get(call.proc)
+            if proc is None:
+                raise SupervisorError(f"p{call.proc} is not running at step {i}")
+            if call.name == "fork":
+                forks += 1
+            yield self._advance(call.proc, proc, i, forks)
+        for n, proc in sorted(self._procs.items()):
+            self._finish(n, proc)
+
+    def _advance(self, n: int, proc: _Proc, i: int, forks: int) -> Step:
+        """Resume process n until it has made call i."""
+        call = self.program.calls[i]
+        nr = call.syscall.nr
         while True:
-            pt.ptrace_syscall(self.pid, resume_sig)
-            resume_sig = 0
-            stop = self._wait()
-            i = self._index
+            pt.ptrace_syscall(proc.pid, proc.resume_sig)
+            proc.resume_sig = 0
+            stop = self._wait(proc.pid)
             match stop:
-                case SyscallStop() if entered is None:
-                    entered = pt.ptrace_peekuser(self.pid, OFF_ORIG_RAX)
-                    if (self.injector and i < len(calls) and not calls[i].syscall.is_pseudo
-                            and entered == calls[i].syscall.nr):
-                        pending = self.injector.entry(self.pid)
-                    if i < len(calls) and calls[i].name == "touch" and entered == SYS_GETPPID:
-                        self._index += 1
-                        yield Step(i, calls[i], None, fault)
-                        fault = None
+                case SyscallStop() if proc.entered is None:
+                    proc.entered = pt.ptrace_peekuser(proc.pid, OFF_ORIG_RAX)
+                    if self.injector and not call.syscall.is_pseudo and proc.entered == nr:
+                        proc.pending = self.injector.entry(proc.pid)
+                    if call.name == "touch" and proc.entered == SYS_GETPPID:
+                        self._index = i + 1
+                        fault, proc.fault = proc.fault, None
+                        return Step(i, call, None, fault)
                 case SyscallStop():
-                    nr, entered = entered, None
-                    if i < len(calls) and nr == calls[i].syscall.nr and calls[i].name != "touch":
-                        if self.injector and pending is not None:
-                            ret = self.injector.exit(self.pid, pending)
-                            pending = None
+                    entered, proc.entered = proc.entered, None
+                    if entered == nr and call.name != "touch":
+                        if self.injector and proc.pending is not None:
+                            ret = self.injector.exit(proc.pid, proc.pending)
+                            proc.pending = None
                         else:
-                            ret = signed(pt.ptrace_peekuser(self.pid, OFF_RAX))
-                        self._index += 1
-                        yield Step(i, calls[i], ret)
-                    elif nr == SYS_EXIT_GROUP:
-                        continue
+                            ret = signed(pt.ptrace_peekuser(proc.pid, OFF_RAX))
+                        self._index = i + 1
+                        return Step(i, call, ret)
+                case EventStop(event) if event == PTRACE_EVENT_FORK:
+                    self._adopt(forks, pt.ptrace_geteventmsg(proc.pid))
+                case EventStop():
+                    pass
                 case SignalStop(signo) if signo in (SIGSEGV, SIGBUS):
-                    info = pt.ptrace_getsiginfo(self.pid)
-                    fault = (signo, int(info.si_code))
-                    resume_sig = signo
+                    info = pt.ptrace_getsiginfo(proc.pid)
+                    proc.fault = (signo, int(info.si_code))
+                    proc.resume_sig = signo
                 case SignalStop(signo):
-                    resume_sig = signo
+                    proc.resume_sig = signo
+                case Exited(code) if call.name == "exit" and code == 0:
+                    self._gone(n)
+                    self._index = i + 1
+                    return Step(i, call, None)
                 case Exited(code):
-                    if code != 0 or self._index != len(calls):
-                        raise SupervisorError(
-                            f"executor exited with status {code} after {self._index} steps"
-                        )
-                    return
+                    raise SupervisorError(
+                        f"p{n} exited with status {code} after {self._index} steps")
                 case Killed(signo):
                     raise ChildCrash(self._index, signo)
+
+    def _adopt(self, n: int, pid: int) -> None:
+        """The child of a fork, traced from birth: wait for its first stop."""
+        self._seen.append(pid)
+        match self._wait(pid):
+            case SignalStop(signal.SIGSTOP):
+                self._procs[n] = _Proc(pid)
+                self.pids[n] = pid
+            case other:
+                raise SupervisorError(f"the child p{n} did not start: {other}")
+
+    def _finish(self, n: int, proc: _Proc) -> None:
+        """After the last call: let process n run to its exit_group(0)."""
+        while True:
+            pt.ptrace_syscall(proc.pid, proc.resume_sig)
+            proc.resume_sig = 0
+            match self._wait(proc.pid):
+                case Exited(0):
+                    self._gone(n)
+                    return
+                case Exited(code):
+                    raise SupervisorError(
+                        f"p{n} exited with status {code} after {self._index} steps")
+                case Killed(signo):
+                    raise ChildCrash(self._index, signo)
+                case SignalStop(signo) if signo != signal.SIGSTOP:
+                    proc.resume_sig = signo
+                case _:
+                    pass
+
+    def _gone(self, n: int) -> None:
+        del self._procs[n]
+        del self.pids[n]
 
 
 class ChildCrash(Exception):
@@ -253,6 +351,9 @@ class Supervisor:
         self.injector = Injector(injections) if injections else None
         if cpu is not None:
             os.sched_setaffinity(0, {cpu})
+        # A forked process whose parent exits first becomes our child, so we reap it.
+        if _libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+            raise SupervisorError("cannot become a child subreaper (prctl)")
 
     def run(self, program: Program) -> Run:
         return Run(self.executor, program, self.budget, self.injector)

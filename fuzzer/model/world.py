@@ -1,0 +1,210 @@
+"""Processes (SEMANTICS.md §8): the model of a program that forks.
+
+A `World` is one `State` per process, numbered as programs number them: p0
+from the start, the n-th fork() creates pn, exit() ends one (its slot becomes
+None). A call of one process goes to `calls.step` on that process's State;
+fork and exit are transitions of the world, made here. After every call,
+`share` works out what the processes see of one another:
+
+- An anonymous page fork left mapped in two processes is *shared anonymous*:
+  its presence is `a` followed by a frame number (`a7`), in both processes,
+  and pagemap shows it without the exclusive bit. It stays shared while two
+  mappings of that frame remain; a write fault gives the writer a fresh `A`
+  page (`pages.fault`), and once only one mapping is left, the last one is
+  exclusive `A` again (munmap, DONTNEED, a copy-on-write, or exit elsewhere).
+  The frame number travels with the letter, through mprotect, mlock and
+  mremap moves, so the model needs no other page identity.
+- A shmem or memfd page mapped at more than one place over all processes is
+  `f` (`pages.mark_mapped_twice` counts within one process; here it counts
+  over the world).
+
+The page cache of shmem and memfd objects is one for the world: a child's
+State refers to the very same dicts as its parent's. Object ids a process
+hands out after a fork are kept apart by giving each process its own range.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field, replace
+
+from fuzzer.model import vmas
+from fuzzer.model.calls import SUPPORTED as PROCESS_CALLS
+from fuzzer.model.calls import covers as process_covers
+from fuzzer.model.calls import step as process_step
+from fuzzer.model.pages import NEW_PID, Prediction
+from fuzzer.model.state import (
+    ABSENT,
+    ANON,
+    SHARED_ANON,
+    SHMEM,
+    SHMEM_TWICE,
+    ZERO,
+    Page,
+    State,
+)
+from fuzzer.prog.program import MAX_PROCS, Call
+
+WORLD_CALLS = frozenset({"fork", "exit"})
+SUPPORTED = PROCESS_CALLS | WORLD_CALLS
+OBJ_RANGE = 1 << 20  # object ids per process: process n hands out n * OBJ_RANGE + k
+
+
+@dataclass(slots=True)
+class World:
+    procs: list[State | None]
+    forked: bool = False  # once a fork happened, every call is followed by `share`
+    next_frame: int = 1
+    children: int = 0  # forks so far: the n-th creates process n
+    last_child: int = field(default=0)
+
+    @classmethod
+    def start(cls, state: State) -> World:
+        return cls([state] + [None] * (MAX_PROCS - 1))
+
+    def live(self) -> list[tuple[int, State]]:
+        return [(n, s) for n, s in enumerate(self.procs) if s is not None]
+
+    def proc(self, n: int) -> State:
+        state = self.procs[n]
+        assert state is not None, f"p{n} is not running (programs are checked for this)"
+        return state
+
+
+def covers(call: Call) -> bool:
+    """Whether the model predicts this call (statically)."""
+    return call.name in WORLD_CALLS or process_covers(call)
+
+
+def step(world: World, call: Call) -> Prediction:
+    """One call of one process; changes the world in place."""
+    if call.name == "fork":
+        prediction = _fork(world, call.proc)
+    elif call.name == "exit":
+        gone = world.proc(call.proc)
+        world.procs[call.proc] = None
+        _link(world)
+        gone.peers = []
+        for _, s in world.live()[:1]:
+            s.drop_unmapped_objects()  # exit_mmap and closing its descriptors
+        prediction = Prediction()
+    else:
+        prediction = process_step(world.proc(call.proc), call)
+    if world.forked:
+        share(world)
+    return prediction
+
+
+def _fork(world: World, parent_no: int) -> Prediction:
+    """dup_mmap: the child's VMAs, lock flags and page tables (SEMANTICS.md §8)."""
+    parent = world.proc(parent_no)
+    world.children += 1
+    world.forked = True
+    n = world.last_child = world.children
+    child = parent.copy()
+    child.shmem, child.shmem_size = parent.shmem, parent.shmem_size  # one page cache
+    child.next_obj = max(child.next_obj, n * OBJ_RANGE)
+    child.def_lo = child.def_lf = False  # VM_INIT_DEF_MASK: MCL_FUTURE is not inherited
+    child.outside_locked = 0
+    child.outside_shmem = set()  # shared VMAs come without page tables
+    child.rest = [replace(v, lo=False, lf=False) for v in parent.rest]
+    renamed: dict[int, int] = {}  # parent anon_vma -> the child's (chained: negative)
+    for i, page in enumerate(parent.pages):
+        if page is None:
+            continue
+        a = page.attrs
+        if a.dc:  # MADV_DONTFORK: the child has no such VMA
+            child.pages[i] = None
+            child.vmas[i] = None
+            continue
+        vid, anon, acct = vmas.slot(parent, i)
+        if a.wf:
+            anon = 0  # dup_mmap: a VM_WIPEONFORK child starts without an anon_vma
+        if anon:
+            anon = renamed.setdefault(anon, -vmas.new_id(parent))
+        child.vmas[i] = (vid, anon, acct)
+        # vma_needs_copy: page tables only for a VMA with an anon_vma, never for
+        # VM_WIPEONFORK (and a shared VMA refaults from the page cache).
+        keep = anon != 0 and not a.wf and not a.shared
+        letter = page.state if keep else ABSENT
+        if keep and page.state == ANON:
+            letter = f"{SHARED_ANON}{world.next_frame}"
+            world.next_frame += 1
+            parent.pages[i] = replace(page, state=letter)
+        child.pages[i] = Page(a.with_lock(False, False), letter)
+    child.next_id = parent.next_id
+    child.vmas_seen = list(child.pages)
+    parent.vmas_seen = list(parent.pages)
+    world.procs[n] = child
+    _link(world)
+    return Prediction(NEW_PID)
+
+
+def mapcounts(state: State) -> list[int]:
+    """How many times each arena page's physical page is mapped, over every process
+    (0 where nothing is mapped, and for the zero page, which smaps never counts).
+
+    This is what divides a page in Pss (`smaps_account`): a shared anonymous page by
+    the processes that still map its frame, a shmem page by every mapping of its
+    object and offset (in the arena and where mremap moved it outside).
+    """
+    frames: Counter[str] = Counter()
+    cached: Counter[tuple[int, int]] = Counter()
+    for s in state.processes():
+        for p in s.pages:
+            if p is None:
+                continue
+            if p.state[0] == SHARED_ANON:
+                frames[p.state] += 1
+            elif p.state in (SHMEM, SHMEM_TWICE):
+                cached[p.attrs.obj, p.attrs.pgoff] += 1
+        cached.update(s.outside_shmem)
+    out = []
+    for p in state.pages:
+        if p is None or p.state in (ABSENT, ZERO):
+            out.append(0)
+        elif p.state[0] == SHARED_ANON:
+            out.append(frames[p.state])
+        elif p.state in (SHMEM, SHMEM_TWICE):
+            out.append(cached[p.attrs.obj, p.attrs.pgoff])
+        else:
+            out.append(1)
+    return out
+
+
+def _link(world: World) -> None:
+    peers = [s for _, s in world.live()]
+    for s in peers:
+        s.peers = peers
+
+
+def share(world: World) -> None:
+    """Shared-anonymous and shared-shmem letters, counted over every live process."""
+    live = [s for _, s in world.live()]
+    frames: Counter[str] = Counter()
+    cached: Counter[tuple[int, int]] = Counter()
+    for s in live:
+        for p in s.pages:
+            if p is None:
+                continue
+            if p.state[0] == SHARED_ANON:
+                frames[p.state] += 1
+            elif p.state in (SHMEM, SHMEM_TWICE):
+                cached[p.attrs.obj, p.attrs.pgoff] += 1
+        cached.update(s.outside_shmem)
+    for s in live:
+        for i, p in enumerate(s.pages):
+            if p is None:
+                continue
+            letter = p.state
+            if p.state[0] == SHARED_ANON and frames[p.state] == 1:
+                letter = ANON
+            elif p.state in (SHMEM, SHMEM_TWICE):
+                letter = SHMEM_TWICE if cached[p.attrs.obj, p.attrs.pgoff] > 1 else SHMEM
+            if letter != p.state:
+                s.pages[i] = replace(p, state=letter)
+                if s.vmas_seen[i] is p:  # a new letter is no change of VMA
+                    s.vmas_seen[i] = s.pages[i]
+
+
+__all__ = ["SUPPORTED", "World", "covers", "mapcounts", "share", "step"]
