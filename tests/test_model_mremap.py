@@ -434,6 +434,13 @@ ROWS = [
         mremap(@0, 2p, 2p, {DONTUNMAP}, @10)
         """, ["@0", "@10"], "@0-1 rw-p ..; @10-11 rw-p lo AA", locked=2,
         kernel_bug=VMLCK_LEAK),
+    # ... and when the target is right after the source, copy_vma merges the source into
+    # the new VMA (an anonymous VMA without an anon_vma takes the target's pgoff), so
+    # dontunmap_complete clears VM_LOCKED on both: nothing is locked, VmLck is 8 kB
+    case("dontunmap-locked-into-neighbour", f"""
+        mmap(@0, 1p, PROT_NONE, {AP}|MAP_LOCKED, -1, 0)
+        mremap(@0, 1p, 1p, {DONTUNMAP}, @1)
+        """, ["@0", "@1"], "@0 ---p .; @1 ---p lo .", locked=1, kernel_bug=VMLCK_LEAK),
     # ... and the leaked locked_vm outlives the VMAs: without CAP_IPC_LOCK it counts
     # against RLIMIT_MEMLOCK, so a later mlock of one page fails with nothing locked
     case("dontunmap-locked-leak-blocks-mlock", f"""

@@ -16,7 +16,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fuzzer.campaign.run import Options, run_campaign
-from fuzzer.model import SUPPORTED, State, Unsupported, covers, step
+from fuzzer.model import SUPPORTED, State, Unsupported, covers
+from fuzzer.model.world import World
+from fuzzer.model.world import step as world_step
 from fuzzer.observe import Snapshot
 from fuzzer.oracle import compare
 from fuzzer.prog import Program
@@ -75,10 +77,13 @@ def throughput(supervisor: Supervisor, count: int = 1000, seed: int = 1) -> Thro
     # snapshots the run read), without the kernel: the rest of the run's time is
     # the kernel, ptrace and /proc.
     start = time.perf_counter()
+    # (For a program that forks, only the caller's snapshot of each step is kept,
+    # so the replay compares one process a step where the run compared all.)
     for initial, kept in seen:
-        state = initial_state(initial)
+        world = World.start(initial_state(initial))
         for rep, snap in kept:
-            pred = step(state, rep.call)
+            pred = world_step(world, rep.call)
+            state = world.proc(rep.call.proc)
             compare(rep.index, rep.call, pred, state, rep.ret, rep.signal, snap)
     model_seconds = time.perf_counter() - start
     return Throughput(len(seen), steps, seconds, diverged, model_seconds)
@@ -121,14 +126,18 @@ def detect(
     seconds: float,
     baseline: bool = True,
     progress: Callable[[str], None] = lambda line: None,
+    kernel: str = "host",
+    guest_mem: int = 512,
 ) -> list[Detection]:
-    """K campaigns per injection (seeds 1..K), each stopping at its first divergence."""
+    """K campaigns per injection (seeds 1..K), each stopping at its first divergence;
+    on `kernel` (host, or uml:PATH: the campaigns run in User-Mode Linux guests)."""
     rows = []
     for name in ([None] if baseline else []) + list(names):
         found = []
         for seed in range(1, runs + 1):
             opts = Options(db=db, time=seconds, seed=seed, stop_on_first=True,
-                           injections=() if name is None else (name,))
+                           injections=() if name is None else (name,),
+                           kernel=kernel, guest_mem=guest_mem)
             result = run_campaign(store, opts, show=lambda p: None, every=1e9)
             if result.status == "interrupted":
                 raise KeyboardInterrupt  # Ctrl-C or SIGTERM ends the benchmark, not one run

@@ -21,6 +21,7 @@ from fuzzer.store import Store
 from fuzzer.trace import Report, Supervisor, check
 
 BucketHook = Callable[[int, str, bool], None]  # (bucket id, title, new?)
+HANG_CONFIRM_FACTOR = 4
 
 
 class Recorder:
@@ -52,6 +53,8 @@ class Recorder:
             # finding; counted so a generator that does this often is noticed.
             self.unsupported += 1
             return Report(program)
+        if any(d.kind == "hang" for d in report.divergences):
+            report = self._confirm_hang(program, report)
         self.programs += 1
         self.steps += len(report.steps)
         add = self._ops.add
@@ -70,6 +73,19 @@ class Recorder:
                 if self.on_bucket is not None:
                     self.on_bucket(bucket, d.title, new)
         return report
+
+    def _confirm_hang(self, program: Program, report: Report) -> Report:
+        """A run that ran out of time counts as a hang only if it runs out of a budget
+        four times as long as well: on a loaded machine a slow run is not a finding."""
+        budget = self.supervisor.budget
+        self.supervisor.budget = budget * HANG_CONFIRM_FACTOR
+        try:
+            again = check(self.supervisor, program)
+        except Unsupported:
+            return report
+        finally:
+            self.supervisor.budget = budget
+        return again
 
     def take_progress(self) -> tuple[int, int, int]:
         """Programs, steps and programs the model refused, since the last call."""

@@ -4,14 +4,22 @@
  * It reads the program from stdin, closes every descriptor, disables THP for
  * itself, asks to be traced and stops. From then on the only syscalls it makes
  * are the program's own calls, one getppid() checkpoint after every page touch,
- * the prlimit64() or capget()+capset() of a privilege pseudo-call, and
+ * the prlimit64() or capget()+capset() of a privilege pseudo-call, the
+ * memfd_create() of that pseudo-call (the executor supplies the name), and
  * exit_group(): the supervisor can tell each stop apart by number alone.
  * A SIGSEGV or SIGBUS raised by a touch is an outcome, not a crash: the handler
  * jumps back to the loop without a syscall (sigsetjmp without a saved mask,
  * SA_NODEFER so the signal stays unblocked).
  *
  * Wire format (see fuzzer/prog/wire.py): u64 MAGIC, u64 ncalls, then 7 u64 a
- * call: op (syscall number, or TOUCH_READ / TOUCH_WRITE) and six arguments.
+ * call: op (syscall number, or a pseudo-call's op) in the low 32 bits, the
+ * number of the process that makes the call above them, and six arguments.
+ *
+ * Processes: every process walks the whole program and makes only its own
+ * calls. The n-th fork call of the program creates process n, so every
+ * process can number the children without being told. Between two of its
+ * calls a process makes no syscall and touches nothing, so the supervisor,
+ * which keeps every other process stopped, decides the order exactly.
  *
  * Usage: mmfuzz-executor [--no-trace]   (program on stdin)
  *        mmfuzz-executor --exec COMMAND [ARGS...]
@@ -31,13 +39,15 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#define MAGIC 0x6d6d66757a7a0001ULL
+#define MAGIC 0x6d6d66757a7a0002ULL
 #define MAX_CALLS 128
 #define WORDS 7
 #define TOUCH_READ 1000
 #define TOUCH_WRITE 1001
 #define OP_PRLIMIT_MEMLOCK 1002
 #define OP_DROP_CAP_IPC_LOCK 1003
+#define OP_EXIT 1004
+#define OP_MEMFD_CREATE 1010
 
 enum { EXIT_BAD_INPUT = 90, EXIT_SETUP = 91 };
 
@@ -152,13 +162,20 @@ int main(int argc, char **argv)
 		syscall(SYS_close_range, 0, ~0U, 0);
 	}
 
+	uint64_t me = 0, forks = 0;
+
 	for (uint64_t i = 0; i < prog[1]; i++) {
 		uint64_t *c = &prog[2 + i * WORDS];
+		uint64_t op = c[0] & 0xffffffffu, proc = c[0] >> 32;
 
-		switch (c[0]) {
+		if (op == SYS_fork)
+			forks++;
+		if (proc != me)
+			continue;
+		switch (op) {
 		case TOUCH_READ:
 		case TOUCH_WRITE:
-			touch(c[0], c[1]);
+			touch(op, c[1]);
 			break;
 		case OP_PRLIMIT_MEMLOCK:
 			prlimit_memlock(c[1]);
@@ -166,8 +183,19 @@ int main(int argc, char **argv)
 		case OP_DROP_CAP_IPC_LOCK:
 			drop_cap_ipc_lock();
 			break;
+		case OP_MEMFD_CREATE:
+			/* no flags; smaps names its mappings /memfd:mmfuzz (deleted) */
+			syscall(SYS_memfd_create, "mmfuzz", 0);
+			break;
+		case OP_EXIT:
+			syscall(SYS_exit_group, 0);
+			break;
+		case SYS_fork:
+			if (syscall(SYS_fork) == 0)
+				me = forks;
+			break;
 		default:
-			syscall((long)c[0], c[1], c[2], c[3], c[4], c[5], c[6]);
+			syscall((long)op, c[1], c[2], c[3], c[4], c[5], c[6]);
 		}
 	}
 	syscall(SYS_exit_group, 0);

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from fuzzer.model import madvise as madvise_mod
+from fuzzer.model import memfd, vmas
 from fuzzer.model import mremap as mremap_mod
-from fuzzer.model import vmas
 from fuzzer.model.mlockall import mlockall, munlockall
 from fuzzer.model.pages import (
     BUS_ADRERR,
@@ -30,7 +30,7 @@ from fuzzer.model.pages import (
     unmap,
     wraps,
 )
-from fuzzer.model.state import Attrs, Page, State
+from fuzzer.model.state import ABSENT, Attrs, Page, State
 from fuzzer.prog.program import ARENA_BASE, ARENA_SIZE, Call, page_up
 from fuzzer.prog.syscalls import (
     EAGAIN,
@@ -86,12 +86,19 @@ def mmap(
 ) -> Prediction:
     if off % PAGE:
         return err(EINVAL)  # arch/x86 sys_mmap
+    given = flags
+    file = None  # the memfd object mapped, for a file mapping (FS or FP)
     if not flags & MAP_ANONYMOUS:
-        return err(EBADF)  # the executor has no open file descriptors
-    if flags & MAP_HUGETLB:
+        file = memfd.file_of(state, fd)  # ksys_mmap_pgoff: fget
+        if file is None:
+            return err(EBADF)
+        if memfd.huge_tlb_error(flags):
+            return err(EINVAL)
+    elif flags & MAP_HUGETLB:
         raise Unsupported("MAP_HUGETLB")
-    if flags & MAP_TYPE == MAP_DROPPABLE:
+    elif flags & MAP_TYPE == MAP_DROPPABLE:
         raise Unsupported("MAP_DROPPABLE")
+    pgoff = (off & U64) >> 12
     # mm/mmap.c do_mmap
     if length == 0:
         return err(EINVAL)
@@ -130,6 +137,11 @@ def mmap(
             length // PAGE + state.locked_pages() > state.limit_pages():
         return err(EAGAIN)
     mtype = flags & MAP_TYPE
+    if file is not None:
+        error = memfd.file_mmap_error(given, pgoff, length)
+        if error:
+            return err(error)
+        mtype = MAP_PRIVATE if mtype == MAP_PRIVATE else MAP_SHARED  # or SHARED_VALIDATE
     if mtype not in (MAP_SHARED, MAP_PRIVATE):
         return err(EINVAL)
     if mtype == MAP_SHARED and flags & MAP_GROWSDOWN:
@@ -137,25 +149,30 @@ def mmap(
     if flags & MAP_GROWSDOWN:
         raise Unsupported("MAP_GROWSDOWN")
     wants_populate = locked or flags & (MAP_POPULATE | MAP_NONBLOCK) == MAP_POPULATE
+    shared = mtype == MAP_SHARED
+    # calc_vm_flag_bits: MAP_STACK gives VM_NOHUGEPAGE (6.7+); MAP_NORESERVE gives
+    # VM_NORESERVE (the test machines do not run overcommit_memory=2, which drops it)
+    attrs = Attrs(shared, prot & RWX, lo=locked, lf=onfault, obj=file or 0,
+                  nr=bool(flags & MAP_NORESERVE),
+                  nh=bool(flags & MAP_STACK) and state.features.map_stack_nohugepage)
     if outside:
         state.outside_mapped += length // PAGE
         state.outside_locked += length // PAGE if locked else 0
+        if file is not None:  # its population fills the memfd's cache
+            mremap_mod.map_outside(state, attrs, pgoff, [], length // PAGE, wants_populate)
         return ok(OUTSIDE)
     unmap(state, pages)  # MAP_FIXED replaces whatever overlaps, as munmap would
     vmas.track(state)  # ... first: a new VMA, even where its pages look like the old ones
-    shared = mtype == MAP_SHARED
-    obj = 0
-    if shared:  # shmem_zero_setup: a new object as large as the mapping
-        obj = state.next_obj
+    if file is None and shared:  # shmem_zero_setup: a new object as large as the mapping
+        attrs = replace(attrs, obj=state.next_obj)
         state.next_obj += 1
-        state.shmem[obj] = set()
-        state.shmem_size[obj] = length // PAGE
-    # calc_vm_flag_bits: MAP_STACK gives VM_NOHUGEPAGE (6.7+); MAP_NORESERVE gives
-    # VM_NORESERVE (the test machines do not run overcommit_memory=2, which drops it)
-    attrs = Attrs(shared, prot & RWX, lo=locked, lf=onfault, obj=obj,
-                  nr=bool(flags & MAP_NORESERVE), nh=bool(flags & MAP_STACK))
+        state.shmem[attrs.obj] = set()
+        state.shmem_size[attrs.obj] = length // PAGE
+        pgoff = 0
+    elif file is None:
+        pgoff = 0  # Attrs.pgoff of private anonymous pages: see vmas.pgoff
     for n, idx in enumerate(pages):
-        state.pages[idx] = Page(replace(attrs, pgoff=n))
+        state.pages[idx] = Page(replace(attrs, pgoff=pgoff + n))
     if wants_populate:
         populate(state, pages, ignore_errors=True)
     return ok(addr)
@@ -291,8 +308,13 @@ def touch(state: State, addr: int, mode: int) -> Prediction:
     if page is None:
         return Prediction(signal=(SIGSEGV, SEGV_MAPERR))
     write = mode == 1
-    # x86: any of R, W or X makes a page readable.
-    allowed = page.attrs.prot & PROT_WRITE if write else page.attrs.prot & RWX
+    # x86: any of R, W or X makes a page readable; UML's fault handler wants R or X.
+    readable = RWX if state.features.write_implies_read else RWX & ~PROT_WRITE
+    allowed = page.attrs.prot & PROT_WRITE if write else page.attrs.prot & readable
+    if not allowed and not write and page.attrs.prot & PROT_WRITE and page.state != ABSENT:
+        # UML reads a present page through the host's mapping of it, which exists once
+        # the process faulted it (not after GUP populated it): not in the model.
+        raise Unsupported("a read of a present PROT_WRITE-only page in User-Mode Linux")
     if not allowed:
         return Prediction(signal=(SIGSEGV, SEGV_ACCERR))
     if not fault(state, idx, write):
@@ -314,12 +336,16 @@ _HANDLERS: dict[str, Callable[..., Prediction]] = {
     "munlockall": munlockall,
     "prlimit_memlock": prlimit_memlock,
     "drop_cap_ipc_lock": drop_cap_ipc_lock,
+    "memfd_create": memfd.memfd_create,
+    "ftruncate": memfd.ftruncate,
+    "close": memfd.close,
 }
 
 # The calls whose semantics the model covers; the generator makes only these.
 SUPPORTED = frozenset(
     {"mmap", "munmap", "mprotect", "mlock", "mlock2", "munlock", "touch", "mlockall",
-     "munlockall", "prlimit_memlock", "drop_cap_ipc_lock"}
+     "munlockall", "prlimit_memlock", "drop_cap_ipc_lock", "memfd_create", "ftruncate",
+     "close"}
     | ({"mremap"} if mremap_mod.MODELLED else set())
     | ({"madvise"} if madvise_mod.MODELLED else set())
 )
@@ -333,5 +359,7 @@ def covers(call: Call) -> bool:
         return call.arg("advice") & 0xFFFF_FFFF not in madvise_mod.UNSUPPORTED_ADVICE
     if call.name == "mmap":
         flags = call.arg("flags")
+        if not flags & MAP_ANONYMOUS:
+            return True  # EBADF, or a memfd: these flags are errors the model knows
         return not (flags & (MAP_HUGETLB | MAP_GROWSDOWN) or flags & MAP_TYPE == MAP_DROPPABLE)
     return True

@@ -19,6 +19,12 @@ class Features:
     madv_dontneed_locked: bool = True  # MADV_DONTNEED_LOCKED (5.18+)
     mremap_multi_vma_move: bool = True  # MREMAP_FIXED move of a range over several VMAs (~6.17+)
     map_fixed_noreplace: bool = True  # MAP_FIXED_NOREPLACE (4.17+)
+    # Found by campaigns in User-Mode Linux 6.1 (fuzzer/kernel):
+    write_implies_read: bool = True  # a read of a PROT_WRITE-only page faults it in (x86; not UML)
+    thp: bool = True  # CONFIG_TRANSPARENT_HUGEPAGE: MADV_(NO)HUGEPAGE valid (not on UML)
+    map_stack_nohugepage: bool = True  # MAP_STACK sets VM_NOHUGEPAGE (6.7+, with thp)
+    mremap_checks_first: bool = True  # range checks, then the VMA lookup (6.17+; before: EFAULT)
+    madv_populate_stops_at_hole: bool = True  # MADV_POPULATE_*: ENOMEM at a hole (6.9+)
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)

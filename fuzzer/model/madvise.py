@@ -28,11 +28,13 @@ from fuzzer.model.pages import (
     err,
     fault,
     ok,
+    unmap_file_pages,
     wraps,
 )
 from fuzzer.model.state import ABSENT, ANON, Page, State
 from fuzzer.prog.program import page_up
 from fuzzer.prog.syscalls import (
+    EACCES,
     EFAULT,
     EINVAL,
     ENOMEM,
@@ -99,6 +101,8 @@ def _valid_advice(state: State) -> frozenset[int]:
         missing |= {MADV_POPULATE_READ, MADV_POPULATE_WRITE}  # 5.14+
     if not state.features.madv_dontneed_locked:
         missing.add(MADV_DONTNEED_LOCKED)  # 5.18+
+    if not state.features.thp:
+        missing |= {MADV_HUGEPAGE, MADV_NOHUGEPAGE}  # without CONFIG_TRANSPARENT_HUGEPAGE
     return VALID_ADVICE - missing
 
 
@@ -152,19 +156,24 @@ def _populate(state: State, pages: range, write: bool) -> Prediction:
     populate_vma_page_range's rule for mlock), so `lf` pages are faulted too.
     """
     need = PROT_WRITE if write else PROT_READ
+    hole = False
     for idx in pages:
         page = state.pages[idx]
         if page is None:
-            return err(ENOMEM)
+            if state.features.madv_populate_stops_at_hole:
+                return err(ENOMEM)
+            hole = True  # before about 6.9 it ran in madvise_walk_vmas: noted, and on it goes
+            continue
         if not page.attrs.prot & need:
             return err(EINVAL)
         # follow_page_mask finds pages already mapped well enough; only the rest fault
-        # (a read fault on shmem maps cached neighbours around it).
+        # (a read fault on shmem maps cached neighbours around it). A write needs a
+        # private page to be anonymous: a zero page or a memfd's cached page breaks COW.
         absent = page.state == ABSENT
         if (absent or (write and not page.attrs.shared and page.state != ANON)) \
                 and not fault(state, idx, write):
             return err(EFAULT)  # SIGBUS past the shmem object's end
-    return ok()
+    return err(ENOMEM) if hole else ok()
 
 
 # ------------------------------------------- madvise_vma_behavior, per VMA
@@ -227,11 +236,12 @@ def _dontneed_locked(state: State, idx: int) -> int:
 
 def _free(state: State, idx: int) -> int:
     # madvise_dontneed_free_valid_vma (VM_LOCKED), then madvise_free_single_vma
-    # (!vma_is_anonymous: the anonymous-shared shmem file). Lazily freed pages
-    # stay mapped until reclaim takes them, and there is no reclaim here.
+    # (!vma_is_anonymous: any shmem file, anonymous-shared or a memfd, shared or
+    # private). Lazily freed pages stay mapped until reclaim takes them, and there
+    # is no reclaim here.
     page = state.pages[idx]
     assert page is not None
-    if page.attrs.lo or page.attrs.shared:
+    if page.attrs.lo or page.attrs.obj:
         return EINVAL
     return 0
 
@@ -243,17 +253,17 @@ def _remove(state: State, idx: int) -> int:
     a = page.attrs
     if a.lo:
         return EINVAL
-    if not a.shared:
+    if not a.obj:
         return EINVAL  # no vm_file
-    # An anonymous-shared VMA always has VM_SHARED and VM_MAYWRITE, whatever its
-    # protection, so the EACCES check passes. The punch (shmem_fallocate) unmaps
-    # the offset from every mapping of the object, then drops it from the cache.
+    if not a.shared:
+        return EACCES  # vma_is_shared_maywrite: a private (FP) mapping is not
+    # A shared VMA of an anonymous object or of a memfd (opened O_RDWR) always has
+    # VM_MAYWRITE, whatever its protection, so the EACCES check passes. The punch
+    # (shmem_fallocate) unmaps the offset from every mapping of the object but
+    # keeps private copies (unmap_mapping_range without even_cows), then drops it
+    # from the cache.
     state.shmem.get(a.obj, set()).discard(a.pgoff)
-    state.outside_shmem.discard((a.obj, a.pgoff))
-    for j, other in enumerate(state.pages):
-        if other is not None and other.attrs.shared and other.attrs.obj == a.obj \
-                and other.attrs.pgoff == a.pgoff:
-            state.pages[j] = Page(other.attrs, ABSENT)
+    unmap_file_pages(state, a.obj, {a.pgoff}, even_cows=False)
     return 0
 
 
@@ -267,7 +277,7 @@ def _cold(state: State, idx: int) -> int:
 def _wipeonfork(state: State, idx: int) -> int:
     page = state.pages[idx]
     assert page is not None
-    if page.attrs.shared:
+    if page.attrs.obj:
         return EINVAL  # only where vm_file is NULL and VM_SHARED is clear
     _set(state, idx, wf=True)
     return 0

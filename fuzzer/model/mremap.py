@@ -41,6 +41,7 @@ from fuzzer.prog.syscalls import (
     MREMAP_FIXED,
     MREMAP_MAYMOVE,
     PAGE,
+    PROT_WRITE,
     U64,
 )
 
@@ -73,10 +74,21 @@ def _do_mremap(
     old_len = page_up(old_len) & U64  # PAGE_ALIGN, which wraps to 0
     new_len = page_up(new_len) & U64
     # check_mremap_params
-    if flags & ~MREMAP_ALL or old % PAGE or not new_len or new_len > TASK_SIZE:
+    if flags & ~MREMAP_ALL or old % PAGE or not new_len:
         return -EINVAL, None
     implies_new = bool(flags & (MREMAP_FIXED | MREMAP_DONTUNMAP))
     dontunmap = bool(flags & MREMAP_DONTUNMAP)
+    if not state.features.mremap_checks_first:
+        # Before about 6.17 the syscall checked only its flags, then looked the VMA up
+        # (EFAULT), and left the new range to mremap_to().
+        maymove = bool(flags & MREMAP_MAYMOVE)
+        if (flags & MREMAP_FIXED and not maymove) or (
+                dontunmap and (not maymove or old_len != new_len)):
+            return -EINVAL, None
+        if vmas.vma_at(state, old // PAGE) is None:
+            return -EFAULT, None
+    if new_len > TASK_SIZE and (state.features.mremap_checks_first or implies_new):
+        return -EINVAL, None
     if implies_new and (
         new % PAGE
         or not flags & MREMAP_MAYMOVE
@@ -90,6 +102,14 @@ def _do_mremap(
     vma = vmas.vma_at(state, old // PAGE)
     if vma is None:
         return -EFAULT, None
+    if flags & MREMAP_FIXED and not state.features.mremap_checks_first:
+        # Before about 6.17, mremap_to() unmapped the target (and a shrunk source's
+        # tail) before vma_to_resize() checked the source: its errors come after that.
+        _clear(state, arena_pages(new, new_len))
+        if new_len < old_len and _munmap(state, old + new_len, old_len - new_len):
+            return -EINVAL, None
+        vma = vmas.vma_at(state, old // PAGE)
+        assert vma is not None
     head = _page(state, old // PAGE).attrs
     expand = new_len > old_len
     if expand or implies_new:
@@ -103,6 +123,8 @@ def _do_mremap(
         over = delta + state.locked_pages() > state.limit_pages()
         if head.lo and delta and not state.cap_ipc_lock and over:
             return -EAGAIN, None
+        if new_len > TASK_SIZE:  # an old kernel (see above) without a target
+            return -ENOMEM, None  # may_expand_vm(): more than RLIMIT_AS can hold
     if implies_new:
         ret = _mremap_to(state, old, old_len, new_len, new, flags)
     else:
@@ -199,14 +221,15 @@ def _move_vma(state: State, old: int, old_len: int, new_len: int, dest: int,
     if dest == OUTSIDE:
         state.outside_mapped += new_len // PAGE
         state.outside_locked += new_len // PAGE if head.attrs.lo else 0
-        if head.attrs.shared:
-            _map_outside(state, head.attrs, pgoff, moved, new_len // PAGE)
+        if head.attrs.obj:
+            map_outside(state, head.attrs, pgoff, moved, new_len // PAGE,
+                        populate=head.attrs.lo)
         return OUTSIDE
     first, vid, (_, anon, acct) = dest // PAGE, vmas.new_id(state), slot
     for k in range(new_len // PAGE):
         # copy_vma keeps vm_pgoff, except an anonymous VMA without an anon_vma
         # takes its new address (so it can merge there).
-        pg = pgoff + k if head.attrs.shared or anon else vmas.PGOFF_BASE + first + k
+        pg = pgoff + k if head.attrs.obj or anon else vmas.PGOFF_BASE + first + k
         letter = moved[k] if k < len(moved) else ABSENT
         state.pages[first + k] = Page(replace(head.attrs, pgoff=pg), letter)
         state.vmas[first + k] = (vid, anon, acct)
@@ -235,29 +258,43 @@ def _extend(state: State, vma: range, count: int) -> None:
     vmas.merge(state, range(vma.start, vma.stop + count), left=False)
 
 
-def _map_outside(state: State, attrs: Attrs, pgoff: int, moved: list[str], count: int) -> None:
-    """Note the shmem pages a VMA moved outside the arena maps: the pages that moved and,
-    if it is locked and grew, its populated tail (allocated in the object, and with
-    fault-around mapping what else the object caches in its range)."""
-    state.outside_shmem_vmas.append((attrs.obj, pgoff, count, attrs.prot))
-    cache = state.shmem.setdefault(attrs.obj, set())
+def map_outside(state: State, attrs: Attrs, pgoff: int, moved: list[str], count: int,
+                populate: bool) -> None:
+    """Note a file VMA (shared or private) placed outside the arena, by mremap or by an
+    mmap the kernel put elsewhere: the page-cache pages it maps are the pages that
+    moved with it and, if it is populated (a locked VMA that grew, or a new mapping
+    with MAP_POPULATE or MAP_LOCKED), the rest of it up to the object's end."""
+    state.outside_shmem_vmas.append((attrs.obj, pgoff, count, attrs.prot, attrs.shared))
     mapped = {pgoff + k for k, letter in enumerate(moved) if letter in (SHMEM, SHMEM_TWICE)}
-    if attrs.lo and not attrs.lf and attrs.prot & RWX and count > len(moved):
-        end = min(pgoff + count, state.shmem_size[attrs.obj])
-        cache.update(range(pgoff + len(moved), end))
-        mapped |= {pg for pg in cache if pgoff <= pg < end}
     state.outside_shmem |= {(attrs.obj, pg) for pg in mapped}
+    if populate and not attrs.lf and attrs.prot & RWX and count > len(moved):
+        _populate_file_vma(state, attrs.obj, pgoff + len(moved), pgoff + count, attrs.prot,
+                           attrs.shared, around=pgoff)
+
+
+def _populate_file_vma(state: State, obj: int, first: int, stop: int, prot: int,
+                       shared: bool, around: int) -> None:
+    """populate_vma_page_range over file offsets [first, stop) of a VMA outside the arena:
+    every page up to the object's end is allocated in its cache. A shared or read-only
+    private VMA maps them with read faults, and fault-around maps what else is cached
+    from `around` on (its window depends on an address outside the arena: the whole
+    VMA is assumed). A writable private VMA gets private copies instead (write
+    faults: do_cow_fault, do_wp_page), so it maps none of them."""
+    end = min(stop, state.shmem_size.get(obj, 0))
+    cache = state.shmem.setdefault(obj, set())
+    cache.update(range(first, end))
+    if shared or not prot & PROT_WRITE:
+        state.outside_shmem |= {(obj, pg) for pg in cache if around <= pg < end}
+    else:  # (an approximation if another VMA outside maps these pages too)
+        state.outside_shmem -= {(obj, pg) for pg in range(first, end)}
 
 
 def populate_outside(state: State) -> None:
-    """mm_populate of the shmem VMAs moved outside the arena (mlockall's MCL_CURRENT):
-    read faults allocate and map every page up to the object's end (fault-around maps
-    the cached ones); a PROT_NONE VMA fails and is skipped."""
-    for obj, first, count, prot in state.outside_shmem_vmas:
+    """mm_populate of the file VMAs outside the arena (mlockall's MCL_CURRENT); a
+    PROT_NONE VMA fails and is skipped."""
+    for obj, first, count, prot, shared in state.outside_shmem_vmas:
         if prot & RWX:
-            pages = range(first, min(first + count, state.shmem_size[obj]))
-            state.shmem.setdefault(obj, set()).update(pages)
-            state.outside_shmem |= {(obj, pg) for pg in pages}
+            _populate_file_vma(state, obj, first, first + count, prot, shared, around=first)
 
 
 def _free(state: State, first: int, count: int) -> bool:

@@ -1,8 +1,9 @@
 """Shared pieces of the model's transitions: results, and what happens to pages.
 
-Faults (SIGBUS past a shmem object's end), population
-(`populate_vma_page_range`), fault-around and unmapping are used by several
-calls; each call family lives in its own module (`calls.py`, `madvise.py`,
+Faults (SIGBUS past a shmem object's end, copy-on-write of a memfd's page in a
+private mapping), population (`populate_vma_page_range`), fault-around and
+unmapping (of a range, or of a file's offsets from every mapping) are used by
+several calls; each call family lives in its own module (`calls.py`, `madvise.py`,
 `mremap.py`, `mlockall.py`) and builds on these. Whether a shmem page is
 mapped exclusively (pagemap's X bit) is decided in one place for all of them,
 `mark_mapped_twice`, which `calls.step` runs after every call.
@@ -13,6 +14,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
+from fuzzer.model import vmas
 from fuzzer.model.state import ABSENT, ANON, SHMEM, SHMEM_TWICE, ZERO, Page, State
 from fuzzer.model.vmas import vma_of
 from fuzzer.prog.program import ARENA_BASE, ARENA_PAGES
@@ -27,6 +29,7 @@ from fuzzer.prog.syscalls import (
 TASK_SIZE = (1 << 47) - PAGE
 RWX = PROT_READ | PROT_WRITE | PROT_EXEC
 OUTSIDE = -(1 << 70)  # mmap result: "an address the kernel chose, outside the arena"
+NEW_PID = -(1 << 71)  # fork result: "the child's pid", which only the kernel knows
 FAULT_AROUND_PAGES = 16
 BUS_ADRERR = 2  # si_code of the SIGBUS a fault past the end of a file raises
 
@@ -65,26 +68,37 @@ def arena_pages(start: int, length: int) -> range:
 def fault(state: State, idx: int, write: bool) -> bool:
     """A fault at page idx that the VMA permits (handle_mm_fault); False on SIGBUS.
 
-    A shmem offset at or past the object's end is SIGBUS (shmem_fault): a read
-    fault first maps what fault-around finds (do_read_fault), a write maps nothing.
+    A shmem offset at or past the object's end is SIGBUS (shmem_get_folio_gfp
+    with SGP_CACHE): a read fault first maps what fault-around finds
+    (do_read_fault), a write maps nothing. In a private file mapping (FP) a read
+    maps the page-cache page like a shared one; a write copies it to a private
+    anonymous page: do_cow_fault if nothing is mapped (shmem_fault allocates the
+    page in the cache first), do_wp_page over the read-only page-cache PTE.
     """
     page = state.pages[idx]
     assert page is not None
     a = page.attrs
-    if not a.shared:
+    if not a.obj:
         if write:
             state.pages[idx] = Page(a, ANON)
         elif page.state == ABSENT:
             state.pages[idx] = Page(a, ZERO)  # do_anonymous_page maps the zero page
         return True
-    if page.state != ABSENT:
+    if page.state == ANON or (page.state != ABSENT and not (write and not a.shared)):
         return True  # the PTE is there: no fault is taken, so no fault-around either
+    if page.state != ABSENT:
+        state.pages[idx] = Page(a, ANON)  # do_wp_page: a private copy of the cached page
+        return True
     if not write:
         fault_around(state, idx)
+    elif not a.shared:
+        # do_cow_fault prepares the anon_vma before it asks the file for the page,
+        # so even a write past the end leaves the VMA with one.
+        vmas.anon_vma_at(state, idx)
     if a.pgoff >= state.shmem_size[a.obj]:
         return False
     state.shmem.setdefault(a.obj, set()).add(a.pgoff)  # shmem_fault allocates a hole
-    state.pages[idx] = Page(a, SHMEM)
+    state.pages[idx] = Page(a, ANON if write and not a.shared else SHMEM)
     return True
 
 
@@ -129,7 +143,8 @@ def populate(state: State, pages: range, ignore_errors: bool) -> bool:
             if ignore_errors:
                 continue
             return False
-        # Private writable VMAs take write faults (break COW); the rest read faults.
+        # Private writable VMAs take write faults (break COW, FP included); the rest
+    # read faults.
         if not fault(state, idx, write=bool(a.prot & PROT_WRITE) and not a.shared) \
                 and not ignore_errors:
             return False
@@ -142,12 +157,25 @@ def unmap(state: State, pages: range) -> None:
     state.drop_unmapped_objects()
 
 
+def unmap_file_pages(state: State, obj: int, offsets: set[int], even_cows: bool) -> None:
+    """unmap_mapping_range: the object's pages at these offsets leave every mapping of
+    it, shared or private, in the arena and outside. Private copies (`A` in an FP
+    mapping) go only with even_cows (truncation does that, a hole punch does not)."""
+    for proc in state.processes():  # the object is one for every process
+        for i, p in enumerate(proc.pages):
+            if p is None or p.attrs.obj != obj or p.attrs.pgoff not in offsets:
+                continue
+            if p.state in (SHMEM, SHMEM_TWICE) or (even_cows and p.state[0] in "Aa"):
+                proc.pages[i] = Page(p.attrs, ABSENT)
+        proc.outside_shmem -= {(obj, pg) for pg in offsets}
+
+
 def mark_mapped_twice(state: State) -> None:
     """pagemap's X bit for shmem pages, after every call: a page mapped at two
     addresses (two arena pages, or one and a VMA that mremap moved outside the
     arena) is not exclusive (`folio_maybe_mapped_shared`): `f`; otherwise `F`."""
     mapped = [(i, p) for i, p in enumerate(state.pages)
-              if p is not None and p.attrs.shared and p.state in (SHMEM, SHMEM_TWICE)]
+              if p is not None and p.attrs.obj and p.state in (SHMEM, SHMEM_TWICE)]
     count = Counter((p.attrs.obj, p.attrs.pgoff) for _, p in mapped)
     count.update(state.outside_shmem)
     for i, p in mapped:

@@ -9,6 +9,8 @@ oracle compares page by page. Presence uses one letter per page:
     F  shmem (page-cache) page, mapped exclusively
     f  shmem page mapped at more than one address (pagemap shows no X bit;
        `pages.mark_mapped_twice` decides between F and f after every call)
+    aN anonymous page fork left shared between processes, N its frame number
+       (`world.py`): the only state longer than one letter
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from fuzzer.prog.program import ARENA_PAGES
 from fuzzer.prog.syscalls import PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, RLIM_INFINITY
 
 ABSENT, ZERO, ANON, SHMEM, SHMEM_TWICE = ".", "Z", "A", "F", "f"
+SHARED_ANON = "a"  # followed by the frame number
 # what smaps Rss counts (the zero page is not counted)
 RESIDENT = frozenset({ANON, SHMEM, SHMEM_TWICE})
 
@@ -29,7 +32,7 @@ RESIDENT = frozenset({ANON, SHMEM, SHMEM_TWICE})
 class Attrs:
     """What a page inherits from its VMA."""
 
-    shared: bool  # anonymous shared (a shmem object) rather than anonymous private
+    shared: bool  # VM_SHARED: MAP_SHARED of shmem, anonymous (AS) or a memfd (FS)
     prot: int  # PROT_READ|PROT_WRITE|PROT_EXEC bits only
     lo: bool = False  # VM_LOCKED
     lf: bool = False  # VM_LOCKONFAULT
@@ -44,7 +47,9 @@ class Attrs:
     sr: bool = False  # VM_SEQ_READ (MADV_SEQUENTIAL)
     dd: bool = False  # VM_DONTDUMP (MADV_DONTDUMP)
     mg: bool = False  # VM_MERGEABLE (MADV_MERGEABLE, private mappings only)
-    obj: int = 0  # shmem object id (0 for private anonymous)
+    # shmem object id: AS, FS and FP (a memfd mapped private) pages have one;
+    # 0 for private anonymous, the only mapping without a file
+    obj: int = 0
     pgoff: int = 0  # page offset within the shmem object
 
     def with_lock(self, lo: bool, lf: bool) -> Attrs:
@@ -89,12 +94,19 @@ class State:
     memlock_limit: int = RLIM_INFINITY  # RLIMIT_MEMLOCK soft limit, bytes (from the process)
     memlock_hard: int = RLIM_INFINITY  # ... and its hard limit
     cap_sys_resource: bool = True  # raising a hard limit needs it (not every root has it)
-    # Each shmem object's size in pages (its mmap's length; mremap keeps it); the
-    # shmem VMAs mremap moved outside the arena, as (object, first offset, pages,
-    # prot); and the (object, offset) pages they map.
+    # Each shmem object's size in pages: an anonymous one's is its mmap's length
+    # (mremap keeps it), a memfd's is its file size rounded up to whole pages
+    # (ftruncate sets it; the bytes of a partial last page change nothing the
+    # oracle sees). The file VMAs (shared or private) placed outside the arena,
+    # as (object, first offset, pages, prot, shared); and the (object, offset)
+    # page-cache pages they map.
     shmem_size: dict[int, int] = field(default_factory=dict)
-    outside_shmem_vmas: list[tuple[int, int, int, int]] = field(default_factory=list)
+    outside_shmem_vmas: list[tuple[int, int, int, int, bool]] = field(default_factory=list)
     outside_shmem: set[tuple[int, int]] = field(default_factory=set)
+    fds: dict[int, int] = field(default_factory=dict)  # open descriptor -> memfd object
+    # After a fork: every live process's State, one list shared by all of them
+    # (`world.py`), for what one process does to objects all of them map.
+    peers: list[State] = field(default_factory=list)
     # VMA identity, private to vmas.py (SEMANTICS.md §11): per arena page its
     # (VMA id, anon_vma id, VM_ACCOUNT); the pages as vmas.track last saw them;
     # the next id vmas.py hands out.
@@ -113,7 +125,12 @@ class State:
         new.shmem_size = dict(self.shmem_size)
         new.outside_shmem_vmas = list(self.outside_shmem_vmas)
         new.outside_shmem = set(self.outside_shmem)
+        new.fds = dict(self.fds)
         return new
+
+    def processes(self) -> list[State]:
+        """Every live process of the program (this one alone until it forks)."""
+        return self.peers or [self]
 
     def locked_pages(self) -> int:
         """locked_vm: every page of every VM_LOCKED mapping, present or not."""
@@ -134,8 +151,10 @@ class State:
         return arena + self.outside_mapped + sum(v.pages for v in self.rest)
 
     def drop_unmapped_objects(self) -> None:
-        """A shmem object with no mapping left is freed with its pages."""
-        live = {p.attrs.obj for p in self.pages if p is not None and p.attrs.shared}
+        """A shmem object with no mapping and no descriptor left is freed with its pages."""
+        live = {p.attrs.obj for s in self.processes() for p in s.pages
+                if p is not None and p.attrs.obj}
+        live.update(obj for s in self.processes() for obj in s.fds.values())
         for obj in [o for o in self.shmem if o not in live]:
             del self.shmem[obj]
 
@@ -147,5 +166,5 @@ def prot_text(prot: int) -> str:
     )
 
 
-__all__ = ["ABSENT", "ANON", "PAGE", "RESIDENT", "SHMEM", "SHMEM_TWICE", "ZERO", "Attrs", "Page",
-           "RestVma", "State"]
+__all__ = ["ABSENT", "ANON", "PAGE", "RESIDENT", "SHARED_ANON", "SHMEM", "SHMEM_TWICE", "ZERO",
+           "Attrs", "Page", "RestVma", "State"]

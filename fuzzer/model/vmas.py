@@ -4,8 +4,8 @@ The model keeps pages, not VMAs, but some semantics depend on VMA boundaries:
 mremap (EFAULT, growth in place) and fault-around (`do_fault_around` clamps
 its window to the faulting VMA). So this module keeps a picture of them in
 `State.vmas`: per page a VMA id, the VMA's anon_vma and VM_ACCOUNT; a page's
-vm_pgoff is `Attrs.pgoff` for shared pages and for private pages that mremap
-placed (`pgoff`).
+vm_pgoff is `Attrs.pgoff` for file pages (anonymous shared, memfd shared or
+private) and for private anonymous pages that mremap placed (`pgoff`).
 
 `track` brings the picture up to date by comparing the pages with how it last
 saw them and replaying what the calls did under §11's rules
@@ -137,12 +137,20 @@ def _modify(state: State, run: range, was: Attrs) -> None:
 
 def _account(was: Attrs, now: Attrs, acct: bool, anon: int) -> bool:
     """VM_ACCOUNT after mprotect_fixup: charged when a private VMA without VM_NORESERVE
-    becomes writable, uncharged when it becomes read-only before it has an anon_vma."""
+    becomes writable, uncharged when an anonymous one (vma_is_anonymous: not a memfd
+    mapped private) becomes read-only before it has an anon_vma."""
     if now.shared or was.prot == now.prot:
         return acct
     if now.prot & PROT_WRITE:
         return acct or not (was.prot & PROT_WRITE or was.nr)
-    return acct and bool(anon)
+    return acct and bool(anon or now.obj)
+
+
+def anon_vma_at(state: State, i: int) -> None:
+    """anon_vma_prepare for the private VMA at page i, from a fault that leaves no
+    anonymous page behind (do_cow_fault's SIGBUS past the end of a file)."""
+    track(state)
+    _anon_vma_prepare(state, i)
 
 
 def _anon_vma_prepare(state: State, i: int) -> None:
@@ -169,7 +177,8 @@ def _anon_reusable(state: State, i: int) -> bool:
     a, b = _page(state, i - 1).attrs, _page(state, i).attrs
     same = replace(a, prot=0, pgoff=0) == replace(b, prot=0, pgoff=0)
     (_, anon_a, acct_a), (_, anon_b, acct_b) = slot(state, i - 1), slot(state, i)
-    return same and acct_a == acct_b and _contiguous(state, i) and bool(anon_a or anon_b)
+    # reusable_anon_vma: only an anon_vma with a single chain entry (not a fork child's)
+    return same and acct_a == acct_b and _contiguous(state, i) and (anon_a or anon_b) > 0
 
 
 def merge(state: State, vma: range, left: bool = True) -> None:
@@ -199,7 +208,11 @@ def _mergeable(state: State, i: int) -> bool:
 
 
 def _anon_ok(a: int, b: int) -> bool:
-    return not a or not b or a == b
+    """is_mergeable_anon_vma: a fork child's anon_vma (negative id: its chain links the
+    parent's too, `vma_had_uncloned_parent`) joins only a VMA that shares it."""
+    if not a or not b:
+        return a >= 0 and b >= 0
+    return a == b
 
 
 def _same_vma(state: State, i: int) -> bool:
@@ -223,10 +236,11 @@ def _contiguous(state: State, i: int) -> bool:
 
 
 def pgoff(state: State, i: int) -> int:
-    """vm_pgoff of page i: the shmem offset, or for a private page the one mremap gave it,
-    else what mmap gives (its address; mmap leaves Attrs.pgoff below the arena size)."""
+    """vm_pgoff of page i: the file offset (AS, FS, FP), or for a private anonymous page
+    the one mremap gave it, else what mmap gives (its address; mmap leaves
+    Attrs.pgoff below the arena size)."""
     a = _page(state, i).attrs
-    return a.pgoff if a.shared or a.pgoff >= PGOFF_BASE else PGOFF_BASE + i
+    return a.pgoff if a.obj or a.pgoff >= PGOFF_BASE else PGOFF_BASE + i
 
 
 def _split(state: State, i: int) -> None:

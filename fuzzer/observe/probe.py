@@ -15,14 +15,18 @@ from functools import cache
 from fuzzer.model.features import Features
 from fuzzer.prog.syscalls import (
     MADV_DONTNEED_LOCKED,
+    MADV_NOHUGEPAGE,
     MADV_POPULATE_READ,
     MAP_ANONYMOUS,
+    MAP_FIXED,
     MAP_FIXED_NOREPLACE,
     MAP_PRIVATE,
+    MAP_STACK,
     MLOCK_ONFAULT,
     MREMAP_FIXED,
     MREMAP_MAYMOVE,
     PAGE,
+    PROT_NONE,
     PROT_READ,
     PROT_WRITE,
     RLIM_INFINITY,
@@ -35,6 +39,7 @@ CAP_SYS_RESOURCE = 24
 PAGEMAP_SCAN = 0xC0606610  # _IOWR('f', 16, struct pm_scan_arg), 96 bytes
 SYS_IOCTL = 16
 ENOTTY = 25
+EINVAL = 22
 
 
 def _sys(name: str, *args: int) -> int:
@@ -114,6 +119,49 @@ def _fixed_noreplace() -> bool:
         _sys("munmap", p, PAGE)
 
 
+def _write_implies_read() -> bool:
+    # write(2) from a PROT_WRITE-only page reads it through the fault handler's rules
+    # (copy_from_user), without risking a SIGSEGV here.
+    p = _scratch(1, PROT_WRITE)
+    rfd, wfd = os.pipe()
+    try:
+        os.write(wfd, (ctypes.c_char * 1).from_address(p))
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(rfd)
+        os.close(wfd)
+        _sys("munmap", p, PAGE)
+
+
+def _map_stack_nohugepage() -> bool:
+    p = _scratch(1)
+    try:
+        _sys("mmap", p, PAGE, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED
+             | MAP_STACK, -1, 0)
+        return "nh" in _vmflags(p)
+    finally:
+        _sys("munmap", p, PAGE)
+
+
+def _mremap_checks_first() -> bool:
+    # A move onto itself overlaps (EINVAL) -- unless the missing VMA is noticed first.
+    p = _scratch(1)
+    _sys("munmap", p, PAGE)
+    return _sys("mremap", p, PAGE, PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, p) == -EINVAL
+
+
+def _madv_populate_stops_at_hole() -> bool:
+    p = _scratch(2)
+    try:
+        _sys("munmap", p, PAGE)
+        _sys("mprotect", p + PAGE, PAGE, PROT_NONE)
+        return _sys("madvise", p, 2 * PAGE, MADV_POPULATE_READ) != -EINVAL
+    finally:
+        _sys("munmap", p, 2 * PAGE)
+
+
 @cache
 def memlock_limits() -> tuple[int, int]:
     """RLIMIT_MEMLOCK (soft, hard) in bytes, as every executor inherits it from us."""
@@ -144,4 +192,9 @@ def probe() -> Features:
         madv_dontneed_locked=_madvise_ok(MADV_DONTNEED_LOCKED, lock=True),
         mremap_multi_vma_move=_multi_vma_move(),
         map_fixed_noreplace=_fixed_noreplace(),
+        write_implies_read=_write_implies_read(),
+        thp=_madvise_ok(MADV_NOHUGEPAGE, lock=False),
+        map_stack_nohugepage=_map_stack_nohugepage(),
+        mremap_checks_first=_mremap_checks_first(),
+        madv_populate_stops_at_hole=_madv_populate_stops_at_hole(),
     )

@@ -67,6 +67,13 @@ class Observer:
                 return self._buf[:got].decode()
             got += n
 
+    def pagemap(self) -> tuple[int, ...]:
+        """The arena's pagemap words alone."""
+        try:
+            return _PAGEMAP.unpack(os.pread(self._pagemap, _PAGEMAP.size, _PAGEMAP_OFFSET))
+        except OSError as e:
+            raise ObserveError(e.errno, f"reading /proc/{self.pid}: {e.strerror}") from None
+
     def snapshot(self) -> Snapshot:
         try:
             smaps = self._read_text(self._smaps)

@@ -10,9 +10,11 @@ VMAs (SEMANTICS.md §12, invariants 1-4, 10, 13). Each difference becomes a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 from fuzzer.model import OUTSIDE, Prediction, State
 from fuzzer.model.pages import NEW_PID, TASK_SIZE
+from fuzzer.model.state import RestVma
 from fuzzer.model.world import mapcounts
 from fuzzer.observe.snapshot import Snapshot, Vma
 from fuzzer.oracle.title import call_feature, result_text
@@ -269,7 +271,7 @@ def _process_checks(state: State, snap: Snapshot) -> list[tuple[str, str, str, s
     for v in snap.vmas:
         if (v.end > ARENA_BASE and v.start < arena_end) or v.start >= TASK_SIZE:
             continue  # the arena is checked page by page; the gate VMA never changes
-        r = rest.get((v.start, v.end))
+        r = rest.get((v.start, v.end)) or _merged(state, v)
         if r is None:
             outside += v.size
             outside_locked += v.size if v.lo else 0
@@ -284,6 +286,19 @@ def _process_checks(state: State, snap: Snapshot) -> list[tuple[str, str, str, s
                     f"{state.outside_mapped * 4} kB outside, {state.outside_locked * 4} kB locked",
                     f"{outside // 1024} kB outside, {outside_locked // 1024} kB locked"))
     return out
+
+
+def _merged(state: State, v: Vma) -> RestVma | None:
+    """The executor's own VMAs that tile `v` exactly, as one: mlock_fixup merges adjacent
+    ones with equal flags (the bss and a brk heap right after it, without brk
+    randomization), which is the same memory, not a new mapping."""
+    parts = sorted((r for r in state.rest if v.start <= r.start and r.end <= v.end),
+                   key=lambda r: r.start)
+    if len(parts) < 2 or parts[0].start != v.start or parts[-1].end != v.end:
+        return None
+    if any(a.end != b.start or (a.lo, a.lf) != (b.lo, b.lf) for a, b in pairwise(parts)):
+        return None
+    return parts[0]
 
 
 def _vma_text(v: Vma) -> str:

@@ -73,6 +73,16 @@ def presence(word: int, zero_pfn: int) -> str:
     return "A" if exclusive else "a"
 
 
+def model_presence(pages: list[Page | None]) -> str:
+    """The model's presence letters alone, unmapped pages as '.'."""
+    return "".join("." if p is None else p.state[0] for p in pages)
+
+
+def kernel_presence(words: tuple[int, ...], zero_pfn: int) -> str:
+    """pagemap's presence letters alone (the cheap part of a snapshot)."""
+    return "".join(presence(w, zero_pfn) for w in words)
+
+
 def arena_vmas(snap: Snapshot) -> list[Vma]:
     end = ARENA_BASE + ARENA_PAGES * PAGE
     return [v for v in snap.vmas if v.end > ARENA_BASE and v.start < end]

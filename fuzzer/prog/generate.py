@@ -191,16 +191,16 @@ class _Gen:
         for i in range(addr // PAGE, min(page_up(addr + length) // PAGE, ARENA_PAGES)):
             self.shadow[i] = call.name == "mmap"
 
-    def page(self) -> int:
-        """A page index: usually one the program mapped, or a mapping's edge."""
+    def page(self, near_mapped: int = 75) -> int:
+        """A page index: usually (near_mapped %) one the program mapped, or a mapping's edge."""
         mapped = self.mapped()
-        if mapped and _chance(self.src, 75):
+        if mapped and _chance(self.src, near_mapped):
             i = mapped[self.src.ConsumeIntInRange(0, len(mapped) - 1)]
             return max(0, i + _pick(self.src, [(8, 0), (1, -1), (1, 1)]))
         return self.src.ConsumeIntInRange(0, ARENA_PAGES - 1)
 
-    def addr(self, subpage: int) -> int:
-        base = min(self.page(), ARENA_PAGES - 1) * PAGE
+    def addr(self, subpage: int, near_mapped: int = 75) -> int:
+        base = min(self.page(near_mapped), ARENA_PAGES - 1) * PAGE
         if _chance(self.src, subpage):
             base += self.src.ConsumeIntInRange(1, PAGE - 1)
         return base
@@ -251,7 +251,7 @@ class _Gen:
             case "mmap":
                 return self.mmap()
             case "touch":
-                addr = self.addr(10)
+                addr = self.addr(10, near_mapped=92)  # a touch of nothing says little
                 return Call("touch", (addr, self.src.ConsumeIntInRange(0, 1)))
             case "mlock2":
                 addr = self.addr(15)
@@ -316,14 +316,21 @@ class _Gen:
             case "zero":
                 off = 0
             case "pages":
-                off = self.src.ConsumeIntInRange(1, 8) * PAGE
+                off = self.src.ConsumeIntInRange(1, 4) * PAGE
             case "unaligned":
                 off = self.src.ConsumeIntInRange(1, PAGE - 1)
             case "far":
                 off = 1 << 40
             case _:
                 off = -PAGE
-        return Call("mmap", (addr, length, _pick(self.src, PROTS), flags, self.fd(), off))
+        call = Call("mmap", (addr, length, _pick(self.src, PROTS), flags, self.fd(), off))
+        # Often touched at once: a file mapping's faults (fault-around, copy-on-write,
+        # SIGBUS past the end) are what it is for, and a random touch seldom lands on it.
+        pages = min(page_up(length), ARENA_SIZE - addr) // PAGE if length < WRAP_MIN else 0
+        if flags & MAP_FIXED and pages and _chance(self.src, 50):
+            page = addr // PAGE + self.src.ConsumeIntInRange(0, pages - 1)
+            self.pending.append(Call("touch", (page * PAGE, self.src.ConsumeIntInRange(0, 1))))
+        return call
 
     def fd(self) -> int:
         """Mostly an open memfd; sometimes a number that may be closed or never opened."""

@@ -121,8 +121,12 @@ class Syscall:
 # The executor's checkpoint after a touch: a syscall no program call uses.
 SYS_GETPPID = 110
 SYS_EXIT_GROUP = 231
-SYS_CAPSET, SYS_PRLIMIT64 = 126, 302
+SYS_CAPSET, SYS_PRLIMIT64, SYS_FORK = 126, 302, 57
 OP_TOUCH, OP_PRLIMIT_MEMLOCK, OP_DROP_CAP_IPC_LOCK = 1000, 1002, 1003  # touch: 1000 + mode
+OP_EXIT = 1004
+# memfd_create: the executor supplies the name ("mmfuzz", so smaps shows
+# /memfd:mmfuzz (deleted)) and no flags; the supervisor sees memfd_create itself.
+SYS_MEMFD_CREATE, OP_MEMFD_CREATE = 319, 1010
 RLIM_INFINITY = U64
 SYSCALLS: dict[str, Syscall] = {
     s.name: s
@@ -148,6 +152,15 @@ SYSCALLS: dict[str, Syscall] = {
         Syscall("prlimit_memlock", SYS_PRLIMIT64, (("limit", Kind.LEN),), ranges=(),
                 op=OP_PRLIMIT_MEMLOCK),
         Syscall("drop_cap_ipc_lock", SYS_CAPSET, (), ranges=(), op=OP_DROP_CAP_IPC_LOCK),
+        # Processes: fork() makes the next process number (p1, p2, ... in program
+        # order); exit() ends the calling process (exit_group).
+        Syscall("fork", SYS_FORK, (), ranges=()),
+        Syscall("exit", SYS_EXIT_GROUP, (), ranges=(), op=OP_EXIT),
+        # memfds: the executor starts with no descriptors open, so memfd_create
+        # returns the lowest free number (0 first) and programs name fds by number.
+        Syscall("memfd_create", SYS_MEMFD_CREATE, (), ranges=(), op=OP_MEMFD_CREATE),
+        Syscall("ftruncate", 77, (("fd", Kind.INT), ("len", Kind.LEN)), ranges=()),
+        Syscall("close", 3, (("fd", Kind.INT),), ranges=()),
     )
 }
 BY_NR = {s.nr: s for s in SYSCALLS.values() if not s.is_pseudo}

@@ -5,7 +5,8 @@ Calls become syzkaller calls with numeric arguments and VMA pointers,
 Arena offsets are placed in syzkaller's classic data area at 0x7f0000000000
 (mmfuzz's own arena is at ARENA_BASE; the header says so). A touch has no
 syscall: it is kept as a comment line; the privilege pseudo-calls become the
-prlimit64 and capset they stand for.
+prlimit64 and capset they stand for, memfd_create gets its name from scratch
+memory. Descriptors stay the numbers mmfuzz's executor gives (0 first).
 """
 
 from __future__ import annotations
@@ -47,6 +48,10 @@ def syz_call(call: Call) -> str:
             data = ", ".join(_hex(v) for v in (CAPS_LOW, CAPS_LOW, 0, CAPS_HIGH, CAPS_HIGH, 0))
             return (f"capset(&({SCRATCH:#x})={{{CAP_V3:#x}, 0x0}}, "
                     f"&({SCRATCH + 8:#x})={{{data}}})")
+        case "memfd_create":
+            # mmfuzz numbers fds from 0 (its executor closes all first); syz-executor
+            # does not, so ftruncate/close/mmap fds may need renumbering
+            return f"memfd_create(&({SCRATCH:#x})='mmfuzz\\x00', 0x0)"
     lengths: dict[int, int] = {}
     for ai, li in spec.ranges:  # mremap: old with old_len, new with new_len
         lengths.setdefault(ai, call.args[li])

@@ -52,6 +52,11 @@ def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(None, use_errno=True)
 
 
+def _subreaper(on: bool) -> None:
+    if _libc().prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) != 0:
+        raise SupervisorError("cannot change the child subreaper attribute (prctl)")
+
+
 class SupervisorError(RuntimeError):
     """The executor could not be started or misbehaved (not a kernel finding)."""
 
@@ -158,6 +163,10 @@ class Run:
         finally:
             os.close(rfd)
         self._seen.append(self.pid)
+        # While the run lasts, a forked process whose parent exits first becomes our
+        # child, so we reap it (and only then: other children of this process, a
+        # test's or a guest kernel's, are not ours to adopt).
+        _subreaper(True)
         try:
             os.write(wfd, encode(self.program))
         finally:
@@ -216,6 +225,7 @@ class Run:
         self._seen.clear()
         self._procs.clear()
         self.pids.clear()
+        _subreaper(False)
 
     def _wait(self, pid: int) -> Stop:
         try:
@@ -351,9 +361,6 @@ class Supervisor:
         self.injector = Injector(injections) if injections else None
         if cpu is not None:
             os.sched_setaffinity(0, {cpu})
-        # A forked process whose parent exits first becomes our child, so we reap it.
-        if _libc().prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
-            raise SupervisorError("cannot become a child subreaper (prctl)")
 
     def run(self, program: Program) -> Run:
         return Run(self.executor, program, self.budget, self.injector)
