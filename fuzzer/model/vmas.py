@@ -23,6 +23,7 @@ dc, wf, nr, hg, nh, rr, sr, dd, mg), plus VM_ACCOUNT.
 
 from __future__ import annotations
 
+import functools
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
@@ -92,8 +93,10 @@ def _replaced(was: Attrs, now: Attrs) -> bool:
     return (was.shared, was.obj, was.pgoff) != (now.shared, now.obj, now.pgoff)
 
 
+@functools.lru_cache(maxsize=4096)
 def _flags(a: Attrs) -> Attrs:
-    """What mprotect, mlock and madvise change in a VMA: everything but the mapping."""
+    """What mprotect, mlock and madvise change in a VMA: everything but the mapping.
+    (Cached: a handful of distinct Attrs recur, and this runs for every page.)"""
     return replace(a, shared=False, obj=0, pgoff=0)
 
 

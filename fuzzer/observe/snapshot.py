@@ -7,6 +7,7 @@ without touching /proc.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 
@@ -69,12 +70,18 @@ _VMA = re.compile(
 def parse_smaps(text: str) -> tuple[Vma, ...]:
     vmas = tuple(
         Vma(int(start, 16), int(end, 16), perms, int(inode), name, int(rss) * 1024,
-            int(pss) * 1024, int(locked) * 1024, frozenset(flags.split()))
+            int(pss) * 1024, int(locked) * 1024, _flag_set(flags))
         for start, end, perms, inode, name, rss, pss, locked, flags in _VMA.findall(text)
     )
     if len(vmas) != text.count("VmFlags:"):
         raise ValueError("smaps: a VMA lacks Rss, Pss, Locked or VmFlags")
     return vmas
+
+
+@functools.lru_cache(maxsize=1024)
+def _flag_set(text: str) -> frozenset[str]:
+    """A VmFlags line as a set (cached: the same few lines recur at every step)."""
+    return frozenset(text.split())
 
 
 def parse_vmlck(text: str) -> int:

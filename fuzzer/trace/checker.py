@@ -95,15 +95,15 @@ def check(supervisor: Supervisor, program: Program, on_step: StepHook | None = N
                     observers[child] = stack.enter_context(Observer(run.pids[child]))
                 elif st.call.name == "exit":
                     observers.pop(n).close()
-                found = _compare_all(st, pred, world, observers, seen)
+                found, snap = _compare_all(st, pred, world, observers, seen)
                 if found:
-                    found = _compare_all(st, pred, world, observers, seen)
+                    found, snap = _compare_all(st, pred, world, observers, seen)
                 rep = StepReport(st.index, st.call, pred, st.ret, st.signal, tuple(found))
                 report.steps.append(rep)
-                if n in observers:  # not after its exit
-                    report.snapshot = observers[n].snapshot()
+                if snap is not None:  # not after the caller's exit
+                    report.snapshot = snap
                     if on_step is not None:
-                        on_step(rep, world.proc(n), report.snapshot)
+                        on_step(rep, world.proc(n), snap)
                 if found:
                     report.divergences = found
                     break
@@ -129,18 +129,20 @@ def _shown(state: State) -> Shown:
 
 
 def _compare_all(st: Step, pred: Prediction, world: World, observers: dict[int, Observer],
-                 seen: dict[int, Shown]) -> list[Divergence]:
-    """The calling process first (result, signal, state), then every other live one.
-    `seen` keeps, per process, the model's pages when it was last compared whole."""
+                 seen: dict[int, Shown]) -> tuple[list[Divergence], Snapshot | None]:
+    """The calling process first (result, signal, state), then every other live one;
+    with the caller's snapshot. `seen` keeps, per process, what the model said it
+    shows when it was last compared whole."""
     n = st.call.proc
     found: list[Divergence] = []
+    snap = None
     if n in observers:  # after exit() there is nothing of the caller to compare
-        found = compare(st.index, st.call, pred, world.proc(n), st.ret, st.signal,
-                        observers[n].snapshot())
+        snap = observers[n].snapshot()
+        found = compare(st.index, st.call, pred, world.proc(n), st.ret, st.signal, snap)
         if world.forked:
             seen[n] = _shown(world.proc(n))
     if not world.forked:
-        return found
+        return found, snap
     for other, state in world.live():
         if other == n or other not in observers:
             continue
@@ -158,4 +160,4 @@ def _compare_all(st: Step, pred: Prediction, world: World, observers: dict[int, 
         found += compare(st.index, st.call, pred, state, st.ret, st.signal,
                          observer.snapshot(), where)
         seen[other] = _shown(state)
-    return found
+    return found, snap
