@@ -288,3 +288,41 @@ def test_many_runs_leave_no_zombie_or_stray(supervisor: Supervisor) -> None:
     assert children() == before_children
     assert not [c for c in children() if c[2] == "Z" or c[1].startswith("mmfuzz-exec")]
     assert open_fds() == before_fds
+
+
+FORKS = """
+mmap(@0, 2p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
+touch(@0, write)
+fork()
+p1: fork()
+exit()
+p2: touch(@1, write)
+p1: exit()
+p2: touch(@0, read)
+"""
+
+
+@pytest.mark.parametrize("steps", [0, 4, 3])  # 0: to the end
+def test_forking_runs_leave_no_process(supervisor: Supervisor, steps: int) -> None:
+    """Whether every process runs to its end or the run is left half-way (the parent
+    gone first, a grandchild orphaned), every process of the run is reaped."""
+    program = parse(FORKS)
+    before = children()
+    pids: set[int] = set()
+    for _ in range(30):
+        with supervisor.run(program) as run:
+            for k, _step in enumerate(run.steps(), 1):
+                pids.update(run.pids.values())
+                if k == steps:
+                    break
+    assert len(pids) >= 3
+    left = []
+    for pid in pids:
+        try:
+            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        except OSError:
+            continue
+        if comm.startswith("mmfuzz-exec"):
+            left.append(pid)
+    assert left == []
+    assert children() == before
