@@ -54,13 +54,13 @@ def throughput(supervisor: Supervisor, count: int = 1000, seed: int = 1) -> Thro
     programs = workload(count, seed)
     steps = diverged = 0
     # each run's first snapshot, and each step with the snapshot it was compared with
-    seen: list[tuple[Snapshot, list[tuple[StepReport, Snapshot]]]] = []
+    seen: list[tuple[Snapshot, list[tuple[StepReport, Snapshot | None]]]] = []
     start = time.perf_counter()
     for program in programs:
-        kept: list[tuple[StepReport, Snapshot]] = []
+        kept: list[tuple[StepReport, Snapshot | None]] = []
 
-        def keep(rep: StepReport, state: State, snap: Snapshot,
-                 kept: list[tuple[StepReport, Snapshot]] = kept) -> None:
+        def keep(rep: StepReport, state: State | None, snap: Snapshot | None,
+                 kept: list[tuple[StepReport, Snapshot | None]] = kept) -> None:
             kept.append((rep, snap))
 
         try:
@@ -83,8 +83,9 @@ def throughput(supervisor: Supervisor, count: int = 1000, seed: int = 1) -> Thro
         world = World.start(initial_state(initial))
         for rep, snap in kept:
             pred = world_step(world, rep.call)
-            state = world.proc(rep.call.proc)
-            compare(rep.index, rep.call, pred, state, rep.ret, rep.signal, snap)
+            state = world.procs[rep.call.proc]
+            if state is not None and snap is not None:
+                compare(rep.index, rep.call, pred, state, rep.ret, rep.signal, snap)
     model_seconds = time.perf_counter() - start
     return Throughput(len(seen), steps, seconds, diverged, model_seconds)
 

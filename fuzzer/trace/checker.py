@@ -50,7 +50,8 @@ class Report:
         return bool(self.divergences)
 
 
-StepHook = Callable[[StepReport, State, Snapshot], None]
+# Called after every step with the caller's state and snapshot (None after its exit).
+StepHook = Callable[[StepReport, State | None, Snapshot | None], None]
 SPECIAL_FLAGS = frozenset({"io", "pf", "mm", "de"})  # what vma_supports_mlock() refuses
 
 
@@ -102,8 +103,8 @@ def check(supervisor: Supervisor, program: Program, on_step: StepHook | None = N
                 report.steps.append(rep)
                 if snap is not None:  # not after the caller's exit
                     report.snapshot = snap
-                    if on_step is not None:
-                        on_step(rep, world.proc(n), snap)
+                if on_step is not None:
+                    on_step(rep, world.procs[n], snap)
                 if found:
                     report.divergences = found
                     break
