@@ -30,7 +30,7 @@ from fuzzer.model.pages import (
     arena_pages,
     populate,
 )
-from fuzzer.model.state import ABSENT, SHMEM, SHMEM_TWICE, Attrs, Page, State
+from fuzzer.model.state import ABSENT, SHARED_ANON, SHMEM, SHMEM_TWICE, Attrs, Page, State
 from fuzzer.prog.program import ARENA_BASE, ARENA_PAGES, page_up
 from fuzzer.prog.syscalls import (
     EAGAIN,
@@ -71,6 +71,7 @@ def _do_mremap(
     state: State, old: int, old_len: int, new_len: int, flags: int, new: int
 ) -> tuple[int, range | None]:
     """do_mremap: the result (arena offset, OUTSIDE or -errno) and the range to populate."""
+    raw_lens = (old_len, new_len)
     old_len = page_up(old_len) & U64  # PAGE_ALIGN, which wraps to 0
     new_len = page_up(new_len) & U64
     # check_mremap_params
@@ -79,11 +80,12 @@ def _do_mremap(
     implies_new = bool(flags & (MREMAP_FIXED | MREMAP_DONTUNMAP))
     dontunmap = bool(flags & MREMAP_DONTUNMAP)
     if not state.features.mremap_checks_first:
-        # Before about 6.17 the syscall checked only its flags, then looked the VMA up
-        # (EFAULT), and left the new range to mremap_to().
+        # Before about 6.17 the syscall checked only its flags (DONTUNMAP's lengths as
+        # given, not page-aligned), then looked the VMA up (EFAULT), and left the new
+        # range to mremap_to().
         maymove = bool(flags & MREMAP_MAYMOVE)
         if (flags & MREMAP_FIXED and not maymove) or (
-                dontunmap and (not maymove or old_len != new_len)):
+                dontunmap and (not maymove or raw_lens[0] != raw_lens[1])):
             return -EINVAL, None
         if vmas.vma_at(state, old // PAGE) is None:
             return -EFAULT, None
@@ -224,6 +226,8 @@ def _move_vma(state: State, old: int, old_len: int, new_len: int, dest: int,
         if head.attrs.obj:
             map_outside(state, head.attrs, pgoff, moved, new_len // PAGE,
                         populate=head.attrs.lo)
+        # a page fork left shared stays shared where it went (world.py counts it)
+        state.outside_frames += [m for m in moved if m[0] == SHARED_ANON]
         return OUTSIDE
     first, vid, (_, anon, acct) = dest // PAGE, vmas.new_id(state), slot
     for k in range(new_len // PAGE):

@@ -107,6 +107,9 @@ class State:
     # After a fork: every live process's State, one list shared by all of them
     # (`world.py`), for what one process does to objects all of them map.
     peers: list[State] = field(default_factory=list)
+    # Shared anonymous frames (`aN`) that mremap moved outside the arena: still
+    # mapped there, so they still count as sharers (`world.py`).
+    outside_frames: list[str] = field(default_factory=list)
     # VMA identity, private to vmas.py (SEMANTICS.md §11): per arena page its
     # (VMA id, anon_vma id, VM_ACCOUNT); the pages as vmas.track last saw them;
     # the next id vmas.py hands out.
@@ -126,6 +129,7 @@ class State:
         new.outside_shmem_vmas = list(self.outside_shmem_vmas)
         new.outside_shmem = set(self.outside_shmem)
         new.fds = dict(self.fds)
+        new.outside_frames = list(self.outside_frames)
         return new
 
     def processes(self) -> list[State]:

@@ -140,6 +140,19 @@ def _fork(world: World, parent_no: int) -> Prediction:
     return Prediction(NEW_PID)
 
 
+def _count(s: State, frames: Counter[str], cached: Counter[tuple[int, int]]) -> None:
+    """Add one process's mappings of shared frames and of page cache pages."""
+    for p in s.pages:
+        if p is None:
+            continue
+        if p.state[0] == SHARED_ANON:
+            frames[p.state] += 1
+        elif p.state in (SHMEM, SHMEM_TWICE):
+            cached[p.attrs.obj, p.attrs.pgoff] += 1
+    frames.update(s.outside_frames)
+    cached.update(s.outside_shmem)
+
+
 def mapcounts(state: State) -> list[int]:
     """How many times each arena page's physical page is mapped, over every process
     (0 where nothing is mapped, and for the zero page, which smaps never counts).
@@ -151,14 +164,7 @@ def mapcounts(state: State) -> list[int]:
     frames: Counter[str] = Counter()
     cached: Counter[tuple[int, int]] = Counter()
     for s in state.processes():
-        for p in s.pages:
-            if p is None:
-                continue
-            if p.state[0] == SHARED_ANON:
-                frames[p.state] += 1
-            elif p.state in (SHMEM, SHMEM_TWICE):
-                cached[p.attrs.obj, p.attrs.pgoff] += 1
-        cached.update(s.outside_shmem)
+        _count(s, frames, cached)
     out = []
     for p in state.pages:
         if p is None or p.state in (ABSENT, ZERO):
@@ -184,14 +190,7 @@ def share(world: World) -> None:
     frames: Counter[str] = Counter()
     cached: Counter[tuple[int, int]] = Counter()
     for s in live:
-        for p in s.pages:
-            if p is None:
-                continue
-            if p.state[0] == SHARED_ANON:
-                frames[p.state] += 1
-            elif p.state in (SHMEM, SHMEM_TWICE):
-                cached[p.attrs.obj, p.attrs.pgoff] += 1
-        cached.update(s.outside_shmem)
+        _count(s, frames, cached)
     for s in live:
         for i, p in enumerate(s.pages):
             if p is None:
