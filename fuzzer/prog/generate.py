@@ -26,6 +26,8 @@ from fuzzer.prog.program import (
     Call,
     Processes,
     Program,
+    ProgramError,
+    check_call,
     page_up,
 )
 from fuzzer.prog.syscalls import (
@@ -161,6 +163,15 @@ MADV_CHOICES = [(12, MADV_DONTNEED), (8, MADV_DONTNEED_LOCKED), (6, MADV_FREE),
                 (2, 5), (1, 99)]
 
 
+def _may_map(call: Call) -> bool:
+    """Whether an mmap is likely to map at its address (FIXED, a known type, an
+    aligned offset, anonymous or with a descriptor): the shadow's guess."""
+    flags, off, fd = call.arg("flags"), call.arg("off"), call.arg("fd")
+    return bool(flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) and flags & 0xF in (
+        MAP_PRIVATE, MAP_SHARED) and off % PAGE == 0 and (
+        bool(flags & MAP_ANONYMOUS) or fd >= 0)
+
+
 class _Gen:
     def __init__(
         self, src: Source, calls: frozenset[str] | None, covers: Callable[[Call], bool] | None
@@ -186,7 +197,7 @@ class _Gen:
         addr, length = call.args[0], call.args[1]
         if addr % PAGE or length == 0 or length >= WRAP_MIN:
             return
-        if call.name == "mmap" and not call.arg("flags") & (MAP_FIXED | MAP_FIXED_NOREPLACE):
+        if call.name == "mmap" and not _may_map(call):
             return
         for i in range(addr // PAGE, min(page_up(addr + length) // PAGE, ARENA_PAGES)):
             self.shadow[i] = call.name == "mmap"
@@ -245,7 +256,7 @@ class _Gen:
                 return Call(name, (_pick(self.src, MEMLOCK_LIMITS),))
             case "madvise":
                 addr = self.addr(4)
-                return Call("madvise", (addr, self.length(addr), _pick(self.src, MADV_CHOICES)))
+                return Call("madvise", (addr, self.span(addr), _pick(self.src, MADV_CHOICES)))
             case "mremap":
                 return self.mremap()
             case "mmap":
@@ -256,13 +267,25 @@ class _Gen:
             case "mlock2":
                 addr = self.addr(15)
                 flags = _pick(self.src, MLOCK2_FLAGS)
-                return Call("mlock2", (addr, self.length(addr), flags))
+                return Call("mlock2", (addr, self.span(addr), flags))
             case "mprotect":
                 addr = self.addr(4)
-                return Call("mprotect", (addr, self.length(addr), _pick(self.src, PROTS)))
+                return Call("mprotect", (addr, self.span(addr), _pick(self.src, PROTS)))
             case _:
                 addr = self.addr(15 if name != "munmap" else 4)
-                return Call(name, (addr, self.length(addr)))
+                return Call(name, (addr, self.span(addr)))
+
+    def span(self, addr: int) -> int:
+        """A length for a call on a range: often one that ends inside the mapping the
+        range starts in (or just past its end), else any length. A random length
+        mostly runs into a hole, and then mlock, mprotect and madvise stop at ENOMEM
+        before the semantics behind it are reached."""
+        run = self.mapped_run(addr // PAGE)
+        if run and _chance(self.src, 60):
+            n = self.src.ConsumeIntInRange(1, run + (1 if _chance(self.src, 15) else 0)) \
+                * PAGE - (addr % PAGE if _chance(self.src, 90) else 0)
+            return min(n, ARENA_SIZE - addr)  # the arena's end bounds every range
+        return self.length(addr)
 
     def mapped_run(self, page: int) -> int:
         """How many mapped pages (by the shadow) follow `page`, itself included."""
@@ -277,7 +300,7 @@ class _Gen:
         # Mostly a range inside one mapping, and mostly growth: a random range is
         # EFAULT so often that the paths behind the checks would rarely run.
         if run and _chance(self.src, 70):
-            old_len = self.src.ConsumeIntInRange(1, run) * PAGE
+            old_len = min(self.src.ConsumeIntInRange(1, run) * PAGE, ARENA_SIZE - old)
         else:
             old_len = self.length(old)
         room = (ARENA_SIZE - old) // PAGE
@@ -386,6 +409,10 @@ class _Gen:
                 continue  # the last process never exits: the program would end
             proc = self.process(procs, last)
             call = replace(call, proc=proc)
+            try:
+                check_call(call)  # whatever the arguments, never a range past the arena
+            except ProgramError:
+                continue
             procs.check(call)
             last = procs.forks if call.name == "fork" and _chance(self.src, 50) else proc
             self.track(call)
