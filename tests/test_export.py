@@ -167,6 +167,11 @@ AGREEING = [
     ("crash", "touch(@0, read)\n", 0),
     ("result", f"prlimit_memlock(1p)\ndrop_cap_ipc_lock()\n"
                f"mmap(@0, 2p, {RW}, {AP}|MAP_LOCKED, -1, 0)\n", 2),
+    # memfds: numbered from 0 as in the executor (the reproducer closes its stdio first)
+    ("presence", f"memfd_create()\nftruncate(0, 2p)\n"
+                 f"mmap(@0, 4p, {RW}, MAP_PRIVATE|MAP_FIXED|MAP_POPULATE, 0, 0)\n", 2),
+    ("result", "memfd_create()\nmemfd_create()\nclose(0)\nftruncate(0, 1p)\n", 3),
+    ("result", f"mmap(@0, 1p, {RW}, MAP_SHARED|MAP_FIXED, 1, 0)\n", 0),
 ]
 
 
