@@ -46,6 +46,8 @@ class Options:
     minimize_budget: int = 100  # runs to minimize each new bucket with (0: do not)
     crashes: Path | None = None  # where new buckets' folders go (None: nowhere)
     explore: float = 0.25  # share of inputs decoded from fresh random bytes
+    kernel: str = "host"  # or "uml:PATH": workers run in User-Mode Linux guests (fuzzer/kernel)
+    guest_mem: int = 512  # MiB of memory per guest
 
 
 @dataclass
@@ -85,14 +87,15 @@ def _on_term(signo: int, frame: FrameType | None) -> None:
 def run_campaign(
     store: Store, opts: Options, show: Callable[[Progress], None], every: float = 2.0
 ) -> Progress:
-    kernel = os.uname().release
+    kernel, features = _kernel(opts)
     options = {k: str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v
                for k, v in vars(opts).items()}
-    options["features"] = probe().as_dict()  # what the model was told about this kernel
+    options["features"] = features  # what the model was told about this kernel
     cid = store.start_campaign(kernel=kernel, host=os.uname().nodename, options=options)
     progress = Progress(cid)
     cpus = sorted(os.sched_getaffinity(0))
-    workers = [_start(i, cid, opts, cpus[i % len(cpus)]) for i in range(opts.workers)]
+    workers = [_start(i, cid, opts, cpus[i % len(cpus)], features)
+               for i in range(opts.workers)]
     old = signal.signal(signal.SIGTERM, _on_term)
     start = last_show = time.monotonic()
     sel = selectors.DefaultSelector()
@@ -135,9 +138,24 @@ def run_campaign(
     return progress
 
 
-def _start(index: int, cid: int, opts: Options, cpu: int) -> _Worker:
+def _kernel(opts: Options) -> tuple[str, dict[str, object]]:
+    """The release and probed features of the campaign's kernel (a guest boots once for them)."""
+    if opts.kernel == "host":
+        return os.uname().release, probe().as_dict()
+    from fuzzer.kernel import parse_kernel
+    from fuzzer.kernel.session import probe as probe_guest
+
+    return probe_guest(parse_kernel(opts.kernel, opts.guest_mem))
+
+
+def _start(index: int, cid: int, opts: Options, cpu: int,
+           features: dict[str, object]) -> _Worker:
     log = tempfile.TemporaryFile()  # noqa: SIM115 -- lives as long as the worker
-    cmd = [sys.executable, "-m", "fuzzer.campaign.worker", "--db", opts.db,
+    # In a guest kernel, a host process stands in for the worker and runs it in the guest.
+    module = ["fuzzer.campaign.worker"] if opts.kernel == "host" else [
+        "fuzzer.kernel.campaign", "--kernel", opts.kernel, "--guest-mem", str(opts.guest_mem),
+        "--features", json.dumps(features)]
+    cmd = [sys.executable, "-m", *module, "--db", opts.db,
            "--campaign", str(cid), "--seed", str(opts.seed + index), "--time", str(opts.time),
            "--runs", str(opts.runs), "--cpu", str(cpu), "--budget", str(opts.budget)]
     if opts.corpus is not None:

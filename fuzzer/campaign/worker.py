@@ -19,6 +19,7 @@ import random
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,7 @@ from fuzzer.prog import ParseError, Program, parse  # not instrumented: no model
 if TYPE_CHECKING:
     from fuzzer.store import Store
     from fuzzer.trace import Supervisor
+    from fuzzer.trace.supervisor import Run
 
 PROGRESS_EVERY = 0.5  # seconds
 
@@ -53,12 +55,31 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
-def _emit(message: dict[str, object]) -> None:
+def _stdout(message: dict[str, object]) -> None:
     sys.stdout.write(json.dumps(message) + "\n")
     sys.stdout.flush()
 
 
-def main(argv: list[str]) -> None:
+Emit = Callable[[dict[str, object]], None]
+_sink: Emit = _stdout
+
+
+def _emit(message: dict[str, object]) -> None:
+    _sink(message)
+
+
+def main(
+    argv: list[str],
+    *,
+    store: Store | None = None,
+    emit: Emit | None = None,
+    on_run: Callable[[Program], None] | None = None,
+) -> None:
+    """The worker. In a guest kernel (fuzzer/kernel/guest.py) the store is a proxy to
+    the host's, progress goes to the channel (emit), and every program is announced
+    before it runs (on_run), so the host knows which one a crashed kernel was running."""
+    global _sink
+    _sink = emit or _stdout
     args = _parse_args(argv)
     with atheris.instrument_imports(include=["fuzzer.model", "fuzzer.prog.generate"]):
         from fuzzer.model import SUPPORTED, covers  # imported here to be instrumented
@@ -73,9 +94,11 @@ def main(argv: list[str]) -> None:
     from fuzzer.trace.inject import load
 
     started = time.monotonic()
-    store = open_store(args.db)
+    store = store if store is not None else open_store(args.db)
     supervisor = Supervisor(executor_path(), args.budget, args.cpu,
                             injections=[load(spec) for spec in args.inject])
+    if on_run is not None:
+        _announce(supervisor, on_run)
     recorder = Recorder(store, args.campaign, supervisor,
                         on_bucket=lambda bid, title, new: _emit(
                             {"bucket": bid, "title": title, "new": new}))
@@ -95,7 +118,8 @@ def main(argv: list[str]) -> None:
 
     def flush() -> None:
         programs, steps, unsupported = recorder.take_progress()
-        store.add_progress(args.campaign, programs=programs, steps=steps)
+        store.add_progress(args.campaign, programs=programs, steps=steps,
+                           ops=recorder.take_ops())
         _emit({"programs": programs, "steps": steps, "unsupported": unsupported})
 
     def done() -> bool:
@@ -168,6 +192,16 @@ def _reduce(store: Store, supervisor: Supervisor, bucket_id: int, title: str,
         _emit({"warning": f"bucket {bucket_id} was not minimized: {type(e).__name__}: {e}"})
         return
     _emit({"reduced": bucket_id, "folder": str(folder) if folder else ""})
+
+
+def _announce(supervisor: Supervisor, on_run: Callable[[Program], None]) -> None:
+    run = supervisor.run
+
+    def announced(program: Program) -> Run:
+        on_run(program)
+        return run(program)
+
+    supervisor.run = announced  # type: ignore[method-assign]
 
 
 def _seed_programs(folder: str) -> list[Program]:

@@ -12,14 +12,17 @@ from typing import Annotated
 
 import typer
 
-from fuzzer.cli import bench, reduce, triage
+from fuzzer.cli import bench, kernels, reduce, stats, triage
 from fuzzer.cli.common import (
     DEFAULT_DB,
     DbOption,
+    GuestMemOption,
     InjectOption,
+    KernelOption,
     err,
     fail,
     injections,
+    kernel_of,
     out,
     user_errors,
 )
@@ -35,9 +38,11 @@ app = typer.Typer(
 )
 app.add_typer(triage.app, name="triage")
 app.add_typer(bench.app, name="bench")
+app.add_typer(stats.app, name="stats")
 app.command("minimize")(reduce.minimize_cmd)
 app.command("repro")(reduce.repro_cmd)
 app.command("export")(reduce.export_cmd)
+app.command("kernels")(kernels.kernels_cmd)
 
 
 TimeOpt = Annotated[float, typer.Option("--time", help="Seconds to fuzz.", min=1)]
@@ -78,10 +83,18 @@ def run_cmd(
     minimize_budget: MinimizeOpt = 100,
     crashes: CrashesOpt = Path("crashes"),
     explore: ExploreOpt = 0.25,
+    kernel: KernelOption = "host",
+    guest_mem: GuestMemOption = 512,
 ) -> None:
-    """Run a fuzzing campaign against the running kernel and store what diverges.
+    """Run a fuzzing campaign against the running kernel (or a UML one) and store what diverges.
+
+    With --kernel uml:PATH every worker runs in a User-Mode Linux guest booted
+    from PATH; this process keeps the database. A guest that panics or stops
+    answering is a finding (kernel-crash, hang), and a new guest boots.
 
     Example: mmfuzz run --time 600 --db sqlite:///db/mmfuzz.sqlite
+
+    Example: mmfuzz run --time 300 --kernel uml:../linux/linux
     """
     from fuzzer.campaign.run import Options, run_campaign
     from fuzzer.cli.show import print_progress, print_summary
@@ -91,7 +104,11 @@ def run_cmd(
     from fuzzer.trace import Supervisor
 
     with user_errors():
-        Supervisor(executor_path())  # fail early: root, compiler
+        target = kernel_of(kernel, guest_mem)
+        if target.is_host:
+            Supervisor(executor_path())  # fail early: root, compiler
+        else:
+            executor_path()  # built here: a guest's root file system is read-only
         injections(inject)  # and on a bad injection
         wanted = tuple(c.strip() for c in calls.split(",")) if calls else ()
         unknown = sorted(set(wanted) - SUPPORTED)
@@ -103,7 +120,7 @@ def run_cmd(
         opts = Options(db=db, time=time, runs=runs, workers=workers, seed=seed, budget=budget,
                        corpus=corpus, seeds=seed_dir, injections=tuple(inject or ()),
                        calls=wanted, minimize_budget=minimize_budget, crashes=crashes,
-                       explore=explore)
+                       explore=explore, kernel=str(target), guest_mem=guest_mem)
         progress = run_campaign(store, opts, print_progress)
         print_summary(progress, store)
 
@@ -114,12 +131,17 @@ def exec_cmd(
     verbose: VerboseOpt = False,
     budget: BudgetOpt = 5.0,
     inject: InjectOption = None,
+    kernel: KernelOption = "host",
+    guest_mem: GuestMemOption = 512,
 ) -> None:
     """Run one program on the kernel and compare every step with the model.
 
-    Exit status 0 when the kernel agrees, 1 on a divergence.
+    Exit status 0 when the kernel agrees, 1 on a divergence (a guest kernel's
+    crash is one).
 
     Example: mmfuzz exec corpus/seeds/01-populate-without-lock.prog
+
+    Example: mmfuzz exec --kernel uml:/usr/bin/linux corpus/seeds/05-map-locked.prog
     """
     import sys
 
@@ -132,6 +154,14 @@ def exec_cmd(
         except UnicodeDecodeError:
             raise fail(f"{file}: not a program text file (not UTF-8)") from None
         program = parse(text, str(file))
+        target = kernel_of(kernel, guest_mem)
+        if not target.is_host:
+            injections(inject)  # fail early, here, on a bad injection
+            from fuzzer.kernel.session import exec_in_guest
+
+            status = exec_in_guest(target, text, str(file), verbose, budget, inject or [],
+                                   lambda t: out.file.write(t))
+            raise typer.Exit(status)
         supervisor = Supervisor(executor_path(), budget, injections=injections(inject))
         report = check(supervisor, program, step_printer(verbose))
     print_report(report)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
 
-from fuzzer.cli.common import out, user_errors
+from fuzzer.cli.common import GuestMemOption, kernel_of, out, user_errors
+from fuzzer.kernel import Kernel
 
 app = typer.Typer(help="Benchmarks.", no_args_is_help=True)
 
@@ -17,17 +19,40 @@ def throughput_cmd(
                                           min=1)] = 1000,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the generated workload.")] = 1,
     cpu: Annotated[int, typer.Option("--cpu", help="CPU for the worker and its children.")] = 0,
+    kernel: Annotated[list[str] | None, typer.Option(
+        "--kernel", help="host or uml:PATH; repeat it to compare kernels on the same workload "
+        "(default: host).")] = None,
+    guest_mem: GuestMemOption = 512,
 ) -> None:
     """Programs/s and checked steps/s of one worker over a fixed generated workload.
 
     Example: mmfuzz bench throughput --programs 2000
+
+    Example: mmfuzz bench throughput --kernel host --kernel uml:/usr/bin/linux
     """
-    from fuzzer.campaign.bench import throughput
+    with user_errors():
+        targets = [kernel_of(k, guest_mem) for k in kernel or ["host"]]
+        for i, target in enumerate(targets):
+            if i:
+                out.print("", markup=False)
+            _throughput(target, programs, seed, cpu)
+
+
+def _throughput(target: Kernel, programs: int, seed: int, cpu: int) -> None:
+    from fuzzer.campaign.bench import Throughput, throughput
     from fuzzer.executor import executor_path
     from fuzzer.trace import Supervisor
 
-    with user_errors():
+    if target.is_host:
         r = throughput(Supervisor(executor_path(), cpu=cpu), programs, seed)
+        out.print(f"kernel: host ({os.uname().release})", markup=False)
+    else:
+        from fuzzer.kernel.session import throughput_in_guest
+
+        figures, ready = throughput_in_guest(target, programs, seed)
+        r = Throughput(**{k: v for k, v in figures.items()})  # type: ignore[arg-type]
+        out.print(f"kernel: {target} ({ready.release}; booted in {ready.seconds:.1f} s, "
+                  "not counted)", markup=False)
     out.print(f"workload: {r.programs} generated programs (seed {seed}), {r.steps} steps, "
               f"{r.programs and r.steps / r.programs:.1f} steps/program", markup=False)
     out.print(f"one worker: {r.programs_per_s:,.0f} programs/s, "
@@ -52,6 +77,9 @@ def detect_cmd(
     = False,
     db: Annotated[str | None, typer.Option(
         "--db", help="Database for the campaigns (default: a temporary one).")] = None,
+    kernel: Annotated[str, typer.Option(
+        "--kernel", help="host, or uml:PATH (every campaign runs in a guest).")] = "host",
+    guest_mem: GuestMemOption = 512,
 ) -> None:
     """How fast each injected kernel bug is found: detected k/K, median and worst time.
 
@@ -66,13 +94,14 @@ def detect_cmd(
     from fuzzer.trace.inject import load
 
     with user_errors():
+        target = kernel_of(kernel, guest_mem)
         names = inject or sorted(CATALOGUE)
         for name in names:
             load(name)  # fail early on a bad name or plug-in
         url = db or f"sqlite:///{tempfile.mkdtemp(prefix='mmfuzz-detect-')}/detect.sqlite"
         store = open_store(url)
         log = (lambda line: None) if json_out else (lambda line: out.print(line, markup=False))
-        rows = detect(store, url, names, runs, time, baseline, log)
+        rows = detect(store, url, names, runs, time, baseline, log, str(target), guest_mem)
     if json_out:
         out.print_json(json.dumps([r.as_dict() for r in rows]))
         return

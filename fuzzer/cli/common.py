@@ -11,6 +11,7 @@ from rich.console import Console
 
 from fuzzer.campaign.run import CampaignError
 from fuzzer.executor import ExecutorBuildError
+from fuzzer.kernel import Kernel, KernelError, parse_kernel
 from fuzzer.model import Unsupported
 from fuzzer.observe import ObserveError
 from fuzzer.prog import ProgramError
@@ -37,6 +38,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     ObserveError,
     Unsupported,
     InjectionError,
+    KernelError,
     OSError,
 )
 
@@ -49,6 +51,18 @@ InjectOption = Annotated[
 
 def injections(specs: list[str] | None) -> list[Injection]:
     return [load(spec) for spec in specs or []]
+
+
+KernelOption = Annotated[str, typer.Option(
+    "--kernel", help="Kernel to run programs on: host, or uml:PATH (a User-Mode Linux binary, "
+    "e.g. uml:/usr/bin/linux or a patched tree's ./linux).")]
+GuestMemOption = Annotated[int, typer.Option(
+    "--guest-mem", help="MiB of memory for each User-Mode Linux guest.", min=64)]
+
+
+def kernel_of(spec: str, mem_mb: int = 512) -> Kernel:
+    """--kernel as a Kernel (KernelError, one line, for a bad spec or a missing binary)."""
+    return parse_kernel(spec, mem_mb)
 
 
 

@@ -14,7 +14,18 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from fuzzer.cli.common import DEFAULT_DB, DbOption, InjectOption, fail, injections, out, user_errors
+from fuzzer.cli.common import (
+    DEFAULT_DB,
+    DbOption,
+    GuestMemOption,
+    InjectOption,
+    KernelOption,
+    fail,
+    injections,
+    kernel_of,
+    out,
+    user_errors,
+)
 from fuzzer.prog import Program
 from fuzzer.reduce.csource import ExportError, Finding
 from fuzzer.reduce.export import FORMATS, export, finding_of, write_bucket_folder
@@ -109,22 +120,35 @@ def repro_cmd(
         "--minimized/--original",
         help="Run the minimized program (when there is one) or the original.")] = True,
     db: DbOption = DEFAULT_DB,
+    kernel: KernelOption = "host",
+    guest_mem: GuestMemOption = 512,
 ) -> None:
     """Run a bucket's program N times and store how many runs show its divergence.
 
     Example: mmfuzz repro 3 --runs 20 --original
+
+    Example: mmfuzz repro 3 --kernel uml:../linux/linux
     """
     from fuzzer.reduce.repro import reproduce
 
     with _errors():
+        target = kernel_of(kernel, guest_mem)
         store, bucket = _load(db, bucket_id)
         finding = finding_of(bucket, minimized=minimized)
         specs = _specs(bucket, inject)
-        hits, total = reproduce(finding.program, bucket.title, runs, _supervisor(specs))
+        if target.is_host:
+            hits, total = reproduce(finding.program, bucket.title, runs, _supervisor(specs))
+        else:
+            from fuzzer.kernel.session import repro_in_guest
+
+            injections(specs)  # fail early, here, on a bad injection
+            hits, total = repro_in_guest(target, finding.program.text(), bucket.title, runs,
+                                         specs)
         store.set_reliability(bucket_id, hits=hits, runs=total)
     which = "minimized" if minimized and bucket.minimized_program_text else "original"
     out.print(f"{hits}/{total} runs show: {bucket.title}", markup=False)
-    out.print(f"({which} program, {len(finding.program)} calls{_under(specs)})", markup=False)
+    on = "" if target.is_host else f", on {target}"
+    out.print(f"({which} program, {len(finding.program)} calls{_under(specs)}{on})", markup=False)
 
 
 def export_cmd(

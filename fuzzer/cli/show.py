@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 from fuzzer.campaign.run import Progress
 from fuzzer.cli.common import out
 from fuzzer.model import State
+from fuzzer.model.features import Features
 from fuzzer.observe import Snapshot
 from fuzzer.observe.probe import probe
 from fuzzer.oracle import Divergence, kernel_view, model_view, render, signal_text, value_text
@@ -17,13 +20,17 @@ from fuzzer.trace.checker import StepHook
 def _outcome(rep: StepReport) -> str:
     if rep.call.name == "touch":
         return signal_text(rep.signal)
+    if rep.call.name == "exit":
+        return "exited"
     return "= " + value_text(rep.call, rep.ret)
 
 
 def step_printer(verbose: bool) -> StepHook:
-    def hook(rep: StepReport, state: State, snap: Snapshot) -> None:
+    def hook(rep: StepReport, state: State | None, snap: Snapshot | None) -> None:
         mark = "  DIVERGES" if rep.divergences else ""
         out.print(f"{rep.index:3}  {format_call(rep.call):<78} {_outcome(rep)}{mark}", markup=False)
+        if state is None or snap is None:
+            return  # the caller has exited: nothing of it to show
         if verbose or rep.divergences:
             model, kernel = render(model_view(state.pages)), render(kernel_view(snap))
             out.print(f"       model : {model}", markup=False)
@@ -68,7 +75,13 @@ def print_summary(p: Progress, store: Store) -> None:
               f"({p.programs / secs:,.0f}/s), {p.steps:,} checked steps ({p.steps / secs:,.0f}/s)",
               markup=False)
     out.print(f"database: {store.url}", markup=False)
-    out.print(f"kernel: {probe().summary()}", markup=False)
+    row = store.campaign(p.campaign_id)
+    features = row.options.get("features")
+    names = {f.name for f in fields(Features)}
+    known = (Features(**{k: v for k, v in features.items() if k in names})
+             if isinstance(features, dict) else probe())
+    where = "" if row.options.get("kernel", "host") == "host" else f" in {row.options['kernel']}"
+    out.print(f"kernel: {known.summary()}{where}", markup=False)
     for warning in p.warnings:
         out.print(f"warning: {warning}", markup=False)
     if p.unsupported:

@@ -25,6 +25,9 @@ class Features:
     map_stack_nohugepage: bool = True  # MAP_STACK sets VM_NOHUGEPAGE (6.7+, with thp)
     mremap_checks_first: bool = True  # range checks, then the VMA lookup (6.17+; before: EFAULT)
     madv_populate_stops_at_hole: bool = True  # MADV_POPULATE_*: ENOMEM at a hole (6.9+)
+    # A VMA with an anon_vma merges into a neighbour without one (6.18 does; 6.1 did not:
+    # is_mergeable_anon_vma wanted the neighbour's anon_vma_chain to be singular).
+    merge_into_null_anon_vma: bool = True
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)

@@ -190,6 +190,10 @@ def merge(state: State, vma: range, left: bool = True) -> None:
     s, e = vma.start, vma.stop
     to_left = left and _mergeable(state, s)
     to_right = _mergeable(state, e)
+    if not state.features.merge_into_null_anon_vma and slot(state, s)[1]:
+        # Older kernels: a VMA with an anon_vma does not join a neighbour without one.
+        to_left = to_left and bool(slot(state, s - 1)[1])
+        to_right = to_right and bool(slot(state, e)[1])
     if to_left and to_right and not _anon_ok(slot(state, s - 1)[1], slot(state, e)[1]):
         to_right = False
     lo = _vma_range(state, s - 1).start if to_left else s

@@ -152,6 +152,25 @@ def _mremap_checks_first() -> bool:
     return _sys("mremap", p, PAGE, PAGE, MREMAP_MAYMOVE | MREMAP_FIXED, p) == -EINVAL
 
 
+def _merge_into_null_anon_vma() -> bool:
+    # mlock populates the middle page only: it alone gets an anon_vma. After munlock,
+    # does it merge back with its neighbours (which have none)?
+    p = _scratch(3)
+    try:
+        if _sys("mlock", p + PAGE, PAGE) != 0:
+            return True  # cannot tell without mlock: the newest behaviour
+        _sys("munlock", p + PAGE, PAGE)
+        return _vma_count(p, p + 3 * PAGE) == 1
+    finally:
+        _sys("munmap", p, 3 * PAGE)
+
+
+def _vma_count(start: int, end: int) -> int:
+    with open("/proc/self/maps") as f:
+        heads = (line.split(" ", 1)[0].split("-") for line in f)
+        return sum(1 for a, b in heads if int(a, 16) < end and int(b, 16) > start)
+
+
 def _madv_populate_stops_at_hole() -> bool:
     p = _scratch(2)
     try:
@@ -197,4 +216,5 @@ def probe() -> Features:
         map_stack_nohugepage=_map_stack_nohugepage(),
         mremap_checks_first=_mremap_checks_first(),
         madv_populate_stops_at_hole=_madv_populate_stops_at_hole(),
+        merge_into_null_anon_vma=_merge_into_null_anon_vma(),
     )

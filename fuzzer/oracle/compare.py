@@ -35,7 +35,7 @@ SIGNAL_CODES = {SIGSEGV: {1: "MAPERR", 2: "ACCERR"},  # si_code names, per signa
 PSS_SHIFT = 12  # fs/proc/task_mmu.c: Pss is summed in 1/4096 byte
 ADDRESS_CALLS = frozenset({"mmap", "mremap"})  # calls that return an address
 KINDS = ("result", "signal", "mapping", "prot", "lock", "fork-flags", "presence", "vma", "rss",
-         "locked", "vmlck", "hang", "crash", "kernel-crash")  # kernel-crash: fuzzer/kernel
+         "locked", "vmlck", "hang", "crash")  # (fuzzer/kernel adds kernel-crash, not exported)
 
 
 @dataclass(frozen=True, slots=True)

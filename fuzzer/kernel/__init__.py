@@ -1,0 +1,21 @@
+"""Kernels under test: the host's, or a User-Mode Linux kernel a developer built.
+
+`--kernel host` (the default) runs everything here. `--kernel uml:PATH` boots
+the UML binary at PATH with the host's root file system over hostfs, read-only,
+and runs the supervisor, the model and the executor inside it; this process
+keeps the database and writes every result into it (DESIGN.md, decision 10).
+
+spec      parsing `host` | `uml:PATH`
+uml       booting, talking to and halting one guest
+channel   the JSON-lines result channel (a UML serial line on a host pipe)
+console   the guest's console log: kernel crashes and their titles
+proxy     the Store the guest sees: every call travels over the channel
+guest     the guest's side (`python -m fuzzer.kernel.guest`, started by init.sh)
+session   one request to a fresh guest: probe, exec, check, repro, throughput
+campaign  a campaign worker for a guest (`python -m fuzzer.kernel.campaign`)
+releases  the releases a database has seen, and what tells two of them apart
+"""
+
+from fuzzer.kernel.spec import HOST, Kernel, KernelError, parse_kernel
+
+__all__ = ["HOST", "Kernel", "KernelError", "parse_kernel"]

@@ -1,0 +1,156 @@
+"""The guest's side: `python -m fuzzer.kernel.guest`, started by init.sh inside UML.
+
+It opens the channel, says it is ready (with the kernel release), takes one
+request and answers it:
+
+  probe       the features of this kernel, as the model will be told them
+  exec        check one program, its printed report sent back as text
+  check       check programs, the titles of their divergences sent back
+  repro       how many of N runs of a program show a bucket's title
+  throughput  the throughput benchmark on this kernel
+  worker      a campaign worker (campaign/worker.py) whose store is the host's
+
+then exits; init.sh reports the exit status and halts. Nothing here writes a
+file the host can see. Modules that import the model are imported only after
+the request is read, so the worker can instrument them for Atheris first.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from typing import TYPE_CHECKING, cast
+
+from fuzzer.kernel.channel import Channel, guest_channel
+
+if TYPE_CHECKING:
+    from fuzzer.prog import Program
+    from fuzzer.store import Store
+
+
+class _Forward(io.TextIOBase):
+    """sys.stdout of the guest: what the CLI's printers write goes to the host as text."""
+
+    def __init__(self, channel: Channel) -> None:
+        self._channel = channel
+
+    def write(self, text: str) -> int:
+        if text:
+            self._channel.send({"out": text})
+        return len(text)
+
+
+def main() -> int:
+    channel = guest_channel()
+    channel.send({"ready": {"release": os.uname().release}})
+    request = channel.recv()
+    mode = request.get("mode")
+    try:
+        match mode:
+            case "halt":
+                return 0
+            case "probe":
+                result = _probe()
+            case "exec":
+                result = _exec(channel, request)
+            case "check":
+                result = _check(request)
+            case "repro":
+                result = _repro(request)
+            case "throughput":
+                result = _throughput(request)
+            case "worker":
+                _worker(channel, request)
+                return 0
+            case _:
+                raise ValueError(f"unknown request {mode!r}")
+    except Exception as e:
+        channel.send({"error": f"{type(e).__name__}: {e}".splitlines()[0]})
+        return 1
+    channel.send({"result": result})
+    return 0
+
+
+def _probe() -> dict[str, object]:
+    from fuzzer.observe.probe import probe
+
+    return {"features": probe().as_dict()}
+
+
+def _supervisor(request: dict[str, object], budget: float = 5.0) -> object:
+    from fuzzer.executor import executor_path
+    from fuzzer.trace import Supervisor
+    from fuzzer.trace.inject import load
+
+    specs = cast(list[str], request.get("inject") or [])
+    return Supervisor(executor_path(), float(str(request.get("budget", budget))),
+                      injections=[load(s) for s in specs])
+
+
+def _program(request: dict[str, object]) -> Program:
+    from fuzzer.prog import parse
+
+    return parse(str(request["text"]), str(request.get("name", "<program>")))
+
+
+def _exec(channel: Channel, request: dict[str, object]) -> dict[str, object]:
+    from fuzzer.trace import Supervisor, check
+
+    program = _program(request)
+    supervisor = cast(Supervisor, _supervisor(request))
+    sys.stdout = _Forward(channel)  # before rich is imported: it sees no terminal, no colours
+    from fuzzer.cli.show import print_report, step_printer
+
+    try:
+        report = check(supervisor, program, step_printer(bool(request.get("verbose"))))
+        print_report(report)
+    finally:
+        sys.stdout = sys.__stdout__
+    return {"diverged": bool(report.divergences)}
+
+
+def _check(request: dict[str, object]) -> dict[str, object]:
+    from fuzzer.prog import parse
+    from fuzzer.trace import Supervisor, check
+
+    supervisor = cast(Supervisor, _supervisor(request))
+    texts = [str(t) for t in cast(list[object], request["texts"])]
+    return {"titles": [[d.title for d in check(supervisor, parse(t)).divergences]
+                       for t in texts]}
+
+
+def _repro(request: dict[str, object]) -> dict[str, object]:
+    from fuzzer.reduce.repro import reproduce
+    from fuzzer.trace import Supervisor
+
+    runs = int(str(request["runs"]))
+    hits, total = reproduce(_program(request), str(request["title"]), runs,
+                            cast(Supervisor, _supervisor(request)))
+    return {"hits": hits, "runs": total}
+
+
+def _throughput(request: dict[str, object]) -> dict[str, object]:
+    import dataclasses
+
+    from fuzzer.campaign.bench import throughput
+    from fuzzer.executor import executor_path
+    from fuzzer.trace import Supervisor
+
+    r = throughput(Supervisor(executor_path()), int(str(request["programs"])),
+                   int(str(request["seed"])))
+    return dataclasses.asdict(r)
+
+
+def _worker(channel: Channel, request: dict[str, object]) -> None:
+    from fuzzer.campaign import worker
+    from fuzzer.kernel.proxy import StoreProxy
+
+    argv = [str(a) for a in cast(list[object], request["argv"])]
+    worker.main(argv, store=cast("Store", StoreProxy(channel)),
+                emit=lambda m: channel.send({"worker": m}),
+                on_run=lambda p: channel.send({"program": p.text()}))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

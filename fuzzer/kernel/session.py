@@ -1,0 +1,108 @@
+"""One request to a fresh guest, from boot to halt: probe, exec, repro, throughput.
+
+Each call boots the guest, sends one request, relays what it prints, and halts
+it. A guest that dies or stops answering meanwhile raises GuestFault (with the
+kernel crash found on its console, if any): for `exec` that is the finding,
+for the others an error with the crash's title.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import cache
+from typing import cast
+
+from fuzzer.kernel.channel import ChannelClosed, ChannelTimeout
+from fuzzer.kernel.console import Crash
+from fuzzer.kernel.spec import Kernel, KernelError
+from fuzzer.kernel.uml import Guest, Ready
+
+
+class GuestFault(KernelError):
+    """The guest crashed or stopped answering before it answered the request."""
+
+    def __init__(self, message: str, crash: Crash | None, console: str) -> None:
+        super().__init__(message)
+        self.crash, self.console = crash, console
+
+
+def request(
+    kernel: Kernel,
+    message: dict[str, object],
+    on_out: Callable[[str], object] = lambda text: None,
+    timeout: float | None = None,
+) -> tuple[dict[str, object], Ready]:
+    """Boot, send `message`, relay {"out"} text to on_out; the {"result"} and the guest's Ready."""
+    with Guest(kernel) as guest:
+        assert guest.ready is not None
+        guest.send(message)
+        while True:
+            try:
+                msg = guest.recv(timeout)
+            except (ChannelClosed, ChannelTimeout) as e:
+                crash = guest.crash()
+                console = guest.console.text() if guest.console else ""
+                what = crash.title if crash else f"{e}; last console line: "\
+                    f"{guest.last_console_line()}"
+                raise GuestFault(f"{kernel}: the guest failed: {what}", crash, console) from None
+            if "out" in msg:
+                on_out(str(msg["out"]))
+            elif "result" in msg and isinstance(msg["result"], dict):
+                return msg["result"], guest.ready
+            elif "error" in msg:
+                raise KernelError(f"{kernel} ({guest.ready.release}): {msg['error']}")
+            elif "exit" in msg:
+                raise KernelError(f"{kernel}: the guest exited with status {msg['exit']} "
+                                  f"without answering: {guest.last_console_line()}")
+
+
+@cache
+def probe(kernel: Kernel) -> tuple[str, dict[str, object]]:
+    """The guest's release and probed features (one boot per kernel and process)."""
+    result, ready = request(kernel, {"mode": "probe"}, timeout=120)
+    features = result.get("features")
+    return ready.release, features if isinstance(features, dict) else {}
+
+
+def exec_in_guest(kernel: Kernel, text: str, name: str, verbose: bool, budget: float,
+                  inject: list[str], write: Callable[[str], object]) -> int:
+    """`mmfuzz exec` in a guest: its report relayed to write; 0 agreed, 1 diverged or crashed."""
+    message: dict[str, object] = {"mode": "exec", "text": text, "name": name,
+                                  "verbose": verbose, "budget": budget, "inject": inject}
+    try:
+        result, ready = request(kernel, message, write, timeout=budget + 120)
+    except GuestFault as e:
+        if e.crash is None:
+            raise
+        write(f"\nkernel-crash: the guest kernel died running the program\n"
+              f"{e.crash.title}\n{e.crash.log}\n")
+        return 1
+    write(f"kernel: {ready.release} ({kernel})\n")
+    return 1 if result.get("diverged") else 0
+
+
+def repro_in_guest(kernel: Kernel, text: str, title: str, runs: int,
+                   inject: list[str]) -> tuple[int, int]:
+    """`mmfuzz repro` in a guest: how many of `runs` runs show `title` (a crash shows it too)."""
+    message: dict[str, object] = {"mode": "repro", "text": text, "title": title, "runs": runs,
+                                  "inject": inject}
+    try:
+        result, _ = request(kernel, message, timeout=runs * 10 + 120)
+    except GuestFault as e:
+        if e.crash is not None and e.crash.title == title:
+            return 1, 1  # a kernel crash reproduces on the first run, and ends the guest
+        raise
+    return int(str(result["hits"])), int(str(result["runs"]))
+
+
+def check_in_guest(kernel: Kernel, texts: list[str]) -> list[list[str]]:
+    """The divergence titles of each program, checked in one guest."""
+    result, _ = request(kernel, {"mode": "check", "texts": texts}, timeout=len(texts) * 10 + 120)
+    return [[str(t) for t in titles] for titles in cast(list[list[object]], result["titles"])]
+
+
+def throughput_in_guest(kernel: Kernel, programs: int, seed: int) -> tuple[dict[str, object],
+                                                                            Ready]:
+    """The throughput benchmark run in a guest; its figures and the guest (release, boot time)."""
+    return request(kernel, {"mode": "throughput", "programs": programs, "seed": seed},
+                   timeout=programs * 10 + 120)

@@ -1,0 +1,51 @@
+"""`--kernel`: which kernel a command runs its programs on.
+
+`host` is the running kernel; `uml:PATH` a User-Mode Linux binary (`linux`
+from `make ARCH=um`, or Debian's /usr/bin/linux). A PATH that is missing or
+not executable is a KernelError naming it, one line.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class KernelError(RuntimeError):
+    """A kernel under test could not be used (bad --kernel, a guest that failed); one line."""
+
+
+@dataclass(frozen=True)
+class Kernel:
+    uml: Path | None = None  # None: the host kernel
+    mem_mb: int = 512  # guest memory (mem=), for UML
+
+    @property
+    def is_host(self) -> bool:
+        return self.uml is None
+
+    def __str__(self) -> str:
+        return "host" if self.uml is None else f"uml:{self.uml}"
+
+
+HOST = Kernel()
+
+
+def parse_kernel(text: str, mem_mb: int = 512) -> Kernel:
+    """`host` or `uml:PATH` as a Kernel; KernelError if it names nothing usable."""
+    text = text.strip()
+    if text == "host":
+        return HOST
+    kind, sep, rest = text.partition(":")
+    if kind != "uml" or not sep or not rest:
+        raise KernelError(f"--kernel {text!r}: expected 'host' or 'uml:PATH'")
+    path = Path(rest).expanduser()
+    if not path.exists():
+        raise KernelError(f"--kernel {text}: {path}: no such file (build one with "
+                          "`make ARCH=um linux`, or install user-mode-linux for /usr/bin/linux)")
+    if not path.is_file() or not path.stat().st_mode & 0o111 or not os.access(path, os.X_OK):
+        raise KernelError(f"--kernel {text}: {path}: not an executable file")
+    if mem_mb < 64:
+        raise KernelError(f"--guest-mem {mem_mb}: a guest needs at least 64 MiB")
+    return Kernel(path.absolute(), mem_mb)
