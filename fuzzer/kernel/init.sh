@@ -3,17 +3,22 @@
 #
 # The root file system is the host's, over hostfs, read-only: until /proc is
 # mounted here, /proc is the host's directory, so it is mounted before anything
-# can read it. Scratch space is a tmpfs. The guest writes results only to the
+# can read it. Scratch space is a tmpfs (on /run, or wherever the project is not). The guest writes results only to the
 # channel (/dev/ttyS0); its exit status goes there too, then the guest halts.
 # mmfuzz_root and mmfuzz_python come from the kernel command line.
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
 mount -t proc proc /proc || echo "mmfuzz-init: cannot mount /proc" >/dev/console
 mount -t sysfs sysfs /sys
-mount -t tmpfs -o size=64m,mode=1777 tmpfs /tmp
+# The scratch tmpfs must not hide the project (a checkout under /tmp, say).
+for scratch in /run /mnt /tmp; do
+  case "$mmfuzz_root/" in "$scratch"/*) continue ;; esac
+  break
+done
+mount -t tmpfs -o size=64m,mode=1777 tmpfs "$scratch"
 grep -q " /dev devtmpfs " /proc/mounts || mount -t devtmpfs devtmpfs /dev
 # UML gives processes 0x7fc0000000 bytes of address space: the arena moves below it.
-export HOME=/tmp TMPDIR=/tmp PYTHONDONTWRITEBYTECODE=1 MMFUZZ_ARENA_BASE=0x4000000000
+export HOME="$scratch" TMPDIR="$scratch" PYTHONDONTWRITEBYTECODE=1 MMFUZZ_ARENA_BASE=0x4000000000
 cd "$mmfuzz_root" && "$mmfuzz_python" -m fuzzer.kernel.guest
 status=$?
 echo "{\"exit\": $status}" >/dev/ttyS0
