@@ -34,7 +34,6 @@ from fuzzer.kernel.uml import Guest
 from fuzzer.prog import Program, ProgramError, parse
 from fuzzer.store import Store, StoreError, open_store
 
-GUEST_CORPUS = "/tmp/corpus"  # the guest's tmpfs: the host's corpus is read-only there
 # Seconds without a message, on top of the program budget, that make a hang (the
 # environment variable is for tests, which cannot wait a minute).
 SILENCE = float(os.environ.get("MMFUZZ_GUEST_SILENCE", "60"))
@@ -88,7 +87,7 @@ class _Host:
                 # a restarted guest must not replay the inputs that brought the last one down
                 "--seed", str(a.seed + 1_000_003 * self.boots), "--time", f"{left:.1f}",
                 "--runs", str(max(0, a.runs - self.programs) if a.runs else 0),
-                "--budget", str(a.budget), "--corpus", GUEST_CORPUS]
+                "--budget", str(a.budget)]  # the guest keeps its corpus in its own scratch
         if a.seeds and self.boots == 0:
             argv += ["--seeds", str(Path(a.seeds).resolve())]
         for spec in a.inject:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import os
 import sys
+import tempfile
 from typing import TYPE_CHECKING, cast
 
 from fuzzer.kernel.channel import Channel, guest_channel
@@ -147,6 +148,9 @@ def _worker(channel: Channel, request: dict[str, object]) -> None:
     from fuzzer.kernel.proxy import StoreProxy
 
     argv = [str(a) for a in cast(list[object], request["argv"])]
+    # libFuzzer's corpus lives in the guest's scratch tmpfs (TMPDIR, set by init.sh):
+    # the host's file system is read-only in the guest.
+    argv += ["--corpus", os.path.join(tempfile.gettempdir(), "corpus")]
     worker.main(argv, store=cast("Store", StoreProxy(channel)),
                 emit=lambda m: channel.send({"worker": m}),
                 on_run=lambda p: channel.send({"program": p.text()}))
