@@ -12,10 +12,19 @@ mapped exclusively (pagemap's X bit) is decided in one place for all of them,
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from fuzzer.model import vmas
-from fuzzer.model.state import ABSENT, ANON, SHMEM, SHMEM_TWICE, ZERO, Page, State
+from fuzzer.model.state import (
+    ABSENT,
+    ANON,
+    SHARED_ANON,
+    SHMEM,
+    SHMEM_TWICE,
+    ZERO,
+    Page,
+    State,
+)
 from fuzzer.model.vmas import vma_of
 from fuzzer.prog.program import ARENA_BASE, ARENA_PAGES
 from fuzzer.prog.syscalls import (
@@ -170,17 +179,63 @@ def unmap_file_pages(state: State, obj: int, offsets: set[int], even_cows: bool)
         proc.outside_shmem -= {(obj, pg) for pg in offsets}
 
 
+def count_mappings(states: list[State]) -> tuple[Counter[str], Counter[tuple[int, int]]]:
+    """How often each shared anonymous frame (`aN`) and each page cache page (object,
+    offset) is mapped over these processes: in their arenas and where mremap moved
+    it outside."""
+    frames: Counter[str] = Counter()
+    cached: Counter[tuple[int, int]] = Counter()
+    for s in states:
+        for p in s.pages:
+            if p is None:
+                continue
+            if p.state[0] == SHARED_ANON:
+                frames[p.state] += 1
+            elif p.state in (SHMEM, SHMEM_TWICE):
+                cached[p.attrs.obj, p.attrs.pgoff] += 1
+        frames.update(s.outside_frames)
+        cached.update(s.outside_shmem)
+    return frames, cached
+
+
 def mark_mapped_twice(state: State) -> None:
-    """pagemap's X bit for shmem pages, after every call: a page mapped at two
-    addresses (two arena pages, or one and a VMA that mremap moved outside the
-    arena) is not exclusive (`folio_maybe_mapped_shared`): `f`; otherwise `F`."""
-    mapped = [(i, p) for i, p in enumerate(state.pages)
-              if p is not None and p.attrs.obj and p.state in (SHMEM, SHMEM_TWICE)]
-    count = Counter((p.attrs.obj, p.attrs.pgoff) for _, p in mapped)
-    count.update(state.outside_shmem)
-    for i, p in mapped:
-        letter = SHMEM_TWICE if count[p.attrs.obj, p.attrs.pgoff] > 1 else SHMEM
-        if p.state != letter:
-            state.pages[i] = Page(p.attrs, letter)
+    """pagemap's X bit, after every call, in every process of the program: a page
+    cache page mapped at two places (two arena pages, another process, or a VMA
+    that mremap moved outside the arena) is not exclusive (`folio_maybe_mapped_shared`):
+    `f`, otherwise `F`; a frame fork left shared (`aN`) that only one mapping is
+    left of is exclusive again: `A`."""
+    states = state.processes()
+    frames, cached = count_mappings(states)
+    for s in states:
+        for i, p in enumerate(s.pages):
+            if p is None:
+                continue
+            letter = p.state
+            if letter[0] == SHARED_ANON and frames[letter] == 1:
+                letter = ANON
+            elif letter in (SHMEM, SHMEM_TWICE):
+                letter = SHMEM_TWICE if cached[p.attrs.obj, p.attrs.pgoff] > 1 else SHMEM
+            if letter != p.state:
+                s.pages[i] = replace(p, state=letter)
+                if s.vmas_seen[i] is p:  # a new letter is no change of VMA
+                    s.vmas_seen[i] = s.pages[i]
+
+
+def mapcounts(state: State) -> list[int]:
+    """How many times each arena page's physical page is mapped, over every process
+    (0 where nothing is mapped, and for the zero page, which smaps never counts):
+    what divides a page in Pss (`smaps_account`)."""
+    frames, cached = count_mappings(state.processes())
+    out = []
+    for p in state.pages:
+        if p is None or p.state in (ABSENT, ZERO):
+            out.append(0)
+        elif p.state[0] == SHARED_ANON:
+            out.append(frames[p.state])
+        elif p.state in (SHMEM, SHMEM_TWICE):
+            out.append(cached[p.attrs.obj, p.attrs.pgoff])
+        else:
+            out.append(1)
+    return out
 
 

@@ -4,7 +4,8 @@ A `World` is one `State` per process, numbered as programs number them: p0
 from the start, the n-th fork() creates pn, exit() ends one (its slot becomes
 None). A call of one process goes to `calls.step` on that process's State;
 fork and exit are transitions of the world, made here. After every call,
-`share` works out what the processes see of one another:
+`pages.mark_mapped_twice` works out, over every process (`State.processes`),
+what the processes see of one another:
 
 - An anonymous page fork left mapped in two processes is *shared anonymous*:
   its presence is `a` followed by a frame number (`a7`), in both processes,
@@ -15,8 +16,7 @@ fork and exit are transitions of the world, made here. After every call,
   The frame number travels with the letter, through mprotect, mlock and
   mremap moves, so the model needs no other page identity.
 - A shmem or memfd page mapped at more than one place over all processes is
-  `f` (`pages.mark_mapped_twice` counts within one process; here it counts
-  over the world).
+  `f`.
 
 The page cache of shmem and memfd objects is one for the world: a child's
 State refers to the very same dicts as its parent's. Object ids a process
@@ -25,21 +25,17 @@ hands out after a fork are kept apart by giving each process its own range.
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from fuzzer.model import vmas
 from fuzzer.model.calls import SUPPORTED as PROCESS_CALLS
 from fuzzer.model.calls import covers as process_covers
 from fuzzer.model.calls import step as process_step
-from fuzzer.model.pages import NEW_PID, Prediction
+from fuzzer.model.pages import NEW_PID, Prediction, mark_mapped_twice
 from fuzzer.model.state import (
     ABSENT,
     ANON,
     SHARED_ANON,
-    SHMEM,
-    SHMEM_TWICE,
-    ZERO,
     Page,
     State,
 )
@@ -56,7 +52,7 @@ class World:
     forked: bool = False  # once a fork happened, every call is followed by `share`
     next_frame: int = 1
     children: int = 0  # forks so far: the n-th creates process n
-    last_child: int = field(default=0)
+    last_child: int = 0
 
     @classmethod
     def start(cls, state: State) -> World:
@@ -90,8 +86,9 @@ def step(world: World, call: Call) -> Prediction:
         prediction = Prediction()
     else:
         prediction = process_step(world.proc(call.proc), call)
-    if world.forked:
-        share(world)
+    if call.name in WORLD_CALLS and world.live():
+        # what a fork shared or an exit let go shows in every process
+        mark_mapped_twice(world.live()[0][1])
     return prediction
 
 
@@ -140,70 +137,10 @@ def _fork(world: World, parent_no: int) -> Prediction:
     return Prediction(NEW_PID)
 
 
-def _count(s: State, frames: Counter[str], cached: Counter[tuple[int, int]]) -> None:
-    """Add one process's mappings of shared frames and of page cache pages."""
-    for p in s.pages:
-        if p is None:
-            continue
-        if p.state[0] == SHARED_ANON:
-            frames[p.state] += 1
-        elif p.state in (SHMEM, SHMEM_TWICE):
-            cached[p.attrs.obj, p.attrs.pgoff] += 1
-    frames.update(s.outside_frames)
-    cached.update(s.outside_shmem)
-
-
-def mapcounts(state: State) -> list[int]:
-    """How many times each arena page's physical page is mapped, over every process
-    (0 where nothing is mapped, and for the zero page, which smaps never counts).
-
-    This is what divides a page in Pss (`smaps_account`): a shared anonymous page by
-    the processes that still map its frame, a shmem page by every mapping of its
-    object and offset (in the arena and where mremap moved it outside).
-    """
-    frames: Counter[str] = Counter()
-    cached: Counter[tuple[int, int]] = Counter()
-    for s in state.processes():
-        _count(s, frames, cached)
-    out = []
-    for p in state.pages:
-        if p is None or p.state in (ABSENT, ZERO):
-            out.append(0)
-        elif p.state[0] == SHARED_ANON:
-            out.append(frames[p.state])
-        elif p.state in (SHMEM, SHMEM_TWICE):
-            out.append(cached[p.attrs.obj, p.attrs.pgoff])
-        else:
-            out.append(1)
-    return out
-
-
 def _link(world: World) -> None:
     peers = [s for _, s in world.live()]
     for s in peers:
         s.peers = peers
 
 
-def share(world: World) -> None:
-    """Shared-anonymous and shared-shmem letters, counted over every live process."""
-    live = [s for _, s in world.live()]
-    frames: Counter[str] = Counter()
-    cached: Counter[tuple[int, int]] = Counter()
-    for s in live:
-        _count(s, frames, cached)
-    for s in live:
-        for i, p in enumerate(s.pages):
-            if p is None:
-                continue
-            letter = p.state
-            if p.state[0] == SHARED_ANON and frames[p.state] == 1:
-                letter = ANON
-            elif p.state in (SHMEM, SHMEM_TWICE):
-                letter = SHMEM_TWICE if cached[p.attrs.obj, p.attrs.pgoff] > 1 else SHMEM
-            if letter != p.state:
-                s.pages[i] = replace(p, state=letter)
-                if s.vmas_seen[i] is p:  # a new letter is no change of VMA
-                    s.vmas_seen[i] = s.pages[i]
-
-
-__all__ = ["SUPPORTED", "World", "covers", "mapcounts", "share", "step"]
+__all__ = ["SUPPORTED", "World", "covers", "step"]

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 from fuzzer.model import OUTSIDE, Prediction, State
-from fuzzer.model.pages import NEW_PID, TASK_SIZE
+from fuzzer.model.pages import NEW_PID, TASK_SIZE, mapcounts
 from fuzzer.model.state import RestVma
-from fuzzer.model.world import mapcounts
 from fuzzer.observe.snapshot import Snapshot, Vma
 from fuzzer.oracle.title import call_feature, result_text
 from fuzzer.oracle.views import (

@@ -14,9 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fuzzer.model import Page, Prediction, State
-from fuzzer.model.pages import TASK_SIZE
+from fuzzer.model.pages import TASK_SIZE, mapcounts
 from fuzzer.model.state import RestVma
-from fuzzer.model.world import World, mapcounts
+from fuzzer.model.world import World
 from fuzzer.model.world import step as world_step
 from fuzzer.observe import Observer, Snapshot
 from fuzzer.observe.probe import CAP_SYS_RESOURCE, has_capability, memlock_limits, probe
