@@ -86,7 +86,8 @@ def print_summary(p: Progress, store: Store) -> None:
         out.print(f"warning: {warning}", markup=False)
     if p.unsupported:
         out.print(f"warning: {p.unsupported} programs skipped: the model refused a call in them "
-                  "(the generator should not make such calls)", markup=False)
+                  "(a call it does not predict on this kernel, such as a read of a present "
+                  "write-only page under UML)", markup=False)
     if not p.buckets:
         out.print("no divergence found")
         return
