@@ -49,14 +49,17 @@ OBJ_RANGE = 1 << 20  # object ids per process: process n hands out n * OBJ_RANGE
 @dataclass(slots=True)
 class World:
     procs: list[State | None]
-    forked: bool = False  # once a fork happened, every call is followed by `share`
     next_frame: int = 1
-    children: int = 0  # forks so far: the n-th creates process n
-    last_child: int = 0
+    children: int = 0  # forks so far: the n-th created process n, the last child
 
     @classmethod
     def start(cls, state: State) -> World:
         return cls([state] + [None] * (MAX_PROCS - 1))
+
+    @property
+    def forked(self) -> bool:
+        """Whether processes can see one another (a fork happened)."""
+        return self.children > 0
 
     def live(self) -> list[tuple[int, State]]:
         return [(n, s) for n, s in enumerate(self.procs) if s is not None]
@@ -77,12 +80,11 @@ def step(world: World, call: Call) -> Prediction:
     if call.name == "fork":
         prediction = _fork(world, call.proc)
     elif call.name == "exit":
-        gone = world.proc(call.proc)
+        world.proc(call.proc).peers = []
         world.procs[call.proc] = None
         _link(world)
-        gone.peers = []
-        for _, s in world.live()[:1]:
-            s.drop_unmapped_objects()  # exit_mmap and closing its descriptors
+        if world.live():  # exit_mmap and closing its descriptors may free objects
+            world.live()[0][1].drop_unmapped_objects()
         prediction = Prediction()
     else:
         prediction = process_step(world.proc(call.proc), call)
@@ -96,8 +98,7 @@ def _fork(world: World, parent_no: int) -> Prediction:
     """dup_mmap: the child's VMAs, lock flags and page tables (SEMANTICS.md §8)."""
     parent = world.proc(parent_no)
     world.children += 1
-    world.forked = True
-    n = world.last_child = world.children
+    n = world.children
     child = parent.copy()
     child.shmem, child.shmem_size = parent.shmem, parent.shmem_size  # one page cache
     child.next_obj = max(child.next_obj, n * OBJ_RANGE)

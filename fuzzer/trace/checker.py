@@ -91,8 +91,8 @@ def check(supervisor: Supervisor, program: Program, on_step: StepHook | None = N
             for st in run.steps():
                 n = st.call.proc
                 pred = world_step(world, st.call)
-                if st.call.name == "fork" and world.last_child in run.pids:
-                    child = world.last_child
+                if st.call.name == "fork" and world.children in run.pids:
+                    child = world.children
                     observers[child] = stack.enter_context(Observer(run.pids[child]))
                 elif st.call.name == "exit":
                     observers.pop(n).close()
@@ -156,7 +156,7 @@ def _compare_all(st: Step, pred: Prediction, world: World, observers: dict[int, 
         if st.call.name not in ("fork", "exit") and _shown(state) == seen.get(other) and \
                 model_presence(state.pages) == kernel_presence(observer.pagemap(), zero_pfn()):
             continue
-        where = "in the child" if st.call.name == "fork" and other == world.last_child \
+        where = "in the child" if st.call.name == "fork" and other == world.children \
             else "in another process"
         found += compare(st.index, st.call, pred, state, st.ret, st.signal,
                          observer.snapshot(), where)
