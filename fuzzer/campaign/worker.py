@@ -35,8 +35,8 @@ if TYPE_CHECKING:
 PROGRESS_EVERY = 0.5  # seconds
 
 
-def _parse_args(argv: list[str]) -> argparse.Namespace:
-    ap = argparse.ArgumentParser(prog="mmfuzz-worker")
+def add_campaign_arguments(ap: argparse.ArgumentParser) -> None:
+    """What every campaign worker takes, here and in a guest (fuzzer/kernel/campaign.py)."""
     ap.add_argument("--db", required=True)
     ap.add_argument("--campaign", type=int, required=True)
     ap.add_argument("--seed", type=int, default=0)
@@ -46,11 +46,16 @@ def _parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--budget", type=float, default=5.0)
     ap.add_argument("--corpus", default="")
     ap.add_argument("--seeds", default="")
+    ap.add_argument("--crashes", default="")
     ap.add_argument("--inject", action="append", default=[])
     ap.add_argument("--stop-on-first", action="store_true")
+
+
+def _parse_args(argv: list[str]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="mmfuzz-worker")
+    add_campaign_arguments(ap)
     ap.add_argument("--calls", default="")
     ap.add_argument("--minimize-budget", type=int, default=0)
-    ap.add_argument("--crashes", default="")
     ap.add_argument("--explore", type=float, default=0.25)
     return ap.parse_args(argv)
 

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Literal
 
+from fuzzer.campaign.worker import add_campaign_arguments
 from fuzzer.kernel.channel import ChannelClosed, ChannelTimeout
 from fuzzer.kernel.console import KIND
 from fuzzer.kernel.proxy import serve
@@ -45,18 +46,7 @@ def _parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
     ap.add_argument("--kernel", required=True)
     ap.add_argument("--guest-mem", type=int, default=512)
     ap.add_argument("--features", default="{}")
-    ap.add_argument("--db", required=True)
-    ap.add_argument("--campaign", type=int, required=True)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--time", type=float, default=60.0)
-    ap.add_argument("--runs", type=int, default=0)
-    ap.add_argument("--cpu", type=int, default=None)
-    ap.add_argument("--budget", type=float, default=5.0)
-    ap.add_argument("--corpus", default="")
-    ap.add_argument("--seeds", default="")
-    ap.add_argument("--crashes", default="")
-    ap.add_argument("--inject", action="append", default=[])
-    ap.add_argument("--stop-on-first", action="store_true")
+    add_campaign_arguments(ap)
     return ap.parse_known_args(argv)  # the rest goes to the guest's worker as it is
 
 
