@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from fuzzer.check import Report, check
 from fuzzer.executor import executor_path
 from fuzzer.prog import parse
-from fuzzer.trace import Report, Supervisor, check
+from fuzzer.trace import Supervisor
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from fuzzer.check import Report
 from fuzzer.model import OUTSIDE, Prediction, State
 from fuzzer.model.pages import NEW_PID
 from fuzzer.model.world import World
@@ -22,7 +23,6 @@ from fuzzer.model.world import step as world_step
 from fuzzer.oracle.views import kernel_view, model_view, render
 from fuzzer.prog import ARENA_BASE, ARENA_SIZE, Call, parse
 from fuzzer.prog.syscalls import PAGE, errno_name, signal_name
-from fuzzer.trace import Report
 
 ADDRESS_CALLS = ("mmap", "mremap")
 SIGNAL_CODES = {(11, 1): "MAPERR", (11, 2): "ACCERR", (7, 2): "ADRERR"}

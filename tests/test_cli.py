@@ -28,7 +28,7 @@ SEEDS = ROOT / "corpus" / "seeds"
 MMFUZZ = ROOT / ".venv" / "bin" / "mmfuzz"
 NOBODY = 65534
 
-check_module = importlib.import_module("fuzzer.trace.checker")
+check_module = importlib.import_module("fuzzer.check.program")
 
 runner = CliRunner()
 

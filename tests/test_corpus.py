@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from fuzzer.check import Report
 from fuzzer.model import SUPPORTED
 from fuzzer.prog import Program, format_program, parse
 from fuzzer.prog.syscalls import (
@@ -34,7 +35,6 @@ from fuzzer.prog.syscalls import (
     PROT_READ,
     PROT_WRITE,
 )
-from fuzzer.trace import Report
 
 SEEDS_DIR = Path(__file__).parents[1] / "corpus" / "seeds"
 SEEDS = sorted(SEEDS_DIR.glob("*.prog"))

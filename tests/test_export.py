@@ -229,9 +229,10 @@ INJECTED = [
 @pytest.mark.kernel
 @pytest.mark.parametrize(("name", "text"), INJECTED, ids=[n for n, _ in INJECTED])
 def test_c_reproduces_only_under_the_injection(tmp_path: Path, name: str, text: str) -> None:
+    from fuzzer.check import check
     from fuzzer.executor import executor_path
-    from fuzzer.trace import Supervisor, check
-    from fuzzer.trace.inject import load
+    from fuzzer.inject import load
+    from fuzzer.trace import Supervisor
 
     program = parse(text)
     report = check(Supervisor(executor_path(), injections=[load(name)]), program)

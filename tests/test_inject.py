@@ -17,12 +17,13 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from fuzzer.check import check
 from fuzzer.cli.app import app
 from fuzzer.executor import executor_path
+from fuzzer.inject import InjectionError, load
+from fuzzer.inject.catalogue import CATALOGUE
 from fuzzer.prog import parse
-from fuzzer.trace import Supervisor, check
-from fuzzer.trace.catalogue import CATALOGUE
-from fuzzer.trace.inject import InjectionError, load
+from fuzzer.trace import Supervisor
 
 pytestmark = pytest.mark.kernel
 runner = CliRunner()
@@ -83,7 +84,7 @@ def test_injection_is_detected(name: str, text: str, title: str) -> None:
 
 
 PLUGIN = '''
-from fuzzer.trace.inject import Injection, Skip
+from fuzzer.inject import Injection, Skip
 
 class no_munmap(Injection):
     description = "munmap does nothing"

@@ -12,7 +12,7 @@ from collections.abc import Callable
 
 import pytest
 
-from fuzzer.trace import Report
+from fuzzer.check import Report
 from tests.tables import Case, check_kernel, kernel_params
 from tests.test_model_fork import ROWS
 

@@ -12,10 +12,11 @@ from collections.abc import Callable
 
 import pytest
 
+from fuzzer.check import Report
 from fuzzer.observe import Observer
 from fuzzer.oracle.views import arena_vmas
 from fuzzer.prog import parse
-from fuzzer.trace import Report, Supervisor
+from fuzzer.trace import Supervisor
 from tests.tables import Case, check_kernel, kernel_params
 from tests.test_model_memfd import ROWS
 

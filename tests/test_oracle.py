@@ -15,10 +15,10 @@ import pytest
 
 from fuzzer.model import State, step
 from fuzzer.model.state import RESIDENT, RestVma
-from fuzzer.observe.snapshot import PM_EXCLUSIVE, PM_FILE, PM_PRESENT, Snapshot, Vma
 from fuzzer.oracle import compare
 from fuzzer.prog import ARENA_BASE, parse
 from fuzzer.prog.syscalls import PAGE
+from fuzzer.snapshot.parse import PM_EXCLUSIVE, PM_FILE, PM_PRESENT, Snapshot, Vma
 
 ZERO_PFN = 0x1234
 EXECUTOR_VMA = Vma(0x400000, 0x401000, "r-xp", 7, "/mmfuzz-executor", 4096, 4096, 0,

@@ -17,17 +17,18 @@ from pathlib import Path
 
 import pytest
 
+from fuzzer.check import Report, StepReport, check
 from fuzzer.executor import executor_path
 from fuzzer.model import State
 from fuzzer.observe import Snapshot
 from fuzzer.prog import ARENA_BASE, ARENA_SIZE, Program, parse
 from fuzzer.prog.syscalls import EINVAL, ENOMEM, PAGE, SEGV_ACCERR, SEGV_MAPERR, SIGSEGV
-from fuzzer.trace import Report, StepReport, Supervisor, check
+from fuzzer.trace import Supervisor
 from fuzzer.trace.supervisor import Run
 
 pytestmark = pytest.mark.kernel
 
-check_module = importlib.import_module("fuzzer.trace.checker")
+check_module = importlib.import_module("fuzzer.check.program")
 
 WALL = 0x40000000
 RW_ANON_FIXED = "PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0"

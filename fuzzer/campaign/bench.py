@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from fuzzer.campaign.run import Options, run_campaign
+from fuzzer.check import StepReport, check, initial_state
 from fuzzer.model import SUPPORTED, State, Unsupported, covers
 from fuzzer.model.world import World
 from fuzzer.model.world import step as world_step
@@ -24,8 +25,7 @@ from fuzzer.oracle import compare
 from fuzzer.prog import Program
 from fuzzer.prog.generate import ByteSource, generate
 from fuzzer.store import Store
-from fuzzer.trace import StepReport, Supervisor, check
-from fuzzer.trace.checker import initial_state
+from fuzzer.trace import Supervisor
 
 
 @dataclass(frozen=True)

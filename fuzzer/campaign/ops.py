@@ -21,8 +21,8 @@ from functools import cache, lru_cache
 
 from fuzzer.oracle import signal_text
 from fuzzer.prog import Call
+from fuzzer.prog.program import format_arg
 from fuzzer.prog.syscalls import SYSCALLS, Kind, errno_name
-from fuzzer.prog.text import format_arg
 
 NUMBERS = frozenset({Kind.ADDR, Kind.LEN, Kind.INT})  # arguments not counted: not choices
 STEPS, OUTCOME = "steps", "outcome"  # what, besides argument names

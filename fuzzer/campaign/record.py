@@ -13,12 +13,13 @@ import os
 from collections.abc import Callable
 
 from fuzzer.campaign.ops import OpCounter
+from fuzzer.check import Report, check
 from fuzzer.model import Unsupported
 from fuzzer.observe.probe import probe
 from fuzzer.oracle import Divergence
 from fuzzer.prog import Program
 from fuzzer.store import Store
-from fuzzer.trace import Report, Supervisor, check
+from fuzzer.trace import Supervisor
 
 BucketHook = Callable[[int, str, bool], None]  # (bucket id, title, new?)
 HANG_CONFIRM_FACTOR = 4

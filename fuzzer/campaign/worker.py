@@ -92,11 +92,11 @@ def main(
 
     from fuzzer.campaign.record import Recorder
     from fuzzer.executor import executor_path
+    from fuzzer.inject import load
     from fuzzer.oracle import Divergence
     from fuzzer.reduce.repro import shows
     from fuzzer.store import open_store
     from fuzzer.trace import Supervisor
-    from fuzzer.trace.inject import load
 
     started = time.monotonic()
     store = store if store is not None else open_store(args.db)

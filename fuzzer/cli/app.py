@@ -145,8 +145,9 @@ def exec_cmd(
     """
     import sys
 
+    from fuzzer.check import check
     from fuzzer.executor import executor_path
-    from fuzzer.trace import Supervisor, check
+    from fuzzer.trace import Supervisor
 
     with user_errors():
         try:
@@ -186,7 +187,7 @@ def inject_cmd(
     Example: mmfuzz inject --inject populate-needs-lock -- ./repro
     """
     from fuzzer.executor import executor_path
-    from fuzzer.trace.catalogue import CATALOGUE
+    from fuzzer.inject.catalogue import CATALOGUE
     from fuzzer.trace.follow import run_command
 
     if list_:

@@ -89,9 +89,9 @@ def detect_cmd(
     import tempfile
 
     from fuzzer.campaign.bench import detect
+    from fuzzer.inject import load
+    from fuzzer.inject.catalogue import CATALOGUE
     from fuzzer.store import open_store
-    from fuzzer.trace.catalogue import CATALOGUE
-    from fuzzer.trace.inject import load
 
     with user_errors():
         target = kernel_of(kernel, guest_mem)

@@ -11,13 +11,13 @@ from rich.console import Console
 
 from fuzzer.campaign.run import CampaignError
 from fuzzer.executor import ExecutorBuildError
+from fuzzer.inject import Injection, InjectionError, load
 from fuzzer.kernel import Kernel, KernelError, parse_kernel
 from fuzzer.model import Unsupported
 from fuzzer.observe import ObserveError
 from fuzzer.prog import ProgramError
 from fuzzer.store import DEFAULT_URL, StoreError
 from fuzzer.trace import SupervisorError
-from fuzzer.trace.inject import Injection, InjectionError, load
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)

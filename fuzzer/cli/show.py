@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import fields
 
 from fuzzer.campaign.run import Progress
+from fuzzer.check import Report, StepHook, StepReport
 from fuzzer.cli.common import out
 from fuzzer.model import State
 from fuzzer.model.features import Features
@@ -13,8 +14,6 @@ from fuzzer.observe.probe import probe
 from fuzzer.oracle import Divergence, kernel_view, model_view, render, signal_text, value_text
 from fuzzer.prog import format_call
 from fuzzer.store import Store
-from fuzzer.trace import Report, StepReport
-from fuzzer.trace.checker import StepHook
 
 
 def _outcome(rep: StepReport) -> str:

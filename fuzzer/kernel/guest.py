@@ -81,8 +81,8 @@ def _probe() -> dict[str, object]:
 
 def _supervisor(request: dict[str, object], budget: float = 5.0) -> object:
     from fuzzer.executor import executor_path
+    from fuzzer.inject import load
     from fuzzer.trace import Supervisor
-    from fuzzer.trace.inject import load
 
     specs = cast(list[str], request.get("inject") or [])
     return Supervisor(executor_path(), float(str(request.get("budget", budget))),
@@ -96,7 +96,8 @@ def _program(request: dict[str, object]) -> Program:
 
 
 def _exec(channel: Channel, request: dict[str, object]) -> dict[str, object]:
-    from fuzzer.trace import Supervisor, check
+    from fuzzer.check import check
+    from fuzzer.trace import Supervisor
 
     program = _program(request)
     supervisor = cast(Supervisor, _supervisor(request))
@@ -112,8 +113,9 @@ def _exec(channel: Channel, request: dict[str, object]) -> dict[str, object]:
 
 
 def _check(request: dict[str, object]) -> dict[str, object]:
+    from fuzzer.check import check
     from fuzzer.prog import parse
-    from fuzzer.trace import Supervisor, check
+    from fuzzer.trace import Supervisor
 
     supervisor = cast(Supervisor, _supervisor(request))
     texts = [str(t) for t in cast(list[object], request["texts"])]

@@ -15,7 +15,6 @@ from itertools import pairwise
 from fuzzer.model import OUTSIDE, Prediction, State
 from fuzzer.model.pages import NEW_PID, TASK_SIZE, mapcounts
 from fuzzer.model.state import RestVma
-from fuzzer.observe.snapshot import Snapshot, Vma
 from fuzzer.oracle.title import call_feature, result_text
 from fuzzer.oracle.views import (
     PRESENCE_NAMES,
@@ -28,6 +27,7 @@ from fuzzer.oracle.views import (
 )
 from fuzzer.prog import ARENA_BASE, ARENA_SIZE, Call
 from fuzzer.prog.syscalls import PAGE, SIGBUS, SIGSEGV, errno_name, signal_name
+from fuzzer.snapshot.parse import Snapshot, Vma
 
 SIGNAL_CODES = {SIGSEGV: {1: "MAPERR", 2: "ACCERR"},  # si_code names, per signal
                 SIGBUS: {1: "ADRALN", 2: "ADRERR", 3: "OBJERR"}}

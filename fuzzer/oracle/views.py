@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fuzzer.model.state import Page, prot_text
-from fuzzer.observe.snapshot import (
+from fuzzer.prog import ARENA_BASE, ARENA_PAGES
+from fuzzer.prog.syscalls import PAGE
+from fuzzer.snapshot.parse import (
     PM_EXCLUSIVE,
     PM_FILE,
     PM_PFN_MASK,
@@ -18,8 +20,6 @@ from fuzzer.observe.snapshot import (
     Snapshot,
     Vma,
 )
-from fuzzer.prog import ARENA_BASE, ARENA_PAGES
-from fuzzer.prog.syscalls import PAGE
 
 PRESENCE_NAMES = {
     ".": "absent",

@@ -1,7 +1,16 @@
 """Programs: the common language of generator, model, executor, store and CLI (pure, no I/O)."""
 
-from fuzzer.prog.program import ARENA_BASE, ARENA_PAGES, ARENA_SIZE, Call, Program, ProgramError
-from fuzzer.prog.text import ParseError, format_call, format_program, parse
+from fuzzer.prog.program import (
+    ARENA_BASE,
+    ARENA_PAGES,
+    ARENA_SIZE,
+    Call,
+    Program,
+    ProgramError,
+    format_call,
+    format_program,
+)
+from fuzzer.prog.text import ParseError, parse
 
 __all__ = [
     "ARENA_BASE",

@@ -1,4 +1,5 @@
-"""Call and Program, the arena they live in, and the bounds every program keeps.
+"""Call and Program, the arena they live in, the bounds every program keeps, and their
+canonical text (`format_program`; `text.py` parses it back).
 
 A program never names a raw address: addresses are byte offsets into the
 arena, a fixed range far from the executor's own mappings. Lengths either keep
@@ -13,7 +14,22 @@ import hashlib
 import os
 from dataclasses import dataclass
 
-from fuzzer.prog.syscalls import PAGE, SYSCALLS, U64, Kind, Syscall
+from fuzzer.prog.syscalls import (
+    MADV_ADVICE,
+    MAP_FLAGS,
+    MAP_TYPE,
+    MAP_TYPES,
+    MCL_FLAGS,
+    MLOCK_FLAGS,
+    MREMAP_FLAGS,
+    PAGE,
+    PROT_FLAGS,
+    SYSCALLS,
+    TOUCH_MODES,
+    U64,
+    Kind,
+    Syscall,
+)
 
 # User-Mode Linux gives processes only 0x7fc0000000 bytes of address space, so a
 # guest (fuzzer/kernel/init.sh) moves the arena below that; the host keeps its own.
@@ -56,8 +72,7 @@ class Program:
         return len(self.calls)
 
     def text(self) -> str:
-        from fuzzer.prog.text import format_program
-
+        """The canonical program text (`fuzzer/prog/text.py` parses it back)."""
         return format_program(self)
 
     @property
@@ -134,3 +149,65 @@ def check_program(program: Program) -> None:
     for call in program.calls:
         check_call(call)
         procs.check(call)
+
+
+# ---------------------------------------------------------------- printing
+
+_FLAG_NAMES = {Kind.PROT: PROT_FLAGS, Kind.MLOCK: MLOCK_FLAGS, Kind.MCL: MCL_FLAGS,
+               Kind.MREMAP: MREMAP_FLAGS}
+
+
+def format_flags(kind: Kind, value: int) -> str:
+    parts: list[str] = []
+    rest = value
+    if kind == Kind.MAP:
+        mtype = value & MAP_TYPE
+        for name, bit in MAP_TYPES.items():
+            if mtype == bit:
+                parts.append(name)
+                rest &= ~MAP_TYPE
+        table = MAP_FLAGS
+    else:
+        table = _FLAG_NAMES[kind]
+    for name, bit in table.items():
+        if rest & bit:
+            parts.append(name)
+            rest &= ~bit
+    if rest:
+        parts.append(f"{rest:#x}")
+    if not parts:
+        return "PROT_NONE" if kind == Kind.PROT else "0"
+    return "|".join(parts)
+
+
+def format_arg(kind: Kind, value: int) -> str:
+    match kind:
+        case Kind.ADDR:
+            page, off = divmod(value, PAGE)
+            return f"@{page}+{off}" if off else f"@{page}"
+        case Kind.LEN:
+            if value >= WRAP_MIN:
+                return f"{value:#x}"
+            page, off = divmod(value, PAGE)
+            if page == 0:
+                return str(off)
+            return f"{page}p+{off}" if off else f"{page}p"
+        case Kind.TOUCH:
+            return next(n for n, v in TOUCH_MODES.items() if v == value)
+        case Kind.INT:
+            return str(value)
+        case Kind.MADV:
+            return next((n for n, v in MADV_ADVICE.items() if v == value), str(value))
+        case _:
+            return format_flags(kind, value)
+
+
+def format_call(call: Call) -> str:
+    kinds = (kind for _, kind in call.syscall.args)
+    args = ", ".join(format_arg(kind, value) for kind, value in zip(kinds, call.args, strict=True))
+    prefix = f"p{call.proc}: " if call.proc else ""
+    return f"{prefix}{call.name}({args})"
+
+
+def format_program(program: Program) -> str:
+    return "".join(format_call(c) + "\n" for c in program.calls)

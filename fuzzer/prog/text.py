@@ -18,7 +18,6 @@ import re
 from fuzzer.prog.program import (
     ARENA_PAGES,
     MAX_CALLS,
-    WRAP_MIN,
     Call,
     Processes,
     Program,
@@ -28,7 +27,6 @@ from fuzzer.prog.program import (
 from fuzzer.prog.syscalls import (
     MADV_ADVICE,
     MAP_FLAGS,
-    MAP_TYPE,
     MAP_TYPES,
     MCL_FLAGS,
     MLOCK_FLAGS,
@@ -48,68 +46,6 @@ class ParseError(ProgramError):
     def __init__(self, message: str, path: str = "<program>", line: int = 0) -> None:
         super().__init__(f"{path}:{line}: {message}")
         self.path, self.line, self.message = path, line, message
-
-
-# ---------------------------------------------------------------- printing
-
-_FLAG_NAMES = {Kind.PROT: PROT_FLAGS, Kind.MLOCK: MLOCK_FLAGS, Kind.MCL: MCL_FLAGS,
-               Kind.MREMAP: MREMAP_FLAGS}
-
-
-def format_flags(kind: Kind, value: int) -> str:
-    parts: list[str] = []
-    rest = value
-    if kind == Kind.MAP:
-        mtype = value & MAP_TYPE
-        for name, bit in MAP_TYPES.items():
-            if mtype == bit:
-                parts.append(name)
-                rest &= ~MAP_TYPE
-        table = MAP_FLAGS
-    else:
-        table = _FLAG_NAMES[kind]
-    for name, bit in table.items():
-        if rest & bit:
-            parts.append(name)
-            rest &= ~bit
-    if rest:
-        parts.append(f"{rest:#x}")
-    if not parts:
-        return "PROT_NONE" if kind == Kind.PROT else "0"
-    return "|".join(parts)
-
-
-def format_arg(kind: Kind, value: int) -> str:
-    match kind:
-        case Kind.ADDR:
-            page, off = divmod(value, PAGE)
-            return f"@{page}+{off}" if off else f"@{page}"
-        case Kind.LEN:
-            if value >= WRAP_MIN:
-                return f"{value:#x}"
-            page, off = divmod(value, PAGE)
-            if page == 0:
-                return str(off)
-            return f"{page}p+{off}" if off else f"{page}p"
-        case Kind.TOUCH:
-            return next(n for n, v in TOUCH_MODES.items() if v == value)
-        case Kind.INT:
-            return str(value)
-        case Kind.MADV:
-            return next((n for n, v in MADV_ADVICE.items() if v == value), str(value))
-        case _:
-            return format_flags(kind, value)
-
-
-def format_call(call: Call) -> str:
-    kinds = (kind for _, kind in call.syscall.args)
-    args = ", ".join(format_arg(kind, value) for kind, value in zip(kinds, call.args, strict=True))
-    prefix = f"p{call.proc}: " if call.proc else ""
-    return f"{prefix}{call.name}({args})"
-
-
-def format_program(program: Program) -> str:
-    return "".join(format_call(c) + "\n" for c in program.calls)
 
 
 # ----------------------------------------------------------------- parsing

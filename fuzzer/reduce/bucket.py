@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from fuzzer.check import check
 from fuzzer.prog import Program
 from fuzzer.reduce.export import write_bucket_folder
 from fuzzer.reduce.minimize import Result, minimize
 from fuzzer.reduce.repro import still_diverges
 from fuzzer.store import Store
-from fuzzer.trace import Supervisor, check
+from fuzzer.trace import Supervisor
 
 
 def minimize_bucket(

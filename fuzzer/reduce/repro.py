@@ -8,10 +8,11 @@ hits over N runs, the reliability a bucket records.
 
 from __future__ import annotations
 
+from fuzzer.check import check
 from fuzzer.model import Unsupported
 from fuzzer.prog import Program, ProgramError
 from fuzzer.reduce.minimize import Predicate
-from fuzzer.trace import Supervisor, check
+from fuzzer.trace import Supervisor
 
 
 def shows(supervisor: Supervisor, program: Program, title: str) -> bool:

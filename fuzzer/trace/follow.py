@@ -18,8 +18,8 @@ from pathlib import Path
 from ptrace import PtraceError
 from ptrace.binding import func as pt
 
-from fuzzer.trace.inject import Injection
-from fuzzer.trace.injector import Injector, Pending
+from fuzzer.inject import Injection
+from fuzzer.trace.apply import Injector, Pending
 from fuzzer.trace.ptrace_abi import (
     PTRACE_O_EXITKILL,
     PTRACE_O_TRACECLONE,

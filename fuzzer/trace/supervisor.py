@@ -26,11 +26,11 @@ from types import FrameType, TracebackType
 
 from ptrace.binding import func as pt
 
+from fuzzer.inject import Injection
 from fuzzer.prog import Call, Program
 from fuzzer.prog.syscalls import SIGBUS, SIGSEGV, SYS_GETPPID
 from fuzzer.prog.wire import encode
-from fuzzer.trace.inject import Injection
-from fuzzer.trace.injector import Injector, Pending
+from fuzzer.trace.apply import Injector, Pending
 from fuzzer.trace.ptrace_abi import (
     OFF_ORIG_RAX,
     OFF_RAX,

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from ptrace.binding import func as pt
 
-from fuzzer.trace.inject import (
+from fuzzer.inject.api import (
     Injection,
     InjectionError,
     Replace,

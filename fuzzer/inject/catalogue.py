@@ -1,23 +1,13 @@
 """The catalogue of named injections: real kernel bugs and old behaviours, replayed.
 
 Each emulates, at the syscall boundary, what a kernel with that bug did, using
-only the public API of `fuzzer.trace.inject` (a plug-in can do all of this).
+only the public API of `fuzzer.inject.api` (a plug-in can do all of this).
 The description says what the buggy kernel does; `source` where it comes from.
 """
 
 from __future__ import annotations
 
-from fuzzer.prog.syscalls import (
-    MADV_DONTNEED_LOCKED,
-    MADV_POPULATE_READ,
-    MAP_FIXED_NOREPLACE,
-    MAP_LOCKED,
-    MAP_POPULATE,
-    MCL_ONFAULT,
-    MLOCK_ONFAULT,
-    PAGE,
-)
-from fuzzer.trace.inject import (
+from fuzzer.inject.api import (
     EntryAction,
     ExitAction,
     Extra,
@@ -27,6 +17,16 @@ from fuzzer.trace.inject import (
     Skip,
     Syscall,
     Then,
+)
+from fuzzer.prog.syscalls import (
+    MADV_DONTNEED_LOCKED,
+    MADV_POPULATE_READ,
+    MAP_FIXED_NOREPLACE,
+    MAP_LOCKED,
+    MAP_POPULATE,
+    MCL_ONFAULT,
+    MLOCK_ONFAULT,
+    PAGE,
 )
 
 PM_PRESENT, PM_FILE, PM_EXCLUSIVE = 1 << 63, 1 << 61, 1 << 56
