@@ -10,22 +10,25 @@ a strict xfail on the side it concerns.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import cache
 from typing import Any
 
 import pytest
 
 from fuzzer.check import Report
 from fuzzer.model import OUTSIDE, Prediction, State
+from fuzzer.model.features import NEWEST, Features
 from fuzzer.model.pages import NEW_PID
 from fuzzer.model.world import World
 from fuzzer.model.world import step as world_step
+from fuzzer.observe.probe import probe
 from fuzzer.oracle.views import kernel_view, model_view, render
 from fuzzer.prog import ARENA_BASE, ARENA_SIZE, Call, parse
 from fuzzer.prog.syscalls import PAGE, errno_name, signal_name
 
 ADDRESS_CALLS = ("mmap", "mremap")
-SIGNAL_CODES = {(11, 1): "MAPERR", (11, 2): "ACCERR", (7, 2): "ADRERR"}
+SIGNAL_CODES = {(11, 1): "MAPERR", (11, 2): "ACCERR", (11, 4): "PKUERR", (7, 2): "ADRERR"}
 
 
 @dataclass(frozen=True)
@@ -37,11 +40,20 @@ class Case:
     locked: int | None = None  # State.locked_pages() (VmLck in pages), checked when given
     model_bug: str | None = None  # a known model mistake: strict xfail on both sides
     kernel_bug: str | None = None  # a known kernel bug: strict xfail on the kernel side
+    # Probed features (fuzzer/model/features.py) the expectations depend on, where they
+    # differ between machines: the model runs with them, and the kernel twin runs only
+    # on a kernel that has them (a row for each value keeps both sides tested).
+    features: tuple[tuple[str, bool], ...] = ()
+
+    def model_features(self) -> Features:
+        return replace(NEWEST, **dict(self.features))
 
 
 def case(name: str, text: str, results: list[str], final: str, locked: int | None = None,
-         model_bug: str | None = None, kernel_bug: str | None = None) -> Case:
-    return Case(name, text, tuple(results), final, locked, model_bug, kernel_bug)
+         model_bug: str | None = None, kernel_bug: str | None = None,
+         features: dict[str, bool] | None = None) -> Case:
+    return Case(name, text, tuple(results), final, locked, model_bug, kernel_bug,
+                tuple(sorted((features or {}).items())))
 
 
 def model_params(rows: Iterable[Case]) -> list[Any]:
@@ -49,8 +61,23 @@ def model_params(rows: Iterable[Case]) -> list[Any]:
 
 
 def kernel_params(rows: Iterable[Case]) -> list[Any]:
-    return [pytest.param(c, id=c.name, marks=_xfail("kernel", c.kernel_bug)
-                         if c.kernel_bug else _xfail("model", c.model_bug)) for c in rows]
+    return [pytest.param(c, id=c.name, marks=_skip_other_machine(c) + (
+        _xfail("kernel", c.kernel_bug) if c.kernel_bug else _xfail("model", c.model_bug)))
+        for c in rows]
+
+
+@cache
+def _machine() -> dict[str, object]:
+    return probe().as_dict()
+
+
+def _skip_other_machine(c: Case) -> list[pytest.MarkDecorator]:
+    """Skip the kernel twin of a row written for features this machine lacks."""
+    other = [f"{k}={v}" for k, v in c.features if _machine()[k] != v]
+    if not other:
+        return []
+    return [pytest.mark.skip(reason=f"the row is for a kernel with {', '.join(other)}; this "
+                             "machine's differs (its twin row runs here)")]
 
 
 def _xfail(side: str, reason: str | None) -> list[pytest.MarkDecorator]:
@@ -110,6 +137,8 @@ def run_model(text: str, state: State | None = None) -> tuple[list[str], State]:
 
 
 def check_model(c: Case, state: State | None = None) -> State:
+    if state is None:
+        state = State(features=c.model_features())
     results, state = run_model(c.text, state)
     assert (results, render(model_view(state.pages))) == (list(c.results), c.final), c.text
     if c.locked is not None:
@@ -143,3 +172,10 @@ def check_table(rows: list[Case], at_least: int) -> None:
     assert len(names) >= at_least
     for c in rows:
         assert len(parse(c.text).calls) == len(c.results), c.name
+
+
+# The two machines of PROT_EXEC-only mappings (Features.exec_only_readable): without
+# protection keys such a page can be populated and read; with them (x86 OSPKE) it has
+# the execute-only pkey, and every data access and populate fails.
+EXEC_READABLE = {"exec_only_readable": True}
+EXEC_PKEY = {"exec_only_readable": False}

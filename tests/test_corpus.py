@@ -31,15 +31,15 @@ from fuzzer.prog.syscalls import (
     MAP_TYPE,
     MLOCK_ONFAULT,
     PAGE,
-    PROT_EXEC,
     PROT_READ,
     PROT_WRITE,
+    RWX,
 )
 
 SEEDS_DIR = Path(__file__).parents[1] / "corpus" / "seeds"
 SEEDS = sorted(SEEDS_DIR.glob("*.prog"))
 NAME = re.compile(r"^\d\d-[a-z0-9]+(?:-[a-z0-9]+)*\.prog$")
-RWX = PROT_READ | PROT_WRITE | PROT_EXEC
+
 
 
 def _ids(paths: list[Path]) -> list[str]:

@@ -17,7 +17,16 @@ from __future__ import annotations
 import pytest
 
 from fuzzer.model import State
-from tests.tables import Case, case, check_model, check_table, model_params, run_model
+from tests.tables import (
+    EXEC_PKEY,
+    EXEC_READABLE,
+    Case,
+    case,
+    check_model,
+    check_table,
+    model_params,
+    run_model,
+)
 
 ROWS = [
     # ---------------------------------------------------------------- §2 mmap
@@ -51,7 +60,40 @@ ROWS = [
         """, ["@0"], "@0-1 -w-p AA"),
     case("mmap-prot-exec-only-populate", """
         mmap(@0, 2p, PROT_EXEC, MAP_PRIVATE|MAP_ANONYMOUS|MAP_POPULATE, -1, 0)
-        """, ["@0"], "@0-1 --xp ZZ"),
+        """, ["@0"], "@0-1 --xp ZZ", features=EXEC_READABLE),
+    # with protection keys GUP's check_vma_flags refuses the execute-only pkey
+    # (arch_vma_access_permitted): populate fails, and mmap ignores the error
+    case("mmap-prot-exec-only-populate-pkey", """
+        mmap(@0, 2p, PROT_EXEC, MAP_PRIVATE|MAP_ANONYMOUS|MAP_POPULATE, -1, 0)
+        """, ["@0"], "@0-1 --xp ..", features=EXEC_PKEY),
+    # only a prot of exactly PROT_EXEC gets the pkey (do_mmap): PROT_SEM keeps pkey 0,
+    # and the pkey bits are VMA flags, so the two VMAs stay apart (growing both: EFAULT)
+    case("mmap-exec-sem-has-no-pkey", """
+        mmap(@0, 2p, PROT_EXEC, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)
+        mmap(@2, 2p, PROT_EXEC|PROT_SEM, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)
+        touch(@0, read)
+        touch(@2, read)
+        mremap(@0, 4p, 5p, MREMAP_MAYMOVE, @0)
+        """, ["@0", "@2", "SIGSEGV/PKUERR", "-", "-EFAULT"], "@0-3 --xp ..Z.",
+        features=EXEC_PKEY),
+    # ... and mprotect to any other prot moves a VMA back to pkey 0
+    # (arch_override_mprotect_pkey): readable again, and one VMA with its neighbour
+    case("mprotect-exec-sem-drops-pkey", """
+        mmap(@0, 2p, PROT_EXEC, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)
+        mmap(@2, 2p, PROT_EXEC|PROT_SEM, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)
+        mprotect(@0, 2p, PROT_EXEC|PROT_SEM)
+        touch(@0, read)
+        mremap(@0, 4p, 5p, MREMAP_MAYMOVE, @0)
+        """, ["@0", "@2", "0", "-", "@0"], "@0-4 --xp Z....", features=EXEC_PKEY),
+    # ... and mprotect(PROT_EXEC) gives it: the pages populate left stay, but mlock's
+    # populate fails (ENOMEM)
+    case("mprotect-exec-gives-pkey", """
+        mmap(@0, 2p, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS|MAP_POPULATE, -1, 0)
+        mprotect(@0, 2p, PROT_EXEC)
+        touch(@0, read)
+        mlock(@0, 2p)
+        """, ["@0", "0", "SIGSEGV/PKUERR", "-ENOMEM"], "@0-1 --xp lo ZZ", locked=2,
+        features=EXEC_PKEY),
     case("mmap-prot-read-exec-populate", """
         mmap(@0, 2p, PROT_READ|PROT_EXEC, MAP_PRIVATE|MAP_ANONYMOUS|MAP_POPULATE, -1, 0)
         """, ["@0"], "@0-1 r-xp ZZ"),
@@ -152,7 +194,10 @@ ROWS = [
         """, ["@0"], "@0-1 r--p lo ZZ", locked=2),
     case("mmap-locked-exec-only", """
         mmap(@0, 2p, PROT_EXEC, MAP_PRIVATE|MAP_ANONYMOUS|MAP_LOCKED, -1, 0)
-        """, ["@0"], "@0-1 --xp lo ZZ", locked=2),
+        """, ["@0"], "@0-1 --xp lo ZZ", locked=2, features=EXEC_READABLE),
+    case("mmap-locked-exec-only-pkey", """
+        mmap(@0, 2p, PROT_EXEC, MAP_PRIVATE|MAP_ANONYMOUS|MAP_LOCKED, -1, 0)
+        """, ["@0"], "@0-1 --xp lo ..", locked=2, features=EXEC_PKEY),
     case("mmap-locked-shared", """
         mmap(@0, 2p, PROT_READ|PROT_WRITE, MAP_SHARED|MAP_ANONYMOUS|MAP_LOCKED, -1, 0)
         mmap(@2, 1p, PROT_NONE, MAP_SHARED|MAP_ANONYMOUS|MAP_LOCKED, -1, 0)
@@ -338,7 +383,12 @@ ROWS = [
     case("mprotect-locked-exec-to-rwx", """
         mmap(@0, 2p, PROT_EXEC, MAP_PRIVATE|MAP_ANONYMOUS|MAP_LOCKED, -1, 0)
         mprotect(@0, 2p, PROT_READ|PROT_WRITE|PROT_EXEC)
-        """, ["@0", "0"], "@0-1 rwxp lo AA", locked=2),
+        """, ["@0", "0"], "@0-1 rwxp lo AA", locked=2, features=EXEC_READABLE),
+    # the pkey goes with the write permission, and mprotect_fixup populates
+    case("mprotect-locked-exec-to-rwx-pkey", """
+        mmap(@0, 2p, PROT_EXEC, MAP_PRIVATE|MAP_ANONYMOUS|MAP_LOCKED, -1, 0)
+        mprotect(@0, 2p, PROT_READ|PROT_WRITE|PROT_EXEC)
+        """, ["@0", "0"], "@0-1 rwxp lo AA", locked=2, features=EXEC_PKEY),
     case("mprotect-onfault-no-populate", """
         mmap(@0, 2p, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)
         mlock2(@0, 2p, MLOCK_ONFAULT)
@@ -438,7 +488,26 @@ ROWS = [
         mmap(@6, 2p, PROT_READ, MAP_SHARED|MAP_ANONYMOUS, -1, 0)
         mlock(@0, 8p)
         """, ["@0", "@2", "@4", "@6", "0"],
-        "@0-1 -w-p lo AA; @2-3 --xp lo ZZ; @4-5 r--p lo ZZ; @6-7 r--s lo FF", locked=8),
+        "@0-1 -w-p lo AA; @2-3 --xp lo ZZ; @4-5 r--p lo ZZ; @6-7 r--s lo FF", locked=8,
+        features=EXEC_READABLE),
+    # mlock's __mm_populate stops at the pkey's EFAULT (no ignore_errors), reported as
+    # ENOMEM (__mlock_posix_error_return); the VMAs are locked all the same
+    case("mlock-by-prot-pkey", """
+        mmap(@0, 2p, PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)
+        mmap(@2, 2p, PROT_EXEC, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)
+        mmap(@4, 2p, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)
+        mmap(@6, 2p, PROT_READ, MAP_SHARED|MAP_ANONYMOUS, -1, 0)
+        mlock(@0, 8p)
+        """, ["@0", "@2", "@4", "@6", "-ENOMEM"],
+        "@0-1 -w-p lo AA; @2-3 --xp lo ..; @4-5 r--p lo ..; @6-7 r--s lo ..", locked=8,
+        features=EXEC_PKEY),
+    # mlockall(MCL_CURRENT) ignores the error and goes on with the next VMA
+    case("mlockall-by-prot-pkey", """
+        mmap(@0, 2p, PROT_EXEC, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)
+        mmap(@4, 2p, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)
+        mlockall(MCL_CURRENT)
+        munlockall()
+        """, ["@0", "@4", "0", "0"], "@0-1 --xp ..; @4-5 r--p ZZ", features=EXEC_PKEY),
     case("mlock-breaks-zero-page", """
         mmap(@0, 2p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)
         touch(@0, read)
@@ -542,7 +611,13 @@ ROWS = [
         mmap(@0, 2p, PROT_EXEC, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)
         touch(@0, read)
         touch(@1, write)
-        """, ["@0", "-", "SIGSEGV/ACCERR"], "@0-1 --xp Z."),
+        """, ["@0", "-", "SIGSEGV/ACCERR"], "@0-1 --xp Z.", features=EXEC_READABLE),
+    # the execute-only pkey denies reads and writes alike (bad_area_access_from_pkeys)
+    case("touch-exec-only-pkey", """
+        mmap(@0, 2p, PROT_EXEC, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)
+        touch(@0, read)
+        touch(@1, write)
+        """, ["@0", "SIGSEGV/PKUERR", "SIGSEGV/PKUERR"], "@0-1 --xp ..", features=EXEC_PKEY),
     case("touch-shared", """
         mmap(@0, 3p, PROT_READ|PROT_WRITE, MAP_SHARED|MAP_ANONYMOUS, -1, 0)
         touch(@0, read)
@@ -554,7 +629,16 @@ ROWS = [
         touch(@0, write)
         touch(@0, read)
         touch(@1, read)
-        """, ["@0", "@1", "SIGSEGV/ACCERR", "-", "-"], "@0 r--s F; @1 --xs F"),
+        """, ["@0", "@1", "SIGSEGV/ACCERR", "-", "-"], "@0 r--s F; @1 --xs F",
+        features=EXEC_READABLE),
+    case("touch-shared-readonly-pkey", """
+        mmap(@0, 1p, PROT_READ, MAP_SHARED|MAP_ANONYMOUS, -1, 0)
+        mmap(@1, 1p, PROT_EXEC, MAP_SHARED|MAP_ANONYMOUS, -1, 0)
+        touch(@0, write)
+        touch(@0, read)
+        touch(@1, read)
+        """, ["@0", "@1", "SIGSEGV/ACCERR", "-", "SIGSEGV/PKUERR"], "@0 r--s F; @1 --xs .",
+        features=EXEC_PKEY),
     case("touch-locked-readonly", """
         mmap(@0, 2p, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)
         mlock2(@0, 2p, MLOCK_ONFAULT)

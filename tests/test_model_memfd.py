@@ -18,7 +18,16 @@ import pytest
 
 from fuzzer.model import SUPPORTED, covers
 from fuzzer.prog import parse
-from tests.tables import Case, case, check_model, check_table, model_params, run_model
+from tests.tables import (
+    EXEC_PKEY,
+    EXEC_READABLE,
+    Case,
+    case,
+    check_model,
+    check_table,
+    model_params,
+    run_model,
+)
 
 RW = "PROT_READ|PROT_WRITE"
 FS = "MAP_SHARED|MAP_FIXED"
@@ -419,7 +428,18 @@ ROWS = [
         touch(@0, read)
         touch(@1, read)
         """, ["0", "0", "@0", "@1", "@2", "@3", "SIGSEGV/ACCERR", "-"],
-        "@0 ---s .; @1 --xs F; @2 -w-s F; @3 rwxp A"),
+        "@0 ---s .; @1 --xs F; @2 -w-s F; @3 rwxp A", features=EXEC_READABLE),
+    # a file mapping gets the execute-only pkey too (do_mmap): no fault, no fault-around
+    case("mmap-file-prots-pkey", NEW + f"""
+        ftruncate(0, 4p)
+        mmap(@0, 1p, PROT_NONE, {FS}, 0, 0)
+        mmap(@1, 1p, PROT_EXEC, {FS}, 0, 4096)
+        mmap(@2, 1p, PROT_WRITE, {FS}|MAP_POPULATE, 4294967296, 8192)
+        mmap(@3, 1p, PROT_READ|PROT_WRITE|PROT_EXEC, {FP}|MAP_POPULATE, 0, 12288)
+        touch(@0, read)
+        touch(@1, read)
+        """, ["0", "0", "@0", "@1", "@2", "@3", "SIGSEGV/ACCERR", "SIGSEGV/PKUERR"],
+        "@0 ---s .; @1 --xs .; @2 -w-s F; @3 rwxp A", features=EXEC_PKEY),
     # an mmap the kernel places outside the arena (its hint is taken) still populates
     # the memfd: the arena mapping's fault-around finds those pages, mapped twice
     case("outside-mapping-fills-cache", NEW + f"""

@@ -22,6 +22,8 @@ from fuzzer.model.features import Features
 from fuzzer.oracle.views import model_view, render
 from fuzzer.prog import parse
 from tests.tables import (
+    EXEC_PKEY,
+    EXEC_READABLE,
     Case,
     case,
     check_model,
@@ -404,7 +406,14 @@ ROWS = [
         mmap(@10, 6p, PROT_EXEC, {AP}|MAP_POPULATE, -1, 0)
         mremap(@0, 6p, 6p, {MOVE}, @10)
         """, ["@0", "@3", "@10", "@10"],
-        "@10-11 rw-p AA; @12 --xp Z; @13-14 r--s FF; @15 --xp Z"),
+        "@10-11 rw-p AA; @12 --xp Z; @13-14 r--s FF; @15 --xp Z", features=EXEC_READABLE),
+    case("move-multi-vma-pkey", f"""
+        mmap(@0, 2p, {RW}, {AP}|MAP_POPULATE, -1, 0)
+        mmap(@3, 2p, PROT_READ, {AS}|MAP_POPULATE, -1, 0)
+        mmap(@10, 6p, PROT_EXEC, {AP}|MAP_POPULATE, -1, 0)
+        mremap(@0, 6p, 6p, {MOVE}, @10)
+        """, ["@0", "@3", "@10", "@10"],
+        "@10-11 rw-p AA; @12 --xp .; @13-14 r--s FF; @15 --xp .", features=EXEC_PKEY),
     # ... starting and ending inside VMAs
     case("move-multi-vma-partial", f"""
         mmap(@0, 3p, {RW}, {AP}|MAP_POPULATE, -1, 0)

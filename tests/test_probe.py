@@ -32,9 +32,10 @@ SINCE = [
     ("madv_populate_stops_at_hole", (6, 9)),
     ("mremap_checks_first", (6, 17)),
 ]
-# Not a matter of the release alone: the architecture (x86, not UML) and the
-# configuration (THP), or a change whose release is known only to lie between two.
-OTHER = {"write_implies_read", "thp", "merge_into_null_anon_vma"}
+# Not a matter of the release alone: the architecture (x86, not UML), the CPU
+# (protection keys), the configuration (THP), or a change whose release is known only
+# to lie between two.
+OTHER = {"write_implies_read", "thp", "merge_into_null_anon_vma", "exec_only_readable"}
 
 
 @pytest.mark.parametrize(("feature", "since"), SINCE)
@@ -60,6 +61,14 @@ def test_probe_on_x86() -> None:
     assert (probe().write_implies_read, probe().thp) == (True, thp)
     if release() >= (6, 18):  # 6.1 (UML) does not merge; 6.18 does
         assert probe().merge_into_null_anon_vma
+
+
+def test_exec_only_pkey_follows_the_cpu() -> None:
+    """x86 gives PROT_EXEC-only mappings the execute-only pkey where the kernel
+    enabled protection keys (X86_FEATURE_OSPKE: `ospke` in /proc/cpuinfo)."""
+    with open("/proc/cpuinfo") as f:
+        ospke = "ospke" in f.read().split()
+    assert probe().exec_only_readable is not ospke
 
 
 def test_summary_names_what_is_missing() -> None:

@@ -57,6 +57,7 @@ C_EXPR: dict[str, str | None] = {
     "OP_EXIT": None,
     "OP_MEMFD_CREATE": None,
     "RLIM_INFINITY": None,  # (rlim_t)-1, checked below
+    "RWX": "PROT_READ | PROT_WRITE | PROT_EXEC",
 }
 PREFIXES = ("PROT_", "MAP_", "MLOCK_", "MCL_", "MREMAP_", "MADV_", "E", "SIG", "SEGV_")
 

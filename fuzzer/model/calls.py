@@ -17,7 +17,6 @@ from fuzzer.model.mlockall import mlockall, munlockall
 from fuzzer.model.pages import (
     BUS_ADRERR,
     OUTSIDE,
-    RWX,
     TASK_SIZE,
     Prediction,
     Unsupported,
@@ -56,12 +55,15 @@ from fuzzer.prog.syscalls import (
     MAP_TYPE,
     MLOCK_ONFAULT,
     PAGE,
+    PROT_EXEC,
     PROT_GROWSDOWN,
     PROT_GROWSUP,
     PROT_SEM,
     PROT_WRITE,
+    RWX,
     SEGV_ACCERR,
     SEGV_MAPERR,
+    SEGV_PKUERR,
     SIGBUS,
     SIGSEGV,
     U64,
@@ -153,7 +155,7 @@ def mmap(
     # calc_vm_flag_bits: MAP_STACK gives VM_NOHUGEPAGE (6.7+); MAP_NORESERVE gives
     # VM_NORESERVE (the test machines do not run overcommit_memory=2, which drops it)
     attrs = Attrs(shared, prot & RWX, lo=locked, lf=onfault, obj=file or 0,
-                  nr=bool(flags & MAP_NORESERVE),
+                  nr=bool(flags & MAP_NORESERVE), xo=_exec_only_pkey(state, prot),
                   nh=bool(flags & MAP_STACK) and state.features.map_stack_nohugepage)
     if outside:
         state.outside_mapped += length // PAGE
@@ -176,6 +178,13 @@ def mmap(
     if wants_populate:
         populate(state, pages, ignore_errors=True)
     return ok(addr)
+
+
+def _exec_only_pkey(state: State, prot: int) -> bool:
+    """Whether mmap or mprotect with `prot` gives the execute-only pkey: exactly PROT_EXEC
+    (do_mmap; arch_override_mprotect_pkey, which also moves a VMA that has it back to
+    the default pkey for any other prot) on a machine with protection keys."""
+    return prot == PROT_EXEC and not state.features.exec_only_readable
 
 
 def munmap(state: State, addr: int, length: int) -> Prediction:
@@ -215,7 +224,7 @@ def mprotect(state: State, addr: int, length: int, prot: int) -> Prediction:
         return err(ENOMEM)
     if first != pages.start:
         return err(ENOMEM)
-    new = prot & RWX
+    new, xo = prot & RWX, _exec_only_pkey(state, prot)
     for idx in pages:
         page = state.pages[idx]
         if page is None:
@@ -223,7 +232,7 @@ def mprotect(state: State, addr: int, length: int, prot: int) -> Prediction:
         a = page.attrs
         # mprotect_fixup: a private locked VMA that becomes writable is populated.
         cow = a.lo and not a.shared and not a.prot & PROT_WRITE and new & PROT_WRITE
-        state.pages[idx] = Page(replace(a, prot=new), page.state)
+        state.pages[idx] = Page(replace(a, prot=new, xo=xo), page.state)
         if cow and not a.lf:
             fault(state, idx, write=True)
     return ok()
@@ -315,6 +324,8 @@ def touch(state: State, addr: int, mode: int) -> Prediction:
         # UML reads a present page through the host's mapping of it, which exists once
         # the process faulted it (not after GUP populated it): not in the model.
         raise Unsupported("a read of a present PROT_WRITE-only page in User-Mode Linux")
+    if page.attrs.xo:  # bad_area_access_from_pkeys: the pkey denies reads and writes alike
+        return Prediction(signal=(SIGSEGV, SEGV_PKUERR))
     if not allowed:
         return Prediction(signal=(SIGSEGV, SEGV_ACCERR))
     if not fault(state, idx, write):

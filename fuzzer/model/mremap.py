@@ -24,7 +24,6 @@ from dataclasses import replace
 from fuzzer.model import vmas
 from fuzzer.model.pages import (
     OUTSIDE,
-    RWX,
     TASK_SIZE,
     Prediction,
     arena_pages,
@@ -268,10 +267,10 @@ def map_outside(state: State, attrs: Attrs, pgoff: int, moved: list[str], count:
     mmap the kernel put elsewhere: the page-cache pages it maps are the pages that
     moved with it and, if it is populated (a locked VMA that grew, or a new mapping
     with MAP_POPULATE or MAP_LOCKED), the rest of it up to the object's end."""
-    state.outside_shmem_vmas.append((attrs.obj, pgoff, count, attrs.prot, attrs.shared))
+    state.outside_shmem_vmas.append((attrs.obj, pgoff, count, attrs, attrs.shared))
     mapped = {pgoff + k for k, letter in enumerate(moved) if letter in (SHMEM, SHMEM_TWICE)}
     state.outside_shmem |= {(attrs.obj, pg) for pg in mapped}
-    if populate and not attrs.lf and attrs.prot & RWX and count > len(moved):
+    if populate and not attrs.lf and attrs.populatable and count > len(moved):
         _populate_file_vma(state, attrs.obj, pgoff + len(moved), pgoff + count, attrs.prot,
                            attrs.shared, around=pgoff)
 
@@ -296,9 +295,10 @@ def _populate_file_vma(state: State, obj: int, first: int, stop: int, prot: int,
 def populate_outside(state: State) -> None:
     """mm_populate of the file VMAs outside the arena (mlockall's MCL_CURRENT); a
     PROT_NONE VMA fails and is skipped."""
-    for obj, first, count, prot, shared in state.outside_shmem_vmas:
-        if prot & RWX:
-            _populate_file_vma(state, obj, first, first + count, prot, shared, around=first)
+    for obj, first, count, attrs, shared in state.outside_shmem_vmas:
+        if attrs.populatable:
+            _populate_file_vma(state, obj, first, first + count, attrs.prot, shared,
+                               around=first)
 
 
 def _free(state: State, first: int, count: int) -> bool:

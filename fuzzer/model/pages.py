@@ -29,14 +29,11 @@ from fuzzer.model.vmas import vma_of
 from fuzzer.prog.program import ARENA_BASE, ARENA_PAGES
 from fuzzer.prog.syscalls import (
     PAGE,
-    PROT_EXEC,
-    PROT_READ,
     PROT_WRITE,
     U64,
 )
 
 TASK_SIZE = (1 << 47) - PAGE
-RWX = PROT_READ | PROT_WRITE | PROT_EXEC
 OUTSIDE = -(1 << 70)  # mmap result: "an address the kernel chose, outside the arena"
 NEW_PID = -(1 << 71)  # fork result: "the child's pid", which only the kernel knows
 FAULT_AROUND_PAGES = 16
@@ -136,8 +133,9 @@ def populate(state: State, pages: range, ignore_errors: bool) -> bool:
     """__mm_populate: populate_vma_page_range over pages in order; False if it stopped
     on an error.
 
-    Lock-on-fault pages are skipped. A PROT_NONE page fails with EFAULT, and so
-    does a shmem page past the object's end (SIGBUS inside GUP): with
+    Lock-on-fault pages are skipped. A PROT_NONE page fails with EFAULT, as does an
+    execute-only-pkey page (arch_vma_access_permitted) and a shmem page past the
+    object's end (SIGBUS inside GUP): with
     ignore_errors the walk goes on at the next VMA, otherwise it stops there.
     (Page by page is the same: the rest of such a VMA fails the same way.)
     """
@@ -148,7 +146,7 @@ def populate(state: State, pages: range, ignore_errors: bool) -> bool:
         a = page.attrs
         if a.lf:
             continue
-        if not a.prot & RWX:
+        if not a.populatable:
             if ignore_errors:
                 continue
             return False

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 
 from fuzzer.model.features import NEWEST, Features
 from fuzzer.prog.program import ARENA_PAGES
-from fuzzer.prog.syscalls import PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, RLIM_INFINITY
+from fuzzer.prog.syscalls import PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, RLIM_INFINITY, RWX
 
 ABSENT, ZERO, ANON, SHMEM, SHMEM_TWICE = ".", "Z", "A", "F", "f"
 SHARED_ANON = "a"  # followed by the frame number
@@ -47,6 +47,9 @@ class Attrs:
     sr: bool = False  # VM_SEQ_READ (MADV_SEQUENTIAL)
     dd: bool = False  # VM_DONTDUMP (MADV_DONTDUMP)
     mg: bool = False  # VM_MERGEABLE (MADV_MERGEABLE, private mappings only)
+    # The execute-only protection key (x86 with PKU, Features.exec_only_readable False):
+    # the pkey bits are VMA flags, so they keep VMAs apart too.
+    xo: bool = False
     # shmem object id: AS, FS and FP (a memfd mapped private) pages have one;
     # 0 for private anonymous, the only mapping without a file
     obj: int = 0
@@ -54,6 +57,12 @@ class Attrs:
 
     def with_lock(self, lo: bool, lf: bool) -> Attrs:
         return replace(self, lo=lo, lf=lf)
+
+    @property
+    def populatable(self) -> bool:
+        """Whether GUP can fault the page in for populate (check_vma_flags): any of R, W, X
+        (populate passes FOLL_FORCE), and no pkey that denies data access."""
+        return bool(self.prot & RWX) and not self.xo
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,10 +107,10 @@ class State:
     # (mremap keeps it), a memfd's is its file size rounded up to whole pages
     # (ftruncate sets it; the bytes of a partial last page change nothing the
     # oracle sees). The file VMAs (shared or private) placed outside the arena,
-    # as (object, first offset, pages, prot, shared); and the (object, offset)
+    # as (object, first offset, pages, attrs, shared); and the (object, offset)
     # page-cache pages they map.
     shmem_size: dict[int, int] = field(default_factory=dict)
-    outside_shmem_vmas: list[tuple[int, int, int, int, bool]] = field(default_factory=list)
+    outside_shmem_vmas: list[tuple[int, int, int, Attrs, bool]] = field(default_factory=list)
     outside_shmem: set[tuple[int, int]] = field(default_factory=set)
     fds: dict[int, int] = field(default_factory=dict)  # open descriptor -> memfd object
     # After a fork: every live process's State, one list shared by all of them

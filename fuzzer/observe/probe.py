@@ -26,6 +26,7 @@ from fuzzer.prog.syscalls import (
     MREMAP_FIXED,
     MREMAP_MAYMOVE,
     PAGE,
+    PROT_EXEC,
     PROT_NONE,
     PROT_READ,
     PROT_WRITE,
@@ -135,6 +136,16 @@ def _write_implies_read() -> bool:
         _sys("munmap", p, PAGE)
 
 
+def _exec_only_readable() -> bool:
+    # mlock populates with FOLL_FORCE, which reaches a PROT_EXEC-only page unless the
+    # execute-only pkey denies data access (then -EFAULT, which mlock reports as ENOMEM).
+    p = _scratch(1, PROT_EXEC)
+    try:
+        return _sys("mlock", p, PAGE) == 0
+    finally:
+        _sys("munmap", p, PAGE)
+
+
 def _map_stack_nohugepage() -> bool:
     p = _scratch(1)
     try:
@@ -217,4 +228,5 @@ def probe() -> Features:
         mremap_checks_first=_mremap_checks_first(),
         madv_populate_stops_at_hole=_madv_populate_stops_at_hole(),
         merge_into_null_anon_vma=_merge_into_null_anon_vma(),
+        exec_only_readable=_exec_only_readable(),
     )

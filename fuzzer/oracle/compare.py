@@ -29,7 +29,7 @@ from fuzzer.prog import ARENA_BASE, ARENA_SIZE, Call
 from fuzzer.prog.syscalls import PAGE, SIGBUS, SIGSEGV, errno_name, signal_name
 from fuzzer.snapshot.parse import Snapshot, Vma
 
-SIGNAL_CODES = {SIGSEGV: {1: "MAPERR", 2: "ACCERR"},  # si_code names, per signal
+SIGNAL_CODES = {SIGSEGV: {1: "MAPERR", 2: "ACCERR", 4: "PKUERR"},  # si_code names, per signal
                 SIGBUS: {1: "ADRALN", 2: "ADRERR", 3: "OBJERR"}}
 PSS_SHIFT = 12  # fs/proc/task_mmu.c: Pss is summed in 1/4096 byte
 ADDRESS_CALLS = frozenset({"mmap", "mremap"})  # calls that return an address

@@ -25,10 +25,10 @@ from fuzzer.prog.syscalls import (
     PROT_EXEC,
     PROT_READ,
     PROT_WRITE,
+    RWX,
     errno_name,
 )
 
-RWX = PROT_READ | PROT_WRITE | PROT_EXEC
 # Divergences about the state a call leaves behind, rather than its result.
 STATE_KINDS = frozenset({"presence", "lock", "fork-flags", "rss", "locked", "vmlck", "prot"})
 # The mmap flags that decide the state a new mapping starts in; placement
