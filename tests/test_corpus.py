@@ -1,7 +1,7 @@
 """The seed corpus (corpus/seeds/*.prog): canonical text, coverage, and agreement on the kernel.
 
 Every seed is hand-written canonical program text under a leading `#` block
-that says what it exercises and which SEMANTICS.md rule it checks. On the
+that says what it exercises and which docs/SEMANTICS.md rule it checks. On the
 real kernel every seed must run to the end with no divergence from the model:
 a seed that diverges is either a model bug or a kernel bug, and either way
 somebody has to look.

@@ -2,7 +2,7 @@
 
 Every case is program text, the result of each step, the arena as `render`
 prints it at the end and, where locking is involved, `State.locked_pages()`.
-The expectations come from SEMANTICS.md and the kernel functions it cites, not
+The expectations come from docs/SEMANTICS.md and the kernel functions it cites, not
 from running the model: a case the model gets wrong stays in the table as a
 strict xfail whose reason starts with "model:". `test_model_kernel.py` runs
 the same table on the real kernel.

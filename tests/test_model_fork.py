@@ -1,11 +1,11 @@
-"""fork and processes against hand-derived expectations (SEMANTICS.md §8, §12 invariants 8-9).
+"""fork and processes against hand-made expectations (docs/SEMANTICS.md §8, §12 invariants 8-9).
 
 Same table style as `test_model.py`. `pN:` names the process that makes a call:
 p0 from the start, the n-th fork() creates pn, exit() ends the caller. The
 final arena is the one of the process that made the last call. In the
 presence letters, `a` is an anonymous page fork left shared (pagemap shows no
 exclusive bit; Pss counts half of it), `A` one mapped once. Every expectation
-comes from SEMANTICS.md §8 or the kernel function in the comment, not from
+comes from docs/SEMANTICS.md §8 or the kernel function in the comment, not from
 running the model. `test_model_fork_kernel.py` runs the table on the real
 kernel, where every live process is compared after every step: the fresh child
 at once (invariants 8 and 9), and the parent's exclusive bits and Pss/Locked.

@@ -1,8 +1,8 @@
-"""The madvise model against hand-derived expectations (SEMANTICS.md §7, mm/madvise.c).
+"""The madvise model against hand-derived expectations (docs/SEMANTICS.md §7, mm/madvise.c).
 
 Same table style and notation as `test_model.py`: program text, the result of
 each step, the arena as `render` prints it at the end and, where locking is
-involved, `State.locked_pages()`. Every expectation comes from SEMANTICS.md or
+involved, `State.locked_pages()`. Every expectation comes from docs/SEMANTICS.md or
 the kernel function named in the comment, not from running the model.
 `test_model_madvise_kernel.py` runs the same table on the real kernel.
 """

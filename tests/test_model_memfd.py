@@ -1,10 +1,10 @@
-"""memfd mappings in the reference model (SEMANTICS.md §2, §7, §9, §11), as a table.
+"""memfd mappings in the reference model (docs/SEMANTICS.md §2, §7, §9, §11), as a table.
 
 The same shape as `test_model.py`: program text, the result of each step, the
 arena as `render` prints it at the end and, where locking is involved,
 `State.locked_pages()`. A memfd mapped shared is FS (`rw-s`), mapped private FP
 (`rw-p`); `F`/`f` are its page-cache pages mapped once or more than once, `A`
-a private copy. Expectations come from SEMANTICS.md and the kernel functions
+a private copy. Expectations come from docs/SEMANTICS.md and the kernel functions
 named beside each case (mm/shmem.c, mm/memory.c, mm/truncate.c, mm/madvise.c,
 mm/mmap.c, fs/open.c of 6.18), not from running the model;
 `test_model_memfd_kernel.py` runs the same table on the real kernel.

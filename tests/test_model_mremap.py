@@ -1,8 +1,8 @@
-"""mremap in the reference model (SEMANTICS.md §6, with §11 for VMA identity), as a table.
+"""mremap in the reference model (docs/SEMANTICS.md §6, with §11 for VMA identity), as a table.
 
 The same shape as `test_model.py`: every case is program text, the result of
 each step, the arena as `render` prints it at the end and, where locking is
-involved, `State.locked_pages()`. Expectations come from SEMANTICS.md and
+involved, `State.locked_pages()`. Expectations come from docs/SEMANTICS.md and
 mm/mremap.c / mm/vma.c of 6.18, not from running the model. A case the model
 gets wrong is a strict xfail whose reason starts with "model:"; a case the
 kernel gets wrong carries `kernel_bug`, which `test_model_mremap_kernel.py`

@@ -4,7 +4,7 @@ This is the per-input hot path of every campaign, `exec`, `bench` and repro:
 spawn, then per step one ptrace stop, one Snapshot, one model step, one
 comparison. The first step that diverges ends the run (later steps would only
 repeat the drift); a mismatch is re-read once before it counts, to rule out a
-transient /proc state (DESIGN.md §5).
+transient /proc state (docs/ARCHITECTURE.md, decision 5).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 `--kernel host` (the default) runs everything here. `--kernel uml:PATH` boots
 the UML binary at PATH with the host's root file system over hostfs, read-only,
 and runs the supervisor, the model and the executor inside it; this process
-keeps the database and writes every result into it (DESIGN.md, decision 10).
+keeps the database and writes every result into it (docs/ARCHITECTURE.md, decision 10).
 
 spec      parsing `host` | `uml:PATH`
 uml       booting, talking to and halting one guest

@@ -7,7 +7,7 @@ timestamp are the kernel's, so a program's "WARNING:" is never taken for one.
 A panic, oops, BUG or WARNING in it is a fault of the kernel
 under test: a finding of kind `kernel-crash`, titled by its first such line
 with addresses and numbers that change from run to run taken out, so that the
-same bug lands in the same bucket (DESIGN.md, decision 7).
+same bug lands in the same bucket (docs/ARCHITECTURE.md, decision 7).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""One transition per call: the intended kernel semantics of SEMANTICS.md §1-5, 9.
+"""One transition per call: the intended kernel semantics of docs/SEMANTICS.md §1-5, 9.
 
 `step(state, call)` changes `state` in place and returns the Prediction for
 the call's own result. The order of the checks in each function follows the

@@ -1,4 +1,4 @@
-"""madvise: SEMANTICS.md §7, following mm/madvise.c (6.18).
+"""madvise: docs/SEMANTICS.md §7, following mm/madvise.c (6.18).
 
 `do_madvise` validates the arguments (`madvise_should_skip`), then either
 faults the range in (`madvise_populate`, for the POPULATE advices) or walks

@@ -1,4 +1,4 @@
-"""memfds: SEMANTICS.md §2 and §9 for files, following mm/memfd.c, mm/shmem.c, fs/open.c.
+"""memfds: docs/SEMANTICS.md §2 and §9 for files, following mm/memfd.c, mm/shmem.c, fs/open.c.
 
 A memfd is a shmem object like the one behind an anonymous shared mapping
 (`State.shmem` holds its page cache, `State.shmem_size` its size), with two

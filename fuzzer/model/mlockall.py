@@ -1,4 +1,4 @@
-"""mlockall and munlockall: SEMANTICS.md §3 (mm/mlock.c), acting on the whole process.
+"""mlockall and munlockall: docs/SEMANTICS.md §3 (mm/mlock.c), acting on the whole process.
 
 Besides the arena they lock the executor's own VMAs (`State.rest`, taken from
 the process at start) and the mappings the kernel placed outside the arena,

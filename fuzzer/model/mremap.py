@@ -1,4 +1,4 @@
-"""mremap: SEMANTICS.md §6, following mm/mremap.c of 6.18 (`do_mremap` and its helpers).
+"""mremap: docs/SEMANTICS.md §6, following mm/mremap.c of 6.18 (`do_mremap` and its helpers).
 
 The checks run in the kernel's order: `check_mremap_params` (flags, alignment,
 lengths, what FIXED and DONTUNMAP need), then `remap_move` for a pure FIXED

@@ -119,7 +119,7 @@ class State:
     # Shared anonymous frames (`aN`) that mremap moved outside the arena: still
     # mapped there, so they still count as sharers (`world.py`).
     outside_frames: list[str] = field(default_factory=list)
-    # VMA identity, private to vmas.py (SEMANTICS.md §11): per arena page its
+    # VMA identity, private to vmas.py (docs/SEMANTICS.md §11): per arena page its
     # (VMA id, anon_vma id, VM_ACCOUNT); the pages as vmas.track last saw them;
     # the next id vmas.py hands out.
     vmas: list[tuple[int, int, bool] | None] = field(

@@ -1,4 +1,4 @@
-"""VMA identity: which arena pages make up one VMA (SEMANTICS.md §11, mm/vma.c of 6.18).
+"""VMA identity: which arena pages make up one VMA (docs/SEMANTICS.md §11, mm/vma.c of 6.18).
 
 The model keeps pages, not VMAs, but some semantics depend on VMA boundaries:
 mremap (EFAULT, growth in place) and fault-around (`do_fault_around` clamps

@@ -1,4 +1,4 @@
-"""Processes (SEMANTICS.md §8): the model of a program that forks.
+"""Processes (docs/SEMANTICS.md §8): the model of a program that forks.
 
 A `World` is one `State` per process, numbered as programs number them: p0
 from the start, the n-th fork() creates pn, exit() ends one (its slot becomes
@@ -95,7 +95,7 @@ def step(world: World, call: Call) -> Prediction:
 
 
 def _fork(world: World, parent_no: int) -> Prediction:
-    """dup_mmap: the child's VMAs, lock flags and page tables (SEMANTICS.md §8)."""
+    """dup_mmap: the child's VMAs, lock flags and page tables (docs/SEMANTICS.md §8)."""
     parent = world.proc(parent_no)
     world.children += 1
     n = world.children

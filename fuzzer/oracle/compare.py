@@ -3,7 +3,7 @@
 After every step: the call's result and signal; per arena page its mapping,
 protection, lock flags and presence (zero page told apart); per arena VMA its
 Rss, Pss and Locked; for the whole process VmLck against the sizes of locked
-VMAs (SEMANTICS.md §12, invariants 1-4, 10, 13). Each difference becomes a
+VMAs (docs/SEMANTICS.md §12, invariants 1-4, 10, 13). Each difference becomes a
 `Divergence` whose title is `kind: call-feature what-happened`.
 """
 

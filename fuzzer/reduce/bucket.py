@@ -1,7 +1,7 @@
 """Reducing one bucket: minimize its program on the kernel and store the result.
 
 Shared by `mmfuzz minimize` and by campaigns, which minimize every bucket they
-open (DESIGN.md's pipeline: new bucket -> minimize -> crashes/<bucket>/).
+open (docs/ARCHITECTURE.md §3: new bucket -> minimize -> crashes/<bucket>/).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Opening a database: URL checks, the engine and its per-connection setup, errors.
 
-SQLite is the default (DESIGN.md, decision 8). Many worker processes write to
+SQLite is the default (docs/ARCHITECTURE.md, decision 8). Many worker processes write to
 one file, so every SQLite connection runs in WAL mode with a 30 s busy timeout
 and foreign keys on, and a write transaction starts with BEGIN IMMEDIATE: it
 takes the write lock before its first read, so two writers never both read

@@ -1,6 +1,6 @@
 """The database tables: campaigns, programs, divergence buckets and their samples.
 
-A bucket is one bug: its title is the dedup key (DESIGN.md, decision 7). A
+A bucket is one bug: its title is the dedup key (docs/ARCHITECTURE.md, decision 7). A
 sample is one sighting of it — the program that showed it, the step, what the
 model expected and what the kernel did, on which kernel release with which
 probed features. Programs are stored once, by hash. A campaign's operation
