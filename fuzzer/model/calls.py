@@ -101,7 +101,13 @@ def mmap(
     elif flags & MAP_TYPE == MAP_DROPPABLE:
         raise Unsupported("MAP_DROPPABLE")
     pgoff = (off & U64) >> 12
-    # mm/mmap.c do_mmap
+    return _do_mmap(state, addr, length, prot, flags, given, file, pgoff)
+
+
+def _do_mmap(state: State, addr: int, length: int, prot: int, flags: int, given: int,
+             file: int | None, pgoff: int) -> Prediction:
+    """mm/mmap.c do_mmap: checks, placement and the new VMA's flags (`given` is the
+    caller's flags, before MAP_FIXED_NOREPLACE implied MAP_FIXED)."""
     if length == 0:
         return err(EINVAL)
     if flags & MAP_FIXED_NOREPLACE and not state.features.map_fixed_noreplace:
@@ -157,15 +163,22 @@ def mmap(
     attrs = Attrs(shared, prot & RWX, lo=locked, lf=onfault, obj=file or 0,
                   nr=bool(flags & MAP_NORESERVE), xo=_exec_only_pkey(state, prot),
                   nh=bool(flags & MAP_STACK) and state.features.map_stack_nohugepage)
+    return _map(state, attrs, addr, length, pgoff, file, outside, bool(wants_populate))
+
+
+def _map(state: State, attrs: Attrs, addr: int, length: int, pgoff: int, file: int | None,
+         outside: bool, wants_populate: bool) -> Prediction:
+    """mmap_region and __mm_populate: the new VMA, in the arena or outside it."""
+    pages = arena_pages(addr, length)
     if outside:
         state.outside_mapped += length // PAGE
-        state.outside_locked += length // PAGE if locked else 0
+        state.outside_locked += length // PAGE if attrs.lo else 0
         if file is not None:  # its population fills the memfd's cache
             mremap_mod.map_outside(state, attrs, pgoff, [], length // PAGE, wants_populate)
         return ok(OUTSIDE)
     unmap(state, pages)  # MAP_FIXED replaces whatever overlaps, as munmap would
     vmas.track(state)  # ... first: a new VMA, even where its pages look like the old ones
-    if file is None and shared:  # shmem_zero_setup: a new object as large as the mapping
+    if file is None and attrs.shared:  # shmem_zero_setup: a new object as large as the mapping
         attrs = replace(attrs, obj=state.next_obj)
         state.next_obj += 1
         state.shmem[attrs.obj] = set()

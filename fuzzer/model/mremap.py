@@ -66,18 +66,14 @@ def mremap(state: State, old: int, old_len: int, new_len: int, flags: int, new: 
 # ------------------------------------------------------------ the call
 
 
-def _do_mremap(
-    state: State, old: int, old_len: int, new_len: int, flags: int, new: int
-) -> tuple[int, range | None]:
-    """do_mremap: the result (arena offset, OUTSIDE or -errno) and the range to populate."""
-    raw_lens = (old_len, new_len)
-    old_len = page_up(old_len) & U64  # PAGE_ALIGN, which wraps to 0
-    new_len = page_up(new_len) & U64
-    # check_mremap_params
-    if flags & ~MREMAP_ALL or old % PAGE or not new_len:
-        return -EINVAL, None
+def _check_params(state: State, old: int, old_len: int, new_len: int, flags: int, new: int,
+                  raw_lens: tuple[int, int]) -> int:
+    """check_mremap_params (and, before about 6.17, the early VMA lookup): 0 or -errno.
+    The lengths are page-aligned; `raw_lens` are as given."""
     implies_new = bool(flags & (MREMAP_FIXED | MREMAP_DONTUNMAP))
     dontunmap = bool(flags & MREMAP_DONTUNMAP)
+    if flags & ~MREMAP_ALL or old % PAGE or not new_len:
+        return -EINVAL
     if not state.features.mremap_checks_first:
         # Before about 6.17 the syscall checked only its flags (DONTUNMAP's lengths as
         # given, not page-aligned), then looked the VMA up (EFAULT), and left the new
@@ -85,18 +81,33 @@ def _do_mremap(
         maymove = bool(flags & MREMAP_MAYMOVE)
         if (flags & MREMAP_FIXED and not maymove) or (
                 dontunmap and (not maymove or raw_lens[0] != raw_lens[1])):
-            return -EINVAL, None
+            return -EINVAL
         if vmas.vma_at(state, old // PAGE) is None:
-            return -EFAULT, None
+            return -EFAULT
     if new_len > TASK_SIZE and (state.features.mremap_checks_first or implies_new):
-        return -EINVAL, None
+        return -EINVAL
     if implies_new and (
         new % PAGE
         or not flags & MREMAP_MAYMOVE
         or (dontunmap and old_len != new_len)
         or _overlaps(old, old_len, new, new_len)
     ):
-        return -EINVAL, None
+        return -EINVAL
+    return 0
+
+
+def _do_mremap(
+    state: State, old: int, old_len: int, new_len: int, flags: int, new: int
+) -> tuple[int, range | None]:
+    """do_mremap: the result (arena offset, OUTSIDE or -errno) and the range to populate."""
+    raw_lens = (old_len, new_len)
+    old_len = page_up(old_len) & U64  # PAGE_ALIGN, which wraps to 0
+    new_len = page_up(new_len) & U64
+    error = _check_params(state, old, old_len, new_len, flags, new, raw_lens)
+    if error:
+        return error, None
+    implies_new = bool(flags & (MREMAP_FIXED | MREMAP_DONTUNMAP))
+    dontunmap = bool(flags & MREMAP_DONTUNMAP)
     if flags & MREMAP_FIXED and old_len == new_len and state.features.mremap_multi_vma_move:
         return _remap_move(state, old, old_len, new, dontunmap), None
     # check_prep_vma
