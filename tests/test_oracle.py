@@ -17,6 +17,7 @@ from fuzzer.model import State, step
 from fuzzer.model.state import RESIDENT, RestVma
 from fuzzer.oracle import compare
 from fuzzer.prog import ARENA_BASE, parse
+from fuzzer.prog.step import Step
 from fuzzer.prog.syscalls import PAGE
 from fuzzer.snapshot.parse import PM_EXCLUSIVE, PM_FILE, PM_PRESENT, Snapshot, Vma
 
@@ -203,7 +204,7 @@ def test_oracle(text: str, ret: int | None, bend: Bend, titles: list[str]) -> No
     if last.name == "mmap" and ret is None and pred.ret is not None and pred.ret >= 0:
         observed_ret = ARENA_BASE + pred.ret
     snap = bend(synthetic_snapshot(state))
-    found = compare(len(program) - 1, last, pred, state, observed_ret, pred.signal, snap)
+    found = compare(Step(len(program) - 1, last, observed_ret, pred.signal), pred, state, snap)
     assert [d.title for d in found] == titles
     for d in found:
         assert d.expected != d.observed
