@@ -8,15 +8,18 @@ difference is seen and titled as a kernel developer would want to read it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
 
-from fuzzer.model import State, step
+from fuzzer.check import StepReport
+from fuzzer.model import Prediction, State, step
 from fuzzer.model.state import RESIDENT, RestVma
-from fuzzer.oracle import compare
+from fuzzer.oracle import KINDS, DivergenceKind, compare
 from fuzzer.prog import ARENA_BASE, parse
+from fuzzer.prog.step import Step
 from fuzzer.prog.syscalls import PAGE
 from fuzzer.snapshot.parse import PM_EXCLUSIVE, PM_FILE, PM_PRESENT, Snapshot, Vma
 
@@ -203,7 +206,22 @@ def test_oracle(text: str, ret: int | None, bend: Bend, titles: list[str]) -> No
     if last.name == "mmap" and ret is None and pred.ret is not None and pred.ret >= 0:
         observed_ret = ARENA_BASE + pred.ret
     snap = bend(synthetic_snapshot(state))
-    found = compare(len(program) - 1, last, pred, state, observed_ret, pred.signal, snap)
+    found = compare(Step(len(program) - 1, last, observed_ret, pred.signal), pred, state, snap)
     assert [d.title for d in found] == titles
     for d in found:
         assert d.expected != d.observed
+
+
+def test_kinds_are_their_text() -> None:
+    """Kinds compare, print and are stored as the strings they always were."""
+    assert DivergenceKind.FORK_FLAGS == "fork-flags" and f"{DivergenceKind.LOCK}" == "lock"
+    assert DivergenceKind.KERNEL_CRASH not in KINDS  # a guest's finding: never exported
+    assert {"hang", "crash", "result"} <= set(KINDS)
+    assert json.dumps({"kind": DivergenceKind.VMLCK}) == '{"kind": "vmlck"}'
+
+
+def test_step_report_reads_its_step() -> None:
+    call = parse("munmap(@0, 1p)\n").calls[0]
+    step = Step(3, call, -22)
+    rep = StepReport(step, Prediction(ret=-22), ())
+    assert (rep.index, rep.call, rep.ret, rep.signal) == (3, call, -22, None)

@@ -57,6 +57,7 @@ C_EXPR: dict[str, str | None] = {
     "OP_EXIT": None,
     "OP_MEMFD_CREATE": None,
     "RLIM_INFINITY": None,  # (rlim_t)-1, checked below
+    "MAX_ERRNO": None,  # include/linux/err.h, not in the uapi headers: checked below
     "RWX": "PROT_READ | PROT_WRITE | PROT_EXEC",
 }
 PREFIXES = ("PROT_", "MAP_", "MLOCK_", "MCL_", "MREMAP_", "MADV_", "E", "SIG", "SEGV_")
@@ -191,6 +192,17 @@ def test_signal_matches_python(value: int, name: str) -> None:
 def test_unknown_errno_and_signal_names() -> None:
     assert syscalls.errno_name(4095) == "E4095"
     assert syscalls.signal_name(64) == "SIG64"
+
+
+def test_errno_range() -> None:
+    """The kernel's error returns are -4095..-1 (IS_ERR_VALUE); anything else is a value."""
+    assert syscalls.MAX_ERRNO == 4095
+    assert [syscalls.is_errno(r) for r in (-4096, -4095, -1, 0, 1 << 44)] == [
+        False, True, True, False, False]
+
+
+def test_calls_that_return_an_address() -> None:
+    assert {s.name for s in SYSCALLS.values() if s.returns_address} == {"mmap", "mremap"}
 
 
 def test_syscall_table_shape() -> None:

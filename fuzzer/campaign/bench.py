@@ -85,7 +85,7 @@ def throughput(supervisor: Supervisor, count: int = 1000, seed: int = 1) -> Thro
             pred = world_step(world, rep.call)
             state = world.procs[rep.call.proc]
             if state is not None and snap is not None:
-                compare(rep.index, rep.call, pred, state, rep.ret, rep.signal, snap)
+                compare(rep.step, pred, state, snap)
     model_seconds = time.perf_counter() - start
     return Throughput(len(seen), steps, seconds, diverged, model_seconds)
 

@@ -22,7 +22,7 @@ from functools import cache, lru_cache
 from fuzzer.oracle import signal_text
 from fuzzer.prog import Call
 from fuzzer.prog.program import format_arg
-from fuzzer.prog.syscalls import SYSCALLS, Kind, errno_name
+from fuzzer.prog.syscalls import SYSCALLS, Kind, errno_name, is_errno
 
 NUMBERS = frozenset({Kind.ADDR, Kind.LEN, Kind.INT})  # arguments not counted: not choices
 STEPS, OUTCOME = "steps", "outcome"  # what, besides argument names
@@ -33,7 +33,7 @@ def outcome(ret: int | None, signal: tuple[int, int] | None) -> str:
     """A step's result as counted: ok, an errno name (EINVAL) or a signal (SIGSEGV/ACCERR)."""
     if signal is not None:
         return signal_text(signal)
-    if ret is not None and -4095 <= ret < 0:
+    if ret is not None and is_errno(ret):
         return errno_name(-ret)
     return "ok"
 

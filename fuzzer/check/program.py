@@ -21,20 +21,36 @@ from fuzzer.model.world import step as world_step
 from fuzzer.observe import Observer, Snapshot
 from fuzzer.observe.probe import CAP_SYS_RESOURCE, has_capability, memlock_limits, probe
 from fuzzer.observe.proc import zero_pfn
-from fuzzer.oracle import Divergence, call_feature, compare
+from fuzzer.oracle import Divergence, DivergenceKind, call_feature, compare
 from fuzzer.oracle.views import kernel_presence, model_presence
-from fuzzer.prog import ARENA_BASE, ARENA_SIZE, Call, Program
-from fuzzer.trace.supervisor import ChildCrash, Hang, Step, Supervisor
+from fuzzer.prog import ARENA, Call, Program
+from fuzzer.prog.step import Step
+from fuzzer.trace.supervisor import ChildCrash, Hang, Run, Supervisor
 
 
 @dataclass(frozen=True, slots=True)
 class StepReport:
-    index: int
-    call: Call
+    """One step: what the kernel did, what the model predicted, and where they differ."""
+
+    step: Step
     prediction: Prediction
-    ret: int | None
-    signal: tuple[int, int] | None
     divergences: tuple[Divergence, ...]
+
+    @property
+    def index(self) -> int:
+        return self.step.index
+
+    @property
+    def call(self) -> Call:
+        return self.step.call
+
+    @property
+    def ret(self) -> int | None:
+        return self.step.ret
+
+    @property
+    def signal(self) -> tuple[int, int] | None:
+        return self.step.signal
 
 
 @dataclass(slots=True)
@@ -60,7 +76,7 @@ def rest_of_process(snap: Snapshot) -> list[RestVma]:
     return [
         RestVma(v.start, v.end, lockable=not v.flags & SPECIAL_FLAGS, lo=v.lo, lf=v.lf)
         for v in snap.vmas
-        if not ARENA_BASE <= v.start < ARENA_BASE + ARENA_SIZE
+        if not ARENA.contains(v.start)
         and v.start < TASK_SIZE  # the gate VMA ([vsyscall]) is not one of the mm's
     ]
 
@@ -81,44 +97,52 @@ def check(supervisor: Supervisor, program: Program, on_step: StepHook | None = N
     bit, its Pss); a fresh child is compared as soon as fork returns.
     """
     report = Report(program)
-    calls = program.calls
     try:
-        with supervisor.run(program) as run, contextlib.ExitStack() as stack:
-            observers = {0: stack.enter_context(Observer(run.pid))}
-            report.initial = observers[0].snapshot()
-            world = World.start(initial_state(report.initial))
-            seen: dict[int, Shown] = {}
-            for st in run.steps():
-                n = st.call.proc
-                pred = world_step(world, st.call)
-                if st.call.name == "fork" and world.children in run.pids:
-                    child = world.children
-                    observers[child] = stack.enter_context(Observer(run.pids[child]))
-                elif st.call.name == "exit":
-                    observers.pop(n).close()
-                found, snap = _compare_all(st, pred, world, observers, seen)
-                if found:
-                    found, snap = _compare_all(st, pred, world, observers, seen)
-                rep = StepReport(st.index, st.call, pred, st.ret, st.signal, tuple(found))
-                report.steps.append(rep)
-                if snap is not None:  # not after the caller's exit
-                    report.snapshot = snap
-                if on_step is not None:
-                    on_step(rep, world.procs[n], snap)
-                if found:
-                    report.divergences = found
-                    break
+        with supervisor.run(program) as run:
+            _check_run(run, report, on_step)
     except Hang as e:
-        call = calls[min(e.step, len(calls) - 1)]
         report.divergences = [Divergence(
-            "hang", f"hang: {call_feature(call)} did not return", e.step,
-            "the call returns", f"no progress within {e.budget:g} s")]
+            DivergenceKind.HANG, f"hang: {call_feature(_call_at(program, e.step))} did not return",
+            e.step, "the call returns", f"no progress within {e.budget:g} s")]
     except ChildCrash as e:
-        call = calls[min(e.step, len(calls) - 1)]
         report.divergences = [Divergence(
-            "crash", f"crash: {call_feature(call)} killed the executor", e.step,
+            DivergenceKind.CRASH,
+            f"crash: {call_feature(_call_at(program, e.step))} killed the executor", e.step,
             "the executor survives", f"killed by signal {e.signo}")]
     return report
+
+
+def _call_at(program: Program, index: int) -> Call:
+    return program.calls[min(index, len(program.calls) - 1)]
+
+
+def _check_run(run: Run, report: Report, on_step: StepHook | None) -> None:
+    """Step the model beside `run`, comparing after each step, until the first divergence."""
+    with contextlib.ExitStack() as stack:
+        observers = {0: stack.enter_context(Observer(run.pid))}
+        report.initial = observers[0].snapshot()
+        world = World.start(initial_state(report.initial))
+        seen: dict[int, Shown] = {}
+        for st in run.steps():
+            n = st.call.proc
+            pred = world_step(world, st.call)
+            if st.call.name == "fork" and world.children in run.pids:
+                child = world.children
+                observers[child] = stack.enter_context(Observer(run.pids[child]))
+            elif st.call.name == "exit":
+                observers.pop(n).close()
+            found, snap = _compare_all(st, pred, world, observers, seen)
+            if found:  # re-read once: a transient /proc state is not a finding
+                found, snap = _compare_all(st, pred, world, observers, seen)
+            rep = StepReport(st, pred, tuple(found))
+            report.steps.append(rep)
+            if snap is not None:  # not after the caller's exit
+                report.snapshot = snap
+            if on_step is not None:
+                on_step(rep, world.procs[n], snap)
+            if found:
+                report.divergences = found
+                return
 
 
 Shown = tuple[list[Page | None], list[int]]
@@ -139,7 +163,7 @@ def _compare_all(st: Step, pred: Prediction, world: World, observers: dict[int, 
     snap = None
     if n in observers:  # after exit() there is nothing of the caller to compare
         snap = observers[n].snapshot()
-        found = compare(st.index, st.call, pred, world.proc(n), st.ret, st.signal, snap)
+        found = compare(st, pred, world.proc(n), snap)
         if world.forked:
             seen[n] = _shown(world.proc(n))
     if not world.forked:
@@ -158,7 +182,6 @@ def _compare_all(st: Step, pred: Prediction, world: World, observers: dict[int, 
             continue
         where = "in the child" if st.call.name == "fork" and other == world.children \
             else "in another process"
-        found += compare(st.index, st.call, pred, state, st.ret, st.signal,
-                         observer.snapshot(), where)
+        found += compare(st, pred, state, observer.snapshot(), where)
         seen[other] = _shown(state)
     return found, snap

@@ -27,6 +27,7 @@ from fuzzer.prog.syscalls import (
     MCL_ONFAULT,
     MLOCK_ONFAULT,
     PAGE,
+    is_errno,
 )
 
 PM_PRESENT, PM_FILE, PM_EXCLUSIVE = 1 << 63, 1 << 61, 1 << 56
@@ -94,7 +95,7 @@ class MremapGrowUnlocked(Injection):
               "grown tail after the call")
 
     def on_exit(self, call: Syscall, result: int) -> ExitAction:
-        if call.name != "mremap" or -4096 < result < 0:
+        if call.name != "mremap" or is_errno(result):
             return None
         old_len = (call.args["old_len"] + PAGE - 1) // PAGE * PAGE
         new_len = (call.args["new_len"] + PAGE - 1) // PAGE * PAGE

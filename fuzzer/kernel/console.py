@@ -17,8 +17,10 @@ import threading
 from dataclasses import dataclass
 from typing import IO
 
+from fuzzer.oracle.kind import DivergenceKind
+
 KEEP = 1 << 20  # bytes of console kept per guest
-KIND = "kernel-crash"  # the bucket kind of a guest kernel's fault (not the oracle's)
+KIND = DivergenceKind.KERNEL_CRASH  # the bucket kind of a guest kernel's fault
 EXCERPT_LINES = 60  # lines kept with a sample: some before the first crash line, all after
 
 # The first line of every way a kernel reports its own fault (UML adds "Kernel
@@ -47,7 +49,7 @@ def find_crash(console: str) -> Crash | None:
         text = _TIMESTAMP.sub("", line).strip()
         if _CRASH.search(text):
             excerpt = lines[max(0, i - 10):][:EXCERPT_LINES]
-            return Crash(f"kernel-crash: {normalize(text)}", "\n".join(excerpt))
+            return Crash(f"{KIND}: {normalize(text)}", "\n".join(excerpt))
     return None
 
 

@@ -13,12 +13,12 @@ import os
 import struct
 from functools import cache
 
-from fuzzer.prog import ARENA_BASE, ARENA_PAGES
+from fuzzer.prog import ARENA
 from fuzzer.prog.syscalls import PAGE
 from fuzzer.snapshot.parse import PM_PFN_MASK, PM_PRESENT, Snapshot, parse_smaps, parse_vmlck
 
-_PAGEMAP = struct.Struct(f"<{ARENA_PAGES}Q")
-_PAGEMAP_OFFSET = ARENA_BASE // PAGE * 8
+_PAGEMAP = struct.Struct(f"<{ARENA.pages}Q")
+_PAGEMAP_OFFSET = ARENA.base // PAGE * 8
 
 
 class ObserveError(OSError):

@@ -1,8 +1,9 @@
 """The oracle: model prediction against kernel observation, and divergence titles (pure)."""
 
 from fuzzer.oracle.compare import KINDS, Divergence, compare, signal_text, value_text
+from fuzzer.oracle.kind import DivergenceKind
 from fuzzer.oracle.title import call_feature
 from fuzzer.oracle.views import kernel_view, model_view, render
 
-__all__ = ["KINDS", "Divergence", "call_feature", "compare", "kernel_view", "model_view", "render",
-           "signal_text", "value_text"]
+__all__ = ["KINDS", "Divergence", "DivergenceKind", "call_feature", "compare", "kernel_view",
+           "model_view", "render", "signal_text", "value_text"]

@@ -15,6 +15,7 @@ from itertools import pairwise
 from fuzzer.model import OUTSIDE, Prediction, State
 from fuzzer.model.pages import NEW_PID, TASK_SIZE, mapcounts
 from fuzzer.model.state import RestVma
+from fuzzer.oracle.kind import DivergenceKind
 from fuzzer.oracle.title import call_feature, result_text
 from fuzzer.oracle.views import (
     PRESENCE_NAMES,
@@ -25,92 +26,83 @@ from fuzzer.oracle.views import (
     model_view,
     render,
 )
-from fuzzer.prog import ARENA_BASE, ARENA_SIZE, Call
-from fuzzer.prog.syscalls import PAGE, SIGBUS, SIGSEGV, errno_name, signal_name
+from fuzzer.prog import ARENA, Call
+from fuzzer.prog.step import Step
+from fuzzer.prog.syscalls import PAGE, SIGBUS, SIGSEGV, errno_name, is_errno, signal_name
 from fuzzer.snapshot.parse import Snapshot, Vma
 
+K = DivergenceKind
 SIGNAL_CODES = {SIGSEGV: {1: "MAPERR", 2: "ACCERR", 4: "PKUERR"},  # si_code names, per signal
                 SIGBUS: {1: "ADRALN", 2: "ADRERR", 3: "OBJERR"}}
 PSS_SHIFT = 12  # fs/proc/task_mmu.c: Pss is summed in 1/4096 byte
-ADDRESS_CALLS = frozenset({"mmap", "mremap"})  # calls that return an address
-KINDS = ("result", "signal", "mapping", "prot", "lock", "fork-flags", "presence", "vma", "rss",
-         "locked", "vmlck", "hang", "crash")  # (fuzzer/kernel adds kernel-crash, not exported)
+# The kinds check() finds (and the C exporter knows); kernel-crash is a guest's, not theirs.
+KINDS = tuple(k for k in DivergenceKind if k is not K.KERNEL_CRASH)
 
 
 @dataclass(frozen=True, slots=True)
 class Divergence:
-    kind: str
+    kind: DivergenceKind
     title: str  # the bucket key: stable and readable
     step: int
     expected: str
     observed: str
 
 
-def compare(
-    index: int,
-    call: Call,
-    pred: Prediction,
-    state: State,
-    ret: int | None,
-    signal: tuple[int, int] | None,
-    snap: Snapshot,
-    where: str = "",
-) -> list[Divergence]:
+# One difference before it is titled: (kind, what happened, expected, observed).
+Finding = tuple[DivergenceKind, str, str, str]
+
+
+def compare(step: Step, pred: Prediction, state: State, snap: Snapshot,
+            where: str = "") -> list[Divergence]:
     """Every divergence at one step (empty when the kernel agrees with the model).
 
     `where` is empty for the process that made the call; for another process
     of the program it says which ("in the child", "in another process"), is
-    appended to the titles, and only that process's state is compared.
+    appended to the titles, and only that process's state (`state`, `snap`)
+    is compared.
     """
-    found: list[Divergence] = []
-
-    def add(kind: str, what: str, expected: str, observed: str) -> None:
-        title = f"{kind}: {call_feature(call, kind)} {what}"
-        if where:
-            title = f"{title} {where}"
-        found.append(Divergence(kind, title, index, expected, observed))
-
-    expected_ret = _absolute(call, pred.ret)
-    if not where and call.name != "touch" and not _result_matches(call, expected_ret, ret):
-        add("result",
-            f"returned {_result_title(call, ret)} instead of {_result_title(call, expected_ret)}",
-            value_text(call, expected_ret), value_text(call, ret))
-    if not where and pred.signal != signal:
-        add("signal", f"raised {signal_text(signal)} instead of {signal_text(pred.signal)}",
-            signal_text(pred.signal), signal_text(signal))
-
+    findings = [] if where else _result_checks(step, pred)
     expected, observed = model_view(state.pages), kernel_view(snap)
     if expected != observed:
-        for kind, what in _page_differences(expected, observed):
-            add(kind, what, render(expected), render(observed))
+        findings += [(kind, what, render(expected), render(observed))
+                     for kind, what in _page_differences(expected, observed)]
+    findings += _vma_checks(state, snap, observed)
+    findings += _process_checks(state, snap)
+    findings += _lock_invariant(snap)
+    findings += _vmlck_checks(state, snap, any(f[0] == K.LOCK for f in findings))
+    return [_divergence(step, kind, what, exp, obs, where) for kind, what, exp, obs in findings]
 
-    for kind, what, exp, obs in _vma_checks(state, snap, observed):
-        add(kind, what, exp, obs)
 
-    for kind, what, exp, obs in _process_checks(state, snap):
-        add(kind, what, exp, obs)
-    for v in snap.vmas:
-        if v.lf and not v.lo:  # invariant 1, over the whole process
-            add("lock", "left a VMA lock-on-fault without VM_LOCKED", "lf only with lo",
-                _vma_text(v))
-            break
-    locked_vmas = snap.locked_size()
-    if snap.vmlck != locked_vmas:
-        add("vmlck", "made VmLck differ from the size of locked VMAs",
-            f"VmLck {locked_vmas // 1024} kB", f"VmLck {snap.vmlck // 1024} kB")
-    elif not any(d.kind == "lock" for d in found) and snap.vmlck != state.locked_pages() * PAGE:
-        add("vmlck", "left VmLck different from the model's locked size",
-            f"VmLck {state.locked_pages() * 4} kB", f"VmLck {snap.vmlck // 1024} kB")
-    return found
+def _divergence(step: Step, kind: DivergenceKind, what: str, expected: str, observed: str,
+                where: str) -> Divergence:
+    title = f"{kind}: {call_feature(step.call, kind)} {what}"
+    if where:
+        title = f"{title} {where}"
+    return Divergence(kind, title, step.index, expected, observed)
 
 
 # ---------------------------------------------------------------- results
 
 
+def _result_checks(step: Step, pred: Prediction) -> list[Finding]:
+    """The call's result and the signal it raised (the calling process only)."""
+    call, ret, signal = step.call, step.ret, step.signal
+    out: list[Finding] = []
+    expected_ret = _absolute(call, pred.ret)
+    if call.name != "touch" and not _result_matches(call, expected_ret, ret):
+        out.append((K.RESULT, f"returned {_result_title(call, ret)} instead of "
+                    f"{_result_title(call, expected_ret)}",
+                    value_text(call, expected_ret), value_text(call, ret)))
+    if pred.signal != signal:
+        out.append((K.SIGNAL, f"raised {signal_text(signal)} instead of "
+                    f"{signal_text(pred.signal)}", signal_text(pred.signal), signal_text(signal)))
+    return out
+
+
 def _absolute(call: Call, ret: int | None) -> int | None:
     """The model's mmap/mremap result (an arena offset) as the address the kernel returns."""
-    if call.name in ADDRESS_CALLS and ret is not None and ret >= 0:
-        return ARENA_BASE + ret
+    if call.syscall.returns_address and ret is not None and ret >= 0:
+        return ARENA.base + ret
     return ret
 
 
@@ -119,28 +111,23 @@ def _result_matches(call: Call, expected: int | None, observed: int | None) -> b
     if expected is None or observed is None:
         return expected == observed
     if expected == OUTSIDE:
-        return not _is_error(observed) and _arena_offset(call, observed) is None
+        return not is_errno(observed) and _arena_offset(call, observed) is None
     if expected == NEW_PID:
         return observed > 0
     return expected == observed
 
 
-def _is_error(ret: int) -> bool:
-    return -4095 <= ret < 0
-
-
 def _arena_offset(call: Call, ret: int | None) -> int | None:
     """An mmap result as an arena offset; None for errors and addresses outside the arena."""
-    if ret is None or ret == OUTSIDE or _is_error(ret):
+    if ret is None or ret == OUTSIDE or is_errno(ret):
         return None
-    if call.name not in ADDRESS_CALLS:
+    if not call.syscall.returns_address:
         return ret
-    offset = ret - ARENA_BASE
-    return offset if 0 <= offset < ARENA_SIZE else None
+    return ret - ARENA.base if ARENA.contains(ret) else None
 
 
 def _result_title(call: Call, ret: int | None) -> str:
-    outside = call.name in ADDRESS_CALLS and ret is not None and not _is_error(ret) and \
+    outside = call.syscall.returns_address and ret is not None and not is_errno(ret) and \
         _arena_offset(call, ret) is None
     if outside:
         return "an address outside the arena"
@@ -150,13 +137,13 @@ def _result_title(call: Call, ret: int | None) -> str:
 def value_text(call: Call, ret: int | None) -> str:
     if ret is None:
         return "nothing"
-    if _is_error(ret):
+    if is_errno(ret):
         return f"-{errno_name(-ret)}"
     if ret == OUTSIDE:
         return "an address outside the arena"
     if call.name == "fork":
         return "a child pid" if ret == NEW_PID else f"pid {ret}"
-    if call.name in ADDRESS_CALLS:
+    if call.syscall.returns_address:
         offset = _arena_offset(call, ret)
         return f"{ret:#x}" if offset is None else f"@{offset // PAGE}"
     return str(ret)
@@ -172,27 +159,27 @@ def signal_text(sig: tuple[int, int] | None) -> str:
 # ------------------------------------------------------------------ pages
 
 
-def _page_differences(expected: View, observed: View) -> list[tuple[str, str]]:
+def _page_differences(expected: View, observed: View) -> list[tuple[DivergenceKind, str]]:
     """(kind, what) for the first page that differs in each aspect."""
-    seen: dict[str, str] = {}
+    seen: dict[DivergenceKind, str] = {}
     for e, o in zip(expected, observed, strict=True):
         if e == o:
             continue
         if e is None or o is None:
-            seen.setdefault("mapping", "left pages unmapped" if o is None else "left pages mapped")
+            seen.setdefault(K.MAPPING, "left pages unmapped" if o is None else "left pages mapped")
             continue
         if (e.prot, e.shared) != (o.prot, o.shared):
-            seen.setdefault("prot", f"left pages {_prot(o)} instead of {_prot(e)}")
+            seen.setdefault(K.PROT, f"left pages {_prot(o)} instead of {_prot(e)}")
         if e.lo != o.lo:
-            seen.setdefault("lock", "left pages locked" if o.lo else "left pages unlocked")
+            seen.setdefault(K.LOCK, "left pages locked" if o.lo else "left pages unlocked")
         elif e.lf != o.lf:
-            seen.setdefault("lock", "left pages lock-on-fault" if o.lf else
+            seen.setdefault(K.LOCK, "left pages lock-on-fault" if o.lf else
                             "left pages without lock-on-fault")
         if (e.dc, e.wf) != (o.dc, o.wf):
             flag, on = ("dc", o.dc) if e.dc != o.dc else ("wf", o.wf)
-            seen.setdefault("fork-flags", f"left pages {'with' if on else 'without'} {flag}")
+            seen.setdefault(K.FORK_FLAGS, f"left pages {'with' if on else 'without'} {flag}")
         if e.presence != o.presence:
-            seen.setdefault("presence", _presence_what(e.presence, o.presence))
+            seen.setdefault(K.PRESENCE, _presence_what(e.presence, o.presence))
     return list(seen.items())
 
 
@@ -213,39 +200,40 @@ def _presence_what(expected: str, observed: str) -> str:
 
 def _vma_checks(
     state: State, snap: Snapshot, observed: View
-) -> list[tuple[str, str, str, str]]:
-    out: list[tuple[str, str, str, str]] = []
+) -> list[Finding]:
+    """Per arena VMA: one set of page attributes, one shmem object, Rss, Pss, Locked."""
+    out: list[Finding] = []
     inode_of: dict[int, int] = {}
     obj_of: dict[int, int] = {}
     counts: list[int] = []
     for v in arena_vmas(snap):
-        first = (v.start - ARENA_BASE) // PAGE
+        first = (v.start - ARENA.base) // PAGE
         idx = range(first, first + v.size // PAGE)
         model = [state.pages[i] for i in idx]
         attrs = {(p.attrs.shared, p.attrs.prot, p.attrs.lo, p.attrs.lf, p.attrs.dc, p.attrs.wf,
                   p.attrs.obj) for p in model if p is not None}
         if len(attrs) > 1:
-            out.append(("vma", "left one VMA spanning pages the model keeps apart",
+            out.append((K.VMA, "left one VMA spanning pages the model keeps apart",
                         "separate VMAs", _vma_text(v)))
         elif any(inode_of.setdefault(p.attrs.obj, v.inode) != v.inode
                  or obj_of.setdefault(v.inode, p.attrs.obj) != p.attrs.obj
                  for p in model if p is not None and p.attrs.obj):
             # AS, FS and FP pages: one inode per shmem object (an anonymous shared
             # mmap's, or a memfd's), whichever mappings show it
-            out.append(("vma", "mixed up shared mappings' shmem objects",
+            out.append((K.VMA, "mixed up shared mappings' shmem objects",
                         "one shmem object per mmap or memfd", _vma_text(v)))
         letters = [p.presence for p in (observed[i] for i in idx) if p is not None]
         resident = sum(PAGE for c in letters if c in "AaFf")
         if v.rss != resident:
-            out.append(("rss", "left Rss different from the present pages",
+            out.append((K.RSS, "left Rss different from the present pages",
                         f"Rss {resident // 1024} kB", _vma_text(v)))
         want_locked = v.pss if v.lo else 0
         if v.locked != want_locked:
-            out.append(("locked", "left smaps Locked different from Pss of a locked VMA",
+            out.append((K.LOCKED, "left smaps Locked different from Pss of a locked VMA",
                         f"Locked {want_locked // 1024} kB", _vma_text(v)))
         exclusive = all(c in "AF" for c in letters if c in "AaFf")
         if not v.locked <= v.pss <= v.rss <= v.size or (exclusive and v.pss != v.rss):
-            out.append(("rss", "broke Locked <= Pss <= Rss <= Size",
+            out.append((K.RSS, "broke Locked <= Pss <= Rss <= Size",
                         "Locked <= Pss <= Rss <= Size", _vma_text(v)))
         elif not exclusive and v.rss == resident:
             # Pages mapped more than once count a share each (smaps_account), in
@@ -255,20 +243,19 @@ def _vma_checks(
                          if 0 <= i < len(counts) and counts[i])
             want = (shares >> PSS_SHIFT) >> 10 << 10
             if v.pss != want:
-                out.append(("rss", "left Pss different from the shares of pages mapped twice",
+                out.append((K.RSS, "left Pss different from the shares of pages mapped twice",
                             f"Pss {want // 1024} kB", _vma_text(v)))
     return out
 
 
-def _process_checks(state: State, snap: Snapshot) -> list[tuple[str, str, str, str]]:
+def _process_checks(state: State, snap: Snapshot) -> list[Finding]:
     """Outside the arena: the executor's own VMAs keep their place and follow mlockall;
     whatever else is there is what the kernel placed outside the arena for the program."""
-    out: list[tuple[str, str, str, str]] = []
+    out: list[Finding] = []
     rest = {(r.start, r.end): r for r in state.rest}
-    arena_end = ARENA_BASE + ARENA_SIZE
     outside = outside_locked = 0
     for v in snap.vmas:
-        if (v.end > ARENA_BASE and v.start < arena_end) or v.start >= TASK_SIZE:
+        if ARENA.overlaps(v.start, v.end) or v.start >= TASK_SIZE:
             continue  # the arena is checked page by page; the gate VMA never changes
         r = rest.get((v.start, v.end)) or _merged(state, v)
         if r is None:
@@ -276,15 +263,37 @@ def _process_checks(state: State, snap: Snapshot) -> list[tuple[str, str, str, s
             outside_locked += v.size if v.lo else 0
         elif (r.lo, r.lf) != (v.lo, v.lf) and not out:
             flags = " ".join(f for f, on in (("lo", r.lo), ("lf", r.lf)) if on) or "unlocked"
-            out.append(("lock", "left the executor's own VMAs "
+            out.append((K.LOCK, "left the executor's own VMAs "
                         + ("locked" if v.lo and not r.lo else "unlocked" if r.lo and not v.lo
                            else "with other lock flags"),
                         f"{v.name or 'anonymous'} {flags}", _vma_text(v)))
     if (outside, outside_locked) != (state.outside_mapped * PAGE, state.outside_locked * PAGE):
-        out.append(("mapping", "left mappings outside the arena other than predicted",
+        out.append((K.MAPPING, "left mappings outside the arena other than predicted",
                     f"{state.outside_mapped * 4} kB outside, {state.outside_locked * 4} kB locked",
                     f"{outside // 1024} kB outside, {outside_locked // 1024} kB locked"))
     return out
+
+
+def _lock_invariant(snap: Snapshot) -> list[Finding]:
+    """Invariant 1, over the whole process: lock-on-fault only with VM_LOCKED."""
+    for v in snap.vmas:
+        if v.lf and not v.lo:
+            return [(K.LOCK, "left a VMA lock-on-fault without VM_LOCKED", "lf only with lo",
+                     _vma_text(v))]
+    return []
+
+
+def _vmlck_checks(state: State, snap: Snapshot, lock_found: bool) -> list[Finding]:
+    """VmLck against the locked VMAs' sizes, then (unless a lock divergence already
+    explains it) against the model's locked size."""
+    locked_vmas = snap.locked_size()
+    if snap.vmlck != locked_vmas:
+        return [(K.VMLCK, "made VmLck differ from the size of locked VMAs",
+                 f"VmLck {locked_vmas // 1024} kB", f"VmLck {snap.vmlck // 1024} kB")]
+    if not lock_found and snap.vmlck != state.locked_pages() * PAGE:
+        return [(K.VMLCK, "left VmLck different from the model's locked size",
+                 f"VmLck {state.locked_pages() * 4} kB", f"VmLck {snap.vmlck // 1024} kB")]
+    return []
 
 
 def _merged(state: State, v: Vma) -> RestVma | None:
@@ -301,8 +310,8 @@ def _merged(state: State, v: Vma) -> RestVma | None:
 
 
 def _vma_text(v: Vma) -> str:
-    if ARENA_BASE <= v.start < ARENA_BASE + ARENA_SIZE:
-        where = f"@{(v.start - ARENA_BASE) // PAGE}-{(v.end - ARENA_BASE) // PAGE - 1}"
+    if ARENA.contains(v.start):
+        where = f"@{(v.start - ARENA.base) // PAGE}-{(v.end - ARENA.base) // PAGE - 1}"
     else:
         where = f"{v.start:#x}-{v.end:#x} {v.name}".rstrip()
     return (f"{where} {v.perms} Size {v.size // 1024} kB Rss {v.rss // 1024} kB "

@@ -7,6 +7,7 @@ counters, so the same bug found from two programs gets the same title.
 
 from __future__ import annotations
 
+from fuzzer.oracle.kind import DivergenceKind as K
 from fuzzer.prog import Call
 from fuzzer.prog.syscalls import (
     MADV_ADVICE,
@@ -27,10 +28,11 @@ from fuzzer.prog.syscalls import (
     PROT_WRITE,
     RWX,
     errno_name,
+    is_errno,
 )
 
 # Divergences about the state a call leaves behind, rather than its result.
-STATE_KINDS = frozenset({"presence", "lock", "fork-flags", "rss", "locked", "vmlck", "prot"})
+STATE_KINDS = frozenset({K.PRESENCE, K.LOCK, K.FORK_FLAGS, K.RSS, K.LOCKED, K.VMLCK, K.PROT})
 # The mmap flags that decide the state a new mapping starts in; placement
 # (FIXED, FIXED_NOREPLACE) and accounting-only flags would split one bug into
 # many buckets. For the same reason state titles name a protection class
@@ -74,7 +76,7 @@ def _flags_short(value: int, table: dict[str, int], prefix: str) -> str:
     return "|".join(parts) or "0"
 
 
-def call_feature(call: Call, kind: str = "result") -> str:
+def call_feature(call: Call, kind: str = K.RESULT) -> str:
     """`name(features)`; for state divergences only the features that shape the state."""
     match call.name:
         case "mmap":
@@ -107,11 +109,11 @@ def result_text(call: Call, ret: int | None, arena_offset: int | None = None) ->
     """A result as a title may show it: errno names, '0', or 'an address'."""
     if ret is None:
         return "nothing"
-    if ret < 0 and -ret <= 4095:
+    if is_errno(ret):
         return "-" + errno_name(-ret)
     if call.name == "fork":
         return "a child pid"  # never the number itself: titles must be stable
-    if call.name in ("mmap", "mremap"):
+    if call.syscall.returns_address:
         return "an address" if arena_offset is None else "an arena address"
     return str(ret)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fuzzer.model.state import Page, prot_text
-from fuzzer.prog import ARENA_BASE, ARENA_PAGES
+from fuzzer.prog import ARENA
 from fuzzer.prog.syscalls import PAGE
 from fuzzer.snapshot.parse import (
     PM_EXCLUSIVE,
@@ -84,16 +84,15 @@ def kernel_presence(words: tuple[int, ...], zero_pfn: int) -> str:
 
 
 def arena_vmas(snap: Snapshot) -> list[Vma]:
-    end = ARENA_BASE + ARENA_PAGES * PAGE
-    return [v for v in snap.vmas if v.end > ARENA_BASE and v.start < end]
+    return [v for v in snap.vmas if ARENA.overlaps(v.start, v.end)]
 
 
 def vma_of_pages(snap: Snapshot) -> list[Vma | None]:
     """The VMA that holds each arena page, or None."""
-    out: list[Vma | None] = [None] * ARENA_PAGES
+    out: list[Vma | None] = [None] * ARENA.pages
     for v in arena_vmas(snap):
-        first = max(0, (v.start - ARENA_BASE) // PAGE)
-        last = min(ARENA_PAGES, (v.end - ARENA_BASE) // PAGE)
+        first = max(0, (v.start - ARENA.base) // PAGE)
+        last = min(ARENA.pages, (v.end - ARENA.base) // PAGE)
         for i in range(first, last):
             out[i] = v
     return out

@@ -1,6 +1,8 @@
 """Programs: the common language of generator, model, executor, store and CLI (pure, no I/O)."""
 
+from fuzzer.prog.arena import Arena
 from fuzzer.prog.program import (
+    ARENA,
     ARENA_BASE,
     ARENA_PAGES,
     ARENA_SIZE,
@@ -13,9 +15,11 @@ from fuzzer.prog.program import (
 from fuzzer.prog.text import ParseError, parse
 
 __all__ = [
+    "ARENA",
     "ARENA_BASE",
     "ARENA_PAGES",
     "ARENA_SIZE",
+    "Arena",
     "Call",
     "ParseError",
     "Program",

@@ -11,9 +11,9 @@ that is what keeps a fuzzed munmap or madvise from touching the executor.
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 
+from fuzzer.prog.arena import Arena, running
 from fuzzer.prog.syscalls import (
     MADV_ADVICE,
     MAP_FLAGS,
@@ -31,13 +31,14 @@ from fuzzer.prog.syscalls import (
     Syscall,
 )
 
-# User-Mode Linux gives processes only 0x7fc0000000 bytes of address space, so a
-# guest (fuzzer/kernel/init.sh) moves the arena below that; the host keeps its own.
-ARENA_BASE = int(os.environ.get("MMFUZZ_ARENA_BASE", "0x200000000000"), 16)
-ARENA_PAGES = 64
-ARENA_SIZE = ARENA_PAGES * PAGE
+# The arena of the kernel this process runs on (fuzzer/prog/arena.py says why it is
+# chosen here, once), and the constants the model and the printer bind from it.
+ARENA: Arena = running()
+ARENA_BASE = ARENA.base
+ARENA_PAGES = ARENA.pages
+ARENA_SIZE = ARENA.size
 # A length at least this large makes addr + len wrap for every arena address.
-WRAP_MIN = (1 << 64) - ARENA_BASE
+WRAP_MIN = ARENA.wrap_min
 MAX_CALLS = 128
 MAX_PROCS = 4  # p0 and at most three forks
 FORBIDDEN_ADVICE = {100: "MADV_HWPOISON", 101: "MADV_SOFT_OFFLINE"}

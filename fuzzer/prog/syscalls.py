@@ -113,6 +113,8 @@ class Syscall:
     # Pseudo-calls: the executor's own operation (wire op); `nr` is then the syscall
     # the supervisor sees for it (touch: the checkpoint after the access).
     op: int | None = None
+    # It returns an address (the model: an arena offset), not a count or 0.
+    returns_address: bool = False
 
     @property
     def is_pseudo(self) -> bool:
@@ -133,7 +135,8 @@ SYSCALLS: dict[str, Syscall] = {
     s.name: s
     for s in (
         Syscall("mmap", 9, (("addr", Kind.ADDR), ("len", Kind.LEN), ("prot", Kind.PROT),
-                            ("flags", Kind.MAP), ("fd", Kind.INT), ("off", Kind.INT))),
+                            ("flags", Kind.MAP), ("fd", Kind.INT), ("off", Kind.INT)),
+                returns_address=True),
         Syscall("munmap", 11, (("addr", Kind.ADDR), ("len", Kind.LEN))),
         Syscall("mprotect", 10, (("addr", Kind.ADDR), ("len", Kind.LEN), ("prot", Kind.PROT))),
         Syscall("mlock", 149, (("addr", Kind.ADDR), ("len", Kind.LEN))),
@@ -142,7 +145,7 @@ SYSCALLS: dict[str, Syscall] = {
                                 ("flags", Kind.MLOCK))),
         Syscall("mremap", 25, (("old", Kind.ADDR), ("old_len", Kind.LEN), ("new_len", Kind.LEN),
                                ("flags", Kind.MREMAP), ("new", Kind.ADDR)),
-                ranges=((0, 1), (0, 2), (4, 2))),
+                ranges=((0, 1), (0, 2), (4, 2)), returns_address=True),
         Syscall("madvise", 28, (("addr", Kind.ADDR), ("len", Kind.LEN),
                                 ("advice", Kind.MADV))),
         Syscall("mlockall", 151, (("flags", Kind.MCL),), ranges=()),
@@ -165,6 +168,14 @@ SYSCALLS: dict[str, Syscall] = {
     )
 }
 BY_NR = {s.nr: s for s in SYSCALLS.values() if not s.is_pseudo}
+
+
+MAX_ERRNO = 4095  # include/linux/err.h: a return value in [-MAX_ERRNO, 0) is an error
+
+
+def is_errno(ret: int) -> bool:
+    """Whether a raw syscall return value is a negative errno (not an address or count)."""
+    return -MAX_ERRNO <= ret < 0
 
 
 def errno_name(err: int) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import struct
 
-from fuzzer.prog.program import ARENA_BASE, Program
+from fuzzer.prog.program import ARENA, Program
 from fuzzer.prog.syscalls import OP_TOUCH, U64, Kind
 
 MAGIC = 0x6D6D_6675_7A7A_0002  # "mmfuzz" v2
@@ -28,7 +28,7 @@ def encode(program: Program) -> bytes:
         else:
             op = spec.op + (call.arg("mode") if call.name == "touch" else 0)
         args = [
-            (ARENA_BASE + value if kind == Kind.ADDR else value) & U64
+            (ARENA.base + value if kind == Kind.ADDR else value) & U64
             for (_, kind), value in zip(spec.args, call.args, strict=True)
         ]
         words += [op | call.proc << 32, *args, *[0] * (6 - len(args))]

@@ -1,5 +1,6 @@
 """Supervision: starts executors and stops them around each step (ptrace), with injections."""
 
-from fuzzer.trace.supervisor import ChildCrash, Hang, Step, Supervisor, SupervisorError
+from fuzzer.prog.step import Step
+from fuzzer.trace.supervisor import ChildCrash, Hang, Supervisor, SupervisorError
 
 __all__ = ["ChildCrash", "Hang", "Step", "Supervisor", "SupervisorError"]

@@ -3,8 +3,9 @@
 A `Run` spawns one executor (posix_spawn: the fuzzing process itself is never
 forked), feeds it the wire-encoded program and steps it with PTRACE_SYSCALL.
 Each syscall-exit of a program call, and each touch checkpoint, is yielded as a
-`Step` while the child is still stopped, so the caller can read /proc before
-the child moves on. Stops are small values handled with `match`.
+`Step` (fuzzer/prog/step.py: the call, its result or signal) while the child is
+still stopped, so the caller can read /proc before the child moves on. Stops
+are small values handled with `match`.
 
 Every run has a wall-clock budget (SIGALRM); running out raises `Hang`.
 Leaving the `with` block, for whatever reason, kills and reaps the child; the
@@ -27,7 +28,8 @@ from types import FrameType, TracebackType
 from ptrace.binding import func as pt
 
 from fuzzer.inject import Injection
-from fuzzer.prog import Call, Program
+from fuzzer.prog import Program
+from fuzzer.prog.step import Step
 from fuzzer.prog.syscalls import SIGBUS, SIGSEGV, SYS_GETPPID
 from fuzzer.prog.wire import encode
 from fuzzer.trace.apply import Injector, Pending
@@ -67,16 +69,6 @@ class Hang(Exception):
     def __init__(self, step: int, budget: float) -> None:
         super().__init__(f"no progress within {budget:g} s at step {step}")
         self.step, self.budget = step, budget
-
-
-@dataclass(frozen=True, slots=True)
-class Step:
-    """One program step, observed with the child stopped right after it."""
-
-    index: int
-    call: Call
-    ret: int | None  # syscall return value, negative errno on failure; None for a touch
-    signal: tuple[int, int] | None = None  # (signo, si_code) a touch raised
 
 
 # Stops, as waitpid reports them.

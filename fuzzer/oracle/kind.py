@@ -1,0 +1,28 @@
+"""What a divergence is about: the first word of its title and the bucket's kind."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class DivergenceKind(StrEnum):
+    """Every kind a finding can have; a StrEnum, so it compares, prints and is stored as
+    its text ("fork-flags", not DivergenceKind.FORK_FLAGS)."""
+
+    RESULT = "result"
+    SIGNAL = "signal"
+    MAPPING = "mapping"
+    PROT = "prot"
+    LOCK = "lock"
+    FORK_FLAGS = "fork-flags"
+    PRESENCE = "presence"
+    VMA = "vma"
+    RSS = "rss"
+    LOCKED = "locked"
+    VMLCK = "vmlck"
+    HANG = "hang"  # the executor made no progress within its budget
+    CRASH = "crash"  # the executor was killed outside a touch
+    KERNEL_CRASH = "kernel-crash"  # a guest kernel's own fault (fuzzer/kernel): never exported
+
+
+__all__ = ["DivergenceKind"]
