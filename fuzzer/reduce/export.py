@@ -13,7 +13,8 @@ from pathlib import Path
 
 from fuzzer.model import Unsupported
 from fuzzer.prog import format_call, parse
-from fuzzer.reduce.csource import ExportError, Finding, c_source
+from fuzzer.reduce.csource import c_source
+from fuzzer.reduce.finding import ExportError, Finding
 from fuzzer.reduce.syz import syz_program
 from fuzzer.store import BucketDetail
 
