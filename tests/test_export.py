@@ -16,9 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from fuzzer.oracle.compare import KINDS
 from fuzzer.prog import parse
-from fuzzer.reduce.csource import KINDS, ExportError, Finding, c_source
+from fuzzer.reduce.csource import c_source
 from fuzzer.reduce.export import export, finding_of, slug, write_bucket_folder
+from fuzzer.reduce.finding import ExportError, Finding
 from fuzzer.reduce.syz import syz_call
 from fuzzer.store import BucketDetail, SampleRow
 

@@ -27,8 +27,8 @@ from fuzzer.cli.common import (
     user_errors,
 )
 from fuzzer.prog import Program
-from fuzzer.reduce.csource import ExportError, Finding
 from fuzzer.reduce.export import FORMATS, export, finding_of, write_bucket_folder
+from fuzzer.reduce.finding import ExportError, Finding
 from fuzzer.store import BucketDetail, Store, open_store
 
 if TYPE_CHECKING:

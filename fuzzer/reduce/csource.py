@@ -12,46 +12,20 @@ a crash, depending on the bucket's kind. Exit 1: it reproduces; 0: it does not.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from fuzzer.model import OUTSIDE, Prediction, State
+from fuzzer.model import Prediction, State
 from fuzzer.model import step as model_step
 from fuzzer.model.state import RestVma
-from fuzzer.oracle.compare import KINDS, signal_text, value_text
+from fuzzer.oracle.compare import signal_text, value_text
 from fuzzer.oracle.views import model_view, render
 from fuzzer.prog import ARENA_BASE, ARENA_PAGES, Call, Program, format_call
-from fuzzer.prog.syscalls import (
-    ERRNO_NAMES,
-    MAP_ANONYMOUS,
-    PAGE,
-    PROT_EXEC,
-    PROT_READ,
-    PROT_WRITE,
-    Kind,
-)
-from fuzzer.reduce import cchecks, cparts
+from fuzzer.prog.syscalls import MAP_ANONYMOUS, PAGE, SYSCALLS, Kind
+from fuzzer.reduce import cparts
+from fuzzer.reduce.cchecks import Check, check_for
+from fuzzer.reduce.cparts import c_string, fill, part, template
+from fuzzer.reduce.finding import ExportError, Finding
 
 # Calls whose descriptor numbers the reproducer must give as the executor does.
 FD_CALLS = frozenset({"memfd_create", "ftruncate", "close"})
-
-HANG_SECONDS = 5
-_CLASS_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+="
-
-
-class ExportError(ValueError):
-    """A finding that cannot be exported (unknown kind, step outside the program)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Finding:
-    """What an export needs: the program, where it diverges, and how."""
-
-    program: Program
-    step: int
-    title: str
-    kind: str
-    expected: str = ""
-    observed: str = ""
 
 
 # ------------------------------------------------------------ the model
@@ -70,27 +44,7 @@ def predict(program: Program, step: int) -> tuple[State, Prediction]:
     return state, pred
 
 
-def _fork_cell(dc: bool, wf: bool) -> str:
-    return ("b" if wf else "d") if dc else ("w" if wf else "n")
-
-
-def _lock_cell(lo: bool, lf: bool) -> str:
-    return ("f" if lf else "l") if lo else ("?" if lf else "u")
-
-
 # ------------------------------------------------------------ C text
-
-
-def c_string(text: str) -> str:
-    out = []
-    for ch in text:
-        if ch in '"\\':
-            out.append("\\" + ch)
-        elif " " <= ch <= "~":
-            out.append(ch)
-        else:
-            out.append("".join(f"\\{b:03o}" for b in ch.encode()))
-    return '"' + "".join(out) + '"'
 
 
 def _comment(text: str) -> str:
@@ -123,127 +77,6 @@ def call_expr(call: Call) -> str:
     return f"sys(SYS_{call.name}, {', '.join(args)})"
 
 
-# ------------------------------------------------------------ the checks
-
-
-@dataclass(slots=True)
-class _Check:
-    parts: list[str]  # cparts needed by the check
-    code: str  # the check function(s), `static int check(...)`
-    setup: str = ""  # statements before the first call
-    uses_ret: bool = False
-
-
-_SM = [cparts.READ_TEXT, cparts.SMAPS]
-# The C parts each kind's check uses (an unused static function is a warning).
-_PARTS: dict[str, list[str]] = {
-    "presence": [cparts.PAGEMAP, cparts.RUNS],
-    "lock": [*_SM, cparts.IN_ARENA, cparts.VMA_OF, cparts.RUNS],
-    "fork-flags": [*_SM, cparts.VMA_OF, cparts.RUNS],
-    "prot": [*_SM, cparts.VMA_OF, cparts.RUNS],
-    "mapping": [*_SM, cparts.IN_ARENA, cparts.VMA_OF, cparts.RUNS],
-    "vma": [*_SM, cparts.IN_ARENA, cparts.ARENA_SPAN, cparts.RUNS, cparts.VMA_OF],
-    "vmlck": [*_SM, cparts.IN_ARENA, cparts.ARENA_SPAN],
-    "rss": [*_SM, cparts.IN_ARENA, cparts.ARENA_SPAN, cparts.PAGEMAP],
-    "locked": [*_SM, cparts.IN_ARENA, cparts.ARENA_SPAN],
-    "signal": [cparts.SIGNAL_TEXT],
-    "hang": [cparts.ON_ALARM % {"budget": HANG_SECONDS}],
-    "crash": [],
-}
-_CODE = {"presence": cchecks.PRESENCE, "lock": cchecks.LOCK, "fork-flags": cchecks.FORK,
-         "prot": cchecks.PROT, "mapping": cchecks.MAPPING, "vma": cchecks.VMA,
-         "vmlck": cchecks.VMLCK, "rss": cchecks.RSS, "locked": cchecks.LOCKED,
-         "signal": cchecks.SIGNAL, "hang": cchecks.HANG, "crash": cchecks.CRASH}
-_SETUP = {
-    "presence": "\tfind_zero_pfn();\n",
-    "rss": "\tfind_zero_pfn();\n",
-    "mapping": "\tif (read_smaps() != 0)\n\t\treturn report(2);\n"
-               "\toutside_before = outside_kb();\n",
-    "hang": f"\tsignal(SIGALRM, on_alarm);\n\talarm({HANG_SECONDS});\n",
-}
-
-
-def _cells(kind: str, state: State) -> str:
-    """The model's expectation for a per-page kind: one cell per arena page."""
-    classes: dict[tuple[object, ...], str] = {}
-    out = []
-    for p in state.pages:
-        if p is None:
-            out.append({"presence": ".", "prot": "    ", "vma": " "}.get(kind, "-"))
-            continue
-        a = p.attrs
-        match kind:
-            case "presence":
-                out.append(p.state[0])
-            case "lock":
-                out.append(_lock_cell(a.lo, a.lf))
-            case "fork-flags":
-                out.append(_fork_cell(a.dc, a.wf))
-            case "prot":
-                out.append(_prot(a.prot, a.shared))
-            case "vma":
-                key = (a.shared, a.prot, a.lo, a.lf, a.obj)
-                out.append(classes.setdefault(key, _CLASS_CHARS[len(classes)]))
-            case _:
-                out.append("m")
-    return "".join(out)
-
-
-def _objects(state: State) -> str:
-    """One letter per shmem object for shared pages, a blank elsewhere."""
-    letters: dict[int, str] = {}
-    return "".join(
-        letters.setdefault(p.attrs.obj, _CLASS_CHARS[len(letters) % len(_CLASS_CHARS)])
-        if p is not None and p.attrs.shared else " "
-        for p in state.pages
-    )
-
-
-def _check(finding: Finding, state: State, pred: Prediction, call: Call) -> _Check:
-    kind = finding.kind
-    if kind == "result":
-        if call.name == "touch":
-            raise ExportError("a touch has no result to check (kind result at a touch)")
-        return _Check([_errno_part()], _result(call, pred), uses_ret=True)
-    if kind not in _CODE:
-        raise ExportError(f"cannot write a C check for divergences of kind {kind!r} "
-                          f"(known: {', '.join(KINDS)})")
-    whole = any(c.name in ("mlockall", "munlockall") for c in finding.program.calls)
-    own = _lock_cell(state.rest[0].lo, state.rest[0].lf) if whole else ""
-    sig, code = pred.signal or (0, 0)
-    values = {
-        "cells": c_string(_cells(kind, state)),
-        "objects": c_string(_objects(state)),
-        "own": f"'{own}'" if own else "0",  # our own VMAs' lock cell, after mlockall
-        "arena_kb": sum(4 for p in state.pages if p is not None and p.attrs.lo),
-        "outside_kb": state.outside_mapped * 4,
-        "sig": sig,
-        "code": code,
-    }
-    return _Check(_PARTS[kind], _CODE[kind] % values, setup=_SETUP.get(kind, ""))
-
-
-def _prot(prot: int, shared: bool) -> str:
-    bits = (("r", PROT_READ), ("w", PROT_WRITE), ("x", PROT_EXEC))
-    return "".join(ch if prot & bit else "-" for ch, bit in bits) + ("s" if shared else "p")
-
-
-def _errno_part() -> str:
-    cases = "".join(f'\tcase {n}: return "{name}";\n' for n, name in sorted(ERRNO_NAMES.items()))
-    return cparts.ERRNO % {"cases": cases}
-
-
-def _result(call: Call, pred: Prediction) -> str:
-    address = int(call.name in ("mmap", "mremap"))
-    ret = pred.ret if pred.ret is not None else 0
-    if ret == OUTSIDE:
-        return cchecks.RESULT_OUTSIDE % {"address": address}
-    if address and ret >= 0:
-        ret += ARENA_BASE
-    return cchecks.RESULT % {"want": f"{ret}L" if ret < 0 else f"(long){ret:#x}UL",
-                      "address": address}
-
-
 # ------------------------------------------------------------ the program
 
 
@@ -257,12 +90,21 @@ def c_source(finding: Finding, bucket_id: int | None = None) -> str:
         raise ExportError("C reproducers of programs that fork are not written yet; "
                           "use --format prog (and `mmfuzz exec`) or --format syz")
     state, pred = predict(program, step)
-    check = _check(finding, state, pred, calls[-1])
+    check = check_for(finding, state, pred, calls[-1])
+    head = fill(template(cparts.HEAD), {"arena": f"{ARENA_BASE:#x}UL", "pages": ARENA_PAGES,
+                                        "title": c_string(finding.title)})
+    blocks = [*_fallback_numbers({c.name for c in calls}, _uses_fds(calls))]
+    blocks += [part(name) for name in _part_names(finding.kind, calls, check)]
+    blocks += [check.code, part(cparts.REPORT), _main(calls, check)]
+    model = model_text(calls[-1], state, pred)
+    # Every block after the head follows a blank line.
+    return _header(finding, bucket_id, model) + head + "".join("\n" + b for b in blocks)
+
+
+def _part_names(kind: str, calls: tuple[Call, ...], check: Check) -> list[str]:
+    """The building blocks the calls and the check use, in the order they are emitted."""
     names = {c.name for c in calls}
-    parts = [cparts.HEAD % {"arena": ARENA_BASE, "pages": ARENA_PAGES,
-                            "title": c_string(finding.title)}]
-    parts += _fallback_numbers(names, _uses_fds(calls))
-    parts.append(cparts.ON_FAULT_CRASH if finding.kind == "crash" else cparts.ON_FAULT)
+    parts = [cparts.ON_FAULT_CRASH if kind == "crash" else cparts.ON_FAULT]
     if names - {"touch"} or cparts.PAGEMAP in check.parts:
         parts.append(cparts.SYS)
     if "touch" in names:
@@ -271,17 +113,12 @@ def c_source(finding: Finding, bucket_id: int | None = None) -> str:
         parts.append(cparts.PRLIMIT)
     if "drop_cap_ipc_lock" in names:
         parts.append(cparts.DROP_CAP)
-    parts += [p for p in check.parts if p not in parts]
-    parts.append(check.code)
-    parts.append(cparts.REPORT)
-    model = model_text(calls[-1], state, pred)
-    return _header(finding, bucket_id, model) + "".join(parts) + _main(calls, check)
+    return parts + [p for p in check.parts if p not in parts]
 
 
 def _fallback_numbers(names: set[str], fds: bool = False) -> list[str]:
-    """`#define SYS_x N` for calls older C headers may not name (mlock2, prlimit64, ...)."""
-    from fuzzer.prog.syscalls import SYSCALLS
-
+    """`#define SYS_x N` for calls older C headers may not name (mlock2, prlimit64, ...):
+    one block, or none."""
     nrs = {n: SYSCALLS[n].nr for n in sorted(names) if not SYSCALLS[n].is_pseudo}
     if "prlimit_memlock" in names:
         nrs["prlimit64"] = 302
@@ -291,8 +128,9 @@ def _fallback_numbers(names: set[str], fds: bool = False) -> list[str]:
         nrs["memfd_create"] = 319
     if fds:
         nrs["close_range"] = 436
-    return [f"\n#ifndef SYS_{n}\n#define SYS_{n} {nr}\n#endif" for n, nr in nrs.items()] + \
-        (["\n"] if nrs else [])
+    if not nrs:
+        return []
+    return ["".join(f"#ifndef SYS_{n}\n#define SYS_{n} {nr}\n#endif\n" for n, nr in nrs.items())]
 
 
 def model_text(call: Call, state: State, pred: Prediction) -> str:
@@ -339,7 +177,7 @@ def _uses_fds(calls: tuple[Call, ...]) -> bool:
                for c in calls)
 
 
-def _main(calls: tuple[Call, ...], check: _Check) -> str:
+def _main(calls: tuple[Call, ...], check: Check) -> str:
     decls = ["\tstruct sigaction sa;\n"]
     if check.uses_ret:
         decls.append("\tlong ret;\n")
@@ -373,7 +211,7 @@ def _main(calls: tuple[Call, ...], check: _Check) -> str:
     if fds:
         body.append("\n\tdup2(out, 1);\n")
     body.append("\n\treturn report(check(" + ("ret" if check.uses_ret else "") + "));\n")
-    return "\nint main(void)\n{\n" + "".join(decls) + "".join(body) + "}\n"
+    return "int main(void)\n{\n" + "".join(decls) + "".join(body) + "}\n"
 
 
-__all__ = ["KINDS", "ExportError", "Finding", "c_source", "call_expr", "predict"]
+__all__ = ["c_source", "call_expr", "model_text", "predict"]

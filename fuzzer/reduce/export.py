@@ -1,8 +1,11 @@
 """Exports of a finding: program text, syzkaller text, a C reproducer, a crashes/ folder.
 
-A `Finding` is a program with its diverging step, title, kind, expected and
-observed; `finding_of(bucket)` takes the bucket's minimized program when it
-has one, else its first sample. `write_bucket_folder` lays one bucket out as
+A `Finding` (finding.py) is a program with its diverging step, title, kind,
+expected and observed. `finding_of(bucket)` is the one place a stored bucket
+becomes one: the store keeps program text and knows no program grammar, and
+every caller that needs the program (the CLI's minimize, repro and export,
+the crashes/ folder) goes through here, which parses it and names the bucket
+in a parse error. `write_bucket_folder` lays one bucket out as
 `crashes/<slug>-<id>/` with original.prog, minimized.prog, repro.c, report.txt.
 """
 
@@ -13,7 +16,8 @@ from pathlib import Path
 
 from fuzzer.model import Unsupported
 from fuzzer.prog import format_call, parse
-from fuzzer.reduce.csource import ExportError, Finding, c_source
+from fuzzer.reduce.csource import c_source
+from fuzzer.reduce.finding import ExportError, Finding
 from fuzzer.reduce.syz import syz_program
 from fuzzer.store import BucketDetail
 
@@ -22,7 +26,7 @@ SLUG_MAX = 80
 
 
 def finding_of(bucket: BucketDetail, *, minimized: bool = True) -> Finding:
-    """The bucket's minimized program (if any and wanted), else its first sample's."""
+    """The bucket's minimized program (if any and wanted), else its first sample's, parsed."""
     if not bucket.samples:
         raise ExportError(f"bucket {bucket.id} has no stored program")
     sample = bucket.samples[0]

@@ -184,20 +184,17 @@ def _drop_calls(m: _Minimizer, program: Program) -> Program:
         if m.better(program, candidate):
             program = candidate
         i -= 1
-    changed = True
-    while changed:
-        changed = False
-        n = len(program.calls)
-        for j in range(n - 1, 0, -1):
-            for i in range(j - 1, -1, -1):
-                calls = program.calls
-                candidate = Program(tuple(c for k, c in enumerate(calls) if k not in (i, j)))
-                if m.better(program, candidate):
-                    program, changed = candidate, True
-                    break
-            if changed:
-                break
+    while (fewer := m.first(program, _without_pairs(program))) is not None:
+        program = fewer
     return program
+
+
+def _without_pairs(program: Program) -> Iterator[Program]:
+    """The program without two of its calls, pairs ending later first."""
+    calls = program.calls
+    for j in range(len(calls) - 1, 0, -1):
+        for i in range(j - 1, -1, -1):
+            yield Program(tuple(c for k, c in enumerate(calls) if k not in (i, j)))
 
 
 def _with_arg(call: Call, index: int, value: int) -> Call:

@@ -1,0 +1,25 @@
+/* Runs of equal pages, as mmfuzz prints them: "@0-3 X; @4 Y" (blank cells left out;
+ * `none` when every cell is blank). */
+static void print_runs(const char *label, const char *cells, int width, const char *blank,
+		const char *none_text)
+{
+	int none = 1;
+
+	printf("%s", label);
+	for (int i = 0; i < PAGES;) {
+		int j = i;
+
+		while (j + 1 < PAGES && memcmp(cells + (j + 1) * width, cells + i * width,
+							(size_t)width) == 0)
+			j++;
+		if (memcmp(cells + i * width, blank, (size_t)width) != 0) {
+			printf("%s@%d", none ? "" : "; ", i);
+			if (j > i)
+				printf("-%d", j);
+			printf(" %.*s", width, cells + i * width);
+			none = 0;
+		}
+		i = j + 1;
+	}
+	printf("%s\n", none ? none_text : "");
+}
