@@ -2,8 +2,8 @@
 
 Any byte string decodes to a program (an exhausted source reads as zeros), so
 Atheris can mutate bytes freely. The source is anything with the
-FuzzedDataProvider methods used here: `atheris.FuzzedDataProvider` in a
-campaign, `ByteSource` (pure, same interface) in tests and benchmarks.
+FuzzedDataProvider methods used here (`choices.py`, with the weights of every
+choice): `atheris.FuzzedDataProvider` in a campaign, `ByteSource` in tests.
 
 Arguments lean towards interesting states: most addresses land on pages the
 program already mapped (a rough shadow of the arena is kept for that; the
@@ -16,8 +16,27 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Protocol, TypeVar
 
+from fuzzer.prog.choices import (
+    CALLS,
+    EXTRA_MAP_FLAGS,
+    FILE_MAP_TYPES,
+    FILE_OFFSETS,
+    FILE_SIZES,
+    MADV_CHOICES,
+    MAP_TYPE_CHOICES,
+    MCL_CHOICES,
+    MEMLOCK_LIMITS,
+    MLOCK2_FLAGS,
+    MREMAP_CHOICES,
+    PLACEMENT,
+    PROTS,
+    WRAPPING,
+    ByteSource,
+    Source,
+    chance,
+    pick,
+)
 from fuzzer.prog.program import (
     ARENA_PAGES,
     ARENA_SIZE,
@@ -31,136 +50,17 @@ from fuzzer.prog.program import (
     page_up,
 )
 from fuzzer.prog.syscalls import (
-    MADV_COLD,
-    MADV_DOFORK,
-    MADV_DONTDUMP,
-    MADV_DONTFORK,
-    MADV_DONTNEED,
-    MADV_DONTNEED_LOCKED,
-    MADV_FREE,
-    MADV_KEEPONFORK,
-    MADV_NOHUGEPAGE,
-    MADV_NORMAL,
-    MADV_POPULATE_READ,
-    MADV_POPULATE_WRITE,
-    MADV_REMOVE,
-    MADV_WILLNEED,
-    MADV_WIPEONFORK,
     MAP_ANONYMOUS,
-    MAP_DENYWRITE,
-    MAP_EXECUTABLE,
     MAP_FIXED,
     MAP_FIXED_NOREPLACE,
-    MAP_LOCKED,
-    MAP_NONBLOCK,
-    MAP_NORESERVE,
-    MAP_POPULATE,
     MAP_PRIVATE,
     MAP_SHARED,
-    MAP_SHARED_VALIDATE,
-    MAP_STACK,
-    MCL_CURRENT,
-    MCL_FUTURE,
-    MCL_ONFAULT,
-    MLOCK_ONFAULT,
-    MREMAP_DONTUNMAP,
-    MREMAP_FIXED,
-    MREMAP_MAYMOVE,
     PAGE,
-    PROT_EXEC,
-    PROT_GROWSDOWN,
-    PROT_GROWSUP,
-    PROT_READ,
-    PROT_SEM,
-    PROT_WRITE,
     U64,
 )
 
-T = TypeVar("T")
+__all__ = ["MAX_GENERATED_CALLS", "ByteSource", "Source", "generate"]
 MAX_GENERATED_CALLS = 24
-
-
-class Source(Protocol):
-    def ConsumeIntInRange(self, lo: int, hi: int) -> int: ...
-
-    def remaining_bytes(self) -> int: ...
-
-
-class ByteSource:
-    """A pure FuzzedDataProvider look-alike: consumes bytes from the front."""
-
-    def __init__(self, data: bytes) -> None:
-        self.data, self.pos = data, 0
-
-    def ConsumeIntInRange(self, lo: int, hi: int) -> int:
-        span = hi - lo
-        if span <= 0:
-            return lo
-        width = (span.bit_length() + 7) // 8
-        chunk = self.data[self.pos : self.pos + width]
-        self.pos += width
-        return lo + int.from_bytes(chunk.ljust(width, b"\0"), "little") % (span + 1)
-
-    def remaining_bytes(self) -> int:
-        return max(0, len(self.data) - self.pos)
-
-
-def _pick(src: Source, table: list[tuple[int, T]]) -> T:
-    """A weighted choice: table rows are (weight, value)."""
-    roll = src.ConsumeIntInRange(0, sum(w for w, _ in table) - 1)
-    for weight, value in table:
-        if roll < weight:
-            return value
-        roll -= weight
-    raise AssertionError("unreachable")
-
-
-def _chance(src: Source, percent: int) -> bool:
-    # An exhausted source reads as 0: that must mean "no", or short inputs would
-    # switch every optional flag on at once.
-    return src.ConsumeIntInRange(0, 99) >= 100 - percent
-
-
-PROTS = [(25, PROT_READ | PROT_WRITE), (20, PROT_READ), (15, 0), (6, PROT_WRITE),
-         (6, PROT_EXEC), (8, PROT_READ | PROT_EXEC), (6, PROT_READ | PROT_WRITE | PROT_EXEC),
-         (2, PROT_READ | PROT_SEM), (1, PROT_READ | 0x10), (1, PROT_READ | PROT_GROWSDOWN),
-         (1, PROT_READ | PROT_GROWSUP), (1, PROT_GROWSDOWN | PROT_GROWSUP)]
-MAP_TYPE_CHOICES = [(60, MAP_PRIVATE), (36, MAP_SHARED), (2, 0), (2, MAP_SHARED_VALIDATE)]
-PLACEMENT = [(55, MAP_FIXED), (25, MAP_FIXED_NOREPLACE), (5, MAP_FIXED | MAP_FIXED_NOREPLACE),
-             (15, 0)]
-EXTRA_MAP_FLAGS = [(30, MAP_POPULATE), (22, MAP_LOCKED), (10, MAP_NORESERVE),
-                   (6, MAP_NONBLOCK), (3, MAP_STACK), (2, MAP_DENYWRITE | MAP_EXECUTABLE)]
-MLOCK2_FLAGS = [(40, 0), (50, MLOCK_ONFAULT), (5, 2), (5, MLOCK_ONFAULT | 0x80)]
-WRAPPING = [U64, U64 - PAGE + 1, (1 << 64) - PAGE, WRAP_MIN]
-CALLS = [(22, "mmap"), (26, "touch"), (10, "mlock"), (10, "mlock2"), (8, "munlock"),
-         (14, "mprotect"), (8, "munmap"), (10, "madvise"), (10, "mremap"), (3, "mlockall"),
-         (3, "munlockall"), (2, "drop_cap_ipc_lock"), (3, "prlimit_memlock"), (4, "fork"),
-         (5, "exit"), (7, "memfd_create"), (8, "ftruncate"), (2, "close")]
-# memfds: how often an mmap maps one (when one is open), its type, offset (mostly
-# whole pages, a few unaligned, past any size, or negative) and ftruncate's sizes
-# (around page edges, inside a page, 0, and rarely huge or negative).
-FILE_MAP_TYPES = [(50, MAP_PRIVATE), (40, MAP_SHARED), (7, MAP_SHARED_VALIDATE), (3, 0)]
-FILE_OFFSETS = [(50, "zero"), (42, "pages"), (3, "unaligned"), (3, "far"), (2, "negative")]
-FILE_SIZES = [(35, "pages"), (15, "over"), (10, "under"), (12, "zero"), (15, "bytes"),
-              (10, "same"), (2, "huge"), (1, "negative")]
-MEMLOCK_LIMITS = [(3, 0), (6, 2 * PAGE), (6, 4 * PAGE), (6, 8 * PAGE), (4, 16 * PAGE),
-                  (2, 8 << 20), (1, U64)]
-MCL_CHOICES = [(30, MCL_CURRENT), (15, MCL_FUTURE), (10, MCL_CURRENT | MCL_FUTURE),
-               (10, MCL_CURRENT | MCL_ONFAULT), (8, MCL_FUTURE | MCL_ONFAULT),
-               (5, MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT), (5, MCL_ONFAULT), (3, 0),
-               (3, MCL_CURRENT | 0x8)]
-MREMAP_CHOICES = [(30, 0), (30, MREMAP_MAYMOVE), (20, MREMAP_MAYMOVE | MREMAP_FIXED),
-                  (8, MREMAP_MAYMOVE | MREMAP_DONTUNMAP), (4, MREMAP_FIXED),
-                  (3, MREMAP_DONTUNMAP), (3, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP),
-                  (2, 0x8)]
-# Mostly the advice with semantics to check; a few unused values for EINVAL.
-# HWPOISON and SOFT_OFFLINE are never generated (nor accepted: see program.py).
-MADV_CHOICES = [(12, MADV_DONTNEED), (8, MADV_DONTNEED_LOCKED), (6, MADV_FREE),
-                (6, MADV_REMOVE), (5, MADV_DONTFORK), (4, MADV_DOFORK),
-                (5, MADV_WIPEONFORK), (4, MADV_KEEPONFORK), (8, MADV_POPULATE_READ),
-                (8, MADV_POPULATE_WRITE), (2, MADV_NORMAL), (2, MADV_WILLNEED),
-                (2, MADV_COLD), (1, MADV_DONTDUMP), (1, MADV_NOHUGEPAGE),
-                (2, 5), (1, 99)]
 
 
 def _may_map(call: Call) -> bool:
@@ -205,20 +105,20 @@ class _Gen:
     def page(self, near_mapped: int = 75) -> int:
         """A page index: usually (near_mapped %) one the program mapped, or a mapping's edge."""
         mapped = self.mapped()
-        if mapped and _chance(self.src, near_mapped):
+        if mapped and chance(self.src, near_mapped):
             i = mapped[self.src.ConsumeIntInRange(0, len(mapped) - 1)]
-            return max(0, i + _pick(self.src, [(8, 0), (1, -1), (1, 1)]))
+            return max(0, i + pick(self.src, [(8, 0), (1, -1), (1, 1)]))
         return self.src.ConsumeIntInRange(0, ARENA_PAGES - 1)
 
     def addr(self, subpage: int, near_mapped: int = 75) -> int:
         base = min(self.page(near_mapped), ARENA_PAGES - 1) * PAGE
-        if _chance(self.src, subpage):
+        if chance(self.src, subpage):
             base += self.src.ConsumeIntInRange(1, PAGE - 1)
         return base
 
     def length(self, addr: int) -> int:
         room = ARENA_SIZE - addr
-        kind = _pick(self.src, [(80, "pages"), (7, "bytes"), (6, "zero"), (3, "wrap"),
+        kind = pick(self.src, [(80, "pages"), (7, "bytes"), (6, "zero"), (3, "wrap"),
                                 (4, "rest")])
         match kind:
             case "pages":
@@ -236,13 +136,13 @@ class _Gen:
     def call(self) -> Call:
         if self.pending:
             return self.pending.pop(0)
-        name = _pick(self.src, self.calls)
+        name = pick(self.src, self.calls)
         match name:
             case "mlockall":
-                return Call("mlockall", (_pick(self.src, MCL_CHOICES),))
+                return Call("mlockall", (pick(self.src, MCL_CHOICES),))
             case "memfd_create":
                 # mostly given a size at once: an empty memfd maps only SIGBUS
-                if any(n == "ftruncate" for _, n in self.calls) and _chance(self.src, 75):
+                if any(n == "ftruncate" for _, n in self.calls) and chance(self.src, 75):
                     fd = min(set(range(len(self.fds) + 1)) - set(self.fds))
                     self.pending.append(Call("ftruncate", (fd, self.file_size())))
                 return Call(name, ())
@@ -253,10 +153,10 @@ class _Gen:
             case "close":
                 return Call(name, (self.fd(),))
             case "prlimit_memlock":
-                return Call(name, (_pick(self.src, MEMLOCK_LIMITS),))
+                return Call(name, (pick(self.src, MEMLOCK_LIMITS),))
             case "madvise":
                 addr = self.addr(4)
-                return Call("madvise", (addr, self.span(addr), _pick(self.src, MADV_CHOICES)))
+                return Call("madvise", (addr, self.span(addr), pick(self.src, MADV_CHOICES)))
             case "mremap":
                 return self.mremap()
             case "mmap":
@@ -266,11 +166,11 @@ class _Gen:
                 return Call("touch", (addr, self.src.ConsumeIntInRange(0, 1)))
             case "mlock2":
                 addr = self.addr(15)
-                flags = _pick(self.src, MLOCK2_FLAGS)
+                flags = pick(self.src, MLOCK2_FLAGS)
                 return Call("mlock2", (addr, self.span(addr), flags))
             case "mprotect":
                 addr = self.addr(4)
-                return Call("mprotect", (addr, self.span(addr), _pick(self.src, PROTS)))
+                return Call("mprotect", (addr, self.span(addr), pick(self.src, PROTS)))
             case _:
                 addr = self.addr(15 if name != "munmap" else 4)
                 return Call(name, (addr, self.span(addr)))
@@ -281,9 +181,9 @@ class _Gen:
         mostly runs into a hole, and then mlock, mprotect and madvise stop at ENOMEM
         before the semantics behind it are reached."""
         run = self.mapped_run(addr // PAGE)
-        if run and _chance(self.src, 60):
-            n = self.src.ConsumeIntInRange(1, run + (1 if _chance(self.src, 15) else 0)) \
-                * PAGE - (addr % PAGE if _chance(self.src, 90) else 0)
+        if run and chance(self.src, 60):
+            n = self.src.ConsumeIntInRange(1, run + (1 if chance(self.src, 15) else 0)) \
+                * PAGE - (addr % PAGE if chance(self.src, 90) else 0)
             return min(n, ARENA_SIZE - addr)  # the arena's end bounds every range
         return self.length(addr)
 
@@ -299,12 +199,12 @@ class _Gen:
         run = self.mapped_run(old // PAGE)
         # Mostly a range inside one mapping, and mostly growth: a random range is
         # EFAULT so often that the paths behind the checks would rarely run.
-        if run and _chance(self.src, 70):
+        if run and chance(self.src, 70):
             old_len = min(self.src.ConsumeIntInRange(1, run) * PAGE, ARENA_SIZE - old)
         else:
             old_len = self.length(old)
         room = (ARENA_SIZE - old) // PAGE
-        if old_len < WRAP_MIN and old_len // PAGE < room and _chance(self.src, 60):
+        if old_len < WRAP_MIN and old_len // PAGE < room and chance(self.src, 60):
             new_len = self.src.ConsumeIntInRange(old_len // PAGE + 1, min(room, old_len // PAGE
                                                                            + 4)) * PAGE
         else:
@@ -312,30 +212,30 @@ class _Gen:
         new = self.addr(2)
         if new_len < WRAP_MIN:
             new = min(new, ARENA_SIZE - new_len)
-            new -= new % PAGE if _chance(self.src, 95) else 0
-        return Call("mremap", (old, old_len, new_len, _pick(self.src, MREMAP_CHOICES), new))
+            new -= new % PAGE if chance(self.src, 95) else 0
+        return Call("mremap", (old, old_len, new_len, pick(self.src, MREMAP_CHOICES), new))
 
     def mmap(self) -> Call:
         addr = self.addr(3)
         length = self.length(addr)
-        if self.fds and _chance(self.src, 55):
+        if self.fds and chance(self.src, 55):
             return self.file_mmap(addr, length)
-        flags = _pick(self.src, MAP_TYPE_CHOICES) | _pick(self.src, PLACEMENT)
-        if _chance(self.src, 98):
+        flags = pick(self.src, MAP_TYPE_CHOICES) | pick(self.src, PLACEMENT)
+        if chance(self.src, 98):
             flags |= MAP_ANONYMOUS
         for weight, bit in EXTRA_MAP_FLAGS:
-            if _chance(self.src, weight):
+            if chance(self.src, weight):
                 flags |= bit
-        off = 0 if _chance(self.src, 96) else _pick(self.src, [(1, 5), (1, PAGE), (1, 1 << 40)])
-        return Call("mmap", (addr, length, _pick(self.src, PROTS), flags, -1, off))
+        off = 0 if chance(self.src, 96) else pick(self.src, [(1, 5), (1, PAGE), (1, 1 << 40)])
+        return Call("mmap", (addr, length, pick(self.src, PROTS), flags, -1, off))
 
     def file_mmap(self, addr: int, length: int) -> Call:
         """A memfd mapped shared or private, mostly at a whole-page offset near 0."""
-        flags = _pick(self.src, FILE_MAP_TYPES) | _pick(self.src, PLACEMENT)
+        flags = pick(self.src, FILE_MAP_TYPES) | pick(self.src, PLACEMENT)
         for weight, bit in EXTRA_MAP_FLAGS:
-            if _chance(self.src, weight):
+            if chance(self.src, weight):
                 flags |= bit
-        match _pick(self.src, FILE_OFFSETS):
+        match pick(self.src, FILE_OFFSETS):
             case "zero":
                 off = 0
             case "pages":
@@ -346,26 +246,26 @@ class _Gen:
                 off = 1 << 40
             case _:
                 off = -PAGE
-        call = Call("mmap", (addr, length, _pick(self.src, PROTS), flags, self.fd(), off))
+        call = Call("mmap", (addr, length, pick(self.src, PROTS), flags, self.fd(), off))
         # Often touched at once: a file mapping's faults (fault-around, copy-on-write,
         # SIGBUS past the end) are what it is for, and a random touch seldom lands on it.
         pages = min(page_up(length), ARENA_SIZE - addr) // PAGE if length < WRAP_MIN else 0
-        if flags & MAP_FIXED and pages and _chance(self.src, 50):
+        if flags & MAP_FIXED and pages and chance(self.src, 50):
             page = addr // PAGE + self.src.ConsumeIntInRange(0, pages - 1)
             self.pending.append(Call("touch", (page * PAGE, self.src.ConsumeIntInRange(0, 1))))
         return call
 
     def fd(self) -> int:
         """Mostly an open memfd; sometimes a number that may be closed or never opened."""
-        if self.fds and _chance(self.src, 92):
+        if self.fds and chance(self.src, 92):
             return self.fds[self.src.ConsumeIntInRange(0, len(self.fds) - 1)]
-        return _pick(self.src, [(6, self.src.ConsumeIntInRange(0, 4)), (1, -1), (1, 1 << 32)])
+        return pick(self.src, [(6, self.src.ConsumeIntInRange(0, 4)), (1, -1), (1, 1 << 32)])
 
     def file_size(self) -> int:
         """ftruncate's length: whole pages, a few bytes either side of a page edge,
         inside the first page, 0, the size again; rarely huge or negative."""
         pages = self.src.ConsumeIntInRange(1, 8)
-        match _pick(self.src, FILE_SIZES):
+        match pick(self.src, FILE_SIZES):
             case "pages":
                 size = pages * PAGE
             case "over":
@@ -389,7 +289,7 @@ class _Gen:
         """Which process makes the next call: mostly the one that made the last call
         (or the child a fork just made), sometimes another live one."""
         live = sorted(procs.live)
-        if last in procs.live and (len(live) == 1 or _chance(self.src, 60)):
+        if last in procs.live and (len(live) == 1 or chance(self.src, 60)):
             return last
         return live[self.src.ConsumeIntInRange(0, len(live) - 1)]
 
@@ -414,7 +314,7 @@ class _Gen:
             except ProgramError:
                 continue
             procs.check(call)
-            last = procs.forks if call.name == "fork" and _chance(self.src, 50) else proc
+            last = procs.forks if call.name == "fork" and chance(self.src, 50) else proc
             self.track(call)
             calls.append(call)
         if not calls:  # every call was left out: a program still has one
