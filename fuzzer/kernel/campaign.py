@@ -32,8 +32,9 @@ from fuzzer.kernel.console import KIND
 from fuzzer.kernel.proxy import serve
 from fuzzer.kernel.spec import KernelError, parse_kernel
 from fuzzer.kernel.uml import Guest
+from fuzzer.oracle import Divergence
 from fuzzer.prog import Program, ProgramError, parse
-from fuzzer.store import Store, StoreError, open_store
+from fuzzer.store import SampleContext, Store, StoreError, open_store
 
 # Seconds without a message, on top of the program budget, that make a hang (the
 # environment variable is for tests, which cannot wait a minute).
@@ -128,12 +129,10 @@ class _Host:
         except ProgramError:
             program = Program(())
         bucket, new = self.store.record(
-            campaign_id=self.args.campaign, program_text=program.text(),
-            program_hash=program.hash, kind=kind, title=title,
-            step=max(0, len(program) - 1),
-            expected="the kernel survives the program and keeps answering",
-            observed=observed, kernel=release, injections=",".join(self.args.inject),
-            features=self.features)
+            Divergence(kind, title, max(0, len(program) - 1),
+                       "the kernel survives the program and keeps answering", observed),
+            SampleContext(self.args.campaign, program.text(), program.hash, release,
+                          tuple(self.args.inject), self.features))
         _print({"bucket": bucket, "title": title, "new": new})
         if self.args.stop_on_first:
             _print({"first": {"title": title, "seconds": time.monotonic() - self.started,
