@@ -19,9 +19,10 @@ from typer.testing import CliRunner, Result
 from fuzzer.cli.app import app
 from fuzzer.model import Prediction
 from fuzzer.model.world import World
+from fuzzer.oracle import Divergence
 from fuzzer.prog import Call, format_call, parse
 from fuzzer.prog.syscalls import ENOMEM
-from fuzzer.store import open_store
+from fuzzer.store import SampleContext, open_store
 
 ROOT = Path(__file__).parents[1]
 SEEDS = ROOT / "corpus" / "seeds"
@@ -233,12 +234,13 @@ def _fill(url: str) -> tuple[int, str]:
     kernel = os.uname().release
     for _ in range(2):
         cid = store.start_campaign(kernel=kernel, host="test", options={})
-        bid, _new = store.record(campaign_id=cid, program_text=program.text(),
-                                 program_hash=program.hash, kind="result", title=TITLE, step=1,
-                                 expected="-ENOMEM", observed="0", kernel=kernel)
-    store.record(campaign_id=None, program_text=other.text(), program_hash=other.hash,
-                 kind="signal", title="signal: touch(read) raised none instead of SIGSEGV",
-                 step=3, expected="SIGSEGV/MAPERR", observed="none", kernel=kernel)
+        bid, _new = store.record(
+            Divergence("result", TITLE, 1, "-ENOMEM", "0"),
+            SampleContext(cid, program.text(), program.hash, kernel))
+    store.record(
+        Divergence("signal", "signal: touch(read) raised none instead of SIGSEGV", 3,
+                   "SIGSEGV/MAPERR", "none"),
+        SampleContext(None, other.text(), other.hash, kernel))
     store.close()
     return bid, program.text()
 
@@ -317,7 +319,7 @@ def test_run_minimizes_new_buckets(tmp_path: Path) -> None:
     assert row.title == "presence: mmap(PRIVATE|ANONYMOUS|POPULATE, RW) left pages absent"
     assert (row.original_calls, row.minimized_calls) == (4, 1)
     detail = store.bucket(row.id)
-    assert detail.samples[0].injections == "populate-needs-lock"
+    assert detail.samples[0].injections == ("populate-needs-lock",)
     (folder,) = crashes.iterdir()
     assert {p.name for p in folder.iterdir()} >= {"original.prog", "minimized.prog", "repro.c",
                                                   "report.txt"}

@@ -104,7 +104,7 @@ def _bucket(minimized: str | None = None) -> BucketDetail:
         program_text=f"mmap(@2, 4p, {RW}, {AP}|MAP_POPULATE, -1, 0)\ntouch(@3, write)\n",
         program_hash="0123456789abcdef", step=0, expected="@2-5 rw-p AAAA",
         observed="@2-5 rw-p ....", kernel="6.18.0", campaign_id=None, created=when,
-        injections="populate-needs-lock")
+        injections=("populate-needs-lock",))
     return BucketDetail(
         id=7, title="presence: mmap(PRIVATE|ANONYMOUS|POPULATE, RW) left pages absent",
         kind="presence", first_seen=when, last_seen=when, count=3, status="new", note=None,

@@ -20,7 +20,8 @@ from fuzzer.kernel import HOST, KernelError, parse_kernel
 from fuzzer.kernel.channel import Channel, ChannelClosed, ChannelTimeout
 from fuzzer.kernel.console import find_crash, normalize
 from fuzzer.kernel.proxy import StoreProxy, serve
-from fuzzer.store import open_store
+from fuzzer.oracle import Divergence
+from fuzzer.store import OpCount, SampleContext, open_store
 
 UML = Path("/usr/bin/linux")
 FIXTURES = Path(__file__).parent / "fixtures" / "uml"
@@ -117,14 +118,24 @@ def test_store_proxy_replays_calls_on_the_hosts_store(tmp_path: Path) -> None:
     from fuzzer.prog import parse
 
     digest = parse(text).hash
-    bucket, new = proxy.record(campaign_id=cid, program_text=text, program_hash=digest,
-                               kind="result", title="result: t", step=0, expected="0",
-                               observed="-ENOMEM", kernel="6.1.176")  # type: ignore[misc]
-    again = proxy.record(campaign_id=cid, program_text=text, program_hash=digest,
-                         kind="result", title="result: t", step=0, expected="0",
-                         observed="-ENOMEM", kernel="6.1.176")
+    d = Divergence("result", "result: t", 0, "0", "-ENOMEM")
+    seen = SampleContext(cid, text, digest, "6.1.176", ("a", "b"), {"release": "6.1.176"})
+    bucket, new = proxy.record(d, seen)  # type: ignore[misc]
+    again = proxy.record(d, seen)
     assert new is True and again == [bucket, False]
-    proxy.add_progress(cid, programs=3, steps=7)
+    (sample, _) = store.bucket(bucket).samples
+    assert (sample.injections, sample.features, sample.expected) == (
+        ("a", "b"), {"release": "6.1.176"}, "0")
+    proxy.add_progress(cid, programs=3, steps=7,
+                       ops=[OpCount("mlock", "steps", "", 7), OpCount("mlock", "outcome", "ok", 7)])
+    assert store.op_counts(cid) == [OpCount("mlock", "outcome", "ok", 7),
+                                    OpCount("mlock", "steps", "", 7)]
+    with pytest.raises(Exception, match="call, what, value, count"):
+        proxy.add_progress(cid, programs=1, steps=1, ops=[
+            {"__store_value__": "OpCount", "value": ["mlock", "steps", "", -1]}])
+    with pytest.raises(Exception, match="no such store value: 'Bogus'"):
+        proxy.add_progress(cid, programs=1, steps=1, ops=[{"__store_value__": "Bogus"}])
+    assert store.campaign(cid).steps == 7
     with pytest.raises(Exception, match="no campaign with id 999"):
         proxy.add_progress(999, programs=1, steps=1)
     with pytest.raises(AttributeError):
@@ -246,7 +257,8 @@ def test_campaign_goes_on_after_a_kernel_crash(tmp_path: Path) -> None:
     sample = detail.samples[0]
     assert "mlock(" in sample.program_text  # the program the guest was running
     assert "write_sysrq_trigger" in sample.observed  # the console log, kept with the sample
-    assert sample.kernel.startswith("6.1.") and "sysrq_crash" in sample.injections
+    assert sample.kernel.startswith("6.1.")
+    assert sample.injections == (f"{FIXTURES}/panic.py:sysrq_crash",)  # as --inject named it
     assert _no_guest_left()
 
 

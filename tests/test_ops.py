@@ -18,6 +18,7 @@ from fuzzer.prog.syscalls import (
     SYSCALLS,
     Kind,
 )
+from fuzzer.store import OpCount
 
 
 def call(text: str) -> Call:
@@ -127,7 +128,7 @@ def test_counter_sums_steps_and_hands_over_once() -> None:
     counter.add(second, -ENOMEM, None)
     counter.add(touch, None, (SIGSEGV, 2))
     counter.add(first, 0x2000_0000_0000, None)
-    assert counter.take() == [
+    assert [op.to_json() for op in counter.take()] == [
         ["mmap", "flags", "MAP_ANONYMOUS", 3],
         ["mmap", "flags", "MAP_PRIVATE", 3],
         ["mmap", "outcome", "ENOMEM", 1],
@@ -140,8 +141,9 @@ def test_counter_sums_steps_and_hands_over_once() -> None:
     ]
     assert counter.take() == []  # taken: nothing counted twice
     counter.add(touch, None, None)
-    assert counter.take() == [["touch", "mode", "write", 1], ["touch", "outcome", "ok", 1],
-                              ["touch", "steps", "", 1]]
+    assert counter.take() == [OpCount("touch", "mode", "write", 1),
+                              OpCount("touch", "outcome", "ok", 1),
+                              OpCount("touch", "steps", "", 1)]
 
 
 def test_summary_groups_and_orders() -> None:
@@ -154,7 +156,7 @@ def test_summary_groups_and_orders() -> None:
         ("mmap", "steps", "", 1), ("mmap", "outcome", "ok", 1),  # another campaign's rows
         ("zzz_newer_call", "steps", "", 1), ("zzz_newer_call", "outcome", "ok", 1),
     ]
-    s = summary(rows)
+    s = summary(OpCount(*row) for row in rows)
     assert s.steps == 8
     assert list(s.calls) == ["mmap", "touch", "zzz_newer_call"]  # table order, unknown last
     mmap = s.calls["mmap"]

@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner, Result
 
 from fuzzer.cli.app import app
+from fuzzer.oracle import Divergence
 from fuzzer.prog import parse
-from fuzzer.store import Store, open_store
+from fuzzer.store import SampleContext, Store, open_store
 from fuzzer.store.models import Bucket
 
 runner = CliRunner()
@@ -38,12 +39,11 @@ def db(tmp_path: Path) -> str:
 
 
 def _record(store: Store, text: str = PROGRAM, title: str = TITLE, step: int = 2,
-            injections: str = "populate-needs-lock") -> int:
+            injections: tuple[str, ...] = ("populate-needs-lock",)) -> int:
     program = parse(text)
     bucket, _ = store.record(
-        campaign_id=None, program_text=program.text(), program_hash=program.hash,
-        kind=title.split(":")[0], title=title, step=step, expected="@2-4 rw-p AAA",
-        observed="@2-4 rw-p ...", kernel="6.18.0", injections=injections)
+        Divergence(title.split(":")[0], title, step, "@2-4 rw-p AAA", "@2-4 rw-p ..."),
+        SampleContext(None, program.text(), program.hash, "6.18.0", injections))
     return bucket
 
 
@@ -115,9 +115,8 @@ def test_bucket_without_a_program(db: str) -> None:
 
 def test_bucket_with_an_unreadable_program(db: str) -> None:
     store = open_store(db)
-    store.record(campaign_id=None, program_text="r0 = mmap(0, 1, RW)\n",
-                 program_hash="00000000000000aa", kind="lock", title="lock: old format",
-                 step=0, expected="", observed="", kernel="6.18.0")
+    store.record(Divergence("lock", "lock: old format", 0, "", ""),
+                 SampleContext(None, "r0 = mmap(0, 1, RW)\n", "00000000000000aa", "6.18.0"))
     _error(runner.invoke(app, ["export", "1", "--db", db]), "bucket 1:1")
 
 
@@ -178,7 +177,7 @@ def test_repro_on_the_plain_kernel(db: str) -> None:
 @pytest.mark.kernel
 def test_minimize_refuses_what_does_not_reproduce(db: str) -> None:
     store = open_store(db)
-    bucket = _record(store, injections="")
+    bucket = _record(store, injections=())
     result = runner.invoke(app, ["minimize", str(bucket), "--db", db])
     assert result.exit_code == 1
     assert "does not show its divergence here" in result.output

@@ -12,10 +12,14 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from fuzzer.cli.app import app
-from fuzzer.store import open_store
+from fuzzer.store import OpCount, open_store
 from tests.test_store import OLD_SCHEMA
 
 runner = CliRunner()
+
+
+def _ops(*rows: list[str | int]) -> list[OpCount]:
+    return [OpCount.from_json(row) for row in rows]
 
 
 def invoke(*args: str) -> Result:
@@ -45,17 +49,17 @@ def db(tmp_path: Path) -> str:
     url = f"sqlite:///{tmp_path / 'db' / 's.sqlite'}"
     store = open_store(url)
     first = store.start_campaign(kernel="6.18.0", host="h", options={})
-    store.add_progress(first, programs=2, steps=6, ops=[
+    store.add_progress(first, programs=2, steps=6, ops=_ops(
         ["mmap", "steps", "", 4], ["mmap", "prot", "PROT_READ", 4],
         ["mmap", "prot", "PROT_WRITE", 1], ["mmap", "flags", "MAP_PRIVATE", 3],
         ["mmap", "flags", "MAP_FIXED_NOREPLACE", 1], ["mmap", "outcome", "ok", 3],
         ["mmap", "outcome", "EEXIST", 1], ["touch", "steps", "", 2],
-        ["touch", "mode", "read", 2], ["touch", "outcome", "SIGSEGV/MAPERR", 2]])
+        ["touch", "mode", "read", 2], ["touch", "outcome", "SIGSEGV/MAPERR", 2]))
     store.finish_campaign(first)
     second = store.start_campaign(kernel="6.19.0", host="h", options={})
-    store.add_progress(second, programs=1, steps=1, ops=[
+    store.add_progress(second, programs=1, steps=1, ops=_ops(
         ["mlockall", "steps", "", 1], ["mlockall", "flags", "0", 1],
-        ["mlockall", "outcome", "EINVAL", 1]])
+        ["mlockall", "outcome", "EINVAL", 1]))
     store.close()
     return url
 
@@ -129,8 +133,8 @@ def test_a_campaign_without_counts(db: str, tmp_path: Path) -> None:
     assert json.loads(ok("--json", "--db", f"sqlite:///{path}"))["calls"] == {}
     store = open_store(f"sqlite:///{path}")  # now a newer campaign adds counts
     cid = store.start_campaign(kernel="6.18.0", host="h", options={})
-    store.add_progress(cid, programs=1, steps=1, ops=[["munlockall", "steps", "", 1],
-                                                      ["munlockall", "outcome", "ok", 1]])
+    store.add_progress(cid, programs=1, steps=1, ops=_ops(["munlockall", "steps", "", 1],
+                                                          ["munlockall", "outcome", "ok", 1]))
     store.close()
     out = ok("--campaign", "all", "--db", f"sqlite:///{path}")
     assert "operation counts cover 1 of the 6,001 steps" in out

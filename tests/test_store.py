@@ -3,6 +3,7 @@ migration of older databases, and triage (labels, filters, sorting, totals)."""
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import sqlite3
 from datetime import UTC, datetime, timedelta, timezone
@@ -13,16 +14,19 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from fuzzer.oracle import Divergence
 from fuzzer.store import (
     DEFAULT_URL,
     STATUSES,
-    OpCountRow,
+    OpCount,
+    SampleContext,
     Store,
     StoreError,
     open_store,
-    queries,
 )
+from fuzzer.store import stats as store_stats
 from fuzzer.store.models import Program, Sample
+from fuzzer.store.values import injection_names, injections_column
 
 WORKERS = 4
 PER_WORKER = 50
@@ -41,16 +45,16 @@ def _record(
     store: Store, title: str, *, n: int = 0, campaign_id: int | None = None
 ) -> tuple[int, bool]:
     return store.record(
-        campaign_id=campaign_id,
-        program_text=f"r0 = mmap(0, 1, RW, PRIVATE|ANONYMOUS)\nmlock({n}, 1)",
-        program_hash=f"{n:016x}",
-        kind=title.split(":")[0],
-        title=title,
-        step=n,
-        expected=f"expected {n}",
-        observed=f"observed {n}",
-        kernel="6.18.0",
+        Divergence(title.split(":")[0], title, n, f"expected {n}", f"observed {n}"),
+        SampleContext(campaign_id, f"r0 = mmap(0, 1, RW, PRIVATE|ANONYMOUS)\nmlock({n}, 1)",
+                      f"{n:016x}", "6.18.0"),
     )
+
+
+def _seen(kernel: str, *, campaign_id: int | None = None, text: str = "p",
+          digest: str = "00000000000000ff", injections: tuple[str, ...] = (),
+          features: Any = None) -> SampleContext:
+    return SampleContext(campaign_id, text, digest, kernel, injections, features)
 
 
 def _count(store: Store, table: type[Program] | type[Sample]) -> int:
@@ -104,17 +108,7 @@ def test_programs_are_stored_once_per_hash(store: Store) -> None:
 
 def test_record_rejects_a_malformed_hash(store: Store) -> None:
     with pytest.raises(ValueError, match="16 lowercase hex"):
-        store.record(
-            campaign_id=None,
-            program_text="x",
-            program_hash="xyz",
-            kind="k",
-            title="k: t",
-            step=0,
-            expected="",
-            observed="",
-            kernel="",
-        )
+        store.record(Divergence("k", "k: t", 0, "", ""), _seen("", text="x", digest="xyz"))
     assert store.buckets() == []
 
 
@@ -436,7 +430,7 @@ def test_an_old_database_gains_the_new_columns_in_place(tmp_path: Path, create: 
                                                             "looked at it once")
     assert (old.duplicate_of, old.reliability_runs, old.minimized_calls) == (None, None, None)
     assert old.minimized_program_text is None
-    assert [s.injections for s in old.samples] == ["", ""]
+    assert [s.injections for s in old.samples] == [(), ()]
     assert old.samples[0].created.tzinfo == UTC
     # ... and every new operation works on them.
     assert _record(store, "presence: old finding", n=5)[1] is False
@@ -468,7 +462,7 @@ def test_a_migrated_database_still_reads_in_the_old_shape(tmp_path: Path) -> Non
         conn.execute("INSERT INTO sample (bucket_id, program_id, step, expected, observed, "
                      "kernel, created) VALUES (2, 1, 0, 'a', 'b', 'k', '2026-10-02 00:00:00')")
     conn.close()
-    assert [s.injections for s in open_store(_url(path)).bucket(2).samples] == ["", ""]
+    assert [s.injections for s in open_store(_url(path)).bucket(2).samples] == [(), ()]
 
 
 # -- triage: labels -------------------------------------------------------------
@@ -533,9 +527,8 @@ def test_a_fixed_bucket_seen_again_on_a_real_kernel_is_a_regression(store: Store
     a, _ = _record(store, "a: one")
     store.label(a, "fixed", note="fixed in 6.19")
     # Seen under an injection: an emulated bug says nothing about the fix.
-    store.record(campaign_id=None, program_text="p", program_hash="00000000000000ff", kind="a",
-                 title="a: one", step=0, expected="", observed="", kernel="6.19.0",
-                 injections="populate-needs-lock")
+    store.record(Divergence("a", "a: one", 0, "", ""),
+                 _seen("6.19.0", injections=("populate-needs-lock",)))
     assert store.bucket(a).status == "fixed"
     assert store.buckets() == []
     assert _record(store, "a: one") == (a, False)
@@ -545,12 +538,21 @@ def test_a_fixed_bucket_seen_again_on_a_real_kernel_is_a_regression(store: Store
 
 
 def test_injections_are_kept_on_the_sample(store: Store) -> None:
-    store.record(campaign_id=None, program_text="p", program_hash="00000000000000ff", kind="a",
-                 title="a: one", step=0, expected="", observed="", kernel="k",
-                 injections=" populate-needs-lock, mlock-skips-vma ")
+    store.record(Divergence("a", "a: one", 0, "", ""),
+                 _seen("k", injections=(" populate-needs-lock", "mlock-skips-vma ", "")))
     _record(store, "a: one")
     samples = store.bucket(1).samples
-    assert [s.injections for s in samples] == ["populate-needs-lock,mlock-skips-vma", ""]
+    assert [s.injections for s in samples] == [("populate-needs-lock", "mlock-skips-vma"), ()]
+    assert _rows(Path(store.url), "sample", "injections") == [
+        ("populate-needs-lock,mlock-skips-vma",), ("",)]  # the column's format, as ever
+
+
+def test_injection_names_and_their_column() -> None:
+    assert injections_column(()) == "" and injection_names("") == ()
+    assert injections_column(["a", " b ", ""]) == "a,b"
+    assert injection_names("a,b") == ("a", "b")
+    assert injections_column(["a,b", "c"]) == "a,b,c"  # as the comma-joined string was
+    assert injection_names(injections_column(["x:y.py", "z"])) == ("x:y.py", "z")
 
 
 # -- triage: minimization and reliability ----------------------------------------
@@ -615,12 +617,10 @@ class Clock:
 @pytest.fixture
 def triaged(store: Store, monkeypatch: pytest.MonkeyPatch) -> Store:
     """Four buckets on two kernels, seen on Nov 2..7 (12:00 UTC), in several states."""
-    monkeypatch.setattr(queries, "_now", Clock())
+    monkeypatch.setattr(store, "_now", Clock())
     _record(store, "presence: one", n=1)  # 1: Nov 2, again Nov 6 and Nov 7
     _record(store, "lock: two", n=2)  # 2: Nov 3
-    store.record(campaign_id=None, program_text="p", program_hash="00000000000000ff",
-                 kind="vmlck", title="vmlck: three", step=0, expected="", observed="",
-                 kernel="6.19.0")  # 3: Nov 4
+    store.record(Divergence("vmlck", "vmlck: three", 0, "", ""), _seen("6.19.0"))  # 3: Nov 4
     _record(store, "lock: four", n=4)  # 4: Nov 5
     _record(store, "presence: one", n=5)
     store.label(2, "kernel-bug")
@@ -686,9 +686,8 @@ def test_stats(triaged: Store) -> None:
     triaged.add_progress(cid, programs=10, steps=100)
     triaged.add_progress(triaged.start_campaign(kernel="k", host="h", options={}),
                          programs=5, steps=7)
-    triaged.record(campaign_id=cid, program_text="p", program_hash="00000000000000ff",
-                   kind="lock", title="lock: two", step=0, expected="", observed="",
-                   kernel="6.19.0", injections="mlock-skips-vma")
+    triaged.record(Divergence("lock", "lock: two", 0, "", ""),
+                   _seen("6.19.0", campaign_id=cid, injections=("mlock-skips-vma",)))
     assert triaged.stats() == {
         "buckets": 4,
         "by_status": {"new": 2, "kernel-bug": 1, "model-bug": 0, "false-positive": 0,
@@ -742,9 +741,8 @@ FEATURES: dict[str, object] = {
 def test_each_sample_keeps_its_kernel_and_features(store: Store) -> None:
     """One bucket seen on two kernels: each sample says which, with what it could do."""
     for kernel, features in (("6.1.0", FEATURES), ("6.18.0", {"release": "6.18.0"}), ("x", None)):
-        store.record(campaign_id=None, program_text="x", program_hash="00000000000000aa",
-                     kind="lock", title="lock: t", step=0, expected="", observed="",
-                     kernel=kernel, features=features)
+        store.record(Divergence("lock", "lock: t", 0, "", ""),
+                     _seen(kernel, text="x", digest="00000000000000aa", features=features))
     samples = store.bucket(1).samples
     assert [(s.kernel, s.features) for s in samples] == [
         ("6.1.0", FEATURES), ("6.18.0", {"release": "6.18.0"}), ("x", None)]
@@ -753,7 +751,7 @@ def test_each_sample_keeps_its_kernel_and_features(store: Store) -> None:
 # -- operation counts ----------------------------------------------------------------
 
 
-def as_tuples(rows: list[OpCountRow]) -> list[tuple[str, str, str, int]]:
+def as_tuples(rows: list[OpCount]) -> list[tuple[str, str, str, int]]:
     return [(r.call, r.what, r.value, r.count) for r in rows]
 
 
@@ -761,13 +759,14 @@ def test_op_counts_are_summed_per_campaign(store: Store) -> None:
     a = store.start_campaign(kernel="k", host="h", options={})
     b = store.start_campaign(kernel="k", host="h", options={})
     store.add_progress(a, programs=1, steps=3, ops=[
-        ["mmap", "steps", "", 2], ["mmap", "outcome", "ok", 2], ["touch", "steps", "", 1],
-        ["touch", "outcome", "SIGSEGV/MAPERR", 1]])
+        OpCount("mmap", "steps", "", 2), OpCount("mmap", "outcome", "ok", 2),
+        OpCount("touch", "steps", "", 1), OpCount("touch", "outcome", "SIGSEGV/MAPERR", 1)])
     store.add_progress(a, programs=1, steps=2, ops=[
-        ("mmap", "steps", "", 2), ("mmap", "outcome", "EINVAL", 1), ("mmap", "outcome", "ok", 1),
-        ("mmap", "outcome", "ok", 0)])  # a zero adds nothing, not even a row
-    store.add_progress(b, programs=1, steps=1, ops=[["mmap", "steps", "", 1],
-                                                    ["mmap", "outcome", "ok", 1]])
+        OpCount("mmap", "steps", "", 2), OpCount("mmap", "outcome", "EINVAL", 1),
+        OpCount("mmap", "outcome", "ok", 1),
+        OpCount("mmap", "outcome", "ok", 0)])  # a zero adds nothing, not even a row
+    store.add_progress(b, programs=1, steps=1, ops=[OpCount("mmap", "steps", "", 1),
+                                                    OpCount("mmap", "outcome", "ok", 1)])
     store.add_progress(b, programs=1, steps=0)  # progress without counts
     assert as_tuples(store.op_counts(a)) == [
         ("mmap", "outcome", "EINVAL", 1), ("mmap", "outcome", "ok", 3), ("mmap", "steps", "", 4),
@@ -785,31 +784,38 @@ def test_op_counts_are_summed_per_campaign(store: Store) -> None:
 def test_op_counts_without_an_upsert(store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
     """Databases without ON CONFLICT get the same sums, row by row."""
     cid = store.start_campaign(kernel="k", host="h", options={})
-    store.add_progress(cid, programs=1, steps=1, ops=[["mmap", "steps", "", 1]])
-    monkeypatch.setattr(queries, "_UPSERTS", {})
-    store.add_progress(cid, programs=1, steps=2, ops=[["mmap", "steps", "", 2],
-                                                      ["mlock", "steps", "", 1]])
+    store.add_progress(cid, programs=1, steps=1, ops=[OpCount("mmap", "steps", "", 1)])
+    monkeypatch.setattr(store_stats, "_UPSERTS", {})
+    store.add_progress(cid, programs=1, steps=2, ops=[OpCount("mmap", "steps", "", 2),
+                                                      OpCount("mlock", "steps", "", 1)])
     assert [(r.call, r.count) for r in store.op_counts(cid)] == [("mlock", 1), ("mmap", 3)]
 
 
-@pytest.mark.parametrize("ops", [
-    [["mmap", "steps", "", -1]],
-    [["mmap", "steps", 3]],
-    [["mmap", "steps", "", "1"]],
-    [["mmap", "steps", "", 1, 2]],
+@pytest.mark.parametrize("item", [
+    ["mmap", "steps", "", -1],
+    ["mmap", "steps", 3],
+    ["mmap", "steps", "", "1"],
+    ["mmap", "steps", "", 1, 2],
+    ["mmap", "steps", "", True],
+    {"call": "mmap"},
 ])
-def test_malformed_op_counts_change_nothing(store: Store, ops: list[list[Any]]) -> None:
-    cid = store.start_campaign(kernel="k", host="h", options={})
+def test_malformed_op_counts_are_refused(item: Any) -> None:
+    """Counts arriving as JSON (from a guest) are checked where they become OpCount rows."""
     with pytest.raises(ValueError, match="call, what, value, count"):
-        store.add_progress(cid, programs=1, steps=1, ops=ops)
-    assert store.campaign(cid).steps == 0 and store.op_counts(cid) == []
+        OpCount.from_json(item)
+
+
+def test_op_counts_round_trip_through_json() -> None:
+    op = OpCount("mmap", "flags", "MAP_PRIVATE", 3)
+    assert op.to_json() == ["mmap", "flags", "MAP_PRIVATE", 3]
+    assert OpCount.from_json(json.loads(json.dumps(op.to_json()))) == op
 
 
 def test_op_counts_for_an_unknown_campaign(store: Store) -> None:
     with pytest.raises(StoreError, match="no campaign with id 7"):
         store.op_counts(7)
     with pytest.raises(StoreError, match="no campaign with id 7"):
-        store.add_progress(7, programs=1, steps=1, ops=[["mmap", "steps", "", 1]])
+        store.add_progress(7, programs=1, steps=1, ops=[OpCount("mmap", "steps", "", 1)])
     assert store.op_counts() == []
 
 
@@ -821,12 +827,12 @@ def test_an_old_database_gains_counts_and_sample_features(tmp_path: Path) -> Non
     assert "op_count" in _columns(path) and "features" in _columns(path)["sample"]
     assert [s.features for s in store.bucket(1).samples] == [None, None]
     assert store.op_counts(1) == [] and store.op_counts() == []
-    store.add_progress(1, programs=1, steps=2, ops=[["mlock", "steps", "", 2]])
+    store.add_progress(1, programs=1, steps=2, ops=[OpCount("mlock", "steps", "", 2)])
     assert [(r.call, r.count) for r in store.op_counts(1)] == [("mlock", 2)]
     assert store.campaign(1).steps == 6002
-    store.record(campaign_id=1, program_text="x", program_hash="00000000000000cc",
-                 kind="presence", title="presence: old finding", step=0, expected="",
-                 observed="", kernel="6.1.0", features=FEATURES)
+    store.record(Divergence("presence", "presence: old finding", 0, "", ""),
+                 _seen("6.1.0", campaign_id=1, text="x", digest="00000000000000cc",
+                       features=FEATURES))
     assert [s.features for s in store.bucket(1).samples] == [None, None, FEATURES]
     store.close()
     with sqlite3.connect(path) as conn:

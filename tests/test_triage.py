@@ -16,7 +16,8 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from fuzzer.cli.app import app
-from fuzzer.store import STATUSES, Store, open_store
+from fuzzer.oracle import Divergence
+from fuzzer.store import STATUSES, SampleContext, Store, open_store
 
 runner = CliRunner()
 
@@ -58,11 +59,10 @@ def assert_user_error(result: Result, *needles: str) -> str:
 
 
 def _record(store: Store, title: str, *, n: int = 0, kernel: str = "6.18.0",
-            injections: str = "") -> int:
+            injections: tuple[str, ...] = ()) -> int:
     bucket_id, _ = store.record(
-        campaign_id=None, program_text=PROGRAM, program_hash=f"{n:016x}", kind=title.split(":")[0],
-        title=title, step=1, expected="AAAA", observed="....", kernel=kernel,
-        injections=injections)
+        Divergence(title.split(":")[0], title, 1, "AAAA", "...."),
+        SampleContext(None, PROGRAM, f"{n:016x}", kernel, injections))
     return bucket_id
 
 
@@ -74,7 +74,7 @@ def db(tmp_path: Path) -> str:
     cid = store.start_campaign(kernel="6.18.0", host="test", options={})
     store.add_progress(cid, programs=1000, steps=12345)
     _record(store, LONG)
-    _record(store, LOCK, injections="populate-needs-lock")
+    _record(store, LOCK, injections=("populate-needs-lock",))
     _record(store, VMLCK, kernel="6.19.0")
     _record(store, LONG, n=1)
     store.set_minimized(1, program_text=MINIMIZED, program_hash="00000000000000aa", step=1,
@@ -204,7 +204,7 @@ def test_show_injection_label_note_and_duplicate(db: str) -> None:
 
 def test_show_counts_injected_samples_after_the_first(db: str) -> None:
     store = open_store(db)
-    _record(store, VMLCK, n=3, injections="a,b")
+    _record(store, VMLCK, n=3, injections=("a", "b"))
     store.close()
     out = ok("show", "3", "--db", db)
     assert "seen under injection:" not in out  # the first sample was seen on a real kernel
@@ -216,9 +216,8 @@ def test_show_lists_each_sample_with_its_kernel_and_features(db: str) -> None:
     store = open_store(db)
     old = {"release": "6.1.0", "lf_mnemonic": False, "pagemap_scan": False, "madv_populate": True}
     for n, kernel, features in ((5, "6.1.0", old), (6, "6.19.0", {"release": "6.19.0"})):
-        store.record(campaign_id=1, program_text=PROGRAM, program_hash=f"{n:016x}",
-                     kind="vmlck", title=VMLCK, step=2, expected="a", observed="b",
-                     kernel=kernel, features=features)
+        store.record(Divergence("vmlck", VMLCK, 2, "a", "b"),
+                     SampleContext(1, PROGRAM, f"{n:016x}", kernel, features=features))
     store.close()
     lines = [line.rstrip() for line in ok("show", "3", "--db", db).splitlines()]
     start = lines.index("3 samples stored; kernels: 6.1.0, 6.19.0")
@@ -304,7 +303,7 @@ def test_labels_survive_new_sightings(db: str) -> None:
     ok("label", "2", "false-positive", "--db", db)
     store = open_store(db)
     _record(store, LONG, n=4)
-    _record(store, LOCK, n=4, injections="populate-needs-lock")
+    _record(store, LOCK, n=4, injections=("populate-needs-lock",))
     store.close()
     assert ok("list", "--db", db).strip().startswith("no divergence buckets")
     store = open_store(db)

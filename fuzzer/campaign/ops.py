@@ -23,6 +23,7 @@ from fuzzer.oracle import signal_text
 from fuzzer.prog import Call
 from fuzzer.prog.program import format_arg
 from fuzzer.prog.syscalls import SYSCALLS, Kind, errno_name, is_errno
+from fuzzer.store import OpCount
 
 NUMBERS = frozenset({Kind.ADDR, Kind.LEN, Kind.INT})  # arguments not counted: not choices
 STEPS, OUTCOME = "steps", "outcome"  # what, besides argument names
@@ -62,7 +63,7 @@ def arg_values(kind: Kind, value: int) -> tuple[str, ...]:
 
 
 class OpCounter:
-    """Counts steps in memory; take() hands the totals over as JSON-able lists."""
+    """Counts steps in memory; take() hands the totals over as OpCount rows."""
 
     def __init__(self) -> None:
         self._raw: Counter[tuple[str, tuple[int, ...], str]] = Counter()
@@ -70,14 +71,14 @@ class OpCounter:
     def add(self, call: Call, ret: int | None, signal: tuple[int, int] | None) -> None:
         self._raw[call.name, _choices(call), outcome(ret, signal)] += 1
 
-    def take(self) -> list[list[str | int]]:
-        """[call, what, value, count] for everything counted since the last take()."""
+    def take(self) -> list[OpCount]:
+        """The counts of everything counted since the last take(), sorted by key."""
         totals: Counter[Key] = Counter()
         for (name, choices, result), n in self._raw.items():
             for key in _keys(name, choices, result):
                 totals[key] += n
         self._raw.clear()
-        return [[c, w, v, n] for (c, w, v), n in sorted(totals.items())]
+        return [OpCount(c, w, v, n) for (c, w, v), n in sorted(totals.items())]
 
 
 @cache
@@ -115,11 +116,11 @@ class OpsSummary:
     not_exercised: list[str]  # calls of the table no step ran
 
 
-def summary(counts: Iterable[tuple[str, str, str, int]]) -> OpsSummary:
-    """Stored counts (call, what, value, count) grouped by call, for people and --json."""
+def summary(counts: Iterable[OpCount]) -> OpsSummary:
+    """Stored counts grouped by call, for people and --json."""
     calls: dict[str, dict[str, Counter[str]]] = {}
-    for call, what, value, n in counts:
-        calls.setdefault(call, {}).setdefault(what, Counter())[value] += n
+    for c in counts:
+        calls.setdefault(c.call, {}).setdefault(c.what, Counter())[c.value] += c.count
     order = {name: i for i, name in enumerate(SYSCALLS)}
     grouped: dict[str, CallOps] = {}
     for call in sorted(calls, key=lambda c: (order.get(c, len(order)), c)):

@@ -4,7 +4,7 @@ The one place a campaign turns a Report into stored buckets and samples, used
 by every worker (and by anything else that fuzzes into the database). Each
 sample carries the kernel release and probed features it was seen on. Every
 checked step is counted by call, flags and outcome (ops.py) in memory; the
-worker flushes those counts with its progress, through plain Store calls.
+worker flushes those counts (OpCount rows) with its progress, through plain Store calls.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from fuzzer.model import Unsupported
 from fuzzer.observe.probe import probe
 from fuzzer.oracle import Divergence
 from fuzzer.prog import Program
-from fuzzer.store import Store
+from fuzzer.store import OpCount, SampleContext, Store
 from fuzzer.trace import Supervisor
 
 BucketHook = Callable[[int, str, bool], None]  # (bucket id, title, new?)
@@ -39,7 +39,7 @@ class Recorder:
         self.features = probe().as_dict()  # what the model was told about this kernel
         injector = supervisor.injector
         # Findings on an emulated buggy kernel are told apart from real ones.
-        self.injections = ",".join(i.name for i in injector.injections) if injector else ""
+        self.injections = tuple(i.name for i in injector.injections) if injector else ()
         self.programs = self.steps = self.unsupported = 0
         self.new_buckets: list[tuple[int, Divergence]] = []  # opened by the last check()
         self._reported = (0, 0, 0)
@@ -62,13 +62,10 @@ class Recorder:
         for st in report.steps:
             add(st.call, st.ret, st.signal)
         if report.divergences:
-            text, digest = program.text(), program.hash
+            seen = SampleContext(self.campaign_id, program.text(), program.hash, self.kernel,
+                                 self.injections, self.features)
             for d in report.divergences:
-                bucket, new = self.store.record(
-                    campaign_id=self.campaign_id, program_text=text, program_hash=digest,
-                    kind=d.kind, title=d.title, step=d.step, expected=d.expected,
-                    observed=d.observed, kernel=self.kernel, injections=self.injections,
-                    features=self.features)
+                bucket, new = self.store.record(d, seen)
                 if new:
                     self.new_buckets.append((bucket, d))
                 if self.on_bucket is not None:
@@ -95,7 +92,7 @@ class Recorder:
         self._reported = now
         return delta[0], delta[1], delta[2]
 
-    def take_ops(self) -> list[list[str | int]]:
-        """[call, what, value, count] of the steps checked since the last call (JSON-able),
-        for Store.add_progress(ops=...) with the progress of the same steps."""
+    def take_ops(self) -> list[OpCount]:
+        """The counts of the steps checked since the last call, for
+        Store.add_progress(ops=...) with the progress of the same steps."""
         return self._ops.take()

@@ -55,8 +55,7 @@ def _specs(bucket: BucketDetail, inject: list[str] | None) -> list[str]:
     """--inject if given, else the injections the bucket's first sample was found under."""
     if inject:
         return inject
-    stored = bucket.samples[0].injections if bucket.samples else ""
-    return [n for n in stored.split(",") if n]
+    return list(bucket.samples[0].injections) if bucket.samples else []
 
 
 def _supervisor(specs: list[str]) -> Supervisor:

@@ -38,7 +38,7 @@ def ops_cmd(campaign: CampaignOpt = None, as_json: JsonOpt = False,
         store = open_store(db, create=False)
         campaigns = _campaigns(store, campaign)
         cid = campaigns[0].id if campaign != "all" else None
-        ops = summary((r.call, r.what, r.value, r.count) for r in store.op_counts(cid))
+        ops = summary(store.op_counts(cid))
     if as_json:
         typer.echo(json.dumps({"campaign": cid, "campaigns": [c.id for c in campaigns],
                                "programs": sum(c.programs for c in campaigns),

@@ -78,7 +78,7 @@ def show_cmd(bucket_id: IdArg, as_json: JsonOpt = False, db: DbOption = DEFAULT_
         b = store.bucket(bucket_id)
         original = _duplicated(store, b)
     if as_json:
-        _echo_json(asdict(b))
+        _echo_json(b.to_json())
         return
     _print_label(b, original)
     if not b.samples:
@@ -236,7 +236,7 @@ def _print_program(text: str, step: int) -> None:
 
 def _print_injections(first: SampleRow, samples: list[SampleRow]) -> None:
     if first.injections:
-        out.print(f"\nseen under injection: {first.injections} — an emulated bug, "
+        out.print(f"\nseen under injection: {','.join(first.injections)} — an emulated bug, "
                   "not the kernel's", markup=False)
     injected = sum(1 for s in samples if s.injections)
     if injected and (injected > 1 or not first.injections):
@@ -264,7 +264,7 @@ def _print_samples(samples: list[SampleRow]) -> None:
         rows.append([f"{s.created:%Y-%m-%d %H:%M:%S}",
                      "-" if s.campaign_id is None else str(s.campaign_id), str(s.step),
                      s.program_hash, s.kernel, _features(s)]
-                    + ([s.injections or "-"] if injected else []))
+                    + ([",".join(s.injections) or "-"] if injected else []))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         line = "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True))

@@ -32,8 +32,9 @@ from fuzzer.kernel.console import KIND
 from fuzzer.kernel.proxy import serve
 from fuzzer.kernel.spec import KernelError, parse_kernel
 from fuzzer.kernel.uml import Guest
+from fuzzer.oracle import Divergence, DivergenceKind
 from fuzzer.prog import Program, ProgramError, parse
-from fuzzer.store import Store, StoreError, open_store
+from fuzzer.store import SampleContext, Store, StoreError, open_store
 
 # Seconds without a message, on top of the program budget, that make a hang (the
 # environment variable is for tests, which cannot wait a minute).
@@ -96,8 +97,9 @@ class _Host:
                 try:
                     msg = guest.recv(self.args.budget + SILENCE)
                 except ChannelTimeout:
-                    self._finding("hang", "hang: the guest kernel stopped answering", running,
-                                  release, f"no message from the guest for "
+                    self._finding(DivergenceKind.HANG,
+                                  "hang: the guest kernel stopped answering", running, release,
+                                  f"no message from the guest for "
                                   f"{self.args.budget + SILENCE:g} s; console:\n"
                                   + _tail(guest.console.text() if guest.console else ""))
                     return "restart"
@@ -121,19 +123,17 @@ class _Host:
         self._finding(KIND, crash.title, running, release, crash.log)
         return "restart"
 
-    def _finding(self, kind: str, title: str, running: str | None, release: str,
+    def _finding(self, kind: DivergenceKind, title: str, running: str | None, release: str,
                  observed: str) -> None:
         try:
             program = parse(running, "<guest>") if running else Program(())
         except ProgramError:
             program = Program(())
         bucket, new = self.store.record(
-            campaign_id=self.args.campaign, program_text=program.text(),
-            program_hash=program.hash, kind=kind, title=title,
-            step=max(0, len(program) - 1),
-            expected="the kernel survives the program and keeps answering",
-            observed=observed, kernel=release, injections=",".join(self.args.inject),
-            features=self.features)
+            Divergence(kind, title, max(0, len(program) - 1),
+                       "the kernel survives the program and keeps answering", observed),
+            SampleContext(self.args.campaign, program.text(), program.hash, release,
+                          tuple(self.args.inject), self.features))
         _print({"bucket": bucket, "title": title, "new": new})
         if self.args.stop_on_first:
             _print({"first": {"title": title, "seconds": time.monotonic() - self.started,

@@ -5,8 +5,9 @@ The worker and the Recorder in the guest call `record`, `add_progress`,
 as on a Store. Each call goes to the host as {"store": NAME, "args": [...],
 "kwargs": {...}} and waits for {"ret": VALUE} or {"error": TEXT}, so the
 database only ever sees the host's file system, and nothing the worker records
-needs a special case. Values travel as JSON: a tuple comes back as a list,
-which unpacks the same.
+needs a special case. Values travel as JSON: the store's typed arguments
+(Divergence, SampleContext, OpCount) as tagged objects (fuzzer/store/wire.py);
+a tuple comes back as a list, which unpacks the same.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Callable
 
 from fuzzer.kernel.channel import Channel
 from fuzzer.store import Store, StoreError
+from fuzzer.store.wire import call_from_wire, to_wire
 
 
 class StoreProxy:
@@ -27,7 +29,7 @@ class StoreProxy:
             raise AttributeError(name)
 
         def call(*args: object, **kwargs: object) -> object:
-            self._channel.send({"store": name, "args": list(args), "kwargs": kwargs})
+            self._channel.send({"store": name, "args": to_wire(args), "kwargs": to_wire(kwargs)})
             reply = self._channel.recv()
             if "error" in reply:
                 raise StoreError(str(reply["error"]))
@@ -51,6 +53,7 @@ def serve(store: Store, message: dict[str, object]) -> dict[str, object]:
     if not isinstance(args, list) or not isinstance(kwargs, dict):
         return {"error": f"malformed call of {name}"}
     try:
+        args, kwargs = call_from_wire(args, kwargs)
         ret = getattr(store, name)(*args, **kwargs)
     except (StoreError, ValueError, TypeError) as e:
         return {"error": f"{type(e).__name__}: {e}"}

@@ -128,7 +128,7 @@ def _sample_lines(bucket: BucketDetail) -> list[str]:
 
 def report_text(bucket: BucketDetail, finding: Finding, files: list[str], note: str = "") -> str:
     kernels = sorted({s.kernel for s in bucket.samples})
-    injected = sorted({s.injections for s in bucket.samples if s.injections})
+    injected = sorted({",".join(s.injections) for s in bucket.samples if s.injections})
     if bucket.reliability_runs:
         reliability = f"{bucket.reliability_hits}/{bucket.reliability_runs} runs reproduce it"
     else:

@@ -5,10 +5,12 @@ otherwise. Users' mistakes come out as StoreError, one line each. Databases
 made by an older mmfuzz gain the newer columns in place when opened.
 """
 
+from fuzzer.store.buckets import SORTS
 from fuzzer.store.db import DEFAULT_URL, StoreError
+from fuzzer.store.facade import Store, open_store
 from fuzzer.store.models import OPEN_STATUSES, STATUSES
-from fuzzer.store.queries import SORTS, Store, open_store
-from fuzzer.store.rows import BucketDetail, BucketRow, CampaignRow, OpCountRow, SampleRow
+from fuzzer.store.rows import BucketDetail, BucketRow, CampaignRow, SampleRow
+from fuzzer.store.values import OpCount, SampleContext
 
 __all__ = [
     "DEFAULT_URL",
@@ -18,7 +20,8 @@ __all__ = [
     "BucketDetail",
     "BucketRow",
     "CampaignRow",
-    "OpCountRow",
+    "OpCount",
+    "SampleContext",
     "SampleRow",
     "Store",
     "StoreError",

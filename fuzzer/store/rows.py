@@ -7,10 +7,11 @@ by hand (tests, fakes) keeps working.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from fuzzer.store.models import Bucket, Campaign, Program, Sample
+from fuzzer.store.values import injection_names, injections_column
 
 
 @dataclass(frozen=True)
@@ -54,18 +55,8 @@ class SampleRow:
     kernel: str
     campaign_id: int | None
     created: datetime
-    injections: str = ""  # comma-separated; "" on a real kernel
+    injections: tuple[str, ...] = ()  # the injections' names; () on a real kernel
     features: dict[str, object] | None = None  # the kernel's probed features; None: not recorded
-
-
-@dataclass(frozen=True)
-class OpCountRow:
-    """How many checked steps exercised one thing (models.OpCount says what)."""
-
-    call: str
-    what: str  # "steps", an argument's name, or "outcome"
-    value: str
-    count: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -74,6 +65,13 @@ class BucketDetail(BucketRow):
     minimized_program_text: str | None = None
     minimized_program_hash: str | None = None
     minimized_step: int | None = None  # the diverging step of the minimized program
+
+    def to_json(self) -> dict[str, object]:
+        """As dataclasses.asdict, but each sample's injections as stored: comma-separated."""
+        data = asdict(self)
+        data["samples"] = [{**s, "injections": injections_column(s["injections"])}
+                           for s in data["samples"]]
+        return data
 
 
 def campaign_row(c: Campaign) -> CampaignRow:
@@ -119,7 +117,7 @@ def sample_row(sample: Sample, program: Program) -> SampleRow:
         kernel=sample.kernel,
         campaign_id=sample.campaign_id,
         created=sample.created,
-        injections=sample.injections,
+        injections=injection_names(sample.injections),
         features=json.loads(sample.features) if sample.features is not None else None,
     )
 

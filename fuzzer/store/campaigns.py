@@ -1,0 +1,72 @@
+"""Campaigns: starting one, adding its progress (with its operation counts), ending it.
+
+A campaign's counters and its operation counts (stats.py) are added in the
+same transaction, so the two always agree.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+
+from sqlalchemy import select, update
+
+from fuzzer.store.base import StoreBase, require_campaign
+from fuzzer.store.models import CAMPAIGN_STATUSES, Campaign
+from fuzzer.store.rows import CampaignRow, campaign_row
+from fuzzer.store.stats import add_op_counts
+from fuzzer.store.values import OpCount
+
+
+class Campaigns(StoreBase):
+    def start_campaign(self, *, kernel: str, host: str, options: dict[str, object]) -> int:
+        """Record a campaign as running; returns its id."""
+        row = Campaign(
+            kernel=kernel,
+            host=host,
+            options=json.dumps(options, sort_keys=True, default=str),
+            started=self._now(),
+            programs=0,
+            steps=0,
+            divergences=0,
+            status="running",
+        )
+        with self._write() as s:
+            s.add(row)
+            s.flush()
+            return row.id
+
+    def add_progress(
+        self, campaign_id: int, *, programs: int, steps: int, ops: Iterable[OpCount] = ()
+    ) -> None:
+        """Add to the campaign's program and step counters, and to its operation counts,
+        all in one transaction (rows with the same key are summed)."""
+        if programs < 0 or steps < 0:
+            raise ValueError(f"negative progress: programs={programs} steps={steps}")
+        with self._write() as s:
+            require_campaign(s, campaign_id)
+            s.execute(
+                update(Campaign)
+                .where(Campaign.id == campaign_id)
+                .values(programs=Campaign.programs + programs, steps=Campaign.steps + steps)
+            )
+            add_op_counts(s, campaign_id, ops)
+
+    def finish_campaign(self, campaign_id: int, status: str = "done") -> None:
+        """Mark the campaign ended: 'done', 'interrupted' or 'failed'."""
+        if status not in CAMPAIGN_STATUSES or status == "running":
+            raise ValueError(f"a campaign cannot finish as {status!r}")
+        with self._write() as s:
+            row = require_campaign(s, campaign_id)
+            row.ended = self._now()
+            row.status = status
+
+    def campaign(self, campaign_id: int) -> CampaignRow:
+        with self._read() as s:
+            return campaign_row(require_campaign(s, campaign_id))
+
+    def campaigns(self) -> list[CampaignRow]:
+        """All campaigns, newest first."""
+        with self._read() as s:
+            rows = s.scalars(select(Campaign).order_by(Campaign.id.desc()))
+            return [campaign_row(c) for c in rows]
