@@ -96,6 +96,9 @@ class no_munmap(Injection):
 class raises(Injection):
     def on_exit(self, call, result):
         raise KeyError("boom")
+
+class _Base(Injection):
+    """A helper base: private, so not an injection."""
 '''
 
 UNMAP = f"""
@@ -117,7 +120,11 @@ def test_plugin_outside_the_project(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("spec", "message"), [
     ("{dir}/missing.py:x", "does not exist"),
     ("{dir}/broken.py:x", "failed to load: ModuleNotFoundError"),
-    ("{dir}/myplugin.py:nothing", "defines no injection named 'nothing'"),
+    ("{dir}/myplugin.py:nothing",
+     "defines no injection named 'nothing' (injections in it: no_munmap, raises)"),
+    ("{dir}/myplugin.py:_Base", "defines no injection named '_Base'"),
+    ("{dir}/myplugin.py", "a plug-in is named as FILE.py:NAME (injections in it: no_munmap, "
+     "raises)"),
     ("{dir}/myplugin.py:raises", "injection raises raised in on_exit: KeyError"),
     ("no-such-injection", "unknown injection 'no-such-injection'"),
 ])
