@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from fuzzer.executor import executor_path
 from fuzzer.kernel.channel import Channel, ChannelClosed, ChannelTimeout
 from fuzzer.kernel.console import ConsoleLog, Crash, find_crash
 from fuzzer.kernel.spec import Kernel, KernelError
@@ -70,8 +71,6 @@ class Guest:
         self.halt(HALT_GRACE if exc is None else 0)
 
     def boot(self) -> Ready:
-        from fuzzer.executor import executor_path
-
         executor_path()  # built here if needed: the guest cannot write its own root
         assert self.kernel.uml is not None
         self._tmp = tempfile.mkdtemp(prefix="mmfuzz-uml-")
