@@ -38,7 +38,7 @@ def run(
     emit: Emit = _stdout,
     on_run: Callable[[Program], None] | None = None,
 ) -> None:
-    """The worker. In a guest kernel (fuzzer/kernel/guest.py) the store is a proxy to
+    """The worker. In a guest kernel (campaign/guest.py) the store is a proxy to
     the host's, progress goes to the channel (emit), and every program is announced
     before it runs (on_run), so the host knows which one a crashed kernel was running."""
     # Atheris instruments a module as it is imported: the model and the generator

@@ -19,7 +19,7 @@ mount -t tmpfs -o size=64m,mode=1777 tmpfs "$scratch"
 grep -q " /dev devtmpfs " /proc/mounts || mount -t devtmpfs devtmpfs /dev
 # UML gives processes 0x7fc0000000 bytes of address space: the arena moves below it.
 export HOME="$scratch" TMPDIR="$scratch" PYTHONDONTWRITEBYTECODE=1 MMFUZZ_ARENA_BASE=0x4000000000
-cd "$mmfuzz_root" && "$mmfuzz_python" -m fuzzer.kernel.guest
+cd "$mmfuzz_root" && "$mmfuzz_python" -m fuzzer.campaign.guest
 status=$?
 echo "{\"exit\": $status}" >/dev/ttyS0
 sync

@@ -4,7 +4,7 @@ The guest is the UML binary run as an ordinary process of ours, in a session
 of its own (its helper and user processes are in its process group, and are
 killed with it). Its root is the host's file system over hostfs, read-only;
 its init is init.sh beside this file, which starts `python -m
-fuzzer.kernel.guest` from this repository. UML's memory file and its
+fuzzer.campaign.guest` from this repository. UML's memory file and its
 `uml_dir` live in a private temporary directory removed at halt.
 
 The first message of every guest says it is ready, with the kernel release and

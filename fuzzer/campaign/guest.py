@@ -1,4 +1,4 @@
-"""The guest's side: `python -m fuzzer.kernel.guest`, started by init.sh inside UML.
+"""The guest's side: `python -m fuzzer.campaign.guest`, started by fuzzer/kernel/init.sh.
 
 It opens the channel, says it is ready (with the kernel release), takes one
 request and answers it:
