@@ -39,7 +39,7 @@ class Recorder:
         self.features = probe().as_dict()  # what the model was told about this kernel
         injector = supervisor.injector
         # Findings on an emulated buggy kernel are told apart from real ones.
-        self.injections = ",".join(i.name for i in injector.injections) if injector else ""
+        self.injections = tuple(i.name for i in injector.injections) if injector else ()
         self.programs = self.steps = self.unsupported = 0
         self.new_buckets: list[tuple[int, Divergence]] = []  # opened by the last check()
         self._reported = (0, 0, 0)
@@ -67,7 +67,8 @@ class Recorder:
                 bucket, new = self.store.record(
                     campaign_id=self.campaign_id, program_text=text, program_hash=digest,
                     kind=d.kind, title=d.title, step=d.step, expected=d.expected,
-                    observed=d.observed, kernel=self.kernel, injections=self.injections,
+                    observed=d.observed, kernel=self.kernel,
+                    injections=",".join(self.injections),  # the store keeps one text
                     features=self.features)
                 if new:
                     self.new_buckets.append((bucket, d))
