@@ -28,7 +28,7 @@ from typing import IO, cast
 
 from rich.console import Console
 
-from fuzzer.campaign.options import Job
+from fuzzer.campaign.options import DEFAULTS, Job
 from fuzzer.executor import executor_path
 from fuzzer.inject import load
 from fuzzer.kernel.channel import Channel, guest_channel
@@ -91,7 +91,7 @@ def _probe() -> dict[str, object]:
     return {"features": probe().as_dict()}
 
 
-def _supervisor(request: dict[str, object], budget: float = 5.0) -> Supervisor:
+def _supervisor(request: dict[str, object], budget: float = DEFAULTS.budget) -> Supervisor:
     specs = cast(list[str], request.get("inject") or [])
     return Supervisor(executor_path(), float(str(request.get("budget", budget))),
                       injections=[load(s) for s in specs])
