@@ -15,8 +15,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from fuzzer.campaign.run import Options, run_campaign
+from fuzzer.campaign.options import Options
+from fuzzer.campaign.run import run_campaign
 from fuzzer.check import StepReport, check, initial_state
+from fuzzer.kernel import GUEST_MEM
 from fuzzer.model import SUPPORTED, State, Unsupported, covers
 from fuzzer.model.world import World
 from fuzzer.model.world import step as world_step
@@ -128,7 +130,7 @@ def detect(
     baseline: bool = True,
     progress: Callable[[str], None] = lambda line: None,
     kernel: str = "host",
-    guest_mem: int = 512,
+    guest_mem: int = GUEST_MEM,
 ) -> list[Detection]:
     """K campaigns per injection (seeds 1..K), each stopping at its first divergence;
     on `kernel` (host, or uml:PATH: the campaigns run in User-Mode Linux guests)."""

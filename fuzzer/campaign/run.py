@@ -1,6 +1,7 @@
 """A campaign: start workers, gather their progress, finish the campaign row.
 
-Each worker is a separate process (`python -m fuzzer.campaign.worker`) pinned
+Each worker is a separate process (`python -m fuzzer.campaign.worker`, or
+`fuzzer.campaign.guest_worker` for a guest kernel) given its Job (options.py), pinned
 to its own CPU with its children, writing divergences straight into the
 store. This parent only reads their JSON progress lines, shows rates, and on
 the end (time, runs, Ctrl-C or SIGTERM) stops the workers it started, by pid.
@@ -17,37 +18,19 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 from types import FrameType
 from typing import IO
 
+from fuzzer.campaign.options import Job, Options
+from fuzzer.kernel import parse_kernel
+from fuzzer.kernel.session import probe as probe_guest
 from fuzzer.observe.probe import probe
 from fuzzer.store import Store
 
 
 class CampaignError(RuntimeError):
     """A worker failed for a reason of its own (not a kernel finding)."""
-
-
-@dataclass(frozen=True)
-class Options:
-    db: str
-    time: float = 60.0
-    runs: int = 0  # per worker; 0 = no limit
-    workers: int = 1
-    seed: int = 0
-    budget: float = 5.0
-    corpus: Path | None = None
-    seeds: Path | None = None
-    injections: tuple[str, ...] = ()
-    stop_on_first: bool = False  # end each worker at its first divergence (benchmarks)
-    calls: tuple[str, ...] = ()  # generate only these calls (empty: every modelled call)
-    minimize_budget: int = 100  # runs to minimize each new bucket with (0: do not)
-    crashes: Path | None = None  # where new buckets' folders go (None: nowhere)
-    explore: float = 0.25  # share of inputs decoded from fresh random bytes
-    kernel: str = "host"  # or "uml:PATH": workers run in User-Mode Linux guests (fuzzer/kernel)
-    guest_mem: int = 512  # MiB of memory per guest
 
 
 @dataclass
@@ -88,8 +71,7 @@ def run_campaign(
     store: Store, opts: Options, show: Callable[[Progress], None], every: float = 2.0
 ) -> Progress:
     kernel, features = _kernel(opts)
-    options = {k: str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v
-               for k, v in vars(opts).items()}
+    options = opts.as_json()
     options["features"] = features  # what the model was told about this kernel
     cid = store.start_campaign(kernel=kernel, host=os.uname().nodename, options=options)
     progress = Progress(cid)
@@ -142,36 +124,19 @@ def _kernel(opts: Options) -> tuple[str, dict[str, object]]:
     """The release and probed features of the campaign's kernel (a guest boots once for them)."""
     if opts.kernel == "host":
         return os.uname().release, probe().as_dict()
-    from fuzzer.kernel import parse_kernel
-    from fuzzer.kernel.session import probe as probe_guest
-
     return probe_guest(parse_kernel(opts.kernel, opts.guest_mem))
 
 
 def _start(index: int, cid: int, opts: Options, cpu: int,
            features: dict[str, object]) -> _Worker:
     log = tempfile.TemporaryFile()  # noqa: SIM115 -- lives as long as the worker
+    # Worker i fuzzes with seed+i; the seed programs are run once, by the first.
+    mine = replace(opts, seed=opts.seed + index, seeds=opts.seeds if index == 0 else None)
+    job = Job(mine, cid, cpu, features)
     # In a guest kernel, a host process stands in for the worker and runs it in the guest.
-    module = ["fuzzer.campaign.worker"] if opts.kernel == "host" else [
-        "fuzzer.kernel.campaign", "--kernel", opts.kernel, "--guest-mem", str(opts.guest_mem),
-        "--features", json.dumps(features)]
-    cmd = [sys.executable, "-m", *module, "--db", opts.db,
-           "--campaign", str(cid), "--seed", str(opts.seed + index), "--time", str(opts.time),
-           "--runs", str(opts.runs), "--cpu", str(cpu), "--budget", str(opts.budget)]
-    if opts.corpus is not None:
-        cmd += ["--corpus", str(opts.corpus)]
-    if opts.seeds is not None and index == 0:
-        cmd += ["--seeds", str(opts.seeds)]
-    for spec in opts.injections:
-        cmd += ["--inject", spec]
-    if opts.stop_on_first:
-        cmd.append("--stop-on-first")
-    if opts.calls:
-        cmd += ["--calls", ",".join(opts.calls)]
-    cmd += ["--minimize-budget", str(opts.minimize_budget), "--explore", str(opts.explore)]
-    if opts.crashes is not None:
-        cmd += ["--crashes", str(opts.crashes)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL)
+    module = "fuzzer.campaign.worker" if opts.kernel == "host" else "fuzzer.campaign.guest_worker"
+    proc = subprocess.Popen([sys.executable, "-m", module, job.to_json()],
+                            stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL)
     return _Worker(index, proc, log)
 
 

@@ -7,14 +7,18 @@ kernel diverged from the model").
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from fuzzer.campaign.options import DEFAULTS, Options
+from fuzzer.campaign.run import run_campaign
+from fuzzer.campaign.transcript import print_report, step_printer
+from fuzzer.check import check
 from fuzzer.cli import bench, kernels, reduce, stats, triage
 from fuzzer.cli.common import (
-    DEFAULT_DB,
     DbOption,
     GuestMemOption,
     InjectOption,
@@ -26,8 +30,15 @@ from fuzzer.cli.common import (
     out,
     user_errors,
 )
-from fuzzer.cli.show import print_report, step_printer
+from fuzzer.cli.show import print_progress, print_summary
+from fuzzer.executor import executor_path
+from fuzzer.inject.catalogue import CATALOGUE
+from fuzzer.kernel.session import exec_in_guest
+from fuzzer.model import SUPPORTED
 from fuzzer.prog import parse
+from fuzzer.store import open_store
+from fuzzer.trace import Supervisor
+from fuzzer.trace.follow import run_command
 
 app = typer.Typer(
     name="mmfuzz",
@@ -67,24 +78,28 @@ CallsOpt = Annotated[str | None, typer.Option(
 VerboseOpt = Annotated[bool, typer.Option(
     "--verbose", "-v", help="Show the arena after every step.")]
 
+# The folders `mmfuzz run` uses unless told otherwise (a campaign run from the
+# library has none: Options' defaults are None).
+CORPUS, SEEDS, CRASHES = Path("corpus/campaign"), Path("corpus/seeds"), Path("crashes")
+
 
 @app.command("run")
 def run_cmd(
-    time: TimeOpt = 60,
-    runs: RunsOpt = 0,
-    db: DbOption = DEFAULT_DB,
-    corpus: CorpusOpt = Path("corpus/campaign"),
-    seeds: SeedsOpt = Path("corpus/seeds"),
-    seed: SeedOpt = 0,
-    workers: WorkersOpt = 1,
-    budget: BudgetOpt = 5.0,
+    time: TimeOpt = DEFAULTS.time,
+    runs: RunsOpt = DEFAULTS.runs,
+    db: DbOption = DEFAULTS.db,
+    corpus: CorpusOpt = CORPUS,
+    seeds: SeedsOpt = SEEDS,
+    seed: SeedOpt = DEFAULTS.seed,
+    workers: WorkersOpt = DEFAULTS.workers,
+    budget: BudgetOpt = DEFAULTS.budget,
     inject: InjectOption = None,
     calls: CallsOpt = None,
-    minimize_budget: MinimizeOpt = 100,
-    crashes: CrashesOpt = Path("crashes"),
-    explore: ExploreOpt = 0.25,
-    kernel: KernelOption = "host",
-    guest_mem: GuestMemOption = 512,
+    minimize_budget: MinimizeOpt = DEFAULTS.minimize_budget,
+    crashes: CrashesOpt = CRASHES,
+    explore: ExploreOpt = DEFAULTS.explore,
+    kernel: KernelOption = DEFAULTS.kernel,
+    guest_mem: GuestMemOption = DEFAULTS.guest_mem,
 ) -> None:
     """Run a fuzzing campaign against the running kernel (or a UML one) and store what diverges.
 
@@ -96,13 +111,6 @@ def run_cmd(
 
     Example: mmfuzz run --time 300 --kernel uml:../linux/linux
     """
-    from fuzzer.campaign.run import Options, run_campaign
-    from fuzzer.cli.show import print_progress, print_summary
-    from fuzzer.executor import executor_path
-    from fuzzer.model import SUPPORTED
-    from fuzzer.store import open_store
-    from fuzzer.trace import Supervisor
-
     with user_errors():
         target = kernel_of(kernel, guest_mem)
         if target.is_host:
@@ -129,10 +137,10 @@ def run_cmd(
 def exec_cmd(
     file: Annotated[Path, typer.Argument(help="Program text file ('-' for stdin).")],
     verbose: VerboseOpt = False,
-    budget: BudgetOpt = 5.0,
+    budget: BudgetOpt = DEFAULTS.budget,
     inject: InjectOption = None,
-    kernel: KernelOption = "host",
-    guest_mem: GuestMemOption = 512,
+    kernel: KernelOption = DEFAULTS.kernel,
+    guest_mem: GuestMemOption = DEFAULTS.guest_mem,
 ) -> None:
     """Run one program on the kernel and compare every step with the model.
 
@@ -143,12 +151,6 @@ def exec_cmd(
 
     Example: mmfuzz exec --kernel uml:/usr/bin/linux corpus/seeds/05-map-locked.prog
     """
-    import sys
-
-    from fuzzer.check import check
-    from fuzzer.executor import executor_path
-    from fuzzer.trace import Supervisor
-
     with user_errors():
         try:
             text = sys.stdin.read() if str(file) == "-" else file.read_text()
@@ -158,14 +160,12 @@ def exec_cmd(
         target = kernel_of(kernel, guest_mem)
         if not target.is_host:
             injections(inject)  # fail early, here, on a bad injection
-            from fuzzer.kernel.session import exec_in_guest
-
             status = exec_in_guest(target, text, str(file), verbose, budget, inject or [],
                                    lambda t: out.file.write(t))
             raise typer.Exit(status)
         supervisor = Supervisor(executor_path(), budget, injections=injections(inject))
-        report = check(supervisor, program, step_printer(verbose))
-    print_report(report)
+        report = check(supervisor, program, step_printer(verbose, out))
+    print_report(report, out)
     if report.divergences:
         raise typer.Exit(1)
 
@@ -186,10 +186,6 @@ def inject_cmd(
 
     Example: mmfuzz inject --inject populate-needs-lock -- ./repro
     """
-    from fuzzer.executor import executor_path
-    from fuzzer.inject.catalogue import CATALOGUE
-    from fuzzer.trace.follow import run_command
-
     if list_:
         for name, cls in sorted(CATALOGUE.items()):
             out.print(f"[bold]{name}[/]\n  {cls.description}\n  source: {cls.source}")

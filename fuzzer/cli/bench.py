@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import os
+import tempfile
 from typing import Annotated
 
 import typer
 
+from fuzzer.campaign.bench import Throughput, detect, throughput
 from fuzzer.cli.common import GuestMemOption, kernel_of, out, user_errors
-from fuzzer.kernel import Kernel
+from fuzzer.executor import executor_path
+from fuzzer.inject import load
+from fuzzer.inject.catalogue import CATALOGUE
+from fuzzer.kernel import GUEST_MEM, Kernel
+from fuzzer.kernel.session import throughput_in_guest
+from fuzzer.store import open_store
+from fuzzer.trace import Supervisor
 
 app = typer.Typer(help="Benchmarks.", no_args_is_help=True)
 
@@ -22,7 +31,7 @@ def throughput_cmd(
     kernel: Annotated[list[str] | None, typer.Option(
         "--kernel", help="host or uml:PATH; repeat it to compare kernels on the same workload "
         "(default: host).")] = None,
-    guest_mem: GuestMemOption = 512,
+    guest_mem: GuestMemOption = GUEST_MEM,
 ) -> None:
     """Programs/s and checked steps/s of one worker over a fixed generated workload.
 
@@ -39,16 +48,10 @@ def throughput_cmd(
 
 
 def _throughput(target: Kernel, programs: int, seed: int, cpu: int) -> None:
-    from fuzzer.campaign.bench import Throughput, throughput
-    from fuzzer.executor import executor_path
-    from fuzzer.trace import Supervisor
-
     if target.is_host:
         r = throughput(Supervisor(executor_path(), cpu=cpu), programs, seed)
         out.print(f"kernel: host ({os.uname().release})", markup=False)
     else:
-        from fuzzer.kernel.session import throughput_in_guest
-
         figures, ready = throughput_in_guest(target, programs, seed)
         r = Throughput(**{k: v for k, v in figures.items()})  # type: ignore[arg-type]
         out.print(f"kernel: {target} ({ready.release}; booted in {ready.seconds:.1f} s, "
@@ -79,20 +82,12 @@ def detect_cmd(
         "--db", help="Database for the campaigns (default: a temporary one).")] = None,
     kernel: Annotated[str, typer.Option(
         "--kernel", help="host, or uml:PATH (every campaign runs in a guest).")] = "host",
-    guest_mem: GuestMemOption = 512,
+    guest_mem: GuestMemOption = GUEST_MEM,
 ) -> None:
     """How fast each injected kernel bug is found: detected k/K, median and worst time.
 
     Example: mmfuzz bench detect --runs 5 --time 60 --inject populate-needs-lock
     """
-    import json
-    import tempfile
-
-    from fuzzer.campaign.bench import detect
-    from fuzzer.inject import load
-    from fuzzer.inject.catalogue import CATALOGUE
-    from fuzzer.store import open_store
-
     with user_errors():
         target = kernel_of(kernel, guest_mem)
         names = inject or sorted(CATALOGUE)

@@ -12,7 +12,7 @@ from rich.console import Console
 from fuzzer.campaign.run import CampaignError
 from fuzzer.executor import ExecutorBuildError
 from fuzzer.inject import Injection, InjectionError, load
-from fuzzer.kernel import Kernel, KernelError, parse_kernel
+from fuzzer.kernel import GUEST_MEM, Kernel, KernelError, parse_kernel
 from fuzzer.model import Unsupported
 from fuzzer.observe import ObserveError
 from fuzzer.prog import ProgramError
@@ -60,7 +60,7 @@ GuestMemOption = Annotated[int, typer.Option(
     "--guest-mem", help="MiB of memory for each User-Mode Linux guest.", min=64)]
 
 
-def kernel_of(spec: str, mem_mb: int = 512) -> Kernel:
+def kernel_of(spec: str, mem_mb: int = GUEST_MEM) -> Kernel:
     """--kernel as a Kernel (KernelError, one line, for a bad spec or a missing binary)."""
     return parse_kernel(spec, mem_mb)
 

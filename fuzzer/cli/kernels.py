@@ -7,6 +7,8 @@ from typing import Annotated
 import typer
 
 from fuzzer.cli.common import DEFAULT_DB, DbOption, fail, out, user_errors
+from fuzzer.kernel.releases import only_on, releases
+from fuzzer.store import open_store
 
 
 def kernels_cmd(
@@ -23,9 +25,6 @@ def kernels_cmd(
 
     Example: mmfuzz kernels 6.1.176-mypatch 6.1.176-base
     """
-    from fuzzer.kernel.releases import only_on, releases
-    from fuzzer.store import open_store
-
     if (release is None) != (base is None):
         raise fail("give two releases to compare, or none to list them")
     with user_errors():

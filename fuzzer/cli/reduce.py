@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
@@ -26,13 +26,16 @@ from fuzzer.cli.common import (
     out,
     user_errors,
 )
+from fuzzer.executor import executor_path
+from fuzzer.kernel import GUEST_MEM
+from fuzzer.kernel.session import repro_in_guest
 from fuzzer.prog import Program
+from fuzzer.reduce.bucket import minimize_bucket
 from fuzzer.reduce.export import FORMATS, export, finding_of, write_bucket_folder
 from fuzzer.reduce.finding import ExportError, Finding
+from fuzzer.reduce.repro import reproduce, shows
 from fuzzer.store import BucketDetail, Store, open_store
-
-if TYPE_CHECKING:
-    from fuzzer.trace import Supervisor
+from fuzzer.trace import Supervisor
 
 IdArg = Annotated[int, typer.Argument(metavar="ID", help="Bucket id from `triage list`.")]
 
@@ -59,9 +62,6 @@ def _specs(bucket: BucketDetail, inject: list[str] | None) -> list[str]:
 
 
 def _supervisor(specs: list[str]) -> Supervisor:
-    from fuzzer.executor import executor_path
-    from fuzzer.trace import Supervisor
-
     return Supervisor(executor_path(), injections=injections(specs))
 
 
@@ -89,9 +89,6 @@ def minimize_cmd(
 
     Example: mmfuzz minimize 3 --budget 200
     """
-    from fuzzer.reduce.bucket import minimize_bucket
-    from fuzzer.reduce.repro import shows
-
     with _errors():
         store, bucket = _load(db, bucket_id)
         finding = finding_of(bucket, minimized=False)
@@ -120,7 +117,7 @@ def repro_cmd(
         help="Run the minimized program (when there is one) or the original.")] = True,
     db: DbOption = DEFAULT_DB,
     kernel: KernelOption = "host",
-    guest_mem: GuestMemOption = 512,
+    guest_mem: GuestMemOption = GUEST_MEM,
 ) -> None:
     """Run a bucket's program N times and store how many runs show its divergence.
 
@@ -128,8 +125,6 @@ def repro_cmd(
 
     Example: mmfuzz repro 3 --kernel uml:../linux/linux
     """
-    from fuzzer.reduce.repro import reproduce
-
     with _errors():
         target = kernel_of(kernel, guest_mem)
         store, bucket = _load(db, bucket_id)
@@ -138,8 +133,6 @@ def repro_cmd(
         if target.is_host:
             hits, total = reproduce(finding.program, bucket.title, runs, _supervisor(specs))
         else:
-            from fuzzer.kernel.session import repro_in_guest
-
             injections(specs)  # fail early, here, on a bad injection
             hits, total = repro_in_guest(target, finding.program.text(), bucket.title, runs,
                                          specs)

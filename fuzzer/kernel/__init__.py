@@ -10,12 +10,13 @@ uml       booting, talking to and halting one guest
 channel   the JSON-lines result channel (a UML serial line on a host pipe)
 console   the guest's console log: kernel crashes and their titles
 proxy     the Store the guest sees: every call travels over the channel
-guest     the guest's side (`python -m fuzzer.kernel.guest`, started by init.sh)
 session   one request to a fresh guest: probe, exec, check, repro, throughput
-campaign  a campaign worker for a guest (`python -m fuzzer.kernel.campaign`)
 releases  the releases a database has seen, and what tells two of them apart
+
+What runs inside a guest (init.sh starts `python -m fuzzer.campaign.guest`) is
+above this package, with the checks and workers it runs: nothing here imports it.
 """
 
-from fuzzer.kernel.spec import HOST, Kernel, KernelError, parse_kernel
+from fuzzer.kernel.spec import GUEST_MEM, HOST, Kernel, KernelError, parse_kernel
 
-__all__ = ["HOST", "Kernel", "KernelError", "parse_kernel"]
+__all__ = ["GUEST_MEM", "HOST", "Kernel", "KernelError", "parse_kernel"]

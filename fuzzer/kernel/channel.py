@@ -12,7 +12,9 @@ from __future__ import annotations
 import json
 import os
 import select
+import termios
 import time
+import tty
 
 
 class ChannelClosed(EOFError):
@@ -76,9 +78,6 @@ def _plain(value: object) -> object:
 
 def guest_channel(device: str = "/dev/ttyS0") -> Channel:
     """The guest's end: the serial line, made raw before anything is written to it."""
-    import termios
-    import tty
-
     fd = os.open(device, os.O_RDWR | os.O_NOCTTY)
     tty.setraw(fd, termios.TCSANOW)
     return Channel(fd, fd)

@@ -18,7 +18,7 @@ done
 mount -t tmpfs -o size=64m,mode=1777 tmpfs "$scratch"
 grep -q " /dev devtmpfs " /proc/mounts || mount -t devtmpfs devtmpfs /dev
 export HOME="$scratch" TMPDIR="$scratch" PYTHONDONTWRITEBYTECODE=1
-cd "$mmfuzz_root" && "$mmfuzz_python" -m fuzzer.kernel.guest
+cd "$mmfuzz_root" && "$mmfuzz_python" -m fuzzer.campaign.guest
 status=$?
 echo "{\"exit\": $status}" >/dev/ttyS0
 sync

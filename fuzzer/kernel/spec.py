@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+GUEST_MEM = 512  # MiB of memory a guest gets unless told otherwise (--guest-mem)
+
 
 class KernelError(RuntimeError):
     """A kernel under test could not be used (bad --kernel, a guest that failed); one line."""
@@ -19,7 +21,7 @@ class KernelError(RuntimeError):
 @dataclass(frozen=True)
 class Kernel:
     uml: Path | None = None  # None: the host kernel
-    mem_mb: int = 512  # guest memory (mem=), for UML
+    mem_mb: int = GUEST_MEM  # guest memory (mem=), for UML
 
     @property
     def is_host(self) -> bool:
@@ -32,7 +34,7 @@ class Kernel:
 HOST = Kernel()
 
 
-def parse_kernel(text: str, mem_mb: int = 512) -> Kernel:
+def parse_kernel(text: str, mem_mb: int = GUEST_MEM) -> Kernel:
     """`host` or `uml:PATH` as a Kernel; KernelError if it names nothing usable."""
     text = text.strip()
     if text == "host":

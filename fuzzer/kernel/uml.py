@@ -4,7 +4,7 @@ The guest is the UML binary run as an ordinary process of ours, in a session
 of its own (its helper and user processes are in its process group, and are
 killed with it). Its root is the host's file system over hostfs, read-only;
 its init is init.sh beside this file, which starts `python -m
-fuzzer.kernel.guest` from this repository. UML's memory file and its
+fuzzer.campaign.guest` from this repository. UML's memory file and its
 `uml_dir` live in a private temporary directory removed at halt.
 
 The first message of every guest says it is ready, with the kernel release and
@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
+from fuzzer.executor import executor_path
 from fuzzer.kernel.channel import Channel, ChannelClosed, ChannelTimeout
 from fuzzer.kernel.console import ConsoleLog, Crash, find_crash
 from fuzzer.kernel.spec import Kernel, KernelError
@@ -70,8 +71,6 @@ class Guest:
         self.halt(HALT_GRACE if exc is None else 0)
 
     def boot(self) -> Ready:
-        from fuzzer.executor import executor_path
-
         executor_path()  # built here if needed: the guest cannot write its own root
         assert self.kernel.uml is not None
         self._tmp = tempfile.mkdtemp(prefix="mmfuzz-uml-")

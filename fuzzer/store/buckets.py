@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import case, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from fuzzer.oracle import Divergence
 from fuzzer.store.base import (
     StoreBase,
     check_hash,
@@ -29,6 +29,9 @@ from fuzzer.store.db import StoreError
 from fuzzer.store.models import OPEN_STATUSES, STATUSES, Bucket, Campaign, Program, Sample
 from fuzzer.store.rows import BucketDetail, BucketRow, bucket_detail, bucket_row, sample_row
 from fuzzer.store.values import SampleContext, injections_column
+
+if TYPE_CHECKING:  # the oracle imports the model, which a campaign worker may import only
+    from fuzzer.oracle import Divergence  # under Atheris's instrumentation (worker.py)
 
 # buckets(sort=...): times newest first, count most first, id ascending, kind A-Z.
 _ORDER = {

@@ -10,15 +10,22 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from fuzzer.oracle import Divergence
 from fuzzer.store.values import OpCount, SampleContext
+
+if TYPE_CHECKING:
+    from fuzzer.oracle import Divergence
 
 _TAG = "__store_value__"
 
 
 def to_wire(value: object) -> object:
     """value with every typed value in it (also inside lists, tuples, dicts) tagged."""
+    # The oracle imports the model, which the guest's worker may import only under
+    # Atheris's instrumentation (campaign/worker.py): so not at this module's top.
+    from fuzzer.oracle import Divergence
+
     if isinstance(value, (OpCount, SampleContext)):
         return {_TAG: type(value).__name__, "value": value.to_json()}
     if isinstance(value, Divergence):
@@ -31,9 +38,11 @@ def to_wire(value: object) -> object:
 
 
 def _divergence(data: object) -> Divergence:
+    from fuzzer.oracle import Divergence, DivergenceKind  # (see to_wire)
+
     if not isinstance(data, dict):
         raise ValueError(f"a divergence is a JSON object, not {data!r}")
-    return Divergence(**data)
+    return Divergence(**{**data, "kind": DivergenceKind(str(data.get("kind")))})
 
 
 _DECODE: dict[str, Callable[[object], object]] = {

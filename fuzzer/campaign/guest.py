@@ -1,4 +1,4 @@
-"""The guest's side: `python -m fuzzer.kernel.guest`, started by init.sh inside UML.
+"""The guest's side: `python -m fuzzer.campaign.guest`, started by fuzzer/kernel/init.sh.
 
 It opens the channel, says it is ready (with the kernel release), takes one
 request and answers it:
@@ -17,21 +17,33 @@ the request is read, so the worker can instrument them for Atheris first.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import sys
 import tempfile
-from typing import TYPE_CHECKING, cast
+from dataclasses import replace
+from pathlib import Path
+from typing import IO, cast
 
+from rich.console import Console
+
+from fuzzer.campaign.options import DEFAULTS, Job
+from fuzzer.executor import executor_path
+from fuzzer.inject import load
 from fuzzer.kernel.channel import Channel, guest_channel
+from fuzzer.kernel.proxy import StoreProxy
+from fuzzer.prog import Program, parse
+from fuzzer.store import Store
+from fuzzer.trace import Supervisor
 
-if TYPE_CHECKING:
-    from fuzzer.prog import Program
-    from fuzzer.store import Store
+# The modules that import the model (fuzzer.check and what uses it) are imported
+# in the functions that need them, after the request is read: a worker must
+# instrument the model for Atheris before anything imports it (campaign/worker.py).
 
 
 class _Forward(io.TextIOBase):
-    """sys.stdout of the guest: what the CLI's printers write goes to the host as text."""
+    """The file of the guest's console: what the printers write goes to the host as text."""
 
     def __init__(self, channel: Channel) -> None:
         self._channel = channel
@@ -74,71 +86,54 @@ def main() -> int:
 
 
 def _probe() -> dict[str, object]:
-    from fuzzer.observe.probe import probe
+    from fuzzer.observe.probe import probe  # imports the model
 
     return {"features": probe().as_dict()}
 
 
-def _supervisor(request: dict[str, object], budget: float = 5.0) -> object:
-    from fuzzer.executor import executor_path
-    from fuzzer.inject import load
-    from fuzzer.trace import Supervisor
-
+def _supervisor(request: dict[str, object], budget: float = DEFAULTS.budget) -> Supervisor:
     specs = cast(list[str], request.get("inject") or [])
     return Supervisor(executor_path(), float(str(request.get("budget", budget))),
                       injections=[load(s) for s in specs])
 
 
 def _program(request: dict[str, object]) -> Program:
-    from fuzzer.prog import parse
-
     return parse(str(request["text"]), str(request.get("name", "<program>")))
 
 
 def _exec(channel: Channel, request: dict[str, object]) -> dict[str, object]:
+    from fuzzer.campaign.transcript import print_report, step_printer  # import the model
     from fuzzer.check import check
-    from fuzzer.trace import Supervisor
 
     program = _program(request)
-    supervisor = cast(Supervisor, _supervisor(request))
-    sys.stdout = _Forward(channel)  # before rich is imported: it sees no terminal, no colours
-    from fuzzer.cli.show import print_report, step_printer
-
-    try:
-        report = check(supervisor, program, step_printer(bool(request.get("verbose"))))
-        print_report(report)
-    finally:
-        sys.stdout = sys.__stdout__
+    supervisor = _supervisor(request)
+    # Not a terminal: no colours, as the CLI's console would print to a pipe.
+    out = Console(file=cast(IO[str], _Forward(channel)), highlight=False, soft_wrap=True)
+    report = check(supervisor, program, step_printer(bool(request.get("verbose")), out))
+    print_report(report, out)
     return {"diverged": bool(report.divergences)}
 
 
 def _check(request: dict[str, object]) -> dict[str, object]:
-    from fuzzer.check import check
-    from fuzzer.prog import parse
-    from fuzzer.trace import Supervisor
+    from fuzzer.check import check  # imports the model
 
-    supervisor = cast(Supervisor, _supervisor(request))
+    supervisor = _supervisor(request)
     texts = [str(t) for t in cast(list[object], request["texts"])]
     return {"titles": [[d.title for d in check(supervisor, parse(t)).divergences]
                        for t in texts]}
 
 
 def _repro(request: dict[str, object]) -> dict[str, object]:
-    from fuzzer.reduce.repro import reproduce
-    from fuzzer.trace import Supervisor
+    from fuzzer.reduce.repro import reproduce  # imports the model
 
     runs = int(str(request["runs"]))
     hits, total = reproduce(_program(request), str(request["title"]), runs,
-                            cast(Supervisor, _supervisor(request)))
+                            _supervisor(request))
     return {"hits": hits, "runs": total}
 
 
 def _throughput(request: dict[str, object]) -> dict[str, object]:
-    import dataclasses
-
-    from fuzzer.campaign.bench import throughput
-    from fuzzer.executor import executor_path
-    from fuzzer.trace import Supervisor
+    from fuzzer.campaign.bench import throughput  # imports the model
 
     r = throughput(Supervisor(executor_path()), int(str(request["programs"])),
                    int(str(request["seed"])))
@@ -146,16 +141,16 @@ def _throughput(request: dict[str, object]) -> dict[str, object]:
 
 
 def _worker(channel: Channel, request: dict[str, object]) -> None:
+    # Atheris (~0.1 s to import) only for this request; worker.run imports the model itself.
     from fuzzer.campaign import worker
-    from fuzzer.kernel.proxy import StoreProxy
 
-    argv = [str(a) for a in cast(list[object], request["argv"])]
+    job = Job.from_json(str(request["job"]))
     # libFuzzer's corpus lives in the guest's scratch tmpfs (TMPDIR, set by init.sh):
     # the host's file system is read-only in the guest.
-    argv += ["--corpus", os.path.join(tempfile.gettempdir(), "corpus")]
-    worker.main(argv, store=cast("Store", StoreProxy(channel)),
-                emit=lambda m: channel.send({"worker": m}),
-                on_run=lambda p: channel.send({"program": p.text()}))
+    job = replace(job, options=replace(job.options, corpus=Path(tempfile.gettempdir(), "corpus")))
+    worker.run(job, store=cast(Store, StoreProxy(channel)),
+               emit=lambda m: channel.send({"worker": m}),
+               on_run=lambda p: channel.send({"program": p.text()}))
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
-"""A campaign worker for a guest kernel: `python -m fuzzer.kernel.campaign`.
+"""A campaign worker for a guest kernel: `python -m fuzzer.campaign.guest_worker JOB`.
 
 campaign/run.py starts this instead of campaign/worker.py when the campaign's
-kernel is `uml:PATH`. It takes the worker's arguments (plus --kernel,
---guest-mem and --features), boots a guest, runs the worker inside it with a
+kernel is `uml:PATH`. It takes the worker's Job (options.py, with the kernel's
+probed features), boots a guest, runs the worker inside it with a
 store that is this process's (proxy.py), and prints the worker's progress
 lines on stdout as the worker would. So the host owns the database: every
 divergence, sample, counter and minimized program the guest finds is written
@@ -18,15 +18,14 @@ campaign goes on with the time and runs that are left, on another seed.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
 import time
-from pathlib import Path
+from dataclasses import replace
 from typing import Literal
 
-from fuzzer.campaign.worker import add_campaign_arguments
+from fuzzer.campaign.options import Job
 from fuzzer.kernel.channel import ChannelClosed, ChannelTimeout
 from fuzzer.kernel.console import KIND
 from fuzzer.kernel.proxy import serve
@@ -34,6 +33,7 @@ from fuzzer.kernel.spec import KernelError, parse_kernel
 from fuzzer.kernel.uml import Guest
 from fuzzer.oracle import Divergence, DivergenceKind
 from fuzzer.prog import Program, ProgramError, parse
+from fuzzer.reduce.export import write_bucket_folder
 from fuzzer.store import SampleContext, Store, StoreError, open_store
 
 # Seconds without a message, on top of the program budget, that make a hang (the
@@ -42,23 +42,13 @@ SILENCE = float(os.environ.get("MMFUZZ_GUEST_SILENCE", "60"))
 Outcome = Literal["done", "restart"]
 
 
-def _parse_args(argv: list[str]) -> tuple[argparse.Namespace, list[str]]:
-    ap = argparse.ArgumentParser(prog="mmfuzz-guest-worker")
-    ap.add_argument("--kernel", required=True)
-    ap.add_argument("--guest-mem", type=int, default=512)
-    ap.add_argument("--features", default="{}")
-    add_campaign_arguments(ap)
-    return ap.parse_known_args(argv)  # the rest goes to the guest's worker as it is
-
-
 class _Host:
     """The host's half of one campaign worker: boots guests until the time or runs are used."""
 
-    def __init__(self, args: argparse.Namespace, rest: list[str], store: Store) -> None:
-        self.args, self.rest, self.store = args, rest, store
-        self.kernel = parse_kernel(args.kernel, args.guest_mem)
-        self.features: dict[str, object] = json.loads(args.features)
-        self.deadline = time.monotonic() + args.time
+    def __init__(self, job: Job, store: Store) -> None:
+        self.job, self.opts, self.store = job, job.options, store
+        self.kernel = parse_kernel(self.opts.kernel, self.opts.guest_mem)
+        self.deadline = time.monotonic() + self.opts.time
         self.started = time.monotonic()
         self.programs = 0
         self.boots = 0
@@ -66,41 +56,39 @@ class _Host:
     def run(self) -> None:
         while True:
             left = self.deadline - time.monotonic()
-            if left < 1 or 0 < self.args.runs <= self.programs:
+            if left < 1 or 0 < self.opts.runs <= self.programs:
                 return
             if self._guest(left) == "done":
                 return
             self.boots += 1
 
-    def _argv(self, left: float) -> list[str]:
-        a = self.args
-        argv = [*self.rest, "--db", "guest:", "--campaign", str(a.campaign),
-                # a restarted guest must not replay the inputs that brought the last one down
-                "--seed", str(a.seed + 1_000_003 * self.boots), "--time", f"{left:.1f}",
-                "--runs", str(max(0, a.runs - self.programs) if a.runs else 0),
-                "--budget", str(a.budget)]  # the guest keeps its corpus in its own scratch
-        if a.seeds and self.boots == 0:
-            argv += ["--seeds", str(Path(a.seeds).resolve())]
-        for spec in a.inject:
-            argv += ["--inject", spec]
-        if a.stop_on_first:
-            argv.append("--stop-on-first")
-        return argv
+    def _job(self, left: float) -> Job:
+        """The guest's worker's Job: what is left of this one's time and runs."""
+        o = self.opts
+        mine = replace(
+            o, db="guest:",
+            # a restarted guest must not replay the inputs that brought the last one down
+            seed=o.seed + 1_000_003 * self.boots, time=round(left, 1),
+            runs=max(0, o.runs - self.programs) if o.runs else 0,
+            seeds=o.seeds.resolve() if o.seeds is not None and self.boots == 0 else None,
+            corpus=None,  # the guest keeps its corpus in its own scratch
+            crashes=None)  # written here, as the guest's buckets are reduced (_relay)
+        return Job(mine, self.job.campaign, None, self.job.features)
 
     def _guest(self, left: float) -> Outcome:
         with Guest(self.kernel) as guest:
             assert guest.ready is not None
             release = guest.ready.release
-            guest.send({"mode": "worker", "argv": self._argv(left)})
+            guest.send({"mode": "worker", "job": self._job(left).to_json()})
             running: str | None = None  # the program the guest announced last
             while True:
                 try:
-                    msg = guest.recv(self.args.budget + SILENCE)
+                    msg = guest.recv(self.opts.budget + SILENCE)
                 except ChannelTimeout:
                     self._finding(DivergenceKind.HANG,
                                   "hang: the guest kernel stopped answering", running, release,
                                   f"no message from the guest for "
-                                  f"{self.args.budget + SILENCE:g} s; console:\n"
+                                  f"{self.opts.budget + SILENCE:g} s; console:\n"
                                   + _tail(guest.console.text() if guest.console else ""))
                     return "restart"
                 except ChannelClosed:
@@ -132,10 +120,10 @@ class _Host:
         bucket, new = self.store.record(
             Divergence(kind, title, max(0, len(program) - 1),
                        "the kernel survives the program and keeps answering", observed),
-            SampleContext(self.args.campaign, program.text(), program.hash, release,
-                          tuple(self.args.inject), self.features))
+            SampleContext(self.job.campaign, program.text(), program.hash, release,
+                          tuple(self.opts.injections), self.job.features))
         _print({"bucket": bucket, "title": title, "new": new})
-        if self.args.stop_on_first:
+        if self.opts.stop_on_first:
             _print({"first": {"title": title, "seconds": time.monotonic() - self.started,
                               "programs": self.programs, "calls": len(program)}})
             self.deadline = 0.0  # a benchmark run ends at its first finding
@@ -143,10 +131,8 @@ class _Host:
     def _relay(self, message: dict[str, object]) -> None:
         self.programs += int(str(message.get("programs", 0)))
         reduced = message.get("reduced")
-        if reduced is not None and self.args.crashes:
-            from fuzzer.reduce.export import write_bucket_folder
-
-            folder = write_bucket_folder(Path(self.args.crashes),
+        if reduced is not None and self.opts.crashes is not None:
+            folder = write_bucket_folder(self.opts.crashes,
                                          self.store.bucket(int(str(reduced))))
             message = {**message, "folder": str(folder)}
         _print(message)
@@ -162,11 +148,12 @@ def _tail(text: str, lines: int = 40) -> str:
 
 
 def main(argv: list[str]) -> None:
-    args, rest = _parse_args(argv)
-    if args.cpu is not None:
-        os.sched_setaffinity(0, {args.cpu})  # the guest (UML's processes) inherit it
+    (text,) = argv
+    job = Job.from_json(text)
+    if job.cpu is not None:
+        os.sched_setaffinity(0, {job.cpu})  # the guest (UML's processes) inherit it
     try:
-        _Host(args, rest, open_store(args.db)).run()
+        _Host(job, open_store(job.options.db)).run()
     except (KernelError, StoreError) as e:
         print(f"mmfuzz-guest-worker: {e}", file=sys.stderr)  # the parent shows this line
         sys.exit(1)

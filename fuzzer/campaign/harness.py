@@ -1,0 +1,172 @@
+"""The Atheris harness of one campaign worker: its state, and what one input does.
+
+Import it only through worker.py, which imports the model and the generator
+instrumented first (this module imports them again, already instrumented).
+Progress and findings are messages (`Emit`): JSON lines on stdout for the
+parent (`campaign/run.py`), or lines on the channel in a guest.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import atheris
+
+from fuzzer.campaign.options import Job
+from fuzzer.campaign.record import Recorder
+from fuzzer.executor import executor_path
+from fuzzer.inject import load
+from fuzzer.model import SUPPORTED, covers
+from fuzzer.oracle import Divergence
+from fuzzer.prog import ParseError, Program, parse
+from fuzzer.prog.generate import ByteSource, Source, generate
+from fuzzer.reduce.bucket import reduce_new_bucket
+from fuzzer.reduce.repro import shows
+from fuzzer.store import Store
+from fuzzer.trace import Supervisor
+from fuzzer.trace.supervisor import Run
+
+PROGRESS_EVERY = 0.5  # seconds
+
+Emit = Callable[[dict[str, object]], None]
+
+
+class Worker:
+    """One worker's supervisor, recorder and counters, from its Job to its end."""
+
+    def __init__(self, job: Job, store: Store, emit: Emit,
+                 on_run: Callable[[Program], None] | None = None) -> None:
+        self.job, self.opts, self.store, self.emit = job, job.options, store, emit
+        self.started = time.monotonic()
+        opts = self.opts
+        self.supervisor = Supervisor(executor_path(), opts.budget, job.cpu,
+                                     injections=[load(spec) for spec in opts.injections])
+        if on_run is not None:
+            _announce(self.supervisor, on_run)
+        self.recorder = Recorder(store, job.campaign, self.supervisor, on_bucket=self._bucket)
+        # Without the injections: tells the injection's divergences from the kernel's.
+        self.plain = (Supervisor(executor_path(), opts.budget, job.cpu)
+                      if opts.injections else None)
+        self.deadline = time.monotonic() + opts.time
+        self.last = time.monotonic()  # of the last progress message
+        # Exploration: libFuzzer keeps mutating a small corpus, and rare-but-plain
+        # programs (one mlockall(MCL_ONFAULT)) can stay out of reach for minutes. A
+        # share of inputs is decoded from fresh random bytes instead (seeded, so a
+        # campaign is repeatable); libFuzzer still mutates the rest by coverage.
+        self.rng = random.Random(opts.seed)
+        self.calls = SUPPORTED & frozenset(opts.calls) if opts.calls else SUPPORTED
+
+    def fuzz(self) -> None:
+        """Run the seed programs, then fuzz until the time or the runs are used."""
+        for program in self._seed_programs():
+            if self.run_one(program):
+                return
+        atheris.Setup(self._libfuzzer_args(), self.one_input)
+        atheris.Fuzz()
+
+    def one_input(self, data: bytes) -> None:
+        """libFuzzer's callback: decode one program from the input and check it."""
+        if self.rng.random() < self.opts.explore:
+            source: Source = ByteSource(self.rng.randbytes(len(data) or 256))
+        else:
+            source = atheris.FuzzedDataProvider(data)
+        if self.run_one(generate(source, self.calls, covers)):
+            # libFuzzer never returns from Fuzz() but at its own -max_total_time, and
+            # an exception out of this callback is a crash to it (an artifact, a
+            # failed status): the end is an immediate exit. Everything is stored.
+            os._exit(0)
+
+    def run_one(self, program: Program) -> bool:
+        """Check one program and record what it shows; whether the worker is finished."""
+        report = self.recorder.check(program)
+        now = time.monotonic()
+        opts = self.opts
+        for bucket_id, d in self.recorder.new_buckets:
+            if opts.minimize_budget > 0 and not opts.stop_on_first:
+                self._reduce(bucket_id, d.title, program, d.step)
+        first = self._attributed(report.divergences, program) if opts.stop_on_first else None
+        if first is not None:
+            self.emit({"first": {"title": first.title, "seconds": now - self.started,
+                                 "programs": self.recorder.programs, "calls": len(program)}})
+            self.flush()
+            return True
+        if now - self.last >= PROGRESS_EVERY:
+            self.last = now
+            self.flush()
+        if now >= self.deadline or 0 < opts.runs <= self.recorder.programs:
+            self.flush()
+            return True
+        return False
+
+    def flush(self) -> None:
+        programs, steps, unsupported = self.recorder.take_progress()
+        self.store.add_progress(self.job.campaign, programs=programs, steps=steps,
+                                ops=self.recorder.take_ops())
+        self.emit({"programs": programs, "steps": steps, "unsupported": unsupported})
+
+    def _bucket(self, bucket_id: int, title: str, new: bool) -> None:
+        self.emit({"bucket": bucket_id, "title": title, "new": new})
+
+    def _attributed(self, found: list[Divergence], program: Program) -> Divergence | None:
+        """The first divergence that is the injection's: one the same program also shows
+        without the injection is the kernel's (or the model's), not what is measured."""
+        for d in found:
+            if self.plain is None or not shows(self.plain, program, d.title):
+                return d
+        return None
+
+    def _reduce(self, bucket_id: int, title: str, program: Program, step: int) -> None:
+        """Minimize a bucket this worker opened and write its crashes/ folder.
+
+        A failure here costs the bucket its reduction, never the campaign its run:
+        it is reported as a warning and fuzzing goes on.
+        """
+        try:
+            folder = reduce_new_bucket(self.store, self.supervisor, bucket_id, title, program,
+                                       step, self.opts.minimize_budget, self.opts.crashes)
+        except Exception as e:
+            self.emit({"warning": f"bucket {bucket_id} was not minimized: "
+                                  f"{type(e).__name__}: {e}"})
+            return
+        self.emit({"reduced": bucket_id, "folder": str(folder) if folder else ""})
+
+    def _seed_programs(self) -> list[Program]:
+        if self.opts.seeds is None:
+            return []
+        programs: list[Program] = []
+        for path in sorted(self.opts.seeds.glob("*.prog")):
+            try:
+                programs.append(parse(path.read_text(), str(path)))
+            except ParseError as e:
+                self.emit({"warning": str(e)})
+        return programs
+
+    def _libfuzzer_args(self) -> list[str]:
+        # -len_control=0: full-length inputs from the start (a short input is a short
+        # program); artifacts go to a temporary folder, never the working directory.
+        opts = self.opts
+        args = [sys.argv[0], "-timeout=0", "-rss_limit_mb=0", "-max_len=512",
+                "-use_value_profile=1",
+                "-len_control=0", f"-artifact_prefix={tempfile.gettempdir()}/",
+                f"-seed={opts.seed}", f"-max_total_time={int(opts.time) + 5}"]
+        if opts.corpus is not None:
+            Path(opts.corpus).mkdir(parents=True, exist_ok=True)
+            args.append(str(opts.corpus))
+        return args
+
+
+def _announce(supervisor: Supervisor, on_run: Callable[[Program], None]) -> None:
+    """Call on_run with every program before the supervisor runs it."""
+    run = supervisor.run
+
+    def announced(program: Program) -> Run:
+        on_run(program)
+        return run(program)
+
+    supervisor.run = announced  # type: ignore[method-assign]

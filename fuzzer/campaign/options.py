@@ -1,0 +1,88 @@
+"""A campaign's options, written once: their defaults, and how they travel to workers.
+
+`Options` is what a campaign was asked for (its fields, with their defaults,
+are what `mmfuzz run` offers and what the campaign row stores). A `Job` is one
+worker's share of it: the options as that worker is to use them (its own seed;
+the seed programs go to the first worker only), the campaign it writes into and
+the CPU it is pinned to. A Job crosses process boundaries as one JSON text:
+`python -m fuzzer.campaign.worker JOB`, the guest worker likewise, and inside
+the request that starts a worker in a guest.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from fuzzer.kernel.spec import GUEST_MEM
+from fuzzer.store import DEFAULT_URL
+
+
+@dataclass(frozen=True)
+class Options:
+    db: str = DEFAULT_URL
+    time: float = 60  # an int literal: `mmfuzz run --help` shows "60", as it always has
+    runs: int = 0  # per worker; 0 = no limit
+    workers: int = 1
+    seed: int = 0
+    budget: float = 5.0
+    corpus: Path | None = None
+    seeds: Path | None = None
+    injections: tuple[str, ...] = ()  # injection specs (a catalogue name or FILE.py:NAME)
+    stop_on_first: bool = False  # end each worker at its first divergence (benchmarks)
+    calls: tuple[str, ...] = ()  # generate only these calls (empty: every modelled call)
+    minimize_budget: int = 100  # runs to minimize each new bucket with (0: do not)
+    crashes: Path | None = None  # where new buckets' folders go (None: nowhere)
+    explore: float = 0.25  # share of inputs decoded from fresh random bytes
+    kernel: str = "host"  # or "uml:PATH": workers run in User-Mode Linux guests (fuzzer/kernel)
+    guest_mem: int = GUEST_MEM  # MiB of memory per guest
+
+    def as_json(self) -> dict[str, object]:
+        """JSON-able, field by field: paths as text, tuples as lists."""
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
+
+    @classmethod
+    def from_json(cls, data: dict[str, object]) -> Options:
+        """The inverse of as_json."""
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            value = data[f.name]
+            if f.name in _PATHS:
+                value = None if value is None else Path(str(value))
+            elif isinstance(value, list):
+                value = tuple(str(v) for v in value)
+            values[f.name] = value
+        return cls(**values)  # type: ignore[arg-type]
+
+
+_PATHS = frozenset({"corpus", "seeds", "crashes"})
+DEFAULTS = Options()
+
+
+@dataclass(frozen=True)
+class Job:
+    """One worker's share of a campaign."""
+
+    options: Options
+    campaign: int
+    cpu: int | None = None  # None: not pinned
+    features: dict[str, object] = field(default_factory=dict)  # a guest kernel's, probed once
+
+    def to_json(self) -> str:
+        return json.dumps({"options": self.options.as_json(), "campaign": self.campaign,
+                           "cpu": self.cpu, "features": self.features})
+
+    @classmethod
+    def from_json(cls, text: str) -> Job:
+        data = json.loads(text)
+        return cls(Options.from_json(data["options"]), int(data["campaign"]),
+                   None if data["cpu"] is None else int(data["cpu"]), dict(data["features"]))
+
+
+def _plain(value: object) -> object:
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, tuple):
+        return list(value)
+    return value
