@@ -14,7 +14,7 @@ from fuzzer.prog import ARENA_BASE
 from fuzzer.prog.syscalls import PAGE
 
 ZERO_PFN = 0x1234
-EXECUTOR_VMA = Vma(0x400000, 0x401000, "r-xp", 7, "/mmfuzz-executor", 4096, 4096, 0,
+EXECUTOR_VMA = Vma(0x400000, 0x401000, "r-xp", 7, "/mmfuzz-executor", PAGE, PAGE, 0,
                    frozenset({"rd", "ex", "mr", "mw", "me"}))
 
 

@@ -19,13 +19,12 @@ from fuzzer.model import OUTSIDE, Prediction, State
 from fuzzer.model.pages import NEW_PID
 from fuzzer.model.world import World
 from fuzzer.model.world import step as world_step
+from fuzzer.oracle import signal_text as oracle_signal_text
+from fuzzer.oracle.compare import ADDRESS_CALLS
 from fuzzer.oracle.views import kernel_view, model_view, render
 from fuzzer.prog import ARENA_BASE, ARENA_SIZE, Call, parse
-from fuzzer.prog.syscalls import PAGE, errno_name, signal_name
+from fuzzer.prog.syscalls import PAGE, errno_name
 from fuzzer.trace import Report
-
-ADDRESS_CALLS = ("mmap", "mremap")
-SIGNAL_CODES = {(11, 1): "MAPERR", (11, 2): "ACCERR", (7, 2): "ADRERR"}
 
 
 @dataclass(frozen=True)
@@ -58,9 +57,8 @@ def _xfail(side: str, reason: str | None) -> list[pytest.MarkDecorator]:
 
 
 def signal_text(signal: tuple[int, int] | None) -> str:
-    if signal is None:
-        return "-"
-    return f"{signal_name(signal[0])}/{SIGNAL_CODES.get(signal, signal[1])}"
+    """As the oracle names it (`SIGSEGV/ACCERR`); `-` for none."""
+    return "-" if signal is None else oracle_signal_text(signal)
 
 
 def address_text(offset: int) -> str:

@@ -20,6 +20,7 @@ from fuzzer.cli.app import app
 from fuzzer.model import Prediction
 from fuzzer.model.world import World
 from fuzzer.prog import Call, format_call, parse
+from fuzzer.prog.program import MAX_CALLS
 from fuzzer.prog.syscalls import ENOMEM
 from fuzzer.store import open_store
 
@@ -165,8 +166,8 @@ def test_empty_program(tmp_path: Path, text: str) -> None:
 
 def test_too_long_program(tmp_path: Path) -> None:
     path = tmp_path / "long.prog"
-    path.write_text("touch(@0, read)\n" * 129)
-    assert_user_error(invoke("exec", str(path)), str(path), "at most 128")
+    path.write_text("touch(@0, read)\n" * (MAX_CALLS + 1))
+    assert_user_error(invoke("exec", str(path)), str(path), f"at most {MAX_CALLS}")
 
 
 def test_program_not_utf8(tmp_path: Path) -> None:

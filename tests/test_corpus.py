@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from fuzzer.model import SUPPORTED
+from fuzzer.oracle.title import RWX
 from fuzzer.prog import Program, format_program, parse
 from fuzzer.prog.syscalls import (
     MAP_ANONYMOUS,
@@ -30,7 +31,6 @@ from fuzzer.prog.syscalls import (
     MAP_TYPE,
     MLOCK_ONFAULT,
     PAGE,
-    PROT_EXEC,
     PROT_READ,
     PROT_WRITE,
 )
@@ -39,7 +39,6 @@ from fuzzer.trace import Report
 SEEDS_DIR = Path(__file__).parents[1] / "corpus" / "seeds"
 SEEDS = sorted(SEEDS_DIR.glob("*.prog"))
 NAME = re.compile(r"^\d\d-[a-z0-9]+(?:-[a-z0-9]+)*\.prog$")
-RWX = PROT_READ | PROT_WRITE | PROT_EXEC
 
 
 def _ids(paths: list[Path]) -> list[str]:

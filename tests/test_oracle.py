@@ -107,7 +107,7 @@ mlock(@0, 2p)
     ("smaps-locked-not-pss", """
 mmap(@0, 2p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
 mlock(@0, 2p)
-""", None, vma_field(1, locked=4096),
+""", None, vma_field(1, locked=PAGE),
      ["locked: mlock left smaps Locked different from Pss of a locked VMA"]),
     ("shared-objects-merged", """
 mmap(@0, 1p, PROT_READ|PROT_WRITE, MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
