@@ -4,6 +4,7 @@ files (`--regen-golden`), and the speed markers (`kernel`, `slow`, `uml`)."""
 from __future__ import annotations
 
 import difflib
+import os
 from pathlib import Path
 
 import pytest
@@ -19,11 +20,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                           "expected.txt) from what the code produces now, instead of comparing")
 
 
+UML = Path("/usr/bin/linux")  # Debian's user-mode-linux package
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    # A test that uses the real supervisor runs programs on the real kernel.
+    """Markers that follow from what a test uses: the real supervisor means the real
+    kernel; a UML guest means the real kernel too, and a skip (with its reason, which
+    -rs lists) where there is no UML kernel to boot."""
+    no_uml = None if os.access(UML, os.X_OK) else pytest.mark.skip(
+        reason=f"no User-Mode Linux kernel at {UML} (apt-get install user-mode-linux)")
     for item in items:
         if {"supervisor", "run_text"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.kernel)
+        if item.get_closest_marker("uml"):
+            item.add_marker(pytest.mark.kernel)
+            if no_uml is not None:
+                item.add_marker(no_uml)
 
 
 @pytest.fixture

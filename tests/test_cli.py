@@ -279,6 +279,7 @@ def test_triage_show(db_url: str) -> None:
 # --------------------------------------------------------------------- run
 
 
+@pytest.mark.slow
 @pytest.mark.kernel
 def test_run_short_campaign(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'x.sqlite'}"
@@ -295,6 +296,8 @@ def test_run_short_campaign(tmp_path: Path) -> None:
     assert f"campaign {c.id} done" in result.stdout
 
 
+@pytest.mark.slow
+@pytest.mark.kernel
 def test_run_minimizes_new_buckets(tmp_path: Path) -> None:
     """A campaign on an emulated bug opens a bucket, minimizes it, writes its folder."""
     url = f"sqlite:///{tmp_path / 'x.sqlite'}"
@@ -363,6 +366,7 @@ def test_not_root_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
 # ------------------------------------------------------------------- bench
 
 
+@pytest.mark.slow
 @pytest.mark.kernel
 @pytest.mark.usefixtures("keep_affinity")
 def test_bench_throughput() -> None:

@@ -226,6 +226,7 @@ INJECTED = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.kernel
 @pytest.mark.parametrize(("name", "text"), INJECTED, ids=[n for n, _ in INJECTED])
 def test_c_reproduces_only_under_the_injection(tmp_path: Path, name: str, text: str) -> None:

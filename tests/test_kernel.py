@@ -26,9 +26,8 @@ UML = Path("/usr/bin/linux")
 FIXTURES = Path(__file__).parent / "fixtures" / "uml"
 SEEDS = Path(__file__).parent.parent / "corpus" / "seeds"
 runner = CliRunner()
-needs_uml = pytest.mark.skipif(
-    not os.access(UML, os.X_OK),
-    reason="no User-Mode Linux kernel at /usr/bin/linux (apt-get install user-mode-linux)")
+# Boots a guest: conftest marks it kernel too, and skips it (saying why) without UML.
+needs_uml = pytest.mark.uml
 
 
 # -- --kernel ---------------------------------------------------------------
@@ -317,6 +316,7 @@ def test_uml_61_differences_agree_on_the_host_too(feature: str, run_text) -> Non
     assert report.divergences == [], report.divergences
 
 
+@pytest.mark.slow
 @pytest.mark.kernel
 def test_mlockall_merging_the_executors_own_vmas_is_no_new_mapping() -> None:
     # Found in UML builds from defconfig (CONFIG_COMPAT_BRK=y): without brk
