@@ -284,7 +284,8 @@ def test_triage_show(db_url: str) -> None:
 def test_run_short_campaign(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'x.sqlite'}"
     result = invoke("run", "--time", "3", "--runs", "50", "--db", url,
-                    "--corpus", str(tmp_path / "corpus"), "--seeds", str(SEEDS))
+                    "--corpus", str(tmp_path / "corpus"), "--seeds", str(SEEDS),
+                    "--crashes", str(tmp_path / "crashes"))  # not the repository's
     assert_clean(result)
     assert result.exit_code == 0, result.output
     assert "campaign" in result.stdout and "programs" in result.stdout

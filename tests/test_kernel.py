@@ -232,7 +232,8 @@ def test_campaign_goes_on_after_a_kernel_crash(tmp_path: Path) -> None:
     result = runner.invoke(app, ["run", "--kernel", f"uml:{UML}", "--time", "15", "--db", db,
                                  "--inject", f"{FIXTURES}/panic.py:sysrq_crash",
                                  "--calls", "mmap,mlock,touch", "--seeds", str(SEEDS),
-                                 "--corpus", str(tmp_path / "corpus"), "--minimize-budget", "0"])
+                                 "--corpus", str(tmp_path / "corpus"), "--minimize-budget", "0",
+                                 "--crashes", str(tmp_path / "crashes")])
     assert result.exit_code == 0, result.output
     store = open_store(db, create=False)
     (campaign,) = store.campaigns()
@@ -340,7 +341,7 @@ def test_a_guest_that_stops_answering_is_a_hang(tmp_path: Path,
     result = runner.invoke(app, ["run", "--kernel", f"uml:{UML}", "--time", "20", "--db", db,
                                  "--budget", "1", "--inject", f"{FIXTURES}/panic.py:stall",
                                  "--seeds", str(SEEDS), "--corpus", str(tmp_path / "corpus"),
-                                 "--minimize-budget", "0"])
+                                 "--minimize-budget", "0", "--crashes", str(tmp_path / "crashes")])
     assert result.exit_code == 0, result.output
     store = open_store(db, create=False)
     (campaign,) = store.campaigns()
