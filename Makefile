@@ -5,7 +5,7 @@ BIN     = $(VENV)/bin
 TIME   ?= 60
 DB     ?= sqlite:///db/mmfuzz.sqlite
 
-.PHONY: setup run test lint clean
+.PHONY: setup run test test-fast lint clean
 
 $(BIN)/mmfuzz: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,10 @@ test: setup
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/pytest -q
+
+# Under a minute: the pure tests alone (no real kernel, no UML guest, nothing marked slow).
+test-fast: setup
+	$(BIN)/pytest -q -m "not kernel and not slow and not uml"
 
 lint: setup
 	$(BIN)/ruff check .

@@ -1,6 +1,11 @@
-"""Shared fixtures: a real supervisor on the real kernel (CI runs as root)."""
+"""Shared fixtures: a real supervisor on the real kernel (CI runs as root), golden
+files (`--regen-golden`), and the speed markers (`kernel`, `slow`, `uml`)."""
 
 from __future__ import annotations
+
+import difflib
+import os
+from pathlib import Path
 
 import pytest
 
@@ -8,6 +13,55 @@ from fuzzer.check import Report, check
 from fuzzer.executor import executor_path
 from fuzzer.prog import parse
 from fuzzer.trace import Supervisor
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--regen-golden", action="store_true",
+                     help="rewrite the golden files (tests/golden, tests/fixtures/proc/*/*/"
+                          "expected.txt) from what the code produces now, instead of comparing")
+
+
+UML = Path("/usr/bin/linux")  # Debian's user-mode-linux package
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Markers that follow from what a test uses: the real supervisor means the real
+    kernel; a UML guest means the real kernel too, and a skip (with its reason, which
+    -rs lists) where there is no UML kernel to boot."""
+    no_uml = None if os.access(UML, os.X_OK) else pytest.mark.skip(
+        reason=f"no User-Mode Linux kernel at {UML} (apt-get install user-mode-linux)")
+    for item in items:
+        if {"supervisor", "run_text"} & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.kernel)
+        if item.get_closest_marker("uml"):
+            item.add_marker(pytest.mark.kernel)
+            if no_uml is not None:
+                item.add_marker(no_uml)
+
+
+@pytest.fixture
+def golden(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
+    """golden(path, text): compare text with the file (a unified diff on failure),
+    or rewrite the file under --regen-golden."""
+    regen = bool(request.config.getoption("--regen-golden"))
+
+    def check_golden(path: Path, actual: str) -> None:
+        if regen:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if not path.exists() or path.read_text() != actual:
+                path.write_text(actual)
+            return
+        if not path.exists():
+            pytest.fail(f"{path} is missing: run pytest {request.node.fspath} --regen-golden")
+        expected = path.read_text()
+        if expected != actual:
+            diff = "".join(difflib.unified_diff(
+                expected.splitlines(keepends=True), actual.splitlines(keepends=True),
+                f"{path} (golden)", "produced now"))
+            pytest.fail(f"differs from the golden file; if the change is intended, rerun with "
+                        f"--regen-golden and review `git diff`:\n{diff}", pytrace=False)
+
+    return check_golden
 
 
 @pytest.fixture(scope="session")

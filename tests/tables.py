@@ -23,12 +23,10 @@ from fuzzer.model.pages import NEW_PID
 from fuzzer.model.world import World
 from fuzzer.model.world import step as world_step
 from fuzzer.observe.probe import probe
+from fuzzer.oracle import signal_text as oracle_signal_text
 from fuzzer.oracle.views import kernel_view, model_view, render
 from fuzzer.prog import ARENA_BASE, ARENA_SIZE, Call, parse
-from fuzzer.prog.syscalls import PAGE, errno_name, signal_name
-
-ADDRESS_CALLS = ("mmap", "mremap")
-SIGNAL_CODES = {(11, 1): "MAPERR", (11, 2): "ACCERR", (11, 4): "PKUERR", (7, 2): "ADRERR"}
+from fuzzer.prog.syscalls import PAGE, errno_name, is_errno
 
 
 @dataclass(frozen=True)
@@ -85,9 +83,8 @@ def _xfail(side: str, reason: str | None) -> list[pytest.MarkDecorator]:
 
 
 def signal_text(signal: tuple[int, int] | None) -> str:
-    if signal is None:
-        return "-"
-    return f"{signal_name(signal[0])}/{SIGNAL_CODES.get(signal, signal[1])}"
+    """As the oracle names it (`SIGSEGV/ACCERR`); `-` for none."""
+    return "-" if signal is None else oracle_signal_text(signal)
 
 
 def address_text(offset: int) -> str:
@@ -107,7 +104,7 @@ def prediction_text(call: Call, pred: Prediction) -> str:
         return "outside"
     if pred.ret < 0:
         return f"-{errno_name(-pred.ret)}"
-    return address_text(pred.ret) if call.name in ADDRESS_CALLS else str(pred.ret)
+    return address_text(pred.ret) if call.syscall.returns_address else str(pred.ret)
 
 
 def kernel_result(call: Call, ret: int | None, signal: tuple[int, int] | None) -> str:
@@ -116,11 +113,11 @@ def kernel_result(call: Call, ret: int | None, signal: tuple[int, int] | None) -
     if call.name == "exit":
         return "exit"
     assert ret is not None
-    if -4095 <= ret < 0:
+    if is_errno(ret):
         return f"-{errno_name(-ret)}"
     if call.name == "fork":
         return "pid"
-    if call.name not in ADDRESS_CALLS:
+    if not call.syscall.returns_address:
         return str(ret)
     if ARENA_BASE <= ret < ARENA_BASE + ARENA_SIZE:
         return address_text(ret - ARENA_BASE)

@@ -21,6 +21,7 @@ from fuzzer.model import Prediction
 from fuzzer.model.world import World
 from fuzzer.oracle import Divergence
 from fuzzer.prog import Call, format_call, parse
+from fuzzer.prog.program import MAX_CALLS
 from fuzzer.prog.syscalls import ENOMEM
 from fuzzer.store import SampleContext, open_store
 
@@ -166,8 +167,8 @@ def test_empty_program(tmp_path: Path, text: str) -> None:
 
 def test_too_long_program(tmp_path: Path) -> None:
     path = tmp_path / "long.prog"
-    path.write_text("touch(@0, read)\n" * 129)
-    assert_user_error(invoke("exec", str(path)), str(path), "at most 128")
+    path.write_text("touch(@0, read)\n" * (MAX_CALLS + 1))
+    assert_user_error(invoke("exec", str(path)), str(path), f"at most {MAX_CALLS}")
 
 
 def test_program_not_utf8(tmp_path: Path) -> None:
@@ -280,12 +281,13 @@ def test_triage_show(db_url: str) -> None:
 # --------------------------------------------------------------------- run
 
 
+@pytest.mark.slow
 @pytest.mark.kernel
 def test_run_short_campaign(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'x.sqlite'}"
     result = invoke("run", "--time", "3", "--runs", "50", "--db", url,
                     "--corpus", str(tmp_path / "corpus"), "--seeds", str(SEEDS),
-                    "--crashes", str(tmp_path / "crashes"))
+                    "--crashes", str(tmp_path / "crashes"))  # not the repository's
     assert_clean(result)
     assert result.exit_code == 0, result.output
     assert "campaign" in result.stdout and "programs" in result.stdout
@@ -297,6 +299,8 @@ def test_run_short_campaign(tmp_path: Path) -> None:
     assert f"campaign {c.id} done" in result.stdout
 
 
+@pytest.mark.slow
+@pytest.mark.kernel
 def test_run_minimizes_new_buckets(tmp_path: Path) -> None:
     """A campaign on an emulated bug opens a bucket, minimizes it, writes its folder."""
     url = f"sqlite:///{tmp_path / 'x.sqlite'}"
@@ -365,6 +369,7 @@ def test_not_root_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
 # ------------------------------------------------------------------- bench
 
 
+@pytest.mark.slow
 @pytest.mark.kernel
 @pytest.mark.usefixtures("keep_affinity")
 def test_bench_throughput() -> None:

@@ -41,7 +41,6 @@ SEEDS = sorted(SEEDS_DIR.glob("*.prog"))
 NAME = re.compile(r"^\d\d-[a-z0-9]+(?:-[a-z0-9]+)*\.prog$")
 
 
-
 def _ids(paths: list[Path]) -> list[str]:
     return [p.stem for p in paths]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -53,6 +54,7 @@ def test_calls_restrict_the_program() -> None:
         assert {c.name for c in program.calls} <= {"mlock", "touch"}
 
 
+@pytest.mark.slow
 def test_many_random_inputs_stay_in_the_arena() -> None:
     """Every call of thousands of decoded programs passes the arena check by itself
     (the generator also drops a call that would not, but none should need it)."""

@@ -27,9 +27,8 @@ UML = Path("/usr/bin/linux")
 FIXTURES = Path(__file__).parent / "fixtures" / "uml"
 SEEDS = Path(__file__).parent.parent / "corpus" / "seeds"
 runner = CliRunner()
-needs_uml = pytest.mark.skipif(
-    not os.access(UML, os.X_OK),
-    reason="no User-Mode Linux kernel at /usr/bin/linux (apt-get install user-mode-linux)")
+# Boots a guest: conftest marks it kernel too, and skips it (saying why) without UML.
+needs_uml = pytest.mark.uml
 
 
 # -- --kernel ---------------------------------------------------------------
@@ -330,6 +329,7 @@ def test_uml_61_differences_agree_on_the_host_too(feature: str, run_text) -> Non
     assert report.divergences == [], report.divergences
 
 
+@pytest.mark.slow
 @pytest.mark.kernel
 def test_mlockall_merging_the_executors_own_vmas_is_no_new_mapping() -> None:
     # Found in UML builds from defconfig (CONFIG_COMPAT_BRK=y): without brk
@@ -353,8 +353,7 @@ def test_a_guest_that_stops_answering_is_a_hang(tmp_path: Path,
     result = runner.invoke(app, ["run", "--kernel", f"uml:{UML}", "--time", "20", "--db", db,
                                  "--budget", "1", "--inject", f"{FIXTURES}/panic.py:stall",
                                  "--seeds", str(SEEDS), "--corpus", str(tmp_path / "corpus"),
-                                 "--minimize-budget", "0",
-                                 "--crashes", str(tmp_path / "crashes")])
+                                 "--minimize-budget", "0", "--crashes", str(tmp_path / "crashes")])
     assert result.exit_code == 0, result.output
     store = open_store(db, create=False)
     (campaign,) = store.campaigns()

@@ -17,6 +17,7 @@ from __future__ import annotations
 import pytest
 
 from fuzzer.model import State
+from fuzzer.prog.syscalls import PAGE
 from tests.tables import (
     EXEC_PKEY,
     EXEC_READABLE,
@@ -669,6 +670,6 @@ def test_raising_memlock_needs_cap_sys_resource() -> None:
     text = "prlimit_memlock(4p)\nprlimit_memlock(8p)\nprlimit_memlock(2p)\n"
     without = State(memlock_limit=8 << 20, memlock_hard=8 << 20, cap_sys_resource=False)
     assert run_model(text, without)[0] == ["0", "-EPERM", "0"]
-    assert without.memlock_limit == 2 * 4096
+    assert without.memlock_limit == 2 * PAGE
     with_cap = State(memlock_limit=8 << 20, memlock_hard=8 << 20, cap_sys_resource=True)
     assert run_model(text, with_cap)[0] == ["0", "0", "0"]

@@ -16,57 +16,13 @@ import pytest
 
 from fuzzer.check import StepReport
 from fuzzer.model import Prediction, State, step
-from fuzzer.model.state import RESIDENT, RestVma
+from fuzzer.model.state import RestVma
 from fuzzer.oracle import KINDS, DivergenceKind, compare
 from fuzzer.prog import ARENA_BASE, parse
 from fuzzer.prog.step import Step
 from fuzzer.prog.syscalls import PAGE
-from fuzzer.snapshot.parse import PM_EXCLUSIVE, PM_FILE, PM_PRESENT, Snapshot, Vma
-
-ZERO_PFN = 0x1234
-EXECUTOR_VMA = Vma(0x400000, 0x401000, "r-xp", 7, "/mmfuzz-executor", 4096, 4096, 0,
-                   frozenset({"rd", "ex", "mr", "mw", "me"}))
-
-
-def synthetic_snapshot(state: State) -> Snapshot:
-    """What a kernel that agrees with the model would show (one VMA per run of equal pages)."""
-    own = state.rest[0]
-    vmas = [replace(EXECUTOR_VMA, flags=EXECUTOR_VMA.flags | ({"lo"} if own.lo else set()),
-                    locked=EXECUTOR_VMA.pss if own.lo else 0)]
-    words = []
-    for page in state.pages:
-        letter = page.state if page is not None else "."
-        words.append({
-            ".": 0,
-            "Z": PM_PRESENT | ZERO_PFN,
-            "A": PM_PRESENT | PM_EXCLUSIVE | 0x5000,
-            "F": PM_PRESENT | PM_FILE | PM_EXCLUSIVE | 0x6000,
-            "f": PM_PRESENT | PM_FILE | 0x6000,  # mapped twice: half of it in each Pss
-        }[letter[0]])
-    i = 0
-    while i < len(state.pages):
-        page = state.pages[i]
-        if page is None:
-            i += 1
-            continue
-        j = i
-        while j + 1 < len(state.pages) and (nxt := state.pages[j + 1]) is not None and \
-                replace(nxt.attrs, pgoff=0) == replace(page.attrs, pgoff=0):
-            j += 1
-        a = page.attrs
-        rss = sum(PAGE for p in state.pages[i : j + 1] if p is not None and p.state in RESIDENT)
-        pss = sum(PAGE // (2 if p.state == "f" else 1) for p in state.pages[i : j + 1]
-                  if p is not None and p.state in RESIDENT)
-        perms = "".join(c if a.prot & b else "-" for c, b in (("r", 1), ("w", 2), ("x", 4)))
-        perms += "s" if a.shared else "p"
-        flags = {"mr", "mw", "me"} | ({"lo"} if a.lo else set()) | ({"lf"} if a.lf else set())
-        vmas.append(Vma(ARENA_BASE + i * PAGE, ARENA_BASE + (j + 1) * PAGE, perms,
-                        a.obj, "/dev/zero (deleted)" if a.shared else "", rss, pss,
-                        pss if a.lo else 0, frozenset(flags)))
-        i = j + 1
-    vmlck = state.locked_pages() * PAGE
-    return Snapshot(tuple(vmas), vmlck, tuple(words), ZERO_PFN)
-
+from fuzzer.snapshot.parse import PM_PRESENT, Snapshot
+from tests.synthetic import EXECUTOR_VMA, ZERO_PFN, synthetic_snapshot
 
 Bend = Callable[[Snapshot], Snapshot]
 
@@ -153,7 +109,7 @@ mlock(@0, 2p)
     ("smaps-locked-not-pss", """
 mmap(@0, 2p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
 mlock(@0, 2p)
-""", None, vma_field(1, locked=4096),
+""", None, vma_field(1, locked=PAGE),
      ["locked: mlock left smaps Locked different from Pss of a locked VMA"]),
     ("shared-objects-merged", """
 mmap(@0, 1p, PROT_READ|PROT_WRITE, MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED, -1, 0)

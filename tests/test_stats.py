@@ -165,6 +165,7 @@ def test_help_has_an_example() -> None:
 # -- a real campaign ---------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.kernel
 def test_a_real_campaign_counts_every_step(tmp_path: Path) -> None:
     """A short campaign on an emulated bug: its operation counts add up to its checked

@@ -278,6 +278,7 @@ def _record_forever(url: str, done: Any) -> None:
         done.put(i)
 
 
+@pytest.mark.slow
 def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     url = _url(tmp_path / "db" / "shared.sqlite")  # created by the racing workers themselves
     ctx = multiprocessing.get_context("spawn")
@@ -303,6 +304,7 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
         assert sum(s.campaign_id == c.id for s in samples) == PER_WORKER
 
 
+@pytest.mark.slow
 def test_a_killed_worker_loses_nothing_it_recorded(tmp_path: Path) -> None:
     url = _url(tmp_path / "shared.sqlite")
     open_store(url).close()
@@ -715,6 +717,7 @@ def _open_and_record(url: str, worker: int) -> None:
     _record(store, f"presence: from worker {worker}", n=worker)
 
 
+@pytest.mark.slow
 def test_workers_upgrading_one_old_database_together(tmp_path: Path) -> None:
     path = _old_database(tmp_path / "old.sqlite")
     ctx = multiprocessing.get_context("spawn")

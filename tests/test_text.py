@@ -350,7 +350,7 @@ def test_parse_error_is_a_value_error() -> None:
 def test_too_many_calls_is_a_parse_error() -> None:
     # The executor rejects more than MAX_CALLS calls (exit 90, "the executor
     # rejected the wire program"), so the parser should say so first.
-    with pytest.raises(ParseError, match="at most 128"):
+    with pytest.raises(ParseError, match=f"at most {MAX_CALLS}"):
         parse("touch(@0, read)\n" * (MAX_CALLS + 1), PATH)
 
 

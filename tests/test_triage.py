@@ -8,6 +8,7 @@ mistake a user can make as one line with exit status 2.
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 from datetime import datetime
 from pathlib import Path
@@ -66,11 +67,11 @@ def _record(store: Store, title: str, *, n: int = 0, kernel: str = "6.18.0",
     return bucket_id
 
 
-@pytest.fixture
-def db(tmp_path: Path) -> str:
+@pytest.fixture(scope="module")
+def db_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """1: LONG (seen twice, minimized, 9/10), 2: LOCK (under injection), 3: VMLCK (6.19.0)."""
-    url = f"sqlite:///{tmp_path / 'db' / 't.sqlite'}"
-    store = open_store(url)
+    path = tmp_path_factory.mktemp("triage-template") / "t.sqlite"
+    store = open_store(f"sqlite:///{path}")
     cid = store.start_campaign(kernel="6.18.0", host="test", options={})
     store.add_progress(cid, programs=1000, steps=12345)
     _record(store, LONG)
@@ -81,7 +82,14 @@ def db(tmp_path: Path) -> str:
                         original_calls=4, minimized_calls=2)
     store.set_reliability(1, hits=9, runs=10)
     store.close()
-    return url
+    return path
+
+
+@pytest.fixture
+def db(tmp_path: Path, db_template: Path) -> str:
+    """A copy of the template database for each test (building one per test is slow)."""
+    shutil.copytree(db_template.parent, tmp_path / "db")  # with any -wal file beside it
+    return f"sqlite:///{tmp_path / 'db' / 't.sqlite'}"
 
 
 def _table_ids(stdout: str) -> list[int]:
