@@ -190,6 +190,26 @@ ROWS = [
         fork()
         p1: mlock(@0, 2p)
         """, ["@0", "-", "0", "pid", "0"], "@0-1 r--p lo aZ", locked=2),
+    # mlockall(MCL_CURRENT) populates the whole process the same way, the VMAs mremap
+    # moved outside the arena included: a writable one copies the page it shares
+    # with the child (a false alarm a campaign found: the model kept counting the
+    # parent's mapping outside, so the child's page stayed shared)
+    case("fork-mlockall-outside-copies", f"""
+        mmap(@0, 2p, {RW}, {AP}|MAP_POPULATE, -1, 0)
+        fork()
+        mremap(@0, 1p, 2p, MREMAP_MAYMOVE, @0)
+        mlockall(MCL_CURRENT)
+        p1: touch(@1, read)
+        """, ["@0", "pid", "outside", "0", "-"], "@0-1 rw-p AA", locked=0),
+    # ... a read-only one takes read faults: that page stays shared
+    case("fork-mlockall-outside-readonly-keeps-sharing", f"""
+        mmap(@0, 2p, {RW}, {AP}|MAP_POPULATE, -1, 0)
+        fork()
+        mprotect(@0, 1p, PROT_READ)
+        mremap(@0, 1p, 2p, MREMAP_MAYMOVE, @0)
+        mlockall(MCL_CURRENT)
+        p1: touch(@1, read)
+        """, ["@0", "pid", "0", "outside", "0", "-"], "@0-1 rw-p aA", locked=0),
     # VM_INIT_DEF_MASK: MCL_FUTURE is not inherited
     case("fork-mcl-future-not-inherited", f"""
         mlockall(MCL_FUTURE)

@@ -2,8 +2,9 @@
 
 Besides the arena they lock the executor's own VMAs (`State.rest`, taken from
 the process at start) and the mappings the kernel placed outside the arena,
-so VmLck stays predictable to the page. MCL_CURRENT populates the shmem VMAs
-mremap moved outside the arena too, which can map arena pages a second time.
+so VmLck stays predictable to the page. MCL_CURRENT populates the VMAs mremap
+moved outside the arena too: a shmem one can map arena pages a second time, a
+writable private one copies the pages it shares with another process.
 Without CAP_IPC_LOCK the rlimit paths apply: EPERM under a zero
 RLIMIT_MEMLOCK, ENOMEM when MCL_CURRENT would lock more than the limit (the
 whole address space, total_vm, is what counts).

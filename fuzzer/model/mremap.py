@@ -237,7 +237,7 @@ def _move_vma(state: State, old: int, old_len: int, new_len: int, dest: int,
             map_outside(state, head.attrs, pgoff, moved, new_len // PAGE,
                         populate=head.attrs.lo)
         # a page fork left shared stays shared where it went (world.py counts it)
-        state.outside_frames += [m for m in moved if m[0] == SHARED_ANON]
+        state.outside_frames += [(m, head.attrs) for m in moved if m[0] == SHARED_ANON]
         return OUTSIDE
     first, vid, (_, anon, acct) = dest // PAGE, vmas.new_id(state), slot
     for k in range(new_len // PAGE):
@@ -304,12 +304,19 @@ def _populate_file_vma(state: State, obj: int, first: int, stop: int, prot: int,
 
 
 def populate_outside(state: State) -> None:
-    """mm_populate of the file VMAs outside the arena (mlockall's MCL_CURRENT); a
-    PROT_NONE VMA fails and is skipped."""
+    """mm_populate of the VMAs outside the arena (mlockall's MCL_CURRENT); a PROT_NONE
+    or execute-only VMA fails and is skipped.
+
+    A writable private VMA is populated with write faults (populate_vma_page_range
+    adds FOLL_WRITE "to break COW"): do_wp_page gives it a copy of each frame fork
+    left shared (wp_page_copy), or reuses the last mapping of one, so either way the
+    frames it moved with count as sharers no more (docs/SEMANTICS.md §8)."""
     for obj, first, count, attrs, shared in state.outside_shmem_vmas:
         if attrs.populatable:
             _populate_file_vma(state, obj, first, first + count, attrs.prot, shared,
                                around=first)
+    state.outside_frames = [(frame, a) for frame, a in state.outside_frames
+                            if not (a.populatable and a.prot & PROT_WRITE and not a.shared)]
 
 
 def _free(state: State, first: int, count: int) -> bool:

@@ -191,7 +191,7 @@ def count_mappings(states: list[State]) -> tuple[Counter[str], Counter[tuple[int
                 frames[p.state] += 1
             elif p.state in (SHMEM, SHMEM_TWICE):
                 cached[p.attrs.obj, p.attrs.pgoff] += 1
-        frames.update(s.outside_frames)
+        frames.update(frame for frame, _ in s.outside_frames)
         cached.update(s.outside_shmem)
     return frames, cached
 

@@ -117,8 +117,9 @@ class State:
     # (`world.py`), for what one process does to objects all of them map.
     peers: list[State] = field(default_factory=list)
     # Shared anonymous frames (`aN`) that mremap moved outside the arena: still
-    # mapped there, so they still count as sharers (`world.py`).
-    outside_frames: list[str] = field(default_factory=list)
+    # mapped there, so they still count as sharers (`world.py`). Each with the
+    # attributes of the VMA it moved with, whose protection no later call changes.
+    outside_frames: list[tuple[str, Attrs]] = field(default_factory=list)
     # VMA identity, private to vmas.py (docs/SEMANTICS.md §11): per arena page its
     # (VMA id, anon_vma id, VM_ACCOUNT); the pages as vmas.track last saw them;
     # the next id vmas.py hands out.
