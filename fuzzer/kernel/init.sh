@@ -5,7 +5,8 @@
 # mounted here, /proc is the host's directory, so it is mounted before anything
 # can read it. Scratch space is a tmpfs (on /run, or wherever the project is not). The guest writes results only to the
 # channel (/dev/ttyS0); its exit status goes there too, then the guest halts.
-# mmfuzz_root and mmfuzz_python come from the kernel command line.
+# mmfuzz_root, mmfuzz_python and, to run a script of the project's instead of the
+# guest's server, mmfuzz_script come from the kernel command line.
 PATH=/usr/sbin:/usr/bin:/sbin:/bin
 export PATH
 mount -t proc proc /proc || echo "mmfuzz-init: cannot mount /proc" >/dev/console
@@ -18,7 +19,11 @@ done
 mount -t tmpfs -o size=64m,mode=1777 tmpfs "$scratch"
 grep -q " /dev devtmpfs " /proc/mounts || mount -t devtmpfs devtmpfs /dev
 export HOME="$scratch" TMPDIR="$scratch" PYTHONDONTWRITEBYTECODE=1
-cd "$mmfuzz_root" && "$mmfuzz_python" -m fuzzer.campaign.guest
+if [ -n "$mmfuzz_script" ]; then
+  cd "$mmfuzz_root" && "$mmfuzz_python" "$mmfuzz_script" guest
+else
+  cd "$mmfuzz_root" && "$mmfuzz_python" -m fuzzer.campaign.guest
+fi
 status=$?
 echo "{\"exit\": $status}" >/dev/ttyS0
 sync

@@ -47,10 +47,15 @@ class Ready:
 class Guest:
     """A booted guest; use as a context manager (leaving it halts the guest, always)."""
 
-    def __init__(self, kernel: Kernel) -> None:
+    def __init__(self, kernel: Kernel, script: str = "") -> None:
+        """`script`, a Python file relative to the project, runs in the guest instead of
+        the guest's server (`python -m fuzzer.campaign.guest`), with the same set-up."""
         if kernel.uml is None:
             raise ValueError("the host kernel is not a guest")
+        if any(c.isspace() for c in script):
+            raise ValueError(f"a guest script path without spaces, not {script!r}")
         self.kernel = kernel
+        self.script = script
         self.proc: subprocess.Popen[bytes] | None = None
         self.console: ConsoleLog | None = None
         self.channel: Channel | None = None
@@ -83,6 +88,7 @@ class Guest:
             "con=null", "con0=null,fd:1", "ssl=null", f"ssl0=fd:{to_guest_r},fd:{from_guest_w}",
             f"uml_dir={self._tmp}", "oops=panic", "panic_on_warn=1", "printk.time=1",
             f"mmfuzz_root={ROOT}", f"mmfuzz_python={sys.executable}",
+            *([f"mmfuzz_script={self.script}"] if self.script else []),
         ]
         env = {"TMPDIR": self._tmp, "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
         start = time.monotonic()

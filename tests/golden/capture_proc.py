@@ -16,8 +16,8 @@ Then `pytest tests/test_proc_golden.py --regen-golden` writes expected.txt.
     .venv/bin/python tests/golden/capture_proc.py host            # -> proc/6.18
     .venv/bin/python tests/golden/capture_proc.py uml /usr/bin/linux   # -> proc/6.1-uml
 
-The UML guest boots with uml-capture-init.sh (beside this file) as its init:
-the same setup as fuzzer/kernel/init.sh, then this script with --guest, which
+The UML guest boots with fuzzer/kernel/init.sh as its init, told to run this
+script (`guest`) instead of the guest's server (uml.Guest's `script`); it
 sends the captures back over the guest's result channel (its root is the
 host's file system read-only, so it cannot write them itself).
 """
@@ -148,8 +148,8 @@ def guest_main() -> int:
 def uml_main(linux: Path, out: Path) -> int:
     from fuzzer.kernel import parse_kernel, uml
 
-    uml.INIT = Path(__file__).with_name("uml-capture-init.sh")  # instead of the guest server
-    with uml.Guest(parse_kernel(f"uml:{linux}")) as guest:
+    script = str(Path(__file__).resolve().relative_to(uml.ROOT))  # instead of the server
+    with uml.Guest(parse_kernel(f"uml:{linux}"), script=script) as guest:
         msg = guest.recv(300.0)
     if "error" in msg:
         print(f"guest: {msg['error']}", file=sys.stderr)
