@@ -9,6 +9,7 @@ import pytest
 from fuzzer.campaign import record
 from fuzzer.campaign.record import Recorder
 from fuzzer.executor import executor_path
+from fuzzer.inject import Injection, Skip, Syscall
 from fuzzer.prog import parse
 from fuzzer.store import open_store
 from fuzzer.trace import Supervisor
@@ -44,3 +45,36 @@ def test_a_hang_that_does_not_recur_is_not_stored(tmp_path: Path,
     assert len(report.steps) == 1
     assert recorder.store.buckets() == []
     assert (recorder.programs, recorder.steps) == (1, 1)
+
+
+UNMAPPED = parse("mmap(@0, 1p, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)\n"
+                 "munmap(@0, 1p)\n")
+
+
+@pytest.mark.parametrize(("baseline_injected", "stored"), [
+    (False, ("skip-munmap",)),  # only the injection makes munmap leave the page: its finding
+    (True, ()),  # the program shows it without the injection too: not the injection's
+])
+def test_a_divergence_is_credited_to_injections_only_if_they_cause_it(
+        tmp_path: Path, baseline_injected: bool, stored: tuple[str, ...]) -> None:
+    store = open_store(f"sqlite:///{tmp_path}/db.sqlite", create=True)
+    cid = store.start_campaign(kernel="k", host="h", options={})
+    injected = Supervisor(executor_path(), budget=5.0, injections=[_SkipMunmap()])
+    # The baseline stands for the kernel without the injections; run with the same
+    # emulated bug, it shows the divergence as a kernel bug would.
+    baseline = Supervisor(executor_path(), budget=5.0,
+                          injections=[_SkipMunmap()] if baseline_injected else [])
+    recorder = Recorder(store, cid, injected, plain=baseline)
+    report = recorder.check(UNMAPPED)
+    assert report.divergences, "the injection must make the program diverge"
+    assert [d.title for d in recorder.injected] == (
+        [] if stored == () else [d.title for d in report.divergences])
+    (bucket,) = store.buckets()
+    assert store.bucket(bucket.id).samples[0].injections == stored
+
+
+class _SkipMunmap(Injection):
+    name = "skip-munmap"
+
+    def on_entry(self, call: Syscall) -> Skip | None:
+        return Skip(0) if call.name == "munmap" else None

@@ -23,11 +23,9 @@ from fuzzer.campaign.record import Recorder
 from fuzzer.executor import executor_path
 from fuzzer.inject import load
 from fuzzer.model import SUPPORTED, covers
-from fuzzer.oracle import Divergence
 from fuzzer.prog import ParseError, Program, parse
 from fuzzer.prog.generate import ByteSource, Source, generate
 from fuzzer.reduce.bucket import reduce_new_bucket
-from fuzzer.reduce.repro import shows
 from fuzzer.store import Store
 from fuzzer.trace import Supervisor
 from fuzzer.trace.supervisor import Run
@@ -49,10 +47,10 @@ class Worker:
                                      injections=[load(spec) for spec in opts.injections])
         if on_run is not None:
             _announce(self.supervisor, on_run)
-        self.recorder = Recorder(store, job.campaign, self.supervisor, on_bucket=self._bucket)
         # Without the injections: tells the injection's divergences from the kernel's.
-        self.plain = (Supervisor(executor_path(), opts.budget, job.cpu)
-                      if opts.injections else None)
+        plain = Supervisor(executor_path(), opts.budget, job.cpu) if opts.injections else None
+        self.recorder = Recorder(store, job.campaign, self.supervisor, on_bucket=self._bucket,
+                                 plain=plain)
         self.deadline = time.monotonic() + opts.time
         self.last = time.monotonic()  # of the last progress message
         # Exploration: libFuzzer keeps mutating a small corpus, and rare-but-plain
@@ -90,7 +88,9 @@ class Worker:
         for bucket_id, d in self.recorder.new_buckets:
             if opts.minimize_budget > 0 and not opts.stop_on_first:
                 self._reduce(bucket_id, d.title, program, d.step)
-        first = self._attributed(report.divergences, program) if opts.stop_on_first else None
+        # With injections, a benchmark measures the first divergence they cause.
+        found = self.recorder.injected if opts.injections else report.divergences
+        first = found[0] if opts.stop_on_first and found else None
         if first is not None:
             self.emit({"first": {"title": first.title, "seconds": now - self.started,
                                  "programs": self.recorder.programs, "calls": len(program)}})
@@ -112,14 +112,6 @@ class Worker:
 
     def _bucket(self, bucket_id: int, title: str, new: bool) -> None:
         self.emit({"bucket": bucket_id, "title": title, "new": new})
-
-    def _attributed(self, found: list[Divergence], program: Program) -> Divergence | None:
-        """The first divergence that is the injection's: one the same program also shows
-        without the injection is the kernel's (or the model's), not what is measured."""
-        for d in found:
-            if self.plain is None or not shows(self.plain, program, d.title):
-                return d
-        return None
 
     def _reduce(self, bucket_id: int, title: str, program: Program, step: int) -> None:
         """Minimize a bucket this worker opened and write its crashes/ folder.

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from dataclasses import replace
 
 from fuzzer.campaign.ops import OpCounter
 from fuzzer.check import Report, check
@@ -18,6 +19,7 @@ from fuzzer.model import Unsupported
 from fuzzer.observe.probe import probe
 from fuzzer.oracle import Divergence
 from fuzzer.prog import Program
+from fuzzer.reduce.repro import shows
 from fuzzer.store import OpCount, SampleContext, Store
 from fuzzer.trace import Supervisor
 
@@ -32,9 +34,12 @@ class Recorder:
         campaign_id: int | None,
         supervisor: Supervisor,
         on_bucket: BucketHook | None = None,
+        plain: Supervisor | None = None,
     ) -> None:
+        """`plain`, a supervisor without the injections of `supervisor`, tells the
+        divergences the injections cause from those the program shows without them."""
         self.store, self.campaign_id, self.supervisor = store, campaign_id, supervisor
-        self.on_bucket = on_bucket
+        self.on_bucket, self.plain = on_bucket, plain
         self.kernel = os.uname().release
         self.features = probe().as_dict()  # what the model was told about this kernel
         injector = supervisor.injector
@@ -42,11 +47,12 @@ class Recorder:
         self.injections = tuple(i.name for i in injector.injections) if injector else ()
         self.programs = self.steps = self.unsupported = 0
         self.new_buckets: list[tuple[int, Divergence]] = []  # opened by the last check()
+        self.injected: list[Divergence] = []  # of the last check(), the injections' own
         self._reported = (0, 0, 0)
         self._ops = OpCounter()
 
     def check(self, program: Program) -> Report:
-        self.new_buckets = []
+        self.new_buckets, self.injected = [], []
         try:
             report = check(self.supervisor, program)
         except Unsupported:
@@ -65,12 +71,23 @@ class Recorder:
             seen = SampleContext(self.campaign_id, program.text(), program.hash, self.kernel,
                                  self.injections, self.features)
             for d in report.divergences:
-                bucket, new = self.store.record(d, seen)
+                bucket, new = self.store.record(d, self._attribute(program, d, seen))
                 if new:
                     self.new_buckets.append((bucket, d))
                 if self.on_bucket is not None:
                     self.on_bucket(bucket, d.title, new)
         return report
+
+    def _attribute(self, program: Program, d: Divergence, seen: SampleContext) -> SampleContext:
+        """A divergence found under injection is the injection's only if the program does
+        not show it without them; otherwise it is the kernel's (or the model's), and
+        its sample is stored as seen without injection."""
+        if not self.injections:
+            return seen
+        if self.plain is not None and shows(self.plain, program, d.title):
+            return replace(seen, injections=())
+        self.injected.append(d)
+        return seen
 
     def _confirm_hang(self, program: Program, report: Report) -> Report:
         """A run that ran out of time counts as a hang only if it runs out of a budget
