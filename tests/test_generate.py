@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from fuzzer.model import SUPPORTED, covers
 from fuzzer.prog import parse
-from fuzzer.prog.generate import ByteSource, _Gen, generate
+from fuzzer.prog.generate import ByteSource, Generator, generate
 from fuzzer.prog.program import check_call, check_program
 from fuzzer.prog.syscalls import MAP_LOCKED, MAP_POPULATE
 
@@ -61,7 +61,7 @@ def test_many_random_inputs_stay_in_the_arena() -> None:
     rng = random.Random(7)
     for _ in range(3000):
         data = rng.randbytes(rng.randint(1, 400))
-        gen = _Gen(ByteSource(data), SUPPORTED, covers)
+        gen = Generator(ByteSource(data), SUPPORTED, covers)
         while gen.src.remaining_bytes():
             call = gen.call()
             check_call(call)

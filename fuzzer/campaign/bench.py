@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from fuzzer.campaign.options import Options
+from fuzzer.campaign.options import DEFAULTS, Options
 from fuzzer.campaign.run import run_campaign
 from fuzzer.check import StepReport, check, initial_state
 from fuzzer.kernel import GUEST_MEM
@@ -131,16 +131,18 @@ def detect(
     progress: Callable[[str], None] = lambda line: None,
     kernel: str = "host",
     guest_mem: int = GUEST_MEM,
+    search: str = DEFAULTS.search,
 ) -> list[Detection]:
     """K campaigns per injection (seeds 1..K), each stopping at its first divergence;
-    on `kernel` (host, or uml:PATH: the campaigns run in User-Mode Linux guests)."""
+    on `kernel` (host, or uml:PATH: the campaigns run in User-Mode Linux guests), with
+    the given search (Options.search)."""
     rows = []
     for name in ([None] if baseline else []) + list(names):
         found = []
         for seed in range(1, runs + 1):
             opts = Options(db=db, time=seconds, seed=seed, stop_on_first=True,
                            injections=() if name is None else (name,),
-                           kernel=kernel, guest_mem=guest_mem)
+                           kernel=kernel, guest_mem=guest_mem, search=search)
             result = run_campaign(store, opts, show=lambda p: None, every=1e9)
             if result.status == "interrupted":
                 raise KeyboardInterrupt  # Ctrl-C or SIGTERM ends the benchmark, not one run

@@ -23,14 +23,16 @@ from fuzzer.campaign.record import Recorder
 from fuzzer.executor import executor_path
 from fuzzer.inject import load
 from fuzzer.model import SUPPORTED, covers
-from fuzzer.prog import ParseError, Program, parse
+from fuzzer.prog import ParseError, Program, ProgramError, parse
 from fuzzer.prog.generate import ByteSource, Source, generate
+from fuzzer.prog.mutate import mutate, splice
 from fuzzer.reduce.bucket import reduce_new_bucket
 from fuzzer.store import Store
 from fuzzer.trace import Supervisor
 from fuzzer.trace.supervisor import Run
 
 PROGRESS_EVERY = 0.5  # seconds
+PLANTED_BUCKETS = 200  # minimized programs of stored buckets that join the corpus
 
 Emit = Callable[[dict[str, object]], None]
 
@@ -62,19 +64,26 @@ class Worker:
 
     def fuzz(self) -> None:
         """Run the seed programs, then fuzz until the time or the runs are used."""
-        for program in self._seed_programs():
+        seeds = self._seed_programs()
+        for program in seeds:
             if self.run_one(program):
                 return
-        atheris.Setup(self._libfuzzer_args(), self.one_input)
+        if self.opts.search == "programs":
+            self._plant(seeds)
+            atheris.Setup(self._libfuzzer_args(), self.one_input,
+                          custom_mutator=self.mutator, custom_crossover=self.crossover)
+        else:
+            atheris.Setup(self._libfuzzer_args(), self.one_input)
         atheris.Fuzz()
 
     def one_input(self, data: bytes) -> None:
         """libFuzzer's callback: decode one program from the input and check it."""
-        if self.rng.random() < self.opts.explore:
+        if self.opts.search == "random" or self.rng.random() < self.opts.explore:
             source: Source = ByteSource(self.rng.randbytes(len(data) or 256))
+            program = generate(source, self.calls, covers)
         else:
-            source = atheris.FuzzedDataProvider(data)
-        if self.run_one(generate(source, self.calls, covers)):
+            program = self.program_of(data)
+        if self.run_one(program):
             # libFuzzer never returns from Fuzz() but at its own -max_total_time, and
             # an exception out of this callback is a crash to it (an artifact, a
             # failed status): the end is an immediate exit. Everything is stored.
@@ -103,6 +112,47 @@ class Worker:
             self.flush()
             return True
         return False
+
+    def program_of(self, data: bytes) -> Program:
+        """An input as a program: its text (the corpus of a program search), or else
+        what the generator decodes from its bytes (a byte search; the first inputs)."""
+        if self.opts.search == "programs":
+            try:
+                return parse(data.decode())
+            except (UnicodeDecodeError, ProgramError):
+                pass
+        return generate(atheris.FuzzedDataProvider(data), self.calls, covers)
+
+    def mutator(self, data: bytes, max_size: int, seed: int) -> bytes:
+        """libFuzzer's custom mutator: one change to the input's program."""
+        src = ByteSource(random.Random(seed).randbytes(512))
+        return _fit(mutate(self.program_of(data), src, self.calls, covers), max_size)
+
+    def crossover(self, data1: bytes, data2: bytes, max_size: int, seed: int) -> bytes:
+        """libFuzzer's custom cross-over: the head of one program, the tail of another."""
+        src = ByteSource(random.Random(seed).randbytes(64))
+        return _fit(splice(self.program_of(data1), self.program_of(data2), src), max_size)
+
+    def _plant(self, seeds: list[Program]) -> None:
+        """Seed programs and the minimized programs of stored buckets join the corpus
+        as program text (files named by the program's hash: planted once)."""
+        if self.opts.corpus is None:
+            return
+        programs = list(seeds)
+        for row in self.store.buckets(include_labelled=True)[:PLANTED_BUCKETS]:
+            text = self.store.bucket(row.id).minimized_program_text
+            if not text:
+                continue
+            try:
+                programs.append(parse(text, f"bucket {row.id}"))
+            except ProgramError:
+                continue  # stored before a grammar change: not a corpus entry
+        folder = Path(self.opts.corpus)
+        folder.mkdir(parents=True, exist_ok=True)
+        for program in programs:
+            path = folder / f"program-{program.hash}"
+            if not path.exists():
+                path.write_text(program.text())
 
     def flush(self) -> None:
         programs, steps, unsupported = self.recorder.take_progress()
@@ -143,7 +193,8 @@ class Worker:
         # -len_control=0: full-length inputs from the start (a short input is a short
         # program); artifacts go to a temporary folder, never the working directory.
         opts = self.opts
-        args = [sys.argv[0], "-timeout=0", "-rss_limit_mb=0", "-max_len=512",
+        max_len = MAX_TEXT if opts.search == "programs" else 512
+        args = [sys.argv[0], "-timeout=0", "-rss_limit_mb=0", f"-max_len={max_len}",
                 "-use_value_profile=1",
                 "-len_control=0", f"-artifact_prefix={tempfile.gettempdir()}/",
                 f"-seed={opts.seed}", f"-max_total_time={int(opts.time) + 5}"]
@@ -151,6 +202,19 @@ class Worker:
             Path(opts.corpus).mkdir(parents=True, exist_ok=True)
             args.append(str(opts.corpus))
         return args
+
+
+MAX_TEXT = 8192  # bytes of program text an input may hold (about 100 calls)
+
+
+def _fit(program: Program, max_size: int) -> bytes:
+    """The program's text, less its last calls while it is longer than max_size."""
+    calls = program.calls
+    while True:
+        text = Program(calls).text().encode()
+        if len(text) <= max_size or len(calls) <= 1:
+            return text[:max_size]
+        calls = calls[:-1]
 
 
 def _announce(supervisor: Supervisor, on_run: Callable[[Program], None]) -> None:

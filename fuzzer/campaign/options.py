@@ -35,6 +35,10 @@ class Options:
     minimize_budget: int = 100  # runs to minimize each new bucket with (0: do not)
     crashes: Path | None = None  # where new buckets' folders go (None: nowhere)
     explore: float = 0.25  # share of inputs decoded from fresh random bytes
+    # What libFuzzer's inputs are: "programs" (program text, changed by the program
+    # mutator, prog/mutate.py), "bytes" (bytes the generator decodes, changed by
+    # libFuzzer's byte mutations), "random" (every input generated afresh).
+    search: str = "programs"
     kernel: str = "host"  # or "uml:PATH": workers run in User-Mode Linux guests (fuzzer/kernel)
     guest_mem: int = GUEST_MEM  # MiB of memory per guest
 
@@ -57,6 +61,7 @@ class Options:
 
 
 _PATHS = frozenset({"corpus", "seeds", "crashes"})
+SEARCHES = ("programs", "bytes", "random")
 DEFAULTS = Options()
 
 

@@ -23,6 +23,7 @@ from fuzzer.cli.common import (
     GuestMemOption,
     InjectOption,
     KernelOption,
+    check_search,
     err,
     fail,
     injections,
@@ -73,6 +74,9 @@ CrashesOpt = Annotated[Path, typer.Option(
     "--crashes", help="Folder for new buckets' reproducers (one folder per bucket).")]
 ExploreOpt = Annotated[float, typer.Option(
     "--explore", help="Share of inputs generated from fresh random bytes (0-1).", min=0, max=1)]
+SearchOpt = Annotated[str, typer.Option(
+    "--search", help="programs: mutate program text (the default); bytes: libFuzzer's byte "
+    "mutations of the generator's input; random: fresh programs only.")]
 CallsOpt = Annotated[str | None, typer.Option(
     "--calls", help="Comma-separated calls to generate (default: every modelled call).")]
 VerboseOpt = Annotated[bool, typer.Option(
@@ -98,6 +102,7 @@ def run_cmd(
     minimize_budget: MinimizeOpt = DEFAULTS.minimize_budget,
     crashes: CrashesOpt = CRASHES,
     explore: ExploreOpt = DEFAULTS.explore,
+    search: SearchOpt = DEFAULTS.search,
     kernel: KernelOption = DEFAULTS.kernel,
     guest_mem: GuestMemOption = DEFAULTS.guest_mem,
 ) -> None:
@@ -118,6 +123,7 @@ def run_cmd(
         else:
             executor_path()  # built here: a guest's root file system is read-only
         injections(inject)  # and on a bad injection
+        check_search(search)
         wanted = tuple(c.strip() for c in calls.split(",")) if calls else ()
         unknown = sorted(set(wanted) - SUPPORTED)
         if unknown:
@@ -128,7 +134,8 @@ def run_cmd(
         opts = Options(db=db, time=time, runs=runs, workers=workers, seed=seed, budget=budget,
                        corpus=corpus, seeds=seed_dir, injections=tuple(inject or ()),
                        calls=wanted, minimize_budget=minimize_budget, crashes=crashes,
-                       explore=explore, kernel=str(target), guest_mem=guest_mem)
+                       explore=explore, search=search, kernel=str(target),
+                       guest_mem=guest_mem)
         progress = run_campaign(store, opts, print_progress)
         print_summary(progress, store)
 

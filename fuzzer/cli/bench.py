@@ -9,8 +9,9 @@ from typing import Annotated
 
 import typer
 
-from fuzzer.campaign.bench import Throughput, detect, throughput
-from fuzzer.cli.common import GuestMemOption, kernel_of, out, user_errors
+from fuzzer.campaign.bench import Detection, Throughput, detect, throughput
+from fuzzer.campaign.options import DEFAULTS
+from fuzzer.cli.common import GuestMemOption, check_search, kernel_of, out, user_errors
 from fuzzer.executor import executor_path
 from fuzzer.inject import load
 from fuzzer.inject.catalogue import CATALOGUE
@@ -83,12 +84,20 @@ def detect_cmd(
     kernel: Annotated[str, typer.Option(
         "--kernel", help="host, or uml:PATH (every campaign runs in a guest).")] = "host",
     guest_mem: GuestMemOption = GUEST_MEM,
+    search: Annotated[list[str] | None, typer.Option(
+        "--search", help="Search to measure: programs, bytes or random (repeatable, for an "
+        "ablation in one run; default: programs).")] = None,
 ) -> None:
     """How fast each injected kernel bug is found: detected k/K, median and worst time.
 
     Example: mmfuzz bench detect --runs 5 --time 60 --inject populate-needs-lock
+
+    Example: mmfuzz bench detect --runs 3 --search programs --search bytes --search random
     """
+    searches = search or [DEFAULTS.search]
     with user_errors():
+        for s in searches:
+            check_search(s)
         target = kernel_of(kernel, guest_mem)
         names = inject or sorted(CATALOGUE)
         for name in names:
@@ -96,10 +105,20 @@ def detect_cmd(
         url = db or f"sqlite:///{tempfile.mkdtemp(prefix='mmfuzz-detect-')}/detect.sqlite"
         store = open_store(url)
         log = (lambda line: None) if json_out else (lambda line: out.print(line, markup=False))
-        rows = detect(store, url, names, runs, time, baseline, log, str(target), guest_mem)
+        tables = {s: detect(store, url, names, runs, time, baseline, log, str(target),
+                            guest_mem, s) for s in searches}
     if json_out:
-        out.print_json(json.dumps([r.as_dict() for r in rows]))
+        out.print_json(json.dumps({s: [r.as_dict() for r in rows]
+                                   for s, rows in tables.items()}))
         return
+    for s, rows in tables.items():
+        if len(tables) > 1:
+            out.print(f"\nsearch: {s}", markup=False)
+        _detect_table(rows)
+    out.print(f"database: {url}", markup=False)
+
+
+def _detect_table(rows: list[Detection]) -> None:
     out.print(f"{'injection':<28} {'found':>5} {'median s':>9} {'worst s':>8} "
               f"{'programs':>9} {'calls':>6}  first title", markup=False)
     for r in rows:
@@ -112,4 +131,3 @@ def detect_cmd(
                   f"{programs[len(programs) // 2] if programs else '-':>9} "
                   f"{calls[len(calls) // 2] if calls else '-':>6}  "
                   f"{r.found[0]['title'] if r.found else ''}", markup=False)
-    out.print(f"database: {url}", markup=False)

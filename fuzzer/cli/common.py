@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from fuzzer.campaign.options import SEARCHES
 from fuzzer.campaign.run import CampaignError
 from fuzzer.executor import ExecutorBuildError
 from fuzzer.inject import Injection, InjectionError, load
@@ -64,6 +65,12 @@ def kernel_of(spec: str, mem_mb: int = GUEST_MEM) -> Kernel:
     """--kernel as a Kernel (KernelError, one line, for a bad spec or a missing binary)."""
     return parse_kernel(spec, mem_mb)
 
+
+
+def check_search(search: str) -> None:
+    """--search: one of the searches a campaign knows (one line, exit 2, otherwise)."""
+    if search not in SEARCHES:
+        raise fail(f"--search {search!r}: one of {', '.join(SEARCHES)}")
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

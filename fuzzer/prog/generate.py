@@ -72,7 +72,9 @@ def _may_map(call: Call) -> bool:
         bool(flags & MAP_ANONYMOUS) or fd >= 0)
 
 
-class _Gen:
+class Generator:
+    """Decodes calls from a Source, keeping a rough shadow of what the program mapped."""
+
     def __init__(
         self, src: Source, calls: frozenset[str] | None, covers: Callable[[Call], bool] | None
     ) -> None:
@@ -136,7 +138,10 @@ class _Gen:
     def call(self) -> Call:
         if self.pending:
             return self.pending.pop(0)
-        name = pick(self.src, self.calls)
+        return self.named(pick(self.src, self.calls))
+
+    def named(self, name: str) -> Call:
+        """A call of `name`, its arguments chosen from the shadow of what is mapped."""
         match name:
             case "mlockall":
                 return Call("mlockall", (pick(self.src, MCL_CHOICES),))
@@ -332,4 +337,4 @@ def generate(
     `calls` limits the call names; `covers` (the model's) drops calls it cannot
     predict. Neither is imported here: `prog` stays below `model`.
     """
-    return _Gen(src, calls, covers).program()
+    return Generator(src, calls, covers).program()
