@@ -299,6 +299,29 @@ def test_run_short_campaign(tmp_path: Path) -> None:
     assert f"campaign {c.id} done" in result.stdout
 
 
+@pytest.mark.kernel
+@pytest.mark.slow
+def test_program_search_keeps_programs_in_the_corpus(tmp_path: Path) -> None:
+    """With the default search the corpus is program text: the seeds are planted in it,
+    and what libFuzzer keeps (the program mutator's output) parses as a program."""
+    corpus = tmp_path / "corpus"
+    result = invoke("run", "--time", "4", "--db", f"sqlite:///{tmp_path / 'x.sqlite'}",
+                    "--corpus", str(corpus), "--seeds", str(SEEDS),
+                    "--crashes", str(tmp_path / "crashes"))
+    assert result.exit_code == 0, result.output
+    entries = sorted(corpus.iterdir())
+    seeds = {parse(p.read_text()).hash for p in SEEDS.glob("*.prog")}
+    assert seeds <= {p.name.removeprefix("program-") for p in entries}
+    assert len(entries) > len(seeds)  # and libFuzzer kept programs of its own
+    for path in entries:
+        parse(path.read_text(), str(path))
+
+
+def test_a_search_that_does_not_exist_is_one_line(tmp_path: Path) -> None:
+    result = invoke("run", "--search", "bogus", "--db", f"sqlite:///{tmp_path / 'x.sqlite'}")
+    assert_user_error(result, "--search 'bogus': one of programs, bytes, random")
+
+
 @pytest.mark.slow
 @pytest.mark.kernel
 def test_run_minimizes_new_buckets(tmp_path: Path) -> None:

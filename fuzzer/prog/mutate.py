@@ -106,7 +106,7 @@ def _insert(program: Program, src: Source, calls: frozenset[str] | None,
     call = _new_call(gen, procs, last, covers)
     if call is None:
         return None
-    return _valid((*program.calls[:i], call, *program.calls[i:]))
+    return _valid((*program.calls[:i], call, *_renumber(program.calls[i:], call, procs)))
 
 
 def _remove(program: Program, src: Source, calls: frozenset[str] | None,
@@ -124,7 +124,11 @@ def _replace(program: Program, src: Source, calls: frozenset[str] | None,
     call = _new_call(gen, procs, last, covers)
     if call is None:
         return None
-    return _valid((*program.calls[:i], call, *program.calls[i + 1:]))
+    rest = program.calls[i + 1:]
+    if program.calls[i].name == "fork":
+        rest = tuple(replace(c, proc=c.proc - 1) if c.proc > procs.forks + 1 else c
+                     for c in rest)  # its child's calls go (keep_valid), later ones shift
+    return _valid((*program.calls[:i], call, *_renumber(rest, call, procs)))
 
 
 def _argument(program: Program, src: Source, calls: frozenset[str] | None,
@@ -155,14 +159,20 @@ def _fork(program: Program, src: Source, calls: frozenset[str] | None,
     if procs.forks + 1 >= MAX_PROCS or len(program) >= MAX_CALLS:
         return None
     parent = last if last in procs.live else min(procs.live)
-    child = procs.forks + 1  # the n-th fork creates pn: later children are renumbered
-    after = []
-    for call in program.calls[i:]:
-        proc = call.proc + 1 if call.proc >= child else call.proc
-        if proc == parent and src.ConsumeIntInRange(0, 1):
-            proc = child
-        after.append(replace(call, proc=proc))
-    return _valid((*program.calls[:i], Call("fork", (), parent), *tuple(after)))
+    child = procs.forks + 1
+    fork = Call("fork", (), parent)
+    after = [replace(c, proc=child) if c.proc == parent and src.ConsumeIntInRange(0, 1) else c
+             for c in _renumber(program.calls[i:], fork, procs)]
+    return _valid((*program.calls[:i], fork, *after))
+
+
+def _renumber(calls: tuple[Call, ...], new: Call, procs: Processes) -> tuple[Call, ...]:
+    """The calls after `new`: if it is a fork, the n-th fork creates pn, so the
+    children of the forks after it are one number up."""
+    if new.name != "fork":
+        return calls
+    child = procs.forks + 1
+    return tuple(replace(c, proc=c.proc + 1) if c.proc >= child else c for c in calls)
 
 
 def _valid(calls: tuple[Call, ...]) -> Program | None:
