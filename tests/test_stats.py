@@ -69,6 +69,7 @@ def test_one_campaign(db: str) -> None:
     assert lines[0].startswith("campaign 1 (done, kernel 6.18.0, ")
     assert lines[0].endswith("): 2 programs, 6 checked steps")
     assert [line.rstrip() for line in lines[1:]] == [
+        "succeeded: all mm calls 75.0% · mmap 75.0%",  # touches are not mm calls
         "",
         "mmap: 4 steps (66.7% of all)",
         "  prot     PROT_READ            4  100.0%",
@@ -118,6 +119,14 @@ def test_json(db: str) -> None:
         "outcomes": {"ok": 3, "EEXIST": 1},
     }
     assert "mmap" not in data["not_exercised"] and "mlockall" in data["not_exercised"]
+    assert data["success"] == {"all mm calls": [3, 4], "mmap": [3, 4]}
+
+
+def test_success_over_all_campaigns(db: str) -> None:
+    data = json.loads(ok("--campaign", "all", "--json", "--db", db))
+    assert data["success"] == {"all mm calls": [3, 5], "mmap": [3, 4], "mlockall": [0, 1]}
+    assert "succeeded: all mm calls 60.0% · mmap 75.0% · mlockall 0.0%" in ok(
+        "--campaign", "all", "--db", db)
 
 
 def test_a_campaign_without_counts(db: str, tmp_path: Path) -> None:

@@ -109,11 +109,25 @@ class CallOps:
     outcomes: dict[str, int]  # ok / errno / signal -> steps, most frequent first
 
 
+# The memory-management syscalls whose success rate says whether a campaign's programs
+# get past the argument checks to the semantics (not touches, forks or memfd set-up).
+MM_CALLS = ("mmap", "munmap", "mprotect", "mremap", "madvise", "mlock", "mlock2", "munlock",
+            "mlockall", "munlockall")
+
+
 @dataclass(frozen=True)
 class OpsSummary:
     steps: int
     calls: dict[str, CallOps]  # in syscall-table order, unknown calls after by name
     not_exercised: list[str]  # calls of the table no step ran
+
+    def success(self) -> dict[str, tuple[int, int]]:
+        """(steps that returned ok, steps) per mm call exercised, and over all of
+        them as "all mm calls"."""
+        rates = {name: (c.outcomes.get("ok", 0), c.steps) for name, c in self.calls.items()
+                 if name in MM_CALLS}
+        total = (sum(ok for ok, _ in rates.values()), sum(n for _, n in rates.values()))
+        return {"all mm calls": total, **rates}
 
 
 def summary(counts: Iterable[OpCount]) -> OpsSummary:

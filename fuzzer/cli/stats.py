@@ -43,7 +43,7 @@ def ops_cmd(campaign: CampaignOpt = None, as_json: JsonOpt = False,
         typer.echo(json.dumps({"campaign": cid, "campaigns": [c.id for c in campaigns],
                                "programs": sum(c.programs for c in campaigns),
                                "campaign_steps": sum(c.steps for c in campaigns),
-                               **asdict(ops)}, indent=2))
+                               **asdict(ops), "success": ops.success()}, indent=2))
         return
     _print(campaigns, cid, ops)
 
@@ -74,6 +74,9 @@ def _print(campaigns: list[CampaignRow], cid: int | None, ops: OpsSummary) -> No
     if ops.steps != steps:
         out.print(f"operation counts cover {ops.steps:,} of the {steps:,} steps (campaigns "
                   "before mmfuzz counted them have none)", markup=False)
+    rates = ops.success()
+    out.print("succeeded: " + " · ".join(f"{name} {_share(ok, n)}" for name, (ok, n)
+                                          in rates.items() if n), markup=False)
     names = [v for c in ops.calls.values() for d in (*c.args.values(), c.outcomes) for v in d]
     wide = max(map(len, names), default=0)
     what = max((len(a) for c in ops.calls.values() for a in (*c.args, "outcome")), default=0)
