@@ -235,7 +235,7 @@ def _move_vma(state: State, old: int, old_len: int, new_len: int, dest: int,
         state.outside_locked += new_len // PAGE if head.attrs.lo else 0
         if head.attrs.obj:
             map_outside(state, head.attrs, pgoff, moved, new_len // PAGE,
-                        populate=head.attrs.lo)
+                        populate=head.attrs.lo, anon=slot[1] != 0)
         # a page fork left shared stays shared where it went (world.py counts it)
         state.outside_frames += [(m, head.attrs) for m in moved if m[0] == SHARED_ANON]
         return OUTSIDE
@@ -273,15 +273,20 @@ def _extend(state: State, vma: range, count: int) -> None:
 
 
 def map_outside(state: State, attrs: Attrs, pgoff: int, moved: list[str], count: int,
-                populate: bool) -> None:
+                populate: bool, anon: bool = False) -> None:
     """Note a file VMA (shared or private) placed outside the arena, by mremap or by an
     mmap the kernel put elsewhere: the page-cache pages it maps are the pages that
     moved with it and, if it is populated (a locked VMA that grew, or a new mapping
-    with MAP_POPULATE or MAP_LOCKED), the rest of it up to the object's end."""
-    state.outside_shmem_vmas.append((attrs.obj, pgoff, count, attrs, attrs.shared))
+    with MAP_POPULATE or MAP_LOCKED), the rest of it up to the object's end.
+    `anon`: whether it has an anon_vma (a moved VMA keeps its own), which decides
+    whether fork copies its page tables (`world.py`); a writable private VMA gets
+    one when it is populated (do_cow_fault)."""
+    grows = populate and not attrs.lf and attrs.populatable and count > len(moved)
+    anon = anon or (grows and not attrs.shared and bool(attrs.prot & PROT_WRITE))
+    state.outside_shmem_vmas.append((attrs.obj, pgoff, count, attrs, anon))
     mapped = {pgoff + k for k, letter in enumerate(moved) if letter in (SHMEM, SHMEM_TWICE)}
     state.outside_shmem |= {(attrs.obj, pg) for pg in mapped}
-    if populate and not attrs.lf and attrs.populatable and count > len(moved):
+    if grows:
         _populate_file_vma(state, attrs.obj, pgoff + len(moved), pgoff + count, attrs.prot,
                            attrs.shared, around=pgoff)
 
@@ -311,10 +316,12 @@ def populate_outside(state: State) -> None:
     adds FOLL_WRITE "to break COW"): do_wp_page gives it a copy of each frame fork
     left shared (wp_page_copy), or reuses the last mapping of one, so either way the
     frames it moved with count as sharers no more (docs/SEMANTICS.md §8)."""
-    for obj, first, count, attrs, shared in state.outside_shmem_vmas:
+    for n, (obj, first, count, attrs, _) in enumerate(state.outside_shmem_vmas):
         if attrs.populatable:
-            _populate_file_vma(state, obj, first, first + count, attrs.prot, shared,
+            _populate_file_vma(state, obj, first, first + count, attrs.prot, attrs.shared,
                                around=first)
+            if not attrs.shared and attrs.prot & PROT_WRITE:  # write faults: do_cow_fault
+                state.outside_shmem_vmas[n] = (obj, first, count, attrs, True)
     state.outside_frames = [(frame, a) for frame, a in state.outside_frames
                             if not (a.populatable and a.prot & PROT_WRITE and not a.shared)]
 

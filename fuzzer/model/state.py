@@ -107,8 +107,8 @@ class State:
     # (mremap keeps it), a memfd's is its file size rounded up to whole pages
     # (ftruncate sets it; the bytes of a partial last page change nothing the
     # oracle sees). The file VMAs (shared or private) placed outside the arena,
-    # as (object, first offset, pages, attrs, shared); and the (object, offset)
-    # page-cache pages they map.
+    # as (object, first offset, pages, attrs, whether it has an anon_vma); and the
+    # (object, offset) page-cache pages they map.
     shmem_size: dict[int, int] = field(default_factory=dict)
     outside_shmem_vmas: list[tuple[int, int, int, Attrs, bool]] = field(default_factory=list)
     outside_shmem: set[tuple[int, int]] = field(default_factory=set)

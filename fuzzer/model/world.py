@@ -104,7 +104,7 @@ def _fork(world: World, parent_no: int) -> Prediction:
     child.next_obj = max(child.next_obj, n * OBJ_RANGE)
     child.def_lo = child.def_lf = False  # VM_INIT_DEF_MASK: MCL_FUTURE is not inherited
     child.outside_locked = 0
-    child.outside_shmem = set()  # shared VMAs come without page tables
+    child.outside_shmem = _copied_outside(parent)
     child.rest = [replace(v, lo=False, lf=False) for v in parent.rest]
     renamed: dict[int, int] = {}  # parent anon_vma -> the child's (chained: negative)
     for i, page in enumerate(parent.pages):
@@ -136,6 +136,19 @@ def _fork(world: World, parent_no: int) -> Prediction:
     world.procs[n] = child
     _link(world)
     return Prediction(NEW_PID)
+
+
+def _copied_outside(parent: State) -> set[tuple[int, int]]:
+    """The page-cache pages the child maps outside the arena right after fork:
+    vma_needs_copy copies the page tables of a private file VMA with an anon_vma
+    (copy_present_pte maps the cached page once more), none of a shared VMA or of
+    a private one without an anon_vma. (By offsets: a page that another VMA outside
+    maps over the same offsets is assumed to be this one's.)"""
+    copied = [(obj, range(first, first + count))
+              for obj, first, count, a, anon in parent.outside_shmem_vmas
+              if anon and not a.shared and not a.dc]
+    return {(obj, pg) for obj, pg in parent.outside_shmem
+            if any(obj == o and pg in offs for o, offs in copied)}
 
 
 def _link(world: World) -> None:
