@@ -341,6 +341,26 @@ ROWS = [
         touch(@8, read)
         """, ["0", "0", "@0", "-", "@8", "-", "-", "outside", "pid", "exit", "-"],
         "@2-3 -w-p ..; @8-9 r--s Ff"),
+    # dup_mmap skips a VM_DONTCOPY VMA that mremap moved outside the arena as well:
+    # the child has 0 kB outside (the oracle compares the size outside the arena)
+    case("fork-skips-dontfork-vma-moved-outside", """
+        mmap(@0, 4p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED|MAP_POPULATE, -1, 0)
+        madvise(@0, 2p, MADV_DONTFORK)
+        mremap(@0, 2p, 3p, MREMAP_MAYMOVE, @0)
+        fork()
+        p1: mlockall(MCL_CURRENT)
+        """, ["@0", "0", "outside", "pid", "0"], "@2-3 rw-p lo AA"),
+    # ... and a VM_WIPEONFORK one outside starts empty in the child: the pages fork
+    # left shared in it are shared by one process fewer (Pss of the arena's pages)
+    case("fork-wipes-wipeonfork-vma-moved-outside", """
+        mmap(@0, 4p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED|MAP_POPULATE, -1, 0)
+        fork()
+        madvise(@0, 2p, MADV_WIPEONFORK)
+        mremap(@0, 2p, 3p, MREMAP_MAYMOVE, @0)
+        fork()
+        touch(@2, write)
+        p1: touch(@2, write)
+        """, ["@0", "pid", "0", "outside", "pid", "-", "-"], "@0-3 rw-p aaAa"),
 ]
 
 # How often the page-cache pages at @8 and @9 are mapped over all processes at the end

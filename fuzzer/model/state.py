@@ -95,6 +95,7 @@ class State:
     next_obj: int = 1
     outside_locked: int = 0  # pages of locked mappings the kernel placed outside the arena
     outside_mapped: int = 0
+    outside_dontfork: int = 0  # of those, pages of VM_DONTCOPY VMAs (a fork child lacks them)
     rest: list[RestVma] = field(default_factory=list)  # the executor's own VMAs
     def_lo: bool = False  # mm->def_flags after mlockall(MCL_FUTURE): VM_LOCKED
     def_lf: bool = False  # ... and VM_LOCKONFAULT with MCL_ONFAULT

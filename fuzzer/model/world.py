@@ -104,6 +104,11 @@ def _fork(world: World, parent_no: int) -> Prediction:
     child.next_obj = max(child.next_obj, n * OBJ_RANGE)
     child.def_lo = child.def_lf = False  # VM_INIT_DEF_MASK: MCL_FUTURE is not inherited
     child.outside_locked = 0
+    # dup_mmap skips VM_DONTCOPY VMAs outside the arena too, and a VM_WIPEONFORK one
+    # starts empty there: the child shares none of their frames.
+    child.outside_mapped = parent.outside_mapped - parent.outside_dontfork
+    child.outside_dontfork = 0
+    child.outside_frames = [(f, a) for f, a in parent.outside_frames if not (a.dc or a.wf)]
     child.outside_shmem = _copied_outside(parent)
     child.rest = [replace(v, lo=False, lf=False) for v in parent.rest]
     renamed: dict[int, int] = {}  # parent anon_vma -> the child's (chained: negative)
