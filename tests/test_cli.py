@@ -378,6 +378,11 @@ def test_bench_throughput() -> None:
     assert result.exit_code == 0, result.output
     assert "workload: 30 generated programs" in result.stdout
     assert "programs/s" in result.stdout and "steps/s" in result.stdout
+    # The ceiling ran the same programs for the same steps (else a note says otherwise).
+    assert "product / ceiling: " in result.stdout
+    assert "note: the ceiling ran" not in result.stdout
+    phases = [line.split()[0] for line in result.stdout.splitlines() if line.startswith("  ")]
+    assert phases[:3] == ["spawn", "ptrace", "reap"] and "store" in phases
 
 
 def test_help_has_examples() -> None:
