@@ -37,6 +37,7 @@ class Options:
     explore: float = 0.25  # share of inputs decoded from fresh random bytes
     kernel: str = "host"  # or "uml:PATH": workers run in User-Mode Linux guests (fuzzer/kernel)
     guest_mem: int = GUEST_MEM  # MiB of memory per guest
+    cpus: str = ""  # CPUs to pin workers to, as `mmfuzz run --cpus` takes them ("": any free)
 
     def as_json(self) -> dict[str, object]:
         """JSON-able, field by field: paths as text, tuples as lists."""

@@ -29,7 +29,7 @@ from fuzzer.trace.supervisor import Run
 # Phases in the order they are printed, with what each covers.
 PHASES = {
     "spawn": "posix_spawn, the program down the pipe, the wait for the first stop",
-    "ptrace stops": "PTRACE_SYSCALL, waitpid, PEEKUSER, fork events, per call",
+    "ptrace stops": "PTRACE_SYSCALL to waitpid, so the syscall itself too; PEEKUSER, forks",
     "reap": "kill, waitpid of every process of the run",
     "/proc reads": "open, read and decode smaps and status, pread pagemap",
     "parsing": "smaps and status text to a Snapshot",
