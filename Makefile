@@ -34,4 +34,4 @@ lint: setup
 	$(BIN)/mypy
 
 clean:
-	rm -rf $(VENV) build *.egg-info fuzzer/executor/mmfuzz-executor
+	rm -rf $(VENV) build *.egg-info fuzzer/executor/mmfuzz-executor fuzzer/executor/mmfuzz-ceiling

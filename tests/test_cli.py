@@ -195,6 +195,14 @@ def test_invalid_option_value(args: list[str]) -> None:
     assert "Invalid value" in result.stderr
 
 
+@pytest.mark.parametrize(("cpus", "needle"), [
+    ("99", "--cpus: CPU 99 is not one this process may run on (allowed: "),
+    ("0,x", "--cpus 0,x: not a CPU list"),
+])
+def test_run_cpus_outside_the_allowed_set(cpus: str, needle: str) -> None:
+    assert_user_error(invoke("run", "--time", "1", "--db", "sqlite://", "--cpus", cpus), needle)
+
+
 def test_triage_list_corrupt_db(tmp_path: Path) -> None:
     path = tmp_path / "corrupt.sqlite"
     path.write_bytes(b"this is not a database, " * 100)
@@ -401,6 +409,11 @@ def test_bench_throughput() -> None:
     assert result.exit_code == 0, result.output
     assert "workload: 30 generated programs" in result.stdout
     assert "programs/s" in result.stdout and "steps/s" in result.stdout
+    # The ceiling ran the same programs for the same steps (else a note says otherwise).
+    assert "product / ceiling: " in result.stdout
+    assert "note: the ceiling ran" not in result.stdout
+    phases = [line.split()[0] for line in result.stdout.splitlines() if line.startswith("  ")]
+    assert phases[:3] == ["spawn", "ptrace", "reap"] and "store" in phases
 
 
 def test_help_has_examples() -> None:

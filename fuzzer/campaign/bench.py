@@ -52,7 +52,11 @@ def workload(count: int, seed: int) -> list[Program]:
     return [generate(ByteSource(rng.randbytes(256)), SUPPORTED, covers) for _ in range(count)]
 
 
-def throughput(supervisor: Supervisor, count: int = 1000, seed: int = 1) -> Throughput:
+def throughput(supervisor: Supervisor, count: int = 1000, seed: int = 1,
+               ran: list[tuple[Program, int]] | None = None) -> Throughput:
+    """The workload checked by one supervisor. `ran`, if given, receives each counted
+    program with the number of steps it was checked for (the ceiling's and the
+    breakdown's workload: the same programs, as far as the product ran them)."""
     programs = workload(count, seed)
     steps = diverged = 0
     # each run's first snapshot, and each step with the snapshot it was compared with
@@ -73,6 +77,8 @@ def throughput(supervisor: Supervisor, count: int = 1000, seed: int = 1) -> Thro
         diverged += bool(report.divergences)
         if report.initial is not None:
             seen.append((report.initial, kept))
+            if ran is not None:
+                ran.append((program, len(report.steps)))
     seconds = time.perf_counter() - start
 
     # The same Python work again (model steps and comparisons against the very

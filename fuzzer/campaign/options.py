@@ -41,6 +41,7 @@ class Options:
     search: str = "programs"
     kernel: str = "host"  # or "uml:PATH": workers run in User-Mode Linux guests (fuzzer/kernel)
     guest_mem: int = GUEST_MEM  # MiB of memory per guest
+    cpus: str = ""  # CPUs to pin workers to, as `mmfuzz run --cpus` takes them ("": any free)
 
     def as_json(self) -> dict[str, object]:
         """JSON-able, field by field: paths as text, tuples as lists."""

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from types import FrameType
 from typing import IO
 
+from fuzzer.campaign.cpus import Placement, parse_cpus, place
 from fuzzer.campaign.options import Job, Options
 from fuzzer.kernel import parse_kernel
 from fuzzer.kernel.session import probe as probe_guest
@@ -70,14 +71,23 @@ def _on_term(signo: int, frame: FrameType | None) -> None:
 def run_campaign(
     store: Store, opts: Options, show: Callable[[Progress], None], every: float = 2.0
 ) -> Progress:
+    placement = place(opts.workers, parse_cpus(opts.cpus) if opts.cpus else ())
+    try:
+        return _campaign(store, opts, show, every, placement)
+    finally:
+        placement.close()  # the workers' copies of the locks are gone with them
+
+
+def _campaign(store: Store, opts: Options, show: Callable[[Progress], None], every: float,
+              placement: Placement) -> Progress:
     kernel, features = _kernel(opts)
     options = opts.as_json()
     options["features"] = features  # what the model was told about this kernel
+    options["worker_cpus"] = placement.cpus  # where each worker ran
     cid = store.start_campaign(kernel=kernel, host=os.uname().nodename, options=options)
     progress = Progress(cid)
-    cpus = sorted(os.sched_getaffinity(0))
-    workers = [_start(i, cid, opts, cpus[i % len(cpus)], features)
-               for i in range(opts.workers)]
+    workers = [_start(i, cid, opts, cpu, features, placement.fds)
+               for i, cpu in enumerate(placement.cpus)]
     old = signal.signal(signal.SIGTERM, _on_term)
     start = last_show = time.monotonic()
     sel = selectors.DefaultSelector()
@@ -127,8 +137,8 @@ def _kernel(opts: Options) -> tuple[str, dict[str, object]]:
     return probe_guest(parse_kernel(opts.kernel, opts.guest_mem))
 
 
-def _start(index: int, cid: int, opts: Options, cpu: int,
-           features: dict[str, object]) -> _Worker:
+def _start(index: int, cid: int, opts: Options, cpu: int, features: dict[str, object],
+           locks: list[int]) -> _Worker:
     log = tempfile.TemporaryFile()  # noqa: SIM115 -- lives as long as the worker
     # Worker i fuzzes with seed+i; the seed programs are run once, by the first.
     mine = replace(opts, seed=opts.seed + index, seeds=opts.seeds if index == 0 else None)
@@ -136,7 +146,8 @@ def _start(index: int, cid: int, opts: Options, cpu: int,
     # In a guest kernel, a host process stands in for the worker and runs it in the guest.
     module = "fuzzer.campaign.worker" if opts.kernel == "host" else "fuzzer.campaign.guest_worker"
     proc = subprocess.Popen([sys.executable, "-m", module, job.to_json()],
-                            stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL)
+                            stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
+                            pass_fds=locks)  # the CPU locks live while a worker does
     return _Worker(index, proc, log)
 
 

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from fuzzer.campaign.cpus import check_cpus, parse_cpus
 from fuzzer.campaign.options import DEFAULTS, Options
 from fuzzer.campaign.run import run_campaign
 from fuzzer.campaign.transcript import print_report, step_printer
@@ -66,6 +67,9 @@ SeedsOpt = Annotated[Path, typer.Option("--seeds", help="Folder of seed programs
 SeedOpt = Annotated[int, typer.Option("--seed", help="libFuzzer seed (worker i uses seed+i).")]
 WorkersOpt = Annotated[int, typer.Option(
     "--workers", help="Worker processes, one CPU each.", min=1)]
+CpusOpt = Annotated[str | None, typer.Option(
+    "--cpus", help="CPUs to pin the workers to, e.g. 1 or 0,1 or 0-3 (default: CPUs no other "
+    "campaign on this host holds).")]
 BudgetOpt = Annotated[float, typer.Option(
     "--budget", help="Wall-clock seconds per program before it counts as a hang.", min=0.1)]
 MinimizeOpt = Annotated[int, typer.Option(
@@ -96,6 +100,7 @@ def run_cmd(
     seeds: SeedsOpt = SEEDS,
     seed: SeedOpt = DEFAULTS.seed,
     workers: WorkersOpt = DEFAULTS.workers,
+    cpus: CpusOpt = None,
     budget: BudgetOpt = DEFAULTS.budget,
     inject: InjectOption = None,
     calls: CallsOpt = None,
@@ -124,6 +129,8 @@ def run_cmd(
             executor_path()  # built here: a guest's root file system is read-only
         injections(inject)  # and on a bad injection
         check_search(search)
+        if cpus is not None:
+            check_cpus(parse_cpus(cpus))
         wanted = tuple(c.strip() for c in calls.split(",")) if calls else ()
         unknown = sorted(set(wanted) - SUPPORTED)
         if unknown:
@@ -135,7 +142,7 @@ def run_cmd(
                        corpus=corpus, seeds=seed_dir, injections=tuple(inject or ()),
                        calls=wanted, minimize_budget=minimize_budget, crashes=crashes,
                        explore=explore, search=search, kernel=str(target),
-                       guest_mem=guest_mem)
+                       guest_mem=guest_mem, cpus=cpus or "")
         progress = run_campaign(store, opts, print_progress)
         print_summary(progress, store)
 

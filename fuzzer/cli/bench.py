@@ -10,13 +10,16 @@ from typing import Annotated
 import typer
 
 from fuzzer.campaign.bench import Detection, Throughput, detect, throughput
+from fuzzer.campaign.ceiling import Ceiling, run_ceiling
 from fuzzer.campaign.options import DEFAULTS
+from fuzzer.campaign.phases import PHASES, Breakdown, breakdown
 from fuzzer.cli.common import GuestMemOption, check_search, kernel_of, out, user_errors
 from fuzzer.executor import executor_path
 from fuzzer.inject import load
 from fuzzer.inject.catalogue import CATALOGUE
 from fuzzer.kernel import GUEST_MEM, Kernel
 from fuzzer.kernel.session import throughput_in_guest
+from fuzzer.prog import Program
 from fuzzer.store import open_store
 from fuzzer.trace import Supervisor
 
@@ -36,6 +39,9 @@ def throughput_cmd(
 ) -> None:
     """Programs/s and checked steps/s of one worker over a fixed generated workload.
 
+    On the host it also runs the C-only ceiling (fuzzer/executor/ceiling.c) on the
+    same programs and CPU, and times the product's run phase by phase.
+
     Example: mmfuzz bench throughput --programs 2000
 
     Example: mmfuzz bench throughput --kernel host --kernel uml:/usr/bin/linux
@@ -49,9 +55,11 @@ def throughput_cmd(
 
 
 def _throughput(target: Kernel, programs: int, seed: int, cpu: int) -> None:
+    ran: list[tuple[Program, int]] = []
     if target.is_host:
-        r = throughput(Supervisor(executor_path(), cpu=cpu), programs, seed)
-        out.print(f"kernel: host ({os.uname().release})", markup=False)
+        supervisor = Supervisor(executor_path(), cpu=cpu)
+        r = throughput(supervisor, programs, seed, ran)
+        out.print(f"kernel: host ({os.uname().release}), CPU {cpu}", markup=False)
     else:
         figures, ready = throughput_in_guest(target, programs, seed)
         r = Throughput(**{k: v for k, v in figures.items()})  # type: ignore[arg-type]
@@ -67,6 +75,37 @@ def _throughput(target: Kernel, programs: int, seed: int, cpu: int) -> None:
     if r.divergent_programs:
         out.print(f"note: {r.divergent_programs} programs diverged (see `mmfuzz exec`)",
                   markup=False)
+    if target.is_host:
+        _ceiling(r, run_ceiling(ran, budget=r.seconds * 2 + 60))
+        _breakdown(r, breakdown(supervisor, ran))
+    else:
+        out.print("ceiling and breakdown: on the host kernel only", markup=False)
+
+
+def _ceiling(r: Throughput, c: Ceiling) -> None:
+    out.print(f"ceiling (C, fuzzer/executor/ceiling.c; same programs, steps and CPU; the same "
+              f"spawn, ptrace stops and /proc reads of every live process, nothing else): "
+              f"{c.programs_per_s:,.0f} programs/s, {c.steps_per_s:,.0f} checked steps/s "
+              f"({c.seconds:.2f} s)", markup=False)
+    if c.failures or (c.programs, c.steps) != (r.programs, r.steps):
+        out.print(f"note: the ceiling ran {c.programs} programs, {c.steps} steps "
+                  f"({c.failures} failed)", markup=False)
+    out.print(f"product / ceiling: {r.steps_per_s / c.steps_per_s:.1%} of the ceiling's "
+              f"checked steps/s, {r.programs_per_s / c.programs_per_s:.1%} of its programs/s",
+              markup=False)
+
+
+def _breakdown(r: Throughput, b: Breakdown) -> None:
+    overhead = b.total / r.seconds - 1 if r.seconds else 0.0
+    out.print(f"breakdown (a second run of the same programs with a timer wrapped around the "
+              f"functions of each phase, exclusive times; the timers add {overhead:+.0%} "
+              f"to the run: {b.total:.2f} s):", markup=False)
+    for phase, what in PHASES.items():
+        s = b.seconds[phase]
+        out.print(f"  {phase:<13} {s:6.2f} s {s / b.total:4.0%} "
+                  f"{s / b.steps * 1e6 if b.steps else 0:6.0f} µs/step  ({what})", markup=False)
+    out.print("  store         not in this benchmark (it records nothing; a campaign "
+              "writes only divergences)", markup=False)
 
 
 @app.command("detect")

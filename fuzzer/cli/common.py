@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from fuzzer.campaign.cpus import CpuError
 from fuzzer.campaign.options import SEARCHES
 from fuzzer.campaign.run import CampaignError
 from fuzzer.executor import ExecutorBuildError
@@ -36,6 +37,7 @@ USER_ERRORS: tuple[type[BaseException], ...] = (
     SupervisorError,
     ExecutorBuildError,
     CampaignError,
+    CpuError,
     ObserveError,
     Unsupported,
     InjectionError,

@@ -2,7 +2,9 @@
 
 The binary is static, so the child's address space is small and known: a few
 VMAs of its own and the arena. It is built on first use (or by `make`), and
-rebuilt whenever the source is newer than the binary.
+rebuilt whenever the source is newer than the binary. `ceiling.c`, the C-only
+ceiling `mmfuzz bench throughput` measures the product against, is built the
+same way (`ceiling_path()`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from pathlib import Path
 
 SOURCE = Path(__file__).with_name("executor.c")
 BINARY_NAME = "mmfuzz-executor"
+CEILING_SOURCE = Path(__file__).with_name("ceiling.c")
+CEILING_NAME = "mmfuzz-ceiling"
 CFLAGS = ["-O2", "-Wall", "-Wextra", "-Werror", "-static"]
 
 
@@ -21,37 +25,48 @@ class ExecutorBuildError(RuntimeError):
     """The executor could not be compiled (no C compiler, no static libc, ...)."""
 
 
-def _candidates() -> list[Path]:
+def _candidates(name: str = BINARY_NAME) -> list[Path]:
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "mmfuzz"
-    return [SOURCE.with_name(BINARY_NAME), cache / BINARY_NAME]
+    return [SOURCE.with_name(name), cache / name]
 
 
 def executor_path() -> Path:
     """Path of an up-to-date executor binary, building it if needed."""
-    src_mtime = SOURCE.stat().st_mtime
-    for path in _candidates():
+    return _up_to_date(SOURCE, BINARY_NAME)
+
+
+def ceiling_path() -> Path:
+    """Path of an up-to-date ceiling binary (ceiling.c), building it if needed."""
+    return _up_to_date(CEILING_SOURCE, CEILING_NAME)
+
+
+def _up_to_date(source: Path, name: str) -> Path:
+    src_mtime = source.stat().st_mtime
+    for path in _candidates(name):
         if path.exists() and path.stat().st_mtime >= src_mtime:
             return path
-    return build()
+    return build(source, name)
 
 
-def build() -> Path:
+def build(source: Path = SOURCE, name: str = BINARY_NAME) -> Path:
+    """Compile `source` (static, -O2, warnings as errors) into the first writable place."""
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         raise ExecutorBuildError("no C compiler found (install gcc, or set CC)")
     errors = []
-    for path in _candidates():
+    what = "the executor" if name == BINARY_NAME else name
+    for path in _candidates(name):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
             proc = subprocess.run(
-                [cc, *CFLAGS, "-o", str(tmp), str(SOURCE)], capture_output=True, text=True
+                [cc, *CFLAGS, "-o", str(tmp), str(source)], capture_output=True, text=True
             )
             if proc.returncode != 0:
                 first = (proc.stderr.strip().splitlines() or ["unknown error"])[0]
-                raise ExecutorBuildError(f"building the executor failed: {first}")
+                raise ExecutorBuildError(f"building {what} failed: {first}")
             tmp.replace(path)
             return path
         except PermissionError as e:
             errors.append(str(e))
-    raise ExecutorBuildError("cannot write the executor binary: " + "; ".join(errors))
+    raise ExecutorBuildError(f"cannot write {what}: " + "; ".join(errors))

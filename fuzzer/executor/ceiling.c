@@ -1,0 +1,343 @@
+/*
+ * mmfuzz ceiling: the kernel work of checking programs, in C and nothing else.
+ *
+ * `mmfuzz bench throughput` runs it on the very programs the product checked,
+ * so the product's rate can be read against the rate the kernel allows. For
+ * each program it does what the supervisor and the observer make the kernel
+ * do (fuzzer/trace/supervisor.py, fuzzer/observe/proc.py), with no model, no
+ * parsing and no comparison:
+ *
+ *   - posix_spawn of the real executor with the wire program on a pipe, a wait
+ *     for its first SIGSTOP, PTRACE_SETOPTIONS (TRACESYSGOOD, EXITKILL, TRACEFORK),
+ *     the child subreaper attribute on and off around the run;
+ *   - /proc/PID/{smaps,status,pagemap} opened once per process, and one snapshot
+ *     (smaps and status read whole from offset 0, the arena's pagemap words in
+ *     one pread) of process 0 before its first call;
+ *   - per call, the calling process resumed with PTRACE_SYSCALL until the call
+ *     is made (the syscall's exit stop; for a touch, the getppid checkpoint's
+ *     entry), with PEEKUSER of orig_rax at entries and of rax at the exit, the
+ *     fork event followed to the child's first stop, GETSIGINFO for a touch's
+ *     SIGSEGV/SIGBUS; then a snapshot of *every* live process (the product reads
+ *     the caller whole, and another process whole only when it may have changed:
+ *     so the ceiling reads at least as much as the product);
+ *   - after the last call each process run to its exit; kill and reap.
+ *
+ * Input file: records of u64 steps (how many calls the product ran: a program
+ * that diverged stopped there), u64 size, then the wire program (size bytes).
+ * Usage: mmfuzz-ceiling EXECUTOR PROGRAMS-FILE ARENA-BASE ARENA-PAGES
+ * Prints: programs steps nanoseconds failures
+ */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
+#include <sys/user.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define WORDS 7
+#define MAX_PROCS 130
+#define TOUCH_READ 1000
+#define TOUCH_WRITE 1001
+#define OP_PRLIMIT_MEMLOCK 1002
+#define OP_DROP_CAP_IPC_LOCK 1003
+#define OP_EXIT 1004
+#define OP_MEMFD_CREATE 1010
+#define SYS_GETPPID 110
+#define SYSCALL_TRAP (SIGTRAP | 0x80)
+#define OFF_RAX (10 * 8)
+#define OFF_ORIG_RAX (15 * 8)
+
+struct proc {
+	pid_t pid;
+	long entered; /* -1: not inside a syscall */
+	int resume_sig;
+	int fds[3]; /* smaps, status, pagemap */
+};
+
+static struct proc *procs[MAX_PROCS];
+static struct proc slots[MAX_PROCS];
+static pid_t seen[MAX_PROCS];
+static int nseen;
+static char buf[1 << 20];
+static uint64_t pagemap[512];
+static uint64_t arena_base, arena_pages;
+static const char *executor;
+
+static void open_proc(int n, pid_t pid)
+{
+	static const char *names[3] = { "smaps", "status", "pagemap" };
+	char path[64];
+	struct proc *p = &slots[n];
+
+	p->pid = pid;
+	p->entered = -1;
+	p->resume_sig = 0;
+	for (int i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "/proc/%d/%s", pid, names[i]);
+		p->fds[i] = open(path, O_RDONLY);
+	}
+	procs[n] = p;
+}
+
+static void close_proc(int n)
+{
+	for (int i = 0; i < 3; i++)
+		if (procs[n]->fds[i] >= 0)
+			close(procs[n]->fds[i]);
+	procs[n] = NULL;
+}
+
+static void read_whole(int fd)
+{
+	lseek(fd, 0, SEEK_SET);
+	while (read(fd, buf, sizeof(buf)) > 0)
+		;
+}
+
+static void snapshot(struct proc *p)
+{
+	read_whole(p->fds[0]);
+	read_whole(p->fds[1]);
+	if (pread(p->fds[2], pagemap, arena_pages * 8, (off_t)(arena_base / 4096 * 8)) < 0)
+		perror("pagemap");
+}
+
+/* The syscall number whose stop ends a call with this wire op. */
+static long stop_nr(uint64_t op)
+{
+	switch (op) {
+	case TOUCH_READ:
+	case TOUCH_WRITE:
+		return SYS_GETPPID;
+	case OP_PRLIMIT_MEMLOCK:
+		return 302;
+	case OP_DROP_CAP_IPC_LOCK:
+		return 126;
+	case OP_EXIT:
+		return 231;
+	case OP_MEMFD_CREATE:
+		return 319;
+	default:
+		return (long)op;
+	}
+}
+
+static int adopt(int n, pid_t pid)
+{
+	int st;
+
+	seen[nseen++] = pid;
+	if (waitpid(pid, &st, __WALL) < 0 || !WIFSTOPPED(st) || WSTOPSIG(st) != SIGSTOP)
+		return -1;
+	open_proc(n, pid);
+	return 0;
+}
+
+/* Resume process n until it has made the call; 0, or -1 if the run went wrong. */
+static int advance(int n, uint64_t op, int forks)
+{
+	struct proc *p = procs[n];
+	long nr = stop_nr(op);
+	int touch = op == TOUCH_READ || op == TOUCH_WRITE, st;
+
+	for (;;) {
+		ptrace(PTRACE_SYSCALL, p->pid, 0, p->resume_sig);
+		p->resume_sig = 0;
+		if (waitpid(p->pid, &st, __WALL) < 0)
+			return -1;
+		if (WIFEXITED(st) && op == OP_EXIT && WEXITSTATUS(st) == 0) {
+			close_proc(n);
+			return 0;
+		}
+		if (!WIFSTOPPED(st))
+			return -1;
+		int sig = WSTOPSIG(st);
+		if (sig == SYSCALL_TRAP && p->entered < 0) {
+			p->entered = ptrace(PTRACE_PEEKUSER, p->pid, OFF_ORIG_RAX, 0);
+			if (touch && p->entered == SYS_GETPPID)
+				return 0;
+		} else if (sig == SYSCALL_TRAP) {
+			long entered = p->entered;
+
+			p->entered = -1;
+			if (entered == nr && !touch) {
+				(void)ptrace(PTRACE_PEEKUSER, p->pid, OFF_RAX, 0);
+				return 0;
+			}
+		} else if (sig == SIGTRAP && (st >> 16) == PTRACE_EVENT_FORK) {
+			unsigned long child;
+
+			ptrace(PTRACE_GETEVENTMSG, p->pid, 0, &child);
+			if (forks >= MAX_PROCS || adopt(forks, (pid_t)child) != 0)
+				return -1;
+		} else if (sig == SIGTRAP && (st >> 16)) {
+			continue;
+		} else if (sig == SIGSEGV || sig == SIGBUS) {
+			siginfo_t info;
+
+			ptrace(PTRACE_GETSIGINFO, p->pid, 0, &info);
+			p->resume_sig = sig;
+		} else {
+			p->resume_sig = sig;
+		}
+	}
+}
+
+static int finish(int n)
+{
+	struct proc *p = procs[n];
+	int st;
+
+	for (;;) {
+		ptrace(PTRACE_SYSCALL, p->pid, 0, p->resume_sig);
+		p->resume_sig = 0;
+		if (waitpid(p->pid, &st, __WALL) < 0)
+			return -1;
+		if (WIFEXITED(st)) {
+			close_proc(n);
+			return WEXITSTATUS(st) == 0 ? 0 : -1;
+		}
+		if (WIFSIGNALED(st))
+			return -1;
+		if (WSTOPSIG(st) != SIGSTOP && WSTOPSIG(st) != SYSCALL_TRAP && WSTOPSIG(st) != SIGTRAP)
+			p->resume_sig = WSTOPSIG(st);
+	}
+}
+
+static pid_t spawn(const uint64_t *prog, size_t size)
+{
+	posix_spawn_file_actions_t fa;
+	char *argv[] = { (char *)executor, NULL }, *envp[] = { NULL };
+	int fds[2], st;
+	pid_t pid;
+
+	if (pipe(fds) != 0)
+		return -1;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, fds[0], 0);
+	posix_spawn_file_actions_addclose(&fa, fds[1]);
+	if (posix_spawn(&pid, executor, &fa, NULL, argv, envp) != 0)
+		pid = -1;
+	posix_spawn_file_actions_destroy(&fa);
+	close(fds[0]);
+	if (pid > 0)
+		seen[nseen++] = pid;
+	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+	if (write(fds[1], prog, size) != (ssize_t)size)
+		pid = -1;
+	close(fds[1]);
+	if (pid <= 0 || waitpid(pid, &st, __WALL) < 0 || !WIFSTOPPED(st) || WSTOPSIG(st) != SIGSTOP)
+		return -1;
+	ptrace(PTRACE_SETOPTIONS, pid, 0,
+	       PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_TRACEFORK);
+	return pid;
+}
+
+static void reap(void)
+{
+	int st;
+
+	for (int n = 0; n < MAX_PROCS; n++)
+		if (procs[n]) {
+			kill(procs[n]->pid, SIGKILL);
+			close_proc(n);
+		}
+	for (int i = 0; i < nseen; i++)
+		while (waitpid(seen[i], &st, __WALL) >= 0)
+			;
+	nseen = 0;
+	prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
+}
+
+/* One program, its first `steps` calls; returns the steps made, or -1. */
+static long run(const uint64_t *prog, size_t size, uint64_t steps)
+{
+	pid_t pid = spawn(prog, size);
+	uint64_t ncalls = prog[1], forks = 0, i;
+
+	if (pid <= 0) {
+		reap();
+		return -1;
+	}
+	open_proc(0, pid);
+	snapshot(procs[0]);
+	for (i = 0; i < steps && i < ncalls; i++) {
+		const uint64_t *c = &prog[2 + i * WORDS];
+		uint64_t op = c[0] & 0xffffffffu, n = c[0] >> 32;
+
+		if (op == 57)
+			forks++;
+		if (n >= MAX_PROCS || !procs[n] || advance((int)n, op, (int)forks) != 0)
+			break;
+		for (int k = 0; k < MAX_PROCS; k++)
+			if (procs[k])
+				snapshot(procs[k]);
+	}
+	if (i == ncalls)
+		for (int k = 0; k < MAX_PROCS; k++)
+			if (procs[k] && finish(k) != 0)
+				break;
+	reap();
+	return i == steps || i == ncalls ? (long)i : -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct timespec t0, t1;
+	uint64_t head[2], *progs = NULL;
+	size_t used = 0, cap = 0;
+	long programs = 0, steps = 0, failures = 0;
+	FILE *f;
+
+	if (argc != 5) {
+		fprintf(stderr, "usage: mmfuzz-ceiling EXECUTOR PROGRAMS ARENA-BASE ARENA-PAGES\n");
+		return 2;
+	}
+	executor = argv[1];
+	arena_base = strtoull(argv[3], NULL, 0);
+	arena_pages = strtoull(argv[4], NULL, 0);
+	if (!(f = fopen(argv[2], "rb")) || arena_pages > 512) {
+		perror(argv[2]);
+		return 2;
+	}
+	/* Read everything first: the timed loop does no file I/O of its own. */
+	while (fread(head, sizeof(head), 1, f) == 1) {
+		size_t words = 2 + head[1] / 8;
+
+		if (used + words > cap) {
+			cap = (used + words) * 2;
+			progs = realloc(progs, cap * 8);
+		}
+		memcpy(progs + used, head, sizeof(head));
+		if (head[1] % 8 || fread(progs + used + 2, 1, head[1], f) != head[1]) {
+			fprintf(stderr, "%s: truncated record\n", argv[2]);
+			return 2;
+		}
+		used += words;
+	}
+	fclose(f);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (size_t at = 0; at < used; at += 2 + progs[at + 1] / 8) {
+		long made = run(progs + at + 2, progs[at + 1], progs[at]);
+
+		if (made < 0) {
+			failures++;
+			continue;
+		}
+		programs++;
+		steps += made;
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	printf("%ld %ld %lld %ld\n", programs, steps,
+	       (long long)(t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec),
+	       failures);
+	return 0;
+}
