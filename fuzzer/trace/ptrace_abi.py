@@ -9,6 +9,7 @@ SYSCALL_TRAP = signal.SIGTRAP | 0x80  # a syscall stop, with PTRACE_O_TRACESYSGO
 PTRACE_O_TRACESYSGOOD, PTRACE_O_TRACEFORK, PTRACE_O_TRACEVFORK = 0x01, 0x02, 0x04
 PTRACE_O_TRACECLONE, PTRACE_O_TRACEEXEC, PTRACE_O_EXITKILL = 0x08, 0x10, 0x100000
 PTRACE_EVENT_FORK = 1  # status >> 16 of the stop a traced fork makes in the parent
+PTRACE_EVENT_VFORK, PTRACE_EVENT_CLONE, PTRACE_EVENT_EXEC = 2, 3, 4
 OFF_RAX, OFF_ORIG_RAX = 10 * 8, 15 * 8  # offsets in struct user_regs_struct
 ARG_REGS = ("rdi", "rsi", "rdx", "r10", "r8", "r9")  # syscall arguments, in order
 SYSCALL_INSN_LEN = 2  # 0f 05

@@ -170,6 +170,8 @@ class Run:
                 case SignalStop(signal.SIGSTOP):
                     pt.ptrace_setoptions(self.pid, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL
                                          | PTRACE_O_TRACEFORK)
+                    if self.injector:
+                        self.injector.begin(self.pid)
                 case Exited(code) if code == EXIT_BAD_INPUT:
                     raise SupervisorError("the executor rejected the wire program")
                 case other:
@@ -276,7 +278,10 @@ class Run:
                         self._index = i + 1
                         return Step(i, call, ret)
                 case EventStop(event) if event == PTRACE_EVENT_FORK:
-                    self._adopt(forks, pt.ptrace_geteventmsg(proc.pid))
+                    child = pt.ptrace_geteventmsg(proc.pid)
+                    self._adopt(forks, child)
+                    if self.injector:
+                        self.injector.fork(proc.pid, child, shares_mm=False)
                 case EventStop():
                     pass
                 case SignalStop(signo) if signo in (SIGSEGV, SIGBUS):
