@@ -583,6 +583,21 @@ def test_set_minimized_and_reliability(store: Store) -> None:
     assert _count(store, Program) == 2
 
 
+def test_minimized_programs_newest_first(store: Store,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a program search plants in its corpus: minimized programs only, by last sighting."""
+    monkeypatch.setattr(store, "_now", Clock())
+    a, _ = _record(store, "a: one", n=1)
+    b, _ = _record(store, "b: two", n=2)
+    _record(store, "c: three", n=3)  # never minimized
+    for bucket, text in ((a, "mlock(@0, 1p)\n"), (b, "munlock(@0, 1p)\n")):
+        store.set_minimized(bucket, program_text=text, program_hash=f"{bucket + 16:016x}",
+                            step=0, original_calls=2, minimized_calls=1)
+    assert store.minimized_programs(10) == ["munlock(@0, 1p)\n", "mlock(@0, 1p)\n"]
+    _record(store, "a: one", n=1)  # seen again: now the newest
+    assert store.minimized_programs(1) == ["mlock(@0, 1p)\n"]
+
+
 def test_set_minimized_and_reliability_errors(store: Store) -> None:
     a, _ = _record(store, "a: one")
     good: dict[str, Any] = {"program_text": "x", "program_hash": "00000000000000aa", "step": 0,

@@ -139,12 +139,9 @@ class Worker:
         if self.opts.corpus is None:
             return
         programs = list(seeds)
-        for row in self.store.buckets(include_labelled=True)[:PLANTED_BUCKETS]:
-            text = self.store.bucket(row.id).minimized_program_text
-            if not text:
-                continue
+        for text in self.store.minimized_programs(PLANTED_BUCKETS):
             try:
-                programs.append(parse(text, f"bucket {row.id}"))
+                programs.append(parse(text, "a bucket's minimized program"))
             except ProgramError:
                 continue  # stored before a grammar change: not a corpus entry
         folder = Path(self.opts.corpus)

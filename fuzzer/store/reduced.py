@@ -6,7 +6,10 @@ program is stored once per hash, like any other.
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
 from fuzzer.store.base import StoreBase, check_hash, program_id, require_bucket
+from fuzzer.store.models import Bucket, Program
 
 
 class Reduced(StoreBase):
@@ -32,6 +35,14 @@ class Reduced(StoreBase):
             b.minimized_step = step
             b.original_calls = original_calls
             b.minimized_calls = minimized_calls
+
+    def minimized_programs(self, limit: int) -> list[str]:
+        """The texts of buckets' minimized programs, the most recently seen first (plain
+        values: a guest's worker asks for them through its store proxy)."""
+        with self._read() as s:
+            query = (select(Program.text).join(Bucket, Bucket.minimized_program_id == Program.id)
+                     .order_by(Bucket.last_seen.desc(), Bucket.id.desc()).limit(limit))
+            return list(s.scalars(query))
 
     def set_reliability(self, bucket_id: int, *, hits: int, runs: int) -> None:
         """Keep how often re-running the bucket's program diverged again: hits of runs."""
