@@ -8,6 +8,7 @@ parent (`campaign/run.py`), or lines on the channel in a guest.
 
 from __future__ import annotations
 
+import functools
 import os
 import random
 import sys
@@ -117,10 +118,9 @@ class Worker:
         """An input as a program: its text (the corpus of a program search), or else
         what the generator decodes from its bytes (a byte search; the first inputs)."""
         if self.opts.search == "programs":
-            try:
-                return parse(data.decode())
-            except (UnicodeDecodeError, ProgramError):
-                pass
+            program = _text_program(data)
+            if program is not None:
+                return program
         return generate(atheris.FuzzedDataProvider(data), self.calls, covers)
 
     def mutator(self, data: bytes, max_size: int, seed: int) -> bytes:
@@ -202,6 +202,17 @@ class Worker:
 
 
 MAX_TEXT = 8192  # bytes of program text an input may hold (about 100 calls)
+
+
+@functools.lru_cache(maxsize=4096)
+def _text_program(data: bytes) -> Program | None:
+    """An input's program text, parsed; None if it is not one. (Cached: libFuzzer hands
+    the same corpus entries to the mutator again and again, and parsing costs about
+    25 µs a call.)"""
+    try:
+        return parse(data.decode())
+    except (UnicodeDecodeError, ProgramError):
+        return None
 
 
 def _fit(program: Program, max_size: int) -> bytes:
