@@ -94,6 +94,9 @@ def _new_call(gen: Generator, procs: Processes, last: int, covers: Covers,
     gen.pending.clear()  # a follow-up call (a touch of a new file mapping) is not kept
     if covers is not None and not covers(call):
         return None
+    if (call.name == "fork" and procs.forks + 1 >= MAX_PROCS) or (
+            call.name == "exit" and len(procs.live) < 2):
+        return None  # it would be dropped, and the calls after it renumbered for nothing
     return replace(call, proc=gen.process(procs, last))
 
 
