@@ -150,3 +150,18 @@ def test_generated_programs_mutate_into_valid_programs() -> None:
         for _ in range(3):
             program = mutate(program, ByteSource(rnd.randbytes(256)), covers=covers)
             check_program(program)
+
+
+REMOVE_ROLL = 30  # the "remove" row of MUTATIONS starts after insert's 30
+
+
+def test_removing_a_fork_takes_its_child_and_renumbers_the_rest() -> None:
+    program = parse(PROGRAMS["forked"])
+    mutant = mutate(program, Planned(REMOVE_ROLL, 1))  # call 1: the first fork()
+    check_program(mutant)
+    assert mutant.text() == """\
+mmap(@0, 2p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
+fork()
+p1: mlock(@0, 2p)
+touch(@1, read)
+"""

@@ -117,7 +117,9 @@ def _remove(program: Program, src: Source, calls: frozenset[str] | None,
     if len(program) < 2:
         return None
     i = src.ConsumeIntInRange(0, len(program) - 1)
-    return _valid(program.calls[:i] + program.calls[i + 1:])
+    _, procs, _ = _shadow(program, i, src, calls, covers)
+    return _valid((*program.calls[:i], *_after_removal(program.calls[i], program.calls[i + 1:],
+                                                       procs)))
 
 
 def _replace(program: Program, src: Source, calls: frozenset[str] | None,
@@ -127,10 +129,7 @@ def _replace(program: Program, src: Source, calls: frozenset[str] | None,
     call = _new_call(gen, procs, last, covers)
     if call is None:
         return None
-    rest = program.calls[i + 1:]
-    if program.calls[i].name == "fork":
-        rest = tuple(replace(c, proc=c.proc - 1) if c.proc > procs.forks + 1 else c
-                     for c in rest)  # its child's calls go (keep_valid), later ones shift
+    rest = _after_removal(program.calls[i], program.calls[i + 1:], procs)
     return _valid((*program.calls[:i], call, *_renumber(rest, call, procs)))
 
 
@@ -167,6 +166,17 @@ def _fork(program: Program, src: Source, calls: frozenset[str] | None,
     after = [replace(c, proc=child) if c.proc == parent and src.ConsumeIntInRange(0, 1) else c
              for c in _renumber(program.calls[i:], fork, procs)]
     return _valid((*program.calls[:i], fork, *after))
+
+
+def _after_removal(removed: Call, calls: tuple[Call, ...],
+                   procs: Processes) -> tuple[Call, ...]:
+    """The calls after `removed`: if it was a fork, its child's calls go with it and the
+    children of the forks after it are one number down."""
+    if removed.name != "fork":
+        return calls
+    child = procs.forks + 1
+    return tuple(replace(c, proc=c.proc - 1) if c.proc > child else c
+                 for c in calls if c.proc != child)
 
 
 def _renumber(calls: tuple[Call, ...], new: Call, procs: Processes) -> tuple[Call, ...]:
