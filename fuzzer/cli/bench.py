@@ -13,7 +13,14 @@ from fuzzer.campaign.bench import Detection, Throughput, detect, throughput
 from fuzzer.campaign.ceiling import Ceiling, run_ceiling
 from fuzzer.campaign.options import DEFAULTS
 from fuzzer.campaign.phases import PHASES, Breakdown, breakdown
-from fuzzer.cli.common import GuestMemOption, check_search, kernel_of, out, user_errors
+from fuzzer.cli.common import (
+    GuestMemOption,
+    check_search,
+    fail,
+    kernel_of,
+    out,
+    user_errors,
+)
 from fuzzer.executor import executor_path
 from fuzzer.inject import load
 from fuzzer.inject.catalogue import CATALOGUE
@@ -126,6 +133,9 @@ def detect_cmd(
     search: Annotated[list[str] | None, typer.Option(
         "--search", help="Search to measure: programs, bytes or random (repeatable, for an "
         "ablation in one run; default: programs).")] = None,
+    deep: Annotated[bool, typer.Option(
+        "--deep", help="Only the deep injections (those needing several ordered calls; "
+        "marked deep in `mmfuzz inject --list`).")] = False,
 ) -> None:
     """How fast each injected kernel bug is found: detected k/K, median and worst time.
 
@@ -138,7 +148,9 @@ def detect_cmd(
         for s in searches:
             check_search(s)
         target = kernel_of(kernel, guest_mem)
-        names = inject or sorted(CATALOGUE)
+        if deep and inject:
+            raise fail("--deep and --inject do not go together (--deep picks the injections)")
+        names = inject or sorted(n for n, c in CATALOGUE.items() if c.deep or not deep)
         for name in names:
             load(name)  # fail early on a bad name or plug-in
         url = db or f"sqlite:///{tempfile.mkdtemp(prefix='mmfuzz-detect-')}/detect.sqlite"
