@@ -30,10 +30,19 @@ def _pages(length: int) -> int:
     return (length + PAGE - 1) // PAGE
 
 
-def _split_off(call: Syscall, addr: int, length: int) -> bool:
-    """Whether unlocking [addr, addr+length) split a locked VMA: a neighbour stays locked."""
-    end = addr + _pages(length) * PAGE
-    return any(call.process.lock_at(a) in ("locked", "onfault") for a in (addr - PAGE, end))
+def _split_at(call: Syscall) -> set[tuple[int, int]]:
+    """After a successful munlock: the (pid, address) edges where it split a locked VMA
+    (the neighbour across the edge stays locked)."""
+    addr = call.args["addr"] // PAGE * PAGE
+    end = call.args["addr"] + _pages(call.args["len"]) * PAGE
+    return {(call.pid, edge) for edge, beyond in ((addr, addr - PAGE), (end, end))
+            if call.process.lock_at(beyond) in ("locked", "onfault")}
+
+
+def _was_split(splits: set[tuple[int, int]], call: Syscall) -> bool:
+    """Whether the mremap's old range starts or ends at an edge an earlier munlock split."""
+    old, old_len = call.args["old"], _pages(call.args["old_len"]) * PAGE
+    return (call.pid, old) in splits or (call.pid, old + old_len) in splits
 
 
 class ForkInheritsMclFuture(Injection):
@@ -64,14 +73,13 @@ class MremapGrowSplitOnfault(Injection):
               "move_vma): the populate skipped when the VMA came from a split")
 
     def __init__(self) -> None:
-        self._split: set[int] = set()
+        self._split: set[tuple[int, int]] = set()
 
     def on_exit(self, call: Syscall, result: int) -> ExitAction:
         if call.name == "munlock" and result == 0:
-            if _split_off(call, call.args["addr"], call.args["len"]):
-                self._split.add(call.pid)
+            self._split |= _split_at(call)
             return None
-        if call.name != "mremap" or is_errno(result) or call.pid not in self._split:
+        if call.name != "mremap" or is_errno(result) or not _was_split(self._split, call):
             return None
         old_len = _pages(call.args["old_len"]) * PAGE
         new_len = _pages(call.args["new_len"]) * PAGE
@@ -174,15 +182,14 @@ class MremapMoveSplitLocks(Injection):
               "mm_populate() locks the whole new range")
 
     def __init__(self) -> None:
-        self._split: set[int] = set()
+        self._split: set[tuple[int, int]] = set()
 
     def on_exit(self, call: Syscall, result: int) -> ExitAction:
         if call.name == "munlock" and result == 0:
-            if _split_off(call, call.args["addr"], call.args["len"]):
-                self._split.add(call.pid)
+            self._split |= _split_at(call)
             return None
         if (call.name != "mremap" or is_errno(result) or result == call.args["old"]
-                or not call.args["flags"] & MREMAP_MAYMOVE or call.pid not in self._split):
+                or not call.args["flags"] & MREMAP_MAYMOVE or not _was_split(self._split, call)):
             return None
         if call.process.lock_at(result) != "onfault":
             return None
