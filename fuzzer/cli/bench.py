@@ -170,13 +170,14 @@ def detect_cmd(
 
 
 def _detect_table(rows: list[Detection]) -> None:
-    out.print(f"{'injection':<28} {'found':>5} {'median s':>9} {'worst s':>8} "
+    w = max([28, *(len(r.injection) for r in rows)])
+    out.print(f"{'injection':<{w}} {'found':>5} {'median s':>9} {'worst s':>8} "
               f"{'programs':>9} {'calls':>6}  first title", markup=False)
     for r in rows:
         med, worst = r.median_seconds(), r.worst_seconds()
         programs = sorted(int(str(f["programs"])) for f in r.found)
         calls = sorted(int(str(f["calls"])) for f in r.found)
-        out.print(f"{r.injection:<28} {r.detected:>2}/{r.runs:<2} "
+        out.print(f"{r.injection:<{w}} {r.detected:>2}/{r.runs:<2} "
                   f"{'-' if med is None else f'{med:.1f}':>9} "
                   f"{'-' if worst is None else f'{worst:.1f}':>8} "
                   f"{programs[len(programs) // 2] if programs else '-':>9} "
