@@ -65,6 +65,85 @@ CASES = [
         mmap(@0, 2p, PROT_READ, {AP}|MAP_LOCKED, -1, 0)
         mprotect(@0, 2p, {RW})
         """, "presence: mprotect(RW) gave zero-page pages instead of anonymous"),
+    # deep ones (fuzzer/inject/deep.py): each needs every call before the last
+    ("fork-inherits-mcl-future", f"""
+        mmap(@0, 1p, {RW}, {AP}, -1, 0)
+        mlockall(MCL_FUTURE)
+        fork()
+        p1: mmap(@2, 2p, {RW}, {AP}, -1, 0)
+        """, "lock: mmap(PRIVATE|ANONYMOUS, RW) left pages locked"),
+    ("mremap-grow-split-onfault", f"""
+        mmap(@0, 2p, {RW}, {AP}|MAP_LOCKED, -1, 0)
+        munlock(@0, 1p)
+        mremap(@1, 1p, 3p, 0, @0)
+        """, "lock: mremap(0) left pages lock-on-fault"),
+    ("mlock2-onfault-over-limit", f"""
+        mmap(@0, 4p, {RW}, {AP}, -1, 0)
+        prlimit_memlock(2p)
+        drop_cap_ipc_lock()
+        mlock(@0, 1p)
+        mlock2(@0, 4p, MLOCK_ONFAULT)
+        """, "result: mlock2(ONFAULT) returned 0 instead of -ENOMEM"),
+    ("mprotect-moved-onfault-populates", f"""
+        mmap(@0, 2p, PROT_READ, {AP}, -1, 0)
+        mlock2(@0, 2p, MLOCK_ONFAULT)
+        mremap(@0, 2p, 2p, MREMAP_MAYMOVE|MREMAP_FIXED, @4)
+        mprotect(@4, 2p, {RW})
+        """, "presence: mprotect(RW) made pages present"),
+    ("munmap-inside-onfault-kept", f"""
+        mmap(@0, 3p, {RW}, {AP}, -1, 0)
+        mlock2(@0, 3p, MLOCK_ONFAULT)
+        touch(@1, write)
+        munmap(@1, 1p)
+        """, "mapping: munmap left pages mapped"),
+    ("mremap-move-split-locks", f"""
+        mmap(@0, 3p, {RW}, {AP}, -1, 0)
+        mlock2(@0, 3p, MLOCK_ONFAULT)
+        munlock(@0, 1p)
+        mremap(@1, 2p, 2p, MREMAP_MAYMOVE|MREMAP_FIXED, @5)
+        """, "lock: mremap(MAYMOVE|FIXED) left pages without lock-on-fault"),
+]
+
+# A deep injection does nothing unless all its preconditions hold: each program here is
+# its case above with one precondition missing, and agrees with the kernel under it.
+SHORT_OF_ONE = [
+    ("fork-inherits-mcl-future", f"""
+        mmap(@0, 1p, {RW}, {AP}, -1, 0)
+        mlockall(MCL_CURRENT)
+        fork()
+        p1: mmap(@2, 2p, {RW}, {AP}, -1, 0)
+        """),
+    ("mremap-grow-split-onfault", f"""
+        mmap(@1, 1p, {RW}, {AP}|MAP_LOCKED, -1, 0)
+        mremap(@1, 1p, 3p, 0, @0)
+        """),
+    ("mlock2-onfault-over-limit", f"""
+        mmap(@0, 4p, {RW}, {AP}, -1, 0)
+        prlimit_memlock(2p)
+        mlock(@0, 1p)
+        mlock2(@0, 4p, MLOCK_ONFAULT)
+        """),
+    ("mlock2-onfault-over-limit", f"""
+        mmap(@0, 4p, {RW}, {AP}, -1, 0)
+        prlimit_memlock(2p)
+        drop_cap_ipc_lock()
+        mlock2(@0, 4p, MLOCK_ONFAULT)
+        """),
+    ("mprotect-moved-onfault-populates", f"""
+        mmap(@0, 2p, PROT_READ, {AP}, -1, 0)
+        mlock2(@0, 2p, MLOCK_ONFAULT)
+        mprotect(@0, 2p, {RW})
+        """),
+    ("munmap-inside-onfault-kept", f"""
+        mmap(@0, 3p, {RW}, {AP}, -1, 0)
+        mlock2(@0, 3p, MLOCK_ONFAULT)
+        munmap(@1, 1p)
+        """),
+    ("mremap-move-split-locks", f"""
+        mmap(@0, 3p, {RW}, {AP}, -1, 0)
+        mlock2(@0, 3p, MLOCK_ONFAULT)
+        mremap(@0, 3p, 3p, MREMAP_MAYMOVE|MREMAP_FIXED, @5)
+        """),
 ]
 
 
@@ -81,6 +160,14 @@ def test_injection_is_detected(name: str, text: str, title: str) -> None:
     report = check(Supervisor(executor_path(), injections=[load(name)]), program)
     assert report.divergences, f"{name} went unnoticed"
     assert report.divergences[0].title == title
+
+
+@pytest.mark.parametrize(("name", "text"), SHORT_OF_ONE, ids=[c[0] for c in SHORT_OF_ONE])
+def test_deep_injection_needs_every_precondition(name: str, text: str) -> None:
+    assert CATALOGUE[name].deep
+    program = parse(textwrap.dedent(text))
+    report = check(Supervisor(executor_path(), injections=[load(name)]), program)
+    assert report.divergences == [], report.divergences[0].title
 
 
 PLUGIN = '''
@@ -226,3 +313,18 @@ def test_inject_lists_the_catalogue() -> None:
     assert result.exit_code == 0
     for name in CATALOGUE:
         assert name in result.output
+
+
+def test_inject_list_marks_the_deep_ones() -> None:
+    result = runner.invoke(app, ["inject", "--list"])
+    assert result.exit_code == 0
+    for name, cls in CATALOGUE.items():
+        assert (f"{name} (deep)" in result.output) == cls.deep, name
+    assert sum(cls.deep for cls in CATALOGUE.values()) >= 6
+
+
+def test_bench_detect_deep_with_inject_is_one_line() -> None:
+    result = runner.invoke(app, ["bench", "detect", "--deep", "--inject", "munlock-skipped"])
+    assert result.exit_code == 2
+    assert "--deep and --inject do not go together" in result.output
+    assert "Traceback" not in result.output

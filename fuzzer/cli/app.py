@@ -202,7 +202,8 @@ def inject_cmd(
     """
     if list_:
         for name, cls in sorted(CATALOGUE.items()):
-            out.print(f"[bold]{name}[/]\n  {cls.description}\n  source: {cls.source}")
+            mark = " [dim](deep)[/]" if cls.deep else ""
+            out.print(f"[bold]{name}[/]{mark}\n  {cls.description}\n  source: {cls.source}")
         return
     if not command:
         raise fail("no command given (usage: mmfuzz inject --inject NAME -- COMMAND [ARGS...])")

@@ -13,7 +13,14 @@ from fuzzer.campaign.bench import Detection, Throughput, detect, throughput
 from fuzzer.campaign.ceiling import Ceiling, run_ceiling
 from fuzzer.campaign.options import DEFAULTS
 from fuzzer.campaign.phases import PHASES, Breakdown, breakdown
-from fuzzer.cli.common import GuestMemOption, check_search, kernel_of, out, user_errors
+from fuzzer.cli.common import (
+    GuestMemOption,
+    check_search,
+    fail,
+    kernel_of,
+    out,
+    user_errors,
+)
 from fuzzer.executor import executor_path
 from fuzzer.inject import load
 from fuzzer.inject.catalogue import CATALOGUE
@@ -126,6 +133,9 @@ def detect_cmd(
     search: Annotated[list[str] | None, typer.Option(
         "--search", help="Search to measure: programs, bytes or random (repeatable, for an "
         "ablation in one run; default: programs).")] = None,
+    deep: Annotated[bool, typer.Option(
+        "--deep", help="Only the deep injections (those needing several ordered calls; "
+        "marked deep in `mmfuzz inject --list`).")] = False,
 ) -> None:
     """How fast each injected kernel bug is found: detected k/K, median and worst time.
 
@@ -138,7 +148,9 @@ def detect_cmd(
         for s in searches:
             check_search(s)
         target = kernel_of(kernel, guest_mem)
-        names = inject or sorted(CATALOGUE)
+        if deep and inject:
+            raise fail("--deep and --inject do not go together (--deep picks the injections)")
+        names = inject or sorted(n for n, c in CATALOGUE.items() if c.deep or not deep)
         for name in names:
             load(name)  # fail early on a bad name or plug-in
         url = db or f"sqlite:///{tempfile.mkdtemp(prefix='mmfuzz-detect-')}/detect.sqlite"
@@ -158,13 +170,14 @@ def detect_cmd(
 
 
 def _detect_table(rows: list[Detection]) -> None:
-    out.print(f"{'injection':<28} {'found':>5} {'median s':>9} {'worst s':>8} "
+    w = max([28, *(len(r.injection) for r in rows)])
+    out.print(f"{'injection':<{w}} {'found':>5} {'median s':>9} {'worst s':>8} "
               f"{'programs':>9} {'calls':>6}  first title", markup=False)
     for r in rows:
         med, worst = r.median_seconds(), r.worst_seconds()
         programs = sorted(int(str(f["programs"])) for f in r.found)
         calls = sorted(int(str(f["calls"])) for f in r.found)
-        out.print(f"{r.injection:<28} {r.detected:>2}/{r.runs:<2} "
+        out.print(f"{r.injection:<{w}} {r.detected:>2}/{r.runs:<2} "
                   f"{'-' if med is None else f'{med:.1f}':>9} "
                   f"{'-' if worst is None else f'{worst:.1f}':>8} "
                   f"{programs[len(programs) // 2] if programs else '-':>9} "

@@ -155,6 +155,7 @@ class Injection:
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     source: ClassVar[str] = ""
+    deep: ClassVar[bool] = False  # needs several ordered calls to agree (bench detect --deep)
 
     def on_entry(self, call: Syscall) -> EntryAction:
         return None

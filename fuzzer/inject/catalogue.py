@@ -18,6 +18,7 @@ from fuzzer.inject.api import (
     Syscall,
     Then,
 )
+from fuzzer.inject.deep import DEEP
 from fuzzer.prog.syscalls import (
     MADV_DONTNEED_LOCKED,
     MADV_POPULATE_READ,
@@ -163,9 +164,10 @@ class MprotectLockedNoCow(Injection):
         return Then(tuple(extras)) if extras else None
 
 
-CATALOGUE: dict[str, type[Injection]] = {
-    cls.name: cls
-    for cls in (PopulateNeedsLock, MlockallOnfaultAccepted, Mlock2OnfaultIgnored,
-                MunlockSkipped, MremapGrowUnlocked, FixedNoreplaceAsHint, MmapLen0Accepted,
-                MprotectLockedNoCow)
-}
+SHALLOW: tuple[type[Injection], ...] = (
+    PopulateNeedsLock, MlockallOnfaultAccepted, Mlock2OnfaultIgnored, MunlockSkipped,
+    MremapGrowUnlocked, FixedNoreplaceAsHint, MmapLen0Accepted, MprotectLockedNoCow,
+)
+CATALOGUE: dict[str, type[Injection]] = {cls.name: cls for cls in SHALLOW + DEEP}
+"""Every named injection; the deep ones (`deep = True`, fuzzer/inject/deep.py) need several
+ordered calls to agree."""
