@@ -120,7 +120,8 @@ def detect_cmd(
     runs: Annotated[int, typer.Option("--runs", help="Campaigns per injection.", min=1)] = 5,
     time: Annotated[float, typer.Option("--time", help="Seconds per campaign.", min=1)] = 60,
     inject: Annotated[list[str] | None, typer.Option(
-        "--inject", help="Injection to measure (repeatable; default: the catalogue).")] = None,
+        "--inject",
+        help="Injection to measure (repeatable; default: the shallow catalogue).")] = None,
     baseline: Annotated[bool, typer.Option(
         help="Also run the campaigns without injection (they must find nothing).")] = True,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
@@ -134,8 +135,8 @@ def detect_cmd(
         "--search", help="Search to measure: programs, bytes or random (repeatable, for an "
         "ablation in one run; default: programs).")] = None,
     deep: Annotated[bool, typer.Option(
-        "--deep", help="Only the deep injections (those needing several ordered calls; "
-        "marked deep in `mmfuzz inject --list`).")] = False,
+        "--deep", help="The deep injections (those needing several ordered calls; marked deep "
+        "in `mmfuzz inject --list`) instead of the shallow ones.")] = False,
 ) -> None:
     """How fast each injected kernel bug is found: detected k/K, median and worst time.
 
@@ -150,7 +151,7 @@ def detect_cmd(
         target = kernel_of(kernel, guest_mem)
         if deep and inject:
             raise fail("--deep and --inject do not go together (--deep picks the injections)")
-        names = inject or sorted(n for n, c in CATALOGUE.items() if c.deep or not deep)
+        names = inject or sorted(n for n, c in CATALOGUE.items() if c.deep == deep)
         for name in names:
             load(name)  # fail early on a bad name or plug-in
         url = db or f"sqlite:///{tempfile.mkdtemp(prefix='mmfuzz-detect-')}/detect.sqlite"
