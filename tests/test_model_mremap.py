@@ -687,6 +687,15 @@ ROWS = [
         mprotect(@4, 2p, PROT_WRITE)
         mremap(@4, 2p, 3p, MREMAP_MAYMOVE, @0)
         """, ["@0", "0", "0", "0", "-EFAULT", "0", "@4"], "@0-6 -w-p A......"),
+    # ... on a kernel that never uncharges (6.1) both keep it: one VMA
+    case("vma-mprotect-no-uncharge", f"""
+        mmap(@0, 6p, PROT_WRITE, {AP}|MAP_FIXED, -1, 0)
+        mprotect(@5, 1p, {RW})
+        madvise(@0, 1p, MADV_POPULATE_WRITE)
+        mprotect(@4, 2p, PROT_NONE)
+        mremap(@4, 2p, 3p, MREMAP_MAYMOVE, @0)
+        """, ["@0", "0", "0", "0", "@4"], "@0-3 -w-p A...; @4-6 ---p ...",
+        features={"mprotect_uncharges": False, "merge_into_null_anon_vma": False}),
     # ... without the populate neither keeps VM_ACCOUNT: one VMA
     case("vma-mprotect-uncharge-both", f"""
         mmap(@0, 6p, PROT_WRITE, {AP}|MAP_FIXED, -1, 0)

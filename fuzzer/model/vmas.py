@@ -135,17 +135,19 @@ def _modify(state: State, run: range, was: Attrs, right: bool = True) -> None:
     _split(state, run.start)
     _split(state, run.stop)
     _, anon, acct = slot(state, run.start)
-    acct = _account(was, _page(state, run.start).attrs, acct, anon)
+    acct = _account(was, _page(state, run.start).attrs, acct,
+                    anon or not state.features.mprotect_uncharges)
     vid = new_id(state)
     for i in run:
         state.vmas[i] = (vid, anon, acct)
     merge(state, run, right=right)
 
 
-def _account(was: Attrs, now: Attrs, acct: bool, anon: int) -> bool:
+def _account(was: Attrs, now: Attrs, acct: bool, anon: int | bool) -> bool:
     """VM_ACCOUNT after mprotect_fixup: charged when a private VMA without VM_NORESERVE
     becomes writable, uncharged when an anonymous one (vma_is_anonymous: not a memfd
-    mapped private) becomes read-only before it has an anon_vma."""
+    mapped private) becomes read-only before it has an anon_vma (`anon` false; older
+    kernels never uncharge: feature `mprotect_uncharges`)."""
     if now.shared or was.prot == now.prot:
         return acct
     if now.prot & PROT_WRITE:
