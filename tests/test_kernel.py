@@ -226,7 +226,8 @@ def test_campaign_in_uml_stores_guest_release_and_features(tmp_path: Path) -> No
     assert isinstance(features, dict) and features["release"] == campaign.kernel
     assert features["lf_mnemonic"] is False  # "lf" in smaps came with 6.2
     for name in ("write_implies_read", "thp", "map_stack_nohugepage", "mremap_checks_first",
-                 "madv_populate_stops_at_hole", "merge_into_null_anon_vma"):
+                 "madv_populate_stops_at_hole", "merge_into_null_anon_vma",
+                 "mprotect_uncharges"):
         assert features[name] is False, name  # UML, and 6.1 (see UML_DIFFERENCES)
     assert campaign.options["kernel"] == f"uml:{UML}"
     for bucket in store.buckets(include_labelled=True):
@@ -307,6 +308,16 @@ UML_DIFFERENCES = {
         mlock2(@31, 1p, 0)
         munlockall()
         mremap(@25, 7p, 8p, 0, @0)
+    """,
+    # 6.1's mprotect_fixup kept VM_ACCOUNT on an unfaulted VMA made read-only, so the
+    # populated VMA's split-off tail (which keeps it) merges with its neighbour: the
+    # mremap grows in place (6.18 uncharges the neighbour alone: two VMAs, EFAULT).
+    "mprotect_uncharges": """
+        mmap(@0, 6p, PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
+        mprotect(@5, 1p, PROT_READ|PROT_WRITE)
+        madvise(@0, 1p, MADV_POPULATE_WRITE)
+        mprotect(@4, 2p, PROT_NONE)
+        mremap(@4, 2p, 3p, MREMAP_MAYMOVE, @0)
     """,
 }
 

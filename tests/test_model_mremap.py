@@ -674,6 +674,44 @@ ROWS = [
         mremap(@20, 2p, 2p, {MOVE}, @14)
         mremap(@12, 4p, 5p, 0, @0)
         """, ["@0", "@10", "@12", "-EFAULT", "@20", "@14", "@12"], "@10-16 rw-p ......."),
+    # mprotect_fixup uncharges VMA by VMA: made read-only, a private anonymous VMA keeps
+    # VM_ACCOUNT only if it has an anon_vma. mprotect(@4, 2p) over the tail of a
+    # populated VMA and the whole of an unfaulted one leaves two VMAs (ac versus not);
+    # made writable again, the second is charged again and they merge
+    case("vma-mprotect-uncharge-per-vma", f"""
+        mmap(@0, 6p, PROT_WRITE, {AP}|MAP_FIXED, -1, 0)
+        mprotect(@5, 1p, {RW})
+        madvise(@0, 1p, MADV_POPULATE_WRITE)
+        mprotect(@4, 2p, PROT_NONE)
+        mremap(@4, 2p, 3p, MREMAP_MAYMOVE, @0)
+        mprotect(@4, 2p, PROT_WRITE)
+        mremap(@4, 2p, 3p, MREMAP_MAYMOVE, @0)
+        """, ["@0", "0", "0", "0", "-EFAULT", "0", "@4"], "@0-6 -w-p A......"),
+    # ... on a kernel that never uncharges (6.1) both keep it: one VMA
+    case("vma-mprotect-no-uncharge", f"""
+        mmap(@0, 6p, PROT_WRITE, {AP}|MAP_FIXED, -1, 0)
+        mprotect(@5, 1p, {RW})
+        madvise(@0, 1p, MADV_POPULATE_WRITE)
+        mprotect(@4, 2p, PROT_NONE)
+        mremap(@4, 2p, 3p, MREMAP_MAYMOVE, @0)
+        """, ["@0", "0", "0", "0", "@4"], "@0-3 -w-p A...; @4-6 ---p ...",
+        features={"mprotect_uncharges": False, "merge_into_null_anon_vma": False}),
+    # ... without the populate neither keeps VM_ACCOUNT: one VMA
+    case("vma-mprotect-uncharge-both", f"""
+        mmap(@0, 6p, PROT_WRITE, {AP}|MAP_FIXED, -1, 0)
+        mprotect(@5, 1p, {RW})
+        mprotect(@4, 2p, PROT_NONE)
+        mremap(@4, 2p, 3p, MREMAP_MAYMOVE, @0)
+        """, ["@0", "0", "0", "@4"], "@0-3 -w-p ....; @4-6 ---p ..."),
+    # ... with the second VMA populated instead, the split-off tail loses VM_ACCOUNT
+    # and the second keeps it
+    case("vma-mprotect-uncharge-tail", f"""
+        mmap(@0, 6p, PROT_WRITE, {AP}|MAP_FIXED, -1, 0)
+        mprotect(@5, 1p, {RW})
+        madvise(@5, 1p, MADV_POPULATE_WRITE)
+        mprotect(@3, 3p, PROT_READ)
+        mremap(@3, 3p, 4p, MREMAP_MAYMOVE, @0)
+        """, ["@0", "0", "0", "0", "-EFAULT"], "@0-2 -w-p ...; @3-5 r--p ..A"),
     # MAP_STACK gives VM_NOHUGEPAGE (6.7+), which keeps the VMA apart until
     # MADV_NOHUGEPAGE gives its neighbour the same flag
     case("vma-stack-nohugepage", f"""

@@ -35,7 +35,8 @@ SINCE = [
 # Not a matter of the release alone: the architecture (x86, not UML), the CPU
 # (protection keys), the configuration (THP), or a change whose release is known only
 # to lie between two.
-OTHER = {"write_implies_read", "thp", "merge_into_null_anon_vma", "exec_only_readable"}
+OTHER = {"write_implies_read", "thp", "merge_into_null_anon_vma", "exec_only_readable",
+         "mprotect_uncharges"}
 
 
 @pytest.mark.parametrize(("feature", "since"), SINCE)
@@ -60,7 +61,7 @@ def test_probe_on_x86() -> None:
     thp = os.path.exists("/sys/kernel/mm/transparent_hugepage")
     assert (probe().write_implies_read, probe().thp) == (True, thp)
     if release() >= (6, 18):  # 6.1 (UML) does not merge; 6.18 does
-        assert probe().merge_into_null_anon_vma
+        assert probe().merge_into_null_anon_vma and probe().mprotect_uncharges
 
 
 def test_exec_only_pkey_follows_the_cpu() -> None:

@@ -28,6 +28,9 @@ class Features:
     # A VMA with an anon_vma merges into a neighbour without one (6.18 does; 6.1 did not:
     # is_mergeable_anon_vma wanted the neighbour's anon_vma_chain to be singular).
     merge_into_null_anon_vma: bool = True
+    # mprotect_fixup takes VM_ACCOUNT from a private anonymous VMA made read-only before
+    # it has an anon_vma (6.18 does; 6.1 kept the charge until munmap).
+    mprotect_uncharges: bool = True
     # Data access to a PROT_EXEC-only mapping (GUP's FOLL_FORCE populates it, a read maps
     # the zero page). False on x86 with protection keys (OSPKE): mmap and mprotect give
     # such a mapping the execute-only pkey (arch/x86/mm/pkeys.c execute_only_pkey), whose

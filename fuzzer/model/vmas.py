@@ -66,8 +66,11 @@ def track(state: State) -> None:
     for run in _runs(created, lambda i: _same_mmap(state, i)):
         _new_mapping(state, run, was_attrs)
     changed = [i for i in sorted(was_attrs) if _flags(was_attrs[i]) != _flags(_attrs(state, i))]
+    pending = set(changed)
+    # The calls change VMA after VMA, lowest first: when one is done, the next still has
+    # its old flags (and VM_ACCOUNT), so it joins this one only when its own turn comes.
     for run in _runs(changed, lambda i: _same_change(state, was_attrs, i)):
-        _modify(state, run, was_attrs[run.start])
+        _modify(state, run, was_attrs[run.start], right=run.stop not in pending)
     for i in faulted:
         _anon_vma_prepare(state, i)
     state.vmas_seen = list(state.pages)
@@ -126,22 +129,25 @@ def _runs(indexes: list[int], joins: Callable[[int], bool]) -> list[range]:
     return runs
 
 
-def _modify(state: State, run: range, was: Attrs) -> None:
-    """vma_modify_flags (mprotect_fixup, mlock_fixup, madvise): split, set flags, merge."""
+def _modify(state: State, run: range, was: Attrs, right: bool = True) -> None:
+    """vma_modify_flags (mprotect_fixup, mlock_fixup, madvise): split, set flags, merge
+    (with the next VMA only if `right`: not if the same call changes it later)."""
     _split(state, run.start)
     _split(state, run.stop)
     _, anon, acct = slot(state, run.start)
-    acct = _account(was, _page(state, run.start).attrs, acct, anon)
+    acct = _account(was, _page(state, run.start).attrs, acct,
+                    anon or not state.features.mprotect_uncharges)
     vid = new_id(state)
     for i in run:
         state.vmas[i] = (vid, anon, acct)
-    merge(state, run)
+    merge(state, run, right=right)
 
 
-def _account(was: Attrs, now: Attrs, acct: bool, anon: int) -> bool:
+def _account(was: Attrs, now: Attrs, acct: bool, anon: int | bool) -> bool:
     """VM_ACCOUNT after mprotect_fixup: charged when a private VMA without VM_NORESERVE
     becomes writable, uncharged when an anonymous one (vma_is_anonymous: not a memfd
-    mapped private) becomes read-only before it has an anon_vma."""
+    mapped private) becomes read-only before it has an anon_vma (`anon` false; older
+    kernels never uncharge: feature `mprotect_uncharges`)."""
     if now.shared or was.prot == now.prot:
         return acct
     if now.prot & PROT_WRITE:
@@ -184,12 +190,12 @@ def _anon_reusable(state: State, i: int) -> bool:
     return same and acct_a == acct_b and _contiguous(state, i) and (anon_a or anon_b) > 0
 
 
-def merge(state: State, vma: range, left: bool = True) -> None:
+def merge(state: State, vma: range, left: bool = True, right: bool = True) -> None:
     """vma_merge_new_range: join the VMA to its neighbours where §11 allows; with both,
     only if their anon_vmas are compatible, else to the left one only."""
     s, e = vma.start, vma.stop
     to_left = left and _mergeable(state, s)
-    to_right = _mergeable(state, e)
+    to_right = right and _mergeable(state, e)
     if not state.features.merge_into_null_anon_vma and slot(state, s)[1]:
         # Older kernels: a VMA with an anon_vma does not join a neighbour without one.
         to_left = to_left and bool(slot(state, s - 1)[1])

@@ -176,6 +176,19 @@ def _merge_into_null_anon_vma() -> bool:
         _sys("munmap", p, 3 * PAGE)
 
 
+def _mprotect_uncharges() -> bool:
+    # An unfaulted private writable mapping made read-only: does it lose "ac"? (Between
+    # PROT_NONE pages, so that it is a VMA of its own, not a part of one with an anon_vma.)
+    p = _scratch(3, PROT_NONE)
+    try:
+        _sys("mmap", p + PAGE, PAGE, PROT_READ | PROT_WRITE,
+             MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0)
+        _sys("mprotect", p + PAGE, PAGE, PROT_READ)
+        return "ac" not in _vmflags(p + PAGE)
+    finally:
+        _sys("munmap", p, 3 * PAGE)
+
+
 def _vma_count(start: int, end: int) -> int:
     with open("/proc/self/maps") as f:
         heads = (line.split(" ", 1)[0].split("-") for line in f)
@@ -228,5 +241,6 @@ def probe() -> Features:
         mremap_checks_first=_mremap_checks_first(),
         madv_populate_stops_at_hole=_madv_populate_stops_at_hole(),
         merge_into_null_anon_vma=_merge_into_null_anon_vma(),
+        mprotect_uncharges=_mprotect_uncharges(),
         exec_only_readable=_exec_only_readable(),
     )
