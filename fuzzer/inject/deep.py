@@ -62,7 +62,23 @@ class ForkInheritsMclFuture(Injection):
         return Then((Extra("mlockall", (flags,)),))
 
 
-class MremapGrowSplitOnfault(Injection):
+class _AfterSplit(Injection):
+    """Base of the injections that act when mremap takes a range at an edge an earlier
+    munlock split (a helper, not an injection: its name starts with `_`)."""
+
+    def __init__(self) -> None:
+        self._split: set[tuple[int, int]] = set()
+
+    def _mremap_of_split(self, call: Syscall, result: int) -> bool:
+        """Track munlock's splits; whether `call` is an mremap that succeeded on a range
+        starting or ending at one."""
+        if call.name == "munlock" and result == 0:
+            self._split |= _split_at(call)
+            return False
+        return call.name == "mremap" and not is_errno(result) and _was_split(self._split, call)
+
+
+class MremapGrowSplitOnfault(_AfterSplit):
     name = "mremap-grow-split-onfault"
     deep = True
     description = ("Growing in place a locked VMA that an earlier partial munlock split off "
@@ -72,14 +88,8 @@ class MremapGrowSplitOnfault(Injection):
               "mm->locked_vm += and mm_populate() of the new part in mremap_to/"
               "move_vma): the populate skipped when the VMA came from a split")
 
-    def __init__(self) -> None:
-        self._split: set[tuple[int, int]] = set()
-
     def on_exit(self, call: Syscall, result: int) -> ExitAction:
-        if call.name == "munlock" and result == 0:
-            self._split |= _split_at(call)
-            return None
-        if call.name != "mremap" or is_errno(result) or not _was_split(self._split, call):
+        if not self._mremap_of_split(call, result):
             return None
         old_len = _pages(call.args["old_len"]) * PAGE
         new_len = _pages(call.args["new_len"]) * PAGE
@@ -171,7 +181,7 @@ class MunmapInsideOnfaultKept(Injection):
         return Skip(0)
 
 
-class MremapMoveSplitLocks(Injection):
+class MremapMoveSplitLocks(_AfterSplit):
     name = "mremap-move-split-locks"
     deep = True
     description = ("Moving with mremap a lock-on-fault VMA that a partial munlock split "
@@ -181,15 +191,9 @@ class MremapMoveSplitLocks(Injection):
               "produced by split_vma() losing VM_LOCKONFAULT from vm_flags, so "
               "mm_populate() locks the whole new range")
 
-    def __init__(self) -> None:
-        self._split: set[tuple[int, int]] = set()
-
     def on_exit(self, call: Syscall, result: int) -> ExitAction:
-        if call.name == "munlock" and result == 0:
-            self._split |= _split_at(call)
-            return None
-        if (call.name != "mremap" or is_errno(result) or result == call.args["old"]
-                or not call.args["flags"] & MREMAP_MAYMOVE or not _was_split(self._split, call)):
+        if (not self._mremap_of_split(call, result) or result == call.args["old"]
+                or not call.args["flags"] & MREMAP_MAYMOVE):
             return None
         if call.process.lock_at(result) != "onfault":
             return None
