@@ -24,7 +24,7 @@ address space (`for_space`), tested on both kernels' values.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fuzzer.prog.syscalls import PAGE
 
@@ -37,14 +37,13 @@ class Arena:
     name: str
     base: int  # the address of offset 0
     pages: int = 64
+    # Derived once: the oracle asks for them of every VMA at every step.
+    size: int = field(init=False)
+    end: int = field(init=False)
 
-    @property
-    def size(self) -> int:
-        return self.pages * PAGE
-
-    @property
-    def end(self) -> int:
-        return self.base + self.size
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "size", self.pages * PAGE)
+        object.__setattr__(self, "end", self.base + self.pages * PAGE)
 
     @property
     def wrap_min(self) -> int:
