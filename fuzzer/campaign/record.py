@@ -19,7 +19,6 @@ from fuzzer.model import Unsupported
 from fuzzer.observe.probe import probe
 from fuzzer.oracle import Divergence
 from fuzzer.prog import Program
-from fuzzer.reduce.repro import shows
 from fuzzer.store import OpCount, SampleContext, Store
 from fuzzer.trace import Supervisor
 
@@ -70,21 +69,33 @@ class Recorder:
         if report.divergences:
             seen = SampleContext(self.campaign_id, program.text(), program.hash, self.kernel,
                                  self.injections, self.features)
+            plain = self._without_injections(program) if self.injections else frozenset()
             for d in report.divergences:
-                bucket, new = self.store.record(d, self._attribute(program, d, seen))
+                bucket, new = self.store.record(d, self._attribute(d, seen, plain))
                 if new:
                     self.new_buckets.append((bucket, d))
                 if self.on_bucket is not None:
                     self.on_bucket(bucket, d.title, new)
         return report
 
-    def _attribute(self, program: Program, d: Divergence, seen: SampleContext) -> SampleContext:
+    def _without_injections(self, program: Program) -> frozenset[str]:
+        """The titles the program shows without the injections (one run for all of a
+        report's divergences)."""
+        if self.plain is None:
+            return frozenset()
+        try:
+            return frozenset(d.title for d in check(self.plain, program).divergences)
+        except Unsupported:
+            return frozenset()  # as shows(): a program the model cannot predict shows nothing
+
+    def _attribute(self, d: Divergence, seen: SampleContext,
+                   plain: frozenset[str]) -> SampleContext:
         """A divergence found under injection is the injection's only if the program does
-        not show it without them; otherwise it is the kernel's (or the model's), and
-        its sample is stored as seen without injection."""
+        not show it without them (`plain`); otherwise it is the kernel's (or the
+        model's), and its sample is stored as seen without injection."""
         if not self.injections:
             return seen
-        if self.plain is not None and shows(self.plain, program, d.title):
+        if d.title in plain:
             return replace(seen, injections=())
         self.injected.append(d)
         return seen
