@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from fuzzer.prog.syscalls import MCL_FUTURE, MCL_ONFAULT, SYSCALLS
-from fuzzer.snapshot.parse import parse_smaps
+from fuzzer.snapshot.parse import parse_smaps, parse_vmlck
 
 Lock = Literal["unlocked", "locked", "onfault"]
 CAP_IPC_LOCK = 14
@@ -93,7 +93,8 @@ class Process:
     @property
     def vmlck(self) -> int:
         """Locked memory the kernel counts (status VmLck), bytes."""
-        return int(self._status("VmLck").split()[0]) * 1024
+        with open(f"/proc/{self.pid}/status") as f:
+            return parse_vmlck(f.read())
 
     def lock_at(self, addr: int) -> Lock | None:
         """The lock of the VMA holding `addr` (smaps VmFlags: lo, and lf for on-fault);
