@@ -410,7 +410,8 @@ def test_wire_constants() -> None:
 
 def test_wire_constants_match_the_executor() -> None:
     """wire.py and executor.c must agree on every shared number."""
-    source = (Path(__file__).parents[1] / "fuzzer" / "executor" / "executor.c").read_text()
+    folder = Path(__file__).parents[1] / "fuzzer" / "executor"
+    source = "".join((folder / name).read_text() for name in ("executor.c", "wire.h"))
     defines = dict(re.findall(r"^#define\s+(\w+)\s+(\w+)", source, re.M))
     assert int(defines["MAGIC"].rstrip("ULul"), 0) == MAGIC
     assert int(defines["WORDS"]) == WORDS_PER_CALL

@@ -40,8 +40,11 @@ def ceiling_path() -> Path:
     return _up_to_date(CEILING_SOURCE, CEILING_NAME)
 
 
+WIRE_HEADER = SOURCE.with_name("wire.h")  # included by both sources
+
+
 def _up_to_date(source: Path, name: str) -> Path:
-    src_mtime = source.stat().st_mtime
+    src_mtime = max(source.stat().st_mtime, WIRE_HEADER.stat().st_mtime)
     for path in _candidates(name):
         if path.exists() and path.stat().st_mtime >= src_mtime:
             return path

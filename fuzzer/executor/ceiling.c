@@ -42,14 +42,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define WORDS 7
 #define MAX_PROCS 130
-#define TOUCH_READ 1000
-#define TOUCH_WRITE 1001
-#define OP_PRLIMIT_MEMLOCK 1002
-#define OP_DROP_CAP_IPC_LOCK 1003
-#define OP_EXIT 1004
-#define OP_MEMFD_CREATE 1010
+#include "wire.h"
 #define SYS_GETPPID 110
 #define SYSCALL_TRAP (SIGTRAP | 0x80)
 #define OFF_RAX (10 * 8)

@@ -41,13 +41,7 @@
 
 #define MAGIC 0x6d6d66757a7a0002ULL
 #define MAX_CALLS 128
-#define WORDS 7
-#define TOUCH_READ 1000
-#define TOUCH_WRITE 1001
-#define OP_PRLIMIT_MEMLOCK 1002
-#define OP_DROP_CAP_IPC_LOCK 1003
-#define OP_EXIT 1004
-#define OP_MEMFD_CREATE 1010
+#include "wire.h"
 
 enum { EXIT_BAD_INPUT = 90, EXIT_SETUP = 91 };
 
