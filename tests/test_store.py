@@ -174,6 +174,25 @@ def test_campaign_errors(store: Store) -> None:
     assert store.campaign(cid).status == "running"
 
 
+def test_progress_points_are_per_worker_in_time_order(store: Store) -> None:
+    cid = store.start_campaign(kernel="k", host="h", options={})
+    other = store.start_campaign(kernel="k", host="h", options={})
+    store.add_point(cid, worker=1, programs=10, steps=90)
+    store.add_point(cid, worker=0, programs=20, steps=200)
+    store.add_point(other, worker=0, programs=1, steps=2)
+    store.add_point(cid, worker=1, programs=30, steps=260)
+    got = [(p.campaign_id, p.worker, p.programs, p.steps) for p in store.points(cid)]
+    assert got == [(cid, 0, 20, 200), (cid, 1, 10, 90), (cid, 1, 30, 260)]
+    assert len(store.points()) == 4
+    first, last = store.points(cid)[1:]
+    assert first.at.tzinfo == UTC and last.at >= first.at
+    with pytest.raises(StoreError, match="no campaign with id 9"):
+        store.add_point(9, worker=0, programs=1, steps=1)
+    with pytest.raises(ValueError):
+        store.add_point(cid, worker=0, programs=-1, steps=0)
+    assert len(store.points()) == 4
+
+
 # -- opening -----------------------------------------------------------------
 
 

@@ -73,7 +73,7 @@ class _Host:
             seeds=o.seeds.resolve() if o.seeds is not None and self.boots == 0 else None,
             corpus=None,  # the guest keeps its corpus in its own scratch
             crashes=None)  # written here, as the guest's buckets are reduced (_relay)
-        return Job(mine, self.job.campaign, None, self.job.features)
+        return Job(mine, self.job.campaign, None, self.job.features, worker=self.job.worker)
 
     def _guest(self, left: float) -> Outcome:
         with Guest(self.kernel) as guest:

@@ -33,6 +33,7 @@ from fuzzer.trace import Supervisor
 from fuzzer.trace.supervisor import Run
 
 PROGRESS_EVERY = 0.5  # seconds
+POINT_EVERY = 10.0  # seconds between progress points (the report's programs/s over time)
 PLANTED_BUCKETS = 200  # minimized programs of stored buckets that join the corpus
 
 Emit = Callable[[dict[str, object]], None]
@@ -56,6 +57,8 @@ class Worker:
                                  plain=plain)
         self.deadline = time.monotonic() + opts.time
         self.last = time.monotonic()  # of the last progress message
+        self.last_point = self.last - POINT_EVERY  # a point at the first flush
+        self.totals = [0, 0]  # programs, steps this worker checked
         # Exploration: libFuzzer keeps mutating a small corpus, and rare-but-plain
         # programs (one mlockall(MCL_ONFAULT)) can stay out of reach for minutes. A
         # share of inputs is decoded from fresh random bytes instead (seeded, so a
@@ -104,13 +107,13 @@ class Worker:
         if first is not None:
             self.emit({"first": {"title": first.title, "seconds": now - self.started,
                                  "programs": self.recorder.programs, "calls": len(program)}})
-            self.flush()
+            self.flush(final=True)
             return True
         if now - self.last >= PROGRESS_EVERY:
             self.last = now
             self.flush()
         if now >= self.deadline or 0 < opts.runs <= self.recorder.programs:
-            self.flush()
+            self.flush(final=True)
             return True
         return False
 
@@ -151,10 +154,17 @@ class Worker:
             if not path.exists():
                 path.write_text(program.text())
 
-    def flush(self) -> None:
+    def flush(self, *, final: bool = False) -> None:
         programs, steps, unsupported = self.recorder.take_progress()
         self.store.add_progress(self.job.campaign, programs=programs, steps=steps,
                                 ops=self.recorder.take_ops())
+        self.totals[0] += programs
+        self.totals[1] += steps
+        now = time.monotonic()
+        if final or now - self.last_point >= POINT_EVERY:
+            self.last_point = now
+            self.store.add_point(self.job.campaign, worker=self.job.worker,
+                                 programs=self.totals[0], steps=self.totals[1])
         self.emit({"programs": programs, "steps": steps, "unsupported": unsupported})
 
     def _bucket(self, bucket_id: int, title: str, new: bool) -> None:

@@ -74,16 +74,18 @@ class Job:
     campaign: int
     cpu: int | None = None  # None: not pinned
     features: dict[str, object] = field(default_factory=dict)  # a guest kernel's, probed once
+    worker: int = 0  # its index in the campaign (progress points, logs)
 
     def to_json(self) -> str:
         return json.dumps({"options": self.options.as_json(), "campaign": self.campaign,
-                           "cpu": self.cpu, "features": self.features})
+                           "cpu": self.cpu, "features": self.features, "worker": self.worker})
 
     @classmethod
     def from_json(cls, text: str) -> Job:
         data = json.loads(text)
         return cls(Options.from_json(data["options"]), int(data["campaign"]),
-                   None if data["cpu"] is None else int(data["cpu"]), dict(data["features"]))
+                   None if data["cpu"] is None else int(data["cpu"]), dict(data["features"]),
+                   int(data.get("worker", 0)))
 
 
 def _plain(value: object) -> object:

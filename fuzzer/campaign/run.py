@@ -142,7 +142,7 @@ def _start(index: int, cid: int, opts: Options, cpu: int, features: dict[str, ob
     log = tempfile.TemporaryFile()  # noqa: SIM115 -- lives as long as the worker
     # Worker i fuzzes with seed+i; the seed programs are run once, by the first.
     mine = replace(opts, seed=opts.seed + index, seeds=opts.seeds if index == 0 else None)
-    job = Job(mine, cid, cpu, features)
+    job = Job(mine, cid, cpu, features, worker=index)
     # In a guest kernel, a host process stands in for the worker and runs it in the guest.
     module = "fuzzer.campaign.worker" if opts.kernel == "host" else "fuzzer.campaign.guest_worker"
     proc = subprocess.Popen([sys.executable, "-m", module, job.to_json()],

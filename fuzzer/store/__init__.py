@@ -9,7 +9,7 @@ from fuzzer.store.buckets import SORTS
 from fuzzer.store.db import DEFAULT_URL, StoreError
 from fuzzer.store.facade import Store, open_store
 from fuzzer.store.models import OPEN_STATUSES, STATUSES
-from fuzzer.store.rows import BucketDetail, BucketRow, CampaignRow, SampleRow
+from fuzzer.store.rows import BucketDetail, BucketRow, CampaignRow, PointRow, SampleRow
 from fuzzer.store.values import OpCount, SampleContext
 
 __all__ = [
@@ -21,6 +21,7 @@ __all__ = [
     "BucketRow",
     "CampaignRow",
     "OpCount",
+    "PointRow",
     "SampleContext",
     "SampleRow",
     "Store",

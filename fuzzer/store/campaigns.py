@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from sqlalchemy import select, update
 
 from fuzzer.store.base import StoreBase, require_campaign
-from fuzzer.store.models import CAMPAIGN_STATUSES, Campaign
-from fuzzer.store.rows import CampaignRow, campaign_row
+from fuzzer.store.models import CAMPAIGN_STATUSES, Campaign, ProgressPoint
+from fuzzer.store.rows import CampaignRow, PointRow, campaign_row
 from fuzzer.store.stats import add_op_counts
 from fuzzer.store.values import OpCount
 
@@ -51,6 +51,26 @@ class Campaigns(StoreBase):
                 .values(programs=Campaign.programs + programs, steps=Campaign.steps + steps)
             )
             add_op_counts(s, campaign_id, ops)
+
+    def add_point(self, campaign_id: int, *, worker: int, programs: int, steps: int) -> None:
+        """Record one worker's running totals now (the store's clock)."""
+        if programs < 0 or steps < 0 or worker < 0:
+            raise ValueError(f"bad progress point: worker={worker} programs={programs} "
+                             f"steps={steps}")
+        with self._write() as s:
+            require_campaign(s, campaign_id)
+            s.add(ProgressPoint(campaign_id=campaign_id, worker=worker, at=self._now(),
+                                programs=programs, steps=steps))
+
+    def points(self, campaign_id: int | None = None) -> list[PointRow]:
+        """Progress points of one campaign (None: all), by campaign, worker and time."""
+        t = ProgressPoint
+        query = select(t).order_by(t.campaign_id, t.worker, t.at, t.id)
+        if campaign_id is not None:
+            query = query.where(t.campaign_id == campaign_id)
+        with self._read() as s:
+            return [PointRow(p.campaign_id, p.worker, p.at, p.programs, p.steps)
+                    for p in s.scalars(query)]
 
     def finish_campaign(self, campaign_id: int, status: str = "done") -> None:
         """Mark the campaign ended: 'done', 'interrupted' or 'failed'."""

@@ -153,5 +153,22 @@ class OpCount(Base):
     count: Mapped[int] = mapped_column(default=0)
 
 
+class ProgressPoint(Base):
+    """One worker's running totals at one moment: the series behind programs/s over time.
+
+    A worker writes one about every ten seconds (fuzzer/campaign/harness.py), stamped
+    with the store's clock, so a guest's worker and a host's share one time axis.
+    """
+
+    __tablename__ = "progress_point"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"), index=True)
+    worker: Mapped[int] = mapped_column(default=0)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    programs: Mapped[int] = mapped_column(default=0)  # the worker's, since it started
+    steps: Mapped[int] = mapped_column(default=0)
+
+
 # Tables a database made by an older mmfuzz may lack: created in place when it is opened.
-ADDED_TABLES = frozenset({OpCount.__tablename__})
+ADDED_TABLES = frozenset({OpCount.__tablename__, ProgressPoint.__tablename__})

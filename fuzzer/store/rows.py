@@ -29,6 +29,17 @@ class CampaignRow:
 
 
 @dataclass(frozen=True)
+class PointRow:
+    """A worker's running totals at one moment (models.ProgressPoint)."""
+
+    campaign_id: int
+    worker: int
+    at: datetime
+    programs: int
+    steps: int
+
+
+@dataclass(frozen=True)
 class BucketRow:
     id: int
     title: str
