@@ -86,6 +86,10 @@ def _pages(text: str) -> dict[int, str] | None:
     return pages
 
 
+def _paged(finding: Finding) -> bool:
+    return _pages(finding.expected) is not None and _pages(finding.observed) is not None
+
+
 def comparison(expected: str, observed: str) -> list[str]:
     """Expected against observed: one line per arena page when both are arenas."""
     exp, obs = _pages(expected), _pages(observed)
@@ -101,6 +105,10 @@ def comparison(expected: str, observed: str) -> list[str]:
         rows.append((f"@{page}", e, o if o != e else "same"))
     w0, w1 = (max(len(r[i]) for r in rows) for i in (0, 1))
     return [f"  {a:<{w0}}  {b:<{w1}}  {c}".rstrip() for a, b, c in rows]
+
+
+def _calls(n: int) -> str:
+    return "1 call" if n == 1 else f"{n} calls"
 
 
 def mail_report(bucket: BucketDetail, finding: Finding, fuzzed: Iterable[str] = ()) -> str:
@@ -119,11 +127,12 @@ def mail_report(bucket: BucketDetail, finding: Finding, fuzzed: Iterable[str] = 
         "",
         *kernel_lines(bucket, fuzzed), "",
         *textwrap.wrap(f"It shows at step {finding.step} of the {which}program "
-                       f"({len(finding.program)} calls), after", WIDTH),
+                       f"({_calls(len(finding.program))}), after", WIDTH),
         *textwrap.wrap(format_call(call), WIDTH, initial_indent="  ",
                        subsequent_indent="      ", break_on_hyphens=False),
         "",
-        "Expected (the model) against observed (/proc), arena pages from @0:", "",
+        "Expected (the model) against observed (/proc)"
+        + (", page by page:" if _paged(finding) else ":"), "",
     ]
     if finding.expected or finding.observed:
         lines += comparison(finding.expected, finding.observed)
