@@ -25,6 +25,8 @@ from fuzzer.reduce.syz import syz_program
 from fuzzer.store import BucketDetail
 
 FORMATS = ("c", "prog", "syz", "report")
+_HEAD_TITLE = re.compile(r"(?:bucket #(\d+): )?(.+)")
+_HEAD_STEP = re.compile(r"kind (\S+), diverging at step (\d+): ")
 SLUG_MAX = 80
 
 
@@ -57,6 +59,20 @@ def header_lines(finding: Finding, bucket_id: int | None = None) -> list[str]:
     if finding.observed:
         lines.append(f"observed: {_one_line(finding.observed)}")
     return lines
+
+
+def read_prog(text: str, name: str) -> tuple[Finding, int | None]:
+    """What prog_text wrote, read back: the finding and the bucket id (None if not named).
+    A header that is not prog_text's is an ExportError naming `name`."""
+    head = [line[2:] for line in text.splitlines() if line.startswith("# ")]
+    title_line = _HEAD_TITLE.fullmatch(head[0]) if head else None
+    where = _HEAD_STEP.match(head[1]) if len(head) > 1 else None
+    if title_line is None or where is None:
+        raise ExportError(f"{name}: no `# TITLE` and `# kind K, diverging at step N` header")
+    extra = dict(line.split(": ", 1) for line in head[2:] if ": " in line)
+    finding = Finding(parse(text, name), int(where.group(2)), title_line.group(2),
+                      where.group(1), extra.get("expected", ""), extra.get("observed", ""))
+    return finding, int(title_line.group(1)) if title_line.group(1) else None
 
 
 def prog_text(finding: Finding, bucket_id: int | None = None) -> str:
@@ -185,4 +201,4 @@ def report_text(bucket: BucketDetail, finding: Finding, files: list[str], note: 
 
 
 __all__ = ["FORMATS", "ExportError", "Finding", "export", "export_bucket", "finding_of",
-           "folder_name", "prog_text", "slug", "write_bucket_folder"]
+           "folder_name", "prog_text", "read_prog", "slug", "write_bucket_folder"]
