@@ -434,6 +434,8 @@ def test_an_old_database_gains_the_new_columns_in_place(tmp_path: Path, create: 
     assert old.minimized_program_text is None
     assert [s.injections for s in old.samples] == [(), ()]
     assert old.samples[0].created.tzinfo == UTC
+    assert [(s.build, s.symptoms) for s in old.samples] == [(None, ()), (None, ())]
+    assert (old.minimized_expected, old.minimized_observed) == (None, None)
     # ... and every new operation works on them.
     assert _record(store, "presence: old finding", n=5)[1] is False
     store.label(1, "kernel-bug")
