@@ -45,5 +45,5 @@ def test_read_prog_reads_what_prog_text_writes() -> None:
     finding, bucket_id = read_prog(text, "x.prog")
     assert bucket_id == 3 and prog_text(finding, bucket_id) == text
     assert (finding.kind, finding.step, finding.observed) == ("lock", 1, "@0 rw-p A")
-    with pytest.raises(ExportError, match="x.prog: no `# TITLE`"):
+    with pytest.raises(ExportError, match=r"x\.prog: no `# TITLE`"):
         read_prog("mlock(@0, 1p)\n", "x.prog")
