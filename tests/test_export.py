@@ -19,6 +19,7 @@ import pytest
 from fuzzer.oracle.compare import KINDS
 from fuzzer.prog import ARENA_BASE, parse
 from fuzzer.reduce.csource import c_source
+from fuzzer.reduce.cwidth import too_wide
 from fuzzer.reduce.export import export, finding_of, slug, write_bucket_folder
 from fuzzer.reduce.finding import ExportError, Finding
 from fuzzer.reduce.syz import SYZ_BASE, syz_call
@@ -195,8 +196,9 @@ def _build(tmp: Path, finding: Finding) -> Path:
                          ids=[f"{k}{i}" for i, (k, _, _) in enumerate(AGREEING)])
 def test_c_compiles_without_warnings(tmp_path: Path, kind: str, text: str, step: int) -> None:
     source = export(_finding(text, step, kind), "c")
+    unwrapped = source.replace("\n\t * ", " ")  # comments wrap at 72 columns
     for i, line in enumerate(parse(text).text().splitlines()[: step + 1]):
-        assert f"/* {i}: {line}" in source  # one comment per call: its program line
+        assert f"/* {i}: {line}" in unwrapped  # one comment per call: its program line
     _build(tmp_path, _finding(text, step, kind))
 
 
@@ -248,3 +250,12 @@ def test_c_reproduces_only_under_the_injection(tmp_path: Path, name: str, text: 
                               capture_output=True, text=True, timeout=60)
     assert injected.returncode == 1, injected.stdout + injected.stderr
     assert f"reproduced: {d.title}" in injected.stdout
+
+
+@pytest.mark.parametrize(("kind", "text", "step"), AGREEING,
+                         ids=[f"{k}-{i}" for i, (k, _, _) in enumerate(AGREEING)])
+def test_c_fits_in_a_mail(kind: str, text: str, step: int) -> None:
+    """72 columns, tabs at 8: the C goes inline into `export --format report`."""
+    title = f"{kind}: a title long enough to need a second line in the C source " * 2
+    source = c_source(Finding(parse(text), step, title, kind), 12345)
+    assert too_wide(source) == [], source

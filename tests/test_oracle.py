@@ -17,7 +17,15 @@ import pytest
 from fuzzer.check import StepReport
 from fuzzer.model import Prediction, State, step
 from fuzzer.model.state import RestVma
-from fuzzer.oracle import KINDS, DivergenceKind, compare
+from fuzzer.oracle import (
+    KINDS,
+    PRECEDENCE,
+    Divergence,
+    DivergenceKind,
+    by_primary,
+    compare,
+    primary_first,
+)
 from fuzzer.prog import ARENA_BASE, parse
 from fuzzer.prog.step import Step
 from fuzzer.prog.syscalls import PAGE
@@ -87,7 +95,7 @@ mmap(@0, 2p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED_NOREPLACE
     ("page-appeared", """
 mmap(@0, 2p, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
 """, None, page_word(0, PM_PRESENT | ZERO_PFN),
-     ["presence: mmap(PRIVATE|ANONYMOUS, RO) made pages present"]),
+     ["presence: mmap(PRIVATE|ANONYMOUS, R) made pages present"]),
     ("errno", """
 mmap(@0, 2p, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
 mlock2(@0, 2p, 0x2)
@@ -95,7 +103,7 @@ mlock2(@0, 2p, 0x2)
     ("mmap-address", """
 mmap(@0, 2p, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
 """, -17, unchanged,
-     ["result: mmap(PRIVATE|ANONYMOUS|FIXED, R) returned -EEXIST instead of an arena address"]),
+     ["result: mmap(PRIVATE|ANONYMOUS, R) returned -EEXIST instead of an arena address"]),
     ("lock-flag-lost", """
 mmap(@0, 2p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
 mlock(@0, 2p)
@@ -115,12 +123,12 @@ mlock(@0, 2p)
 mmap(@0, 1p, PROT_READ|PROT_WRITE, MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
 mmap(@1, 1p, PROT_READ|PROT_WRITE, MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
 """, None, merge_vmas(1),
-     ["vma: mmap(SHARED|ANONYMOUS|FIXED, RW) left one VMA spanning pages the model keeps apart"]),
+     ["vma: mmap(SHARED|ANONYMOUS, RW) left one VMA spanning pages the model keeps apart"]),
     ("prot-kept", """
 mmap(@0, 2p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
 mprotect(@0, 2p, PROT_READ)
 """, None, vma_field(1, perms="rw-p"),
-     ["prot: mprotect(RO) left pages rw-p instead of r--p"]),
+     ["prot: mprotect(R) left pages rw-p instead of r--p"]),
     ("mlockall-agrees", """
 mmap(@0, 2p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
 mlockall(MCL_CURRENT)
@@ -135,7 +143,7 @@ mlockall(MCL_CURRENT)
 mmap(@0, 2p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
 """, None, lambda s: replace(s, vmas=(*s.vmas, replace(EXECUTOR_VMA, start=0x10000000,
                                                          end=0x10002000))),
-     ["mapping: mmap(PRIVATE|ANONYMOUS|FIXED, RW) left mappings outside the arena other than "
+     ["mapping: mmap(PRIVATE|ANONYMOUS) left mappings outside the arena other than "
       "predicted"]),
     # a shmem page mapped at two addresses counts half in each VMA's Pss
     ("pss-shared-agrees", SHARED_TWICE, None, unchanged, []),
@@ -181,3 +189,17 @@ def test_step_report_reads_its_step() -> None:
     step = Step(3, call, -22)
     rep = StepReport(step, Prediction(ret=-22), ())
     assert (rep.index, rep.call, rep.ret, rep.signal) == (3, call, -22, None)
+
+
+def test_a_step_files_under_its_primary_divergence() -> None:
+    """Precedence: the call's own outcome, then state, then accounting (oracle/primary.py)."""
+    def d(kind: str, step: int) -> Divergence:
+        return Divergence(DivergenceKind(kind), f"{kind}: at {step}", step, "", "")
+    found = [d("vmlck", 3), d("vma", 3), d("lock", 3), d("rss", 5), d("presence", 5)]
+    assert [(p.title, [o.title for o in rest]) for p, rest in by_primary(found)] == [
+        ("lock: at 3", ["vma: at 3", "vmlck: at 3"]),
+        ("presence: at 5", ["rss: at 5"]),
+    ]
+    assert [x.kind for x in primary_first([d("vmlck", 0), d("result", 0), d("hang", 0)])] == [
+        "hang", "result", "vmlck"]
+    assert set(PRECEDENCE) == set(DivergenceKind)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -78,3 +79,21 @@ class _SkipMunmap(Injection):
 
     def on_entry(self, call: Syscall) -> Skip | None:
         return Skip(0) if call.name == "munmap" else None
+
+
+def test_one_step_with_several_symptoms_is_one_sample_under_its_primary(tmp_path: Path) -> None:
+    """The 6.18 DONTUNMAP bug, moving a locked page next to itself, leaves it unlocked
+    (lock), merged with the old VMA (vma) and VmLck wrong (vmlck): one bucket, the lock
+    one, whose sample keeps the other two."""
+    store = open_store(f"sqlite:///{tmp_path}/db.sqlite", create=True)
+    report = Recorder(store, None, Supervisor(executor_path(), budget=5.0)).check(parse(
+        "mmap(@0, 1p, PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED|MAP_LOCKED, -1, 0)\n"
+        "mremap(@0, 1p, 1p, MREMAP_MAYMOVE|MREMAP_FIXED|MREMAP_DONTUNMAP, @1)\n"))
+    if not report.divergences:
+        pytest.skip(f"{os.uname().release} moves locked pages with DONTUNMAP correctly")
+    assert [d.kind for d in report.divergences] == ["lock", "vma", "vmlck"]
+    (bucket,) = store.buckets()
+    assert bucket.title == "lock: mremap(MAYMOVE|DONTUNMAP) left pages unlocked"
+    sample = store.bucket(bucket.id).samples[0]
+    assert sample.symptoms == tuple(d.title for d in report.divergences[1:])
+    assert sample.build == os.uname().version

@@ -144,7 +144,8 @@ def test_minimize_repro_export(db: str, tmp_path: Path) -> None:
     assert "5 calls -> 1" in result.output
     detail = store.bucket(bucket)
     assert detail.minimized_program_text == (
-        "mmap(@0, 1p, PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_POPULATE, -1, 0)\n")
+        # the title names the protection (RW), so minimizing keeps PROT_READ
+        f"mmap(@0, 1p, {RW}, MAP_PRIVATE|MAP_ANONYMOUS|MAP_POPULATE, -1, 0)\n")
     assert (detail.minimized_step, detail.original_calls, detail.minimized_calls) == (0, 5, 1)
 
     result = runner.invoke(app, ["repro", str(bucket), "--runs", "5", "--db", db])

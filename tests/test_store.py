@@ -453,6 +453,8 @@ def test_an_old_database_gains_the_new_columns_in_place(tmp_path: Path, create: 
     assert old.minimized_program_text is None
     assert [s.injections for s in old.samples] == [(), ()]
     assert old.samples[0].created.tzinfo == UTC
+    assert [(s.build, s.symptoms) for s in old.samples] == [(None, ()), (None, ())]
+    assert (old.minimized_expected, old.minimized_observed) == (None, None)
     # ... and every new operation works on them.
     assert _record(store, "presence: old finding", n=5)[1] is False
     store.label(1, "kernel-bug")
@@ -875,3 +877,36 @@ def test_an_old_database_gains_counts_and_sample_features(tmp_path: Path) -> Non
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
     conn.close()
+
+
+def test_same_minimized_program_marks_the_later_bucket_a_duplicate(store: Store) -> None:
+    a, _ = _record(store, "a: one", n=1)
+    b, _ = _record(store, "b: two", n=2)
+    c, _ = _record(store, "c: three", n=3)
+    store.label(c, "kernel-bug")
+    same = {"program_text": "mlock(@0, 1p)\n", "program_hash": f"{99:016x}", "step": 0,
+            "original_calls": 2, "minimized_calls": 1}
+    # b minimized first: nothing to compare with yet; then a, the earlier, finds b.
+    assert store.set_minimized(b, **same) is None
+    assert store.set_minimized(a, **same, expected="VmLck 8 kB", observed="VmLck 16 kB") == (b, a)
+    row_a, row_b = store.bucket(a), store.bucket(b)
+    assert (row_a.status, row_a.duplicate_of) == ("new", None)
+    assert (row_b.status, row_b.duplicate_of) == ("duplicate", a)
+    assert (row_a.minimized_expected, row_a.minimized_observed) == ("VmLck 8 kB", "VmLck 16 kB")
+    # A bucket a person labelled keeps the label; another program marks nothing.
+    assert store.set_minimized(c, **same) is None
+    assert store.bucket(c).status == "kernel-bug"
+    assert store.set_minimized(c, **{**same, "program_hash": f"{98:016x}"}) is None
+
+
+def test_a_sample_keeps_its_build_and_other_symptoms(store: Store) -> None:
+    seen = SampleContext(None, "mlock(@0, 1p)\n", f"{5:016x}", "6.18.0", build="#1 SMP",
+                         symptoms=("vmlck: mlock made VmLck differ", "locked: mlock left"))
+    assert SampleContext.from_json(json.loads(json.dumps(seen.to_json()))) == seen
+    bucket, _ = store.record(Divergence("lock", "lock: mlock left pages unlocked", 0, "e", "o"),
+                             seen)
+    sample = store.bucket(bucket).samples[0]
+    assert (sample.build, sample.symptoms) == ("#1 SMP", seen.symptoms)
+    plain, _ = _record(store, "a: one", n=1)
+    assert (store.bucket(plain).samples[0].build, store.bucket(plain).samples[0].symptoms) == (
+        None, ())

@@ -162,6 +162,10 @@ ROWS = [
     # prot
     row("prot-kept", f"{MAP2}\nmprotect(@0, 2p, PROT_READ)", vma(1, "perms=rw-p", perms="rw-p")),
     row("prot-shared", f"{MAP2}", vma(1, "perms=rw-s", perms="rw-s")),
+    row("prot-exec-named", f"{MAP2}\nmprotect(@0, 2p, PROT_EXEC)",
+        vma(1, "perms=rw-p", perms="rw-p")),
+    row("prot-write-named", f"{MAP2}\nmprotect(@0, 2p, PROT_WRITE)", vma(1, "perms=r--p",
+                                                                       perms="r--p")),
     # lock
     row("lock-lost", f"{MAP2}\nmlock(@0, 2p)", flags(1, drop="lo", locked=0)),
     row("lock-kept", f"mmap(@0, 2p, {RW}, {PA}|MAP_LOCKED, -1, 0)\nmunlock(@0, 2p)",
@@ -209,6 +213,15 @@ ROWS = [
     # vmlck
     row("vmlck-not-locked-vmas", f"{MAP2}\nmlock(@0, 2p)", vmlck(PAGE)),
     row("vmlck-not-model", f"{MAP2}\nmlock(@0, 2p)", outside(1, locked=True)),
+    # placement never enters a title: these two are one bucket
+    row("vmlck-mremap-dontunmap", """
+        mmap(@5, 2p, PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_LOCKED, -1, 0)
+        mremap(@5, 2p, 2p, MREMAP_MAYMOVE|MREMAP_DONTUNMAP, @0)
+        """, vmlck(2 * PAGE)),
+    row("vmlck-mremap-fixed-dontunmap", f"""
+        mmap(@0, 1p, PROT_NONE, {PA}|MAP_LOCKED, -1, 0)
+        mremap(@0, 1p, 1p, MREMAP_MAYMOVE|MREMAP_FIXED|MREMAP_DONTUNMAP, @1)
+        """, vmlck(PAGE)),
     # hang, crash
     row("hang", f"{MAP2}\nmlock(@0, 2p)", hang(1)),
     row("hang-at-start", f"{MAP2}\nmlock(@0, 2p)", hang(0)),
@@ -260,7 +273,9 @@ def titles(r: Row) -> list[str]:
 def golden_text() -> str:
     out = ["# Divergence titles the oracle gives (tests/test_titles_golden.py writes this file:",
            "# pytest tests/test_titles_golden.py --regen-golden). One block per row: the program,",
-           "# what is bent on the kernel's side after its last call, then `=> title` lines.", ""]
+           "# what is bent on the kernel's side after its last call, then `=> title` lines,",
+           "# the primary one first (fuzzer/oracle/primary.py: the bucket the sample files under).",
+           ""]
     for r in ROWS:
         out.append(f"== {r.name}")
         out += r.text.splitlines()
@@ -272,6 +287,12 @@ def golden_text() -> str:
 
 def test_titles_match_golden(golden: Callable[[Path, str], None]) -> None:
     golden(GOLDEN, golden_text())
+
+
+def test_placement_never_splits_a_bucket() -> None:
+    by_name = {r.name: titles(r) for r in ROWS}
+    assert by_name["vmlck-mremap-dontunmap"] == by_name["vmlck-mremap-fixed-dontunmap"]
+    assert all("FIXED" not in t for found in by_name.values() for t in found)
 
 
 def test_rows_cover_every_kind_and_diverge() -> None:

@@ -103,10 +103,10 @@ def test_list_table(db: str) -> None:
     out = ok("list", "--db", db)
     lines = [line.rstrip() for line in out.splitlines()]
     assert lines[0].split() == ["id", "kind", "count", "runs", "calls", "first", "seen", "last",
-                                "seen", "status", "title"]
+                                "seen", "status", "dup", "of", "title"]
     row = next(line for line in lines if line.endswith(LONG))
     assert row.split()[:5] == ["1", "presence", "2", "9/10", "4→2"]
-    assert row.split()[9] == "new"  # after two dates of two words each
+    assert row.split()[9:11] == ["new", "-"]  # after two dates of two words each
     lock = next(line for line in lines if line.endswith(LOCK))  # "[...]" is not markup
     assert lock.split()[:5] == ["2", "lock", "1", "-", "-"]
     assert _table_ids(out) == [1, 3, 2]
@@ -208,6 +208,17 @@ def test_show_injection_label_note_and_duplicate(db: str) -> None:
     assert "status duplicate" in lines[1]
     assert f"duplicate of #1: {LONG}" in lines
     assert "note: same [root] cause" in lines
+    row = next(line for line in ok("list", "--all", "--db", db).splitlines()
+               if line.rstrip().endswith(LOCK))
+    assert row.split()[9:11] == ["duplicate", "#1"]
+
+
+def test_show_lists_the_other_symptoms_of_the_first_sample(db: str) -> None:
+    store = open_store(db)
+    bucket, _ = store.record(Divergence("lock", "lock: mlock left pages unlocked", 1, "e", "o"),
+                             SampleContext(None, PROGRAM, f"{77:016x}", "6.18.0",
+                                           symptoms=(VMLCK,)))
+    assert f"  also:     {VMLCK}" in ok("show", str(bucket), "--db", db).splitlines()
 
 
 def test_show_counts_injected_samples_after_the_first(db: str) -> None:

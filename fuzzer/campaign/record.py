@@ -17,7 +17,7 @@ from fuzzer.campaign.ops import OpCounter
 from fuzzer.check import Report, check
 from fuzzer.model import Unsupported
 from fuzzer.observe.probe import probe
-from fuzzer.oracle import Divergence
+from fuzzer.oracle import Divergence, by_primary
 from fuzzer.prog import Program
 from fuzzer.store import OpCount, SampleContext, Store
 from fuzzer.trace import Supervisor
@@ -39,7 +39,7 @@ class Recorder:
         divergences the injections cause from those the program shows without them."""
         self.store, self.campaign_id, self.supervisor = store, campaign_id, supervisor
         self.on_bucket, self.plain = on_bucket, plain
-        self.kernel = os.uname().release
+        self.kernel, self.build = os.uname().release, os.uname().version
         self.features = probe().as_dict()  # what the model was told about this kernel
         injector = supervisor.injector
         # Findings on an emulated buggy kernel are told apart from real ones.
@@ -68,10 +68,12 @@ class Recorder:
             add(st.call, st.ret, st.signal)
         if report.divergences:
             seen = SampleContext(self.campaign_id, program.text(), program.hash, self.kernel,
-                                 self.injections, self.features)
+                                 self.injections, self.features, self.build)
             plain = self._without_injections(program) if self.injections else frozenset()
-            for d in report.divergences:
-                bucket, new = self.store.record(d, self._attribute(d, seen, plain))
+            # One sample per diverging step, filed under its primary divergence.
+            for d, others in by_primary(report.divergences):
+                here = replace(seen, symptoms=tuple(o.title for o in others))
+                bucket, new = self.store.record(d, self._attribute(d, here, plain))
                 if new:
                     self.new_buckets.append((bucket, d))
                 if self.on_bucket is not None:

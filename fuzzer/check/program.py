@@ -102,12 +102,14 @@ def check(supervisor: Supervisor, program: Program, on_step: StepHook | None = N
             _check_run(run, report, on_step)
     except Hang as e:
         report.divergences = [Divergence(
-            DivergenceKind.HANG, f"hang: {call_feature(_call_at(program, e.step))} did not return",
+            DivergenceKind.HANG,
+            f"hang: {call_feature(_call_at(program, e.step), DivergenceKind.HANG)} did not return",
             e.step, "the call returns", f"no progress within {e.budget:g} s")]
     except ChildCrash as e:
         report.divergences = [Divergence(
             DivergenceKind.CRASH,
-            f"crash: {call_feature(_call_at(program, e.step))} killed the executor", e.step,
+            f"crash: {call_feature(_call_at(program, e.step), DivergenceKind.CRASH)} killed the "
+            "executor", e.step,
             "the executor survives", f"killed by signal {e.signo}")]
     return report
 

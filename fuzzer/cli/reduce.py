@@ -31,8 +31,8 @@ from fuzzer.kernel import GUEST_MEM
 from fuzzer.kernel.session import repro_in_guest
 from fuzzer.prog import Program
 from fuzzer.reduce.bucket import minimize_bucket
-from fuzzer.reduce.export import FORMATS, export, finding_of, write_bucket_folder
-from fuzzer.reduce.finding import ExportError, Finding
+from fuzzer.reduce.export import FORMATS, export_bucket, finding_of, write_bucket_folder
+from fuzzer.reduce.finding import ExportError
 from fuzzer.reduce.repro import reproduce, shows
 from fuzzer.store import BucketDetail, Store, open_store
 from fuzzer.trace import Supervisor
@@ -99,6 +99,7 @@ def minimize_cmd(
                        f"{_under(specs)}: {bucket.title}", code=1)
         result, step = minimize_bucket(store, supervisor, bucket_id, bucket.title,
                                        finding.program, finding.step, budget)
+        duplicate_of = store.bucket(bucket_id).duplicate_of
     out.print(f"#{bucket_id} {bucket.title}{_under(specs)}", markup=False)
     _print_program("before", finding.program, finding.step)
     _print_program("after", result.program, step)
@@ -106,6 +107,8 @@ def minimize_cmd(
     out.print(f"{result.original_calls} calls -> {result.minimized_calls}, argument weight "
               f"{result.original_weight} -> {result.minimized_weight}, "
               f"{result.predicate_calls} runs{spent}", markup=False)
+    if duplicate_of is not None:
+        out.print(f"duplicate of #{duplicate_of}: the same minimized program", markup=False)
 
 
 def repro_cmd(
@@ -154,19 +157,21 @@ def export_cmd(
         "repro.c, report.txt) under this directory.")] = None,
     db: DbOption = DEFAULT_DB,
 ) -> None:
-    """Export a bucket's reproducer: C source, program text or syzkaller text.
+    """Export a bucket's reproducer: C source, program text, syzkaller text, or a
+    plain-text report for a kernel mailing list (with the C reproducer).
 
     The minimized program is used when the bucket has one. The C program
     exits 1 when the divergence reproduces and 0 when it does not.
 
     Example: mmfuzz export 3 --format c -o repro.c --crashes crashes/
+
+    Example: mmfuzz export 3 --format report -o report.txt
     """
     if fmt not in FORMATS:
         raise fail(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
     with _errors():
-        _, bucket = _load(db, bucket_id)
-        finding: Finding = finding_of(bucket)
-        text = export(finding, fmt, bucket.id)
+        store, bucket = _load(db, bucket_id)
+        text = export_bucket(bucket, fmt, {c.kernel for c in store.campaigns()})
         folder = write_bucket_folder(crashes, bucket) if crashes is not None else None
         if output is not None:
             output.write_text(text)

@@ -90,6 +90,8 @@ def show_cmd(bucket_id: IdArg, as_json: JsonOpt = False, db: DbOption = DEFAULT_
     _print_program(s.program_text, s.step)
     out.print(f"\n  expected: {s.expected}", markup=False)
     out.print(f"  observed: {s.observed}", markup=False)
+    for other in s.symptoms:
+        out.print(f"  also:     {other}", markup=False)
     _print_injections(s, b.samples)
     if b.minimized_program_text is not None and b.minimized_step is not None:
         calls = f" ({b.original_calls} → {b.minimized_calls} calls)" if b.original_calls else ""
@@ -199,13 +201,14 @@ def _print_table(rows: list[BucketRow]) -> None:
     """A table whose titles are never cut: other columns wrap, and if even that is too
     narrow for the terminal, the table is printed wider and the terminal wraps lines."""
     table = Table(box=None, pad_edge=False)
-    for header in ("id", "kind", "count", "runs", "calls", "first seen", "last seen", "status"):
+    for header in ("id", "kind", "count", "runs", "calls", "first seen", "last seen", "status",
+                   "dup of"):
         table.add_column(header, overflow="fold")
     table.add_column("title", no_wrap=True, min_width=max(len(b.title) for b in rows))
     for b in rows:
         cells = (str(b.id), b.kind, str(b.count), _reliability(b), _calls(b),
                  f"{b.first_seen:%Y-%m-%d %H:%M}", f"{b.last_seen:%Y-%m-%d %H:%M}", b.status,
-                 b.title)
+                 "-" if b.duplicate_of is None else f"#{b.duplicate_of}", b.title)
         table.add_row(*(Text(c) for c in cells))  # Text: a "[" in a title is not markup
     need = Measurement.get(out, out.options.update_width(1_000_000), table).minimum
     options = out.options.update_width(max(out.width, need))

@@ -15,7 +15,7 @@ from itertools import pairwise
 from fuzzer.model import OUTSIDE, Prediction, State
 from fuzzer.model.pages import NEW_PID, TASK_SIZE, mapcounts
 from fuzzer.model.state import RestVma
-from fuzzer.oracle.kind import DivergenceKind
+from fuzzer.oracle.kind import PRECEDENCE, DivergenceKind
 from fuzzer.oracle.title import call_feature, result_text
 from fuzzer.oracle.views import (
     PRESENCE_NAMES,
@@ -37,6 +37,7 @@ SIGNAL_CODES = {SIGSEGV: {1: "MAPERR", 2: "ACCERR", 4: "PKUERR"},  # si_code nam
 PSS_SHIFT = 12  # fs/proc/task_mmu.c: Pss is summed in 1/4096 byte
 # The kinds check() finds (and the C exporter knows); kernel-crash is a guest's, not theirs.
 KINDS = tuple(k for k in DivergenceKind if k is not K.KERNEL_CRASH)
+_RANK = {kind: i for i, kind in enumerate(PRECEDENCE)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +71,7 @@ def compare(step: Step, pred: Prediction, state: State, snap: Snapshot,
     findings += _process_checks(state, snap)
     findings += _lock_invariant(snap)
     findings += _vmlck_checks(state, snap, any(f[0] == K.LOCK for f in findings))
+    findings.sort(key=lambda f: _RANK[f[0]])  # the primary first (oracle/primary.py)
     return [_divergence(step, kind, what, exp, obs, where) for kind, what, exp, obs in findings]
 
 

@@ -25,4 +25,10 @@ class DivergenceKind(StrEnum):
     KERNEL_CRASH = "kernel-crash"  # a guest kernel's own fault (fuzzer/kernel): never exported
 
 
-__all__ = ["DivergenceKind"]
+K = DivergenceKind
+# Which divergence of a step is its primary one, the one its sample is filed under
+# (fuzzer/oracle/primary.py says why this order).
+PRECEDENCE = (K.KERNEL_CRASH, K.CRASH, K.HANG, K.RESULT, K.SIGNAL, K.MAPPING, K.PROT, K.LOCK,
+              K.FORK_FLAGS, K.PRESENCE, K.VMA, K.LOCKED, K.RSS, K.VMLCK)
+
+__all__ = ["PRECEDENCE", "DivergenceKind"]

@@ -1,8 +1,12 @@
 """Stable, readable names for a call: the part of a divergence title that says what ran.
 
-Only the argument features that change semantics appear (mapping type and
-flags, protection, mlock2 flags, touch mode), never addresses, lengths or
-counters, so the same bug found from two programs gets the same title.
+A title keys on the call, the argument features that matter for its kind of
+divergence, and the symptom (docs/ARCHITECTURE.md, decision 7). Never in a
+title: addresses, lengths, counters, and placement (MAP_FIXED,
+MAP_FIXED_NOREPLACE, MREMAP_FIXED say where a mapping goes, not what it is),
+so one bug found from many programs lands in one bucket. The protection and
+the mapping kind enter only for the kinds they shape (`FEATURES`), and then
+name the protection exactly (`R`, `X`, `W`, `RW`, `RWX`, `NONE`).
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from fuzzer.prog import Call
 from fuzzer.prog.syscalls import (
     MADV_ADVICE,
     MAP_ANONYMOUS,
+    MAP_FIXED,
+    MAP_FIXED_NOREPLACE,
     MAP_FLAGS,
     MAP_GROWSDOWN,
     MAP_HUGETLB,
@@ -22,6 +28,7 @@ from fuzzer.prog.syscalls import (
     MAP_TYPES,
     MCL_FLAGS,
     MLOCK_ONFAULT,
+    MREMAP_FIXED,
     MREMAP_FLAGS,
     PROT_EXEC,
     PROT_READ,
@@ -31,28 +38,44 @@ from fuzzer.prog.syscalls import (
     is_errno,
 )
 
-# Divergences about the state a call leaves behind, rather than its result.
-STATE_KINDS = frozenset({K.PRESENCE, K.LOCK, K.FORK_FLAGS, K.RSS, K.LOCKED, K.VMLCK, K.PROT})
-# The mmap flags that decide the state a new mapping starts in; placement
-# (FIXED, FIXED_NOREPLACE) and accounting-only flags would split one bug into
-# many buckets. For the same reason state titles name a protection class
-# (NONE, RO, RW), not every combination of R, W and X.
+# Where a mapping goes, never what it is: out of every title.
+PLACEMENT_MAP_FLAGS = MAP_FIXED | MAP_FIXED_NOREPLACE
+PLACEMENT_MREMAP_FLAGS = MREMAP_FIXED
+# The mmap flags that decide the state a new mapping starts in; accounting-only
+# flags (NORESERVE, STACK, ...) would split one state bug into many buckets.
 STATE_MAP_FLAGS = MAP_TYPE | MAP_ANONYMOUS | MAP_POPULATE | MAP_LOCKED | MAP_NONBLOCK | \
     MAP_GROWSDOWN | MAP_HUGETLB
+ALL_MAP_FLAGS = ~PLACEMENT_MAP_FLAGS
+
+# Per kind: which mmap flags the title names, and whether it names the protection of
+# mmap and mprotect. The protection enters where it decides the symptom: a call's
+# result, a signal, the protection left behind, presence (zero page or anonymous),
+# Rss, VMA boundaries (a protection change splits a VMA). Lock state, fork flags,
+# accounting, mappings, hangs and crashes do not depend on it.
+FEATURES: dict[K, tuple[int, bool]] = {
+    K.RESULT: (ALL_MAP_FLAGS, True),
+    K.SIGNAL: (ALL_MAP_FLAGS, True),
+    K.MAPPING: (ALL_MAP_FLAGS, False),
+    K.PROT: (STATE_MAP_FLAGS, True),
+    K.LOCK: (STATE_MAP_FLAGS, False),
+    K.FORK_FLAGS: (STATE_MAP_FLAGS, False),
+    K.PRESENCE: (STATE_MAP_FLAGS, True),
+    K.VMA: (STATE_MAP_FLAGS, True),
+    K.RSS: (STATE_MAP_FLAGS, True),
+    K.LOCKED: (STATE_MAP_FLAGS, False),
+    K.VMLCK: (STATE_MAP_FLAGS, False),
+    K.HANG: (ALL_MAP_FLAGS, False),
+    K.CRASH: (ALL_MAP_FLAGS, False),
+    K.KERNEL_CRASH: (ALL_MAP_FLAGS, False),
+}
 
 
 def prot_short(prot: int) -> str:
+    """The protection named exactly: R, W, X and their combinations, NONE; +? for others."""
     text = "".join(ch for ch, bit in (("R", PROT_READ), ("W", PROT_WRITE), ("X", PROT_EXEC))
                    if prot & bit)
     text = text or "NONE"
     return text + "+?" if prot & ~RWX else text
-
-
-def prot_class(prot: int) -> str:
-    """Protection as it shapes state: what a fault or populate can do (NONE, RO, RW)."""
-    if not prot & RWX:
-        return "NONE"
-    return "RW" if prot & PROT_WRITE else "RO"
 
 
 def map_short(flags: int) -> str:
@@ -76,17 +99,15 @@ def _flags_short(value: int, table: dict[str, int], prefix: str) -> str:
     return "|".join(parts) or "0"
 
 
-def call_feature(call: Call, kind: str = K.RESULT) -> str:
-    """`name(features)`; for state divergences only the features that shape the state."""
+def call_feature(call: Call, kind: K = K.RESULT) -> str:
+    """`name(features)`: the call with the features that matter for `kind` (FEATURES)."""
+    map_flags, with_prot = FEATURES[kind]
     match call.name:
         case "mmap":
-            flags, prot = call.arg("flags"), call.arg("prot")
-            if kind in STATE_KINDS:
-                return f"mmap({map_short(flags & STATE_MAP_FLAGS)}, {prot_class(prot)})"
-            return f"mmap({map_short(flags)}, {prot_short(prot)})"
+            prot = f", {prot_short(call.arg('prot'))}" if with_prot else ""
+            return f"mmap({map_short(call.arg('flags') & map_flags)}{prot})"
         case "mprotect":
-            prot = call.arg("prot")
-            return f"mprotect({prot_class(prot) if kind in STATE_KINDS else prot_short(prot)})"
+            return f"mprotect({prot_short(call.arg('prot'))})" if with_prot else "mprotect"
         case "mlock2":
             flags = call.arg("flags")
             text = "ONFAULT" if flags == MLOCK_ONFAULT else "0" if flags == 0 else "INVALID"
@@ -96,7 +117,8 @@ def call_feature(call: Call, kind: str = K.RESULT) -> str:
         case "mlockall":
             return f"mlockall({_flags_short(call.arg('flags'), MCL_FLAGS, 'MCL_')})"
         case "mremap":
-            return f"mremap({_flags_short(call.arg('flags'), MREMAP_FLAGS, 'MREMAP_')})"
+            moves = call.arg("flags") & ~PLACEMENT_MREMAP_FLAGS
+            return f"mremap({_flags_short(moves, MREMAP_FLAGS, 'MREMAP_')})"
         case "madvise":
             advice = call.arg("advice")
             name = next((n[5:] for n, v in MADV_ADVICE.items() if v == advice), "UNKNOWN")

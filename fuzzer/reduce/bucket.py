@@ -28,12 +28,14 @@ def minimize_bucket(
 ) -> tuple[Result, int]:
     """Minimize `program` (which shows `title` at `step`); store it; return it and its step."""
     result = minimize(program, still_diverges(supervisor, title), budget, step=step)
-    steps = [d.step for d in check(supervisor, result.program).divergences if d.title == title]
-    new_step = steps[0] if steps else len(result.program) - 1
+    found = [d for d in check(supervisor, result.program).divergences if d.title == title]
+    new_step = found[0].step if found else len(result.program) - 1
     store.set_minimized(bucket_id, program_text=result.program.text(),
                         program_hash=result.program.hash, step=new_step,
                         original_calls=result.original_calls,
-                        minimized_calls=result.minimized_calls)
+                        minimized_calls=result.minimized_calls,
+                        expected=found[0].expected if found else None,
+                        observed=found[0].observed if found else None)
     return result, new_step
 
 

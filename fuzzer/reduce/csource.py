@@ -12,6 +12,8 @@ a crash, depending on the bucket's kind. Exit 1: it reproduces; 0: it does not.
 
 from __future__ import annotations
 
+import textwrap
+
 from fuzzer.model import Prediction, State
 from fuzzer.model import step as model_step
 from fuzzer.model.state import RestVma
@@ -19,7 +21,7 @@ from fuzzer.oracle.compare import signal_text, value_text
 from fuzzer.oracle.views import model_view, render
 from fuzzer.prog import ARENA_BASE, ARENA_PAGES, Call, Program, format_call
 from fuzzer.prog.syscalls import MAP_ANONYMOUS, PAGE, SYSCALLS, Kind
-from fuzzer.reduce import cparts
+from fuzzer.reduce import cparts, cwidth
 from fuzzer.reduce.cchecks import Check, check_for
 from fuzzer.reduce.cparts import c_string, fill, part, template
 from fuzzer.reduce.finding import ExportError, Finding
@@ -61,20 +63,25 @@ def _arg(kind: Kind, value: int) -> str:
     return _hex(value)
 
 
-def call_expr(call: Call) -> str:
-    """The C expression that performs one call."""
+def call_parts(call: Call) -> tuple[str, list[str]]:
+    """The C function and arguments that perform one call."""
     match call.name:
         case "touch":
-            return f"touch({_arg(Kind.ADDR, call.arg('addr'))}, {call.arg('mode')})"
+            return "touch", [_arg(Kind.ADDR, call.arg("addr")), str(call.arg("mode"))]
         case "prlimit_memlock":
-            return f"prlimit_memlock({_hex(call.args[0])})"
+            return "prlimit_memlock", [_hex(call.args[0])]
         case "drop_cap_ipc_lock":
-            return "drop_cap_ipc_lock()"
+            return "drop_cap_ipc_lock", []
         case "memfd_create":
-            return 'sys(SYS_memfd_create, (unsigned long)"mmfuzz", 0, 0, 0, 0, 0)'
+            return "sys", ["SYS_memfd_create", '(unsigned long)"mmfuzz"', *["0"] * 5]
     args = [_arg(kind, v) for (_, kind), v in zip(call.syscall.args, call.args, strict=True)]
-    args += ["0"] * (6 - len(args))
-    return f"sys(SYS_{call.name}, {', '.join(args)})"
+    return "sys", [f"SYS_{call.name}", *args, *["0"] * (6 - len(args))]
+
+
+def call_expr(call: Call) -> str:
+    """The C expression that performs one call."""
+    head, args = call_parts(call)
+    return f"{head}({', '.join(args)})"
 
 
 # ------------------------------------------------------------ the program
@@ -98,7 +105,8 @@ def c_source(finding: Finding, bucket_id: int | None = None) -> str:
     blocks += [check.code, part(cparts.REPORT), _main(calls, check)]
     model = model_text(calls[-1], state, pred)
     # Every block after the head follows a blank line.
-    return _header(finding, bucket_id, model) + head + "".join("\n" + b for b in blocks)
+    source = _header(finding, bucket_id, model) + head + "".join("\n" + b for b in blocks)
+    return cwidth.fit(source)
 
 
 def _part_names(kind: str, calls: tuple[Call, ...], check: Check) -> list[str]:
@@ -159,15 +167,21 @@ def _header(finding: Finding, bucket_id: int | None, model: str) -> str:
         *([f"expected (when found): {finding.expected}"] if finding.expected else []),
         *([f"observed (when found): {finding.observed}"] if finding.observed else []),
         "",
-        "Replays the program's calls with raw syscall(2) at mmfuzz's addresses (the arena",
-        f"at {ARENA_BASE:#x}), then checks the diverging property in /proc against the",
-        "model's prediction for that step.",
+        "Replays the program's calls with raw syscall(2) at mmfuzz's",
+        f"addresses (the arena at {ARENA_BASE:#x}), then checks the diverging",
+        "property in /proc against the model's prediction for that step.",
         "",
         "Build: cc -Wall -static -o repro repro.c",
-        "Run:   ./repro   (as root: pagemap shows PFNs, which tell the zero page apart)",
-        "Exit:  1 the divergence reproduces, 0 it does not, 2 /proc could not be read",
+        "Run:   ./repro   (as root: pagemap shows PFNs, which tell the zero",
+        "       page apart)",
+        "Exit:  1 the divergence reproduces, 0 it does not, 2 /proc could",
+        "       not be read",
     ]
-    body = "\n".join((" * " + _comment(x)).rstrip() for x in lines)
+    room = cwidth.WIDTH - 3
+    body = "\n".join((" * " + _comment(part)).rstrip() for x in lines
+                     for part in textwrap.wrap(x, room, subsequent_indent="  ",
+                                               break_long_words=False, break_on_hyphens=False)
+                     or [""])
     return f"/*\n{body}\n */\n"
 
 
@@ -186,7 +200,8 @@ def _main(calls: tuple[Call, ...], check: Check) -> str:
         decls.append("\tint out;\n")
     body = [
         "\n",
-        "\t/* as the executor does: no THP, so presence is exact to the page */\n",
+        "\t/* as the executor does: no THP, so presence is exact to the\n",
+        "\t * page */\n",
         "\tprctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);\n",
         "\tmemset(&sa, 0, sizeof(sa));\n",
         "\tsa.sa_sigaction = on_fault;\n",
@@ -197,21 +212,23 @@ def _main(calls: tuple[Call, ...], check: Check) -> str:
     ]
     if fds:
         body += [
-            "\t/* as the executor does: no descriptor open, so memfds are numbered from 0\n",
-            "\t   (stdout waits at 1000 until the calls are done) */\n",
+            "\t/* as the executor does: no descriptor open, so memfds are\n",
+            "\t * numbered from 0 (stdout waits at 1000 until the calls are\n",
+            "\t * done) */\n",
             "\tout = fcntl(1, F_DUPFD, 1000);\n",
             "\tsys(SYS_close_range, 0, 999, 0, 0, 0, 0);\n",
         ]
     last = len(calls) - 1
     for i, call in enumerate(calls):
         note = " -- the diverging step" if i == last else ""
-        body.append(f"\n\t/* {i}: {_comment(format_call(call))}{note} */\n")
+        body.append("\n" + cwidth.comment(f"{i}: {_comment(format_call(call))}{note}"))
         assign = "ret = " if i == last and check.uses_ret else ""
-        body.append(f"\t{assign}{call_expr(call)};\n")
+        fn, args = call_parts(call)
+        body.append(cwidth.call(assign + fn, args, ";"))
     if fds:
         body.append("\n\tdup2(out, 1);\n")
     body.append("\n\treturn report(check(" + ("ret" if check.uses_ret else "") + "));\n")
     return "int main(void)\n{\n" + "".join(decls) + "".join(body) + "}\n"
 
 
-__all__ = ["c_source", "call_expr", "model_text", "predict"]
+__all__ = ["c_source", "call_expr", "call_parts", "model_text", "predict"]

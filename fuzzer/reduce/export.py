@@ -1,6 +1,7 @@
 """Exports of a finding: program text, syzkaller text, a C reproducer, a crashes/ folder.
 
-A `Finding` (finding.py) is a program with its diverging step, title, kind,
+`export_bucket` adds the mailing-list report (report.py), which needs the
+stored bucket's kernels. A `Finding` (finding.py) is a program with its diverging step, title, kind,
 expected and observed. `finding_of(bucket)` is the one place a stored bucket
 becomes one: the store keeps program text and knows no program grammar, and
 every caller that needs the program (the CLI's minimize, repro and export,
@@ -12,16 +13,20 @@ in a parse error. `write_bucket_folder` lays one bucket out as
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from pathlib import Path
 
 from fuzzer.model import Unsupported
 from fuzzer.prog import format_call, parse
 from fuzzer.reduce.csource import c_source
 from fuzzer.reduce.finding import ExportError, Finding
+from fuzzer.reduce.mail import mail_report
 from fuzzer.reduce.syz import syz_program
 from fuzzer.store import BucketDetail
 
-FORMATS = ("c", "prog", "syz")
+FORMATS = ("c", "prog", "syz", "report")
+_HEAD_TITLE = re.compile(r"(?:bucket #(\d+): )?(.+)")
+_HEAD_STEP = re.compile(r"kind (\S+), diverging at step (\d+): ")
 SLUG_MAX = 80
 
 
@@ -34,7 +39,8 @@ def finding_of(bucket: BucketDetail, *, minimized: bool = True) -> Finding:
     if minimized and bucket.minimized_program_text and bucket.minimized_step is not None:
         # The sample's expected/observed describe the original program, not this one.
         program = parse(bucket.minimized_program_text, f"bucket {bucket.id} (minimized)")
-        return Finding(program, bucket.minimized_step, bucket.title, bucket.kind)
+        return Finding(program, bucket.minimized_step, bucket.title, bucket.kind,
+                       bucket.minimized_expected or "", bucket.minimized_observed or "")
     program = parse(text, f"bucket {bucket.id}")
     return Finding(program, step, bucket.title, bucket.kind, sample.expected, sample.observed)
 
@@ -55,17 +61,45 @@ def header_lines(finding: Finding, bucket_id: int | None = None) -> list[str]:
     return lines
 
 
+def read_prog(text: str, name: str) -> tuple[Finding, int | None]:
+    """What prog_text wrote, read back: the finding and the bucket id (None if not named).
+    A header that is not prog_text's is an ExportError naming `name`."""
+    head = [line[2:] for line in text.splitlines() if line.startswith("# ")]
+    title_line = _HEAD_TITLE.fullmatch(head[0]) if head else None
+    where = _HEAD_STEP.match(head[1]) if len(head) > 1 else None
+    if title_line is None or where is None:
+        raise ExportError(f"{name}: no `# TITLE` and `# kind K, diverging at step N` header")
+    extra = dict(line.split(": ", 1) for line in head[2:] if ": " in line)
+    finding = Finding(parse(text, name), int(where.group(2)), title_line.group(2),
+                      where.group(1), extra.get("expected", ""), extra.get("observed", ""))
+    return finding, int(title_line.group(1)) if title_line.group(1) else None
+
+
 def prog_text(finding: Finding, bucket_id: int | None = None) -> str:
     """The program text with a comment header: `mmfuzz exec` runs it as it is."""
     head = "".join(f"# {line}\n" for line in header_lines(finding, bucket_id))
     return head + finding.program.text()
 
 
-def export(finding: Finding, fmt: str, bucket_id: int | None = None) -> str:
-    """The finding in one of FORMATS."""
+def export_bucket(bucket: BucketDetail, fmt: str, fuzzed: Iterable[str] = ()) -> str:
+    """A stored bucket (its minimized program if any) in one of FORMATS; `fuzzed`, the
+    kernels the database ran campaigns on, dates the mailing-list report."""
+    finding = finding_of(bucket)
+    if fmt == "report":
+        _check_step(finding)
+        return mail_report(bucket, finding, fuzzed)
+    return export(finding, fmt, bucket.id)
+
+
+def _check_step(finding: Finding) -> None:
     if not 0 <= finding.step < len(finding.program.calls):
         raise ExportError(f"step {finding.step} is not in a program of "
                           f"{len(finding.program.calls)} calls")
+
+
+def export(finding: Finding, fmt: str, bucket_id: int | None = None) -> str:
+    """The finding in one of FORMATS but report, which needs the stored bucket."""
+    _check_step(finding)
     match fmt:
         case "c":
             return c_source(finding, bucket_id)
@@ -76,6 +110,9 @@ def export(finding: Finding, fmt: str, bucket_id: int | None = None) -> str:
                 raise ExportError("syzkaller programs have one process: "
                                   "a program that forks exports as --format prog")
             return syz_program(finding.program, header_lines(finding, bucket_id))
+        case "report":
+            raise ExportError("a report is made from a stored bucket: mmfuzz export ID "
+                              "--format report")
     raise ExportError(f"unknown format {fmt!r} (one of: {', '.join(FORMATS)})")
 
 
@@ -163,5 +200,5 @@ def report_text(bucket: BucketDetail, finding: Finding, files: list[str], note: 
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["FORMATS", "ExportError", "Finding", "export", "finding_of",
-           "folder_name", "prog_text", "slug", "write_bucket_folder"]
+__all__ = ["FORMATS", "ExportError", "Finding", "export", "export_bucket", "finding_of",
+           "folder_name", "prog_text", "read_prog", "slug", "write_bucket_folder"]

@@ -71,7 +71,8 @@ class Buckets(StoreBase):
             s.add(Sample(
                 bucket_id=bucket_id, program_id=program, campaign_id=seen.campaign_id,
                 step=d.step, expected=d.expected, observed=d.observed, kernel=seen.kernel,
-                created=when, injections=injections, features=features,
+                created=when, injections=injections, features=features, build=seen.build,
+                symptoms=json.dumps(list(seen.symptoms)) if seen.symptoms else None,
             ))
         return bucket_id, is_new
 

@@ -8,7 +8,8 @@ counts (OpCount) say how often each call, flag and outcome was exercised.
 All times are stored as UTC and come back timezone-aware.
 
 Triage state lives on the bucket: its status (STATUSES), a note, the bucket it
-duplicates, how reliably it reproduces and its minimized program. Columns
+duplicates (set by hand, or by set_minimized when two buckets minimize to the
+same program), how reliably it reproduces and its minimized program. Columns
 added after the first release are nullable or have a server default, so
 db.py can add them in place to an older database (migrate.py); tables added
 after it (ADDED_TABLES) are created in place the same way.
@@ -112,6 +113,10 @@ class Bucket(Base):
     minimized_step: Mapped[int | None]  # the diverging step in the minimized program
     original_calls: Mapped[int | None]
     minimized_calls: Mapped[int | None]
+    # What the minimized program shows at its diverging step (the samples' expected and
+    # observed describe their own programs); NULL before minimization or in older databases.
+    minimized_expected: Mapped[str | None] = mapped_column(Text)
+    minimized_observed: Mapped[str | None] = mapped_column(Text)
 
 
 class Sample(Base):
@@ -134,6 +139,11 @@ class Sample(Base):
     # The kernel's probed features when seen (JSON object, fuzzer/observe/probe.py), so a
     # sample stays meaningful in a database merged from several kernels; NULL: not recorded.
     features: Mapped[str | None] = mapped_column(Text)
+    # The kernel's build (`uname -v`) when seen; NULL: not recorded (older databases, guests).
+    build: Mapped[str | None] = mapped_column(Text)
+    # The titles of the other divergences of the same step (JSON list), filed under this
+    # sample's bucket, its primary symptom (fuzzer/oracle/primary.py); NULL: none recorded.
+    symptoms: Mapped[str | None] = mapped_column(Text)
 
 
 class OpCount(Base):

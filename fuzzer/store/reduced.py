@@ -1,15 +1,19 @@
 """What reducing a bucket found: its minimized program, and how reliably it reproduces.
 
 Both are kept on the bucket (fuzzer/reduce computes them); the minimized
-program is stored once per hash, like any other.
+program is stored once per hash, like any other. Two buckets whose programs
+minimize to the same program are one bug seen two ways: the later one is
+marked a duplicate of the earliest (status "duplicate", duplicate_of), unless
+a person has labelled it already.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from fuzzer.store.base import StoreBase, check_hash, program_id, require_bucket
-from fuzzer.store.models import Bucket, Program
+from fuzzer.store.models import OPEN_STATUSES, Bucket, Program
 
 
 class Reduced(StoreBase):
@@ -22,8 +26,13 @@ class Reduced(StoreBase):
         step: int,
         original_calls: int,
         minimized_calls: int,
-    ) -> None:
-        """Keep the bucket's minimized program (stored once per hash) and its diverging step."""
+        expected: str | None = None,
+        observed: str | None = None,
+    ) -> tuple[int, int] | None:
+        """Keep the bucket's minimized program (stored once per hash), its diverging step
+        and what it shows there (expected, observed). If another bucket has minimized to
+        the same program, the later of the two is marked a duplicate of the earlier one:
+        returns (duplicate, original) then."""
         check_hash(program_hash)
         if not 0 < minimized_calls <= original_calls:
             raise ValueError(f"minimized {original_calls} calls to {minimized_calls}?")
@@ -35,6 +44,8 @@ class Reduced(StoreBase):
             b.minimized_step = step
             b.original_calls = original_calls
             b.minimized_calls = minimized_calls
+            b.minimized_expected, b.minimized_observed = expected, observed
+            return _mark_duplicate(s, b)
 
     def minimized_programs(self, limit: int) -> list[str]:
         """The texts of buckets' minimized programs, the most recently seen first (plain
@@ -52,3 +63,18 @@ class Reduced(StoreBase):
             b = require_bucket(s, bucket_id)
             b.reliability_hits = hits
             b.reliability_runs = runs
+
+
+def _mark_duplicate(s: Session, b: Bucket) -> tuple[int, int] | None:
+    """Of b and the earliest other bucket with b's minimized program (not itself a
+    duplicate), mark the later a duplicate of the earlier, unless a person labelled it."""
+    other = s.scalar(select(Bucket).where(
+        Bucket.minimized_program_id == b.minimized_program_id, Bucket.id != b.id,
+        Bucket.duplicate_of.is_(None)).order_by(Bucket.id).limit(1))
+    if other is None:
+        return None
+    original, duplicate = sorted((b, other), key=lambda x: x.id)
+    if duplicate.status not in OPEN_STATUSES or duplicate.duplicate_of is not None:
+        return None
+    duplicate.status, duplicate.duplicate_of = "duplicate", original.id
+    return duplicate.id, original.id

@@ -68,6 +68,8 @@ class SampleRow:
     created: datetime
     injections: tuple[str, ...] = ()  # the injections' names; () on a real kernel
     features: dict[str, object] | None = None  # the kernel's probed features; None: not recorded
+    build: str | None = None  # the kernel's `uname -v`; None: not recorded
+    symptoms: tuple[str, ...] = ()  # the other divergences of the step, by title
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -76,6 +78,8 @@ class BucketDetail(BucketRow):
     minimized_program_text: str | None = None
     minimized_program_hash: str | None = None
     minimized_step: int | None = None  # the diverging step of the minimized program
+    minimized_expected: str | None = None  # the minimized program's expected and observed
+    minimized_observed: str | None = None
 
     def to_json(self) -> dict[str, object]:
         """As dataclasses.asdict, but each sample's injections as stored: comma-separated."""
@@ -130,6 +134,8 @@ def sample_row(sample: Sample, program: Program) -> SampleRow:
         created=sample.created,
         injections=injection_names(sample.injections),
         features=json.loads(sample.features) if sample.features is not None else None,
+        build=sample.build,
+        symptoms=tuple(json.loads(sample.symptoms)) if sample.symptoms else (),
     )
 
 
@@ -140,4 +146,6 @@ def bucket_detail(b: Bucket, samples: list[SampleRow], minimized: Program | None
         minimized_program_text=minimized.text if minimized else None,
         minimized_program_hash=minimized.hash if minimized else None,
         minimized_step=b.minimized_step if minimized else None,
+        minimized_expected=b.minimized_expected if minimized else None,
+        minimized_observed=b.minimized_observed if minimized else None,
     )

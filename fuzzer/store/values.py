@@ -49,7 +49,10 @@ class SampleContext:
     """Where a divergence was seen: the program, campaign, kernel and injections.
 
     features is the kernel's probed features (Features.as_dict()), None when
-    not probed; injections names the injections active, () on a real kernel.
+    not probed; injections names the injections active, () on a real kernel;
+    build is the kernel's `uname -v` (None: not known); symptoms are the titles
+    of the other divergences of the same step, filed under this one
+    (fuzzer.oracle.primary).
     """
 
     campaign_id: int | None
@@ -58,11 +61,14 @@ class SampleContext:
     kernel: str
     injections: tuple[str, ...] = ()
     features: dict[str, object] | None = None
+    build: str | None = None
+    symptoms: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, object]:
         return {"campaign_id": self.campaign_id, "program_text": self.program_text,
                 "program_hash": self.program_hash, "kernel": self.kernel,
-                "injections": list(self.injections), "features": self.features}
+                "injections": list(self.injections), "features": self.features,
+                "build": self.build, "symptoms": list(self.symptoms)}
 
     @classmethod
     def from_json(cls, data: object) -> SampleContext:
@@ -70,16 +76,19 @@ class SampleContext:
         if not isinstance(data, dict):
             raise ValueError(f"a sample's context is a JSON object, not {data!r}")
         campaign_id, features = data.get("campaign_id"), data.get("features")
-        injections = data.get("injections", [])
+        injections, symptoms = data.get("injections", []), data.get("symptoms", [])
+        build = data.get("build")
         texts = [data.get(k) for k in ("program_text", "program_hash", "kernel")]
         if (not (campaign_id is None or isinstance(campaign_id, int))
                 or not (features is None or isinstance(features, dict))
-                or not isinstance(injections, list)
-                or not all(isinstance(x, str) for x in [*texts, *injections])):
+                or not (build is None or isinstance(build, str))
+                or not isinstance(injections, list) or not isinstance(symptoms, list)
+                or not all(isinstance(x, str) for x in [*texts, *injections, *symptoms])):
             raise ValueError(f"malformed sample context: {data!r}")
         text, digest, kernel = (str(x) for x in texts)
         return cls(campaign_id, text, digest, kernel,
-                   tuple(str(x) for x in injections), features)
+                   tuple(str(x) for x in injections), features, build,
+                   tuple(str(x) for x in symptoms))
 
 
 def injections_column(names: Iterable[str]) -> str:

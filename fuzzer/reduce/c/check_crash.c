@@ -1,6 +1,7 @@
 /* Reached only if the process survived every call. */
 static int check(void)
 {
-	printf("expected: the process survives\nobserved: it survived\n");
+	printf("expected: the process survives\n"
+	       "observed: it survived\n");
 	return 0;
 }

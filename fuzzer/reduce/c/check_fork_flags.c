@@ -1,4 +1,5 @@
-/* Fork flags (smaps VmFlags dc: MADV_DONTFORK, wf: MADV_WIPEONFORK) of every arena page. */
+/* Fork flags (smaps VmFlags dc: MADV_DONTFORK, wf: MADV_WIPEONFORK)
+ * of every arena page. */
 static const char expected_cells[PAGES + 1] = TPL_CELLS;
 
 static int check(void)
@@ -10,11 +11,15 @@ static int check(void)
 	for (int i = 0; i < PAGES; i++) {
 		const struct vma *v = vma_of(i);
 
-		observed[i] = !v ? '-' : v->dc ? (v->wf ? 'b' : 'd') : (v->wf ? 'w' : 'n');
+		observed[i] = !v ? '-' : v->dc ? (v->wf ? 'b' : 'd')
+			: (v->wf ? 'w' : 'n');
 	}
 	observed[PAGES] = '\0';
-	printf("pages: d dc (don't copy), w wf (wipe on fork), b both, n neither\n");
-	print_runs("expected: ", expected_cells, 1, "-", "nothing mapped");
-	print_runs("observed: ", observed, 1, "-", "nothing mapped");
+	printf("pages: d dc (don't copy), w wf (wipe on fork), b both, "
+	       "n neither\n");
+	print_runs("expected: ", expected_cells, 1, "-",
+		   NOTHING_MAPPED);
+	print_runs("observed: ", observed, 1, "-",
+		   NOTHING_MAPPED);
 	return memcmp(expected_cells, observed, PAGES) != 0;
 }

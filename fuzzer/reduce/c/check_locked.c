@@ -1,4 +1,5 @@
-/* smaps Locked of every arena VMA: its Pss when it is VM_LOCKED, else 0. */
+/* smaps Locked of every arena VMA: its Pss when it is VM_LOCKED,
+ * else 0. */
 static int check(void)
 {
 	int differ = 0;
@@ -13,9 +14,11 @@ static int check(void)
 		if (!in_arena(v))
 			continue;
 		arena_span(v, &first, &last);
-		printf("expected: @%d-%d Locked %ld kB\n", first, last, want);
-		printf("observed: @%d-%d Locked %ld kB%s\n", first, last, v->locked,
-				v->locked != want ? "  <- differs" : "");
+		printf("expected: @%d-%d Locked %ld kB\n", first, last,
+		       want);
+		printf("observed: @%d-%d Locked %ld kB%s\n", first,
+		       last, v->locked,
+		       v->locked != want ? "  <- differs" : "");
 		differ |= v->locked != want;
 	}
 	return differ;

@@ -1,5 +1,7 @@
-/* Presence: one pagemap letter per arena page, as the model predicts them. */
+/* Presence: one pagemap letter per arena page, as the model predicts
+ * them. */
 static const char expected_cells[PAGES + 1] = TPL_CELLS;
+#define NONE_PRESENT "no page present"
 
 static int check(void)
 {
@@ -10,9 +12,10 @@ static int check(void)
 	for (int i = 0; i < PAGES; i++)
 		observed[i] = presence(pagemap[i]);
 	observed[PAGES] = '\0';
-	printf("pages: . absent, Z zero page, A/a anonymous, F/f shmem (zero page by PFN: %s)\n",
-			zero_pfn ? "yes" : "no, not root");
-	print_runs("expected: ", expected_cells, 1, ".", "no page present");
-	print_runs("observed: ", observed, 1, ".", "no page present");
+	printf("pages: . absent, Z zero page, A/a anonymous, F/f shmem "
+	       "(zero page by PFN: %s)\n",
+	       zero_pfn ? "yes" : "no, not root");
+	print_runs("expected: ", expected_cells, 1, ".", NONE_PRESENT);
+	print_runs("observed: ", observed, 1, ".", NONE_PRESENT);
 	return memcmp(expected_cells, observed, PAGES) != 0;
 }

@@ -13,7 +13,9 @@ static int check(void)
 		memcpy(observed + i * 4, v ? v->perms : "    ", 4);
 	}
 	observed[PAGES * 4] = '\0';
-	print_runs("expected: ", expected_cells, 4, "    ", "nothing mapped");
-	print_runs("observed: ", observed, 4, "    ", "nothing mapped");
+	print_runs("expected: ", expected_cells, 4, "    ",
+		   NOTHING_MAPPED);
+	print_runs("observed: ", observed, 4, "    ",
+		   NOTHING_MAPPED);
 	return memcmp(expected_cells, observed, PAGES * 4) != 0;
 }

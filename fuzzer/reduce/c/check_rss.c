@@ -1,4 +1,5 @@
-/* smaps Rss of every arena VMA against its present pages; Locked <= Pss <= Rss <= Size. */
+/* smaps Rss of every arena VMA against its present pages;
+ * Locked <= Pss <= Rss <= Size. */
 static int check(void)
 {
 	int differ = 0;
@@ -7,7 +8,8 @@ static int check(void)
 		return 2;
 	for (int k = 0; k < nvmas; k++) {
 		const struct vma *v = &vmas[k];
-		long size = (long)((v->end - v->start) / 1024), resident = 0;
+		long size = (long)((v->end - v->start) / 1024);
+		long resident = 0;
 		int first, last, exclusive = 1, bad;
 
 		if (!in_arena(v))
@@ -19,12 +21,17 @@ static int check(void)
 			resident += strchr("AaFf", c) ? 4 : 0;
 			exclusive &= !(c == 'a' || c == 'f');
 		}
-		bad = v->rss != resident || !(v->locked <= v->pss && v->pss <= v->rss &&
-							v->rss <= size) || (exclusive && v->pss != v->rss);
-		printf("expected: @%d-%d Rss %ld kB, Locked <= Pss <= Rss <= Size\n", first, last,
-				resident);
-		printf("observed: @%d-%d Size %ld kB Rss %ld kB Pss %ld kB Locked %ld kB%s\n", first,
-				last, size, v->rss, v->pss, v->locked, bad ? "  <- differs" : "");
+		bad = v->rss != resident ||
+		      !(v->locked <= v->pss && v->pss <= v->rss &&
+			v->rss <= size) ||
+		      (exclusive && v->pss != v->rss);
+		printf("expected: @%d-%d Rss %ld kB, "
+		       "Locked <= Pss <= Rss <= Size\n", first, last,
+		       resident);
+		printf("observed: @%d-%d Size %ld kB Rss %ld kB "
+		       "Pss %ld kB Locked %ld kB%s\n", first, last,
+		       size, v->rss, v->pss, v->locked,
+		       bad ? "  <- differs" : "");
 		differ |= bad;
 	}
 	return differ;

@@ -1,4 +1,5 @@
-/* VmLck (status) against the size of the locked VMAs, and the arena's share of it. */
+/* VmLck (status) against the size of the locked VMAs, and the arena's
+ * share of it. */
 static int check(void)
 {
 	long vmlck = -1, locked = 0, arena = 0;
@@ -19,11 +20,13 @@ static int check(void)
 			arena += (last - first + 1) * 4;
 		}
 	}
-	if (read_text("/proc/self/status") != 0 || !(line = strstr(text, "VmLck:")))
+	if (read_text("/proc/self/status") != 0 ||
+	    !(line = strstr(text, "VmLck:")))
 		return 2;
 	vmlck = atol(line + 6);
-	printf("expected: VmLck %ld kB (the size of the locked VMAs), TPL_ARENA_KB kB of them in "
-			"the arena\n", locked);
-	printf("observed: VmLck %ld kB, %ld kB of locked VMAs in the arena\n", vmlck, arena);
+	printf("expected: VmLck %ld kB (the size of the locked VMAs), "
+	       "TPL_ARENA_KB kB of them in the arena\n", locked);
+	printf("observed: VmLck %ld kB, %ld kB of locked VMAs in the "
+	       "arena\n", vmlck, arena);
 	return vmlck != locked || arena != TPL_ARENA_KB;
 }

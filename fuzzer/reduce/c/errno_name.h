@@ -9,7 +9,8 @@ TPL_ERRNO_CASES
 	return other;
 }
 
-/* A result as mmfuzz shows it: -ERRNO, @PAGE for an arena address, else the value. */
+/* A result as mmfuzz shows it: -ERRNO, @PAGE for an arena address,
+ * else the value. */
 static void print_value(const char *label, long ret, int address)
 {
 	unsigned long u = (unsigned long)ret;

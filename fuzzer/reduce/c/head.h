@@ -11,7 +11,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define ARENA TPL_ARENA /* mmfuzz's arena: ARENA_BASE in fuzzer/prog/program.py */
+/* mmfuzz's arena: ARENA_BASE in fuzzer/prog/program.py */
+#define ARENA TPL_ARENA
 #define PAGE 4096UL
 #define PAGES TPL_PAGES
 #define TASK_SIZE 0x7ffffffff000UL

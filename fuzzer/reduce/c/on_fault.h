@@ -1,4 +1,5 @@
-/* SIGSEGV/SIGBUS: an outcome of a touch (recorded, the program goes on), else fatal. */
+/* SIGSEGV/SIGBUS: an outcome of a touch (recorded, the program goes
+ * on), else fatal. */
 static void on_fault(int sig, siginfo_t *info, void *ctx)
 {
 	(void)ctx;

@@ -1,8 +1,11 @@
-/* SIGSEGV/SIGBUS: an outcome of a touch; outside a touch, the crash this reproduces. */
+/* SIGSEGV/SIGBUS: an outcome of a touch; outside a touch, the crash
+ * this reproduces. */
 static void on_fault(int sig, siginfo_t *info, void *ctx)
 {
 	static const char msg[] = "expected: the process survives\n"
-		"observed: killed by SIGSEGV or SIGBUS outside a touch\nreproduced\n";
+		"observed: killed by SIGSEGV or SIGBUS outside a "
+		"touch\n"
+		"reproduced\n";
 	ssize_t n;
 
 	(void)ctx;

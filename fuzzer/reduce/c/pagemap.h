@@ -13,15 +13,18 @@ static int read_pagemap(void)
 
 	if (fd < 0)
 		return -1;
-	n = pread(fd, pagemap, sizeof(pagemap), (off_t)(ARENA / PAGE * 8));
+	n = pread(fd, pagemap, sizeof(pagemap),
+		  (off_t)(ARENA / PAGE * 8));
 	close(fd);
 	return n == (ssize_t)sizeof(pagemap) ? 0 : -1;
 }
 
-/* The shared zero page's PFN, from a read fault on a page of our own (0 unless root). */
+/* The shared zero page's PFN, from a read fault on a page of our own
+ * (0 unless root). */
 static void find_zero_pfn(void)
 {
-	long addr = sys(SYS_mmap, 0, PAGE, 0x1, 0x22, (unsigned long)-1, 0);
+	long addr = sys(SYS_mmap, 0, PAGE, 0x1, 0x22,
+			(unsigned long)-1, 0);
 	uint64_t word = 0;
 	int fd;
 
@@ -30,7 +33,9 @@ static void find_zero_pfn(void)
 	(void)*(volatile char *)addr;
 	fd = open("/proc/self/pagemap", O_RDONLY);
 	if (fd >= 0) {
-		if (pread(fd, &word, 8, (off_t)((unsigned long)addr / PAGE * 8)) != 8)
+		off_t at = (off_t)((unsigned long)addr / PAGE * 8);
+
+		if (pread(fd, &word, 8, at) != 8)
 			word = 0;
 		close(fd);
 	}
@@ -38,8 +43,8 @@ static void find_zero_pfn(void)
 	zero_pfn = word & PM_PRESENT ? word & PM_PFN : 0;
 }
 
-/* One letter a page, as mmfuzz shows it: . absent, Z zero page, A/a anonymous, F/f shmem
- * (capital: mapped exclusively). */
+/* One letter a page, as mmfuzz shows it: . absent, Z zero page,
+ * A/a anonymous, F/f shmem (capital: mapped exclusively). */
 static char presence(uint64_t word)
 {
 	if (!(word & PM_PRESENT))
@@ -48,7 +53,9 @@ static char presence(uint64_t word)
 		return 'Z';
 	if (word & PM_FILE)
 		return word & PM_EXCLUSIVE ? 'F' : 'f';
+	/* no PFNs to go by: without fork, a shared anon page is the
+	 * zero page */
 	if (!(word & PM_EXCLUSIVE) && !zero_pfn)
-		return 'Z'; /* no PFNs to go by: without fork, a shared anon page is the zero page */
+		return 'Z';
 	return word & PM_EXCLUSIVE ? 'A' : 'a';
 }

@@ -1,4 +1,5 @@
-/* 1: the divergence reproduces; 0: it does not; 2: /proc could not be read. */
+/* 1: the divergence reproduces; 0: it does not; 2: /proc could not be
+ * read. */
 static int report(int status)
 {
 	int e = errno;
@@ -8,6 +9,7 @@ static int report(int status)
 	else if (status)
 		printf("reproduced: %s\n", title);
 	else
-		printf("not reproduced: the kernel agrees with the model here\n");
+		printf("not reproduced: the kernel agrees with the "
+		       "model here\n");
 	return status;
 }

@@ -1,7 +1,9 @@
 static void print_signal(const char *label, int sig, int code)
 {
-	const char *name = sig == SIGSEGV ? "SIGSEGV" : sig == SIGBUS ? "SIGBUS" : "SIG?";
-	const char *why = code == 1 ? "MAPERR" : code == 2 ? "ACCERR" : NULL;
+	const char *name = sig == SIGSEGV ? "SIGSEGV"
+			 : sig == SIGBUS ? "SIGBUS" : "SIG?";
+	const char *why = code == 1 ? "MAPERR"
+			: code == 2 ? "ACCERR" : NULL;
 
 	if (!sig)
 		printf("%s" "no signal\n", label);

@@ -1,11 +1,13 @@
 struct vma {
 	unsigned long start, end;
 	char perms[5], name[32];
-	unsigned long inode; /* the shmem object of a shared anonymous mapping */
+	/* the shmem object of a shared anonymous mapping */
+	unsigned long inode;
 	long rss, pss, locked; /* kB */
 	int lo, lf, dc, wf, special;
 };
-static struct vma vmas[1024];
+#define MAX_VMAS 1024
+static struct vma vmas[MAX_VMAS];
 static int nvmas;
 
 /* Whether the VmFlags line at p has the two-letter flag. */
@@ -14,7 +16,8 @@ static int has_flag(const char *p, const char *flag)
 	while (*p && *p != '\n') {
 		while (*p == ' ')
 			p++;
-		if (strncmp(p, flag, 2) == 0 && (p[2] == ' ' || p[2] == '\n' || p[2] == '\0'))
+		if (strncmp(p, flag, 2) == 0 &&
+		    (p[2] == ' ' || p[2] == '\n' || p[2] == '\0'))
 			return 1;
 		while (*p && *p != ' ' && *p != '\n')
 			p++;
@@ -22,7 +25,8 @@ static int has_flag(const char *p, const char *flag)
 	return 0;
 }
 
-/* /proc/self/smaps: range, perms, name, Rss, Pss, Locked and lock flags of every VMA. */
+/* /proc/self/smaps: range, perms, name, Rss, Pss, Locked and lock flags
+ * of every VMA. */
 static int read_smaps(void)
 {
 	char *line, *next;
@@ -38,9 +42,9 @@ static int read_smaps(void)
 
 		next = strchr(line, '\n');
 		next = next ? next + 1 : line + strlen(line);
-		if (sscanf(line, "%lx-%lx %4s %*s %*s %lu %n", &start, &end, perms, &inode,
-					&name) == 4) {
-			if (nvmas == (int)(sizeof(vmas) / sizeof(vmas[0])))
+		if (sscanf(line, "%lx-%lx %4s %*s %*s %lu %n", &start,
+			   &end, perms, &inode, &name) == 4) {
+			if (nvmas == MAX_VMAS)
 				return -1;
 			v = &vmas[nvmas++];
 			memset(v, 0, sizeof(*v));
@@ -59,12 +63,16 @@ static int read_smaps(void)
 		} else if (strncmp(line, "Locked:", 7) == 0) {
 			v->locked = atol(line + 7);
 		} else if (strncmp(line, "VmFlags:", 8) == 0) {
-			v->lo = has_flag(line + 8, "lo");
-			v->lf = has_flag(line + 8, "lf") || has_flag(line + 8, "??");
-			v->dc = has_flag(line + 8, "dc");
-			v->wf = has_flag(line + 8, "wf");
-			v->special = has_flag(line + 8, "io") || has_flag(line + 8, "pf") ||
-						has_flag(line + 8, "mm") || has_flag(line + 8, "de");
+			const char *f = line + 8;
+
+			v->lo = has_flag(f, "lo");
+			v->lf = has_flag(f, "lf") || has_flag(f, "??");
+			v->dc = has_flag(f, "dc");
+			v->wf = has_flag(f, "wf");
+			v->special = has_flag(f, "io") ||
+				     has_flag(f, "pf") ||
+				     has_flag(f, "mm") ||
+				     has_flag(f, "de");
 		}
 	}
 	return 0;

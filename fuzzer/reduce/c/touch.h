@@ -1,4 +1,5 @@
-/* A page touch: one volatile access; a SIGSEGV/SIGBUS is recorded and the program goes on. */
+/* A page touch: one volatile access; a SIGSEGV/SIGBUS is recorded and
+ * the program goes on. */
 static void touch(unsigned long addr, int write)
 {
 	volatile char *p = (volatile char *)addr;

@@ -1,18 +1,24 @@
 /*
- * mmfuzz reproducer for bucket #1:
+ * mmfuzz reproducer:
  *
- *   vmlck: mremap(MAYMOVE|DONTUNMAP) made VmLck differ from the size of locked VMAs
+ *   vmlck: mremap(MAYMOVE|DONTUNMAP) made VmLck differ from the size of
+ *   locked VMAs
  *
- * kind vmlck, diverging at step 1: mremap(@5, 2p, 2p, MREMAP_MAYMOVE|MREMAP_DONTUNMAP, @0)
+ * kind vmlck, diverging at step 1: mremap(@5, 2p, 2p,
+ *   MREMAP_MAYMOVE|MREMAP_DONTUNMAP, @0)
  * the model after that step: returns @0; @0-1 ---p lo ..; @5-6 ---p ..
+ * expected (when found): VmLck 8 kB
+ * observed (when found): VmLck 16 kB
  *
- * Replays the program's calls with raw syscall(2) at mmfuzz's addresses (the arena
- * at 0x200000000000), then checks the diverging property in /proc against the
- * model's prediction for that step.
+ * Replays the program's calls with raw syscall(2) at mmfuzz's
+ * addresses (the arena at 0x200000000000), then checks the diverging
+ * property in /proc against the model's prediction for that step.
  *
  * Build: cc -Wall -static -o repro repro.c
- * Run:   ./repro   (as root: pagemap shows PFNs, which tell the zero page apart)
- * Exit:  1 the divergence reproduces, 0 it does not, 2 /proc could not be read
+ * Run:   ./repro   (as root: pagemap shows PFNs, which tell the zero
+ *        page apart)
+ * Exit:  1 the divergence reproduces, 0 it does not, 2 /proc could
+ *        not be read
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -27,12 +33,14 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define ARENA 0x200000000000UL /* mmfuzz's arena: ARENA_BASE in fuzzer/prog/program.py */
+/* mmfuzz's arena: ARENA_BASE in fuzzer/prog/program.py */
+#define ARENA 0x200000000000UL
 #define PAGE 4096UL
 #define PAGES 64
 #define TASK_SIZE 0x7ffffffff000UL
 
-static const char title[] = "vmlck: mremap(MAYMOVE|DONTUNMAP) made VmLck differ from the size of locked VMAs";
+static const char title[] = "vmlck: mremap(MAYMOVE|DONTUNMAP) made "
+	"VmLck differ from the size of locked VMAs";
 static sigjmp_buf touch_env;
 static volatile sig_atomic_t touching, fault_sig, fault_code;
 
@@ -43,7 +51,8 @@ static volatile sig_atomic_t touching, fault_sig, fault_code;
 #define SYS_mremap 25
 #endif
 
-/* SIGSEGV/SIGBUS: an outcome of a touch (recorded, the program goes on), else fatal. */
+/* SIGSEGV/SIGBUS: an outcome of a touch (recorded, the program goes
+ * on), else fatal. */
 static void on_fault(int sig, siginfo_t *info, void *ctx)
 {
 	(void)ctx;
@@ -56,9 +65,11 @@ static void on_fault(int sig, siginfo_t *info, void *ctx)
 	raise(sig);
 }
 
-/* A raw system call; the result as the kernel returns it (-errno on failure). */
-static long sys(long nr, unsigned long a1, unsigned long a2, unsigned long a3,
-		unsigned long a4, unsigned long a5, unsigned long a6)
+/* A raw system call; the result as the kernel returns it (-errno on
+ * failure). */
+static long sys(long nr, unsigned long a1, unsigned long a2,
+		unsigned long a3, unsigned long a4, unsigned long a5,
+		unsigned long a6)
 {
 	long ret = syscall(nr, a1, a2, a3, a4, a5, a6);
 
@@ -67,7 +78,8 @@ static long sys(long nr, unsigned long a1, unsigned long a2, unsigned long a3,
 
 static char text[1 << 20];
 
-/* A whole /proc file into text[], without allocating (malloc could map memory). */
+/* A whole /proc file into text[], without allocating (malloc could map
+ * memory). */
 static int read_text(const char *path)
 {
 	int fd = open(path, O_RDONLY);
@@ -76,7 +88,8 @@ static int read_text(const char *path)
 
 	if (fd < 0)
 		return -1;
-	while (got < sizeof(text) - 1 && (n = read(fd, text + got, sizeof(text) - 1 - got)) > 0)
+	while (got < sizeof(text) - 1 &&
+	       (n = read(fd, text + got, sizeof(text) - 1 - got)) > 0)
 		got += (size_t)n;
 	close(fd);
 	text[got] = '\0';
@@ -86,11 +99,13 @@ static int read_text(const char *path)
 struct vma {
 	unsigned long start, end;
 	char perms[5], name[32];
-	unsigned long inode; /* the shmem object of a shared anonymous mapping */
+	/* the shmem object of a shared anonymous mapping */
+	unsigned long inode;
 	long rss, pss, locked; /* kB */
 	int lo, lf, dc, wf, special;
 };
-static struct vma vmas[1024];
+#define MAX_VMAS 1024
+static struct vma vmas[MAX_VMAS];
 static int nvmas;
 
 /* Whether the VmFlags line at p has the two-letter flag. */
@@ -99,7 +114,8 @@ static int has_flag(const char *p, const char *flag)
 	while (*p && *p != '\n') {
 		while (*p == ' ')
 			p++;
-		if (strncmp(p, flag, 2) == 0 && (p[2] == ' ' || p[2] == '\n' || p[2] == '\0'))
+		if (strncmp(p, flag, 2) == 0 &&
+		    (p[2] == ' ' || p[2] == '\n' || p[2] == '\0'))
 			return 1;
 		while (*p && *p != ' ' && *p != '\n')
 			p++;
@@ -107,7 +123,8 @@ static int has_flag(const char *p, const char *flag)
 	return 0;
 }
 
-/* /proc/self/smaps: range, perms, name, Rss, Pss, Locked and lock flags of every VMA. */
+/* /proc/self/smaps: range, perms, name, Rss, Pss, Locked and lock flags
+ * of every VMA. */
 static int read_smaps(void)
 {
 	char *line, *next;
@@ -123,9 +140,9 @@ static int read_smaps(void)
 
 		next = strchr(line, '\n');
 		next = next ? next + 1 : line + strlen(line);
-		if (sscanf(line, "%lx-%lx %4s %*s %*s %lu %n", &start, &end, perms, &inode,
-					&name) == 4) {
-			if (nvmas == (int)(sizeof(vmas) / sizeof(vmas[0])))
+		if (sscanf(line, "%lx-%lx %4s %*s %*s %lu %n", &start,
+			   &end, perms, &inode, &name) == 4) {
+			if (nvmas == MAX_VMAS)
 				return -1;
 			v = &vmas[nvmas++];
 			memset(v, 0, sizeof(*v));
@@ -144,12 +161,16 @@ static int read_smaps(void)
 		} else if (strncmp(line, "Locked:", 7) == 0) {
 			v->locked = atol(line + 7);
 		} else if (strncmp(line, "VmFlags:", 8) == 0) {
-			v->lo = has_flag(line + 8, "lo");
-			v->lf = has_flag(line + 8, "lf") || has_flag(line + 8, "??");
-			v->dc = has_flag(line + 8, "dc");
-			v->wf = has_flag(line + 8, "wf");
-			v->special = has_flag(line + 8, "io") || has_flag(line + 8, "pf") ||
-						has_flag(line + 8, "mm") || has_flag(line + 8, "de");
+			const char *f = line + 8;
+
+			v->lo = has_flag(f, "lo");
+			v->lf = has_flag(f, "lf") || has_flag(f, "??");
+			v->dc = has_flag(f, "dc");
+			v->wf = has_flag(f, "wf");
+			v->special = has_flag(f, "io") ||
+				     has_flag(f, "pf") ||
+				     has_flag(f, "mm") ||
+				     has_flag(f, "de");
 		}
 	}
 	return 0;
@@ -163,11 +184,14 @@ static int in_arena(const struct vma *v)
 /* First and last arena page of an arena VMA. */
 static void arena_span(const struct vma *v, int *first, int *last)
 {
-	*first = v->start < ARENA ? 0 : (int)((v->start - ARENA) / PAGE);
-	*last = v->end > ARENA + PAGES * PAGE ? PAGES - 1 : (int)((v->end - ARENA) / PAGE) - 1;
+	*first = v->start < ARENA ? 0
+		: (int)((v->start - ARENA) / PAGE);
+	*last = v->end > ARENA + PAGES * PAGE ? PAGES - 1
+		: (int)((v->end - ARENA) / PAGE) - 1;
 }
 
-/* VmLck (status) against the size of the locked VMAs, and the arena's share of it. */
+/* VmLck (status) against the size of the locked VMAs, and the arena's
+ * share of it. */
 static int check(void)
 {
 	long vmlck = -1, locked = 0, arena = 0;
@@ -188,16 +212,19 @@ static int check(void)
 			arena += (last - first + 1) * 4;
 		}
 	}
-	if (read_text("/proc/self/status") != 0 || !(line = strstr(text, "VmLck:")))
+	if (read_text("/proc/self/status") != 0 ||
+	    !(line = strstr(text, "VmLck:")))
 		return 2;
 	vmlck = atol(line + 6);
-	printf("expected: VmLck %ld kB (the size of the locked VMAs), 8 kB of them in "
-			"the arena\n", locked);
-	printf("observed: VmLck %ld kB, %ld kB of locked VMAs in the arena\n", vmlck, arena);
+	printf("expected: VmLck %ld kB (the size of the locked VMAs), "
+	       "8 kB of them in the arena\n", locked);
+	printf("observed: VmLck %ld kB, %ld kB of locked VMAs in the "
+	       "arena\n", vmlck, arena);
 	return vmlck != locked || arena != 8;
 }
 
-/* 1: the divergence reproduces; 0: it does not; 2: /proc could not be read. */
+/* 1: the divergence reproduces; 0: it does not; 2: /proc could not be
+ * read. */
 static int report(int status)
 {
 	int e = errno;
@@ -207,7 +234,8 @@ static int report(int status)
 	else if (status)
 		printf("reproduced: %s\n", title);
 	else
-		printf("not reproduced: the kernel agrees with the model here\n");
+		printf("not reproduced: the kernel agrees with the "
+		       "model here\n");
 	return status;
 }
 
@@ -215,7 +243,8 @@ int main(void)
 {
 	struct sigaction sa;
 
-	/* as the executor does: no THP, so presence is exact to the page */
+	/* as the executor does: no THP, so presence is exact to the
+	 * page */
 	prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = on_fault;
@@ -223,11 +252,17 @@ int main(void)
 	sigaction(SIGSEGV, &sa, NULL);
 	sigaction(SIGBUS, &sa, NULL);
 
-	/* 0: mmap(@5, 2p, PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_LOCKED, -1, 0) */
-	sys(SYS_mmap, ARENA + 0x5000, 0x2000UL, 0x0UL, 0x2022UL, (unsigned long)-1, 0x0UL);
+	/* 0: mmap(@5, 2p, PROT_NONE,
+	 * MAP_PRIVATE|MAP_ANONYMOUS|MAP_LOCKED, -1, 0)
+	 */
+	sys(SYS_mmap, ARENA + 0x5000, 0x2000UL, 0x0UL, 0x2022UL,
+			(unsigned long)-1, 0x0UL);
 
-	/* 1: mremap(@5, 2p, 2p, MREMAP_MAYMOVE|MREMAP_DONTUNMAP, @0) -- the diverging step */
-	sys(SYS_mremap, ARENA + 0x5000, 0x2000UL, 0x2000UL, 0x5UL, ARENA, 0);
+	/* 1: mremap(@5, 2p, 2p, MREMAP_MAYMOVE|MREMAP_DONTUNMAP, @0) --
+	 * the diverging step
+	 */
+	sys(SYS_mremap, ARENA + 0x5000, 0x2000UL, 0x2000UL, 0x5UL,
+			ARENA, 0);
 
 	return report(check());
 }
