@@ -19,6 +19,7 @@ from pathlib import Path
 
 import atheris
 
+from fuzzer.campaign.feedback import Feedback, SharedCorpus
 from fuzzer.campaign.options import Job
 from fuzzer.campaign.record import Recorder
 from fuzzer.executor import executor_path
@@ -33,7 +34,6 @@ from fuzzer.trace import Supervisor
 from fuzzer.trace.supervisor import Run
 
 PROGRESS_EVERY = 0.5  # seconds
-PLANTED_BUCKETS = 200  # minimized programs of stored buckets that join the corpus
 
 Emit = Callable[[dict[str, object]], None]
 
@@ -53,7 +53,13 @@ class Worker:
         # Without the injections: tells the injection's divergences from the kernel's.
         plain = Supervisor(executor_path(), opts.budget, job.cpu) if opts.injections else None
         self.recorder = Recorder(store, job.campaign, self.supervisor, on_bucket=self._bucket,
-                                 plain=plain)
+                                 plain=plain, coverage=True)
+        # Semantic features: libFuzzer's counters for them (before atheris.Setup), the
+        # ones this worker has seen, and the programs that reached them first, shared.
+        self.feedback = Feedback(counters=opts.feedback != "lines")
+        self.corpus = SharedCorpus(store, job.campaign,
+                                   opts.corpus if opts.search == "programs" else None)
+        self.new_features: list[str] = []  # since the last progress message
         self.deadline = time.monotonic() + opts.time
         self.last = time.monotonic()  # of the last progress message
         # Exploration: libFuzzer keeps mutating a small corpus, and rare-but-plain
@@ -70,7 +76,7 @@ class Worker:
             if self.run_one(program):
                 return
         if self.opts.search == "programs":
-            self._plant(seeds)
+            self.corpus.plant(seeds)
             atheris.Setup(self._libfuzzer_args(), self.one_input,
                           custom_mutator=self.mutator, custom_crossover=self.crossover)
         else:
@@ -93,6 +99,10 @@ class Worker:
     def run_one(self, program: Program) -> bool:
         """Check one program and record what it shows; whether the worker is finished."""
         report = self.recorder.check(program)
+        new = self.feedback.hit(self.recorder.covered)
+        if new:
+            self.corpus.add(program, new)
+            self.new_features += new
         now = time.monotonic()
         opts = self.opts
         for bucket_id, d in self.recorder.new_buckets:
@@ -133,29 +143,14 @@ class Worker:
         src = ByteSource(random.Random(seed).randbytes(64))
         return _fit(splice(self.program_of(data1), self.program_of(data2), src), max_size)
 
-    def _plant(self, seeds: list[Program]) -> None:
-        """Seed programs and the minimized programs of stored buckets join the corpus
-        as program text (files named by the program's hash: planted once)."""
-        if self.opts.corpus is None:
-            return
-        programs = list(seeds)
-        for text in self.store.minimized_programs(PLANTED_BUCKETS):
-            try:
-                programs.append(parse(text, "a bucket's minimized program"))
-            except ProgramError:
-                continue  # stored before a grammar change: not a corpus entry
-        folder = Path(self.opts.corpus)
-        folder.mkdir(parents=True, exist_ok=True)
-        for program in programs:
-            path = folder / f"program-{program.hash}"
-            if not path.exists():
-                path.write_text(program.text())
-
     def flush(self) -> None:
         programs, steps, unsupported = self.recorder.take_progress()
         self.store.add_progress(self.job.campaign, programs=programs, steps=steps,
                                 ops=self.recorder.take_ops())
-        self.emit({"programs": programs, "steps": steps, "unsupported": unsupported})
+        self.corpus.pull(time.monotonic())
+        self.emit({"programs": programs, "steps": steps, "unsupported": unsupported,
+                   "features": self.new_features})
+        self.new_features = []
 
     def _bucket(self, bucket_id: int, title: str, new: bool) -> None:
         self.emit({"bucket": bucket_id, "title": title, "new": new})
