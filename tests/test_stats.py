@@ -305,3 +305,15 @@ def test_a_real_campaign_records_its_coverage(tmp_path: Path) -> None:
     run("second")  # a fresh corpus folder: the stored entries are planted in it
     planted = {p.read_text() for p in (tmp_path / "second").iterdir()}
     assert set(texts) <= planted
+
+    # bench coverage replays both folders: the second holds the first's stored entries,
+    # so it reaches at least the features stored by the first campaign.
+    result = runner.invoke(app, ["bench", "coverage", "--json", str(tmp_path / "first"),
+                                 str(tmp_path / "second")])
+    assert result.exit_code == 0, result.output
+    first, second = json.loads(result.stdout)
+    assert first["programs"] > 0 and first["other"] == 0
+    assert first["features"] == first["events"] + first["pairs"] > 0
+    assert second["features"] >= len(reached)  # programs run the same way every time
+    assert_user_error(runner.invoke(app, ["bench", "coverage", str(tmp_path / "none")]),
+                      "not a folder")

@@ -44,6 +44,13 @@ def summary(entries: Iterable[tuple[datetime, list[str]]],
                 growth[-1] = (at, len(seen))
             else:
                 growth.append((at, len(seen)))
+    return of_features(seen, growth)
+
+
+def of_features(features: Iterable[str],
+                growth: list[tuple[float, int]] | None = None) -> CoverageSummary:
+    """A set of features, counted by call (a pair by its second call)."""
+    seen = set(features)
     events: Counter[str] = Counter()
     pairs: Counter[str] = Counter()
     for feature in seen:
@@ -52,7 +59,7 @@ def summary(entries: Iterable[tuple[datetime, list[str]]],
     calls = sorted(events.keys() | pairs.keys(), key=lambda c: (order.get(c, len(order)), c))
     return CoverageSummary(
         features=len(seen), events=sum(events.values()), pairs=sum(pairs.values()),
-        by_call={c: (events[c], pairs[c]) for c in calls}, growth=growth)
+        by_call={c: (events[c], pairs[c]) for c in calls}, growth=growth or [])
 
 
 def at_checkpoints(growth: list[tuple[float, int]]) -> list[tuple[float, int]]:

@@ -16,7 +16,6 @@ from dataclasses import replace
 
 from fuzzer.campaign.ops import OpCounter
 from fuzzer.check import Report, check
-from fuzzer.check.coverage import Event, features, outcome
 from fuzzer.model import Unsupported
 from fuzzer.observe.probe import probe
 from fuzzer.oracle import Divergence
@@ -67,8 +66,7 @@ class Recorder:
             self.unsupported += 1
             return Report(program)
         if self.coverage:
-            self.covered = features([Event(st.call, outcome(st.ret, st.signal), st.before)
-                                     for st in report.steps])
+            self.covered = report.features()
         if any(d.kind == "hang" for d in report.divergences):
             report = self._confirm_hang(program, report)
         self.programs += 1

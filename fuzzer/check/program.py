@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from fuzzer.check.coverage import range_state
+from fuzzer.check.coverage import Event, features, outcome, range_state
 from fuzzer.model import Page, Prediction, State
 from fuzzer.model.pages import TASK_SIZE, mapcounts
 from fuzzer.model.state import RestVma
@@ -66,6 +66,11 @@ class Report:
     @property
     def diverged(self) -> bool:
         return bool(self.divergences)
+
+    def features(self) -> frozenset[str]:
+        """Its semantic features (coverage.py); checked with ranges=True to mean anything."""
+        return features([Event(st.call, outcome(st.ret, st.signal), st.before)
+                         for st in self.steps])
 
 
 # Called after every step with the caller's state and snapshot (None after its exit).
