@@ -51,25 +51,38 @@ ROWS: list[tuple[str, str, set[str]]] = [
         mmap(@0, 2p, PROT_READ|PROT_WRITE, MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
         fork()
         p1: mlock(@0, 2p)
+        p1: mlock2(@0, 1p, 0x2)
         """, {
         "mmap(S|ANON,RW) ok on absent",
         "fork ok on partial",
         "mlock ok on shared+child",
+        "mlock2(?) EINVAL on locked",  # an argument error: the same in any process
         "mmap(S|ANON,RW) ok on absent > fork ok on partial",
     }),
-    # Privileges: modifiers on the events, not on the pairs.
+    # Privileges: modifiers on the events, not on the pairs; the privilege calls
+    # themselves act on no range and pair with nothing. ENOMEM can be the limit's.
     ("lowered-rlimit", """
         drop_cap_ipc_lock()
         prlimit_memlock(1p)
         mmap(@0, 2p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
         mlock(@0, 2p)
+        mlock(@0, 0xffffffffffffffff)
         """, {
-        "drop_cap_ipc_lock ok on absent",
-        "prlimit_memlock ok on absent+nocap",
+        "drop_cap_ipc_lock ok on none",
+        "prlimit_memlock ok on none+nocap",
         "mmap(P|ANON,RW) ok on absent+nocap+rlimit",
         "mlock ENOMEM on present+nocap+rlimit",
-        "drop_cap_ipc_lock ok on absent > prlimit_memlock ok on absent",
-        "prlimit_memlock ok on absent > mmap(P|ANON,RW) ok on absent",
+        "mlock ok on none+nocap+rlimit",  # the wrapping range is empty: nothing to lock
+    }),
+    # Calls on descriptors act on no range: no state, no pairs.
+    ("descriptors", """
+        memfd_create()
+        ftruncate(0, 2p)
+        close(3)
+        mmap(@0, 2p, PROT_READ, MAP_SHARED, 0, 0)
+        """, {
+        "memfd_create ok on none", "ftruncate ok on none", "close EBADF on none",
+        "mmap(S|FD,RO) ok on absent",
     }),
     # A touch sees its page, a signal is its outcome; mlockall sees the whole arena.
     ("touch-and-mlockall", """

@@ -11,10 +11,14 @@ call, as the model sees it:
 
 The range state is one of absent, partial (some pages mapped), present,
 shared (with another process), locked, onfault (the first that applies, from
-the end of that list), or `none` (the call's range is empty or wraps), with
-`+child` for a call of a forked process, `+nocap` once CAP_IPC_LOCK is dropped
-and `+rlimit` under an RLIMIT_MEMLOCK lower than the arena. Rangeless calls
-(mlockall, fork, ...) see the whole arena; a touch its page.
+the end of that list), or `none` (the call's range is empty or wraps, or the
+call does not act on the arena: memfd_create, ftruncate, close, the privilege
+calls), with `+child` for a call of a forked process, `+nocap` once
+CAP_IPC_LOCK is dropped and `+rlimit` under an RLIMIT_MEMLOCK lower than the
+arena. mlockall, munlockall, fork and exit see the whole arena; a touch its
+page. A failure keeps those modifiers only when the lock limits can cause it
+(EPERM, EAGAIN, ENOMEM): an EINVAL in a child is the EINVAL of the parent, and
+counting it twice would pull the search towards argument errors.
 
 A program's features are its events, and a pair for every successful event
 whose range overlaps the range of the latest earlier successful event of the
@@ -55,6 +59,9 @@ from fuzzer.prog.syscalls import (
 
 OK = "ok"
 PAIR = " > "  # between the two events of a pair feature
+OFF_ARENA = frozenset({"memfd_create", "ftruncate", "close", "prlimit_memlock",
+                       "drop_cap_ipc_lock"})  # no range state, no pairs
+LIMIT_ERRORS = frozenset({"EPERM", "EAGAIN", "ENOMEM"})  # failures that keep the modifiers
 _ADVICE = {v: name[5:] for name, v in MADV_ADVICE.items()}
 _MAP_TYPE = {MAP_PRIVATE: "P", MAP_SHARED: "S", MAP_SHARED_VALIDATE: "SV"}
 _MREMAP = {0: "0", MREMAP_MAYMOVE: "MAYMOVE", MREMAP_MAYMOVE | MREMAP_FIXED: "FIXED",
@@ -71,7 +78,8 @@ class Event:
     before: str  # range_state() of the call, before it ran
 
     def text(self, modifiers: bool = True) -> str:
-        before = self.before if modifiers else self.before.split("+")[0]
+        keep = modifiers and (self.outcome == OK or self.outcome in LIMIT_ERRORS)
+        before = self.before if keep else self.before.split("+")[0]
         return f"{call_class(self.call)} {self.outcome} on {before}"
 
 
@@ -125,8 +133,11 @@ def _prot(prot: int) -> str:
 
 def call_pages(call: Call) -> range:
     """The arena pages a call's range covers (its first range: mremap's old one); a
-    rangeless call covers the arena, a touch its page; empty if the range wraps."""
+    rangeless call covers the arena, a touch its page; empty if the range wraps or
+    the call does not act on the arena."""
     ranges = call.syscall.ranges
+    if call.name in OFF_ARENA:
+        return range(0)
     if call.name == "touch":
         first = call.args[0] // PAGE
         return range(first, first + 1)
