@@ -31,6 +31,7 @@ def test_new_features_are_reported_once() -> None:
     assert fb.hit(frozenset({"b", "a"})) == ["a", "b"]
     assert fb.hit(frozenset({"a", "c"})) == ["c"]
     assert fb.hit(frozenset()) == [] and fb.seen == {"a", "b", "c"}
+    assert fb.hit(frozenset({"d"}), counters=False) == ["d"]  # seen, credited to no input
 
 
 def test_counters_are_stable_and_in_the_block() -> None:
@@ -60,8 +61,12 @@ def test_plant_and_pull(store: Store, tmp_path: Path, monkeypatch: pytest.Monkey
     assert (folder / _name(p_b.text())).read_text() == p_b.text()
     assert not (folder / _name(parse("munlock(@0, 1p)").text())).exists()
     assert mine.pull(start + feedback.PULL_EVERY) == 0  # nothing new since
+    # A fresh program (not libFuzzer's input) goes into the folder when it is stored.
+    fresh = parse("mlock(@2, 1p)")
+    mine.add(fresh, ["mlock ENOMEM on absent"], plant=True)
+    assert (folder / _name(fresh.text())).read_text() == fresh.text()
     # Without a folder (a byte search) nothing is written, but entries are still stored.
     bytes_search = SharedCorpus(store, cid, None)
     assert bytes_search.plant([seed]) == 0
     bytes_search.add(parse("mlock(@1, 1p)"), ["mlock ok on absent"])
-    assert len(store.corpus_after(0)) == 5
+    assert len(store.corpus_after(0)) == 6

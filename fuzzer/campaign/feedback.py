@@ -50,10 +50,10 @@ class Feedback:
                 atheris._reserve_counter()
         self.seen: set[str] = set()
 
-    def hit(self, features: frozenset[str]) -> list[str]:
+    def hit(self, features: frozenset[str], counters: bool = True) -> list[str]:
         """Hit the features' counters (for the input libFuzzer is running); the ones
         never seen before, now seen."""
-        if self.size:
+        if self.size and counters:
             for feature in features:
                 atheris._trace_branch(self.first + counter(feature, self.size))
         new = sorted(features - self.seen)
@@ -76,10 +76,14 @@ class SharedCorpus:
         self.mine: set[int] = set()  # entry ids it added itself
         self.next_pull = time.monotonic() + PULL_EVERY
 
-    def add(self, program: Program, features: list[str]) -> None:
+    def add(self, program: Program, features: list[str], plant: bool = False) -> None:
+        """Store the program with the features it reached first; with `plant`, write it
+        into the folder too (a program that was not libFuzzer's input)."""
         entry = self.store.add_corpus(self.campaign, program.text(), program.hash, features)
         if entry is not None:
             self.mine.add(entry)
+        if plant:
+            self._write([program])
 
     def plant(self, seeds: list[Program]) -> int:
         """Seeds, the buckets' minimized programs and the newest stored entries into the

@@ -85,23 +85,28 @@ class Worker:
 
     def one_input(self, data: bytes) -> None:
         """libFuzzer's callback: decode one program from the input and check it."""
-        if self.opts.search == "random" or self.rng.random() < self.opts.explore:
+        fresh = self.opts.search == "random" or self.rng.random() < self.opts.explore
+        if fresh:
             source: Source = ByteSource(self.rng.randbytes(len(data) or 256))
             program = generate(source, self.calls, covers)
         else:
             program = self.program_of(data)
-        if self.run_one(program):
+        if self.run_one(program, fresh):
             # libFuzzer never returns from Fuzz() but at its own -max_total_time, and
             # an exception out of this callback is a crash to it (an artifact, a
             # failed status): the end is an immediate exit. Everything is stored.
             os._exit(0)
 
-    def run_one(self, program: Program) -> bool:
-        """Check one program and record what it shows; whether the worker is finished."""
+    def run_one(self, program: Program, fresh: bool = False) -> bool:
+        """Check one program and record what it shows; whether the worker is finished.
+
+        A `fresh` program is not libFuzzer's input: its features would credit the
+        input, so they hit no counter, and a program reaching new ones is written to
+        the corpus folder instead, where libFuzzer's -reload runs and keeps it."""
         report = self.recorder.check(program)
-        new = self.feedback.hit(self.recorder.covered)
+        new = self.feedback.hit(self.recorder.covered, counters=not fresh)
         if new:
-            self.corpus.add(program, new)
+            self.corpus.add(program, new, plant=fresh)
             self.new_features += new
         now = time.monotonic()
         opts = self.opts
