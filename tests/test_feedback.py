@@ -53,6 +53,9 @@ def test_plant_and_pull(store: Store, tmp_path: Path, monkeypatch: pytest.Monkey
     assert {p.name for p in folder.iterdir()} == {_name(p_a.text()), _name(seed.text())}
     # An entry of its own is not pulled; another worker's is, once PULL_EVERY has passed.
     mine.add(parse("munlock(@0, 1p)"), ["munlock ok on absent"])
+    assert len(store.corpus_after(0)) == 2  # stored at the next store_pending()
+    mine.store_pending()
+    assert len(store.corpus_after(0)) == 3 and mine.pending == []
     p_b = parse(B)
     store.add_corpus(cid, p_b.text(), p_b.hash, ["mlockall(CURRENT) ok on absent"])
     start = mine.next_pull
@@ -65,8 +68,11 @@ def test_plant_and_pull(store: Store, tmp_path: Path, monkeypatch: pytest.Monkey
     fresh = parse("mlock(@2, 1p)")
     mine.add(fresh, ["mlock ENOMEM on absent"], plant=True)
     assert (folder / _name(fresh.text())).read_text() == fresh.text()
+    mine.store_pending()
     # Without a folder (a byte search) nothing is written, but entries are still stored.
     bytes_search = SharedCorpus(store, cid, None)
     assert bytes_search.plant([seed]) == 0
     bytes_search.add(parse("mlock(@1, 1p)"), ["mlock ok on absent"])
+    bytes_search.add(parse("mlock(@2, 1p)"), ["x"])  # the campaign has it: not again
+    bytes_search.store_pending()
     assert len(store.corpus_after(0)) == 6

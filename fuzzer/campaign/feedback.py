@@ -74,16 +74,22 @@ class SharedCorpus:
         self.store, self.campaign, self.folder = store, campaign, folder
         self.last = 0  # the highest entry id this worker has read
         self.mine: set[int] = set()  # entry ids it added itself
+        self.pending: list[tuple[str, str, list[str]]] = []  # added, not yet stored
         self.next_pull = time.monotonic() + PULL_EVERY
 
     def add(self, program: Program, features: list[str], plant: bool = False) -> None:
-        """Store the program with the features it reached first; with `plant`, write it
-        into the folder too (a program that was not libFuzzer's input)."""
-        entry = self.store.add_corpus(self.campaign, program.text(), program.hash, features)
-        if entry is not None:
-            self.mine.add(entry)
+        """Store the program with the features it reached first, at the next store();
+        with `plant`, write it into the folder now (it was not libFuzzer's input)."""
+        self.pending.append((program.text(), program.hash, features))
         if plant:
             self._write([program])
+
+    def store_pending(self) -> None:
+        """Store what was added since the last call, in one transaction."""
+        if self.pending:
+            ids = self.store.add_corpus_many(self.campaign, self.pending)
+            self.mine.update(i for i in ids if i is not None)
+            self.pending = []
 
     def plant(self, seeds: list[Program]) -> int:
         """Seeds, the buckets' minimized programs and the newest stored entries into the

@@ -152,6 +152,7 @@ class Worker:
         programs, steps, unsupported = self.recorder.take_progress()
         self.store.add_progress(self.job.campaign, programs=programs, steps=steps,
                                 ops=self.recorder.take_ops())
+        self.corpus.store_pending()
         self.corpus.pull(time.monotonic())
         self.emit({"programs": programs, "steps": steps, "unsupported": unsupported,
                    "features": self.new_features})
