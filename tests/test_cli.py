@@ -7,6 +7,7 @@ with `mmfuzz: error:` and never as a traceback.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import os
 import subprocess
@@ -318,8 +319,10 @@ def test_program_search_keeps_programs_in_the_corpus(tmp_path: Path) -> None:
                     "--crashes", str(tmp_path / "crashes"))
     assert result.exit_code == 0, result.output
     entries = sorted(corpus.iterdir())
-    seeds = {parse(p.read_text()).hash for p in SEEDS.glob("*.prog")}
-    assert seeds <= {p.name.removeprefix("program-") for p in entries}
+    # Named as libFuzzer names its own inputs, so a program is in the folder once.
+    seeds = {hashlib.sha1(parse(p.read_text()).text().encode()).hexdigest()
+             for p in SEEDS.glob("*.prog")}
+    assert seeds <= {p.name for p in entries}
     assert len(entries) > len(seeds)  # and libFuzzer kept programs of its own
     for path in entries:
         parse(path.read_text(), str(path))
@@ -328,6 +331,31 @@ def test_program_search_keeps_programs_in_the_corpus(tmp_path: Path) -> None:
 def test_a_search_that_does_not_exist_is_one_line(tmp_path: Path) -> None:
     result = invoke("run", "--search", "bogus", "--db", f"sqlite:///{tmp_path / 'x.sqlite'}")
     assert_user_error(result, "--search 'bogus': one of programs, bytes, random")
+
+
+def test_a_feedback_that_does_not_exist_is_one_line(tmp_path: Path) -> None:
+    result = invoke("run", "--feedback", "x", "--db", f"sqlite:///{tmp_path / 'x.sqlite'}")
+    assert_user_error(result, "--feedback 'x': one of semantic, lines, both")
+
+
+@pytest.mark.kernel
+@pytest.mark.slow
+@pytest.mark.parametrize(("search", "feedback"), [("bytes", "both"), ("random", "lines")])
+def test_other_searches_and_feedbacks_still_run(tmp_path: Path, search: str,
+                                                feedback: str) -> None:
+    """The byte and random searches, with either feedback: programs are checked, and
+    those that reach features first are stored (a byte search plants no text)."""
+    url = f"sqlite:///{tmp_path / 'x.sqlite'}"
+    result = invoke("run", "--time", "3", "--db", url, "--search", search,
+                    "--feedback", feedback, "--corpus", str(tmp_path / "corpus"),
+                    "--crashes", str(tmp_path / "crashes"))
+    assert result.exit_code == 0, result.output
+    store = open_store(url, create=False)
+    (c,) = store.campaigns()
+    assert c.programs > 0 and c.options["feedback"] == feedback
+    for _, text in store.corpus_after(0):
+        parse(text)
+    assert store.corpus_after(0)
 
 
 @pytest.mark.slow

@@ -225,3 +225,95 @@ def test_a_real_campaign_counts_every_step(tmp_path: Path) -> None:
     assert sample["features"]["release"] == os.uname().release
     assert set(sample["features"]) >= {"lf_mnemonic", "pagemap_scan", "madv_populate"}
     assert sample["injections"] == "populate-needs-lock"
+
+
+# -- stats coverage ----------------------------------------------------------------
+
+
+def coverage(*args: str) -> Result:
+    return runner.invoke(app, ["stats", "coverage", *args], env={"COLUMNS": "200"})
+
+
+def test_coverage_of_stored_entries(db: str) -> None:
+    """Features are counted once per campaign, by call (a pair by its second call)."""
+    store = open_store(db)
+    store.add_corpus(2, "mlockall(0)", "00000000000000b1",
+                     ["mlockall(0) EINVAL on absent", "munlockall ok on absent"])
+    store.add_corpus(2, "munlockall()", "00000000000000b2", [
+        "munlockall ok on absent", "mlockall(CURRENT) ok on absent > munlockall ok on absent"])
+    store.add_corpus(1, "munlockall()", "00000000000000b2", ["munlockall ok on partial"])
+    store.close()
+    result = coverage("--db", db)
+    assert result.exit_code == 0, result.output
+    lines = [line.rstrip() for line in result.stdout.splitlines()]
+    assert lines[0].startswith("campaign 2 (running, ")
+    assert lines[0].endswith("): 3 semantic features (2 events, 1 pairs)")
+    assert lines[1:6] == ["", "  call         events    pairs",
+                          "  mlockall          1        0",
+                          "  munlockall        1        1", ""]
+    assert lines[6].startswith("reached after: ") and lines[6].endswith(" s 3")
+    data = json.loads(coverage("--campaign", "all", "--json", "--db", db).stdout)
+    assert data["campaign"] is None and data["campaigns"] == [2, 1]
+    assert (data["features"], data["events"], data["pairs"]) == (4, 3, 1)
+    assert data["by_call"] == {"mlockall": [1, 0], "munlockall": [2, 1]}
+    assert data["growth"] == []  # over several campaigns it would mean nothing
+    one = json.loads(coverage("--campaign", "1", "--json", "--db", db).stdout)
+    assert one["features"] == 1 and [n for _, n in one["growth"]] == [1]
+
+
+def test_coverage_mistakes_are_one_line(db: str, tmp_path: Path) -> None:
+    assert_user_error(coverage("--campaign", "9", "--db", db), "no campaign with id 9")
+    assert_user_error(coverage("--campaign", "x", "--db", db), "--campaign 'x'")
+    assert_user_error(coverage("--db", f"sqlite:///{tmp_path / 'none.sqlite'}"), "no database")
+    result = coverage("--campaign", "1", "--db", db)
+    assert result.exit_code == 0 and "no corpus entries stored" in result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.kernel
+def test_a_real_campaign_records_its_coverage(tmp_path: Path) -> None:
+    """A short campaign stores the programs that reached features first; stats coverage
+    counts them, they grow over the run, and the next campaign plants them."""
+    url = f"sqlite:///{tmp_path / 'c.sqlite'}"
+    seeds = tmp_path / "seeds"
+    seeds.mkdir()
+    (seeds / "p.prog").write_text("mlockall(0)\nmunlockall()\n")
+
+    def run(corpus: str) -> None:
+        result = runner.invoke(app, [
+            "run", "--time", "5", "--runs", "40", "--db", url, "--seeds", str(seeds),
+            "--corpus", str(tmp_path / corpus), "--crashes", str(tmp_path / "crashes")],
+            env={"COLUMNS": "200"})
+        assert result.exit_code == 0, result.output
+        assert " semantic features" in result.stdout
+
+    run("first")
+    store = open_store(url, create=False)
+    (campaign,) = store.campaigns()
+    rows = store.corpus_features([campaign.id])
+    reached = {f for _, _, features in rows for f in features}
+    # The seed ran first; its two events and their pair are among the features.
+    assert {"mlockall(0) EINVAL on absent", "munlockall ok on absent"} <= reached
+    data = json.loads(coverage("--json", "--db", url).stdout)
+    assert data["features"] == len(reached) == data["events"] + data["pairs"]
+    assert sum(e + p for e, p in data["by_call"].values()) == data["features"]
+    counts = [n for _, n in data["growth"]]
+    assert counts == sorted(counts) and counts[-1] == data["features"]
+    assert "reached after: " in coverage("--db", url).stdout
+
+    texts, _ = store.corpus_newest(10_000)
+    run("second")  # a fresh corpus folder: the stored entries are planted in it
+    planted = {p.read_text() for p in (tmp_path / "second").iterdir()}
+    assert set(texts) <= planted
+
+    # bench coverage replays both folders: the second holds the first's stored entries,
+    # so it reaches at least the features stored by the first campaign.
+    result = runner.invoke(app, ["bench", "coverage", "--json", str(tmp_path / "first"),
+                                 str(tmp_path / "second")])
+    assert result.exit_code == 0, result.output
+    first, second = json.loads(result.stdout)
+    assert first["programs"] > 0 and first["other"] == 0
+    assert first["features"] == first["events"] + first["pairs"] > 0
+    assert second["features"] >= len(reached)  # programs run the same way every time
+    assert_user_error(runner.invoke(app, ["bench", "coverage", str(tmp_path / "none")]),
+                      "not a folder")

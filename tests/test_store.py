@@ -910,3 +910,40 @@ def test_a_sample_keeps_its_build_and_other_symptoms(store: Store) -> None:
     plain, _ = _record(store, "a: one", n=1)
     assert (store.bucket(plain).samples[0].build, store.bucket(plain).samples[0].symptoms) == (
         None, ())
+# -- the shared corpus -------------------------------------------------------
+
+
+def test_corpus_entries_are_unique_per_campaign_and_pulled_by_id(store: Store) -> None:
+    a = store.start_campaign(kernel="k", host="h", options={})
+    b = store.start_campaign(kernel="k", host="h", options={})
+    assert store.corpus_newest(10) == ([], 0)
+    first = store.add_corpus(a, "munlockall()", "00000000000000a1", ["munlockall ok on absent"])
+    assert first is not None
+    assert store.add_corpus(a, "munlockall()", "00000000000000a1", ["x"]) is None
+    again = store.add_corpus(b, "munlockall()", "00000000000000a1",
+                             ["y", "munlockall ok on absent"])
+    other = store.add_corpus(b, "mlockall(MCL_CURRENT)", "00000000000000a2", ["z"])
+    assert again is not None and other is not None
+    # Planting takes each program once, the newest first entries last; pulling goes on
+    # from the highest id.
+    assert store.corpus_newest(10) == (["munlockall()", "mlockall(MCL_CURRENT)"], other)
+    assert store.corpus_newest(1) == (["mlockall(MCL_CURRENT)"], other)
+    assert store.corpus_after(first) == [(again, "munlockall()"), (other, "mlockall(MCL_CURRENT)")]
+    assert store.corpus_after(other) == []
+    features = store.corpus_features([b])
+    assert [(c, f) for c, _, f in features] == [
+        (b, ["munlockall ok on absent", "y"]), (b, ["z"])]
+    assert features[0][1] <= features[1][1]
+    with pytest.raises(StoreError, match="no campaign"):
+        store.add_corpus(99, "munlockall()", "00000000000000a3", [])
+    with pytest.raises(ValueError, match="hash"):
+        store.add_corpus(a, "munlockall()", "A1", [])
+
+
+def test_an_old_database_gains_the_corpus_table(tmp_path: Path) -> None:
+    path = _old_database(tmp_path / "old.sqlite")
+    store = open_store(_url(path), create=False)
+    assert "corpus_entry" in _columns(path)
+    assert store.add_corpus(1, "munlockall()", "00000000000000a1", ["f"]) is not None
+    assert store.corpus_after(0) == [(1, "munlockall()")]
+    store.close()

@@ -1,4 +1,5 @@
-"""Benchmarks: throughput of one worker, and how fast emulated kernel bugs are found.
+"""Benchmarks: throughput of one worker, how fast emulated kernel bugs are found, and
+the semantic features a corpus folder reaches.
 
 The workload is deterministic (programs decoded from seeded random bytes), so
 two runs compare like with like. Besides the end-to-end rate it times the
@@ -14,6 +15,7 @@ import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from fuzzer.campaign.options import DEFAULTS, Options
 from fuzzer.campaign.run import run_campaign
@@ -24,7 +26,7 @@ from fuzzer.model.world import World
 from fuzzer.model.world import step as world_step
 from fuzzer.observe import Snapshot
 from fuzzer.oracle import compare
-from fuzzer.prog import Program
+from fuzzer.prog import Program, ProgramError, parse
 from fuzzer.prog.generate import ByteSource, generate
 from fuzzer.store import Store
 from fuzzer.trace import Supervisor
@@ -161,3 +163,27 @@ def detect(
                 progress(f"{label} seed {seed}: nothing in {seconds:g} s")
         rows.append(Detection(name or "(none)", runs, found))
     return rows
+
+
+@dataclass(frozen=True)
+class CorpusCoverage:
+    folder: str
+    programs: int  # files that are programs, checked
+    other: int  # files that are not (a byte search's inputs) or that the model refuses
+    features: frozenset[str]
+
+
+def corpus_coverage(folder: Path, supervisor: Supervisor) -> CorpusCoverage:
+    """Check every program of a corpus folder once: the semantic features they reach
+    together (what a campaign's kept inputs cover, whichever mmfuzz kept them)."""
+    programs = other = 0
+    reached: set[str] = set()
+    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+        try:
+            program = parse(path.read_bytes().decode(), str(path))
+            reached |= check(supervisor, program, ranges=True).features()
+        except (UnicodeDecodeError, ProgramError, Unsupported):
+            other += 1
+            continue
+        programs += 1
+    return CorpusCoverage(str(folder), programs, other, frozenset(reached))

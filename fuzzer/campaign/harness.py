@@ -19,6 +19,7 @@ from pathlib import Path
 
 import atheris
 
+from fuzzer.campaign.feedback import Feedback, SharedCorpus
 from fuzzer.campaign.options import Job
 from fuzzer.campaign.record import Recorder
 from fuzzer.executor import executor_path
@@ -34,7 +35,6 @@ from fuzzer.trace.supervisor import Run
 
 PROGRESS_EVERY = 0.5  # seconds
 POINT_EVERY = 10.0  # seconds between progress points (the report's programs/s over time)
-PLANTED_BUCKETS = 200  # minimized programs of stored buckets that join the corpus
 
 Emit = Callable[[dict[str, object]], None]
 
@@ -54,7 +54,13 @@ class Worker:
         # Without the injections: tells the injection's divergences from the kernel's.
         plain = Supervisor(executor_path(), opts.budget, job.cpu) if opts.injections else None
         self.recorder = Recorder(store, job.campaign, self.supervisor, on_bucket=self._bucket,
-                                 plain=plain)
+                                 plain=plain, coverage=True)
+        # Semantic features: libFuzzer's counters for them (before atheris.Setup), the
+        # ones this worker has seen, and the programs that reached them first, shared.
+        self.feedback = Feedback(counters=opts.feedback != "lines")
+        self.corpus = SharedCorpus(store, job.campaign,
+                                   opts.corpus if opts.search == "programs" else None)
+        self.new_features: list[str] = []  # since the last progress message
         self.deadline = time.monotonic() + opts.time
         self.last = time.monotonic()  # of the last progress message
         self.last_point = self.last - POINT_EVERY  # a point at the first flush
@@ -73,7 +79,7 @@ class Worker:
             if self.run_one(program):
                 return
         if self.opts.search == "programs":
-            self._plant(seeds)
+            self.corpus.plant(seeds)
             atheris.Setup(self._libfuzzer_args(), self.one_input,
                           custom_mutator=self.mutator, custom_crossover=self.crossover)
         else:
@@ -82,20 +88,29 @@ class Worker:
 
     def one_input(self, data: bytes) -> None:
         """libFuzzer's callback: decode one program from the input and check it."""
-        if self.opts.search == "random" or self.rng.random() < self.opts.explore:
+        fresh = self.opts.search == "random" or self.rng.random() < self.opts.explore
+        if fresh:
             source: Source = ByteSource(self.rng.randbytes(len(data) or 256))
             program = generate(source, self.calls, covers)
         else:
             program = self.program_of(data)
-        if self.run_one(program):
+        if self.run_one(program, fresh):
             # libFuzzer never returns from Fuzz() but at its own -max_total_time, and
             # an exception out of this callback is a crash to it (an artifact, a
             # failed status): the end is an immediate exit. Everything is stored.
             os._exit(0)
 
-    def run_one(self, program: Program) -> bool:
-        """Check one program and record what it shows; whether the worker is finished."""
+    def run_one(self, program: Program, fresh: bool = False) -> bool:
+        """Check one program and record what it shows; whether the worker is finished.
+
+        A `fresh` program is not libFuzzer's input: its features would credit the
+        input, so they hit no counter, and a program reaching new ones is written to
+        the corpus folder instead, where libFuzzer's -reload runs and keeps it."""
         report = self.recorder.check(program)
+        new = self.feedback.hit(self.recorder.covered, counters=not fresh)
+        if new:
+            self.corpus.add(program, new, plant=fresh)
+            self.new_features += new
         now = time.monotonic()
         opts = self.opts
         for bucket_id, d in self.recorder.new_buckets:
@@ -136,36 +151,22 @@ class Worker:
         src = ByteSource(random.Random(seed).randbytes(64))
         return _fit(splice(self.program_of(data1), self.program_of(data2), src), max_size)
 
-    def _plant(self, seeds: list[Program]) -> None:
-        """Seed programs and the minimized programs of stored buckets join the corpus
-        as program text (files named by the program's hash: planted once)."""
-        if self.opts.corpus is None:
-            return
-        programs = list(seeds)
-        for text in self.store.minimized_programs(PLANTED_BUCKETS):
-            try:
-                programs.append(parse(text, "a bucket's minimized program"))
-            except ProgramError:
-                continue  # stored before a grammar change: not a corpus entry
-        folder = Path(self.opts.corpus)
-        folder.mkdir(parents=True, exist_ok=True)
-        for program in programs:
-            path = folder / f"program-{program.hash}"
-            if not path.exists():
-                path.write_text(program.text())
-
     def flush(self, *, final: bool = False) -> None:
         programs, steps, unsupported = self.recorder.take_progress()
         self.store.add_progress(self.job.campaign, programs=programs, steps=steps,
                                 ops=self.recorder.take_ops())
+        self.corpus.store_pending()
+        now = time.monotonic()
+        self.corpus.pull(now)
         self.totals[0] += programs
         self.totals[1] += steps
-        now = time.monotonic()
         if final or now - self.last_point >= POINT_EVERY:
             self.last_point = now
             self.store.add_point(self.job.campaign, worker=self.job.worker,
                                  programs=self.totals[0], steps=self.totals[1])
-        self.emit({"programs": programs, "steps": steps, "unsupported": unsupported})
+        self.emit({"programs": programs, "steps": steps, "unsupported": unsupported,
+                   "features": self.new_features})
+        self.new_features = []
 
     def _bucket(self, bucket_id: int, title: str, new: bool) -> None:
         self.emit({"bucket": bucket_id, "title": title, "new": new})

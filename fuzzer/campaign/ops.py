@@ -19,24 +19,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
-from fuzzer.oracle import signal_text
+from fuzzer.check.coverage import outcome as outcome  # a step's result, as coverage names it
 from fuzzer.prog import Call
 from fuzzer.prog.program import format_arg
-from fuzzer.prog.syscalls import SYSCALLS, Kind, errno_name, is_errno
+from fuzzer.prog.syscalls import SYSCALLS, Kind
 from fuzzer.store import OpCount
 
 NUMBERS = frozenset({Kind.ADDR, Kind.LEN, Kind.INT})  # arguments not counted: not choices
 STEPS, OUTCOME = "steps", "outcome"  # what, besides argument names
 Key = tuple[str, str, str]  # (call, what, value)
-
-
-def outcome(ret: int | None, signal: tuple[int, int] | None) -> str:
-    """A step's result as counted: ok, an errno name (EINVAL) or a signal (SIGSEGV/ACCERR)."""
-    if signal is not None:
-        return signal_text(signal)
-    if ret is not None and is_errno(ret):
-        return errno_name(-ret)
-    return "ok"
 
 
 def op_keys(call: Call, result: str) -> tuple[Key, ...]:

@@ -39,6 +39,10 @@ class Options:
     # mutator, prog/mutate.py), "bytes" (bytes the generator decodes, changed by
     # libFuzzer's byte mutations), "random" (every input generated afresh).
     search: str = "programs"
+    # What libFuzzer counts as coverage: "semantic" features of the checked programs
+    # (fuzzer/check/coverage.py), "lines" of the instrumented model and generator
+    # (the older feedback), or "both".
+    feedback: str = "semantic"
     kernel: str = "host"  # or "uml:PATH": workers run in User-Mode Linux guests (fuzzer/kernel)
     guest_mem: int = GUEST_MEM  # MiB of memory per guest
     cpus: str = ""  # CPUs to pin workers to, as `mmfuzz run --cpus` takes them ("": any free)
@@ -63,6 +67,7 @@ class Options:
 
 _PATHS = frozenset({"corpus", "seeds", "crashes"})
 SEARCHES = ("programs", "bytes", "random")
+FEEDBACKS = ("semantic", "lines", "both")
 DEFAULTS = Options()
 
 

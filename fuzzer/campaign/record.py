@@ -5,6 +5,7 @@ by every worker (and by anything else that fuzzes into the database). Each
 sample carries the kernel release and probed features it was seen on. Every
 checked step is counted by call, flags and outcome (ops.py) in memory; the
 worker flushes those counts (OpCount rows) with its progress, through plain Store calls.
+A campaign worker also asks for each program's semantic features (`coverage`).
 """
 
 from __future__ import annotations
@@ -34,9 +35,12 @@ class Recorder:
         supervisor: Supervisor,
         on_bucket: BucketHook | None = None,
         plain: Supervisor | None = None,
+        coverage: bool = False,
     ) -> None:
         """`plain`, a supervisor without the injections of `supervisor`, tells the
-        divergences the injections cause from those the program shows without them."""
+        divergences the injections cause from those the program shows without them.
+        With `coverage`, each check() leaves the program's semantic features in
+        `covered` (fuzzer/check/coverage.py)."""
         self.store, self.campaign_id, self.supervisor = store, campaign_id, supervisor
         self.on_bucket, self.plain = on_bucket, plain
         self.kernel, self.build = os.uname().release, os.uname().version
@@ -49,16 +53,20 @@ class Recorder:
         self.injected: list[Divergence] = []  # of the last check(), the injections' own
         self._reported = (0, 0, 0)
         self._ops = OpCounter()
+        self.coverage = coverage
+        self.covered: frozenset[str] = frozenset()  # of the last check(), with coverage
 
     def check(self, program: Program) -> Report:
-        self.new_buckets, self.injected = [], []
+        self.new_buckets, self.injected, self.covered = [], [], frozenset()
         try:
-            report = check(self.supervisor, program)
+            report = check(self.supervisor, program, ranges=self.coverage)
         except Unsupported:
             # A call the model does not cover slipped through the generator: not a
             # finding; counted so a generator that does this often is noticed.
             self.unsupported += 1
             return Report(program)
+        if self.coverage:
+            self.covered = report.features()
         if any(d.kind == "hang" for d in report.divergences):
             report = self._confirm_hang(program, report)
         self.programs += 1

@@ -46,6 +46,7 @@ class Progress:
     first: dict[str, object] | None = None  # the first divergence, with stop_on_first
     warnings: list[str] = field(default_factory=list)
     unsupported: int = 0  # programs skipped because the model refused a call in them
+    features: set[str] = field(default_factory=set)  # semantic features reached (coverage.py)
 
     @property
     def new_buckets(self) -> int:
@@ -161,6 +162,9 @@ def _absorb(progress: Progress, msg: dict[str, object]) -> None:
         progress.programs += int(str(msg["programs"]))
         progress.steps += int(str(msg["steps"]))
         progress.unsupported += int(str(msg.get("unsupported", 0)))
+        new = msg.get("features")
+        if isinstance(new, list):
+            progress.features.update(str(f) for f in new)
     if "bucket" in msg:
         bid = int(str(msg["bucket"]))
         title, new = str(msg["title"]), bool(msg["new"])

@@ -1,9 +1,11 @@
 """One campaign worker: `python -m fuzzer.campaign.worker JOB` (a Job as JSON, options.py).
 
 libFuzzer drives the bytes; each input decodes to a Program that is checked on
-the kernel against the model. The model and the generator are instrumented, so
-libFuzzer's coverage feedback is *semantic* coverage: inputs that reach a new
-branch of the model (a new errno path, a new partial-failure case) are kept.
+the kernel against the model. libFuzzer's coverage is semantic: the features
+each checked program reaches (fuzzer/check/coverage.py: call, outcome, the
+state of its range, pairs of calls on one range; campaign/feedback.py) and,
+with `--feedback lines` or `both`, the branches of the instrumented model and
+generator.
 
 Divergences are written to the store the moment they are found, each in its
 own transaction, so killing a worker loses at most half a second of counters.
@@ -43,10 +45,12 @@ def run(
     before it runs (on_run), so the host knows which one a crashed kernel was running."""
     # Atheris instruments a module as it is imported: the model and the generator
     # must be imported here first, inside this block. Nothing this module or its
-    # callers import at their top imports them.
-    with atheris.instrument_imports(include=["fuzzer.model", "fuzzer.prog.generate"]):
-        import fuzzer.model
-        import fuzzer.prog.generate  # noqa: F401
+    # callers import at their top imports them. With semantic feedback alone they
+    # are not instrumented: libFuzzer counts the features the harness reports.
+    if job.options.feedback != "semantic":
+        with atheris.instrument_imports(include=["fuzzer.model", "fuzzer.prog.generate"]):
+            import fuzzer.model
+            import fuzzer.prog.generate  # noqa: F401
     from fuzzer.campaign.harness import Worker  # imports the model: after the block
 
     store = store if store is not None else open_store(job.options.db)

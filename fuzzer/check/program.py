@@ -13,6 +13,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from fuzzer.check.coverage import Event, features, outcome, range_state
 from fuzzer.model import Page, Prediction, State
 from fuzzer.model.pages import TASK_SIZE, mapcounts
 from fuzzer.model.state import RestVma
@@ -35,6 +36,7 @@ class StepReport:
     step: Step
     prediction: Prediction
     divergences: tuple[Divergence, ...]
+    before: str = ""  # the call's range before it (coverage.range_state), if asked for
 
     @property
     def index(self) -> int:
@@ -65,6 +67,11 @@ class Report:
     def diverged(self) -> bool:
         return bool(self.divergences)
 
+    def features(self) -> frozenset[str]:
+        """Its semantic features (coverage.py); checked with ranges=True to mean anything."""
+        return features([Event(st.call, outcome(st.ret, st.signal), st.before)
+                         for st in self.steps])
+
 
 # Called after every step with the caller's state and snapshot (None after its exit).
 StepHook = Callable[[StepReport, State | None, Snapshot | None], None]
@@ -89,8 +96,12 @@ def initial_state(snap: Snapshot) -> State:
                  memlock_hard=hard, cap_sys_resource=has_capability(CAP_SYS_RESOURCE))
 
 
-def check(supervisor: Supervisor, program: Program, on_step: StepHook | None = None) -> Report:
+def check(supervisor: Supervisor, program: Program, on_step: StepHook | None = None, *,
+          ranges: bool = False) -> Report:
     """Run `program` and compare every step with the model.
+
+    With `ranges`, every StepReport says what the model had in the call's range
+    before the call (`before`), for semantic coverage (coverage.py).
 
     A program that forks is compared in every live process after every step
     (what one process does can change what another shows: a shared page's X
@@ -99,7 +110,7 @@ def check(supervisor: Supervisor, program: Program, on_step: StepHook | None = N
     report = Report(program)
     try:
         with supervisor.run(program) as run:
-            _check_run(run, report, on_step)
+            _check_run(run, report, on_step, ranges)
     except Hang as e:
         report.divergences = [Divergence(
             DivergenceKind.HANG,
@@ -118,7 +129,7 @@ def _call_at(program: Program, index: int) -> Call:
     return program.calls[min(index, len(program.calls) - 1)]
 
 
-def _check_run(run: Run, report: Report, on_step: StepHook | None) -> None:
+def _check_run(run: Run, report: Report, on_step: StepHook | None, ranges: bool) -> None:
     """Step the model beside `run`, comparing after each step, until the first divergence."""
     with contextlib.ExitStack() as stack:
         observers = {0: stack.enter_context(Observer(run.pid))}
@@ -127,6 +138,7 @@ def _check_run(run: Run, report: Report, on_step: StepHook | None) -> None:
         seen: dict[int, Shown] = {}
         for st in run.steps():
             n = st.call.proc
+            before = range_state(world, st.call) if ranges else ""
             pred = world_step(world, st.call)
             if st.call.name == "fork" and world.children in run.pids:
                 child = world.children
@@ -136,7 +148,7 @@ def _check_run(run: Run, report: Report, on_step: StepHook | None) -> None:
             found, snap = _compare_all(st, pred, world, observers, seen)
             if found:  # re-read once: a transient /proc state is not a finding
                 found, snap = _compare_all(st, pred, world, observers, seen)
-            rep = StepReport(st, pred, tuple(found))
+            rep = StepReport(st, pred, tuple(found), before)
             report.steps.append(rep)
             if snap is not None:  # not after the caller's exit
                 report.snapshot = snap

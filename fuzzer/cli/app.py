@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from fuzzer.campaign.cpus import check_cpus, parse_cpus
-from fuzzer.campaign.options import DEFAULTS, Options
+from fuzzer.campaign.options import DEFAULTS, FEEDBACKS, Options
 from fuzzer.campaign.run import run_campaign
 from fuzzer.campaign.transcript import print_report, step_printer
 from fuzzer.check import check
@@ -82,6 +82,9 @@ ExploreOpt = Annotated[float, typer.Option(
 SearchOpt = Annotated[str, typer.Option(
     "--search", help="programs: mutate program text (the default); bytes: libFuzzer's byte "
     "mutations of the generator's input; random: fresh programs only.")]
+FeedbackOpt = Annotated[str, typer.Option(
+    "--feedback", help="What libFuzzer counts as coverage: semantic (the features of the "
+    "checked programs, the default), lines (of the instrumented model) or both.")]
 CallsOpt = Annotated[str | None, typer.Option(
     "--calls", help="Comma-separated calls to generate (default: every modelled call).")]
 VerboseOpt = Annotated[bool, typer.Option(
@@ -109,6 +112,7 @@ def run_cmd(
     crashes: CrashesOpt = CRASHES,
     explore: ExploreOpt = DEFAULTS.explore,
     search: SearchOpt = DEFAULTS.search,
+    feedback: FeedbackOpt = DEFAULTS.feedback,
     kernel: KernelOption = DEFAULTS.kernel,
     guest_mem: GuestMemOption = DEFAULTS.guest_mem,
 ) -> None:
@@ -130,6 +134,8 @@ def run_cmd(
             executor_path()  # built here: a guest's root file system is read-only
         injections(inject)  # and on a bad injection
         check_search(search)
+        if feedback not in FEEDBACKS:
+            raise fail(f"--feedback {feedback!r}: one of {', '.join(FEEDBACKS)}")
         if cpus is not None:
             check_cpus(parse_cpus(cpus))
         wanted = tuple(c.strip() for c in calls.split(",")) if calls else ()
@@ -142,7 +148,8 @@ def run_cmd(
         opts = Options(db=db, time=time, runs=runs, workers=workers, seed=seed, budget=budget,
                        corpus=corpus, seeds=seed_dir, injections=tuple(inject or ()),
                        calls=wanted, minimize_budget=minimize_budget, crashes=crashes,
-                       explore=explore, search=search, kernel=str(target),
+                       explore=explore, search=search, feedback=feedback,
+                       kernel=str(target),
                        guest_mem=guest_mem, cpus=cpus or "")
         progress = run_campaign(store, opts, print_progress)
         print_summary(progress, store)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from fuzzer.campaign.bench import Detection, Throughput, detect, throughput
+from fuzzer.campaign import coverage
+from fuzzer.campaign.bench import Detection, Throughput, corpus_coverage, detect, throughput
 from fuzzer.campaign.ceiling import Ceiling, run_ceiling
 from fuzzer.campaign.options import DEFAULTS
 from fuzzer.campaign.phases import PHASES, Breakdown, breakdown
@@ -184,3 +186,36 @@ def _detect_table(rows: list[Detection]) -> None:
                   f"{programs[len(programs) // 2] if programs else '-':>9} "
                   f"{calls[len(calls) // 2] if calls else '-':>6}  "
                   f"{r.found[0]['title'] if r.found else ''}", markup=False)
+
+
+@app.command("coverage")
+def coverage_cmd(
+    folders: Annotated[list[Path], typer.Argument(help="libFuzzer corpus folders.")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+    = False,
+) -> None:
+    """The semantic features each corpus folder's programs reach, each run once here.
+
+    Compares what campaigns kept, whichever mmfuzz ran them (their databases need
+    not say): events and pairs of events (mmfuzz stats coverage explains them).
+
+    Example: mmfuzz bench coverage /tmp/a/corpus /tmp/b/corpus
+    """
+    with user_errors():
+        for folder in folders:
+            if not folder.is_dir():
+                raise fail(f"{folder}: not a folder")
+        supervisor = Supervisor(executor_path())
+        rows = [corpus_coverage(folder, supervisor) for folder in folders]
+    sums = [coverage.of_features(r.features) for r in rows]
+    if json_out:
+        out.print_json(json.dumps([{"folder": r.folder, "programs": r.programs, "other": r.other,
+                                    "features": c.features, "events": c.events,
+                                    "pairs": c.pairs} for r, c in zip(rows, sums, strict=True)]))
+        return
+    w = max(len(r.folder) for r in rows)
+    out.print(f"{'folder':<{w}} {'programs':>8} {'other':>6} {'features':>8} {'events':>7} "
+              f"{'pairs':>7}", markup=False)
+    for r, c in zip(rows, sums, strict=True):
+        out.print(f"{r.folder:<{w}} {r.programs:>8,} {r.other:>6,} {c.features:>8,} "
+                  f"{c.events:>7,} {c.pairs:>7,}", markup=False)

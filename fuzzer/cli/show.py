@@ -19,7 +19,7 @@ def print_progress(p: Progress) -> None:
     out.print(
         f"[{p.elapsed:6.0f}s] {p.programs:>8,} programs ({p.programs / secs:,.0f}/s)  "
         f"{p.steps:>9,} steps ({p.steps / secs:,.0f}/s)  "
-        f"{len(p.buckets)} buckets ({p.new_buckets} new)",
+        f"{len(p.features):>5,} features  {len(p.buckets)} buckets ({p.new_buckets} new)",
         markup=False,
     )
 
@@ -27,8 +27,8 @@ def print_progress(p: Progress) -> None:
 def print_summary(p: Progress, store: Store) -> None:
     secs = max(p.elapsed, 1e-9)
     out.print(f"\ncampaign {p.campaign_id} {p.status}: {p.elapsed:.0f} s, {p.programs:,} programs "
-              f"({p.programs / secs:,.0f}/s), {p.steps:,} checked steps ({p.steps / secs:,.0f}/s)",
-              markup=False)
+              f"({p.programs / secs:,.0f}/s), {p.steps:,} checked steps ({p.steps / secs:,.0f}/s), "
+              f"{len(p.features):,} semantic features", markup=False)
     out.print(f"database: {store.url}", markup=False)
     row = store.campaign(p.campaign_id)
     features = row.options.get("features")

@@ -72,7 +72,9 @@ def gather(store: Store, campaign_id: int | None = None) -> ReportData:
         opened=_opened(opened, _end(campaigns, start)),
         outcomes=sorted(((call, dict(c)) for call, c in outcomes.items()),
                         key=lambda kv: -sum(kv[1].values())),
-        rates=_rates(store.points(campaign_id), start, several=campaign_id is None))
+        rates=_rates(store.points(campaign_id), start, several=campaign_id is None),
+        coverage=_coverage(store.corpus_features(sorted(wanted)), start,
+                           several=campaign_id is None))
 
 
 def _end(campaigns: list[CampaignRow], start: datetime) -> float:
@@ -100,6 +102,22 @@ def _bucket_line(b: BucketDetail, campaigns: set[int] | None) -> BucketLine | No
     return BucketLine(b.id, b.title, b.kind, b.status, len(samples),
                       min(s.created for s in samples), b.duplicate_of,
                       dict(Counter(s.kernel for s in samples)), reliability, minimized)
+
+
+def _coverage(entries: list[tuple[int, datetime, list[str]]], start: datetime, *,
+              several: bool) -> dict[str, list[Point]]:
+    """Distinct semantic features each campaign had reached over time, from its corpus
+    entries (each names the features it reached first), plus the union over campaigns."""
+    series: dict[str, list[Point]] = {}
+    seen: dict[str, set[str]] = {}
+    for campaign, when, features in entries:
+        t = (when - start).total_seconds()
+        names = [f"campaign {campaign}"] + (["all campaigns"] if several else [])
+        for name in names:
+            got = seen.setdefault(name, set())
+            got.update(features)
+            series.setdefault(name, [(0.0, 0.0)]).append((t, float(len(got))))
+    return series
 
 
 def _rates(points: list[PointRow], start: datetime, *, several: bool) -> dict[str, list[Point]]:

@@ -3,8 +3,9 @@
 It is composed of the parts that own each concern, all sharing one engine
 and its short transactions (base.py): campaigns and their progress
 (campaigns.py), divergence buckets, samples and triage labels (buckets.py),
-what reducing a bucket found (reduced.py), and operation counts and totals
-(stats.py). Rows come back as frozen dataclasses (rows.py) detached from any
+what reducing a bucket found (reduced.py), operation counts and totals
+(stats.py), and the shared corpus with the features its programs reached
+(corpus.py). Rows come back as frozen dataclasses (rows.py) detached from any
 session; divergences and progress go in as typed values (values.py).
 """
 
@@ -12,12 +13,13 @@ from __future__ import annotations
 
 from fuzzer.store.buckets import Buckets
 from fuzzer.store.campaigns import Campaigns
+from fuzzer.store.corpus import Corpus
 from fuzzer.store.db import open_engine
 from fuzzer.store.reduced import Reduced
 from fuzzer.store.stats import Stats
 
 
-class Store(Campaigns, Buckets, Reduced, Stats):
+class Store(Campaigns, Buckets, Reduced, Stats, Corpus):
     """Campaigns, programs and divergence buckets in one database."""
 
 

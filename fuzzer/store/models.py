@@ -4,7 +4,8 @@ A bucket is one bug: its title is the dedup key (docs/ARCHITECTURE.md, decision 
 sample is one sighting of it — the program that showed it, the step, what the
 model expected and what the kernel did, on which kernel release with which
 probed features. Programs are stored once, by hash. A campaign's operation
-counts (OpCount) say how often each call, flag and outcome was exercised.
+counts (OpCount) say how often each call, flag and outcome was exercised, and
+its corpus entries (CorpusEntry) which programs first reached which features.
 All times are stored as UTC and come back timezone-aware.
 
 Triage state lives on the bucket: its status (STATUSES), a note, the bucket it
@@ -19,7 +20,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import CheckConstraint, DateTime, Dialect, ForeignKey, String, Text
+from sqlalchemy import (
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -180,5 +189,25 @@ class ProgressPoint(Base):
     steps: Mapped[int] = mapped_column(default=0)
 
 
+class CorpusEntry(Base):
+    """A program a campaign's worker kept because it covered semantic features no
+    earlier program of that worker had (fuzzer/check/coverage.py), with those features.
+
+    The shared corpus: workers plant stored entries at start and pull the ones others
+    add while they run. Text is the format, so entries outlive generator changes.
+    """
+
+    __tablename__ = "corpus_entry"
+    __table_args__ = (UniqueConstraint("campaign_id", "hash", name="corpus_campaign_hash"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaign.id"), index=True)
+    hash: Mapped[str] = mapped_column(String(16))
+    text: Mapped[str] = mapped_column(Text)
+    features: Mapped[str] = mapped_column(Text)  # JSON list: what it covered first
+    created: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 # Tables a database made by an older mmfuzz may lack: created in place when it is opened.
-ADDED_TABLES = frozenset({OpCount.__tablename__, ProgressPoint.__tablename__})
+ADDED_TABLES = frozenset({OpCount.__tablename__, ProgressPoint.__tablename__,
+                          CorpusEntry.__tablename__})

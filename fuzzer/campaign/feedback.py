@@ -1,0 +1,135 @@
+"""A worker's semantic feedback to libFuzzer, and its share of the campaign's corpus.
+
+`Feedback` reserves a block of libFuzzer's 8-bit counters (atheris's own, the
+ones its instrumentation hits) before `atheris.Setup` registers them, maps every
+semantic feature (fuzzer/check/coverage.py) to one by a stable hash, and hits
+the counters of a program's features after it runs: an input that reaches a
+feature no earlier one did is NEW to libFuzzer, and kept. It also keeps the
+set of features the worker has seen, whose growth is the campaign's coverage.
+
+`SharedCorpus` is the corpus in the database (store/corpus.py): a program that
+covers a feature first is stored with those features; at start the newest
+stored programs, the seeds and the buckets' minimized programs are planted in
+the libFuzzer corpus folder, and every few seconds the entries other workers
+added since are pulled into it, where libFuzzer's -reload (every second by
+default) picks them up. Files are named by the SHA-1 of their text, as
+libFuzzer names its own, so a program is in the folder once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+import zlib
+from collections.abc import Iterable
+from functools import lru_cache
+from pathlib import Path
+
+import atheris
+
+from fuzzer.prog import Program, ProgramError, parse
+from fuzzer.store import Store
+
+COUNTERS = 1 << 14  # a few thousand features reached: few collisions
+PULL_EVERY = 5.0  # seconds between pulls of other workers' entries
+PLANTED_ENTRIES = 2000  # newest stored corpus entries planted at start
+PLANTED_BUCKETS = 200  # minimized programs of stored buckets planted at start
+
+
+class Feedback:
+    """The features a worker has seen and, with `counters`, libFuzzer's counters for them."""
+
+    def __init__(self, counters: bool = True, size: int = COUNTERS) -> None:
+        self.size = size if counters else 0
+        self.first = 0
+        if self.size:
+            # Reserved one by one and consecutive (atheris hands out the next index);
+            # registered with libFuzzer by atheris.Setup, so reserve before it.
+            self.first = atheris._reserve_counter()
+            for _ in range(self.size - 1):
+                atheris._reserve_counter()
+        self.seen: set[str] = set()
+
+    def hit(self, features: frozenset[str], counters: bool = True) -> list[str]:
+        """Hit the features' counters (for the input libFuzzer is running); the ones
+        never seen before, now seen."""
+        if self.size and counters:
+            for feature in features:
+                atheris._trace_branch(self.first + counter(feature, self.size))
+        new = sorted(features - self.seen)
+        self.seen.update(new)
+        return new
+
+
+@lru_cache(maxsize=1 << 16)
+def counter(feature: str, size: int) -> int:
+    """The feature's counter in a block of `size`: stable across runs and processes."""
+    return zlib.crc32(feature.encode()) % size
+
+
+class SharedCorpus:
+    """The database's corpus, as one worker of a campaign adds to it and reads it."""
+
+    def __init__(self, store: Store, campaign: int, folder: Path | None) -> None:
+        self.store, self.campaign, self.folder = store, campaign, folder
+        self.last = 0  # the highest entry id this worker has read
+        self.mine: set[int] = set()  # entry ids it added itself
+        self.pending: list[tuple[str, str, list[str]]] = []  # added, not yet stored
+        self.next_pull = time.monotonic() + PULL_EVERY
+
+    def add(self, program: Program, features: list[str], plant: bool = False) -> None:
+        """Store the program with the features it reached first, at the next store();
+        with `plant`, write it into the folder now (it was not libFuzzer's input)."""
+        self.pending.append((program.text(), program.hash, features))
+        if plant:
+            self._write([program])
+
+    def store_pending(self) -> None:
+        """Store what was added since the last call, in one transaction."""
+        if self.pending:
+            ids = self.store.add_corpus_many(self.campaign, self.pending)
+            self.mine.update(i for i in ids if i is not None)
+            self.pending = []
+
+    def plant(self, seeds: list[Program]) -> int:
+        """Seeds, the buckets' minimized programs and the newest stored entries into the
+        folder (unparsable ones are left out: stored before a grammar change); how
+        many files were new there."""
+        texts, self.last = self.store.corpus_newest(PLANTED_ENTRIES)
+        texts += self.store.minimized_programs(PLANTED_BUCKETS)
+        return self._write([*seeds, *_parsed(texts)])
+
+    def pull(self, now: float) -> int:
+        """Every PULL_EVERY seconds: the entries other workers added since the last pull,
+        into the folder; how many were new there."""
+        if now < self.next_pull:
+            return 0
+        self.next_pull = now + PULL_EVERY
+        rows = self.store.corpus_after(self.last)
+        if not rows:
+            return 0
+        self.last = max(entry for entry, _ in rows)
+        return self._write(_parsed(text for entry, text in rows if entry not in self.mine))
+
+    def _write(self, programs: Iterable[Program]) -> int:
+        if self.folder is None:
+            return 0
+        self.folder.mkdir(parents=True, exist_ok=True)
+        written = 0
+        for program in programs:
+            data = program.text().encode()
+            path = self.folder / hashlib.sha1(data).hexdigest()  # as libFuzzer names files
+            if not path.exists():
+                path.write_bytes(data)
+                written += 1
+        return written
+
+
+def _parsed(texts: Iterable[str]) -> list[Program]:
+    programs = []
+    for text in texts:
+        try:
+            programs.append(parse(text, "a stored corpus program"))
+        except ProgramError:
+            continue
+    return programs

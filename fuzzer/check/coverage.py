@@ -1,0 +1,209 @@
+"""Semantic coverage: the features a checked program reaches (pure: no I/O).
+
+A campaign's feedback should count what the kernel was asked to do, not which
+lines of the model ran: line coverage of the model drifts to its cheapest
+error paths. A step's *event* is its call with a small flag class, its outcome
+(ok, an errno name, a signal) and the state of the call's range before the
+call, as the model sees it:
+
+    mlock2(ONFAULT) ok on present
+    mremap(MAYMOVE,grow) -EFAULT on onfault+child
+
+The range state is one of absent, partial (some pages mapped), present,
+shared (with another process), locked, onfault (the first that applies, from
+the end of that list), or `none` (the call's range is empty or wraps, or the
+call does not act on the arena: memfd_create, ftruncate, close, the privilege
+calls), with `+child` for a call of a forked process, `+nocap` once
+CAP_IPC_LOCK is dropped and `+rlimit` under an RLIMIT_MEMLOCK lower than the
+arena. mlockall, munlockall, fork and exit see the whole arena; a touch its
+page. A failure keeps those modifiers only when the lock limits can cause it
+(EPERM, EAGAIN, ENOMEM): an EINVAL in a child is the EINVAL of the parent, and
+counting it twice would pull the search towards argument errors.
+
+A program's features are its events, and a pair for every successful event
+whose range overlaps the range of the latest earlier successful event of the
+same process: "A > B", both without the modifiers. About 180 call classes
+times a dozen outcomes and 48 states bound the single events; the ones a
+campaign reaches, and the pairs among them, are a few thousand.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from fuzzer.model.state import SHARED_ANON, State
+from fuzzer.model.world import World
+from fuzzer.oracle import signal_text
+from fuzzer.prog.program import ARENA_PAGES, ARENA_SIZE, WRAP_MIN, Call
+from fuzzer.prog.syscalls import (
+    MADV_ADVICE,
+    MAP_ANONYMOUS,
+    MAP_LOCKED,
+    MAP_POPULATE,
+    MAP_PRIVATE,
+    MAP_SHARED,
+    MAP_SHARED_VALIDATE,
+    MAP_TYPE,
+    MCL_FLAGS,
+    MLOCK_ONFAULT,
+    MREMAP_DONTUNMAP,
+    MREMAP_FIXED,
+    MREMAP_MAYMOVE,
+    PAGE,
+    PROT_WRITE,
+    RWX,
+    errno_name,
+    is_errno,
+)
+
+OK = "ok"
+PAIR = " > "  # between the two events of a pair feature
+OFF_ARENA = frozenset({"memfd_create", "ftruncate", "close", "prlimit_memlock",
+                       "drop_cap_ipc_lock"})  # no range state, no pairs
+LIMIT_ERRORS = frozenset({"EPERM", "EAGAIN", "ENOMEM"})  # failures that keep the modifiers
+_ADVICE = {v: name[5:] for name, v in MADV_ADVICE.items()}
+_MAP_TYPE = {MAP_PRIVATE: "P", MAP_SHARED: "S", MAP_SHARED_VALIDATE: "SV"}
+_MREMAP = {0: "0", MREMAP_MAYMOVE: "MAYMOVE", MREMAP_MAYMOVE | MREMAP_FIXED: "FIXED",
+           MREMAP_MAYMOVE | MREMAP_DONTUNMAP: "DONTUNMAP",
+           MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP: "FIXED|DONTUNMAP"}
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One checked step as coverage sees it."""
+
+    call: Call
+    outcome: str  # outcome(): ok, an errno name, a signal
+    before: str  # range_state() of the call, before it ran
+
+    def text(self, modifiers: bool = True) -> str:
+        keep = modifiers and (self.outcome == OK or self.outcome in LIMIT_ERRORS)
+        before = self.before if keep else self.before.split("+")[0]
+        return f"{call_class(self.call)} {self.outcome} on {before}"
+
+
+def outcome(ret: int | None, signal: tuple[int, int] | None) -> str:
+    """A step's result as counted: ok, an errno name (EINVAL) or a signal (SIGSEGV/ACCERR)."""
+    if signal is not None:
+        return signal_text(signal)
+    if ret is not None and is_errno(ret):
+        return errno_name(-ret)
+    return OK
+
+
+def call_class(call: Call) -> str:
+    """The call with the few argument classes that change what it does (never an
+    address or a length, but whether mremap grows or shrinks)."""
+    match call.name:
+        case "mmap":
+            flags = call.arg("flags")
+            parts = [_MAP_TYPE.get(flags & MAP_TYPE, "T?"),
+                     "ANON" if flags & MAP_ANONYMOUS else "FD"]
+            parts += [name for name, bit in (("LOCKED", MAP_LOCKED), ("POPULATE", MAP_POPULATE))
+                      if flags & bit]
+            return f"mmap({'|'.join(parts)},{_prot(call.arg('prot'))})"
+        case "mprotect":
+            return f"mprotect({_prot(call.arg('prot'))})"
+        case "mlock2":
+            flags = call.arg("flags")
+            return f"mlock2({'0' if flags == 0 else 'ONFAULT' if flags == MLOCK_ONFAULT else '?'})"
+        case "mlockall":
+            flags = call.arg("flags")
+            names = [name[4:] for name, bit in MCL_FLAGS.items() if flags & bit]
+            rest = flags & ~sum(MCL_FLAGS.values())
+            return f"mlockall({'|'.join(names + (['?'] if rest else [])) or '0'})"
+        case "mremap":
+            old, new = call.arg("old_len"), call.arg("new_len")
+            size = "same" if old == new else "grow" if new > old else "shrink"
+            return f"mremap({_MREMAP.get(call.arg('flags'), '?')},{size})"
+        case "madvise":
+            return f"madvise({_ADVICE.get(call.arg('advice'), '?')})"
+        case "touch":
+            return f"touch({'write' if call.arg('mode') else 'read'})"
+        case name:
+            return name
+
+
+def _prot(prot: int) -> str:
+    if not prot & RWX:
+        return "NONE"
+    return "RW" if prot & PROT_WRITE else "RO"
+
+
+def call_pages(call: Call) -> range:
+    """The arena pages a call's range covers (its first range: mremap's old one); a
+    rangeless call covers the arena, a touch its page; empty if the range wraps or
+    the call does not act on the arena."""
+    ranges = call.syscall.ranges
+    if call.name in OFF_ARENA:
+        return range(0)
+    if call.name == "touch":
+        first = call.args[0] // PAGE
+        return range(first, first + 1)
+    if not ranges:
+        return range(ARENA_PAGES)
+    addr, length = call.args[ranges[0][0]], call.args[ranges[0][1]]
+    if length >= WRAP_MIN or addr >= ARENA_SIZE:
+        return range(0)
+    return range(addr // PAGE, min(ARENA_PAGES, -(-(addr + length) // PAGE)))
+
+
+def range_state(world: World, call: Call) -> str:
+    """The state of the call's range before the call (see the module docstring)."""
+    state = world.procs[call.proc] if call.proc < len(world.procs) else None
+    if state is None:
+        return "gone"
+    return _primary(world, state, call_pages(call)) + _modifiers(call, state)
+
+
+def _primary(world: World, state: State, pages: range) -> str:
+    if not pages:
+        return "none"
+    mapped = [p for p in (state.pages[i] for i in pages) if p is not None]
+    if not mapped:
+        return "absent"
+    if any(p.attrs.lf for p in mapped):
+        return "onfault"
+    if any(p.attrs.lo for p in mapped):
+        return "locked"
+    others = len(world.live()) > 1
+    if others and any(p.state.startswith(SHARED_ANON) or p.attrs.shared for p in mapped):
+        return "shared"
+    return "present" if len(mapped) == len(pages) else "partial"
+
+
+def _modifiers(call: Call, state: State) -> str:
+    text = "+child" if call.proc else ""
+    if not state.cap_ipc_lock:
+        text += "+nocap"
+    if state.memlock_limit < ARENA_SIZE:
+        text += "+rlimit"
+    return text
+
+
+def features(events: Sequence[Event]) -> frozenset[str]:
+    """A program's features: every event, and every pair of successive successful
+    events of one process on overlapping ranges (module docstring)."""
+    found = {e.text() for e in events}
+    latest: list[tuple[Event, range]] = []  # successful events, newest last
+    for e in events:
+        if e.outcome != OK:
+            continue
+        pages = call_pages(e.call)
+        prev = next((p for p, r in reversed(latest) if p.call.proc == e.call.proc
+                     and _overlap(r, pages)), None)
+        if prev is not None:
+            found.add(prev.text(modifiers=False) + PAIR + e.text(modifiers=False))
+        latest.append((e, pages))
+    return frozenset(found)
+
+
+def _overlap(a: range, b: range) -> bool:
+    return bool(a) and bool(b) and a.start < b.stop and b.start < a.stop
+
+
+def feature_call(feature: str) -> str:
+    """The call a feature is about (a pair's: its second event's)."""
+    last = feature.rsplit(PAIR, 1)[-1]
+    return last.split("(", 1)[0].split(" ", 1)[0]

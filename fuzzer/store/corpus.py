@@ -1,0 +1,77 @@
+"""The shared corpus: programs that first reached semantic features, and those features.
+
+A worker adds an entry when a program covers features it had not seen
+(fuzzer/check/coverage.py); every worker plants the newest entries into its
+libFuzzer corpus at start and pulls the ones added since, by id, while it runs.
+`stats coverage` reads the features back with their times: a campaign's
+coverage over time. Entries are unique per campaign and program hash.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from fuzzer.store.base import StoreBase, check_hash, require_campaign
+from fuzzer.store.models import CorpusEntry
+
+
+class Corpus(StoreBase):
+    def add_corpus(self, campaign_id: int, text: str, hash_: str,
+                   features: list[str]) -> int | None:
+        """Store a program and the features it reached first; its entry id, or None if
+        the campaign holds this program already."""
+        return self.add_corpus_many(campaign_id, [(text, hash_, features)])[0]
+
+    def add_corpus_many(self, campaign_id: int,
+                        entries: list[tuple[str, str, list[str]]]) -> list[int | None]:
+        """add_corpus for (text, hash, features) entries, in one transaction (a worker
+        writes what it found every half second: a commit costs tens of ms when loaded)."""
+        for _, hash_, _ in entries:
+            check_hash(hash_)
+        ids: list[int | None] = []
+        with self._write() as s:
+            require_campaign(s, campaign_id)
+            for text, hash_, features in entries:
+                row = CorpusEntry(campaign_id=campaign_id, hash=hash_, text=text,
+                                  features=json.dumps(sorted(features)), created=self._now())
+                try:
+                    with s.begin_nested():  # another worker of the campaign may be first
+                        s.add(row)
+                except IntegrityError:
+                    ids.append(None)
+                    continue
+                ids.append(row.id)
+        return ids
+
+    def corpus_newest(self, limit: int) -> tuple[list[str], int]:
+        """The texts of the newest `limit` entries (one per program), and the highest
+        entry id, after which corpus_after() goes on (0 for an empty corpus)."""
+        e = CorpusEntry
+        with self._read() as s:
+            last = s.scalar(select(func.max(e.id))) or 0
+            newest = (select(e.hash, func.max(e.id).label("id")).group_by(e.hash)
+                      .order_by(func.max(e.id).desc()).limit(limit).subquery())
+            texts = s.scalars(select(e.text).join(newest, e.id == newest.c.id)
+                              .order_by(e.id))
+            return list(texts), int(last)
+
+    def corpus_after(self, after_id: int, limit: int = 1000) -> list[tuple[int, str]]:
+        """(id, text) of the entries added after `after_id`, oldest first."""
+        e = CorpusEntry
+        with self._read() as s:
+            rows = s.execute(select(e.id, e.text).where(e.id > after_id).order_by(e.id)
+                             .limit(limit))
+            return [(int(i), str(t)) for i, t in rows]
+
+    def corpus_features(self, campaign_ids: list[int]) -> list[tuple[int, datetime, list[str]]]:
+        """(campaign, time, features first covered) of every entry of the campaigns,
+        oldest first."""
+        e = CorpusEntry
+        with self._read() as s:
+            rows = s.execute(select(e.campaign_id, e.created, e.features)
+                             .where(e.campaign_id.in_(campaign_ids)).order_by(e.created, e.id))
+            return [(int(c), when, list(json.loads(f))) for c, when, f in rows]

@@ -1,0 +1,141 @@
+"""Semantic coverage (fuzzer/check/coverage.py), pure: a table of programs in text and
+the exact features each reaches, the model standing in for the kernel's outcomes.
+
+Each expectation is derived by hand from the module's rules: an event per step
+(class, outcome, range state before the call), a pair per successful event and
+the latest earlier successful event of the same process on an overlapping range.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from fuzzer.check.coverage import Event, call_class, feature_call, features, outcome, range_state
+from fuzzer.model import State
+from fuzzer.model.world import World
+from fuzzer.model.world import step as world_step
+from fuzzer.prog import parse
+
+ROWS: list[tuple[str, str, set[str]]] = [
+    # The motivating pair: an ONFAULT lock of populated pages, then the range moves.
+    ("onfault-then-mremap", """
+        mmap(@0, 4p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED|MAP_POPULATE, -1, 0)
+        mlock2(@0, 4p, MLOCK_ONFAULT)
+        mremap(@0, 4p, 8p, MREMAP_MAYMOVE, @0)
+        """, {
+        "mmap(P|ANON|POPULATE,RW) ok on absent",
+        "mlock2(ONFAULT) ok on present",
+        "mremap(MAYMOVE,grow) ok on onfault",
+        "mmap(P|ANON|POPULATE,RW) ok on absent > mlock2(ONFAULT) ok on present",
+        "mlock2(ONFAULT) ok on present > mremap(MAYMOVE,grow) ok on onfault",
+    }),
+    # A failed call is an event but starts no pair.
+    ("failure-makes-no-pair", """
+        mlock(@0, 1p)
+        munmap(@0, 1p)
+        """, {"mlock ENOMEM on absent", "munmap ok on absent"}),
+    # Ranges that do not overlap make no pair; a partly mapped range is partial.
+    ("disjoint-ranges", """
+        mmap(@0, 2p, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
+        mmap(@4, 2p, PROT_NONE, MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED|MAP_LOCKED, -1, 0)
+        munlock(@5, 1p)
+        """, {
+        "mmap(P|ANON,RO) ok on absent",
+        "mmap(S|ANON|LOCKED,NONE) ok on absent",
+        "munlock ok on locked",
+        "mmap(S|ANON|LOCKED,NONE) ok on absent > munlock ok on locked",
+    }),
+    # After a fork, a MAP_SHARED range is shared with the other process; the child's
+    # first call pairs with nothing (the parent's events are another process's).
+    ("child-on-shared", """
+        mmap(@0, 2p, PROT_READ|PROT_WRITE, MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
+        fork()
+        p1: mlock(@0, 2p)
+        p1: mlock2(@0, 1p, 0x2)
+        """, {
+        "mmap(S|ANON,RW) ok on absent",
+        "fork ok on partial",
+        "mlock ok on shared+child",
+        "mlock2(?) EINVAL on locked",  # an argument error: the same in any process
+        "mmap(S|ANON,RW) ok on absent > fork ok on partial",
+    }),
+    # Privileges: modifiers on the events, not on the pairs; the privilege calls
+    # themselves act on no range and pair with nothing. ENOMEM can be the limit's.
+    ("lowered-rlimit", """
+        drop_cap_ipc_lock()
+        prlimit_memlock(1p)
+        mmap(@0, 2p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
+        mlock(@0, 2p)
+        mlock(@0, 0xffffffffffffffff)
+        """, {
+        "drop_cap_ipc_lock ok on none",
+        "prlimit_memlock ok on none+nocap",
+        "mmap(P|ANON,RW) ok on absent+nocap+rlimit",
+        "mlock ENOMEM on present+nocap+rlimit",
+        "mlock ok on none+nocap+rlimit",  # the wrapping range is empty: nothing to lock
+    }),
+    # Calls on descriptors act on no range: no state, no pairs.
+    ("descriptors", """
+        memfd_create()
+        ftruncate(0, 2p)
+        close(3)
+        mmap(@0, 2p, PROT_READ, MAP_SHARED, 0, 0)
+        """, {
+        "memfd_create ok on none", "ftruncate ok on none", "close EBADF on none",
+        "mmap(S|FD,RO) ok on absent",
+    }),
+    # A touch sees its page, a signal is its outcome; mlockall sees the whole arena.
+    ("touch-and-mlockall", """
+        mmap(@0, 1p, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
+        touch(@0, write)
+        mlockall(MCL_CURRENT|MCL_ONFAULT)
+        """, {
+        "mmap(P|ANON,RO) ok on absent",
+        "touch(write) SIGSEGV/ACCERR on present",
+        "mlockall(CURRENT|ONFAULT) ok on partial",
+        "mmap(P|ANON,RO) ok on absent > mlockall(CURRENT|ONFAULT) ok on partial",
+    }),
+    # A length that wraps covers no page of the arena.
+    ("wrapping-range", """
+        munmap(@0, 0xffffffffffffffff)
+        mremap(@0, 1p, 1p, 0x8, @0)
+        """, {"munmap EINVAL on none", "mremap(?,same) EINVAL on absent"}),
+]
+
+
+def model_features(text: str) -> frozenset[str]:
+    """The features of a program as the model predicts its outcomes."""
+    world = World.start(State())
+    events = []
+    for call in parse(text).calls:
+        before = range_state(world, call)
+        pred = world_step(world, call)
+        events.append(Event(call, outcome(pred.ret, pred.signal), before))
+    return features(events)
+
+
+@pytest.mark.parametrize(("name", "text", "expected"), ROWS, ids=[r[0] for r in ROWS])
+def test_features(name: str, text: str, expected: set[str]) -> None:
+    assert model_features(text) == expected
+
+
+@pytest.mark.parametrize(("line", "cls"), [
+    ("mmap(@0, 1p, PROT_EXEC, MAP_SHARED_VALIDATE|MAP_POPULATE|MAP_LOCKED, 3, 0)",
+     "mmap(SV|FD|LOCKED|POPULATE,RO)"),
+    ("mprotect(@0, 1p, PROT_READ|PROT_WRITE|PROT_EXEC)", "mprotect(RW)"),
+    ("mlock2(@0, 1p, 0x2)", "mlock2(?)"),
+    ("mlockall(0x10)", "mlockall(?)"),
+    ("mlockall(0)", "mlockall(0)"),
+    ("mremap(@0, 2p, 1p, MREMAP_MAYMOVE|MREMAP_FIXED, @8)", "mremap(FIXED,shrink)"),
+    ("madvise(@0, 1p, MADV_DONTNEED_LOCKED)", "madvise(DONTNEED_LOCKED)"),
+    ("madvise(@0, 1p, 77)", "madvise(?)"),
+    ("munlockall()", "munlockall"),
+])
+def test_call_class(line: str, cls: str) -> None:
+    assert call_class(parse(line).calls[0]) == cls
+
+
+def test_feature_call() -> None:
+    assert feature_call("mlock2(ONFAULT) ok on present") == "mlock2"
+    assert feature_call("fork ok on partial") == "fork"
+    assert feature_call("mmap(P|ANON,RW) ok on absent > munlockall ok on locked") == "munlockall"

@@ -1,0 +1,78 @@
+"""A worker's feedback and shared corpus (fuzzer/campaign/feedback.py), on a SQLite file:
+which features are new, their counters, planting, and pulling other workers' entries."""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from pathlib import Path
+
+import pytest
+
+from fuzzer.campaign import feedback
+from fuzzer.campaign.feedback import Feedback, SharedCorpus, counter
+from fuzzer.prog import parse
+from fuzzer.store import Store, open_store
+
+A, B = "munlockall()", "mlockall(MCL_CURRENT)"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return open_store(f"sqlite:///{tmp_path / 'f.sqlite'}")
+
+
+def _name(text: str) -> str:
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def test_new_features_are_reported_once() -> None:
+    fb = Feedback(counters=False)
+    assert fb.hit(frozenset({"b", "a"})) == ["a", "b"]
+    assert fb.hit(frozenset({"a", "c"})) == ["c"]
+    assert fb.hit(frozenset()) == [] and fb.seen == {"a", "b", "c"}
+    assert fb.hit(frozenset({"d"}), counters=False) == ["d"]  # seen, credited to no input
+
+
+def test_counters_are_stable_and_in_the_block() -> None:
+    f = "mlock2(ONFAULT) ok on present"
+    assert counter(f, 1 << 14) == zlib.crc32(f.encode()) % (1 << 14)  # not hash(): per process
+    spread = {counter(f"mmap ok on absent {i}", 1 << 14) for i in range(1000)}
+    assert len(spread) > 950  # a few thousand features: few collisions
+
+
+def test_plant_and_pull(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cid = store.start_campaign(kernel="k", host="h", options={})
+    p_a = parse(A)
+    store.add_corpus(cid, A, p_a.hash, ["munlockall ok on absent"])
+    store.add_corpus(cid, "no such call()", "00000000000000ee", ["x"])  # an older grammar's
+    folder = tmp_path / "corpus"
+    mine = SharedCorpus(store, cid, folder)
+    seed = parse("mlock(@0, 1p)")
+    assert mine.plant([seed]) == 2  # the seed and the stored entry; not the unparsable one
+    assert {p.name for p in folder.iterdir()} == {_name(p_a.text()), _name(seed.text())}
+    # An entry of its own is not pulled; another worker's is, once PULL_EVERY has passed.
+    mine.add(parse("munlock(@0, 1p)"), ["munlock ok on absent"])
+    assert len(store.corpus_after(0)) == 2  # stored at the next store_pending()
+    mine.store_pending()
+    assert len(store.corpus_after(0)) == 3 and mine.pending == []
+    p_b = parse(B)
+    store.add_corpus(cid, p_b.text(), p_b.hash, ["mlockall(CURRENT) ok on absent"])
+    start = mine.next_pull
+    assert mine.pull(start - 0.1) == 0
+    assert mine.pull(start) == 1
+    assert (folder / _name(p_b.text())).read_text() == p_b.text()
+    assert not (folder / _name(parse("munlock(@0, 1p)").text())).exists()
+    assert mine.pull(start + feedback.PULL_EVERY) == 0  # nothing new since
+    # A fresh program (not libFuzzer's input) goes into the folder when it is stored.
+    fresh = parse("mlock(@2, 1p)")
+    mine.add(fresh, ["mlock ENOMEM on absent"], plant=True)
+    assert (folder / _name(fresh.text())).read_text() == fresh.text()
+    mine.store_pending()
+    # Without a folder (a byte search) nothing is written, but entries are still stored.
+    bytes_search = SharedCorpus(store, cid, None)
+    assert bytes_search.plant([seed]) == 0
+    bytes_search.add(parse("mlock(@1, 1p)"), ["mlock ok on absent"])
+    bytes_search.add(parse("mlock(@2, 1p)"), ["x"])  # the campaign has it: not again
+    bytes_search.store_pending()
+    assert len(store.corpus_after(0)) == 6
