@@ -407,6 +407,8 @@ def _rows(path: Path, table: str, columns: str) -> list[tuple[object, ...]]:
 
 OLD_BUCKET_COLUMNS = "id, title, kind, first_seen, last_seen, count, status, note"
 OLD_SAMPLE_COLUMNS = "id, bucket_id, program_id, campaign_id, step, expected, observed, kernel"
+OLD_CAMPAIGN_COLUMNS = ("id, kernel, host, options, started, ended, programs, steps, "
+                        "divergences, status")
 
 
 @pytest.mark.parametrize("create", [True, False])
@@ -414,7 +416,7 @@ def test_an_old_database_gains_the_new_columns_in_place(tmp_path: Path, create: 
     path = _old_database(tmp_path / "old.sqlite")
     buckets_before = _rows(path, "bucket", OLD_BUCKET_COLUMNS)
     samples_before = _rows(path, "sample", OLD_SAMPLE_COLUMNS + ", created")
-    campaigns_before = _rows(path, "campaign", "*")
+    campaigns_before = _rows(path, "campaign", OLD_CAMPAIGN_COLUMNS)
 
     store = open_store(_url(path), create=create)
     fresh = tmp_path / "fresh.sqlite"
@@ -423,7 +425,8 @@ def test_an_old_database_gains_the_new_columns_in_place(tmp_path: Path, create: 
     # Nothing dropped or rewritten.
     assert _rows(path, "bucket", OLD_BUCKET_COLUMNS) == buckets_before
     assert _rows(path, "sample", OLD_SAMPLE_COLUMNS + ", created") == samples_before
-    assert _rows(path, "campaign", "*") == campaigns_before
+    assert _rows(path, "campaign", OLD_CAMPAIGN_COLUMNS) == campaigns_before
+    assert _rows(path, "campaign", "heartbeat, alive") == [(None, None)]
     assert _rows(path, "sample", "injections") == [("",), ("",), ("",)]
 
     # The old rows read back with the new fields empty ...

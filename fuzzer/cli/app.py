@@ -18,7 +18,7 @@ from fuzzer.campaign.options import DEFAULTS, Options
 from fuzzer.campaign.run import run_campaign
 from fuzzer.campaign.transcript import print_report, step_printer
 from fuzzer.check import check
-from fuzzer.cli import bench, kernels, reduce, stats, triage
+from fuzzer.cli import bench, kernels, reduce, stats, status, triage
 from fuzzer.cli.common import (
     DbOption,
     GuestMemOption,
@@ -56,6 +56,7 @@ app.command("minimize")(reduce.minimize_cmd)
 app.command("repro")(reduce.repro_cmd)
 app.command("export")(reduce.export_cmd)
 app.command("kernels")(kernels.kernels_cmd)
+app.command("status")(status.status_cmd)
 
 
 TimeOpt = Annotated[float, typer.Option("--time", help="Seconds to fuzz.", min=1)]
@@ -113,6 +114,10 @@ def run_cmd(
 ) -> None:
     """Run a fuzzing campaign against the running kernel (or a UML one) and store what diverges.
 
+    A worker that dies is restarted (after 1, 2, 4 s; given up after 4 deaths in a
+    minute, which fails the campaign). Exit status: 0 when the campaign ran its
+    time, 130 when interrupted, 1 when it failed (its worker logs are kept).
+
     With --kernel uml:PATH every worker runs in a User-Mode Linux guest booted
     from PATH; this process keeps the database. A guest that panics or stops
     answering is a finding (kernel-crash, hang), and a new guest boots.
@@ -143,8 +148,13 @@ def run_cmd(
                        calls=wanted, minimize_budget=minimize_budget, crashes=crashes,
                        explore=explore, search=search, kernel=str(target),
                        guest_mem=guest_mem, cpus=cpus or "")
-        progress = run_campaign(store, opts, print_progress)
+        progress = run_campaign(store, opts, print_progress,
+                                say=lambda line: out.print(line, markup=False))
         print_summary(progress, store)
+    if progress.status == "interrupted":
+        raise typer.Exit(130)
+    if progress.status == "failed":
+        raise fail(f"campaign {progress.campaign_id} failed: {progress.error or 'see above'}", 1)
 
 
 @app.command("exec")
