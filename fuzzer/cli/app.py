@@ -37,7 +37,7 @@ from fuzzer.executor import executor_path
 from fuzzer.inject.catalogue import CATALOGUE
 from fuzzer.kernel.session import exec_in_guest
 from fuzzer.model import SUPPORTED
-from fuzzer.prog import parse
+from fuzzer.prog import parse, read_program
 from fuzzer.store import open_store
 from fuzzer.trace import Supervisor
 from fuzzer.trace.follow import run_command
@@ -177,7 +177,11 @@ def exec_cmd(
     """
     with user_errors():
         try:
-            text = sys.stdin.read() if str(file) == "-" else file.read_text()
+            if str(file) == "-":
+                text = read_program(sys.stdin, "<stdin>")
+            else:
+                with file.open(encoding="utf-8") as f:
+                    text = read_program(f, str(file))
         except UnicodeDecodeError:
             raise fail(f"{file}: not a program text file (not UTF-8)") from None
         program = parse(text, str(file))
