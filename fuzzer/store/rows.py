@@ -78,6 +78,12 @@ class BucketDetail(BucketRow):
 
 
 def campaign_row(c: Campaign) -> CampaignRow:
+    # SQLite keeps whatever a damaged page holds: a column of the wrong type is damage.
+    for name, kind in (("kernel", str), ("host", str), ("status", str), ("programs", int),
+                       ("steps", int), ("divergences", int)):
+        if not isinstance(getattr(c, name), kind):
+            raise StoreError(f"the database is damaged: campaign {c.id}'s {name} is not "
+                             f"{'text' if kind is str else 'a number'}")
     return CampaignRow(
         id=c.id,
         kernel=c.kernel,
