@@ -128,3 +128,41 @@ def test_a_killed_campaign_is_reported_lost(tmp_path: Path) -> None:
     assert notes == [f"note: campaign {row.id} on {row.host} (last heartbeat "
                      f"{row.heartbeat:%Y-%m-%d %H:%M:%S} UTC) stopped without finishing: lost "
                      "(`mmfuzz status` lists them)"], again.stdout
+
+
+def test_a_worker_that_keeps_failing_is_given_up_with_its_error(tmp_path: Path) -> None:
+    (tmp_path / "corpus").write_text("a file where the corpus folder should be\n")
+    campaign = _campaign(tmp_path, 300)
+    try:
+        out, err = campaign.communicate(timeout=280)
+    finally:
+        _end(campaign)
+    assert campaign.returncode == 1, out + err
+    assert "Traceback" not in out + err
+    assert out.count("worker 0 died (status 1) at ") == 3, out  # the 4th: on stderr
+    assert [ln for ln in out.splitlines() if "restarting in" in ln][-1].endswith(
+        f"{tmp_path / 'corpus'}'"), out  # each death quotes the worker's error
+    (line,) = err.strip().splitlines()
+    assert line.startswith("mmfuzz: error: campaign 1 failed: worker 0 died (status 1)")
+    assert "4 times in 60 s: given up: " in line and "FileExistsError" in line, line
+    kept = next(ln for ln in out.splitlines() if ln.startswith("worker logs kept in "))
+    log = Path(kept.removeprefix("worker logs kept in ")) / "worker-0.log"
+    assert log.read_text().count("FileExistsError") == 4
+    (row,) = open_store(f"sqlite:///{tmp_path}/x.sqlite", readonly=True).campaigns()
+    assert row.status == "failed"
+
+
+def test_sigint_interrupts_the_campaign_with_status_130(tmp_path: Path) -> None:
+    campaign = _campaign(tmp_path, 120)
+    try:
+        worker = _wait_for_worker(campaign)
+        time.sleep(2)
+        campaign.send_signal(signal.SIGINT)  # the campaign's pid only, as `kill -INT` would
+        out, err = campaign.communicate(timeout=60)
+    finally:
+        _end(campaign)
+    assert campaign.returncode == 130, out + err
+    assert "Traceback" not in out + err and not _alive(worker)
+    assert "campaign 1 interrupted" in out
+    (row,) = open_store(f"sqlite:///{tmp_path}/x.sqlite", readonly=True).campaigns()
+    assert row.status == "interrupted" and row.ended is not None

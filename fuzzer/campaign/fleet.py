@@ -41,6 +41,7 @@ class Slot:
     restart_at: float | None = None  # a restart is due then
     starts: int = 0
     programs: int = 0  # counted from its messages, over all its processes
+    progressed: bool = False  # its current process has reported progress
 
     @property
     def running(self) -> bool:
@@ -58,7 +59,7 @@ def start(slot: Slot, argv: list[str], env: dict[str, str], keep_fds: list[int])
                                      stdout=log, stderr=subprocess.STDOUT, env=env,
                                      pass_fds=[write, *keep_fds])
     os.close(write)
-    slot.fd, slot.buf, slot.restart_at = read, b"", None
+    slot.fd, slot.buf, slot.restart_at, slot.progressed = read, b"", None, False
     slot.starts += 1
 
 
@@ -66,8 +67,9 @@ def messages(slot: Slot, chunk: bytes) -> list[dict[str, object]]:
     """The whole messages in what was read (a line that is not one is skipped)."""
     slot.buf += chunk
     *lines, slot.buf = slot.buf.split(b"\n")
-    found = [parse_line(line) for line in lines if line.strip()]
-    return [m for m in found if m is not None]
+    found = [m for m in (parse_line(line) for line in lines if line.strip()) if m is not None]
+    slot.progressed = slot.progressed or any("programs" in m for m in found)
+    return found
 
 
 def reap(slot: Slot) -> int:
@@ -86,8 +88,13 @@ def reap(slot: Slot) -> int:
 
 
 def died(slot: Slot, now: float) -> float | None:
-    """Count a death; the back-off before its restart, or None to give the worker up."""
-    slot.deaths = [t for t in slot.deaths if now - t < RESTART_WINDOW] + [now]
+    """Count a death; the back-off before its restart, or None to give the worker up.
+    Deaths older than RESTART_WINDOW are forgotten, unless the process that died had
+    reported nothing: a worker that never gets going is given up however slowly it
+    starts (a loaded machine)."""
+    if slot.progressed:
+        slot.deaths = [t for t in slot.deaths if now - t < RESTART_WINDOW]
+    slot.deaths.append(now)
     n = len(slot.deaths)
     return RESTART_DELAYS[n - 1] if n <= len(RESTART_DELAYS) else None
 
