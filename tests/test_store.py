@@ -859,3 +859,19 @@ def test_an_old_database_gains_counts_and_sample_features(tmp_path: Path) -> Non
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
     conn.close()
+
+
+def test_a_running_campaign_without_a_recent_heartbeat_is_lost(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    now = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
+    monkeypatch.setattr(store, "_now", lambda: now)
+    quiet = store.start_campaign(kernel="k", host="a", options={})
+    beating = store.start_campaign(kernel="k", host="b", options={})
+    ended = store.start_campaign(kernel="k", host="c", options={})
+    store.finish_campaign(ended, "done")
+    now += timedelta(seconds=40)
+    store.heartbeat(beating, alive=2)
+    assert [c.id for c in store.lost_campaigns(after=30)] == [quiet]
+    row = store.campaign(beating)
+    assert (row.heartbeat, row.alive, row.status) == (now, 2, "running")
+    assert store.lost_campaigns(after=60) == []
