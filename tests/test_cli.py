@@ -172,6 +172,13 @@ def test_too_long_program(tmp_path: Path) -> None:
     assert_user_error(invoke("exec", str(path)), str(path), f"at most {MAX_CALLS}")
 
 
+def test_a_10_mb_program_file_is_refused_at_the_call_limit(tmp_path: Path) -> None:
+    path = tmp_path / "huge.prog"
+    path.write_text("touch(@0, read)\n" * 700_000)  # 11 MB
+    assert_user_error(invoke("exec", str(path)), f"{path}:{MAX_CALLS + 1}:",
+                      f"more than {MAX_CALLS} calls")
+
+
 def test_program_not_utf8(tmp_path: Path) -> None:
     path = tmp_path / "binary.prog"
     path.write_bytes(b"\xff\xfe mmap\n")

@@ -426,6 +426,8 @@ def _rows(path: Path, table: str, columns: str) -> list[tuple[object, ...]]:
 
 OLD_BUCKET_COLUMNS = "id, title, kind, first_seen, last_seen, count, status, note"
 OLD_SAMPLE_COLUMNS = "id, bucket_id, program_id, campaign_id, step, expected, observed, kernel"
+OLD_CAMPAIGN_COLUMNS = ("id, kernel, host, options, started, ended, programs, steps, "
+                        "divergences, status")
 
 
 @pytest.mark.parametrize("create", [True, False])
@@ -433,7 +435,7 @@ def test_an_old_database_gains_the_new_columns_in_place(tmp_path: Path, create: 
     path = _old_database(tmp_path / "old.sqlite")
     buckets_before = _rows(path, "bucket", OLD_BUCKET_COLUMNS)
     samples_before = _rows(path, "sample", OLD_SAMPLE_COLUMNS + ", created")
-    campaigns_before = _rows(path, "campaign", "*")
+    campaigns_before = _rows(path, "campaign", OLD_CAMPAIGN_COLUMNS)
 
     store = open_store(_url(path), create=create)
     fresh = tmp_path / "fresh.sqlite"
@@ -442,7 +444,8 @@ def test_an_old_database_gains_the_new_columns_in_place(tmp_path: Path, create: 
     # Nothing dropped or rewritten.
     assert _rows(path, "bucket", OLD_BUCKET_COLUMNS) == buckets_before
     assert _rows(path, "sample", OLD_SAMPLE_COLUMNS + ", created") == samples_before
-    assert _rows(path, "campaign", "*") == campaigns_before
+    assert _rows(path, "campaign", OLD_CAMPAIGN_COLUMNS) == campaigns_before
+    assert _rows(path, "campaign", "heartbeat, alive") == [(None, None)]
     assert _rows(path, "sample", "injections") == [("",), ("",), ("",)]
 
     # The old rows read back with the new fields empty ...
@@ -947,3 +950,17 @@ def test_an_old_database_gains_the_corpus_table(tmp_path: Path) -> None:
     assert store.add_corpus(1, "munlockall()", "00000000000000a1", ["f"]) is not None
     assert store.corpus_after(0) == [(1, "munlockall()")]
     store.close()
+def test_a_running_campaign_without_a_recent_heartbeat_is_lost(
+        store: Store, monkeypatch: pytest.MonkeyPatch) -> None:
+    now = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
+    monkeypatch.setattr(store, "_now", lambda: now)
+    quiet = store.start_campaign(kernel="k", host="a", options={})
+    beating = store.start_campaign(kernel="k", host="b", options={})
+    ended = store.start_campaign(kernel="k", host="c", options={})
+    store.finish_campaign(ended, "done")
+    now += timedelta(seconds=40)
+    store.heartbeat(beating, alive=2)
+    assert [c.id for c in store.lost_campaigns(after=30)] == [quiet]
+    row = store.campaign(beating)
+    assert (row.heartbeat, row.alive, row.status) == (now, 2, "running")
+    assert store.lost_campaigns(after=60) == []

@@ -8,6 +8,7 @@ a Hypothesis property over random in-arena programs.
 
 from __future__ import annotations
 
+import io
 import re
 import struct
 from functools import reduce
@@ -27,6 +28,7 @@ from fuzzer.prog import (
     format_call,
     format_program,
     parse,
+    read_program,
 )
 from fuzzer.prog.program import MAX_CALLS, MAX_PROCS, WRAP_MIN, Processes, check_program
 from fuzzer.prog.syscalls import (
@@ -43,6 +45,7 @@ from fuzzer.prog.syscalls import (
     U64,
     Kind,
 )
+from fuzzer.prog.text import MAX_LINE
 from fuzzer.prog.wire import MAGIC, TOUCH_READ, TOUCH_WRITE, WORDS_PER_CALL, encode
 
 AP = "MAP_PRIVATE|MAP_ANONYMOUS"
@@ -507,3 +510,26 @@ def test_wire_size_and_header(program: Program) -> None:
         for j, (_, kind) in enumerate(call.syscall.args):
             if kind == Kind.ADDR:
                 assert words[base + j] == ARENA_BASE + call.args[j]
+
+
+def test_a_huge_program_file_is_refused_as_it_is_read() -> None:
+    # 10 MB of calls: refused at call MAX_CALLS + 1, having read no more than that.
+    file = io.StringIO("touch(@0, read)  # a comment\n" * 350_000)
+    with pytest.raises(ParseError, match=rf"{PATH}:{MAX_CALLS + 1}: program has more than"):
+        read_program(file, PATH)
+    assert file.tell() == (MAX_CALLS + 1) * len("touch(@0, read)  # a comment\n")
+
+
+@pytest.mark.parametrize(("text", "error"), [
+    ("x" * 10_000_000, f"{PATH}:1: line longer than {MAX_LINE} characters"),
+    ("# a comment\n" * 1000 + "touch(@0, read)\n", None),  # comments are not calls
+    ("touch(@0, read)\n" * MAX_CALLS, None),
+])
+def test_read_program(text: str, error: str | None) -> None:
+    file = io.StringIO(text)
+    if error is None:
+        assert read_program(file, PATH) == text
+    else:
+        with pytest.raises(ParseError, match=error):
+            read_program(file, PATH)
+        assert file.tell() <= MAX_LINE + 1

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fuzzer.campaign.options import DEFAULTS, Options
-from fuzzer.campaign.run import run_campaign
+from fuzzer.campaign.run import CampaignError, run_campaign
 from fuzzer.check import StepReport, check, initial_state
 from fuzzer.kernel import GUEST_MEM
 from fuzzer.model import SUPPORTED, State, Unsupported, covers
@@ -154,6 +154,8 @@ def detect(
             result = run_campaign(store, opts, show=lambda p: None, every=1e9)
             if result.status == "interrupted":
                 raise KeyboardInterrupt  # Ctrl-C or SIGTERM ends the benchmark, not one run
+            if result.status == "failed":
+                raise CampaignError(result.error or f"campaign {result.campaign_id} failed")
             label = name or "(none)"
             if result.first is not None:
                 found.append(result.first)

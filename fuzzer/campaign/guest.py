@@ -148,8 +148,8 @@ def _worker(channel: Channel, request: dict[str, object]) -> None:
     # libFuzzer's corpus lives in the guest's scratch tmpfs (TMPDIR, set by init.sh):
     # the host's file system is read-only in the guest.
     job = replace(job, options=replace(job.options, corpus=Path(tempfile.gettempdir(), "corpus")))
-    worker.run(job, store=cast(Store, StoreProxy(channel)),
-               emit=lambda m: channel.send({"worker": m}),
+    worker.run(job, emit=lambda m: channel.send({"worker": m}),
+               store=cast(Store, StoreProxy(channel)),
                on_run=lambda p: channel.send({"program": p.text()}))
 
 

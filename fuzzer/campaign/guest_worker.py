@@ -1,10 +1,10 @@
-"""A campaign worker for a guest kernel: `python -m fuzzer.campaign.guest_worker JOB`.
+"""A campaign worker for a guest kernel: `python -m fuzzer.campaign.guest_worker JOB FD`.
 
 campaign/run.py starts this instead of campaign/worker.py when the campaign's
 kernel is `uml:PATH`. It takes the worker's Job (options.py, with the kernel's
 probed features), boots a guest, runs the worker inside it with a
-store that is this process's (proxy.py), and prints the worker's progress
-lines on stdout as the worker would. So the host owns the database: every
+store that is this process's (proxy.py), and sends the worker's progress
+on its channel (FD, channel.py) as the worker would. So the host owns the database: every
 divergence, sample, counter and minimized program the guest finds is written
 here, and so are the crashes/ folders.
 
@@ -18,13 +18,13 @@ campaign goes on with the time and runs that are left, on another seed.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
 from dataclasses import replace
 from typing import Literal
 
+from fuzzer.campaign.channel import Emit, emitter
 from fuzzer.campaign.options import Job
 from fuzzer.kernel.channel import ChannelClosed, ChannelTimeout
 from fuzzer.kernel.console import KIND
@@ -45,8 +45,8 @@ Outcome = Literal["done", "restart"]
 class _Host:
     """The host's half of one campaign worker: boots guests until the time or runs are used."""
 
-    def __init__(self, job: Job, store: Store) -> None:
-        self.job, self.opts, self.store = job, job.options, store
+    def __init__(self, job: Job, store: Store, emit: Emit) -> None:
+        self.job, self.opts, self.store, self.emit = job, job.options, store, emit
         self.kernel = parse_kernel(self.opts.kernel, self.opts.guest_mem)
         self.deadline = time.monotonic() + self.opts.time
         self.started = time.monotonic()
@@ -122,9 +122,9 @@ class _Host:
                        "the kernel survives the program and keeps answering", observed),
             SampleContext(self.job.campaign, program.text(), program.hash, release,
                           tuple(self.opts.injections), self.job.features))
-        _print({"bucket": bucket, "title": title, "new": new})
+        self.emit({"bucket": bucket, "title": title, "new": new})
         if self.opts.stop_on_first:
-            _print({"first": {"title": title, "seconds": time.monotonic() - self.started,
+            self.emit({"first": {"title": title, "seconds": time.monotonic() - self.started,
                               "programs": self.programs, "calls": len(program)}})
             self.deadline = 0.0  # a benchmark run ends at its first finding
 
@@ -135,12 +135,7 @@ class _Host:
             folder = write_bucket_folder(self.opts.crashes,
                                          self.store.bucket(int(str(reduced))))
             message = {**message, "folder": str(folder)}
-        _print(message)
-
-
-def _print(message: dict[str, object]) -> None:
-    sys.stdout.write(json.dumps(message) + "\n")
-    sys.stdout.flush()
+        self.emit(message)
 
 
 def _tail(text: str, lines: int = 40) -> str:
@@ -148,12 +143,12 @@ def _tail(text: str, lines: int = 40) -> str:
 
 
 def main(argv: list[str]) -> None:
-    (text,) = argv
+    text, fd = argv
     job = Job.from_json(text)
     if job.cpu is not None:
         os.sched_setaffinity(0, {job.cpu})  # the guest (UML's processes) inherit it
     try:
-        _Host(job, open_store(job.options.db)).run()
+        _Host(job, open_store(job.options.db), emitter(int(fd))).run()
     except (KernelError, StoreError) as e:
         print(f"mmfuzz-guest-worker: {e}", file=sys.stderr)  # the parent shows this line
         sys.exit(1)

@@ -2,8 +2,8 @@
 
 Import it only through worker.py, which imports the model and the generator
 instrumented first (this module imports them again, already instrumented).
-Progress and findings are messages (`Emit`): JSON lines on stdout for the
-parent (`campaign/run.py`), or lines on the channel in a guest.
+Progress and findings are messages (`Emit`): JSON lines on the worker's channel
+to the parent (`campaign/run.py`, channel.py), or lines on the channel in a guest.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from pathlib import Path
 
 import atheris
 
+from fuzzer.campaign.channel import Emit
 from fuzzer.campaign.feedback import Feedback, SharedCorpus
 from fuzzer.campaign.options import Job
 from fuzzer.campaign.record import Recorder
@@ -35,8 +36,6 @@ from fuzzer.trace.supervisor import Run
 
 PROGRESS_EVERY = 0.5  # seconds
 POINT_EVERY = 10.0  # seconds between progress points (the report's programs/s over time)
-
-Emit = Callable[[dict[str, object]], None]
 
 
 class Worker:
@@ -199,12 +198,14 @@ class Worker:
 
     def _libfuzzer_args(self) -> list[str]:
         # -len_control=0: full-length inputs from the start (a short input is a short
-        # program); artifacts go to a temporary folder, never the working directory.
+        # program); artifacts (crash files) go to the worker's scratch folder, given by
+        # the campaign (a temporary folder in a guest), never the working directory.
         opts = self.opts
+        scratch = self.job.scratch or tempfile.gettempdir()
         max_len = MAX_TEXT if opts.search == "programs" else 512
         args = [sys.argv[0], "-timeout=0", "-rss_limit_mb=0", f"-max_len={max_len}",
                 "-use_value_profile=1",
-                "-len_control=0", f"-artifact_prefix={tempfile.gettempdir()}/",
+                "-len_control=0", f"-artifact_prefix={scratch}/",
                 f"-seed={opts.seed}", f"-max_total_time={int(opts.time) + 5}"]
         if opts.corpus is not None:
             Path(opts.corpus).mkdir(parents=True, exist_ok=True)

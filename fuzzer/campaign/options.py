@@ -80,17 +80,20 @@ class Job:
     cpu: int | None = None  # None: not pinned
     features: dict[str, object] = field(default_factory=dict)  # a guest kernel's, probed once
     worker: int = 0  # its index in the campaign (progress points, logs)
+    scratch: str | None = None  # the worker's folder for libFuzzer's artifacts (None: $TMPDIR)
 
     def to_json(self) -> str:
         return json.dumps({"options": self.options.as_json(), "campaign": self.campaign,
-                           "cpu": self.cpu, "features": self.features, "worker": self.worker})
+                           "cpu": self.cpu, "features": self.features, "worker": self.worker,
+                           "scratch": self.scratch})
 
     @classmethod
     def from_json(cls, text: str) -> Job:
         data = json.loads(text)
+        scratch = data.get("scratch")
         return cls(Options.from_json(data["options"]), int(data["campaign"]),
                    None if data["cpu"] is None else int(data["cpu"]), dict(data["features"]),
-                   int(data.get("worker", 0)))
+                   int(data.get("worker", 0)), None if scratch is None else str(scratch))
 
 
 def _plain(value: object) -> object:

@@ -1,33 +1,44 @@
-"""A campaign: start workers, gather their progress, finish the campaign row.
+"""A campaign: start workers, gather their progress, keep them going, finish the campaign row.
 
 Each worker is a separate process (`python -m fuzzer.campaign.worker`, or
 `fuzzer.campaign.guest_worker` for a guest kernel) given its Job (options.py), pinned
 to its own CPU with its children, writing divergences straight into the
-store. This parent only reads their JSON progress lines, shows rates, and on
-the end (time, runs, Ctrl-C or SIGTERM) stops the workers it started, by pid.
+store. This parent reads their messages on a pipe of each worker's own
+(channel.py; their output goes to logs in the campaign's scratch folder,
+fleet.py), shows rates, restarts a worker that dies (with a back-off, giving
+up on one that keeps dying), stamps the campaign's heartbeat every few
+seconds, and on the end (time, runs, Ctrl-C or SIGTERM) stops the workers it
+started, by pid.
+
+The campaign ends "done" (it ran its time), "interrupted" (Ctrl-C, SIGTERM) or
+"failed" (a worker was given up, or an error here; `Progress.error` says
+which). The scratch folder is removed, but kept on failure: its worker logs
+say what went wrong.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import selectors
+import shutil
 import signal
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
 from types import FrameType
-from typing import IO
 
+from fuzzer.campaign import fleet
 from fuzzer.campaign.cpus import Placement, parse_cpus, place
+from fuzzer.campaign.fleet import Slot
 from fuzzer.campaign.options import Job, Options
 from fuzzer.kernel import parse_kernel
 from fuzzer.kernel.session import probe as probe_guest
 from fuzzer.observe.probe import probe
-from fuzzer.store import Store
+from fuzzer.store import CampaignRow, Store, StoreError
+from fuzzer.store.campaigns import HEARTBEAT_EVERY
 
 
 class CampaignError(RuntimeError):
@@ -47,18 +58,16 @@ class Progress:
     warnings: list[str] = field(default_factory=list)
     unsupported: int = 0  # programs skipped because the model refused a call in them
     features: set[str] = field(default_factory=set)  # semantic features reached (coverage.py)
+    restarts: int = 0  # worker processes started again after they died
+    error: str = ""  # why the campaign failed, one line
+    kept: str = ""  # the scratch folder (worker logs), kept because the campaign failed
 
     @property
     def new_buckets(self) -> int:
         return sum(1 for _, new in self.buckets.values() if new)
 
 
-@dataclass
-class _Worker:
-    index: int
-    proc: subprocess.Popen[bytes]
-    log: IO[bytes]
-    buf: bytes = b""
+Say = Callable[[str], None]
 
 
 class _Stop(Exception):
@@ -70,65 +79,37 @@ def _on_term(signo: int, frame: FrameType | None) -> None:
 
 
 def run_campaign(
-    store: Store, opts: Options, show: Callable[[Progress], None], every: float = 2.0
+    store: Store, opts: Options, show: Callable[[Progress], None], every: float = 2.0,
+    say: Say = lambda line: None,
 ) -> Progress:
+    """Run a campaign; `show` is called with its progress every `every` seconds, `say`
+    with a line for each event (a lost campaign found, a worker died or restarted)."""
     placement = place(opts.workers, parse_cpus(opts.cpus) if opts.cpus else ())
     try:
-        return _campaign(store, opts, show, every, placement)
+        kernel, features = _kernel(opts)
+        _report_lost(store, say)
+        options = opts.as_json()
+        options["features"] = features  # what the model was told about this kernel
+        options["worker_cpus"] = placement.cpus  # where each worker ran
+        cid = store.start_campaign(kernel=kernel, host=os.uname().nodename, options=options)
+        scratch = Path(tempfile.mkdtemp(prefix=f"mmfuzz-campaign-{cid}-"))
+        return _Campaign(store, opts, placement, cid, features, scratch, say).run(show, every)
     finally:
         placement.close()  # the workers' copies of the locks are gone with them
 
 
-def _campaign(store: Store, opts: Options, show: Callable[[Progress], None], every: float,
-              placement: Placement) -> Progress:
-    kernel, features = _kernel(opts)
-    options = opts.as_json()
-    options["features"] = features  # what the model was told about this kernel
-    options["worker_cpus"] = placement.cpus  # where each worker ran
-    cid = store.start_campaign(kernel=kernel, host=os.uname().nodename, options=options)
-    progress = Progress(cid)
-    workers = [_start(i, cid, opts, cpu, features, placement.fds)
-               for i, cpu in enumerate(placement.cpus)]
-    old = signal.signal(signal.SIGTERM, _on_term)
-    start = last_show = time.monotonic()
-    sel = selectors.DefaultSelector()
-    for w in workers:
-        assert w.proc.stdout is not None
-        sel.register(w.proc.stdout, selectors.EVENT_READ, w)
-    try:
-        live = len(workers)
-        while live:
-            for key, _ in sel.select(timeout=0.5):
-                w = key.data
-                chunk = os.read(key.fd, 65536)
-                if not chunk:
-                    sel.unregister(key.fileobj)
-                    live -= 1
-                    continue
-                w.buf += chunk
-                *lines, w.buf = w.buf.split(b"\n")
-                for line in lines:
-                    _absorb(progress, json.loads(line))
-            progress.elapsed = time.monotonic() - start
-            if time.monotonic() - last_show >= every:
-                last_show = time.monotonic()
-                show(progress)
-        failures = [_failure(w) for w in workers if w.proc.wait() != 0]  # before logs close
-        if failures:
-            progress.status = "failed"
-            raise CampaignError("; ".join(failures))
-        progress.status = "done"
-    except (KeyboardInterrupt, _Stop):
-        progress.status = "interrupted"
-        _stop(workers)
-    finally:
-        signal.signal(signal.SIGTERM, old)
-        _stop(workers)
-        if progress.status == "running":  # an error on our side: say so, and keep the data
-            progress.status = "failed"
-        progress.elapsed = time.monotonic() - start
-        store.finish_campaign(cid, progress.status)
-    return progress
+def _report_lost(store: Store, say: Say) -> None:
+    lost = store.lost_campaigns()
+    if lost:
+        say(f"note: {_lost_text(lost)} (`mmfuzz status` lists them)")
+
+
+def _lost_text(lost: list[CampaignRow]) -> str:
+    def one(c: CampaignRow) -> str:
+        seen = c.heartbeat or c.started
+        return f"campaign {c.id} on {c.host} (last heartbeat {seen:%Y-%m-%d %H:%M:%S} UTC)"
+    more = f" and {len(lost) - 1} more" if len(lost) > 1 else ""
+    return f"{one(lost[0])}{more} stopped without finishing: lost"
 
 
 def _kernel(opts: Options) -> tuple[str, dict[str, object]]:
@@ -138,18 +119,129 @@ def _kernel(opts: Options) -> tuple[str, dict[str, object]]:
     return probe_guest(parse_kernel(opts.kernel, opts.guest_mem))
 
 
-def _start(index: int, cid: int, opts: Options, cpu: int, features: dict[str, object],
-           locks: list[int]) -> _Worker:
-    log = tempfile.TemporaryFile()  # noqa: SIM115 -- lives as long as the worker
-    # Worker i fuzzes with seed+i; the seed programs are run once, by the first.
-    mine = replace(opts, seed=opts.seed + index, seeds=opts.seeds if index == 0 else None)
-    job = Job(mine, cid, cpu, features, worker=index)
-    # In a guest kernel, a host process stands in for the worker and runs it in the guest.
-    module = "fuzzer.campaign.worker" if opts.kernel == "host" else "fuzzer.campaign.guest_worker"
-    proc = subprocess.Popen([sys.executable, "-m", module, job.to_json()],
-                            stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
-                            pass_fds=locks)  # the CPU locks live while a worker does
-    return _Worker(index, proc, log)
+class _Campaign:
+    """One campaign's workers, from their start to the campaign row's end."""
+
+    def __init__(self, store: Store, opts: Options, placement: Placement, cid: int,
+                 features: dict[str, object], scratch: Path, say: Say) -> None:
+        self.store, self.opts, self.placement, self.cid = store, opts, placement, cid
+        self.features, self.scratch, self.say = features, scratch, say
+        self.progress = Progress(cid)
+        self.slots = [Slot(i, scratch / f"worker-{i}.log") for i in range(opts.workers)]
+        self.sel = selectors.DefaultSelector()
+        self.start = self.last_beat = time.monotonic()
+        self.deadline = self.start + opts.time
+
+    def run(self, show: Callable[[Progress], None], every: float) -> Progress:
+        progress = self.progress
+        old = signal.signal(signal.SIGTERM, _on_term)
+        try:
+            for slot in self.slots:
+                self._launch(slot)
+            self._loop(show, every)
+            progress.status = "failed" if progress.error else "done"
+        except (KeyboardInterrupt, _Stop):
+            progress.status = "interrupted"
+        finally:
+            signal.signal(signal.SIGTERM, old)
+            fleet.stop(self.slots)
+            self._finish()
+        return progress
+
+    def _finish(self) -> None:
+        progress = self.progress
+        if progress.status == "running":  # an error on our side: say so, and keep the data
+            progress.status = "failed"
+        progress.elapsed = time.monotonic() - self.start
+        if progress.status == "failed":
+            progress.kept = str(self.scratch)
+        else:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+        self.store.finish_campaign(self.cid, progress.status)
+
+    def _loop(self, show: Callable[[Progress], None], every: float) -> None:
+        last_show = time.monotonic()
+        while not self.progress.error and any(
+                s.running or s.restart_at is not None for s in self.slots):
+            for key, _ in self.sel.select(timeout=0.5):
+                self._read(key.data)
+            now = time.monotonic()
+            for slot in self.slots:
+                if slot.restart_at is not None and now >= slot.restart_at:
+                    self._restart(slot)
+            self.progress.elapsed = now - self.start
+            if now - self.last_beat >= HEARTBEAT_EVERY:
+                self._beat(now)
+            if now - last_show >= every:
+                last_show = now
+                show(self.progress)
+
+    def _read(self, slot: Slot) -> None:
+        assert slot.fd is not None
+        chunk = os.read(slot.fd, 65536)
+        if not chunk:
+            self.sel.unregister(slot.fd)
+            self._ended(slot, fleet.reap(slot))
+            return
+        for message in fleet.messages(slot, chunk):
+            slot.programs += int(str(message.get("programs", 0)))
+            _absorb(self.progress, message)
+
+    def _launch(self, slot: Slot) -> None:
+        opts, first = self.opts, slot.starts == 0
+        artifacts = self.scratch / f"worker-{slot.index}"
+        artifacts.mkdir(exist_ok=True)
+        # Worker i fuzzes with seed+i; the seed programs are run once, by the first. A
+        # restarted worker takes another seed (not the inputs that brought it down) and
+        # the campaign's time and runs that are left.
+        mine = replace(opts, seed=opts.seed + slot.index + 1_000_003 * slot.starts,
+                       seeds=opts.seeds if slot.index == 0 and first else None,
+                       time=opts.time if first else round(self.deadline - time.monotonic(), 1),
+                       runs=max(1, opts.runs - slot.programs) if opts.runs else 0)
+        job = Job(mine, self.cid, self.placement.cpus[slot.index], self.features,
+                  worker=slot.index, scratch=str(artifacts))
+        # In a guest kernel, a host process stands in for the worker and runs it in the guest.
+        module = ("fuzzer.campaign.worker" if opts.kernel == "host"
+                  else "fuzzer.campaign.guest_worker")
+        env = {**os.environ, "TMPDIR": str(artifacts)}  # whatever else it writes: there too
+        # The CPU locks live while a worker does.
+        fleet.start(slot, fleet.python_module(module, job.to_json()), env, self.placement.fds)
+        assert slot.fd is not None
+        self.sel.register(slot.fd, selectors.EVENT_READ, slot)
+
+    def _ended(self, slot: Slot, status: int) -> None:
+        """A worker's process ended: fine at status 0; otherwise it died, and is
+        restarted after a back-off, or given up."""
+        if status == 0:
+            return
+        now = time.monotonic()
+        what = f"worker {slot.index} died ({fleet.how(status)}) at {now - self.start:.0f} s"
+        error = fleet.last_error(slot.log_path) if status > 0 else ""
+        because = f": {error}" if error else ""
+        delay = fleet.died(slot, now)
+        if delay is None:
+            self.progress.error = (f"{what}, {len(slot.deaths)} times in "
+                                   f"{fleet.RESTART_WINDOW:g} s: given up{because}")
+        elif self.deadline - now < delay + 1 or (
+                self.opts.runs and slot.programs >= self.opts.runs):
+            self.say(f"{what}, not restarted: the campaign's time or runs are used{because}")
+        else:
+            slot.restart_at = now + delay
+            self.say(f"{what}, restarting in {delay:g} s{because}")
+
+    def _restart(self, slot: Slot) -> None:
+        self._launch(slot)
+        self.progress.restarts += 1
+        assert slot.proc is not None
+        self.say(f"worker {slot.index} restarted (pid {slot.proc.pid})")
+
+    def _beat(self, now: float) -> None:
+        self.last_beat = now
+        try:
+            self.store.heartbeat(self.cid, sum(1 for s in self.slots if s.running))
+        except StoreError as e:  # a busy database: the next beat may get through
+            self.progress.warnings.append(f"heartbeat not stored at "
+                                          f"{datetime.now(UTC):%H:%M:%S}: {e}")
 
 
 def _absorb(progress: Progress, msg: dict[str, object]) -> None:
@@ -171,24 +263,3 @@ def _absorb(progress: Progress, msg: dict[str, object]) -> None:
         known = progress.buckets.get(bid)
         progress.buckets[bid] = (title, new or (known is not None and known[1]))
         progress.hits[bid] = progress.hits.get(bid, 0) + 1
-
-
-def _failure(w: _Worker) -> str:
-    w.log.seek(0)
-    lines = [ln for ln in w.log.read().decode(errors="replace").splitlines() if ln.strip()]
-    useful = [ln for ln in lines if not ln.startswith(("INFO:", "#", "MS:", "Done"))]
-    last = (useful or lines or ["no output"])[-1].strip()
-    return f"worker {w.index} exited with status {w.proc.returncode}: {last}"
-
-
-def _stop(workers: list[_Worker]) -> None:
-    for w in workers:
-        if w.proc.poll() is None:
-            w.proc.send_signal(signal.SIGINT)
-    for w in workers:
-        try:
-            w.proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            w.proc.kill()
-            w.proc.wait()
-        w.log.close()

@@ -1,4 +1,5 @@
-"""One campaign worker: `python -m fuzzer.campaign.worker JOB` (a Job as JSON, options.py).
+"""One campaign worker: `python -m fuzzer.campaign.worker JOB FD` (a Job as JSON, options.py;
+FD the write end of its channel to the campaign process, channel.py).
 
 libFuzzer drives the bytes; each input decodes to a Program that is checked on
 the kernel against the model. libFuzzer's coverage is semantic: the features
@@ -9,35 +10,28 @@ generator.
 
 Divergences are written to the store the moment they are found, each in its
 own transaction, so killing a worker loses at most half a second of counters.
-Progress goes to stdout as JSON lines for the parent (`campaign/run.py`). The
-harness itself (the Worker) is harness.py.
+Progress goes as JSON lines on the channel to the parent (`campaign/run.py`);
+stdout and stderr are the worker's log. The harness itself (the Worker) is harness.py.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 
 import atheris
 
+from fuzzer.campaign.channel import Emit, emitter
 from fuzzer.campaign.options import Job
 from fuzzer.prog import Program
 from fuzzer.store import Store, open_store
-
-Emit = Callable[[dict[str, object]], None]
-
-
-def _stdout(message: dict[str, object]) -> None:
-    sys.stdout.write(json.dumps(message) + "\n")
-    sys.stdout.flush()
 
 
 def run(
     job: Job,
     *,
+    emit: Emit,
     store: Store | None = None,
-    emit: Emit = _stdout,
     on_run: Callable[[Program], None] | None = None,
 ) -> None:
     """The worker. In a guest kernel (campaign/guest.py) the store is a proxy to
@@ -58,8 +52,8 @@ def run(
 
 
 def main(argv: list[str]) -> None:
-    (job,) = argv
-    run(Job.from_json(job))
+    job, fd = argv
+    run(Job.from_json(job), emit=emitter(int(fd), hard=True))
 
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ from fuzzer.campaign.options import DEFAULTS, FEEDBACKS, Options
 from fuzzer.campaign.run import run_campaign
 from fuzzer.campaign.transcript import print_report, step_printer
 from fuzzer.check import check
-from fuzzer.cli import bench, kernels, reduce, report, stats, triage
+from fuzzer.cli import bench, kernels, reduce, report, stats, status, triage
 from fuzzer.cli.common import (
     DbOption,
     GuestMemOption,
@@ -37,7 +37,7 @@ from fuzzer.executor import executor_path
 from fuzzer.inject.catalogue import CATALOGUE
 from fuzzer.kernel.session import exec_in_guest
 from fuzzer.model import SUPPORTED
-from fuzzer.prog import parse
+from fuzzer.prog import parse, read_program
 from fuzzer.store import open_store
 from fuzzer.trace import Supervisor
 from fuzzer.trace.follow import run_command
@@ -57,6 +57,7 @@ app.command("repro")(reduce.repro_cmd)
 app.command("export")(reduce.export_cmd)
 app.command("kernels")(kernels.kernels_cmd)
 app.command("report")(report.report_cmd)
+app.command("status")(status.status_cmd)
 
 
 TimeOpt = Annotated[float, typer.Option("--time", help="Seconds to fuzz.", min=1)]
@@ -118,6 +119,10 @@ def run_cmd(
 ) -> None:
     """Run a fuzzing campaign against the running kernel (or a UML one) and store what diverges.
 
+    A worker that dies is restarted (after 1, 2, 4 s; given up after 4 deaths in a
+    minute, which fails the campaign). Exit status: 0 when the campaign ran its
+    time, 130 when interrupted, 1 when it failed (its worker logs are kept).
+
     With --kernel uml:PATH every worker runs in a User-Mode Linux guest booted
     from PATH; this process keeps the database. A guest that panics or stops
     answering is a finding (kernel-crash, hang), and a new guest boots.
@@ -151,8 +156,13 @@ def run_cmd(
                        explore=explore, search=search, feedback=feedback,
                        kernel=str(target),
                        guest_mem=guest_mem, cpus=cpus or "")
-        progress = run_campaign(store, opts, print_progress)
+        progress = run_campaign(store, opts, print_progress,
+                                say=lambda line: out.print(line, markup=False))
         print_summary(progress, store)
+    if progress.status == "interrupted":
+        raise typer.Exit(130)
+    if progress.status == "failed":
+        raise fail(f"campaign {progress.campaign_id} failed: {progress.error or 'see above'}", 1)
 
 
 @app.command("exec")
@@ -175,7 +185,11 @@ def exec_cmd(
     """
     with user_errors():
         try:
-            text = sys.stdin.read() if str(file) == "-" else file.read_text()
+            if str(file) == "-":
+                text = read_program(sys.stdin, "<stdin>")
+            else:
+                with file.open(encoding="utf-8") as f:
+                    text = read_program(f, str(file))
         except UnicodeDecodeError:
             raise fail(f"{file}: not a program text file (not UTF-8)") from None
         program = parse(text, str(file))

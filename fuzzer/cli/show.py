@@ -39,6 +39,10 @@ def print_summary(p: Progress, store: Store) -> None:
     out.print(f"kernel: {known.summary()}{where}", markup=False)
     for warning in p.warnings:
         out.print(f"warning: {warning}", markup=False)
+    if p.restarts:
+        out.print(f"workers restarted {p.restarts} times after dying", markup=False)
+    if p.kept:
+        out.print(f"worker logs kept in {p.kept}", markup=False)
     if p.unsupported:
         out.print(f"warning: {p.unsupported} programs skipped: the model refused a call in them "
                   "(a call it does not predict on this kernel, such as a read of a present "

@@ -12,7 +12,7 @@ from fuzzer.prog.program import (
     format_call,
     format_program,
 )
-from fuzzer.prog.text import ParseError, parse
+from fuzzer.prog.text import ParseError, parse, read_program
 
 __all__ = [
     "ARENA",
@@ -27,4 +27,5 @@ __all__ = [
     "format_call",
     "format_program",
     "parse",
+    "read_program",
 ]

@@ -14,6 +14,7 @@ text; comments and blank lines are not part of a program.
 from __future__ import annotations
 
 import re
+from typing import TextIO
 
 from fuzzer.prog.program import (
     ARENA_PAGES,
@@ -141,14 +142,15 @@ def parse_call(line: str) -> Call:
 
 def parse(text: str, path: str = "<program>") -> Program:
     """Parse program text; every error names its file and line."""
-    calls = []
-    last = 0
+    calls: list[Call] = []
     procs = Processes()
     for number, raw in enumerate(text.split("\n"), 1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
-        last = number
+        if len(calls) == MAX_CALLS:  # at the first call too many: the rest is not read
+            raise ParseError(f"program has more than {MAX_CALLS} calls, at most {MAX_CALLS}",
+                             path, number)
         try:
             calls.append(parse_call(line))
             procs.check(calls[-1])
@@ -156,6 +158,27 @@ def parse(text: str, path: str = "<program>") -> Program:
             raise ParseError(str(err), path, number) from None
     if not calls:
         raise ParseError("program has no calls", path, 0)
-    if len(calls) > MAX_CALLS:
-        raise ParseError(f"program has {len(calls)} calls, at most {MAX_CALLS}", path, last)
     return Program(tuple(calls))
+
+
+MAX_LINE = 4096  # characters in a line of program text (a call is under 200)
+
+
+def read_program(file: TextIO, path: str) -> str:
+    """The text of a program file, read line by line: a file with more than
+    MAX_CALLS calls, or a line longer than MAX_LINE, is refused as soon as that
+    is read (a huge file costs no more than a program's worth of reading)."""
+    lines: list[str] = []
+    calls = 0
+    while True:
+        line = file.readline(MAX_LINE + 1)
+        if not line:
+            return "".join(lines)
+        if len(line) > MAX_LINE and not line.endswith("\n"):
+            raise ParseError(f"line longer than {MAX_LINE} characters", path, len(lines) + 1)
+        lines.append(line)
+        if line.split("#", 1)[0].strip():
+            calls += 1
+            if calls > MAX_CALLS:
+                raise ParseError(f"program has more than {MAX_CALLS} calls, at most "
+                                 f"{MAX_CALLS}", path, len(lines))

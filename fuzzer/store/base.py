@@ -47,8 +47,14 @@ class StoreBase:
 
     @contextmanager
     def _read(self) -> Iterator[Session]:
-        with guarded(self.url), Session(self.engine) as s, s.begin():
-            yield s
+        """One read transaction. A value that does not convert (a time that is not
+        one, text that is not UTF-8) is a damaged database: a StoreError."""
+        try:
+            with guarded(self.url), Session(self.engine) as s, s.begin():
+                yield s
+        except ValueError as e:  # raised by a column's conversion while rows are read
+            raise StoreError(f"{self.url}: the database is damaged: "
+                             f"{str(e).splitlines()[0] if str(e) else type(e).__name__}") from e
 
 
 def check_hash(program_hash: str) -> None:

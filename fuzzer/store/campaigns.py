@@ -7,7 +7,9 @@ same transaction, so the two always agree.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
+from datetime import timedelta
 
 from sqlalchemy import select, update
 
@@ -16,6 +18,11 @@ from fuzzer.store.models import CAMPAIGN_STATUSES, Campaign, ProgressPoint
 from fuzzer.store.rows import CampaignRow, PointRow, campaign_row
 from fuzzer.store.stats import add_op_counts
 from fuzzer.store.values import OpCount
+
+HEARTBEAT_EVERY = 5.0  # seconds between a running campaign's heartbeats
+# Seconds without a heartbeat after which a running campaign is lost (the environment
+# variable is for tests, which cannot wait that long).
+LOST_AFTER = float(os.environ.get("MMFUZZ_LOST_AFTER", "30"))
 
 
 class Campaigns(StoreBase):
@@ -30,6 +37,7 @@ class Campaigns(StoreBase):
             steps=0,
             divergences=0,
             status="running",
+            heartbeat=self._now(),
         )
         with self._write() as s:
             s.add(row)
@@ -71,6 +79,22 @@ class Campaigns(StoreBase):
         with self._read() as s:
             return [PointRow(p.campaign_id, p.worker, p.at, p.programs, p.steps)
                     for p in s.scalars(query)]
+
+    def heartbeat(self, campaign_id: int, alive: int) -> None:
+        """Stamp the campaign as alive now, with this many workers running."""
+        with self._write() as s:
+            s.execute(update(Campaign).where(Campaign.id == campaign_id)
+                      .values(heartbeat=self._now(), alive=alive))
+
+    def lost_campaigns(self, after: float = LOST_AFTER) -> list[CampaignRow]:
+        """Campaigns still marked running whose heartbeat is older than `after` seconds
+        (or that never had one): their process is gone. Newest first."""
+        limit = self._now() - timedelta(seconds=after)
+        with self._read() as s:
+            rows = s.scalars(select(Campaign).where(Campaign.status == "running")
+                             .order_by(Campaign.id.desc()))
+            return [campaign_row(c) for c in rows
+                    if c.heartbeat is None or c.heartbeat < limit]
 
     def finish_campaign(self, campaign_id: int, status: str = "done") -> None:
         """Mark the campaign ended: 'done', 'interrupted' or 'failed'."""

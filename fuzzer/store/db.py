@@ -19,6 +19,7 @@ import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 from sqlalchemy import URL, Connection, Engine, create_engine, event, exc, inspect, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
@@ -52,22 +53,30 @@ def guarded(where: str) -> Iterator[None]:
         raise StoreError(f"{where}: {reason(e)}") from e
 
 
-def open_engine(url: str | None, *, create: bool) -> tuple[Engine, str]:
+def open_engine(url: str | None, *, create: bool, readonly: bool = False) -> tuple[Engine, str]:
     """An engine on a checked database, and the name to show users for it.
 
     With create, missing directories and tables are created. Without it, the
     database must exist and hold all of mmfuzz's first tables. Either way,
     tables and columns added since the database was made are added in place
     (migrate.py); existing rows are never rewritten.
+
+    With readonly (and not create), a SQLite file is opened read-only
+    (`mode=ro`, `PRAGMA query_only`): nothing the engine runs can write it, even
+    as root. Only a database that needs the newer tables or columns is written,
+    once, to add them, before it is opened read-only.
     """
     parsed = _parse(url or DEFAULT_URL)
     sqlite = parsed.get_backend_name() == "sqlite"
     where = _where(parsed)
     if sqlite:
         _check_sqlite_file(parsed, where, create=create)
-    engine = _engine(parsed, where)
+    ro = readonly and not create and sqlite and _sqlite_path(parsed) is not None
+    if ro and _needs_upgrade(parsed, where):
+        open_engine(url, create=False)[0].dispose()  # adds them, or says why it cannot
+    engine = _engine(_read_only_url(parsed) if ro else parsed, where)
     if sqlite:
-        _setup_sqlite(engine)
+        _setup_sqlite(engine, readonly=ro)
     _forget_across_fork(engine)
     try:
         _schema(engine, where, create=create)
@@ -75,6 +84,28 @@ def open_engine(url: str | None, *, create: bool) -> tuple[Engine, str]:
         engine.dispose()
         raise
     return engine, where
+
+
+def _read_only_url(url: URL) -> URL:
+    """The SQLite file's URL as a read-only URI (`file:PATH?mode=ro`)."""
+    path = _sqlite_path(url)
+    assert path is not None
+    return url.set(database=f"file:{quote(str(path.resolve()))}",
+                   query={"mode": "ro", "uri": "true"})
+
+
+def _needs_upgrade(url: URL, where: str) -> bool:
+    """Whether the SQLite file lacks tables or columns added since it was made."""
+    engine = _engine(_read_only_url(url), where)
+    try:
+        with _opening(where), engine.connect() as conn:
+            present = set(inspect(conn).get_table_names())
+            if not present:
+                return False  # not an mmfuzz database at all: _schema says so
+            return any(t.name not in present for t in Base.metadata.sorted_tables) or bool(
+                missing_columns(conn))
+    finally:
+        engine.dispose()
 
 
 def writer(engine: Engine) -> Engine:
@@ -128,14 +159,17 @@ def _engine(url: URL, where: str) -> Engine:
         raise StoreError(f"cannot use {where}: database driver not installed ({e})") from e
 
 
-def _setup_sqlite(engine: Engine) -> None:
+def _setup_sqlite(engine: Engine, *, readonly: bool = False) -> None:
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi: DBAPIConnection, record: ConnectionPoolEntry) -> None:
         # SQLAlchemy, not the sqlite3 module, decides when transactions begin.
         dbapi.isolation_level = None
         cursor = dbapi.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        if readonly:
+            cursor.execute("PRAGMA query_only = ON")
+        else:
+            cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
 

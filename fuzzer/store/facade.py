@@ -23,7 +23,8 @@ class Store(Campaigns, Buckets, Reduced, Stats, Corpus):
     """Campaigns, programs and divergence buckets in one database."""
 
 
-def open_store(url: str | None = None, *, create: bool = True) -> Store:
-    """Open the database at url (default: db/mmfuzz.sqlite under the current directory)."""
-    engine, where = open_engine(url, create=create)
+def open_store(url: str | None = None, *, create: bool = True, readonly: bool = False) -> Store:
+    """Open the database at url (default: db/mmfuzz.sqlite under the current directory);
+    with readonly, for commands that only read, a SQLite file read-only."""
+    engine, where = open_engine(url, create=create and not readonly, readonly=readonly)
     return Store(engine, where)

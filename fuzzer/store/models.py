@@ -88,6 +88,11 @@ class Campaign(Base):
     steps: Mapped[int] = mapped_column(default=0)
     divergences: Mapped[int] = mapped_column(default=0)
     status: Mapped[str] = mapped_column(String(16), default="running")
+    # Added by the heartbeat release (nullable: older databases gain it in place). The
+    # campaign process stamps it every few seconds while it runs: a "running" campaign
+    # whose heartbeat is old has lost its process (killed, or its machine went down).
+    heartbeat: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    alive: Mapped[int | None]  # workers alive at the last heartbeat
 
 
 class Program(Base):

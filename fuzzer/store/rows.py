@@ -10,6 +10,7 @@ import json
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
+from fuzzer.store.db import StoreError
 from fuzzer.store.models import Bucket, Campaign, Program, Sample
 from fuzzer.store.values import injection_names, injections_column
 
@@ -26,6 +27,8 @@ class CampaignRow:
     steps: int
     divergences: int
     status: str
+    heartbeat: datetime | None = None  # last sign of life of its process; None: never stamped
+    alive: int | None = None  # workers alive at that heartbeat
 
 
 @dataclass(frozen=True)
@@ -90,17 +93,25 @@ class BucketDetail(BucketRow):
 
 
 def campaign_row(c: Campaign) -> CampaignRow:
+    # SQLite keeps whatever a damaged page holds: a column of the wrong type is damage.
+    for name, kind in (("kernel", str), ("host", str), ("status", str), ("programs", int),
+                       ("steps", int), ("divergences", int)):
+        if not isinstance(getattr(c, name), kind):
+            raise StoreError(f"the database is damaged: campaign {c.id}'s {name} is not "
+                             f"{'text' if kind is str else 'a number'}")
     return CampaignRow(
         id=c.id,
         kernel=c.kernel,
         host=c.host,
-        options=json.loads(c.options),
+        options=_json_object(c.options, f"campaign {c.id}'s options"),
         started=c.started,
         ended=c.ended,
         programs=c.programs,
         steps=c.steps,
         divergences=c.divergences,
         status=c.status,
+        heartbeat=c.heartbeat,
+        alive=c.alive,
     )
 
 
@@ -133,7 +144,8 @@ def sample_row(sample: Sample, program: Program) -> SampleRow:
         campaign_id=sample.campaign_id,
         created=sample.created,
         injections=injection_names(sample.injections),
-        features=json.loads(sample.features) if sample.features is not None else None,
+        features=(_json_object(sample.features, "a sample's features")
+                  if sample.features is not None else None),
         build=sample.build,
         symptoms=tuple(json.loads(sample.symptoms)) if sample.symptoms else (),
     )
@@ -149,3 +161,14 @@ def bucket_detail(b: Bucket, samples: list[SampleRow], minimized: Program | None
         minimized_expected=b.minimized_expected if minimized else None,
         minimized_observed=b.minimized_observed if minimized else None,
     )
+
+
+def _json_object(text: str, what: str) -> dict[str, object]:
+    """A JSON object column, or the StoreError of a damaged database (one line)."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = None
+    if not isinstance(value, dict):
+        raise StoreError(f"the database is damaged: {what} is not a JSON object")
+    return value
