@@ -49,8 +49,8 @@ def _errors() -> Iterator[None]:
             raise fail(str(e)) from None
 
 
-def _load(db: str, bucket_id: int) -> tuple[Store, BucketDetail]:
-    store = open_store(db, create=False)
+def _load(db: str, bucket_id: int, *, read_only: bool = False) -> tuple[Store, BucketDetail]:
+    store = open_store(db, create=False, read_only=read_only)
     return store, store.bucket(bucket_id)
 
 
@@ -164,7 +164,7 @@ def export_cmd(
     if fmt not in FORMATS:
         raise fail(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
     with _errors():
-        _, bucket = _load(db, bucket_id)
+        _, bucket = _load(db, bucket_id, read_only=True)
         finding: Finding = finding_of(bucket)
         text = export(finding, fmt, bucket.id)
         folder = write_bucket_folder(crashes, bucket) if crashes is not None else None

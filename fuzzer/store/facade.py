@@ -5,7 +5,8 @@ and its short transactions (base.py): campaigns and their progress
 (campaigns.py), divergence buckets, samples and triage labels (buckets.py),
 what reducing a bucket found (reduced.py), and operation counts and totals
 (stats.py). Rows come back as frozen dataclasses (rows.py) detached from any
-session; divergences and progress go in as typed values (values.py).
+session; divergences and progress go in as typed values (values.py). Every
+public method rides out a database server that is away for a while (retry.py).
 """
 
 from __future__ import annotations
@@ -14,14 +15,17 @@ from fuzzer.store.buckets import Buckets
 from fuzzer.store.campaigns import Campaigns
 from fuzzer.store.db import open_engine
 from fuzzer.store.reduced import Reduced
+from fuzzer.store.retry import retry_when_unreachable
 from fuzzer.store.stats import Stats
 
 
+@retry_when_unreachable
 class Store(Campaigns, Buckets, Reduced, Stats):
     """Campaigns, programs and divergence buckets in one database."""
 
 
-def open_store(url: str | None = None, *, create: bool = True) -> Store:
-    """Open the database at url (default: db/mmfuzz.sqlite under the current directory)."""
-    engine, where = open_engine(url, create=create)
+def open_store(url: str | None = None, *, create: bool = True, read_only: bool = False) -> Store:
+    """Open the database at url (default: db/mmfuzz.sqlite under the current directory);
+    read_only for a command that only reads (db.py)."""
+    engine, where = open_engine(url, create=create, read_only=read_only)
     return Store(engine, where)
