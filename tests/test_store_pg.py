@@ -1,5 +1,6 @@
 """The store on a real PostgreSQL server (a throwaway one, tests/pg.py): reading and
-writing, processes creating a new database together, read-only engines."""
+writing, processes creating a new database together, read-only engines, and riding
+out a server restart or outage without losing a sample (retry.py, spool.py)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,17 @@ import multiprocessing
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
+from fuzzer.campaign.options import Options
+from fuzzer.campaign.run import run_campaign
+from fuzzer.campaign.spool import Spool, drain_folder
 from fuzzer.oracle import Divergence, DivergenceKind
 from fuzzer.store import OpCount, SampleContext, Store, StoreError, open_store
 from fuzzer.store.models import OpCount as OpCountRow
@@ -21,7 +27,11 @@ from tests.pg import Server
 
 pytestmark = pytest.mark.slow  # a server of its own to start, and processes
 
+pytestmark = pytest.mark.slow  # a server of its own to start, and processes
+
 PAIRS = 10
+STREAM = 300  # samples written while the server restarts
+OUTAGE = 2.0  # seconds the server is away in the middle of a campaign
 
 
 def _divergence(n: int) -> Divergence:
@@ -126,3 +136,119 @@ def test_a_read_only_open_still_brings_an_older_database_up_to_date(pg_url: str)
 def test_an_empty_database_is_not_an_mmfuzz_database_to_read(pg_url: str) -> None:
     with pytest.raises(StoreError, match="missing tables"):
         open_store(pg_url, create=False, read_only=True)
+
+
+def _stream(url: str, spool: Path, started: object) -> None:
+    """A process writing STREAM samples, one by one, through a spool."""
+    store = open_store(url)
+    writes = Spool(store, spool)
+    for n in range(STREAM):
+        writes.call("record", _divergence(n), _seen(n))
+        if n == 20:
+            started.set()  # type: ignore[attr-defined]
+        time.sleep(0.005)
+    writes.drain(now=True, patience=30)
+    sys.exit(1 if writes.pending or writes.failed else 0)
+
+
+def test_a_server_restart_in_a_stream_of_writes_loses_no_sample(
+        pg_server: Server, pg_url: str, tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("fork")
+    started = ctx.Event()
+    proc = ctx.Process(target=_stream, args=(pg_url, tmp_path / "w.spool", started))
+    proc.start()
+    try:
+        assert started.wait(60)
+        pg_server.restart()  # pg_ctl restart -m fast: every connection is cut
+        store = open_store(pg_url)
+        assert _samples(store) < STREAM  # the restart was in the middle of the stream
+        proc.join(timeout=120)
+    finally:
+        if proc.is_alive():
+            proc.kill()
+    assert proc.exitcode == 0
+    assert _samples(store) == STREAM
+
+
+def test_writes_are_spooled_while_the_server_is_away(
+        pg_server: Server, pg_url: str, tmp_path: Path) -> None:
+    store = open_store(pg_url)
+    cid = store.start_campaign(kernel="6.18.0", host="h", options={})
+    store.patience = 0.5
+    told: list[tuple[str, object]] = []
+    spool = Spool(store, tmp_path / "w.spool", on_replay=lambda n, a, r: told.append((n, r)))
+    pg_server.stop()
+    try:
+        assert spool.call("record", _divergence(1), _seen(1, cid)) is None
+        assert spool.call("add_progress", cid, programs=1, steps=4) is None
+        assert spool.drain(now=True) == 2  # still away: kept, in order
+        assert len((tmp_path / "w.spool").read_text().splitlines()) == 2
+    finally:
+        pg_server.start()
+    assert spool.drain(now=True) == 0
+    assert told == [("record", (1, True)), ("add_progress", None)]
+    assert not (tmp_path / "w.spool").exists()
+    row = store.campaign(cid)
+    assert (row.divergences, row.programs, row.steps) == (1, 1, 4)
+
+
+def test_a_campaign_writes_the_spool_its_worker_left(
+        pg_server: Server, pg_url: str, tmp_path: Path) -> None:
+    """A worker that ended while the server was away left its spool file in the
+    campaign's scratch folder: the campaign's parent writes it, then removes the folder."""
+    store = open_store(pg_url)
+    cid = store.start_campaign(kernel="6.18.0", host="h", options={})
+    store.patience = 0.2
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    pg_server.stop()
+    try:
+        assert Spool(store, scratch / "worker-1.spool").call(
+            "record", _divergence(2), _seen(2, cid)) is None
+        assert drain_folder(store, scratch, 0.2) == [
+            f"1 store writes the database did not take are kept in {scratch / 'worker-1.spool'}"]
+    finally:
+        pg_server.start()
+    assert drain_folder(open_store(pg_url), scratch, 5) == []
+    assert not scratch.exists()
+    assert store.campaign(cid).divergences == 1
+
+
+@pytest.mark.kernel
+def test_a_campaign_rides_out_a_server_restart_and_loses_no_sample(
+        pg_server: Server, pg_url: str, tmp_path: Path) -> None:
+    """Under an emulated bug that diverges often, the server goes away for OUTAGE seconds
+    once the worker is writing: the campaign ends done, and every sample its workers
+    told the parent of is stored."""
+    store = open_store(pg_url)
+    opts = Options(db=pg_url, time=8, minimize_budget=0, injections=("populate-needs-lock",),
+                   calls=("mmap", "touch", "munmap"))
+    away: list[int] = []
+
+    def outage() -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not away:
+            rows = store.campaigns()
+            if rows and rows[0].programs > 0:  # the worker has written its progress
+                away.append(rows[0].programs)
+                pg_server.stop()
+                time.sleep(OUTAGE)
+                pg_server.start()
+            time.sleep(0.1)
+
+    watcher = threading.Thread(target=outage)
+    watcher.start()
+    try:
+        progress = run_campaign(store, opts, show=lambda p: None)
+    finally:
+        watcher.join(timeout=120)
+    assert away and progress.status == "done" and not progress.warnings
+    assert progress.programs > away[0]  # it went on fuzzing after the outage
+    told = sum(progress.hits.values())
+    assert told > 0
+    row = open_store(pg_url, create=False).campaign(progress.campaign_id)
+    assert (row.status, row.divergences, row.programs) == ("done", told, progress.programs)
+    with Session(store.engine) as s:
+        stored = s.scalar(select(func.count()).select_from(Sample)
+                          .where(Sample.campaign_id == progress.campaign_id))
+    assert stored == told

@@ -21,6 +21,7 @@ import atheris
 
 from fuzzer.campaign.options import Job
 from fuzzer.campaign.record import Recorder
+from fuzzer.campaign.spool import Spool, spool_path
 from fuzzer.executor import executor_path
 from fuzzer.inject import load
 from fuzzer.model import SUPPORTED, covers
@@ -52,8 +53,9 @@ class Worker:
             _announce(self.supervisor, on_run)
         # Without the injections: tells the injection's divergences from the kernel's.
         plain = Supervisor(executor_path(), opts.budget, job.cpu) if opts.injections else None
+        path = spool_path(job.scratch)
         self.recorder = Recorder(store, job.campaign, self.supervisor, on_bucket=self._bucket,
-                                 plain=plain)
+                                 plain=plain, spool=None if path is None else Spool(store, path))
         self.deadline = time.monotonic() + opts.time
         self.last = time.monotonic()  # of the last progress message
         # Exploration: libFuzzer keeps mutating a small corpus, and rare-but-plain
@@ -104,13 +106,13 @@ class Worker:
         if first is not None:
             self.emit({"first": {"title": first.title, "seconds": now - self.started,
                                  "programs": self.recorder.programs, "calls": len(program)}})
-            self.flush()
+            self.flush(last=True)
             return True
         if now - self.last >= PROGRESS_EVERY:
             self.last = now
             self.flush()
         if now >= self.deadline or 0 < opts.runs <= self.recorder.programs:
-            self.flush()
+            self.flush(last=True)
             return True
         return False
 
@@ -151,10 +153,14 @@ class Worker:
             if not path.exists():
                 path.write_text(program.text())
 
-    def flush(self) -> None:
+    def flush(self, *, last: bool = False) -> None:
         programs, steps, unsupported = self.recorder.take_progress()
-        self.store.add_progress(self.job.campaign, programs=programs, steps=steps,
-                                ops=self.recorder.take_ops())
+        self.recorder.write_progress(self.job.campaign, programs, steps)
+        spool = self.recorder.spool
+        if last and spool is not None:
+            spool.drain(now=True)  # the campaign's parent writes what is left (drain_folder)
+            for warning in spool.failed:
+                self.emit({"warning": warning})
         self.emit({"programs": programs, "steps": steps, "unsupported": unsupported})
 
     def _bucket(self, bucket_id: int, title: str, new: bool) -> None:

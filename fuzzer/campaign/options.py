@@ -74,16 +74,19 @@ class Job:
     campaign: int
     cpu: int | None = None  # None: not pinned
     features: dict[str, object] = field(default_factory=dict)  # a guest kernel's, probed once
+    scratch: str | None = None  # the campaign's scratch folder (spooled writes: spool.py)
 
     def to_json(self) -> str:
         return json.dumps({"options": self.options.as_json(), "campaign": self.campaign,
-                           "cpu": self.cpu, "features": self.features})
+                           "cpu": self.cpu, "features": self.features,
+                           "scratch": self.scratch})
 
     @classmethod
     def from_json(cls, text: str) -> Job:
         data = json.loads(text)
         return cls(Options.from_json(data["options"]), int(data["campaign"]),
-                   None if data["cpu"] is None else int(data["cpu"]), dict(data["features"]))
+                   None if data["cpu"] is None else int(data["cpu"]), dict(data["features"]),
+                   data.get("scratch"))
 
 
 def _plain(value: object) -> object:

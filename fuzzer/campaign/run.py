@@ -19,11 +19,13 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from types import FrameType
 from typing import IO
 
 from fuzzer.campaign.cpus import Placement, parse_cpus, place
 from fuzzer.campaign.options import Job, Options
+from fuzzer.campaign.spool import drain_folder
 from fuzzer.kernel import parse_kernel
 from fuzzer.kernel.session import probe as probe_guest
 from fuzzer.observe.probe import probe
@@ -86,7 +88,9 @@ def _campaign(store: Store, opts: Options, show: Callable[[Progress], None], eve
     options["worker_cpus"] = placement.cpus  # where each worker ran
     cid = store.start_campaign(kernel=kernel, host=os.uname().nodename, options=options)
     progress = Progress(cid)
-    workers = [_start(i, cid, opts, cpu, features, placement.fds)
+    # Where workers keep the store writes the database cannot take for now (spool.py).
+    scratch = Path(tempfile.mkdtemp(prefix=f"mmfuzz-campaign-{cid}-"))
+    workers = [_start(i, Job(opts, cid, cpu, features, str(scratch)), placement.fds)
                for i, cpu in enumerate(placement.cpus)]
     old = signal.signal(signal.SIGTERM, _on_term)
     start = last_show = time.monotonic()
@@ -126,6 +130,7 @@ def _campaign(store: Store, opts: Options, show: Callable[[Progress], None], eve
         if progress.status == "running":  # an error on our side: say so, and keep the data
             progress.status = "failed"
         progress.elapsed = time.monotonic() - start
+        progress.warnings += drain_folder(store, scratch, store.patience)
         store.finish_campaign(cid, progress.status)
     return progress
 
@@ -137,12 +142,12 @@ def _kernel(opts: Options) -> tuple[str, dict[str, object]]:
     return probe_guest(parse_kernel(opts.kernel, opts.guest_mem))
 
 
-def _start(index: int, cid: int, opts: Options, cpu: int, features: dict[str, object],
-           locks: list[int]) -> _Worker:
+def _start(index: int, job: Job, locks: list[int]) -> _Worker:
     log = tempfile.TemporaryFile()  # noqa: SIM115 -- lives as long as the worker
     # Worker i fuzzes with seed+i; the seed programs are run once, by the first.
+    opts = job.options
     mine = replace(opts, seed=opts.seed + index, seeds=opts.seeds if index == 0 else None)
-    job = Job(mine, cid, cpu, features)
+    job = replace(job, options=mine)
     # In a guest kernel, a host process stands in for the worker and runs it in the guest.
     module = "fuzzer.campaign.worker" if opts.kernel == "host" else "fuzzer.campaign.guest_worker"
     proc = subprocess.Popen([sys.executable, "-m", module, job.to_json()],
