@@ -65,9 +65,13 @@ class Server:
         self.user = "postgres" if os.geteuid() == 0 else None
         if self.user is not None:
             shutil.chown(self.folder, self.user)
-        self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust",
-                  "--no-sync", "-E", "UTF8")
-        self.start()
+        try:
+            self._run("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust",
+                      "--no-sync", "-E", "UTF8")
+            self.start()
+        except BaseException:
+            self.close()
+            raise
 
     def _run(self, tool: str, *args: str) -> None:
         subprocess.run([str(self.bin / tool), *args], user=self.user, check=True,

@@ -87,6 +87,9 @@ def test_pairs_of_processes_create_a_new_database_together(pg_server: Server) ->
         go.set()
         for p in procs:
             p.join(timeout=60)
+            if p.is_alive():
+                p.kill()
+                p.join()
         results.append([p.exitcode for p in procs])
         assert len(open_store(url, create=False).campaigns()) == 2
     assert results == [[0, 0]] * PAIRS
@@ -99,13 +102,13 @@ def test_two_campaigns_started_at_once_on_a_new_database(pg_url: str, tmp_path: 
     cmd = [str(mmfuzz), "run", "--time", "3", "--db", pg_url]
     procs = [subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT) for _ in range(2)]
-    outputs = []
-    for p in procs:
-        try:
-            outputs.append(p.communicate(timeout=120)[0].decode())
-        finally:
+    try:
+        outputs = [p.communicate(timeout=120)[0].decode() for p in procs]
+    finally:
+        for p in procs:
             if p.poll() is None:
                 p.kill()
+                p.wait()
     assert [p.returncode for p in procs] == [0, 0], outputs
     campaigns = open_store(pg_url, create=False).campaigns()
     assert [c.status for c in campaigns] == ["done", "done"]
