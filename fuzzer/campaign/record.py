@@ -4,7 +4,8 @@ The one place a campaign turns a Report into stored buckets and samples, used
 by every worker (and by anything else that fuzzes into the database). Each
 sample carries the kernel release and probed features it was seen on. Every
 checked step is counted by call, flags and outcome (ops.py) in memory; the
-worker flushes those counts (OpCount rows) with its progress, through plain Store calls.
+worker flushes those counts (OpCount rows) with its progress, through plain Store calls,
+or through a Spool that keeps them aside while the database server is away (spool.py).
 """
 
 from __future__ import annotations
