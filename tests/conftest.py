@@ -77,3 +77,23 @@ def run_text(supervisor: Supervisor):  # type: ignore[no-untyped-def]
         return check(supervisor, parse(text))
 
     return run
+
+
+@pytest.fixture(scope="session")
+def pg_server():  # type: ignore[no-untyped-def]
+    """A throwaway PostgreSQL server for the whole run (tests/pg.py); the tests that use
+    it are skipped, with the reason, only where the PostgreSQL binaries are absent."""
+    from tests import pg
+
+    why = pg.missing()
+    if why is not None:
+        pytest.skip(why)
+    with pg.server() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_url(pg_server, request: pytest.FixtureRequest) -> str:  # type: ignore[no-untyped-def]
+    """A new, empty database on the throwaway server, named after the test."""
+    name = "t_" + "".join(c if c.isalnum() else "_" for c in request.node.name)[:50].lower()
+    return str(pg_server.create_database(f"{name}_{os.getpid()}_{id(request)}"[:63]))

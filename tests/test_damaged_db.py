@@ -91,7 +91,7 @@ def test_read_only_commands_do_not_write(real: Path, tmp_path: Path) -> None:
     assert _digest(path) == before
     assert not Path(f"{path}-wal").exists() or Path(f"{path}-wal").stat().st_size == 0
     # What they open cannot write, whoever runs them.
-    store = open_store(url, readonly=True)
+    store = open_store(url, read_only=True)
     with pytest.raises(StoreError, match="readonly database"):
         store.label(3, "fixed")
     assert store.bucket(3).status == "kernel-bug"

@@ -86,7 +86,7 @@ def test_a_killed_worker_is_restarted_and_the_campaign_runs_its_time(tmp_path: P
     assert "worker 0 died (SIGKILL) at " in out and ", restarting in 1 s" in out, out
     assert "worker 0 restarted (pid " in out
     assert "workers restarted 1 times after dying" in out
-    (row,) = open_store(f"sqlite:///{tmp_path}/x.sqlite", readonly=True).campaigns()
+    (row,) = open_store(f"sqlite:///{tmp_path}/x.sqlite", read_only=True).campaigns()
     assert row.status == "done" and row.programs > 0
     assert not list((tmp_path / "tmp").iterdir())  # the scratch folder is gone
     assert not list(tmp_path.glob("crash-*"))
@@ -109,7 +109,7 @@ def test_a_killed_campaign_is_reported_lost(tmp_path: Path) -> None:
         if _alive(worker):
             os.kill(worker, signal.SIGKILL)
     url = f"sqlite:///{tmp_path}/x.sqlite"
-    (row,) = open_store(url, readonly=True).campaigns()
+    (row,) = open_store(url, read_only=True).campaigns()
     assert row.status == "running" and row.heartbeat is not None
     time.sleep(1.5)
     status = subprocess.run([str(MMFUZZ), "status", "--db", url], capture_output=True,
@@ -148,7 +148,7 @@ def test_a_worker_that_keeps_failing_is_given_up_with_its_error(tmp_path: Path) 
     kept = next(ln for ln in out.splitlines() if ln.startswith("worker logs kept in "))
     log = Path(kept.removeprefix("worker logs kept in ")) / "worker-0.log"
     assert log.read_text().count("FileExistsError") == 4
-    (row,) = open_store(f"sqlite:///{tmp_path}/x.sqlite", readonly=True).campaigns()
+    (row,) = open_store(f"sqlite:///{tmp_path}/x.sqlite", read_only=True).campaigns()
     assert row.status == "failed"
 
 
@@ -164,5 +164,5 @@ def test_sigint_interrupts_the_campaign_with_status_130(tmp_path: Path) -> None:
     assert campaign.returncode == 130, out + err
     assert "Traceback" not in out + err and not _alive(worker)
     assert "campaign 1 interrupted" in out
-    (row,) = open_store(f"sqlite:///{tmp_path}/x.sqlite", readonly=True).campaigns()
+    (row,) = open_store(f"sqlite:///{tmp_path}/x.sqlite", read_only=True).campaigns()
     assert row.status == "interrupted" and row.ended is not None

@@ -23,6 +23,7 @@ from fuzzer.campaign.channel import Emit
 from fuzzer.campaign.feedback import Feedback, SharedCorpus
 from fuzzer.campaign.options import Job
 from fuzzer.campaign.record import Recorder
+from fuzzer.campaign.spool import Spool, spool_path
 from fuzzer.executor import executor_path
 from fuzzer.inject import load
 from fuzzer.model import SUPPORTED, covers
@@ -52,8 +53,10 @@ class Worker:
             _announce(self.supervisor, on_run)
         # Without the injections: tells the injection's divergences from the kernel's.
         plain = Supervisor(executor_path(), opts.budget, job.cpu) if opts.injections else None
+        path = spool_path(job.scratch)
         self.recorder = Recorder(store, job.campaign, self.supervisor, on_bucket=self._bucket,
-                                 plain=plain, coverage=True)
+                                 plain=plain, coverage=True,
+                                 spool=None if path is None else Spool(store, path))
         # Semantic features: libFuzzer's counters for them (before atheris.Setup), the
         # ones this worker has seen, and the programs that reached them first, shared.
         self.feedback = Feedback(counters=opts.feedback != "lines")
@@ -152,8 +155,12 @@ class Worker:
 
     def flush(self, *, final: bool = False) -> None:
         programs, steps, unsupported = self.recorder.take_progress()
-        self.store.add_progress(self.job.campaign, programs=programs, steps=steps,
-                                ops=self.recorder.take_ops())
+        self.recorder.write_progress(self.job.campaign, programs, steps)
+        spool = self.recorder.spool
+        if final and spool is not None:
+            spool.drain(now=True)  # the campaign's parent writes what is left (drain_folder)
+            for warning in spool.failed:
+                self.emit({"warning": warning})
         self.corpus.store_pending()
         now = time.monotonic()
         self.corpus.pull(now)

@@ -80,7 +80,8 @@ class Job:
     cpu: int | None = None  # None: not pinned
     features: dict[str, object] = field(default_factory=dict)  # a guest kernel's, probed once
     worker: int = 0  # its index in the campaign (progress points, logs)
-    scratch: str | None = None  # the worker's folder for libFuzzer's artifacts (None: $TMPDIR)
+    # The worker's scratch folder: libFuzzer's artifacts, spooled writes (spool.py).
+    scratch: str | None = None
 
     def to_json(self) -> str:
         return json.dumps({"options": self.options.as_json(), "campaign": self.campaign,

@@ -4,7 +4,8 @@ The one place a campaign turns a Report into stored buckets and samples, used
 by every worker (and by anything else that fuzzes into the database). Each
 sample carries the kernel release and probed features it was seen on. Every
 checked step is counted by call, flags and outcome (ops.py) in memory; the
-worker flushes those counts (OpCount rows) with its progress, through plain Store calls.
+worker flushes those counts (OpCount rows) with its progress, through plain Store calls,
+or through a Spool that keeps them aside while the database server is away (spool.py).
 A campaign worker also asks for each program's semantic features (`coverage`).
 """
 
@@ -13,8 +14,10 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import replace
+from typing import cast
 
 from fuzzer.campaign.ops import OpCounter
+from fuzzer.campaign.spool import Spool
 from fuzzer.check import Report, check
 from fuzzer.model import Unsupported
 from fuzzer.observe.probe import probe
@@ -36,12 +39,18 @@ class Recorder:
         on_bucket: BucketHook | None = None,
         plain: Supervisor | None = None,
         coverage: bool = False,
+        spool: Spool | None = None,
     ) -> None:
         """`plain`, a supervisor without the injections of `supervisor`, tells the
         divergences the injections cause from those the program shows without them.
         With `coverage`, each check() leaves the program's semantic features in
-        `covered` (fuzzer/check/coverage.py)."""
+        `covered` (fuzzer/check/coverage.py). With a spool, what the store cannot take
+        while its server is away waits in the spool (spool.py), and its buckets are
+        told when it is written."""
         self.store, self.campaign_id, self.supervisor = store, campaign_id, supervisor
+        self.spool = spool
+        if spool is not None:
+            spool.on_replay = self._replayed
         self.on_bucket, self.plain = on_bucket, plain
         self.kernel, self.build = os.uname().release, os.uname().version
         self.features = probe().as_dict()  # what the model was told about this kernel
@@ -81,12 +90,37 @@ class Recorder:
             # One sample per diverging step, filed under its primary divergence.
             for d, others in by_primary(report.divergences):
                 here = replace(seen, symptoms=tuple(o.title for o in others))
-                bucket, new = self.store.record(d, self._attribute(d, here, plain))
-                if new:
-                    self.new_buckets.append((bucket, d))
-                if self.on_bucket is not None:
-                    self.on_bucket(bucket, d.title, new)
+                self._record(d, self._attribute(d, here, plain))
         return report
+
+    def _record(self, d: Divergence, seen: SampleContext) -> None:
+        if self.spool is None:
+            got: object = self.store.record(d, seen)
+        else:
+            got = self.spool.call("record", d, seen)
+            if got is None:
+                return  # spooled: its bucket is told when it is written (_replayed)
+        bucket, new = cast(tuple[int, bool], got)
+        if new:
+            self.new_buckets.append((bucket, d))
+        if self.on_bucket is not None:
+            self.on_bucket(bucket, d.title, new)
+
+    def _replayed(self, name: str, args: list[object], ret: object) -> None:
+        """A spooled call was written: a spooled divergence's bucket is told (it is not
+        minimized: its program is long gone from the fuzzer's hands)."""
+        if name == "record" and self.on_bucket is not None:
+            bucket, new = cast(tuple[int, bool], ret)
+            self.on_bucket(bucket, cast(Divergence, args[0]).title, new)
+
+    def write_progress(self, campaign_id: int, programs: int, steps: int) -> None:
+        """Progress, with the operation counts of the same steps (take_ops), to the
+        store (through the spool, if any)."""
+        ops = self.take_ops()
+        if self.spool is None:
+            self.store.add_progress(campaign_id, programs=programs, steps=steps, ops=ops)
+        else:
+            self.spool.call("add_progress", campaign_id, programs=programs, steps=steps, ops=ops)
 
     def _without_injections(self, program: Program) -> frozenset[str]:
         """The titles the program shows without the injections (one run for all of a

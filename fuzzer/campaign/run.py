@@ -34,6 +34,8 @@ from fuzzer.campaign import fleet
 from fuzzer.campaign.cpus import Placement, parse_cpus, place
 from fuzzer.campaign.fleet import Slot
 from fuzzer.campaign.options import Job, Options
+from fuzzer.campaign.spool import SUFFIX as SPOOL_SUFFIX
+from fuzzer.campaign.spool import drain_folder
 from fuzzer.kernel import parse_kernel
 from fuzzer.kernel.session import probe as probe_guest
 from fuzzer.observe.probe import probe
@@ -153,7 +155,10 @@ class _Campaign:
         if progress.status == "running":  # an error on our side: say so, and keep the data
             progress.status = "failed"
         progress.elapsed = time.monotonic() - self.start
-        if progress.status == "failed":
+        # Store writes a worker spooled while the database server was away (spool.py).
+        for folder in sorted(p for p in self.scratch.glob("worker-*") if p.is_dir()):
+            progress.warnings += drain_folder(self.store, folder, self.store.patience)
+        if progress.status == "failed" or any(self.scratch.rglob(f"*{SPOOL_SUFFIX}")):
             progress.kept = str(self.scratch)
         else:
             shutil.rmtree(self.scratch, ignore_errors=True)

@@ -28,7 +28,7 @@ def kernels_cmd(
     if (release is None) != (base is None):
         raise fail("give two releases to compare, or none to list them")
     with user_errors():
-        store = open_store(db, readonly=True)
+        store = open_store(db, create=False, read_only=True)
         known = releases(store)
         if release is None or base is None:
             if not known:

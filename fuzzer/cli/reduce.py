@@ -49,8 +49,8 @@ def _errors() -> Iterator[None]:
             raise fail(str(e)) from None
 
 
-def _load(db: str, bucket_id: int) -> tuple[Store, BucketDetail]:
-    store = open_store(db, create=False)
+def _load(db: str, bucket_id: int, *, read_only: bool = False) -> tuple[Store, BucketDetail]:
+    store = open_store(db, create=False, read_only=read_only)
     return store, store.bucket(bucket_id)
 
 
@@ -170,7 +170,7 @@ def export_cmd(
     if fmt not in FORMATS:
         raise fail(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
     with _errors():
-        store, bucket = _load(db, bucket_id)
+        store, bucket = _load(db, bucket_id, read_only=True)
         text = export_bucket(bucket, fmt, {c.kernel for c in store.campaigns()})
         folder = write_bucket_folder(crashes, bucket) if crashes is not None else None
         if output is not None:

@@ -38,7 +38,7 @@ def ops_cmd(campaign: CampaignOpt = None, as_json: JsonOpt = False,
     Example: mmfuzz stats ops --campaign all
     """
     with user_errors():
-        store = open_store(db, readonly=True)
+        store = open_store(db, create=False, read_only=True)
         campaigns = _campaigns(store, campaign)
         cid = campaigns[0].id if campaign != "all" else None
         ops = summary(store.op_counts(cid))

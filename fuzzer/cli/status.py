@@ -34,7 +34,7 @@ def status_cmd(db: DbOption = DEFAULT_DB, limit: LimitOpt = 20) -> None:
     Example: mmfuzz status --db sqlite:///db/mmfuzz.sqlite
     """
     with user_errors():
-        rows = open_store(db, readonly=True).campaigns()[:limit]
+        rows = open_store(db, read_only=True).campaigns()[:limit]
     if not rows:
         out.print("no campaigns yet", markup=False)
         return

@@ -53,7 +53,7 @@ def list_cmd(
     """
     with user_errors():
         statuses = [s.strip() for arg in status or [] for s in arg.split(",") if s.strip()]
-        rows = open_store(db, readonly=True).buckets(
+        rows = open_store(db, create=False, read_only=True).buckets(
             status=statuses or None, kind=kind, kernel=kernel, since=_since(since),
             include_labelled=all_, sort=sort,
         )
@@ -74,7 +74,7 @@ def show_cmd(bucket_id: IdArg, as_json: JsonOpt = False, db: DbOption = DEFAULT_
     Example: mmfuzz triage show 3
     """
     with user_errors():
-        store = open_store(db, readonly=True)
+        store = open_store(db, create=False, read_only=True)
         b = store.bucket(bucket_id)
         original = _duplicated(store, b)
     if as_json:
@@ -139,7 +139,7 @@ def stats_cmd(as_json: JsonOpt = False, db: DbOption = DEFAULT_DB) -> None:
     Example: mmfuzz triage stats --json
     """
     with user_errors():
-        stats = open_store(db, readonly=True).stats()
+        stats = open_store(db, create=False, read_only=True).stats()
     if as_json:
         _echo_json(stats)
         return

@@ -6,7 +6,7 @@ made by an older mmfuzz gain the newer columns in place when opened.
 """
 
 from fuzzer.store.buckets import SORTS
-from fuzzer.store.db import DEFAULT_URL, StoreError
+from fuzzer.store.db import DEFAULT_URL, StoreError, StoreUnreachable
 from fuzzer.store.facade import Store, open_store
 from fuzzer.store.models import OPEN_STATUSES, STATUSES
 from fuzzer.store.rows import BucketDetail, BucketRow, CampaignRow, PointRow, SampleRow
@@ -26,5 +26,6 @@ __all__ = [
     "SampleRow",
     "Store",
     "StoreError",
+    "StoreUnreachable",
     "open_store",
 ]

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from fuzzer.store.db import StoreError, guarded, writer
 from fuzzer.store.models import Bucket, Campaign, Program
+from fuzzer.store.retry import PATIENCE
 
 _HASH = re.compile(r"[0-9a-f]{16}")
 
@@ -30,6 +31,9 @@ class StoreBase:
         self.engine = engine
         self.url = url  # for people: the SQLite path, or the URL without its password
         self._writer = writer(engine)
+        self._networked = engine.dialect.name != "sqlite"
+        self.patience = PATIENCE  # seconds a call retries while the server is away (retry.py)
+        self._retrying = False
 
     def _now(self) -> datetime:
         """The time a write is stamped with (UTC)."""
@@ -42,7 +46,8 @@ class StoreBase:
     @contextmanager
     def _write(self) -> Iterator[Session]:
         """One short write transaction, committed on leaving."""
-        with guarded(self.url), Session(self._writer, expire_on_commit=False) as s, s.begin():
+        with (guarded(self.url, networked=self._networked),
+              Session(self._writer, expire_on_commit=False) as s, s.begin()):
             yield s
 
     @contextmanager
@@ -50,7 +55,8 @@ class StoreBase:
         """One read transaction. A value that does not convert (a time that is not
         one, text that is not UTF-8) is a damaged database: a StoreError."""
         try:
-            with guarded(self.url), Session(self.engine) as s, s.begin():
+            with guarded(self.url, networked=self._networked), Session(self.engine) as s, \
+                    s.begin():
                 yield s
         except ValueError as e:  # raised by a column's conversion while rows are read
             raise StoreError(f"{self.url}: the database is damaged: "

@@ -7,6 +7,15 @@ takes the write lock before its first read, so two writers never both read
 "no such bucket" and race to insert it. Any other SQLAlchemy URL works too;
 nothing here emits SQLite-only SQL to it.
 
+PostgreSQL (a `postgresql://` URL, driven by psycopg 3) is set up apart, in
+the section at the end: a pooled connection is pinged before use, so one cut by
+a server restart is replaced; an engine for a command that only reads opens its
+connections with default_transaction_read_only; and schema creation and
+migration run under a transaction-level advisory lock, so processes opening a
+new database together create it once. An error that means the server is away
+(a cut or refused connection) is a StoreUnreachable, which the Store retries
+for a while (retry.py).
+
 Everything a user can get wrong (a missing or corrupt file, an unwritable
 directory, a bad URL, a locked or unreachable database) comes out as a
 StoreError whose message is one readable line.
@@ -19,6 +28,7 @@ import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 from sqlalchemy import URL, Connection, Engine, create_engine, event, exc, inspect, make_url
@@ -37,6 +47,10 @@ class StoreError(Exception):
     """A database problem a user can cause or fix; the message is one line."""
 
 
+class StoreUnreachable(StoreError):
+    """The database server is away (connection cut or refused): worth trying again."""
+
+
 def reason(error: BaseException) -> str:
     """The first line of what the driver said, without SQLAlchemy's decoration."""
     orig = getattr(error, "orig", None) or error
@@ -45,15 +59,20 @@ def reason(error: BaseException) -> str:
 
 
 @contextmanager
-def guarded(where: str) -> Iterator[None]:
-    """Turn driver errors (locked, disk full, read-only, gone) into a StoreError."""
+def guarded(where: str, *, networked: bool = False) -> Iterator[None]:
+    """Turn driver errors (locked, disk full, read-only, gone) into a StoreError; on a
+    networked database (not SQLite) a lost connection into a StoreUnreachable."""
     try:
         yield
     except exc.DBAPIError as e:
+        if networked and (e.connection_invalidated
+                          or isinstance(e, (exc.OperationalError, exc.InterfaceError))):
+            raise StoreUnreachable(f"{where}: {reason(e)}") from e
         raise StoreError(f"{where}: {reason(e)}") from e
 
 
-def open_engine(url: str | None, *, create: bool, readonly: bool = False) -> tuple[Engine, str]:
+def open_engine(url: str | None, *, create: bool,
+                read_only: bool = False) -> tuple[Engine, str]:
     """An engine on a checked database, and the name to show users for it.
 
     With create, missing directories and tables are created. Without it, the
@@ -61,20 +80,23 @@ def open_engine(url: str | None, *, create: bool, readonly: bool = False) -> tup
     tables and columns added since the database was made are added in place
     (migrate.py); existing rows are never rewritten.
 
-    With readonly (and not create), a SQLite file is opened read-only
-    (`mode=ro`, `PRAGMA query_only`): nothing the engine runs can write it, even
-    as root. Only a database that needs the newer tables or columns is written,
-    once, to add them, before it is opened read-only.
+    With read_only, for a command that only reads: a SQLite file (when not
+    create) is opened read-only (`mode=ro`, `PRAGMA query_only`), so nothing
+    the engine runs can write it, even as root; only a database that needs the
+    newer tables or columns is written, once, to add them, before it is opened
+    read-only. On PostgreSQL the engine's transactions are read-only (the schema
+    step alone may still write).
     """
     parsed = _parse(url or DEFAULT_URL)
     sqlite = parsed.get_backend_name() == "sqlite"
     where = _where(parsed)
     if sqlite:
         _check_sqlite_file(parsed, where, create=create)
-    ro = readonly and not create and sqlite and _sqlite_path(parsed) is not None
+    ro = read_only and not create and sqlite and _sqlite_path(parsed) is not None
     if ro and _needs_upgrade(parsed, where):
         open_engine(url, create=False)[0].dispose()  # adds them, or says why it cannot
-    engine = _engine(_read_only_url(parsed) if ro else parsed, where)
+    engine = _engine(_read_only_url(parsed) if ro else parsed, where,
+                     **_pg_engine_args(read_only) if _is_pg(parsed) else {})
     if sqlite:
         _setup_sqlite(engine, readonly=ro)
     _forget_across_fork(engine)
@@ -115,9 +137,12 @@ def writer(engine: Engine) -> Engine:
 
 def _parse(url: str) -> URL:
     try:
-        return make_url(url)
+        parsed = make_url(url)
     except exc.ArgumentError as e:
         raise StoreError(f"bad database URL {url!r}: {reason(e)}") from e
+    if parsed.drivername == "postgresql":  # the driver mmfuzz installs, not psycopg2
+        parsed = parsed.set(drivername=PG_DRIVER)
+    return parsed
 
 
 def _where(url: URL) -> str:
@@ -148,9 +173,9 @@ def _check_sqlite_file(url: URL, where: str, *, create: bool) -> None:
         raise StoreError(f"cannot create directory for {where}: {e.strerror}") from e
 
 
-def _engine(url: URL, where: str) -> Engine:
+def _engine(url: URL, where: str, **args: Any) -> Engine:
     try:
-        return create_engine(url)
+        return create_engine(url, **args)
     except exc.NoSuchModuleError as e:
         raise StoreError(f"bad database URL {where}: unknown database {url.drivername!r}") from e
     except exc.ArgumentError as e:
@@ -207,6 +232,8 @@ def _schema(engine: Engine, where: str, *, create: bool) -> None:
     # collide. An older database gains the newer tables and columns even without
     # create: that adds nothing a user could lose, and the queries need them.
     with _opening(where), writer(engine).begin() as conn:
+        if engine.dialect.name == "postgresql":
+            _pg_schema_lock(conn)
         if missing:
             Base.metadata.create_all(conn)  # only the tables still missing (checkfirst)
         add_missing_columns(conn)
@@ -220,3 +247,36 @@ def _opening(where: str) -> Iterator[None]:
         raise StoreError(f"cannot open {where}: {reason(e)}") from e
     except exc.DBAPIError as e:
         raise StoreError(f"{where} is not a readable mmfuzz database: {reason(e)}") from e
+
+
+# -- PostgreSQL: the engine's setup -------------------------------------------------
+
+PG_DRIVER = "postgresql+psycopg"
+PG_CONNECT_TIMEOUT = 10  # seconds to reach the server, for each connection attempt
+# pg_advisory_xact_lock's key for creating and migrating the schema: "mmfuzz" in ASCII.
+PG_SCHEMA_LOCK = 0x6D6D66757A7A
+
+
+def _is_pg(url: URL) -> bool:
+    return url.get_backend_name() == "postgresql"
+
+
+def _pg_engine_args(read_only: bool) -> dict[str, Any]:
+    """pool_pre_ping: a pooled connection cut by a server restart is replaced before use.
+    read_only: every transaction on the engine's connections is read-only by default."""
+    connect: dict[str, Any] = {"connect_timeout": PG_CONNECT_TIMEOUT}
+    if read_only:
+        connect["options"] = "-c default_transaction_read_only=on"
+    return {"pool_pre_ping": True, "connect_args": connect}
+
+
+def _pg_schema_lock(conn: Connection) -> None:
+    """Serialize schema creation and migration across processes, for this transaction.
+
+    Without it, two processes creating the tables of a new database together both
+    find them missing and both CREATE them: one fails on pg_class's unique index.
+    Under the lock the second one's create_all and migration check again and find
+    nothing to do. READ WRITE first: a read-only command may have to migrate too.
+    """
+    conn.exec_driver_sql("SET TRANSACTION READ WRITE")
+    conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({PG_SCHEMA_LOCK})")

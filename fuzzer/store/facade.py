@@ -6,7 +6,8 @@ and its short transactions (base.py): campaigns and their progress
 what reducing a bucket found (reduced.py), operation counts and totals
 (stats.py), and the shared corpus with the features its programs reached
 (corpus.py). Rows come back as frozen dataclasses (rows.py) detached from any
-session; divergences and progress go in as typed values (values.py).
+session; divergences and progress go in as typed values (values.py). Every
+public method rides out a database server that is away for a while (retry.py).
 """
 
 from __future__ import annotations
@@ -16,15 +17,18 @@ from fuzzer.store.campaigns import Campaigns
 from fuzzer.store.corpus import Corpus
 from fuzzer.store.db import open_engine
 from fuzzer.store.reduced import Reduced
+from fuzzer.store.retry import retry_when_unreachable
 from fuzzer.store.stats import Stats
 
 
+@retry_when_unreachable
 class Store(Campaigns, Buckets, Reduced, Stats, Corpus):
     """Campaigns, programs and divergence buckets in one database."""
 
 
-def open_store(url: str | None = None, *, create: bool = True, readonly: bool = False) -> Store:
+def open_store(url: str | None = None, *, create: bool = True, read_only: bool = False) -> Store:
     """Open the database at url (default: db/mmfuzz.sqlite under the current directory);
-    with readonly, for commands that only read, a SQLite file read-only."""
-    engine, where = open_engine(url, create=create and not readonly, readonly=readonly)
+    read_only for a command that only reads (db.py): a SQLite file is opened read-only,
+    a PostgreSQL session's transactions are read-only."""
+    engine, where = open_engine(url, create=create and not read_only, read_only=read_only)
     return Store(engine, where)
