@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from fuzzer.model.mseal import discard_refused
 from fuzzer.model.pages import (
     Prediction,
     Unsupported,
@@ -38,6 +39,7 @@ from fuzzer.prog.syscalls import (
     EFAULT,
     EINVAL,
     ENOMEM,
+    EPERM,
     MADV_COLD,
     MADV_DODUMP,
     MADV_DOFORK,
@@ -127,7 +129,8 @@ def madvise(state: State, addr: int, length: int, advice: int) -> Prediction:
     # madvise_do_behavior
     if advice in (MADV_POPULATE_READ, MADV_POPULATE_WRITE):
         return _populate(state, pages, write=advice == MADV_POPULATE_WRITE)
-    return _walk(state, pages, _PER_VMA[advice])
+    behavior = _PER_VMA[advice]
+    return _walk(state, pages, _sealed(behavior) if advice in DISCARD else behavior)
 
 
 # ------------------------------------------------------------- the walks
@@ -144,6 +147,18 @@ def _walk(state: State, pages: range, behavior: Callable[[State, int], int]) -> 
         if error:
             return err(error)
     return err(ENOMEM) if hole else ok()
+
+
+# is_discard: the advice a sealed private anonymous VMA may refuse (docs/SEMANTICS.md §14).
+DISCARD = frozenset({MADV_FREE, MADV_DONTNEED, MADV_DONTNEED_LOCKED, MADV_REMOVE,
+                     MADV_DONTFORK, MADV_WIPEONFORK, MADV_GUARD_INSTALL})
+
+
+def _sealed(behavior: Callable[[State, int], int]) -> Callable[[State, int], int]:
+    """madvise_vma_behavior: can_madvise_modify comes before the advice's own checks."""
+    def checked(state: State, idx: int) -> int:
+        return EPERM if discard_refused(state, idx) else behavior(state, idx)
+    return checked
 
 
 def _populate(state: State, pages: range, write: bool) -> Prediction:

@@ -50,6 +50,7 @@ class Attrs:
     # The execute-only protection key (x86 with PKU, Features.exec_only_readable False):
     # the pkey bits are VMA flags, so they keep VMAs apart too.
     xo: bool = False
+    sl: bool = False  # VM_SEALED (mseal, docs/SEMANTICS.md §14): smaps "sl"
     # shmem object id: AS, FS and FP (a memfd mapped private) pages have one;
     # 0 for private anonymous, the only mapping without a file
     obj: int = 0

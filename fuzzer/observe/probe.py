@@ -14,6 +14,7 @@ from functools import cache
 
 from fuzzer.model.features import Features
 from fuzzer.prog.syscalls import (
+    ENOSYS,
     MADV_DONTNEED_LOCKED,
     MADV_NOHUGEPAGE,
     MADV_POPULATE_READ,
@@ -95,6 +96,11 @@ def _pagemap_scan() -> bool:
         return _sys("ioctl", fd, PAGEMAP_SCAN, 0) != -ENOTTY
     finally:
         os.close(fd)
+
+
+def _mseal() -> bool:
+    # A zero length seals nothing (do_mseal returns before it looks at the VMAs).
+    return _sys("mseal", 0, 0, 0) != -ENOSYS
 
 
 def _multi_vma_move() -> bool:
@@ -243,4 +249,5 @@ def probe() -> Features:
         merge_into_null_anon_vma=_merge_into_null_anon_vma(),
         mprotect_uncharges=_mprotect_uncharges(),
         exec_only_readable=_exec_only_readable(),
+        mseal=_mseal(),
     )

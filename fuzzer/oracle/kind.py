@@ -15,6 +15,7 @@ class DivergenceKind(StrEnum):
     PROT = "prot"
     LOCK = "lock"
     FORK_FLAGS = "fork-flags"
+    SEAL = "seal"  # VM_SEALED (mseal) on pages the model has otherwise
     PRESENCE = "presence"
     VMA = "vma"
     RSS = "rss"

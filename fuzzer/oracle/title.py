@@ -32,7 +32,8 @@ from fuzzer.prog.syscalls import (
 )
 
 # Divergences about the state a call leaves behind, rather than its result.
-STATE_KINDS = frozenset({K.PRESENCE, K.LOCK, K.FORK_FLAGS, K.RSS, K.LOCKED, K.VMLCK, K.PROT})
+STATE_KINDS = frozenset({K.PRESENCE, K.LOCK, K.FORK_FLAGS, K.SEAL, K.RSS, K.LOCKED, K.VMLCK,
+                         K.PROT})
 # The mmap flags that decide the state a new mapping starts in; placement
 # (FIXED, FIXED_NOREPLACE) and accounting-only flags would split one bug into
 # many buckets. For the same reason state titles name a protection class

@@ -16,6 +16,7 @@ U64 = (1 << 64) - 1
 # Errno values (x86-64, asm-generic).
 EPERM, ENOMEM, EACCES, EFAULT, EEXIST, EINVAL = 1, 12, 13, 14, 17, 22
 EBADF, EAGAIN, EOVERFLOW, EOPNOTSUPP = 9, 11, 75, 95
+ENOSYS = 38  # a syscall the kernel under test lacks (mseal before 6.10)
 ERRNO_NAMES = {
     EPERM: "EPERM",
     EBADF: "EBADF",
@@ -27,6 +28,7 @@ ERRNO_NAMES = {
     EINVAL: "EINVAL",
     EOVERFLOW: "EOVERFLOW",
     EOPNOTSUPP: "EOPNOTSUPP",
+    ENOSYS: "ENOSYS",
 }
 
 SIGBUS, SIGSEGV = 7, 11
@@ -131,6 +133,7 @@ OP_EXIT = 1004
 # /memfd:mmfuzz (deleted)) and no flags; the supervisor sees memfd_create itself.
 SYS_MEMFD_CREATE, OP_MEMFD_CREATE = 319, 1010
 RLIM_INFINITY = U64
+SYS_MSEAL = 462  # 6.10+
 SYSCALLS: dict[str, Syscall] = {
     s.name: s
     for s in (
@@ -165,6 +168,8 @@ SYSCALLS: dict[str, Syscall] = {
         Syscall("memfd_create", SYS_MEMFD_CREATE, (), ranges=(), op=OP_MEMFD_CREATE),
         Syscall("ftruncate", 77, (("fd", Kind.INT), ("len", Kind.LEN)), ranges=()),
         Syscall("close", 3, (("fd", Kind.INT),), ranges=()),
+        # mseal(addr, len, flags): flags must be 0 (mm/mseal.c do_mseal)
+        Syscall("mseal", SYS_MSEAL, (("addr", Kind.ADDR), ("len", Kind.LEN), ("flags", Kind.INT))),
     )
 }
 BY_NR = {s.nr: s for s in SYSCALLS.values() if not s.is_pseudo}

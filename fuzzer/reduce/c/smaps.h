@@ -3,7 +3,7 @@ struct vma {
 	char perms[5], name[32];
 	unsigned long inode; /* the shmem object of a shared anonymous mapping */
 	long rss, pss, locked; /* kB */
-	int lo, lf, dc, wf, special;
+	int lo, lf, dc, wf, sl, special;
 };
 static struct vma vmas[1024];
 static int nvmas;
@@ -63,6 +63,7 @@ static int read_smaps(void)
 			v->lf = has_flag(line + 8, "lf") || has_flag(line + 8, "??");
 			v->dc = has_flag(line + 8, "dc");
 			v->wf = has_flag(line + 8, "wf");
+			v->sl = has_flag(line + 8, "sl");
 			v->special = has_flag(line + 8, "io") || has_flag(line + 8, "pf") ||
 						has_flag(line + 8, "mm") || has_flag(line + 8, "de");
 		}
