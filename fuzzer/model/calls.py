@@ -29,7 +29,7 @@ from fuzzer.model.pages import (
     unmap,
     wraps,
 )
-from fuzzer.model.state import ABSENT, Attrs, Page, State
+from fuzzer.model.state import ABSENT, GUARD, Attrs, Page, State
 from fuzzer.prog.program import ARENA_BASE, ARENA_SIZE, Call, page_up
 from fuzzer.prog.syscalls import (
     EAGAIN,
@@ -242,6 +242,7 @@ def mprotect(state: State, addr: int, length: int, prot: int) -> Prediction:
     if first != pages.start:
         return err(ENOMEM)
     new, xo = prot & RWX, _exec_only_pkey(state, prot)
+    stopped = 0  # the VMA whose populate met a guard marker: the rest of it stays (§15)
     for idx in pages:
         page = state.pages[idx]
         if page is None:
@@ -252,8 +253,12 @@ def mprotect(state: State, addr: int, length: int, prot: int) -> Prediction:
         # mprotect_fixup: a private locked VMA that becomes writable is populated.
         cow = a.lo and not a.shared and not a.prot & PROT_WRITE and new & PROT_WRITE
         state.pages[idx] = Page(replace(a, prot=new, xo=xo), page.state)
-        if cow and not a.lf:
-            fault(state, idx, write=True)
+        vma = vmas.slot(state, idx)[0]
+        if cow and not a.lf and vma != stopped:
+            if page.state == GUARD:
+                stopped = vma
+            else:
+                fault(state, idx, write=True)
     return ok()
 
 
@@ -347,6 +352,8 @@ def touch(state: State, addr: int, mode: int) -> Prediction:
         return Prediction(signal=(SIGSEGV, SEGV_PKUERR))
     if not allowed:
         return Prediction(signal=(SIGSEGV, SEGV_ACCERR))
+    if page.state == GUARD:  # handle_pte_marker: VM_FAULT_SIGSEGV (§15)
+        return Prediction(signal=(SIGSEGV, SEGV_MAPERR))
     if not fault(state, idx, write):
         return Prediction(signal=(SIGBUS, BUS_ADRERR))  # past the shmem object's end
     return Prediction()

@@ -16,6 +16,7 @@ from fuzzer.model.features import Features
 from fuzzer.prog.syscalls import (
     ENOSYS,
     MADV_DONTNEED_LOCKED,
+    MADV_GUARD_REMOVE,
     MADV_NOHUGEPAGE,
     MADV_POPULATE_READ,
     MAP_ANONYMOUS,
@@ -96,6 +97,15 @@ def _pagemap_scan() -> bool:
         return _sys("ioctl", fd, PAGEMAP_SCAN, 0) != -ENOTTY
     finally:
         os.close(fd)
+
+
+def _guard_regions() -> bool:
+    # Removing guards where there are none changes nothing; before 6.13 it is EINVAL.
+    p = _scratch(1)
+    try:
+        return _sys("madvise", p, PAGE, MADV_GUARD_REMOVE) == 0
+    finally:
+        _sys("munmap", p, PAGE)
 
 
 def _mseal() -> bool:
@@ -250,4 +260,5 @@ def probe() -> Features:
         mprotect_uncharges=_mprotect_uncharges(),
         exec_only_readable=_exec_only_readable(),
         mseal=_mseal(),
+        guard_regions=_guard_regions(),
     )

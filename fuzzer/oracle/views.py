@@ -15,6 +15,7 @@ from fuzzer.prog.syscalls import PAGE
 from fuzzer.snapshot.parse import (
     PM_EXCLUSIVE,
     PM_FILE,
+    PM_GUARD,
     PM_PFN_MASK,
     PM_PRESENT,
     Snapshot,
@@ -28,6 +29,7 @@ PRESENCE_NAMES = {
     "a": "shared anonymous",
     "F": "shmem",
     "f": "shared shmem",
+    "G": "guard",
 }
 
 
@@ -64,7 +66,7 @@ def model_view(pages: list[Page | None]) -> View:
 
 def presence(word: int, zero_pfn: int) -> str:
     if not word & PM_PRESENT:
-        return "."
+        return "G" if word & PM_GUARD else "."
     if zero_pfn and word & PM_PFN_MASK == zero_pfn:
         return "Z"
     exclusive = bool(word & PM_EXCLUSIVE)
