@@ -19,10 +19,12 @@ from fuzzer.inject.api import (
     Then,
 )
 from fuzzer.inject.deep import DEEP
+from fuzzer.inject.process import Process
 from fuzzer.prog.syscalls import (
     ENOMEM,
     EPERM,
     MADV_DONTNEED_LOCKED,
+    MADV_GUARD_REMOVE,
     MADV_POPULATE_READ,
     MAP_FIXED_NOREPLACE,
     MAP_LOCKED,
@@ -212,10 +214,24 @@ class MunmapSealedUnmapsHead(Injection):
         return Then((Extra("munmap", (addr, head)),)) if head else None
 
 
+class GuardDroppedOnFork(Injection):
+    name = "guard-dropped-on-fork"
+    description = ("fork() does not copy guard markers: the child's guard regions are gone, "
+                   "and a touch there maps a page instead of raising SIGSEGV.")
+    source = ("the class of bug VM_MAYBE_GUARD was added for (Lorenzo Stoakes, 2025): "
+              "vma_needs_copy() skipped the page tables, markers included, of a VMA it "
+              "thought empty")
+
+    def on_fork(self, parent: Process, child: Process) -> Then | None:
+        extras = tuple(Extra("madvise", (v.start, v.size, MADV_GUARD_REMOVE))
+                       for v in child.vmas if "gu" in v.flags)
+        return Then(extras) if extras else None
+
+
 SHALLOW: tuple[type[Injection], ...] = (
     PopulateNeedsLock, MlockallOnfaultAccepted, Mlock2OnfaultIgnored, MunlockSkipped,
     MremapGrowUnlocked, FixedNoreplaceAsHint, MmapLen0Accepted, MprotectLockedNoCow,
-    MsealHoleSealsHead, MunmapSealedUnmapsHead,
+    MsealHoleSealsHead, MunmapSealedUnmapsHead, GuardDroppedOnFork,
 )
 CATALOGUE: dict[str, type[Injection]] = {cls.name: cls for cls in SHALLOW + DEEP}
 """Every named injection; the deep ones (`deep = True`, fuzzer/inject/deep.py) need several

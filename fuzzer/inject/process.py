@@ -110,10 +110,14 @@ class Process:
         vma = self._vma_at(addr)
         return None if vma is None else vma.flags
 
-    def _vma_at(self, addr: int) -> Vma | None:
+    @property
+    def vmas(self) -> tuple[Vma, ...]:
+        """Every VMA of the process as smaps shows it (start, end, flags, ...)."""
         with open(f"/proc/{self.pid}/smaps") as f:
-            vmas = parse_smaps(f.read())
-        return next((v for v in vmas if v.start <= addr < v.end), None)
+            return parse_smaps(f.read())
+
+    def _vma_at(self, addr: int) -> Vma | None:
+        return next((v for v in self.vmas if v.start <= addr < v.end), None)
 
     def _status(self, key: str) -> str:
         with open(f"/proc/{self.pid}/status") as f:
