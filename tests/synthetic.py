@@ -50,7 +50,7 @@ def synthetic_snapshot(state: State) -> Snapshot:
         perms = "".join(c if a.prot & b else "-" for c, b in (("r", 1), ("w", 2), ("x", 4)))
         perms += "s" if a.shared else "p"
         flags = {"mr", "mw", "me"} | {f for f, on in (("lo", a.lo), ("lf", a.lf), ("dc", a.dc),
-                                                      ("wf", a.wf)) if on}
+                                                      ("wf", a.wf), ("sl", a.sl)) if on}
         vmas.append(Vma(ARENA_BASE + i * PAGE, ARENA_BASE + (j + 1) * PAGE, perms,
                         a.obj, "/dev/zero (deleted)" if a.shared else "", rss, pss,
                         pss if a.lo else 0, frozenset(flags)))

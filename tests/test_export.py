@@ -154,6 +154,7 @@ AGREEING = [
     ("lock", f"mmap(@0, 2p, {RW}, {AP}, -1, 0)\nmlock2(@0, 2p, MLOCK_ONFAULT)\n", 1),
     ("lock", f"mmap(@0, 2p, {RW}, {AP}, -1, 0)\nmlockall(MCL_CURRENT|MCL_ONFAULT)\n", 1),
     ("fork-flags", f"mmap(@0, 2p, {RW}, {AP}, -1, 0)\nmadvise(@1, 1p, MADV_WIPEONFORK)\n", 1),
+    ("seal", f"mmap(@0, 2p, {RW}, {AP}, -1, 0)\nmseal(@1, 1p, 0)\n", 1),
     ("vmlck", f"mmap(@0, 2p, {RW}, {AP}|MAP_LOCKED, -1, 0)\nmunlock(@0, 1p)\n", 1),
     ("mapping", f"mmap(@0, 2p, {RW}, {AP}, -1, 0)\nmmap(@0, 1p, {RW}, MAP_PRIVATE|"
                 f"MAP_ANONYMOUS|MAP_FIXED_NOREPLACE, -1, 0)\n", 1),

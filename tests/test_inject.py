@@ -33,6 +33,20 @@ AP = "MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED"
 
 # (injection, program, the title its first divergence must have)
 CASES = [
+    ("guard-dropped-on-fork", f"""
+        mmap(@0, 2p, {RW}, {AP}, -1, 0)
+        madvise(@1, 1p, MADV_GUARD_INSTALL)
+        fork()
+        """, "presence: fork left pages absent in the child"),
+    ("mseal-hole-seals-head", f"""
+        mmap(@0, 2p, {RW}, {AP}, -1, 0)
+        mseal(@0, 3p, 0)
+        """, "seal: mseal left pages sealed"),
+    ("munmap-sealed-unmaps-head", f"""
+        mmap(@0, 3p, {RW}, {AP}, -1, 0)
+        mseal(@2, 1p, 0)
+        munmap(@0, 3p)
+        """, "mapping: munmap left pages unmapped"),
     ("populate-needs-lock", f"""
         mmap(@0, 4p, {RW}, {AP}|MAP_POPULATE, -1, 0)
         """, "presence: mmap(PRIVATE|ANONYMOUS|POPULATE, RW) left pages absent"),

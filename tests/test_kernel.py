@@ -227,7 +227,7 @@ def test_campaign_in_uml_stores_guest_release_and_features(tmp_path: Path) -> No
     assert features["lf_mnemonic"] is False  # "lf" in smaps came with 6.2
     for name in ("write_implies_read", "thp", "map_stack_nohugepage", "mremap_checks_first",
                  "madv_populate_stops_at_hole", "merge_into_null_anon_vma",
-                 "mprotect_uncharges"):
+                 "mprotect_uncharges", "mseal", "guard_regions"):
         assert features[name] is False, name  # UML, and 6.1 (see UML_DIFFERENCES)
     assert campaign.options["kernel"] == f"uml:{UML}"
     for bucket in store.buckets(include_labelled=True):
@@ -318,6 +318,21 @@ UML_DIFFERENCES = {
         madvise(@0, 1p, MADV_POPULATE_WRITE)
         mprotect(@4, 2p, PROT_NONE)
         mremap(@4, 2p, 3p, MREMAP_MAYMOVE, @0)
+    """,
+    # Guard regions came with 6.13: on 6.1 the advice is unknown (EINVAL), and the
+    # page the install would have guarded is touched as usual.
+    "guard_regions": """
+        mmap(@0, 2p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
+        madvise(@0, 1p, MADV_GUARD_INSTALL)
+        touch(@0, write)
+        madvise(@0, 1p, MADV_GUARD_REMOVE)
+    """,
+    # mseal came with 6.10: on 6.1 it is ENOSYS, nothing is sealed, and the munmap
+    # a seal would refuse succeeds.
+    "mseal": """
+        mmap(@0, 2p, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
+        mseal(@0, 2p, 0)
+        munmap(@0, 1p)
     """,
 }
 

@@ -24,6 +24,8 @@ SINCE = [
     ("map_fixed_noreplace", (4, 17)),
     ("madv_populate", (5, 14)),
     ("madv_dontneed_locked", (5, 18)),
+    ("mseal", (6, 10)),
+    ("guard_regions", (6, 13)),
     ("lf_mnemonic", (6, 2)),
     ("pagemap_scan", (6, 7)),
     ("mremap_multi_vma_move", (6, 17)),

@@ -67,6 +67,8 @@ CANONICAL = [
     "mlockall(MCL_ONFAULT|0x8)",
     "mlockall(0)",
     "munlockall()",
+    "mseal(@1, 2p, 0)",
+    "mseal(@1+5, 0, 1)",
     "fork()",
     "exit()",
     "drop_cap_ipc_lock()",

@@ -178,6 +178,9 @@ ROWS = [
     row("fork-flags-dontfork", f"{MAP2}\nmadvise(@0, 2p, MADV_DONTFORK)", flags(1, drop="dc")),
     row("fork-flags-wipeonfork", f"{MAP2}\nmadvise(@0, 2p, MADV_WIPEONFORK)", flags(1, drop="wf")),
     row("fork-flags-dofork", f"{MAP2}\nmadvise(@0, 2p, MADV_DOFORK)", flags(1, add="dc")),
+    # seal
+    row("seal-lost", f"{MAP2}\nmseal(@0, 2p, 0)", flags(1, drop="sl")),
+    row("seal-gained", f"{MAP2}\nmunmap(@1, 1p)", flags(1, add="sl")),
     # presence
     row("presence-absent", f"mmap(@0, 4p, {RW}, {PA}|MAP_POPULATE, -1, 0)",
         word(2, 0, "absent")),

@@ -102,7 +102,7 @@ struct vma {
 	/* the shmem object of a shared anonymous mapping */
 	unsigned long inode;
 	long rss, pss, locked; /* kB */
-	int lo, lf, dc, wf, special;
+	int lo, lf, dc, wf, sl, special;
 };
 #define MAX_VMAS 1024
 static struct vma vmas[MAX_VMAS];
@@ -167,6 +167,7 @@ static int read_smaps(void)
 			v->lf = has_flag(f, "lf") || has_flag(f, "??");
 			v->dc = has_flag(f, "dc");
 			v->wf = has_flag(f, "wf");
+			v->sl = has_flag(f, "sl");
 			v->special = has_flag(f, "io") ||
 				     has_flag(f, "pf") ||
 				     has_flag(f, "mm") ||

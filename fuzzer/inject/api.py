@@ -60,12 +60,15 @@ the one before it left):
 What an injection may read of a process, computed when asked (`call.process`,
 and the `Process` views `on_fork` gets): `.pid`; `.lock_at(addr)`, the lock of
 the VMA holding addr ("unlocked", "locked", "onfault"; None if unmapped, from
-smaps VmFlags lo/lf); `.mcl_future`, the lock new mappings get after
-mlockall(MCL_FUTURE) (same values; mm->def_flags is not in /proc, so the
-injector follows it from the mlockall/munlockall calls the kernel really ran,
-after any Rewrite/Replace/Skip, extra calls included: fresh in a fork child and
-after exec, shared after vfork); `.memlock`, RLIMIT_MEMLOCK as (soft, hard)
-bytes (resource.RLIM_INFINITY for none); `.cap_eff` and `.cap_ipc_lock`, the
+smaps VmFlags lo/lf); `.flags_at(addr)`, that VMA's smaps VmFlags as a set of
+names ("sl" sealed, "gu" maybe guarded, ...; None if unmapped); `.vmas`, every
+VMA as smaps shows it (fuzzer.snapshot Vma: start, end, flags, ...);
+`.mcl_future`, the lock new mappings get after mlockall(MCL_FUTURE) (same
+values; mm->def_flags is not in /proc, so the injector follows it from the
+mlockall/munlockall calls the kernel really ran, after any
+Rewrite/Replace/Skip, extra calls included: fresh in a fork child and after
+exec, shared after vfork); `.memlock`, RLIMIT_MEMLOCK as (soft, hard) bytes
+(resource.RLIM_INFINITY for none); `.cap_eff` and `.cap_ipc_lock`, the
 effective capabilities; `.vmlck`, status VmLck in bytes; and on a call,
 `call.pagemap(addr, pages)`, the raw pagemap words. Nothing here changes the
 process: only the actions above do.

@@ -19,8 +19,12 @@ from fuzzer.inject.api import (
     Then,
 )
 from fuzzer.inject.deep import DEEP
+from fuzzer.inject.process import Process
 from fuzzer.prog.syscalls import (
+    ENOMEM,
+    EPERM,
     MADV_DONTNEED_LOCKED,
+    MADV_GUARD_REMOVE,
     MADV_POPULATE_READ,
     MAP_FIXED_NOREPLACE,
     MAP_LOCKED,
@@ -164,9 +168,70 @@ class MprotectLockedNoCow(Injection):
         return Then(tuple(extras)) if extras else None
 
 
+# How far the seal injections look along a range, in pages (the arena is smaller).
+_SEAL_SCAN = 64
+
+
+def _run(call: Syscall, addr: int, length: int, sealed: bool) -> int:
+    """Bytes from `addr` (at most `length`) mapped in VMAs whose seal is `sealed`."""
+    n = 0
+    while n * PAGE < length and n < _SEAL_SCAN:
+        flags = call.process.flags_at(addr + n * PAGE)
+        if flags is None or ("sl" in flags) != sealed:
+            break
+        n += 1
+    return n * PAGE
+
+
+class MsealHoleSealsHead(Injection):
+    name = "mseal-hole-seals-head"
+    description = ("mseal() of a range with a hole seals the VMAs before the hole, then fails "
+                   "with ENOMEM: the range is not checked for holes before anything is sealed.")
+    source = ("hypothetical: mseal_apply() walking the VMAs without range_contains_unmapped() "
+              "first (mm/mseal.c), the way mprotect and madvise treat a hole")
+
+    def on_exit(self, call: Syscall, result: int) -> ExitAction:
+        if call.name != "mseal" or result != -ENOMEM or call.args["addr"] % PAGE:
+            return None
+        addr, length = call.args["addr"], call.args["len"]
+        head = _run(call, addr, length, sealed=False)
+        return Then((Extra("mseal", (addr, head, 0)),)) if head else None
+
+
+class MunmapSealedUnmapsHead(Injection):
+    name = "munmap-sealed-unmaps-head"
+    description = ("munmap() of a range whose later VMAs are sealed unmaps the unsealed VMAs "
+                   "before the first sealed one, then fails with EPERM: the refusal is not "
+                   "atomic, and memory the caller still relies on is gone.")
+    source = ("hypothetical: vms_gather_munmap_vmas() (mm/vma.c) meeting the sealed VMA after "
+              "the ones before it were already torn down, as a broken abort path would")
+
+    def on_exit(self, call: Syscall, result: int) -> ExitAction:
+        if call.name != "munmap" or result != -EPERM or call.args["addr"] % PAGE:
+            return None
+        addr, length = call.args["addr"], call.args["len"]
+        head = _run(call, addr, length, sealed=False)
+        return Then((Extra("munmap", (addr, head)),)) if head else None
+
+
+class GuardDroppedOnFork(Injection):
+    name = "guard-dropped-on-fork"
+    description = ("fork() does not copy guard markers: the child's guard regions are gone, "
+                   "and a touch there maps a page instead of raising SIGSEGV.")
+    source = ("the class of bug VM_MAYBE_GUARD was added for (Lorenzo Stoakes, 2025): "
+              "vma_needs_copy() skipped the page tables, markers included, of a VMA it "
+              "thought empty")
+
+    def on_fork(self, parent: Process, child: Process) -> Then | None:
+        extras = tuple(Extra("madvise", (v.start, v.size, MADV_GUARD_REMOVE))
+                       for v in child.vmas if "gu" in v.flags)
+        return Then(extras) if extras else None
+
+
 SHALLOW: tuple[type[Injection], ...] = (
     PopulateNeedsLock, MlockallOnfaultAccepted, Mlock2OnfaultIgnored, MunlockSkipped,
     MremapGrowUnlocked, FixedNoreplaceAsHint, MmapLen0Accepted, MprotectLockedNoCow,
+    MsealHoleSealsHead, MunmapSealedUnmapsHead, GuardDroppedOnFork,
 )
 CATALOGUE: dict[str, type[Injection]] = {cls.name: cls for cls in SHALLOW + DEEP}
 """Every named injection; the deep ones (`deep = True`, fuzzer/inject/deep.py) need several

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from fuzzer.prog.syscalls import MCL_FUTURE, MCL_ONFAULT, SYSCALLS
-from fuzzer.snapshot.parse import parse_smaps, parse_vmlck
+from fuzzer.snapshot.parse import Vma, parse_smaps, parse_vmlck
 
 Lock = Literal["unlocked", "locked", "onfault"]
 CAP_IPC_LOCK = 14
@@ -99,12 +99,25 @@ class Process:
     def lock_at(self, addr: int) -> Lock | None:
         """The lock of the VMA holding `addr` (smaps VmFlags: lo, and lf for on-fault);
         None if nothing is mapped there."""
+        vma = self._vma_at(addr)
+        if vma is None:
+            return None
+        return "unlocked" if not vma.lo else "onfault" if vma.lf else "locked"
+
+    def flags_at(self, addr: int) -> frozenset[str] | None:
+        """The smaps VmFlags of the VMA holding `addr` ("sl" for sealed, ...); None if
+        nothing is mapped there."""
+        vma = self._vma_at(addr)
+        return None if vma is None else vma.flags
+
+    @property
+    def vmas(self) -> tuple[Vma, ...]:
+        """Every VMA of the process as smaps shows it (start, end, flags, ...)."""
         with open(f"/proc/{self.pid}/smaps") as f:
-            vmas = parse_smaps(f.read())
-        for vma in vmas:
-            if vma.start <= addr < vma.end:
-                return ("unlocked" if not vma.lo else "onfault" if vma.lf else "locked")
-        return None
+            return parse_smaps(f.read())
+
+    def _vma_at(self, addr: int) -> Vma | None:
+        return next((v for v in self.vmas if v.start <= addr < v.end), None)
 
     def _status(self, key: str) -> str:
         with open(f"/proc/{self.pid}/status") as f:

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from fuzzer.model import madvise as madvise_mod
-from fuzzer.model import memfd, vmas
+from fuzzer.model import memfd, mseal, vmas
 from fuzzer.model import mremap as mremap_mod
 from fuzzer.model.mlockall import mlockall, munlockall
 from fuzzer.model.pages import (
@@ -29,7 +29,7 @@ from fuzzer.model.pages import (
     unmap,
     wraps,
 )
-from fuzzer.model.state import ABSENT, Attrs, Page, State
+from fuzzer.model.state import ABSENT, GUARD, Attrs, Page, State
 from fuzzer.prog.program import ARENA_BASE, ARENA_SIZE, Call, page_up
 from fuzzer.prog.syscalls import (
     EAGAIN,
@@ -176,6 +176,8 @@ def _map(state: State, attrs: Attrs, addr: int, length: int, pgoff: int, file: i
         if file is not None:  # its population fills the memfd's cache
             mremap_mod.map_outside(state, attrs, pgoff, [], length // PAGE, wants_populate)
         return ok(OUTSIDE)
+    if mseal.unmap_refused(state, pages):
+        return err(EPERM)  # __mmap_region -> vms_gather_munmap_vmas
     unmap(state, pages)  # MAP_FIXED replaces whatever overlaps, as munmap would
     vmas.track(state)  # ... first: a new VMA, even where its pages look like the old ones
     if file is None and attrs.shared:  # shmem_zero_setup: a new object as large as the mapping
@@ -207,6 +209,8 @@ def munmap(state: State, addr: int, length: int) -> Prediction:
     length = page_up(length)
     if length == 0:
         return err(EINVAL)
+    if mseal.unmap_refused(state, arena_pages(addr, length)):
+        return err(EPERM)  # nothing is unmapped (docs/SEMANTICS.md §14)
     unmap(state, arena_pages(addr, length))
     return ok()
 
@@ -238,16 +242,23 @@ def mprotect(state: State, addr: int, length: int, prot: int) -> Prediction:
     if first != pages.start:
         return err(ENOMEM)
     new, xo = prot & RWX, _exec_only_pkey(state, prot)
+    stopped = 0  # the VMA whose populate met a guard marker: the rest of it stays (§15)
     for idx in pages:
         page = state.pages[idx]
         if page is None:
             return err(ENOMEM)  # VMAs before the hole keep their new protection
         a = page.attrs
+        if a.sl:
+            return err(EPERM)  # mprotect_fixup, even for the same protection: VMAs before stay
         # mprotect_fixup: a private locked VMA that becomes writable is populated.
         cow = a.lo and not a.shared and not a.prot & PROT_WRITE and new & PROT_WRITE
         state.pages[idx] = Page(replace(a, prot=new, xo=xo), page.state)
-        if cow and not a.lf:
-            fault(state, idx, write=True)
+        vma = vmas.slot(state, idx)[0]
+        if cow and not a.lf and vma != stopped:
+            if page.state == GUARD:
+                stopped = vma
+            else:
+                fault(state, idx, write=True)
     return ok()
 
 
@@ -341,6 +352,8 @@ def touch(state: State, addr: int, mode: int) -> Prediction:
         return Prediction(signal=(SIGSEGV, SEGV_PKUERR))
     if not allowed:
         return Prediction(signal=(SIGSEGV, SEGV_ACCERR))
+    if page.state == GUARD:  # handle_pte_marker: VM_FAULT_SIGSEGV (§15)
+        return Prediction(signal=(SIGSEGV, SEGV_MAPERR))
     if not fault(state, idx, write):
         return Prediction(signal=(SIGBUS, BUS_ADRERR))  # past the shmem object's end
     return Prediction()
@@ -356,6 +369,7 @@ _HANDLERS: dict[str, Callable[..., Prediction]] = {
     "touch": touch,
     "mremap": mremap_mod.mremap,
     "madvise": madvise_mod.madvise,
+    "mseal": mseal.mseal,
     "mlockall": mlockall,
     "munlockall": munlockall,
     "prlimit_memlock": prlimit_memlock,
@@ -369,7 +383,7 @@ _HANDLERS: dict[str, Callable[..., Prediction]] = {
 SUPPORTED = frozenset(
     {"mmap", "munmap", "mprotect", "mlock", "mlock2", "munlock", "touch", "mlockall",
      "munlockall", "prlimit_memlock", "drop_cap_ipc_lock", "memfd_create", "ftruncate",
-     "close"}
+     "close", "mseal"}
     | ({"mremap"} if mremap_mod.MODELLED else set())
     | ({"madvise"} if madvise_mod.MODELLED else set())
 )

@@ -36,6 +36,8 @@ class Features:
     # such a mapping the execute-only pkey (arch/x86/mm/pkeys.c execute_only_pkey), whose
     # PKRU bits deny every data access, so populate fails and a touch is SEGV_PKUERR.
     exec_only_readable: bool = True
+    mseal: bool = True  # the mseal syscall (6.10+; before it, ENOSYS)
+    guard_regions: bool = True  # MADV_GUARD_INSTALL/REMOVE (6.13+; before, EINVAL)
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)

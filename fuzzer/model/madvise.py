@@ -21,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
+from fuzzer.model import vmas
+from fuzzer.model.mseal import discard_refused
 from fuzzer.model.pages import (
     Prediction,
     Unsupported,
@@ -31,13 +33,14 @@ from fuzzer.model.pages import (
     unmap_file_pages,
     wraps,
 )
-from fuzzer.model.state import ABSENT, ANON, Page, State
+from fuzzer.model.state import ABSENT, ANON, GUARD, Page, State
 from fuzzer.prog.program import page_up
 from fuzzer.prog.syscalls import (
     EACCES,
     EFAULT,
     EINVAL,
     ENOMEM,
+    EPERM,
     MADV_COLD,
     MADV_DODUMP,
     MADV_DOFORK,
@@ -46,6 +49,8 @@ from fuzzer.prog.syscalls import (
     MADV_DONTNEED,
     MADV_DONTNEED_LOCKED,
     MADV_FREE,
+    MADV_GUARD_INSTALL,
+    MADV_GUARD_REMOVE,
     MADV_HUGEPAGE,
     MADV_KEEPONFORK,
     MADV_MERGEABLE,
@@ -71,7 +76,6 @@ MODELLED = True
 # Valid advice (madvise_behavior_valid) that the program format does not name.
 # They are here, not in the syscall table, because only this module needs them.
 MADV_COLLAPSE, MADV_HWPOISON, MADV_SOFT_OFFLINE = 25, 100, 101
-MADV_GUARD_INSTALL, MADV_GUARD_REMOVE = 102, 103
 
 # Advice values whose effect the model does not predict, and why.
 UNSUPPORTED_ADVICE: dict[int, str] = {
@@ -80,8 +84,6 @@ UNSUPPORTED_ADVICE: dict[int, str] = {
     MADV_COLLAPSE: "MADV_COLLAPSE (THP collapse)",
     MADV_HWPOISON: "MADV_HWPOISON (memory-failure injection)",
     MADV_SOFT_OFFLINE: "MADV_SOFT_OFFLINE (memory-failure injection)",
-    MADV_GUARD_INSTALL: "MADV_GUARD_INSTALL (guard regions)",
-    MADV_GUARD_REMOVE: "MADV_GUARD_REMOVE (guard regions)",
 }
 
 # madvise_behavior_valid with CONFIG_KSM and CONFIG_TRANSPARENT_HUGEPAGE, as the
@@ -92,6 +94,7 @@ VALID_ADVICE = frozenset({
     MADV_REMOVE, MADV_DONTFORK, MADV_DOFORK, MADV_MERGEABLE, MADV_UNMERGEABLE, MADV_HUGEPAGE,
     MADV_NOHUGEPAGE, MADV_DONTDUMP, MADV_DODUMP, MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_COLD,
     MADV_PAGEOUT, MADV_POPULATE_READ, MADV_POPULATE_WRITE, MADV_DONTNEED_LOCKED,
+    MADV_GUARD_INSTALL, MADV_GUARD_REMOVE,
 })
 
 def _valid_advice(state: State) -> frozenset[int]:
@@ -101,6 +104,8 @@ def _valid_advice(state: State) -> frozenset[int]:
         missing |= {MADV_POPULATE_READ, MADV_POPULATE_WRITE}  # 5.14+
     if not state.features.madv_dontneed_locked:
         missing.add(MADV_DONTNEED_LOCKED)  # 5.18+
+    if not state.features.guard_regions:
+        missing |= {MADV_GUARD_INSTALL, MADV_GUARD_REMOVE}  # 6.13+
     if not state.features.thp:
         missing |= {MADV_HUGEPAGE, MADV_NOHUGEPAGE}  # without CONFIG_TRANSPARENT_HUGEPAGE
     return VALID_ADVICE - missing
@@ -127,7 +132,8 @@ def madvise(state: State, addr: int, length: int, advice: int) -> Prediction:
     # madvise_do_behavior
     if advice in (MADV_POPULATE_READ, MADV_POPULATE_WRITE):
         return _populate(state, pages, write=advice == MADV_POPULATE_WRITE)
-    return _walk(state, pages, _PER_VMA[advice])
+    behavior = _PER_VMA[advice]
+    return _walk(state, pages, _sealed(behavior) if advice in DISCARD else behavior)
 
 
 # ------------------------------------------------------------- the walks
@@ -144,6 +150,18 @@ def _walk(state: State, pages: range, behavior: Callable[[State, int], int]) -> 
         if error:
             return err(error)
     return err(ENOMEM) if hole else ok()
+
+
+# is_discard: the advice a sealed private anonymous VMA may refuse (docs/SEMANTICS.md §14).
+DISCARD = frozenset({MADV_FREE, MADV_DONTNEED, MADV_DONTNEED_LOCKED, MADV_REMOVE,
+                     MADV_DONTFORK, MADV_WIPEONFORK, MADV_GUARD_INSTALL})
+
+
+def _sealed(behavior: Callable[[State, int], int]) -> Callable[[State, int], int]:
+    """madvise_vma_behavior: can_madvise_modify comes before the advice's own checks."""
+    def checked(state: State, idx: int) -> int:
+        return EPERM if discard_refused(state, idx) else behavior(state, idx)
+    return checked
 
 
 def _populate(state: State, pages: range, write: bool) -> Prediction:
@@ -166,6 +184,8 @@ def _populate(state: State, pages: range, write: bool) -> Prediction:
             continue
         if not page.attrs.prot & need:
             return err(EINVAL)
+        if page.state == GUARD:
+            return err(EFAULT)  # the fault on the marker is VM_FAULT_SIGSEGV (§15)
         # follow_page_mask finds pages already mapped well enough; only the rest fault
         # (a read fault on shmem maps cached neighbours around it). A write needs a
         # private page to be anonymous: a zero page or a memfd's cached page breaks COW.
@@ -188,10 +208,12 @@ def _set(state: State, idx: int, **changes: bool) -> None:
 
 
 def _zap(state: State, idx: int) -> None:
-    """zap_page_range_single_batched: the PTE goes; shmem keeps the page cached."""
+    """zap_page_range_single_batched: the PTE goes; shmem keeps the page cached. A guard
+    marker stays (zap_details without ZAP_FLAG_DROP_MARKER, §15)."""
     page = state.pages[idx]
     assert page is not None
-    state.pages[idx] = Page(page.attrs, ABSENT)
+    if page.state != GUARD:
+        state.pages[idx] = Page(page.attrs, ABSENT)
 
 
 def _willneed(state: State, idx: int) -> int:
@@ -283,6 +305,34 @@ def _wipeonfork(state: State, idx: int) -> int:
     return 0
 
 
+def _guard_install(state: State, idx: int) -> int:
+    """madvise_guard_install (§15): is_valid_guard_vma refuses VM_LOCKED; the page is
+    zapped and a marker installed; anon_vma_prepare, so that fork copies the markers."""
+    page = state.pages[idx]
+    assert page is not None
+    if page.attrs.lo:
+        return EINVAL
+    if page.attrs.obj:
+        raise Unsupported(SHMEM_GUARDS)
+    vmas.anon_vma_at(state, idx)
+    state.pages[idx] = Page(page.attrs, GUARD)
+    return 0
+
+
+def _guard_remove(state: State, idx: int) -> int:
+    """madvise_guard_remove (§15): locked VMAs are allowed; the marker goes, no page comes."""
+    page = state.pages[idx]
+    assert page is not None
+    if page.state == GUARD:
+        state.pages[idx] = Page(page.attrs, ABSENT)
+    return 0
+
+
+# Guards in shmem and memfd mappings set VM_MAYBE_GUARD ("gu"), after which fork copies
+# the VMA's page tables (vma_needs_copy), shmem pages included: not modelled yet.
+SHMEM_GUARDS = "MADV_GUARD_INSTALL on a shmem or memfd mapping"
+
+
 _PER_VMA: dict[int, Callable[[State, int], int]] = {
     MADV_NORMAL: _flag_setter(rr=False, sr=False),
     MADV_RANDOM: _flag_setter(rr=True, sr=False),
@@ -303,4 +353,6 @@ _PER_VMA: dict[int, Callable[[State, int], int]] = {
     MADV_KEEPONFORK: _flag_setter(wf=False),  # EINVAL only on VM_DROPPABLE
     MADV_COLD: _cold,
     MADV_DONTNEED_LOCKED: _dontneed_locked,
+    MADV_GUARD_INSTALL: _guard_install,
+    MADV_GUARD_REMOVE: _guard_remove,
 }

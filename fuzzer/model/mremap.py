@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from fuzzer.model import vmas
+from fuzzer.model.mseal import unmap_refused
 from fuzzer.model.pages import (
     OUTSIDE,
     TASK_SIZE,
@@ -36,6 +37,7 @@ from fuzzer.prog.syscalls import (
     EFAULT,
     EINVAL,
     ENOMEM,
+    EPERM,
     MREMAP_DONTUNMAP,
     MREMAP_FIXED,
     MREMAP_MAYMOVE,
@@ -114,6 +116,8 @@ def _do_mremap(
     vma = vmas.vma_at(state, old // PAGE)
     if vma is None:
         return -EFAULT, None
+    if _page(state, old // PAGE).attrs.sl:
+        return -EPERM, None  # check_prep_vma: a sealed VMA is not remapped at all (§14)
     if flags & MREMAP_FIXED and not state.features.mremap_checks_first:
         # Before about 6.17, mremap_to() unmapped the target (and a shrunk source's
         # tail) before vma_to_resize() checked the source: its errors come after that.
@@ -171,6 +175,8 @@ def _mremap_at(state: State, vma: range, old: int, old_len: int, new_len: int,
 
 def _mremap_to(state: State, old: int, old_len: int, new_len: int, new: int, flags: int) -> int:
     if flags & MREMAP_FIXED:
+        if unmap_refused(state, arena_pages(new, new_len)):
+            return -EPERM  # a sealed target is not unmapped (§14)
         _clear(state, arena_pages(new, new_len))  # do_munmap of the target comes first
         if vmas.vma_at(state, old // PAGE) is None:
             return -EFAULT  # old_len 0 at new: the target was the old VMA
@@ -197,7 +203,10 @@ def _remap_move(state: State, old: int, length: int, new: int, dontunmap: bool) 
         last_end = vma.stop
         first = max(vma.start, start)
         count = min(end, vma.stop) - first
-        # Per VMA, check_prep_vma passes (no resize) and mremap_to unmaps its target.
+        # Per VMA, check_prep_vma refuses a sealed one (those before it stay moved),
+        # and mremap_to unmaps its target, which must not be sealed either (§14).
+        if _page(state, first).attrs.sl or unmap_refused(state, range(dest, dest + count)):
+            return -EPERM
         _clear(state, range(dest, dest + count))
         _move_vma(state, first * PAGE, count * PAGE, count * PAGE, dest * PAGE, dontunmap)
         res = res if seen else dest * PAGE
@@ -206,9 +215,11 @@ def _remap_move(state: State, old: int, length: int, new: int, dontunmap: bool) 
 
 
 def _munmap(state: State, addr: int, length: int) -> int:
-    """do_vmi_munmap of a shrunk tail: 0 or -EINVAL."""
+    """do_vmi_munmap of a shrunk tail: 0, -EINVAL, or -EPERM for a sealed VMA there."""
     if length > TASK_SIZE - (ARENA_BASE + addr):
         return -EINVAL
+    if unmap_refused(state, arena_pages(addr, length)):
+        return -EPERM
     _clear(state, arena_pages(addr, length))
     return 0
 

@@ -18,6 +18,7 @@ from fuzzer.model import vmas
 from fuzzer.model.state import (
     ABSENT,
     ANON,
+    GUARD,
     SHARED_ANON,
     SHMEM,
     SHMEM_TWICE,
@@ -139,9 +140,10 @@ def populate(state: State, pages: range, ignore_errors: bool) -> bool:
     ignore_errors the walk goes on at the next VMA, otherwise it stops there.
     (Page by page is the same: the rest of such a VMA fails the same way.)
     """
+    skip_to = 0
     for idx in pages:
         page = state.pages[idx]
-        if page is None:
+        if page is None or idx < skip_to:
             continue  # __mm_populate only walks VMAs that exist
         a = page.attrs
         if a.lf:
@@ -150,6 +152,11 @@ def populate(state: State, pages: range, ignore_errors: bool) -> bool:
             if ignore_errors:
                 continue
             return False
+        if page.state == GUARD:  # GUP faults on the marker: EFAULT (§15)
+            if not ignore_errors:
+                return False
+            skip_to = vma_of(state, idx).stop  # the rest of this VMA is not populated
+            continue
         # Private writable VMAs take write faults (break COW, FP included); the rest
     # read faults.
         if not fault(state, idx, write=bool(a.prot & PROT_WRITE) and not a.shared) \
@@ -226,7 +233,7 @@ def mapcounts(state: State) -> list[int]:
     frames, cached = count_mappings(state.processes())
     out = []
     for p in state.pages:
-        if p is None or p.state in (ABSENT, ZERO):
+        if p is None or p.state in (ABSENT, ZERO, GUARD):
             out.append(0)
         elif p.state[0] == SHARED_ANON:
             out.append(frames[p.state])

@@ -11,6 +11,7 @@ oracle compares page by page. Presence uses one letter per page:
        `pages.mark_mapped_twice` decides between F and f after every call)
     aN anonymous page fork left shared between processes, N its frame number
        (`world.py`): the only state longer than one letter
+    G  a guard marker (MADV_GUARD_INSTALL): no page, and a touch is SIGSEGV
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from fuzzer.prog.program import ARENA_PAGES
 from fuzzer.prog.syscalls import PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, RLIM_INFINITY, RWX
 
 ABSENT, ZERO, ANON, SHMEM, SHMEM_TWICE = ".", "Z", "A", "F", "f"
+GUARD = "G"  # a guard region's PTE marker (docs/SEMANTICS.md §15)
 SHARED_ANON = "a"  # followed by the frame number
 # what smaps Rss counts (the zero page is not counted)
 RESIDENT = frozenset({ANON, SHMEM, SHMEM_TWICE})
@@ -50,6 +52,7 @@ class Attrs:
     # The execute-only protection key (x86 with PKU, Features.exec_only_readable False):
     # the pkey bits are VMA flags, so they keep VMAs apart too.
     xo: bool = False
+    sl: bool = False  # VM_SEALED (mseal, docs/SEMANTICS.md §14): smaps "sl"
     # shmem object id: AS, FS and FP (a memfd mapped private) pages have one;
     # 0 for private anonymous, the only mapping without a file
     obj: int = 0
@@ -181,5 +184,5 @@ def prot_text(prot: int) -> str:
     )
 
 
-__all__ = ["ABSENT", "ANON", "PAGE", "RESIDENT", "SHARED_ANON", "SHMEM", "SHMEM_TWICE", "ZERO",
-           "Attrs", "Page", "RestVma", "State"]
+__all__ = ["ABSENT", "ANON", "GUARD", "PAGE", "RESIDENT", "SHARED_ANON", "SHMEM", "SHMEM_TWICE",
+           "ZERO", "Attrs", "Page", "RestVma", "State"]

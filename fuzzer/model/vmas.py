@@ -266,6 +266,11 @@ def _split(state: State, i: int) -> None:
                 state.vmas[j] = (vid, anon, acct)
 
 
+def split_at(state: State, i: int) -> None:
+    """split_vma at page i and nothing else (what a refused munmap leaves, mseal.py)."""
+    _split(state, i)
+
+
 def drop(state: State, i: int) -> None:
     _split(state, i)
     _split(state, i + 1)

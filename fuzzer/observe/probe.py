@@ -14,7 +14,9 @@ from functools import cache
 
 from fuzzer.model.features import Features
 from fuzzer.prog.syscalls import (
+    ENOSYS,
     MADV_DONTNEED_LOCKED,
+    MADV_GUARD_REMOVE,
     MADV_NOHUGEPAGE,
     MADV_POPULATE_READ,
     MAP_ANONYMOUS,
@@ -95,6 +97,20 @@ def _pagemap_scan() -> bool:
         return _sys("ioctl", fd, PAGEMAP_SCAN, 0) != -ENOTTY
     finally:
         os.close(fd)
+
+
+def _guard_regions() -> bool:
+    # Removing guards where there are none changes nothing; before 6.13 it is EINVAL.
+    p = _scratch(1)
+    try:
+        return _sys("madvise", p, PAGE, MADV_GUARD_REMOVE) == 0
+    finally:
+        _sys("munmap", p, PAGE)
+
+
+def _mseal() -> bool:
+    # A zero length seals nothing (do_mseal returns before it looks at the VMAs).
+    return _sys("mseal", 0, 0, 0) != -ENOSYS
 
 
 def _multi_vma_move() -> bool:
@@ -243,4 +259,6 @@ def probe() -> Features:
         merge_into_null_anon_vma=_merge_into_null_anon_vma(),
         mprotect_uncharges=_mprotect_uncharges(),
         exec_only_readable=_exec_only_readable(),
+        mseal=_mseal(),
+        guard_regions=_guard_regions(),
     )

@@ -180,6 +180,8 @@ def _page_differences(expected: View, observed: View) -> list[tuple[DivergenceKi
         if (e.dc, e.wf) != (o.dc, o.wf):
             flag, on = ("dc", o.dc) if e.dc != o.dc else ("wf", o.wf)
             seen.setdefault(K.FORK_FLAGS, f"left pages {'with' if on else 'without'} {flag}")
+        if e.sl != o.sl:
+            seen.setdefault(K.SEAL, "left pages sealed" if o.sl else "left pages unsealed")
         if e.presence != o.presence:
             seen.setdefault(K.PRESENCE, _presence_what(e.presence, o.presence))
     return list(seen.items())
@@ -213,7 +215,7 @@ def _vma_checks(
         idx = range(first, first + v.size // PAGE)
         model = [state.pages[i] for i in idx]
         attrs = {(p.attrs.shared, p.attrs.prot, p.attrs.lo, p.attrs.lf, p.attrs.dc, p.attrs.wf,
-                  p.attrs.obj) for p in model if p is not None}
+                  p.attrs.sl, p.attrs.obj) for p in model if p is not None}
         if len(attrs) > 1:
             out.append((K.VMA, "left one VMA spanning pages the model keeps apart",
                         "separate VMAs", _vma_text(v)))

@@ -15,6 +15,7 @@ class DivergenceKind(StrEnum):
     PROT = "prot"
     LOCK = "lock"
     FORK_FLAGS = "fork-flags"
+    SEAL = "seal"  # VM_SEALED (mseal) on pages the model has otherwise
     PRESENCE = "presence"
     VMA = "vma"
     RSS = "rss"
@@ -28,7 +29,7 @@ class DivergenceKind(StrEnum):
 K = DivergenceKind
 # Which divergence of a step is its primary one, the one its sample is filed under
 # (fuzzer/oracle/primary.py says why this order).
-PRECEDENCE = (K.KERNEL_CRASH, K.CRASH, K.HANG, K.RESULT, K.SIGNAL, K.MAPPING, K.PROT, K.LOCK,
-              K.FORK_FLAGS, K.PRESENCE, K.VMA, K.LOCKED, K.RSS, K.VMLCK)
+PRECEDENCE = (K.KERNEL_CRASH, K.CRASH, K.HANG, K.RESULT, K.SIGNAL, K.MAPPING, K.PROT, K.SEAL,
+              K.LOCK, K.FORK_FLAGS, K.PRESENCE, K.VMA, K.LOCKED, K.RSS, K.VMLCK)
 
 __all__ = ["PRECEDENCE", "DivergenceKind"]

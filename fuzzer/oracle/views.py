@@ -15,6 +15,7 @@ from fuzzer.prog.syscalls import PAGE
 from fuzzer.snapshot.parse import (
     PM_EXCLUSIVE,
     PM_FILE,
+    PM_GUARD,
     PM_PFN_MASK,
     PM_PRESENT,
     Snapshot,
@@ -28,6 +29,7 @@ PRESENCE_NAMES = {
     "a": "shared anonymous",
     "F": "shmem",
     "f": "shared shmem",
+    "G": "guard",
 }
 
 
@@ -40,10 +42,12 @@ class PageView:
     presence: str  # one letter, see PRESENCE_NAMES
     dc: bool = False  # VM_DONTCOPY (MADV_DONTFORK)
     wf: bool = False  # VM_WIPEONFORK
+    sl: bool = False  # VM_SEALED (mseal)
 
     def flags_text(self) -> str:
-        """The VMA flags a run shows: lock flags, then fork flags (`lo lf dc wf`)."""
-        flags = (("lo", self.lo), ("lf", self.lf), ("dc", self.dc), ("wf", self.wf))
+        """The VMA flags a run shows: lock flags, fork flags, the seal (`lo lf dc wf sl`)."""
+        flags = (("lo", self.lo), ("lf", self.lf), ("dc", self.dc), ("wf", self.wf),
+                 ("sl", self.sl))
         return " ".join(f for f, on in flags if on)
 
 
@@ -55,14 +59,14 @@ def model_view(pages: list[Page | None]) -> View:
         None
         if p is None
         else PageView(prot_text(p.attrs.prot), p.attrs.shared, p.attrs.lo, p.attrs.lf, p.state[0],
-                      p.attrs.dc, p.attrs.wf)
+                      p.attrs.dc, p.attrs.wf, p.attrs.sl)
         for p in pages
     )
 
 
 def presence(word: int, zero_pfn: int) -> str:
     if not word & PM_PRESENT:
-        return "."
+        return "G" if word & PM_GUARD else "."
     if zero_pfn and word & PM_PFN_MASK == zero_pfn:
         return "Z"
     exclusive = bool(word & PM_EXCLUSIVE)
@@ -103,7 +107,7 @@ def kernel_view(snap: Snapshot) -> View:
         None
         if v is None
         else PageView(v.perms[:3], v.perms[3] == "s", v.lo, v.lf, presence(w, snap.zero_pfn),
-                      "dc" in v.flags, "wf" in v.flags)
+                      "dc" in v.flags, "wf" in v.flags, "sl" in v.flags)
         for v, w in zip(vma_of_pages(snap), snap.pagemap, strict=True)
     )
 
@@ -130,4 +134,5 @@ def render(view: View) -> str:
 def _same(a: PageView | None, b: PageView | None) -> bool:
     if a is None or b is None:
         return a is b
-    return (a.prot, a.shared, a.lo, a.lf, a.dc, a.wf) == (b.prot, b.shared, b.lo, b.lf, b.dc, b.wf)
+    return (a.prot, a.shared, a.lo, a.lf, a.dc, a.wf, a.sl) == \
+        (b.prot, b.shared, b.lo, b.lf, b.dc, b.wf, b.sl)

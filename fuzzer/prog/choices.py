@@ -23,6 +23,8 @@ from fuzzer.prog.syscalls import (
     MADV_DONTNEED,
     MADV_DONTNEED_LOCKED,
     MADV_FREE,
+    MADV_GUARD_INSTALL,
+    MADV_GUARD_REMOVE,
     MADV_KEEPONFORK,
     MADV_NOHUGEPAGE,
     MADV_NORMAL,
@@ -118,7 +120,9 @@ WRAPPING = [U64, U64 - PAGE + 1, (1 << 64) - PAGE, WRAP_MIN]
 CALLS = [(22, "mmap"), (26, "touch"), (10, "mlock"), (10, "mlock2"), (8, "munlock"),
          (14, "mprotect"), (8, "munmap"), (10, "madvise"), (10, "mremap"), (3, "mlockall"),
          (3, "munlockall"), (2, "drop_cap_ipc_lock"), (3, "prlimit_memlock"), (4, "fork"),
-         (5, "exit"), (7, "memfd_create"), (8, "ftruncate"), (2, "close")]
+         (5, "exit"), (7, "memfd_create"), (8, "ftruncate"), (2, "close"), (6, "mseal")]
+# mseal's flags: 0, and rarely a reserved bit (EINVAL).
+MSEAL_FLAGS = [(95, 0), (5, 1)]
 # memfds: how often an mmap maps one (when one is open), its type, offset (mostly
 # whole pages, a few unaligned, past any size, or negative) and ftruncate's sizes
 # (around page edges, inside a page, 0, and rarely huge or negative).
@@ -143,4 +147,5 @@ MADV_CHOICES = [(12, MADV_DONTNEED), (8, MADV_DONTNEED_LOCKED), (6, MADV_FREE),
                 (5, MADV_WIPEONFORK), (4, MADV_KEEPONFORK), (8, MADV_POPULATE_READ),
                 (8, MADV_POPULATE_WRITE), (2, MADV_NORMAL), (2, MADV_WILLNEED),
                 (2, MADV_COLD), (1, MADV_DONTDUMP), (1, MADV_NOHUGEPAGE),
+                (6, MADV_GUARD_INSTALL), (3, MADV_GUARD_REMOVE),
                 (2, 5), (1, 99)]

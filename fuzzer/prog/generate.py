@@ -29,6 +29,7 @@ from fuzzer.prog.choices import (
     MEMLOCK_LIMITS,
     MLOCK2_FLAGS,
     MREMAP_CHOICES,
+    MSEAL_FLAGS,
     PLACEMENT,
     PROTS,
     WRAPPING,
@@ -173,6 +174,9 @@ class Generator:
                 addr = self.addr(15)
                 flags = pick(self.src, MLOCK2_FLAGS)
                 return Call("mlock2", (addr, self.span(addr), flags))
+            case "mseal":
+                addr = self.addr(4)
+                return Call(name, (addr, self.span(addr), pick(self.src, MSEAL_FLAGS)))
             case "mprotect":
                 addr = self.addr(4)
                 return Call("mprotect", (addr, self.span(addr), pick(self.src, PROTS)))

@@ -16,6 +16,7 @@ U64 = (1 << 64) - 1
 # Errno values (x86-64, asm-generic).
 EPERM, ENOMEM, EACCES, EFAULT, EEXIST, EINVAL = 1, 12, 13, 14, 17, 22
 EBADF, EAGAIN, EOVERFLOW, EOPNOTSUPP = 9, 11, 75, 95
+ENOSYS = 38  # a syscall the kernel under test lacks (mseal before 6.10)
 ERRNO_NAMES = {
     EPERM: "EPERM",
     EBADF: "EBADF",
@@ -27,6 +28,7 @@ ERRNO_NAMES = {
     EINVAL: "EINVAL",
     EOVERFLOW: "EOVERFLOW",
     EOPNOTSUPP: "EOPNOTSUPP",
+    ENOSYS: "ENOSYS",
 }
 
 SIGBUS, SIGSEGV = 7, 11
@@ -54,6 +56,7 @@ MADV_MERGEABLE, MADV_UNMERGEABLE, MADV_HUGEPAGE, MADV_NOHUGEPAGE = 12, 13, 14, 1
 MADV_DONTDUMP, MADV_DODUMP, MADV_WIPEONFORK, MADV_KEEPONFORK = 16, 17, 18, 19
 MADV_COLD, MADV_PAGEOUT, MADV_POPULATE_READ, MADV_POPULATE_WRITE = 20, 21, 22, 23
 MADV_DONTNEED_LOCKED = 24
+MADV_GUARD_INSTALL, MADV_GUARD_REMOVE = 102, 103  # guard regions (6.13+)
 
 # Flag names in the order they are printed (the mapping type always first).
 PROT_FLAGS = {"PROT_READ": PROT_READ, "PROT_WRITE": PROT_WRITE, "PROT_EXEC": PROT_EXEC,
@@ -84,6 +87,7 @@ MADV_ADVICE = {
     "MADV_COLD": MADV_COLD, "MADV_PAGEOUT": MADV_PAGEOUT,
     "MADV_POPULATE_READ": MADV_POPULATE_READ, "MADV_POPULATE_WRITE": MADV_POPULATE_WRITE,
     "MADV_DONTNEED_LOCKED": MADV_DONTNEED_LOCKED,
+    "MADV_GUARD_INSTALL": MADV_GUARD_INSTALL, "MADV_GUARD_REMOVE": MADV_GUARD_REMOVE,
 }
 TOUCH_MODES = {"read": 0, "write": 1}
 
@@ -131,6 +135,7 @@ OP_EXIT = 1004
 # /memfd:mmfuzz (deleted)) and no flags; the supervisor sees memfd_create itself.
 SYS_MEMFD_CREATE, OP_MEMFD_CREATE = 319, 1010
 RLIM_INFINITY = U64
+SYS_MSEAL = 462  # 6.10+
 SYSCALLS: dict[str, Syscall] = {
     s.name: s
     for s in (
@@ -165,6 +170,8 @@ SYSCALLS: dict[str, Syscall] = {
         Syscall("memfd_create", SYS_MEMFD_CREATE, (), ranges=(), op=OP_MEMFD_CREATE),
         Syscall("ftruncate", 77, (("fd", Kind.INT), ("len", Kind.LEN)), ranges=()),
         Syscall("close", 3, (("fd", Kind.INT),), ranges=()),
+        # mseal(addr, len, flags): flags must be 0 (mm/mseal.c do_mseal)
+        Syscall("mseal", SYS_MSEAL, (("addr", Kind.ADDR), ("len", Kind.LEN), ("flags", Kind.INT))),
     )
 }
 BY_NR = {s.nr: s for s in SYSCALLS.values() if not s.is_pseudo}

@@ -37,6 +37,7 @@ _PARTS: dict[str, list[str]] = {
     "presence": [cparts.PAGEMAP, cparts.RUNS],
     "lock": [*_SM, cparts.IN_ARENA, cparts.VMA_OF, cparts.RUNS],
     "fork-flags": [*_SM, cparts.VMA_OF, cparts.RUNS],
+    "seal": [*_SM, cparts.VMA_OF, cparts.RUNS],
     "prot": [*_SM, cparts.VMA_OF, cparts.RUNS],
     "mapping": [*_SM, cparts.IN_ARENA, cparts.VMA_OF, cparts.RUNS],
     "vma": [*_SM, cparts.IN_ARENA, cparts.ARENA_SPAN, cparts.RUNS, cparts.VMA_OF],
@@ -85,6 +86,8 @@ def _cells(kind: str, state: State) -> str:
                 out.append(_lock_cell(a.lo, a.lf))
             case "fork-flags":
                 out.append(_fork_cell(a.dc, a.wf))
+            case "seal":
+                out.append("s" if a.sl else "n")
             case "prot":
                 out.append(_prot(a.prot, a.shared))
             case "vma":

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 PM_PRESENT = 1 << 63
 PM_SWAP = 1 << 62
 PM_FILE = 1 << 61  # file page or shared anonymous
+PM_GUARD = 1 << 58  # PM_GUARD_REGION: a guard marker (6.15+)
 PM_EXCLUSIVE = 1 << 56
 PM_PFN_MASK = (1 << 55) - 1
 

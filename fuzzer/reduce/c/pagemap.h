@@ -1,5 +1,6 @@
 #define PM_PRESENT (1ULL << 63)
 #define PM_FILE (1ULL << 61)
+#define PM_GUARD (1ULL << 58)
 #define PM_EXCLUSIVE (1ULL << 56)
 #define PM_PFN ((1ULL << 55) - 1)
 
@@ -48,7 +49,7 @@ static void find_zero_pfn(void)
 static char presence(uint64_t word)
 {
 	if (!(word & PM_PRESENT))
-		return '.';
+		return word & PM_GUARD ? 'G' : '.';
 	if (zero_pfn && (word & PM_PFN) == zero_pfn)
 		return 'Z';
 	if (word & PM_FILE)
