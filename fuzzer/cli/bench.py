@@ -64,7 +64,7 @@ def throughput_cmd(
 def _throughput(target: Kernel, programs: int, seed: int, cpu: int) -> None:
     ran: list[tuple[Program, int]] = []
     if target.is_host:
-        supervisor = Supervisor(executor_path(), cpu=cpu)
+        supervisor = Supervisor(executor_path(), cpu=cpu)  # closed after the breakdown
         r = throughput(supervisor, programs, seed, ran)
         out.print(f"kernel: host ({os.uname().release}), CPU {cpu}", markup=False)
     else:
@@ -85,6 +85,7 @@ def _throughput(target: Kernel, programs: int, seed: int, cpu: int) -> None:
     if target.is_host:
         _ceiling(r, run_ceiling(ran, budget=r.seconds * 2 + 60))
         _breakdown(r, breakdown(supervisor, ran))
+        supervisor.close()
     else:
         out.print("ceiling and breakdown: on the host kernel only", markup=False)
 
