@@ -28,9 +28,9 @@ from fuzzer.trace.supervisor import Run
 
 # Phases in the order they are printed, with what each covers.
 PHASES = {
-    "spawn": "posix_spawn, the program down the pipe, the wait for the first stop",
-    "ptrace stops": "PTRACE_SYSCALL to waitpid, so the syscall itself too; PEEKUSER, forks",
-    "reap": "kill, waitpid of every process of the run",
+    "spawn": "the program down the fork server's pipe, its fork, the child's first stop",
+    "ptrace stops": "PTRACE_CONT to the call's marker, so the syscall itself too; PEEKUSER, forks",
+    "reap": "kill, waitpid of every process of the run, the server's byte once it reaped them",
     "/proc reads": "open, read and decode smaps and status, pread pagemap",
     "parsing": "smaps and status text to a Snapshot",
     "model": "the initial state, one World step per call",
