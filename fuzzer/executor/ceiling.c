@@ -93,10 +93,12 @@ static void close_proc(int n)
 	procs[n] = NULL;
 }
 
+/* From offset 0 with pread at explicit offsets, as fuzzer/observe/proc.py reads. */
 static void read_whole(int fd)
 {
-	lseek(fd, 0, SEEK_SET);
-	while (read(fd, buf, sizeof(buf)) > 0)
+	ssize_t n;
+
+	for (off_t at = 0; (n = pread(fd, buf, sizeof(buf), at)) > 0; at += n)
 		;
 }
 
