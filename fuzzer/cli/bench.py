@@ -114,6 +114,8 @@ def _breakdown(r: Throughput, b: Breakdown) -> None:
                   f"{s / b.steps * 1e6 if b.steps else 0:6.0f} µs/step  ({what})", markup=False)
     out.print("  store         not in this benchmark (it records nothing; a campaign "
               "writes only divergences)", markup=False)
+    out.print(f"ptrace stops: {b.stops / b.steps if b.steps else 0:.2f} waitpid per step "
+              f"({b.stops} for {b.steps} steps; a count, not a time)", markup=False)
 
 
 @app.command("detect")
