@@ -76,12 +76,16 @@ class ForkServer:
         os.close(ack_w)
         self._frames, self._acks = prog_w, ack_r
         self._tid = threading.get_native_id()
-        _, status = os.waitpid(self.pid, WALL)
-        if not os.WIFSTOPPED(status) or os.WSTOPSIG(status) != signal.SIGSTOP:
+        try:
+            _, status = os.waitpid(self.pid, WALL)
+            if not os.WIFSTOPPED(status) or os.WSTOPSIG(status) != signal.SIGSTOP:
+                raise ServerError(
+                    f"the executor's fork server did not start (status {status:#x})")
+            pt.ptrace_setoptions(self.pid, OPTIONS)
+            pt.ptrace_cont(self.pid, 0)
+        except BaseException:  # not started, or interrupted: no half-started server kept
             self.close()
-            raise ServerError(f"the executor's fork server did not start (status {status:#x})")
-        pt.ptrace_setoptions(self.pid, OPTIONS)
-        pt.ptrace_cont(self.pid, 0)
+            raise
 
     def ready(self) -> None:
         """Make sure a server traced by this thread is there (before the run's budget)."""

@@ -1,20 +1,16 @@
 """The supervisor: starts the executor, stops it around every program step, never leaks it.
 
-A `Run` has the Supervisor's fork server (fuzzer/trace/server.py) fork one
-executor child for its program, traced from birth, and steps it. Without
-injections the child stops once a call: its getppid() marker after the call,
-a seccomp stop carrying the result, reached with PTRACE_CONT. With injections
-it is stepped with PTRACE_SYSCALL, the entry and exit stop of every call, so
-the injector can act at both. Either way each call is yielded as the same
-`Step` (fuzzer/prog/step.py: the call, its result or signal) while the child
-is still stopped, so the caller can read /proc before the child moves on.
-Stops are small values handled with `match`.
+A `Run` has the Supervisor's fork server (trace/server.py) fork one executor child,
+traced from birth, and steps it: without injections once a call (PTRACE_CONT to the
+getppid() marker the executor makes after each call, a seccomp stop carrying the
+result); with them, PTRACE_SYSCALL, the entry and exit stop of every call, where the
+injector acts. Either way each call is yielded as the same `Step` (the call, its
+result or signal) while the child is still stopped, so the caller can read /proc.
 
-Every run has a wall-clock budget (SIGALRM); running out raises `Hang`.
-Leaving the `with` block, for whatever reason, kills the run's processes, and
-collects them as their tracer; the server reaps them before the run returns.
-The children have PTRACE_O_EXITKILL and the server PR_SET_PDEATHSIG too, so
-they die with the supervisor even if the supervisor is killed.
+Every run has a wall-clock budget (SIGALRM); running out raises `Hang`. Leaving the
+`with` block, for whatever reason, kills the run's processes and collects them as
+their tracer; the server reaps them before the run returns. PTRACE_O_EXITKILL and
+the server's PR_SET_PDEATHSIG end them all if the supervisor is killed.
 """
 
 from __future__ import annotations
