@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -65,8 +66,9 @@ def golden(request: pytest.FixtureRequest):  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture(scope="session")
-def supervisor() -> Supervisor:
-    return Supervisor(executor_path(), budget=10.0)
+def supervisor() -> Iterator[Supervisor]:
+    with Supervisor(executor_path(), budget=10.0) as sup:
+        yield sup
 
 
 @pytest.fixture(scope="session")

@@ -449,6 +449,10 @@ def test_bench_throughput() -> None:
     assert "note: the ceiling ran" not in result.stdout
     phases = [line.split()[0] for line in result.stdout.splitlines() if line.startswith("  ")]
     assert phases[:3] == ["spawn", "ptrace", "reap"] and "store" in phases
+    # One stop a call (the executor's markers), plus a program's faults, forks and ends;
+    # an entry and an exit stop a call would be over 2.
+    stops = next(ln for ln in result.stdout.splitlines() if ln.startswith("ptrace stops: "))
+    assert 1.0 <= float(stops.split()[2]) < 2.0, stops
 
 
 def test_help_has_examples() -> None:

@@ -59,8 +59,9 @@ SLOW = (
 
 
 def children() -> list[tuple[int, str, str]]:
-    """(pid, comm, state) of every process whose parent is this one, zombies included."""
-    me, found = os.getpid(), []
+    """(pid, comm, state) of every process whose parent is this one or one of its fork
+    servers (a kept process, not listed itself), zombies included."""
+    procs = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -70,9 +71,11 @@ def children() -> list[tuple[int, str, str]]:
             continue  # gone meanwhile
         comm = stat[stat.index("(") + 1 : stat.rindex(")")]
         state, ppid = stat[stat.rindex(")") + 2 :].split()[:2]
-        if int(ppid) == me:
-            found.append((int(entry), comm, state))
-    return found
+        procs.append((int(entry), comm, state, int(ppid)))
+    servers = {pid for pid, comm, _, ppid in procs
+               if ppid == os.getpid() and comm == "mmfuzz-server"}
+    return sorted((pid, comm, state) for pid, comm, state, ppid in procs
+                  if (ppid == os.getpid() or ppid in servers) and pid not in servers)
 
 
 def gone(pid: int) -> bool:
@@ -170,6 +173,7 @@ def test_hang_is_a_finding_and_the_child_is_reaped() -> None:
     with pytest.raises(ProcessLookupError):
         os.kill(runs[0].pid, 0)
     assert not any(comm.startswith("mmfuzz-exec") for _, comm, _ in children())
+    supervisor.close()
 
 
 @pytest.mark.usefixtures("no_strays")
@@ -179,6 +183,7 @@ def test_tiny_budget_is_a_hang_and_leaves_no_process() -> None:
         report = check(supervisor, parse(SHORT))
         assert [d.kind for d in report.divergences] == ["hang"]
         assert len(runs) == 1 and gone(runs[0].pid)
+        supervisor.close()
 
 
 def test_hang_while_opening_proc_leaks_no_descriptor(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -195,6 +200,7 @@ def test_hang_while_opening_proc_leaks_no_descriptor(monkeypatch: pytest.MonkeyP
     report = check(supervisor, parse(SHORT))
     assert [d.kind for d in report.divergences] == ["hang"]
     assert gone(runs[0].pid)
+    supervisor.close()  # its fork server's pipes are the supervisor's, not the run's
     leaked = {fd: os.readlink(f"/proc/self/fd/{fd}") for fd in open_fds() - before
               if os.path.exists(f"/proc/self/fd/{fd}")}
     for fd in leaked:
@@ -240,6 +246,7 @@ def test_step_hook_exception_leaves_no_process() -> None:
     with pytest.raises(ConsumerError):
         check(supervisor, parse(STEPS), hook)
     assert gone(runs[0].pid)
+    supervisor.close()
 
 
 # ------------------------------------------------------------ the executor
@@ -327,3 +334,30 @@ def test_forking_runs_leave_no_process(supervisor: Supervisor, steps: int) -> No
             left.append(pid)
     assert left == []
     assert children() == before
+
+
+# ------------------------------------------------------------- the fork server
+
+
+def test_one_fork_server_serves_every_run_and_dies_with_close() -> None:
+    supervisor = Supervisor(executor_path(), budget=10.0)
+    pids = []
+    for _ in range(3):
+        assert check(supervisor, parse(SHORT)).divergences == []
+        pids.append(supervisor.server.pid)
+    server = pids[0]
+    assert server > 0 and pids == [server] * 3
+    assert Path(f"/proc/{server}/comm").read_text().strip() == "mmfuzz-server"
+    supervisor.close()
+    assert gone(server)
+    assert not [c for c in children() if c[1].startswith("mmfuzz-")]
+
+
+def test_a_killed_fork_server_is_replaced() -> None:
+    with Supervisor(executor_path(), budget=10.0) as supervisor:
+        assert check(supervisor, parse(SHORT)).divergences == []
+        first = supervisor.server.pid
+        os.kill(first, signal.SIGKILL)
+        assert check(supervisor, parse(FORKS)).divergences == []
+        assert supervisor.server.pid not in (0, first)
+        assert gone(first)

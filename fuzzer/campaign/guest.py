@@ -106,10 +106,10 @@ def _exec(channel: Channel, request: dict[str, object]) -> dict[str, object]:
     from fuzzer.check import check
 
     program = _program(request)
-    supervisor = _supervisor(request)
     # Not a terminal: no colours, as the CLI's console would print to a pipe.
     out = Console(file=cast(IO[str], _Forward(channel)), highlight=False, soft_wrap=True)
-    report = check(supervisor, program, step_printer(bool(request.get("verbose")), out))
+    with _supervisor(request) as supervisor:
+        report = check(supervisor, program, step_printer(bool(request.get("verbose")), out))
     print_report(report, out)
     return {"diverged": bool(report.divergences)}
 
@@ -117,26 +117,26 @@ def _exec(channel: Channel, request: dict[str, object]) -> dict[str, object]:
 def _check(request: dict[str, object]) -> dict[str, object]:
     from fuzzer.check import check  # imports the model
 
-    supervisor = _supervisor(request)
     texts = [str(t) for t in cast(list[object], request["texts"])]
-    return {"titles": [[d.title for d in check(supervisor, parse(t)).divergences]
-                       for t in texts]}
+    with _supervisor(request) as supervisor:
+        return {"titles": [[d.title for d in check(supervisor, parse(t)).divergences]
+                           for t in texts]}
 
 
 def _repro(request: dict[str, object]) -> dict[str, object]:
     from fuzzer.reduce.repro import reproduce  # imports the model
 
     runs = int(str(request["runs"]))
-    hits, total = reproduce(_program(request), str(request["title"]), runs,
-                            _supervisor(request))
+    with _supervisor(request) as supervisor:
+        hits, total = reproduce(_program(request), str(request["title"]), runs, supervisor)
     return {"hits": hits, "runs": total}
 
 
 def _throughput(request: dict[str, object]) -> dict[str, object]:
     from fuzzer.campaign.bench import throughput  # imports the model
 
-    r = throughput(Supervisor(executor_path()), int(str(request["programs"])),
-                   int(str(request["seed"])))
+    with Supervisor(executor_path()) as supervisor:
+        r = throughput(supervisor, int(str(request["programs"])), int(str(request["seed"])))
     return dataclasses.asdict(r)
 
 

@@ -28,9 +28,9 @@ from fuzzer.trace.supervisor import Run
 
 # Phases in the order they are printed, with what each covers.
 PHASES = {
-    "spawn": "posix_spawn, the program down the pipe, the wait for the first stop",
-    "ptrace stops": "PTRACE_SYSCALL to waitpid, so the syscall itself too; PEEKUSER, forks",
-    "reap": "kill, waitpid of every process of the run",
+    "spawn": "the program down the fork server's pipe, its fork, the child's first stop",
+    "ptrace stops": "PTRACE_CONT to the call's marker, so the syscall itself too; PEEKUSER, forks",
+    "reap": "kill, waitpid of every process of the run, the server's byte once it reaped them",
     "/proc reads": "open, read and decode smaps and status, pread pagemap",
     "parsing": "smaps and status text to a Snapshot",
     "model": "the initial state, one World step per call",
@@ -44,6 +44,7 @@ class Breakdown:
     seconds: dict[str, float]  # phase -> exclusive seconds, every phase of PHASES
     total: float  # the instrumented run, seconds
     steps: int
+    stops: int  # waitpid calls on the run's processes (ptrace stops and ends)
 
 
 class _Clock:
@@ -52,6 +53,15 @@ class _Clock:
     def __init__(self) -> None:
         self.ns = dict.fromkeys(PHASES, 0)
         self._inner = [0]  # per open timed call, the time of the timed calls inside it
+        self.calls = 0  # calls of the counted functions
+
+    def count(self, fn: Callable[..., Any], phase: str) -> Callable[..., Any]:
+        @functools.wraps(fn)
+        def counted(*args: Any, **kwargs: Any) -> Any:
+            self.calls += 1
+            return fn(*args, **kwargs)
+
+        return counted
 
     def wrap(self, fn: Callable[..., Any], phase: str) -> Callable[..., Any]:
         ns, inner, clock = self.ns, self._inner, time.perf_counter_ns
@@ -97,10 +107,11 @@ def _timed(clock: _Clock) -> Iterator[None]:
     """Wrap every target for the length of the block; put the originals back after."""
     saved: list[tuple[object, str, object]] = []
     try:
-        for owner, name, phase in _targets():
+        for owner, name, phase in [*_targets(), (Run, "_wait", "")]:
             original = vars(owner)[name]  # the descriptor itself (World.start: a classmethod)
             saved.append((owner, name, original))
-            setattr(owner, name, clock.wrap(getattr(owner, name), phase))
+            wrap = clock.wrap if phase else clock.count  # Run._wait: counted, not timed
+            setattr(owner, name, wrap(getattr(owner, name), phase))
         yield
     finally:
         for owner, name, original in reversed(saved):
@@ -120,4 +131,5 @@ def breakdown(supervisor: Supervisor, ran: list[tuple[Program, int]]) -> Breakdo
                 steps += len(check(supervisor, program).steps)
         total = time.perf_counter_ns() - start
     clock.ns["rest"] = total - sum(clock.ns.values())
-    return Breakdown({k: v / 1e9 for k, v in clock.ns.items()}, total / 1e9, steps)
+    return Breakdown({k: v / 1e9 for k, v in clock.ns.items()}, total / 1e9, steps,
+                     clock.calls)

@@ -134,7 +134,7 @@ def run_cmd(
     with user_errors():
         target = kernel_of(kernel, guest_mem)
         if target.is_host:
-            Supervisor(executor_path())  # fail early: root, compiler
+            Supervisor(executor_path()).close()  # fail early: root, compiler
         else:
             executor_path()  # built here: a guest's root file system is read-only
         injections(inject)  # and on a bad injection
@@ -199,8 +199,8 @@ def exec_cmd(
             status = exec_in_guest(target, text, str(file), verbose, budget, inject or [],
                                    lambda t: out.file.write(t))
             raise typer.Exit(status)
-        supervisor = Supervisor(executor_path(), budget, injections=injections(inject))
-        report = check(supervisor, program, step_printer(verbose, out))
+        with Supervisor(executor_path(), budget, injections=injections(inject)) as supervisor:
+            report = check(supervisor, program, step_printer(verbose, out))
     print_report(report, out)
     if report.divergences:
         raise typer.Exit(1)

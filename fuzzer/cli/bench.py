@@ -66,7 +66,7 @@ def throughput_cmd(
 def _throughput(target: Kernel, programs: int, seed: int, cpu: int) -> None:
     ran: list[tuple[Program, int]] = []
     if target.is_host:
-        supervisor = Supervisor(executor_path(), cpu=cpu)
+        supervisor = Supervisor(executor_path(), cpu=cpu)  # closed after the breakdown
         r = throughput(supervisor, programs, seed, ran)
         out.print(f"kernel: host ({os.uname().release}), CPU {cpu}", markup=False)
     else:
@@ -87,6 +87,7 @@ def _throughput(target: Kernel, programs: int, seed: int, cpu: int) -> None:
     if target.is_host:
         _ceiling(r, run_ceiling(ran, budget=r.seconds * 2 + 60))
         _breakdown(r, breakdown(supervisor, ran))
+        supervisor.close()
     else:
         out.print("ceiling and breakdown: on the host kernel only", markup=False)
 
@@ -115,6 +116,8 @@ def _breakdown(r: Throughput, b: Breakdown) -> None:
                   f"{s / b.steps * 1e6 if b.steps else 0:6.0f} µs/step  ({what})", markup=False)
     out.print("  store         not in this benchmark (it records nothing; a campaign "
               "writes only divergences)", markup=False)
+    out.print(f"ptrace stops: {b.stops / b.steps if b.steps else 0:.2f} waitpid per step "
+              f"({b.stops} for {b.steps} steps; a count, not a time)", markup=False)
 
 
 @app.command("detect")

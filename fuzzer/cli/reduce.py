@@ -93,12 +93,12 @@ def minimize_cmd(
         store, bucket = _load(db, bucket_id)
         finding = finding_of(bucket, minimized=False)
         specs = _specs(bucket, inject)
-        supervisor = _supervisor(specs)
-        if not shows(supervisor, finding.program, bucket.title):
-            raise fail(f"bucket {bucket_id}'s program does not show its divergence here"
-                       f"{_under(specs)}: {bucket.title}", code=1)
-        result, step = minimize_bucket(store, supervisor, bucket_id, bucket.title,
-                                       finding.program, finding.step, budget)
+        with _supervisor(specs) as supervisor:
+            if not shows(supervisor, finding.program, bucket.title):
+                raise fail(f"bucket {bucket_id}'s program does not show its divergence here"
+                           f"{_under(specs)}: {bucket.title}", code=1)
+            result, step = minimize_bucket(store, supervisor, bucket_id, bucket.title,
+                                           finding.program, finding.step, budget)
         duplicate_of = store.bucket(bucket_id).duplicate_of
     out.print(f"#{bucket_id} {bucket.title}{_under(specs)}", markup=False)
     _print_program("before", finding.program, finding.step)
@@ -134,7 +134,8 @@ def repro_cmd(
         finding = finding_of(bucket, minimized=minimized)
         specs = _specs(bucket, inject)
         if target.is_host:
-            hits, total = reproduce(finding.program, bucket.title, runs, _supervisor(specs))
+            with _supervisor(specs) as supervisor:
+                hits, total = reproduce(finding.program, bucket.title, runs, supervisor)
         else:
             injections(specs)  # fail early, here, on a bad injection
             hits, total = repro_in_guest(target, finding.program.text(), bucket.title, runs,

@@ -7,20 +7,23 @@
  * do (fuzzer/trace/supervisor.py, fuzzer/observe/proc.py), with no model, no
  * parsing and no comparison:
  *
- *   - posix_spawn of the real executor with the wire program on a pipe, a wait
- *     for its first SIGSTOP, PTRACE_SETOPTIONS (TRACESYSGOOD, EXITKILL, TRACEFORK),
- *     the child subreaper attribute on and off around the run;
+ *   - the real executor's fork server (fuzzer/trace/server.py), posix_spawned
+ *     once, traced (its first SIGSTOP, PTRACE_SETOPTIONS with TRACESYSGOOD,
+ *     EXITKILL, TRACEFORK, TRACESECCOMP, PTRACE_CONT); per program the frame
+ *     (marker flag, wire program) down its pipe, its fork event (GETEVENTMSG,
+ *     PTRACE_CONT), the wait for the child's first stop;
  *   - /proc/PID/{smaps,status,pagemap} opened once per process, and one snapshot
  *     (smaps and status read whole from offset 0, the arena's pagemap words in
  *     one pread) of process 0 before its first call;
- *   - per call, the calling process resumed with PTRACE_SYSCALL until the call
- *     is made (the syscall's exit stop; for a touch, the getppid checkpoint's
- *     entry), with PEEKUSER of orig_rax at entries and of rax at the exit, the
- *     fork event followed to the child's first stop, GETSIGINFO for a touch's
- *     SIGSEGV/SIGBUS; then a snapshot of *every* live process (the product reads
- *     the caller whole, and another process whole only when it may have changed:
- *     so the ceiling reads at least as much as the product);
- *   - after the last call each process run to its exit; kill and reap.
+ *   - per call, the calling process resumed with PTRACE_CONT until its marker
+ *     (the seccomp stop of the getppid() the executor makes after each call),
+ *     with PEEKUSER of the result (rdi) unless it is a touch, the fork event
+ *     followed to the child's first stop, GETSIGINFO for a touch's SIGSEGV/SIGBUS;
+ *     then a snapshot of *every* live process (the product reads the caller
+ *     whole, and another process whole only when it may have changed: so the
+ *     ceiling reads at least as much as the product);
+ *   - after the last call each process run to its exit; kill, reap, and the
+ *     server's one byte saying it reaped the run's tree.
  *
  * Input file: records of u64 steps (how many calls the product ran: a program
  * that diverged stopped there), u64 size, then the wire program (size bytes).
@@ -29,13 +32,13 @@
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/user.h>
 #include <sys/wait.h>
@@ -44,10 +47,9 @@
 
 #define MAX_PROCS 130
 #include "wire.h"
-#define SYS_GETPPID 110
 #define SYSCALL_TRAP (SIGTRAP | 0x80)
-#define OFF_RAX (10 * 8)
-#define OFF_ORIG_RAX (15 * 8)
+#define OFF_RDI (14 * 8)
+#define EVENT_SECCOMP 7
 
 struct proc {
 	pid_t pid;
@@ -64,6 +66,8 @@ static char buf[1 << 20];
 static uint64_t pagemap[512];
 static uint64_t arena_base, arena_pages;
 static const char *executor;
+static pid_t server;
+static int frames = -1, acks = -1;
 
 static void open_proc(int n, pid_t pid)
 {
@@ -89,10 +93,12 @@ static void close_proc(int n)
 	procs[n] = NULL;
 }
 
+/* From offset 0 with pread at explicit offsets, as fuzzer/observe/proc.py reads. */
 static void read_whole(int fd)
 {
-	lseek(fd, 0, SEEK_SET);
-	while (read(fd, buf, sizeof(buf)) > 0)
+	ssize_t n;
+
+	for (off_t at = 0; (n = pread(fd, buf, sizeof(buf), at)) > 0; at += n)
 		;
 }
 
@@ -102,26 +108,6 @@ static void snapshot(struct proc *p)
 	read_whole(p->fds[1]);
 	if (pread(p->fds[2], pagemap, arena_pages * 8, (off_t)(arena_base / 4096 * 8)) < 0)
 		perror("pagemap");
-}
-
-/* The syscall number whose stop ends a call with this wire op. */
-static long stop_nr(uint64_t op)
-{
-	switch (op) {
-	case TOUCH_READ:
-	case TOUCH_WRITE:
-		return SYS_GETPPID;
-	case OP_PRLIMIT_MEMLOCK:
-		return 302;
-	case OP_DROP_CAP_IPC_LOCK:
-		return 126;
-	case OP_EXIT:
-		return 231;
-	case OP_MEMFD_CREATE:
-		return 319;
-	default:
-		return (long)op;
-	}
 }
 
 static int adopt(int n, pid_t pid)
@@ -135,15 +121,14 @@ static int adopt(int n, pid_t pid)
 	return 0;
 }
 
-/* Resume process n until it has made the call; 0, or -1 if the run went wrong. */
+/* Resume process n until it has made the call (its marker); 0, or -1 if the run went wrong. */
 static int advance(int n, uint64_t op, int forks)
 {
 	struct proc *p = procs[n];
-	long nr = stop_nr(op);
 	int touch = op == TOUCH_READ || op == TOUCH_WRITE, st;
 
 	for (;;) {
-		ptrace(PTRACE_SYSCALL, p->pid, 0, p->resume_sig);
+		ptrace(PTRACE_CONT, p->pid, 0, p->resume_sig);
 		p->resume_sig = 0;
 		if (waitpid(p->pid, &st, __WALL) < 0)
 			return -1;
@@ -154,18 +139,10 @@ static int advance(int n, uint64_t op, int forks)
 		if (!WIFSTOPPED(st))
 			return -1;
 		int sig = WSTOPSIG(st);
-		if (sig == SYSCALL_TRAP && p->entered < 0) {
-			p->entered = ptrace(PTRACE_PEEKUSER, p->pid, OFF_ORIG_RAX, 0);
-			if (touch && p->entered == SYS_GETPPID)
-				return 0;
-		} else if (sig == SYSCALL_TRAP) {
-			long entered = p->entered;
-
-			p->entered = -1;
-			if (entered == nr && !touch) {
-				(void)ptrace(PTRACE_PEEKUSER, p->pid, OFF_RAX, 0);
-				return 0;
-			}
+		if (sig == SIGTRAP && (st >> 16) == EVENT_SECCOMP) {
+			if (!touch)
+				(void)ptrace(PTRACE_PEEKUSER, p->pid, OFF_RDI, 0);
+			return 0;
 		} else if (sig == SIGTRAP && (st >> 16) == PTRACE_EVENT_FORK) {
 			unsigned long child;
 
@@ -191,7 +168,7 @@ static int finish(int n)
 	int st;
 
 	for (;;) {
-		ptrace(PTRACE_SYSCALL, p->pid, 0, p->resume_sig);
+		ptrace(PTRACE_CONT, p->pid, 0, p->resume_sig);
 		p->resume_sig = 0;
 		if (waitpid(p->pid, &st, __WALL) < 0)
 			return -1;
@@ -206,37 +183,61 @@ static int finish(int n)
 	}
 }
 
-static pid_t spawn(const uint64_t *prog, size_t size)
+/* The executor's fork server, spawned and traced once. */
+static int start_server(void)
 {
 	posix_spawn_file_actions_t fa;
-	char *argv[] = { (char *)executor, NULL }, *envp[] = { NULL };
-	int fds[2], st;
-	pid_t pid;
+	char *argv[] = { (char *)executor, "--server", NULL }, *envp[] = { NULL };
+	int in[2], out[2], st, ok;
 
-	if (pipe(fds) != 0)
+	if (pipe(in) != 0 || pipe(out) != 0)
 		return -1;
 	posix_spawn_file_actions_init(&fa);
-	posix_spawn_file_actions_adddup2(&fa, fds[0], 0);
-	posix_spawn_file_actions_addclose(&fa, fds[1]);
-	if (posix_spawn(&pid, executor, &fa, NULL, argv, envp) != 0)
-		pid = -1;
+	posix_spawn_file_actions_adddup2(&fa, in[0], 0);
+	posix_spawn_file_actions_adddup2(&fa, out[1], 1);
+	posix_spawn_file_actions_addclose(&fa, in[1]);
+	posix_spawn_file_actions_addclose(&fa, out[0]);
+	ok = posix_spawn(&server, executor, &fa, NULL, argv, envp) == 0;
 	posix_spawn_file_actions_destroy(&fa);
-	close(fds[0]);
-	if (pid > 0)
-		seen[nseen++] = pid;
-	prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
-	if (write(fds[1], prog, size) != (ssize_t)size)
-		pid = -1;
-	close(fds[1]);
-	if (pid <= 0 || waitpid(pid, &st, __WALL) < 0 || !WIFSTOPPED(st) || WSTOPSIG(st) != SIGSTOP)
+	close(in[0]);
+	close(out[1]);
+	frames = in[1];
+	acks = out[0];
+	if (!ok || waitpid(server, &st, __WALL) < 0 || !WIFSTOPPED(st) || WSTOPSIG(st) != SIGSTOP)
 		return -1;
-	ptrace(PTRACE_SETOPTIONS, pid, 0,
-	       PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL | PTRACE_O_TRACEFORK);
-	return pid;
+	ptrace(PTRACE_SETOPTIONS, server, 0, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL |
+	       PTRACE_O_TRACEFORK | PTRACE_O_TRACESECCOMP);
+	ptrace(PTRACE_CONT, server, 0, 0);
+	return 0;
+}
+
+/* One frame to the server: the child it forks, stopped at birth, or -1. */
+static pid_t spawn(const uint64_t *prog, size_t size)
+{
+	static uint64_t frame[1 + 2 + 128 * WORDS];
+	unsigned long child;
+	int st;
+
+	if (size > sizeof(frame) - 8)
+		return -1;
+	frame[0] = FLAG_MARKERS;
+	memcpy(&frame[1], prog, size);
+	if (write(frames, frame, size + 8) != (ssize_t)(size + 8))
+		return -1;
+	if (waitpid(server, &st, __WALL) < 0 || !WIFSTOPPED(st) || (st >> 16) != PTRACE_EVENT_FORK)
+		return -1;
+	ptrace(PTRACE_GETEVENTMSG, server, 0, &child);
+	ptrace(PTRACE_CONT, server, 0, 0);
+	seen[nseen++] = (pid_t)child;
+	if (waitpid((pid_t)child, &st, __WALL) < 0 || !WIFSTOPPED(st) || WSTOPSIG(st) != SIGSTOP)
+		return -1;
+	return (pid_t)child;
 }
 
 static void reap(void)
 {
+	struct pollfd ack = { .fd = acks, .events = POLLIN };
+	char byte;
 	int st;
 
 	for (int n = 0; n < MAX_PROCS; n++)
@@ -247,8 +248,9 @@ static void reap(void)
 	for (int i = 0; i < nseen; i++)
 		while (waitpid(seen[i], &st, __WALL) >= 0)
 			;
+	if (nseen && (poll(&ack, 1, 2000) != 1 || read(acks, &byte, 1) != 1))
+		fprintf(stderr, "the fork server did not answer\n");
 	nseen = 0;
-	prctl(PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0);
 }
 
 /* One program, its first `steps` calls; returns the steps made, or -1. */
@@ -319,6 +321,10 @@ int main(int argc, char **argv)
 	}
 	fclose(f);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (start_server() != 0) {
+		fprintf(stderr, "the executor's fork server did not start\n");
+		return 2;
+	}
 	for (size_t at = 0; at < used; at += 2 + progs[at + 1] / 8) {
 		long made = run(progs + at + 2, progs[at + 1], progs[at]);
 
@@ -330,6 +336,9 @@ int main(int argc, char **argv)
 		steps += made;
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
+	close(frames); /* EOF: the server exits */
+	while (waitpid(server, NULL, __WALL) >= 0)
+		;
 	printf("%ld %ld %lld %ld\n", programs, steps,
 	       (long long)(t1.tv_sec - t0.tv_sec) * 1000000000LL + (t1.tv_nsec - t0.tv_nsec),
 	       failures);

@@ -21,21 +21,39 @@
  * calls a process makes no syscall and touches nothing, so the supervisor,
  * which keeps every other process stopped, decides the order exactly.
  *
+ * Fork server (--server): how the supervisor runs programs. The server sets up
+ * once (the handlers, THP off, SIGCHLD blocked, a seccomp filter that makes
+ * every getppid() a PTRACE_EVENT_SECCOMP stop, child subreaper), asks to be
+ * traced and stops; the supervisor traces it with PTRACE_O_TRACEFORK, so each
+ * child it forks is traced from birth. Then, per frame on stdin (u64 flags,
+ * then a wire program), it forks one child that runs the program, reaps every
+ * process of that child's tree and writes one byte to stdout. EOF ends it.
+ * With FLAG_MARKERS the child follows each of its calls with a getppid() whose
+ * first argument is the call's raw result (a marker): one stop a call under
+ * PTRACE_CONT. Without it, the calls are as above (PTRACE_SYSCALL stepping).
+ *
  * Usage: mmfuzz-executor [--no-trace]   (program on stdin)
+ *        mmfuzz-executor --server       (frames on stdin, one byte a frame on stdout)
  *        mmfuzz-executor --exec COMMAND [ARGS...]
  *            asks to be traced, stops, then execs COMMAND: how `mmfuzz inject`
  *            starts an arbitrary program under its injections.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <setjmp.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <linux/audit.h>
 #include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <unistd.h>
 
@@ -46,6 +64,29 @@
 enum { EXIT_BAD_INPUT = 90, EXIT_SETUP = 91 };
 
 static uint64_t prog[2 + MAX_CALLS * WORDS];
+static int markers; /* FLAG_MARKERS: a getppid() marker after every call */
+
+/* A syscall as the kernel returns it (-errno on failure), not libc's -1. */
+static long raw(long nr, long a, long b, long c, long d, long e, long f)
+{
+	register long r10 __asm__("r10") = d;
+	register long r8 __asm__("r8") = e;
+	register long r9 __asm__("r9") = f;
+	long ret;
+
+	__asm__ volatile("syscall"
+			 : "=a"(ret)
+			 : "a"(nr), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+			 : "rcx", "r11", "memory");
+	return ret;
+}
+
+/* The call is made: stop here with its result (marker mode only). */
+static void mark(long ret)
+{
+	if (markers)
+		raw(SYS_getppid, ret, 0, 0, 0, 0, 0);
+}
 static sigjmp_buf touch_env;
 static volatile sig_atomic_t touching;
 
@@ -60,24 +101,52 @@ static void on_fault(int sig, siginfo_t *info, void *ctx)
 	raise(sig);
 }
 
-static int read_program(void)
+/* Read up to want bytes; how many came (fewer only at EOF), or -1. */
+static ssize_t read_full(void *to, size_t want)
 {
-	size_t got = 0, want = sizeof(prog);
-	char *buf = (char *)prog;
+	size_t got = 0;
 
 	while (got < want) {
-		ssize_t n = read(0, buf + got, want - got);
+		ssize_t n = read(0, (char *)to + got, want - got);
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n < 0)
 			return -1;
 		if (n == 0)
 			break;
 		got += (size_t)n;
 	}
+	return (ssize_t)got;
+}
+
+static int read_program(void)
+{
+	ssize_t got = read_full(prog, sizeof(prog));
+
 	if (got < 16 || prog[0] != MAGIC || prog[1] > MAX_CALLS)
 		return -1;
-	if (got < (2 + prog[1] * WORDS) * sizeof(uint64_t))
+	if ((size_t)got < (2 + prog[1] * WORDS) * sizeof(uint64_t))
 		return -1;
 	return 0;
+}
+
+/* One server frame: u64 flags, then a wire program of exactly its own length.
+ * 1 read, 0 at EOF before a frame, -1 for a malformed frame. */
+static int read_frame(uint64_t *flags)
+{
+	uint64_t head[3];
+	ssize_t got = read_full(head, sizeof(head));
+	size_t body;
+
+	if (got == 0)
+		return 0;
+	if (got != sizeof(head) || head[1] != MAGIC || head[2] > MAX_CALLS)
+		return -1;
+	*flags = head[0];
+	prog[0] = head[1];
+	prog[1] = head[2];
+	body = head[2] * WORDS * sizeof(uint64_t);
+	return read_full(&prog[2], body) == (ssize_t)body ? 1 : -1;
 }
 
 static void touch(uint64_t op, uint64_t addr)
@@ -92,28 +161,28 @@ static void touch(uint64_t op, uint64_t addr)
 			(void)*p;
 	}
 	touching = 0;
-	syscall(SYS_getppid); /* checkpoint: the supervisor observes here */
+	raw(SYS_getppid, 0, 0, 0, 0, 0, 0); /* checkpoint: the supervisor observes here */
 }
 
 /* RLIMIT_MEMLOCK, soft and hard: the supervisor sees the prlimit64 call. */
-static void prlimit_memlock(uint64_t bytes)
+static long prlimit_memlock(uint64_t bytes)
 {
 	struct rlimit lim = { .rlim_cur = bytes, .rlim_max = bytes };
 
-	syscall(SYS_prlimit64, 0, RLIMIT_MEMLOCK, &lim, NULL);
+	return raw(SYS_prlimit64, 0, RLIMIT_MEMLOCK, (long)&lim, 0, 0, 0);
 }
 
 /* Drop CAP_IPC_LOCK from the effective and permitted sets: the supervisor sees capset. */
-static void drop_cap_ipc_lock(void)
+static long drop_cap_ipc_lock(void)
 {
 	struct __user_cap_header_struct head = { _LINUX_CAPABILITY_VERSION_3, 0 };
 	struct __user_cap_data_struct data[2];
 
-	syscall(SYS_capget, &head, data);
+	raw(SYS_capget, (long)&head, (long)data, 0, 0, 0, 0);
 	data[CAP_IPC_LOCK / 32].effective &= ~(1u << (CAP_IPC_LOCK % 32));
 	data[CAP_IPC_LOCK / 32].permitted &= ~(1u << (CAP_IPC_LOCK % 32));
 	data[CAP_IPC_LOCK / 32].inheritable &= ~(1u << (CAP_IPC_LOCK % 32));
-	syscall(SYS_capset, &head, data);
+	return raw(SYS_capset, (long)&head, (long)data, 0, 0, 0, 0);
 }
 
 static int exec_traced(char **argv)
@@ -126,41 +195,27 @@ static int exec_traced(char **argv)
 	return 127;
 }
 
-int main(int argc, char **argv)
+static int handle_faults(void)
 {
-	int traced = !(argc > 1 && strcmp(argv[1], "--no-trace") == 0);
 	struct sigaction sa;
-
-	if (argc > 2 && strcmp(argv[1], "--exec") == 0)
-		return exec_traced(argv + 2);
-
-	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() == 1)
-		return EXIT_SETUP;
-	if (prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) != 0)
-		return EXIT_SETUP;
-	if (read_program() != 0)
-		return EXIT_BAD_INPUT;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = on_fault;
 	sa.sa_flags = SA_SIGINFO | SA_NODEFER;
 	if (sigaction(SIGSEGV, &sa, NULL) != 0 || sigaction(SIGBUS, &sa, NULL) != 0)
-		return EXIT_SETUP;
+		return -1;
+	return 0;
+}
 
-	if (traced) {
-		if (ptrace(PTRACE_TRACEME, 0, 0, 0) != 0)
-			return EXIT_SETUP;
-		syscall(SYS_close_range, 0, ~0U, 0);
-		raise(SIGSTOP);
-	} else {
-		syscall(SYS_close_range, 0, ~0U, 0);
-	}
-
+/* Every process walks the whole program and makes only its own calls. */
+static void run_program(void)
+{
 	uint64_t me = 0, forks = 0;
 
 	for (uint64_t i = 0; i < prog[1]; i++) {
 		uint64_t *c = &prog[2 + i * WORDS];
 		uint64_t op = c[0] & 0xffffffffu, proc = c[0] >> 32;
+		long ret;
 
 		if (op == SYS_fork)
 			forks++;
@@ -169,29 +224,117 @@ int main(int argc, char **argv)
 		switch (op) {
 		case TOUCH_READ:
 		case TOUCH_WRITE:
-			touch(op, c[1]);
+			touch(op, c[1]); /* its checkpoint is the marker */
 			break;
 		case OP_PRLIMIT_MEMLOCK:
-			prlimit_memlock(c[1]);
+			mark(prlimit_memlock(c[1]));
 			break;
 		case OP_DROP_CAP_IPC_LOCK:
-			drop_cap_ipc_lock();
+			mark(drop_cap_ipc_lock());
 			break;
 		case OP_MEMFD_CREATE:
 			/* no flags; smaps names its mappings /memfd:mmfuzz (deleted) */
-			syscall(SYS_memfd_create, "mmfuzz", 0);
+			mark(raw(SYS_memfd_create, (long)"mmfuzz", 0, 0, 0, 0, 0));
 			break;
 		case OP_EXIT:
-			syscall(SYS_exit_group, 0);
+			raw(SYS_exit_group, 0, 0, 0, 0, 0, 0);
 			break;
 		case SYS_fork:
-			if (syscall(SYS_fork) == 0)
-				me = forks;
+			ret = raw(SYS_fork, 0, 0, 0, 0, 0, 0);
+			if (ret == 0)
+				me = forks; /* the child: its first call is its next stop */
+			else
+				mark(ret);
 			break;
 		default:
-			syscall((long)op, c[1], c[2], c[3], c[4], c[5], c[6]);
+			mark(raw((long)op, (long)c[1], (long)c[2], (long)c[3], (long)c[4], (long)c[5],
+				 (long)c[6]));
 		}
 	}
-	syscall(SYS_exit_group, 0);
+	raw(SYS_exit_group, 0, 0, 0, 0, 0, 0);
+}
+
+/* getppid() stops the caller (PTRACE_EVENT_SECCOMP); every other call just runs. */
+static int filter_getppid(void)
+{
+	struct sock_filter code[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_getppid, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_TRACE),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog fprog = { .len = sizeof(code) / sizeof(code[0]), .filter = code };
+
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+		return -1;
+	return (int)raw(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, (long)&fprog, 0, 0, 0);
+}
+
+/* The fork server: one traced child a frame, its whole tree reaped, one byte back. */
+static int serve(void)
+{
+	sigset_t chld;
+	uint64_t flags;
+	int st, r;
+
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	/* Blocked, so the end of a run makes no signal stop in the traced server. */
+	if (sigprocmask(SIG_BLOCK, &chld, NULL) != 0 || filter_getppid() != 0 ||
+	    prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0 ||
+	    prctl(PR_SET_NAME, "mmfuzz-server", 0, 0, 0) != 0 ||
+	    ptrace(PTRACE_TRACEME, 0, 0, 0) != 0)
+		return EXIT_SETUP;
+	raise(SIGSTOP);
+	while ((r = read_frame(&flags)) == 1) {
+		pid_t pid = fork(); /* the supervisor sees it as PTRACE_EVENT_FORK */
+
+		if (pid == 0) {
+			markers = (flags & FLAG_MARKERS) != 0;
+			sigprocmask(SIG_UNBLOCK, &chld, NULL);
+			prctl(PR_SET_NAME, "mmfuzz-executor", 0, 0, 0);
+			raw(SYS_close_range, 0, ~0U, 0, 0, 0, 0);
+			run_program();
+		}
+		/* The child and every process of its tree (orphans come to us). */
+		while (waitpid(-1, &st, __WALL) >= 0 || errno == EINTR)
+			;
+		if (write(1, "", 1) != 1)
+			return EXIT_SETUP;
+	}
+	return r == 0 ? 0 : EXIT_BAD_INPUT;
+}
+
+int main(int argc, char **argv)
+{
+	int traced = !(argc > 1 && strcmp(argv[1], "--no-trace") == 0);
+	int server = argc > 1 && strcmp(argv[1], "--server") == 0;
+
+	if (argc > 2 && strcmp(argv[1], "--exec") == 0)
+		return exec_traced(argv + 2);
+
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() == 1)
+		return EXIT_SETUP;
+	if (prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) != 0)
+		return EXIT_SETUP;
+	if (handle_faults() != 0)
+		return EXIT_SETUP;
+	if (server)
+		return serve();
+	if (read_program() != 0)
+		return EXIT_BAD_INPUT;
+
+	if (traced) {
+		if (ptrace(PTRACE_TRACEME, 0, 0, 0) != 0)
+			return EXIT_SETUP;
+		raw(SYS_close_range, 0, ~0U, 0, 0, 0, 0);
+		raise(SIGSTOP);
+	} else {
+		raw(SYS_close_range, 0, ~0U, 0, 0, 0, 0);
+	}
+	run_program();
 	return 0;
 }

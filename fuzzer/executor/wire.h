@@ -11,4 +11,7 @@
 #define OP_EXIT 1004
 #define OP_MEMFD_CREATE 1010
 
+/* The fork server's frame: u64 flags, then the wire program. */
+#define FLAG_MARKERS 1 /* a getppid(result) marker after every call: one stop a call */
+
 #endif

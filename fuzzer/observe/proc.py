@@ -1,8 +1,8 @@
 """Reads /proc/PID/{smaps,status,pagemap} of a stopped child into a Snapshot.
 
 The files are opened once per child and re-read from offset 0 at every step
-(seq_file regenerates them), into one preallocated buffer: at a few hundred
-steps a second the allocations matter.
+(seq_file regenerates them) with pread, into one preallocated buffer: at a few
+hundred steps a second the allocations and the syscalls matter.
 """
 
 from __future__ import annotations
@@ -56,13 +56,14 @@ class Observer:
             os.close(self._fds.pop())
 
     def _read_text(self, fd: int) -> str:
-        os.lseek(fd, 0, os.SEEK_SET)
+        # preadv at explicit offsets: no lseek back to 0 first (seq_file restarts the
+        # file at offset 0 and goes on from where the last read ended).
         got = 0
         while True:
             if got == len(self._buf):
                 self._buf += bytes(len(self._buf))
             with memoryview(self._buf) as view:
-                n = os.readv(fd, [view[got:]])
+                n = os.preadv(fd, [view[got:]], got)
             if n == 0:
                 return self._buf[:got].decode()
             got += n

@@ -1,25 +1,24 @@
 """The supervisor: starts the executor, stops it around every program step, never leaks it.
 
-A `Run` spawns one executor (posix_spawn: the fuzzing process itself is never
-forked), feeds it the wire-encoded program and steps it with PTRACE_SYSCALL.
-Each syscall-exit of a program call, and each touch checkpoint, is yielded as a
-`Step` (fuzzer/prog/step.py: the call, its result or signal) while the child is
-still stopped, so the caller can read /proc before the child moves on. Stops
-are small values handled with `match`.
+A `Run` has the Supervisor's fork server (trace/server.py) fork one executor child,
+traced from birth, and steps it: without injections once a call (PTRACE_CONT to the
+getppid() marker the executor makes after each call, a seccomp stop carrying the
+result); with them, PTRACE_SYSCALL, the entry and exit stop of every call, where the
+injector acts. Either way each call is yielded as the same `Step` (the call, its
+result or signal) while the child is still stopped, so the caller can read /proc.
 
-Every run has a wall-clock budget (SIGALRM); running out raises `Hang`.
-Leaving the `with` block, for whatever reason, kills and reaps the child; the
-executor also has PR_SET_PDEATHSIG and PTRACE_O_EXITKILL, so it dies with the
-supervisor even if the supervisor is killed.
+Every run has a wall-clock budget (SIGALRM); running out raises `Hang`. Leaving the
+`with` block, for whatever reason, kills the run's processes and collects them as
+their tracer; the server reaps them before the run returns. PTRACE_O_EXITKILL and
+the server's PR_SET_PDEATHSIG end them all if the supervisor is killed.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import functools
 import os
 import signal
+import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,27 +35,18 @@ from fuzzer.trace.apply import Injector, Pending
 from fuzzer.trace.ptrace_abi import (
     OFF_ORIG_RAX,
     OFF_RAX,
+    OFF_RDI,
     PTRACE_EVENT_FORK,
-    PTRACE_O_EXITKILL,
-    PTRACE_O_TRACEFORK,
-    PTRACE_O_TRACESYSGOOD,
+    PTRACE_EVENT_SECCOMP,
+    PTRACE_O_TRACESECCOMP,
     SYSCALL_TRAP,
     WALL,
     signed,
 )
+from fuzzer.trace.server import FLAG_MARKERS, OPTIONS, ForkServer, ServerError
 
-EXIT_BAD_INPUT, EXIT_SETUP = 90, 91
-PR_SET_CHILD_SUBREAPER = 36
-
-
-@functools.cache
-def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(None, use_errno=True)
-
-
-def _subreaper(on: bool) -> None:
-    if _libc().prctl(PR_SET_CHILD_SUBREAPER, int(on), 0, 0, 0) != 0:
-        raise SupervisorError("cannot change the child subreaper attribute (prctl)")
+EXIT_SETUP = 91
+START_TIMEOUT = 2.0  # seconds the fork server may take to fork a program's child
 
 
 class SupervisorError(RuntimeError):
@@ -132,10 +122,14 @@ class Run:
     """
 
     def __init__(
-        self, executor: Path, program: Program, budget: float, injector: Injector | None = None
+        self, server: ForkServer, program: Program, budget: float,
+        injector: Injector | None = None, markers: bool | None = None,
     ) -> None:
-        self.executor, self.program, self.budget = executor, program, budget
+        self.server, self.program, self.budget = server, program, budget
         self.injector = injector
+        # One stop a call (the executor's markers) unless an injection needs the
+        # entry and exit stops of the calls it watches (PTRACE_SYSCALL).
+        self.markers = injector is None if markers is None else markers
         self.pid = 0  # process 0, the executor started
         self.pids: dict[int, int] = {}  # process number -> pid, while it lives
         self.exit: Exited | Killed | None = None  # how process 0 ended
@@ -144,41 +138,34 @@ class Run:
         self._seen: list[int] = []  # every pid, in creation order, until reaped
 
     def __enter__(self) -> Run:
-        rfd, wfd = os.pipe()
-        try:
-            self.pid = os.posix_spawn(
-                str(self.executor),
-                [str(self.executor)],
-                {},
-                file_actions=[(os.POSIX_SPAWN_DUP2, rfd, 0), (os.POSIX_SPAWN_CLOSE, wfd)],
-            )
-        finally:
-            os.close(rfd)
-        self._seen.append(self.pid)
-        # While the run lasts, a forked process whose parent exits first becomes our
-        # child, so we reap it (and only then: other children of this process, a
-        # test's or a guest kernel's, are not ours to adopt).
-        _subreaper(True)
-        try:
-            os.write(wfd, encode(self.program))
-        finally:
-            os.close(wfd)
+        self.server.ready()  # a first or fresh server is not the program's time
         signal.signal(signal.SIGALRM, _on_alarm)
         try:
+            # The fork is the server's, on the server's own clock (as a spawn was not
+            # the program's); the budget starts with the child.
+            signal.setitimer(signal.ITIMER_REAL, START_TIMEOUT)
+            try:
+                self.pid = self.server.start(encode(self.program),
+                                             FLAG_MARKERS if self.markers else 0)
+            except _Alarm:
+                raise ServerError(f"the fork server did not fork within {START_TIMEOUT:g} s") \
+                    from None
+            self._seen.append(self.pid)
             signal.setitimer(signal.ITIMER_REAL, self.budget)
             match self._wait(self.pid):
                 case SignalStop(signal.SIGSTOP):
-                    pt.ptrace_setoptions(self.pid, PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL
-                                         | PTRACE_O_TRACEFORK)
+                    if not self.markers:  # getppid() is a checkpoint, not a seccomp stop
+                        pt.ptrace_setoptions(self.pid, OPTIONS & ~PTRACE_O_TRACESECCOMP)
                     if self.injector:
                         self.injector.begin(self.pid)
-                case Exited(code) if code == EXIT_BAD_INPUT:
-                    raise SupervisorError("the executor rejected the wire program")
                 case other:
                     raise SupervisorError(f"the executor did not start: {other}")
         except _Alarm:
             self._reap()
             raise Hang(0, self.budget) from None
+        except ServerError as e:
+            self._reap()
+            raise SupervisorError(str(e)) from None
         except BaseException:
             self._reap()
             raise
@@ -202,6 +189,11 @@ class Run:
         supervisor is a child subreaper). Only pids never seen to exit are killed."""
         signal.setitimer(signal.ITIMER_REAL, 0)
         running = [p.pid for p in self._procs.values()]
+        child = self.server.settle()  # even if it was forked as the run was left
+        if child and child not in self._seen:
+            self.pid = self.pid or child
+            self._seen.append(child)
+            running.append(child)
         if self.pid and self.exit is None and self.pid not in running:
             running.append(self.pid)
         for pid in running:
@@ -219,7 +211,7 @@ class Run:
         self._seen.clear()
         self._procs.clear()
         self.pids.clear()
-        _subreaper(False)
+        self.server.done()  # the server has reaped them all: nothing of the run is left
 
     def _wait(self, pid: int) -> Stop:
         try:
@@ -252,21 +244,20 @@ class Run:
 
     def _advance(self, n: int, proc: _Proc, i: int, forks: int) -> Step:
         """Resume process n until it has made call i."""
+        if self.markers:
+            return self._marked(n, proc, i, forks)
         call = self.program.calls[i]
         nr = call.syscall.nr
         while True:
             pt.ptrace_syscall(proc.pid, proc.resume_sig)
             proc.resume_sig = 0
-            stop = self._wait(proc.pid)
-            match stop:
+            match self._wait(proc.pid):
                 case SyscallStop() if proc.entered is None:
                     proc.entered = pt.ptrace_peekuser(proc.pid, OFF_ORIG_RAX)
                     if self.injector and not call.syscall.is_pseudo and proc.entered == nr:
                         proc.pending = self.injector.entry(proc.pid)
                     if call.name == "touch" and proc.entered == SYS_GETPPID:
-                        self._index = i + 1
-                        fault, proc.fault = proc.fault, None
-                        return Step(i, call, None, fault)
+                        return self._made(proc, i, None)
                 case SyscallStop():
                     entered, proc.entered = proc.entered, None
                     if entered == nr and call.name != "touch":
@@ -275,30 +266,61 @@ class Run:
                             proc.pending = None
                         else:
                             ret = signed(pt.ptrace_peekuser(proc.pid, OFF_RAX))
-                        self._index = i + 1
-                        return Step(i, call, ret)
-                case EventStop(event) if event == PTRACE_EVENT_FORK:
-                    child = pt.ptrace_geteventmsg(proc.pid)
-                    self._adopt(forks, child)
-                    if self.injector:
-                        self.injector.fork(proc.pid, child, shares_mm=False)
-                case EventStop():
-                    pass
-                case SignalStop(signo) if signo in (SIGSEGV, SIGBUS):
-                    info = pt.ptrace_getsiginfo(proc.pid)
-                    proc.fault = (signo, int(info.si_code))
-                    proc.resume_sig = signo
-                case SignalStop(signo):
-                    proc.resume_sig = signo
-                case Exited(code) if call.name == "exit" and code == 0:
-                    self._gone(n)
-                    self._index = i + 1
-                    return Step(i, call, None)
-                case Exited(code):
-                    raise SupervisorError(
-                        f"p{n} exited with status {code} after {self._index} steps")
-                case Killed(signo):
-                    raise ChildCrash(self._index, signo)
+                        return self._made(proc, i, ret)
+                case stop:
+                    if (step := self._between(n, proc, i, forks, stop)) is not None:
+                        return step
+
+    def _marked(self, n: int, proc: _Proc, i: int, forks: int) -> Step:
+        """Marker mode: resume with PTRACE_CONT until the executor's getppid() marker
+        after call i (its seccomp stop); the call's result is the marker's argument."""
+        while True:
+            pt.ptrace_cont(proc.pid, proc.resume_sig)
+            proc.resume_sig = 0
+            match self._wait(proc.pid):
+                case EventStop(event) if event == PTRACE_EVENT_SECCOMP:
+                    if self.program.calls[i].name == "touch":
+                        return self._made(proc, i, None)
+                    return self._made(proc, i, signed(pt.ptrace_peekuser(proc.pid, OFF_RDI)))
+                case stop:
+                    if (step := self._between(n, proc, i, forks, stop)) is not None:
+                        return step
+
+    def _made(self, proc: _Proc, i: int, ret: int | None) -> Step:
+        """Call i is made (ret: its result; None for a touch, with the signal it raised)."""
+        self._index = i + 1
+        call = self.program.calls[i]
+        if call.name == "touch":
+            fault, proc.fault = proc.fault, None
+            return Step(i, call, None, fault)
+        return Step(i, call, ret)
+
+    def _between(self, n: int, proc: _Proc, i: int, forks: int, stop: Stop) -> Step | None:
+        """A stop on the way to call i that is not the call itself, in either mode:
+        a fork's event, a signal, the process's end. The step if it is the call (exit)."""
+        call = self.program.calls[i]
+        match stop:
+            case EventStop(event) if event == PTRACE_EVENT_FORK:
+                child = pt.ptrace_geteventmsg(proc.pid)
+                self._adopt(forks, child)
+                if self.injector:
+                    self.injector.fork(proc.pid, child, shares_mm=False)
+            case SignalStop(signo) if signo in (SIGSEGV, SIGBUS):
+                info = pt.ptrace_getsiginfo(proc.pid)
+                proc.fault = (signo, int(info.si_code))
+                proc.resume_sig = signo
+            case SignalStop(signo):
+                proc.resume_sig = signo
+            case Exited(code) if call.name == "exit" and code == 0:
+                self._gone(n)
+                self._index = i + 1
+                return Step(i, call, None)
+            case Exited(code):
+                raise SupervisorError(
+                    f"p{n} exited with status {code} after {self._index} steps")
+            case Killed(signo):
+                raise ChildCrash(self._index, signo)
+        return None  # another event or syscall stop: keep going
 
     def _adopt(self, n: int, pid: int) -> None:
         """The child of a fork, traced from birth: wait for its first stop."""
@@ -312,8 +334,9 @@ class Run:
 
     def _finish(self, n: int, proc: _Proc) -> None:
         """After the last call: let process n run to its exit_group(0)."""
+        resume = pt.ptrace_cont if self.markers else pt.ptrace_syscall
         while True:
-            pt.ptrace_syscall(proc.pid, proc.resume_sig)
+            resume(proc.pid, proc.resume_sig)
             proc.resume_sig = 0
             match self._wait(proc.pid):
                 case Exited(0):
@@ -356,8 +379,23 @@ class Supervisor:
             raise SupervisorError("mmfuzz must run as root (ptrace, pagemap PFNs, mlock)")
         self.executor, self.budget = executor, budget
         self.injector = Injector(injections) if injections else None
+        self.markers: bool | None = None  # None: markers unless there are injections
         if cpu is not None:
             os.sched_setaffinity(0, {cpu})
+        self.server = ForkServer(executor)
+        weakref.finalize(self, self.server.close)  # and at exit: the server is killed
 
     def run(self, program: Program) -> Run:
-        return Run(self.executor, program, self.budget, self.injector)
+        if self.markers and self.injector:
+            raise SupervisorError("injections need PTRACE_SYSCALL stepping, not markers")
+        return Run(self.server, program, self.budget, self.injector, self.markers)
+
+    def close(self) -> None:
+        """Kill and reap the fork server (the next run starts a fresh one)."""
+        self.server.close()
+
+    def __enter__(self) -> Supervisor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
