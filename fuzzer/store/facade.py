@@ -3,7 +3,8 @@
 It is composed of the parts that own each concern, all sharing one engine
 and its short transactions (base.py): campaigns and their progress
 (campaigns.py), divergence buckets, samples and triage labels (buckets.py),
-what reducing a bucket found (reduced.py), and operation counts and totals
+what reducing a bucket found (reduced.py), which variants of its program trigger it
+(variants.py), and operation counts and totals
 (stats.py). Rows come back as frozen dataclasses (rows.py) detached from any
 session; divergences and progress go in as typed values (values.py).
 """
@@ -15,9 +16,10 @@ from fuzzer.store.campaigns import Campaigns
 from fuzzer.store.db import open_engine
 from fuzzer.store.reduced import Reduced
 from fuzzer.store.stats import Stats
+from fuzzer.store.variants import Variants
 
 
-class Store(Campaigns, Buckets, Reduced, Stats):
+class Store(Campaigns, Buckets, Reduced, Stats, Variants):
     """Campaigns, programs and divergence buckets in one database."""
 
 
