@@ -15,6 +15,7 @@ import pytest
 
 from fuzzer.prog import parse
 from fuzzer.reduce.variants import make_variants, state, summary_lines
+from fuzzer.reduce.variants_run import distinct_programs, within
 
 RW = "PROT_READ|PROT_WRITE"
 AP = "MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED"
@@ -225,3 +226,21 @@ def test_states() -> None:
                                Ran("kind", "x", False, 0),
                                Ran("kind", "x", False, title="unsupported: y"))] == \
         ["yes", "no", "no", "other", "earlier", "unsupported"]
+
+
+def test_within_counts_distinct_programs() -> None:
+    """A budget of runs keeps the first variants whose programs fit; a base variant (the
+    program itself) costs one run on every axis together."""
+    variants = make_variants(parse(textwrap.dedent(ONFAULT)), 1)
+    # 16 changed programs, one of them twice (+MAP_LOCKED is also "locked by MAP_LOCKED"),
+    # and the program itself
+    assert (len([v for v in variants if not v.base]), distinct_programs(variants)) == (16, 16)
+    kept = within(variants, 4)
+    assert distinct_programs(kept) == 4
+    assert [f"{v.axis}: {v.value}" for v in kept][:5] == [
+        "drop: MLOCK_ONFAULT on mlock2", "add: MAP_LOCKED on mmap", "add: MAP_POPULATE on mmap",
+        "kind: anonymous private", "prot: RW"]
+    first = {v.program for v in kept[:5]}
+    assert [f"{v.axis}: {v.value}" for v in kept[5:]] == [  # the ones run already
+        "lock: unlocked", "lock: MAP_LOCKED", "pages: 2 pages", "process: parent"]
+    assert {v.program for v in kept[5:]} <= first
