@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import pytest
 
 from fuzzer.prog import parse
-from fuzzer.reduce.variants import make_variants, state, summary_lines
+from fuzzer.reduce.variants import make_variants
 from fuzzer.reduce.variants_run import distinct_programs, within
+from fuzzer.reduce.variants_summary import state, summary_lines
 
 RW = "PROT_READ|PROT_WRITE"
 AP = "MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED"

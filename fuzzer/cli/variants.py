@@ -11,8 +11,8 @@ from fuzzer.cli.common import DEFAULT_DB, DbOption, InjectOption, fail, out
 from fuzzer.cli.reduce import IdArg, _errors, _load, _specs, _supervisor, _under
 from fuzzer.reduce.export import finding_of
 from fuzzer.reduce.repro import shows
-from fuzzer.reduce.variants import detail_lines, state, state_text, summary_lines
 from fuzzer.reduce.variants_run import vary_bucket
+from fuzzer.reduce.variants_summary import detail_lines, state, state_text, summary_lines
 from fuzzer.store.variants import VariantValue
 
 

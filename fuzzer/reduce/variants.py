@@ -15,8 +15,10 @@ that each change one thing, along these axes:
 
 Each of the set-axes (kind, prot, lock, pages, process) also has a `base`
 variant: the program as it is, labelled with its own value on that axis, so a
-summary can say "every protection". `summary_lines` reads what the runner
-(variants_run.py) found into the lines a developer reads first.
+summary can say "every protection" (variants_summary.py reads what the runner,
+variants_run.py, found into the lines a developer reads first). The lock axis is
+the range's state before the diverging call: every earlier lock is taken out,
+then the value's own put in.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Protocol
 
 from fuzzer.prog.program import (
     MAX_PROCS,
@@ -64,8 +65,6 @@ KINDS = ("anonymous private", "anonymous shared", "memfd shared", "memfd private
 LOCKS = ("unlocked", "MAP_LOCKED", "mlock", "mlock2 ONFAULT")
 SIZES = (1, 2, 8)
 _LOCK_CALLS = ("mlock", "mlock2", "mlockall")
-_NOUNS = {"kind": "mapping kind", "prot": "protection", "lock": "locking", "pages": "size",
-          "process": "process"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,27 +75,6 @@ class Variant:
     program: Program
     step: int  # the diverging call's index in this program
     base: bool = False  # the program unchanged, labelled with its own value on the axis
-
-
-class Outcome(Protocol):
-    """What the summary reads of a run variant (a stored row, or the runner's result)."""
-
-    @property
-    def axis(self) -> str: ...
-    @property
-    def value(self) -> str: ...
-    @property
-    def base(self) -> bool: ...
-    @property
-    def step(self) -> int: ...
-    @property
-    def triggers(self) -> bool: ...
-    @property
-    def diverged_step(self) -> int | None: ...
-    @property
-    def diverged_kind(self) -> str: ...
-    @property
-    def title(self) -> str: ...
 
 
 # ------------------------------------------------------------ building blocks
@@ -380,86 +358,5 @@ def make_variants(program: Program, step: int) -> list[Variant]:
     return out
 
 
-# ------------------------------------------------------------ the summary
-
-
-def state(o: Outcome) -> str:
-    """yes (triggers), no (no divergence up to its step), other (another kind at its step),
-    earlier (a divergence before its step hides it) or unsupported (the model cannot say)."""
-    if o.triggers:
-        return "yes"
-    if o.title.startswith("unsupported"):
-        return "unsupported"
-    if o.diverged_step is None or o.diverged_step > o.step:
-        return "no"
-    return "other" if o.diverged_step == o.step else "earlier"
-
-
-def _and(values: Sequence[str]) -> str:
-    return values[0] if len(values) == 1 else ", ".join(values[:-1]) + " and " + values[-1]
-
-
-def _word(o: Outcome) -> str:
-    """The variant's value as the summary names it: -FLAG, +FLAG or the value."""
-    return {"drop": "-", "add": "+"}.get(o.axis, "") + o.value
-
-
-def summary_lines(outcomes: Sequence[Outcome]) -> list[str]:
-    """What a developer reads first: the flags the divergence needs and does not need, what
-    it triggers with and what not ("triggers with: every mapping kind, protection R and RW"),
-    what shows another divergence at that step instead, and what could not be decided."""
-    drops = [o for o in outcomes if o.axis == "drop"]
-    adds = [o for o in outcomes if o.axis == "add"]
-    yes = [_word(o) for o in adds if o.triggers]
-    no = [_word(o) for o in adds if state(o) == "no"]
-    for axis, noun in _NOUNS.items():
-        on = [o for o in outcomes if o.axis == axis]
-        hits = [o.value for o in on if o.triggers]
-        if hits and len(hits) == len(on) > 1:
-            yes.append(f"every {noun}")
-        elif hits:
-            yes.append(f"{noun} {_and(hits)}")
-        no += [o.value for o in on if state(o) == "no"]
-    groups = (
-        ("needs", [o.value for o in drops if state(o) == "no"]),
-        ("does not need", [o.value for o in drops if o.triggers]),
-        ("triggers with", yes),
-        ("not with", no),
-        ("diverges otherwise with", [f"{_word(o)} ({o.diverged_kind})" for o in outcomes
-                                     if state(o) == "other"]),
-        ("undecided (an earlier step diverges)",
-         [_word(o) for o in outcomes if state(o) == "earlier"]),
-        ("undecided (the model cannot predict it)",
-         [_word(o) for o in outcomes if state(o) == "unsupported"]),
-    )
-    lines = [f"{head}: {', '.join(values)}" for head, values in groups if values]
-    if any(o.base and not o.triggers for o in outcomes):
-        lines.append("(the minimized program itself did not trigger this time: "
-                     "the variants are unreliable)")
-    return lines
-
-
-def state_text(o: Outcome) -> str:
-    """One variant's outcome in a word or three."""
-    match state(o):
-        case "other":
-            return f"no, {o.diverged_kind} instead"
-        case "earlier":
-            return f"no, diverges earlier (step {o.diverged_step})"
-        case word:
-            return word
-
-
-def detail_lines(outcomes: Sequence[Outcome]) -> list[str]:
-    """Per axis, each variant's value and whether it triggers."""
-    lines = []
-    for axis in AXES:
-        on = [o for o in outcomes if o.axis == axis]
-        if on:
-            cells = [f"{o.value}{' (base)' if o.base else ''} {state_text(o)}" for o in on]
-            lines.append(f"{axis}: " + "; ".join(cells))
-    return lines
-
-
-__all__ = ["AXES", "Outcome", "Variant", "detail_lines", "make_variants", "range_mmaps",
-           "state", "state_text", "summary_lines"]
+__all__ = ["AXES", "KINDS", "LOCKS", "PROTS", "SIZES", "Variant", "make_variants",
+           "range_mmaps"]

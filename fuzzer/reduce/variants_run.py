@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from fuzzer.check import check
 from fuzzer.model import Unsupported
 from fuzzer.prog import Program, ProgramError
-from fuzzer.reduce.variants import Variant, make_variants, summary_lines
+from fuzzer.reduce.variants import Variant, make_variants
+from fuzzer.reduce.variants_summary import summary_lines
 from fuzzer.store import Store
 from fuzzer.store.variants import VariantValue
 from fuzzer.trace import Supervisor
