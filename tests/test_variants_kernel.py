@@ -107,7 +107,7 @@ def test_a_campaign_runs_them_within_the_budget(tmp_path: Path, budget: int) -> 
     detail = store.bucket(bucket)
     program = parse(detail.samples[0].program_text)
     reduce_new_bucket(store, _supervisor("mlock2-onfault-ignored"), bucket, detail.title,
-                      program, 1, budget, None)
+                      program, 1, budget, None, detail.kind)
     stored = store.variants(bucket)
     if budget == 1:
         assert stored == []

@@ -3,6 +3,7 @@ an older database gains the table in place. And `mmfuzz variants` on bad input."
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
@@ -10,10 +11,12 @@ import pytest
 from typer.testing import CliRunner
 
 from fuzzer.cli.app import app
+from fuzzer.kernel.proxy import serve
 from fuzzer.oracle import Divergence, DivergenceKind
 from fuzzer.prog import parse
 from fuzzer.store import SampleContext, Store, StoreError, open_store
 from fuzzer.store.variants import VariantValue
+from fuzzer.store.wire import to_wire
 
 PROGRAM = parse("mmap(@0, 1p, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)\n")
 
@@ -64,6 +67,17 @@ def test_an_older_database_gains_the_table(path: Path) -> None:
     assert store.variants(bucket) == []
     store.set_variants(bucket, [_value("R", True)])
     assert [v.value for v in store.variants(bucket)] == ["R"]
+
+
+def test_variants_cross_the_wire(path: Path) -> None:
+    """A guest's worker stores its variants through the store proxy, as JSON."""
+    store = open_store(f"sqlite:///{path}")
+    bucket = _bucket(store)
+    values = [_value("R", True, base=True), _value("RW", False)]
+    message = json.loads(json.dumps({"store": "set_variants",
+                                     "args": to_wire([bucket, values]), "kwargs": {}}))
+    assert serve(store, message) == {"ret": None}
+    assert store.variants(bucket) == values
 
 
 def test_variants_bad_input(path: Path) -> None:

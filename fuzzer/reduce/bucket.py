@@ -48,14 +48,15 @@ def reduce_new_bucket(
     step: int,
     budget: int,
     crashes: Path | None,
+    kind: str = "",
 ) -> Path | None:
     """What a campaign does with a bucket it opened: minimize, write crashes/<bucket>/,
-    then run the variants of the minimized program in the runs the budget has left."""
+    then run the variants of the minimized program (diverging with `kind`) in the runs the
+    budget has left. Only plain values cross `store`: a guest's worker passes its proxy."""
     result, new_step = minimize_bucket(store, supervisor, bucket_id, title, program, step,
                                        budget)
-    bucket = store.bucket(bucket_id)
-    folder = write_bucket_folder(crashes, bucket) if crashes is not None else None
+    folder = None if crashes is None else write_bucket_folder(crashes, store.bucket(bucket_id))
     left = budget - result.predicate_calls
-    if left > 0:
-        vary_bucket(store, supervisor, bucket_id, result.program, new_step, bucket.kind, left)
+    if kind and left > 0:
+        vary_bucket(store, supervisor, bucket_id, result.program, new_step, kind, left)
     return folder
