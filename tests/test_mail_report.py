@@ -52,25 +52,35 @@ def _bucket(title: str, kind: str, text: str, step: int, expected: str, observed
         minimized_step=step, minimized_expected=expected, minimized_observed=observed)
 
 
+# What `mmfuzz variants` showed for the leak on 6.18.44 (summary_lines).
+LEAK_VARIANTS = (
+    "needs: MAP_LOCKED on mmap, MREMAP_MAYMOVE on mremap, MREMAP_DONTUNMAP on mremap",
+    "does not need: MREMAP_FIXED on mremap",
+    "triggers with: +MAP_POPULATE on mmap, mapping kind anonymous private, protection "
+    "PROT_NONE, R and X, locking MAP_LOCKED, mlock and mlock2 ONFAULT, every size, "
+    "every process",
+    "not with: unlocked",
+)
+
 REPORTS = {
     # the 6.18 MREMAP_DONTUNMAP locked_vm leak, as a campaign found it
     "report-mremap-leak.txt": (
         _bucket(LEAK, "vmlck", LEAK_PROGRAM, 1, "VmLck 8 kB", "VmLck 16 kB",
                 [_sample("6.18.44-fc-v657", LEAK_PROGRAM),
                  _sample("6.18.44-fc-v657", LEAK_PROGRAM)]),
-        {"6.17.9", "6.18.44-fc-v657", "6.12.1", "6.19.0"}),
+        {"6.17.9", "6.18.44-fc-v657", "6.12.1", "6.19.0"}, LEAK_VARIANTS),
     # an emulated bug (populate-needs-lock): presence compared page by page
     "report-populate.txt": (
         _bucket(ABSENT, "presence", ABSENT_PROGRAM, 0, "@0-3 rw-p AAAA", "@0 rw-p A; @1-3 rw-p ...",
                 [_sample("6.18.0", ABSENT_PROGRAM, None, ("populate-needs-lock",))]),
-        set()),
+        set(), ()),
 }
 
 
 @pytest.mark.parametrize("name", sorted(REPORTS))
 def test_report_golden(name: str, golden: Callable[[Path, str], None]) -> None:
-    bucket, fuzzed = REPORTS[name]
-    text = mail_report(bucket, finding_of(bucket), fuzzed)
+    bucket, fuzzed, variants = REPORTS[name]
+    text = mail_report(bucket, finding_of(bucket), fuzzed, variants)
     assert all(len(line.expandtabs()) <= 72 for line in text.splitlines())
     assert "<" not in text.split("Reproducer")[0]  # no HTML before the C
     golden(GOLDEN / name, text)

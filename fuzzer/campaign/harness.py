@@ -117,7 +117,7 @@ class Worker:
         opts = self.opts
         for bucket_id, d in self.recorder.new_buckets:
             if opts.minimize_budget > 0 and not opts.stop_on_first:
-                self._reduce(bucket_id, d.title, program, d.step)
+                self._reduce(bucket_id, d.title, program, d.step, str(d.kind))
         # With injections, a benchmark measures the first divergence they cause.
         found = self.recorder.injected if opts.injections else report.divergences
         first = found[0] if opts.stop_on_first and found else None
@@ -177,15 +177,16 @@ class Worker:
     def _bucket(self, bucket_id: int, title: str, new: bool) -> None:
         self.emit({"bucket": bucket_id, "title": title, "new": new})
 
-    def _reduce(self, bucket_id: int, title: str, program: Program, step: int) -> None:
-        """Minimize a bucket this worker opened and write its crashes/ folder.
+    def _reduce(self, bucket_id: int, title: str, program: Program, step: int,
+                kind: str) -> None:
+        """Minimize a bucket this worker opened, write its crashes/ folder, run its variants.
 
         A failure here costs the bucket its reduction, never the campaign its run:
         it is reported as a warning and fuzzing goes on.
         """
         try:
             folder = reduce_new_bucket(self.store, self.supervisor, bucket_id, title, program,
-                                       step, self.opts.minimize_budget, self.opts.crashes)
+                                       step, self.opts.minimize_budget, self.opts.crashes, kind)
         except Exception as e:
             self.emit({"warning": f"bucket {bucket_id} was not minimized: "
                                   f"{type(e).__name__}: {e}"})

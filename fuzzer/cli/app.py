@@ -18,7 +18,7 @@ from fuzzer.campaign.options import DEFAULTS, FEEDBACKS, Options
 from fuzzer.campaign.run import run_campaign
 from fuzzer.campaign.transcript import print_report, step_printer
 from fuzzer.check import check
-from fuzzer.cli import bench, kernels, reduce, report, stats, status, triage
+from fuzzer.cli import bench, kernels, reduce, report, stats, status, triage, variants
 from fuzzer.cli.common import (
     DbOption,
     GuestMemOption,
@@ -55,6 +55,7 @@ app.add_typer(stats.app, name="stats")
 app.command("minimize")(reduce.minimize_cmd)
 app.command("repro")(reduce.repro_cmd)
 app.command("export")(reduce.export_cmd)
+app.command("variants")(variants.variants_cmd)
 app.command("kernels")(kernels.kernels_cmd)
 app.command("report")(report.report_cmd)
 app.command("status")(status.status_cmd)

@@ -34,6 +34,7 @@ from fuzzer.reduce.bucket import minimize_bucket
 from fuzzer.reduce.export import FORMATS, export_bucket, finding_of, write_bucket_folder
 from fuzzer.reduce.finding import ExportError
 from fuzzer.reduce.repro import reproduce, shows
+from fuzzer.reduce.variants_run import variants_summary
 from fuzzer.store import BucketDetail, Store, open_store
 from fuzzer.trace import Supervisor
 
@@ -172,7 +173,8 @@ def export_cmd(
         raise fail(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
     with _errors():
         store, bucket = _load(db, bucket_id, read_only=True)
-        text = export_bucket(bucket, fmt, {c.kernel for c in store.campaigns()})
+        text = export_bucket(bucket, fmt, {c.kernel for c in store.campaigns()},
+                             variants_summary(store, bucket_id))
         folder = write_bucket_folder(crashes, bucket) if crashes is not None else None
         if output is not None:
             output.write_text(text)

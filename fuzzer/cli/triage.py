@@ -19,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from fuzzer.cli.common import DEFAULT_DB, DbOption, fail, out, user_errors
+from fuzzer.cli.variants import print_variants, variants_json
 from fuzzer.store import SORTS, STATUSES, BucketDetail, BucketRow, SampleRow, Store, open_store
 
 app = typer.Typer(help="List, inspect and label divergence buckets.", no_args_is_help=True)
@@ -69,7 +70,8 @@ def list_cmd(
 @app.command("show")
 def show_cmd(bucket_id: IdArg, as_json: JsonOpt = False, db: DbOption = DEFAULT_DB) -> None:
     """Show one bucket: label, program, diverging step, expected, observed, minimized program,
-    and each sample's kernel release and probed features.
+    which of its variants trigger it (`mmfuzz variants`), and each sample's kernel release
+    and probed features.
 
     Example: mmfuzz triage show 3
     """
@@ -77,8 +79,9 @@ def show_cmd(bucket_id: IdArg, as_json: JsonOpt = False, db: DbOption = DEFAULT_
         store = open_store(db, create=False, read_only=True)
         b = store.bucket(bucket_id)
         original = _duplicated(store, b)
+        variants = store.variants(bucket_id)
     if as_json:
-        _echo_json(b.to_json())
+        _echo_json({**b.to_json(), **variants_json(variants)})
         return
     _print_label(b, original)
     if not b.samples:
@@ -98,6 +101,7 @@ def show_cmd(bucket_id: IdArg, as_json: JsonOpt = False, db: DbOption = DEFAULT_
         out.print(f"\nminimized program{calls}, diverging at step {b.minimized_step}:",
                   markup=False)
         _print_program(b.minimized_program_text, b.minimized_step)
+    print_variants(variants)
     kernels = sorted({x.kernel for x in b.samples})
     out.print(f"\n{len(b.samples)} samples stored; kernels: {', '.join(kernels)}", markup=False)
     _print_samples(b.samples)

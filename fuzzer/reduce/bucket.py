@@ -1,7 +1,8 @@
 """Reducing one bucket: minimize its program on the kernel and store the result.
 
 Shared by `mmfuzz minimize` and by campaigns, which minimize every bucket they
-open (docs/ARCHITECTURE.md §3: new bucket -> minimize -> crashes/<bucket>/).
+open (docs/ARCHITECTURE.md §3: new bucket -> minimize -> crashes/<bucket>/), then
+run the minimized program's variants with what is left of the budget.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from fuzzer.prog import Program
 from fuzzer.reduce.export import write_bucket_folder
 from fuzzer.reduce.minimize import Result, minimize
 from fuzzer.reduce.repro import still_diverges
+from fuzzer.reduce.variants_run import vary_bucket
 from fuzzer.store import Store
 from fuzzer.trace import Supervisor
 
@@ -48,9 +50,15 @@ def reduce_new_bucket(
     step: int,
     budget: int,
     crashes: Path | None,
+    kind: str = "",
 ) -> Path | None:
-    """What a campaign does with a bucket it opened: minimize, then write crashes/<bucket>/."""
-    minimize_bucket(store, supervisor, bucket_id, title, program, step, budget)
-    if crashes is None:
-        return None
-    return write_bucket_folder(crashes, store.bucket(bucket_id))
+    """What a campaign does with a bucket it opened: minimize, write crashes/<bucket>/,
+    then run the variants of the minimized program (diverging with `kind`) in the runs the
+    budget has left. Only plain values cross `store`: a guest's worker passes its proxy."""
+    result, new_step = minimize_bucket(store, supervisor, bucket_id, title, program, step,
+                                       budget)
+    folder = None if crashes is None else write_bucket_folder(crashes, store.bucket(bucket_id))
+    left = budget - result.predicate_calls
+    if kind and left > 0:
+        vary_bucket(store, supervisor, bucket_id, result.program, new_step, kind, left)
+    return folder

@@ -1,6 +1,6 @@
 """Exports of a finding: program text, syzkaller text, a C reproducer, a crashes/ folder.
 
-`export_bucket` adds the mailing-list report (report.py), which needs the
+`export_bucket` adds the mailing-list report (mail.py), which needs the
 stored bucket's kernels. A `Finding` (finding.py) is a program with its diverging step, title, kind,
 expected and observed. `finding_of(bucket)` is the one place a stored bucket
 becomes one: the store keeps program text and knows no program grammar, and
@@ -13,7 +13,7 @@ in a parse error. `write_bucket_folder` lays one bucket out as
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from fuzzer.model import Unsupported
@@ -81,13 +81,15 @@ def prog_text(finding: Finding, bucket_id: int | None = None) -> str:
     return head + finding.program.text()
 
 
-def export_bucket(bucket: BucketDetail, fmt: str, fuzzed: Iterable[str] = ()) -> str:
+def export_bucket(bucket: BucketDetail, fmt: str, fuzzed: Iterable[str] = (),
+                  variants: Sequence[str] = ()) -> str:
     """A stored bucket (its minimized program if any) in one of FORMATS; `fuzzed`, the
-    kernels the database ran campaigns on, dates the mailing-list report."""
+    kernels the database ran campaigns on, dates the mailing-list report, and `variants`
+    (the summary of its variants) go in it."""
     finding = finding_of(bucket)
     if fmt == "report":
         _check_step(finding)
-        return mail_report(bucket, finding, fuzzed)
+        return mail_report(bucket, finding, fuzzed, variants)
     return export(finding, fmt, bucket.id)
 
 

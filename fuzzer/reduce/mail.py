@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from fuzzer.prog import format_call
 from fuzzer.reduce.csource import c_source
@@ -111,8 +111,10 @@ def _calls(n: int) -> str:
     return "1 call" if n == 1 else f"{n} calls"
 
 
-def mail_report(bucket: BucketDetail, finding: Finding, fuzzed: Iterable[str] = ()) -> str:
-    """The report; `fuzzed` are the kernels the database ran campaigns on."""
+def mail_report(bucket: BucketDetail, finding: Finding, fuzzed: Iterable[str] = (),
+                variants: Sequence[str] = ()) -> str:
+    """The report; `fuzzed` are the kernels the database ran campaigns on, `variants` the
+    summary of the bucket's variants (variants_summary.py; empty when none were run)."""
     if not bucket.samples:
         raise ExportError(f"bucket {bucket.id} has no stored sample")
     call = finding.program.calls[finding.step]
@@ -138,6 +140,12 @@ def mail_report(bucket: BucketDetail, finding: Finding, fuzzed: Iterable[str] = 
         lines += comparison(finding.expected, finding.observed)
     else:
         lines.append(f"  not recorded for this program (mmfuzz minimize {bucket.id} records it)")
+    if variants:
+        lines += ["", "Variants of the program (a flag dropped or added, another mapping",
+                  "kind, protection, lock, size, or the same calls in a child):", ""]
+        for line in variants:
+            lines += textwrap.wrap(line, WIDTH, initial_indent="  ", subsequent_indent="    ",
+                                   break_on_hyphens=False)
     lines += ["", "Reproducer (cc -static -o repro repro.c && ./repro as root; exit",
               "status 1: the divergence reproduces, 0: it does not):", "",
               c_source(finding, bucket.id).rstrip("\n")]

@@ -8,9 +8,10 @@ campaigns share one axis.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+from fuzzer.reduce.variants_summary import summary_lines
 from fuzzer.store import BucketDetail, CampaignRow, PointRow, Store
 
 Point = tuple[float, float]
@@ -30,6 +31,7 @@ class BucketLine:
     kernels: dict[str, int]  # release -> samples in scope
     reliability: str  # "5/5", or "" when not measured
     minimized: str  # "16 -> 2 calls", or ""
+    variants: tuple[str, ...] = ()  # the summary of its variants (reduce/variants_summary.py)
 
 
 @dataclass(frozen=True)
@@ -60,7 +62,7 @@ def gather(store: Store, campaign_id: int | None = None) -> ReportData:
     for row in store.buckets(include_labelled=True, sort="id"):
         line = _bucket_line(store.bucket(row.id), wanted if campaign_id is not None else None)
         if line is not None:
-            lines.append(line)
+            lines.append(replace(line, variants=tuple(summary_lines(store.variants(row.id)))))
     opened = sorted((line.first_seen - start).total_seconds() for line in lines)
     outcomes: dict[str, Counter[str]] = {}
     for op in store.op_counts(campaign_id):

@@ -78,14 +78,16 @@ def _buckets(lines: list[BucketLine]) -> str:
     if not lines:
         return "<p>No divergence: the kernel agreed with the model on every step.</p>"
     rows = ['<table id="buckets"><tr><th>id</th><th>title</th><th>kind</th><th>status</th>'
-            '<th class="n">samples</th><th>kernels</th><th>repro</th><th>minimized</th></tr>']
+            '<th class="n">samples</th><th>kernels</th><th>repro</th><th>minimized</th>'
+            "<th>variants</th></tr>"]
     for b in lines:
         status = b.status + (f" of {b.duplicate_of}" if b.duplicate_of is not None else "")
         kernels = ", ".join(f"{escape(k)} ({n})" for k, n in sorted(b.kernels.items()))
         rows.append(f'<tr><td>{b.id}</td><td class="title">{escape(b.title)}</td>'
                     f"<td>{escape(b.kind)}</td><td>{escape(status)}</td>"
                     f'<td class="n">{b.count:,}</td><td>{kernels}</td>'
-                    f"<td>{escape(b.reliability)}</td><td>{escape(b.minimized)}</td></tr>")
+                    f"<td>{escape(b.reliability)}</td><td>{escape(b.minimized)}</td>"
+                    f"<td>{'<br>'.join(escape(v) for v in b.variants)}</td></tr>")
     return "\n".join([*rows, "</table>"])
 
 

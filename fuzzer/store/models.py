@@ -213,6 +213,29 @@ class CorpusEntry(Base):
     created: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class BucketVariant(Base):
+    """One variant of a bucket's minimized program (fuzzer/reduce/variants.py) and whether
+    it triggers the bucket's divergence: same kind at the corresponding step."""
+
+    __tablename__ = "bucket_variant"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bucket_id: Mapped[int] = mapped_column(ForeignKey("bucket.id"), index=True)
+    axis: Mapped[str] = mapped_column(String(32))  # drop, add, kind, prot, lock, pages, process
+    value: Mapped[str] = mapped_column(String(200))  # its value on the axis: "RW", "MAP_LOCKED"
+    label: Mapped[str] = mapped_column(Text)
+    base: Mapped[bool] = mapped_column(default=False)  # the program itself, on a set-axis
+    program_id: Mapped[int] = mapped_column(ForeignKey("program.id"))
+    step: Mapped[int]  # the diverging call's index in the variant
+    triggers: Mapped[bool]
+    # The variant's first divergence (the matching one when it triggers): its step (NULL:
+    # none), kind and title; "unsupported: ..." as title when the model cannot predict it.
+    diverged_step: Mapped[int | None]
+    diverged_kind: Mapped[str] = mapped_column(String(32), default="")
+    title: Mapped[str] = mapped_column(Text, default="")
+    created: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 # Tables a database made by an older mmfuzz may lack: created in place when it is opened.
 ADDED_TABLES = frozenset({OpCount.__tablename__, ProgressPoint.__tablename__,
-                          CorpusEntry.__tablename__})
+                          CorpusEntry.__tablename__, BucketVariant.__tablename__})

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from fuzzer.store.values import OpCount, SampleContext
+from fuzzer.store.variants import VariantValue
 
 if TYPE_CHECKING:
     from fuzzer.oracle import Divergence
@@ -28,8 +29,8 @@ def to_wire(value: object) -> object:
 
     if isinstance(value, (OpCount, SampleContext)):
         return {_TAG: type(value).__name__, "value": value.to_json()}
-    if isinstance(value, Divergence):
-        return {_TAG: "Divergence", "value": dataclasses.asdict(value)}
+    if isinstance(value, (Divergence, VariantValue)):
+        return {_TAG: type(value).__name__, "value": dataclasses.asdict(value)}
     if isinstance(value, (list, tuple)):
         return [to_wire(v) for v in value]
     if isinstance(value, dict):
@@ -45,10 +46,17 @@ def _divergence(data: object) -> Divergence:
     return Divergence(**{**data, "kind": DivergenceKind(str(data.get("kind")))})
 
 
+def _variant(data: object) -> VariantValue:
+    if not isinstance(data, dict):
+        raise ValueError(f"a variant is a JSON object, not {data!r}")
+    return VariantValue(**data)
+
+
 _DECODE: dict[str, Callable[[object], object]] = {
     "OpCount": OpCount.from_json,
     "SampleContext": SampleContext.from_json,
     "Divergence": _divergence,
+    "VariantValue": _variant,
 }
 
 
