@@ -76,3 +76,23 @@ def test_plant_and_pull(store: Store, tmp_path: Path, monkeypatch: pytest.Monkey
     bytes_search.add(parse("mlock(@2, 1p)"), ["x"])  # the campaign has it: not again
     bytes_search.store_pending()
     assert len(store.corpus_after(0)) == 6
+
+
+def test_a_guest_worker_keeps_its_corpus_off_the_serial_line(store: Store,
+                                                             tmp_path: Path) -> None:
+    """In a guest kernel the store is a proxy over a serial line: a batch of corpus
+    entries and a pull of every entry since the last were enough text to stall it (the
+    host saw a silent guest and filed a false hang). Not shared, the corpus stays in
+    the folder; the buckets' minimized programs are still planted."""
+    cid = store.start_campaign(kernel="k", host="h", options={})
+    store.add_corpus(cid, A, parse(A).hash, ["munlockall ok on absent"])
+    folder = tmp_path / "corpus"
+    guest = SharedCorpus(store, cid, folder, shared=False)
+    seed = parse("mlock(@0, 1p)")
+    assert guest.plant([seed]) == 1  # the seed only: no stored entry crosses
+    fresh = parse("mlock(@2, 1p)")
+    guest.add(fresh, ["mlock ENOMEM on absent"], plant=True)
+    guest.store_pending()
+    assert guest.pending == [] and len(store.corpus_after(0)) == 1  # nothing stored
+    assert (folder / _name(fresh.text())).exists()
+    assert guest.pull(guest.next_pull + feedback.PULL_EVERY) == 0

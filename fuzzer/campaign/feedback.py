@@ -68,10 +68,17 @@ def counter(feature: str, size: int) -> int:
 
 
 class SharedCorpus:
-    """The database's corpus, as one worker of a campaign adds to it and reads it."""
+    """The database's corpus, as one worker of a campaign adds to it and reads it.
 
-    def __init__(self, store: Store, campaign: int, folder: Path | None) -> None:
+    Not `shared` (a worker in a guest kernel, whose store calls cross a serial line,
+    where a batch of entries and a pull of every entry since the last are too much
+    text), the corpus stays in the worker's folder; the buckets' minimized programs
+    are still planted."""
+
+    def __init__(self, store: Store, campaign: int, folder: Path | None,
+                 shared: bool = True) -> None:
         self.store, self.campaign, self.folder = store, campaign, folder
+        self.shared = shared
         self.last = 0  # the highest entry id this worker has read
         self.mine: set[int] = set()  # entry ids it added itself
         self.pending: list[tuple[str, str, list[str]]] = []  # added, not yet stored
@@ -86,23 +93,25 @@ class SharedCorpus:
 
     def store_pending(self) -> None:
         """Store what was added since the last call, in one transaction."""
-        if self.pending:
+        if self.pending and self.shared:
             ids = self.store.add_corpus_many(self.campaign, self.pending)
             self.mine.update(i for i in ids if i is not None)
-            self.pending = []
+        self.pending = []
 
     def plant(self, seeds: list[Program]) -> int:
         """Seeds, the buckets' minimized programs and the newest stored entries into the
         folder (unparsable ones are left out: stored before a grammar change); how
         many files were new there."""
-        texts, self.last = self.store.corpus_newest(PLANTED_ENTRIES)
+        texts: list[str] = []
+        if self.shared:
+            texts, self.last = self.store.corpus_newest(PLANTED_ENTRIES)
         texts += self.store.minimized_programs(PLANTED_BUCKETS)
         return self._write([*seeds, *_parsed(texts)])
 
     def pull(self, now: float) -> int:
         """Every PULL_EVERY seconds: the entries other workers added since the last pull,
         into the folder; how many were new there."""
-        if now < self.next_pull:
+        if now < self.next_pull or not self.shared:
             return 0
         self.next_pull = now + PULL_EVERY
         rows = self.store.corpus_after(self.last)

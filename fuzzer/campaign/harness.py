@@ -61,7 +61,8 @@ class Worker:
         # ones this worker has seen, and the programs that reached them first, shared.
         self.feedback = Feedback(counters=opts.feedback != "lines")
         self.corpus = SharedCorpus(store, job.campaign,
-                                   opts.corpus if opts.search == "programs" else None)
+                                   opts.corpus if opts.search == "programs" else None,
+                                   shared=on_run is None)  # not from a guest's serial line
         self.new_features: list[str] = []  # since the last progress message
         self.deadline = time.monotonic() + opts.time
         self.last = time.monotonic()  # of the last progress message
