@@ -158,7 +158,7 @@ def test_sigint_interrupts_the_campaign_with_status_130(tmp_path: Path) -> None:
         worker = _wait_for_worker(campaign)
         time.sleep(2)
         campaign.send_signal(signal.SIGINT)  # the campaign's pid only, as `kill -INT` would
-        out, err = campaign.communicate(timeout=60)
+        out, err = campaign.communicate(timeout=120)  # a budget, not a speed: loaded CI
     finally:
         _end(campaign)
     assert campaign.returncode == 130, out + err
