@@ -49,7 +49,7 @@ CASES = [
         """, "mapping: munmap left pages unmapped"),
     ("populate-needs-lock", f"""
         mmap(@0, 4p, {RW}, {AP}|MAP_POPULATE, -1, 0)
-        """, "presence: mmap(PRIVATE|ANONYMOUS|POPULATE, RW) left pages absent"),
+        """, "presence: mmap(PRIVATE|ANONYMOUS|POPULATE, RW) left pages not anonymous"),
     ("mlockall-onfault-accepted", f"""
         mmap(@0, 2p, {RW}, {AP}|MAP_LOCKED, -1, 0)
         mlockall(MCL_ONFAULT)
@@ -78,7 +78,7 @@ CASES = [
     ("mprotect-locked-no-cow", f"""
         mmap(@0, 2p, PROT_READ, {AP}|MAP_LOCKED, -1, 0)
         mprotect(@0, 2p, {RW})
-        """, "presence: mprotect(RW) gave zero-page pages instead of anonymous"),
+        """, "presence: mprotect(RW) left pages not anonymous"),
     # deep ones (fuzzer/inject/deep.py): each needs every call before the last
     ("fork-inherits-mcl-future", f"""
         mmap(@0, 1p, {RW}, {AP}, -1, 0)

@@ -192,11 +192,13 @@ def _prot(p: PageView) -> str:
 
 
 def _presence_what(expected: str, observed: str) -> str:
-    if observed == ".":
-        return "left pages absent"
+    """The symptom keyed on what the call should have left, not on what the kernel shows
+    instead: one missing populate or COW break shows absent, zero or shared pages
+    depending on the mapping, and each would open a bucket of its own (the sample keeps
+    what was observed, page by page)."""
     if expected == ".":
         return "made pages present"
-    return f"gave {PRESENCE_NAMES[observed]} pages instead of {PRESENCE_NAMES[expected]}"
+    return f"left pages not {PRESENCE_NAMES[expected]}"
 
 
 # ------------------------------------------------------------------- VMAs
