@@ -386,7 +386,7 @@ def test_run_minimizes_new_buckets(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     store = open_store(url, create=False)
     (row,) = store.buckets()
-    assert row.title == "presence: mmap(PRIVATE|ANONYMOUS|POPULATE, RW) left pages not anonymous"
+    assert row.title == "presence: mmap(PRIVATE|ANONYMOUS|POPULATE) left pages not anonymous"
     assert (row.original_calls, row.minimized_calls) == (4, 1)
     detail = store.bucket(row.id)
     assert detail.samples[0].injections == ("populate-needs-lock",)

@@ -89,8 +89,8 @@ def test_bad_step_and_kind() -> None:
 
 
 def test_slug() -> None:
-    title = "presence: mmap(PRIVATE|ANONYMOUS|POPULATE, RW) left pages not anonymous"
-    assert slug(title) == "presence-mmap-private-anonymous-populate-rw-left-pages-not-anonymous"
+    title = "presence: mmap(PRIVATE|ANONYMOUS|POPULATE) left pages not anonymous"
+    assert slug(title) == "presence-mmap-private-anonymous-populate-left-pages-not-anonymous"
     long = slug("result: " + "mremap(MAYMOVE|FIXED|DONTUNMAP) " * 4)
     assert len(long) <= 80 and not long.endswith("-")
     assert slug("***") == "bucket"
@@ -107,7 +107,7 @@ def _bucket(minimized: str | None = None) -> BucketDetail:
         observed="@2-5 rw-p ....", kernel="6.18.0", campaign_id=None, created=when,
         injections=("populate-needs-lock",))
     return BucketDetail(
-        id=7, title="presence: mmap(PRIVATE|ANONYMOUS|POPULATE, RW) left pages not anonymous",
+        id=7, title="presence: mmap(PRIVATE|ANONYMOUS|POPULATE) left pages not anonymous",
         kind="presence", first_seen=when, last_seen=when, count=3, status="new", note=None,
         reliability_hits=9 if minimized else None, reliability_runs=10 if minimized else None,
         original_calls=2 if minimized else None, minimized_calls=1 if minimized else None,
@@ -119,7 +119,7 @@ def _bucket(minimized: str | None = None) -> BucketDetail:
 def test_bucket_folder(tmp_path: Path) -> None:
     minimized = f"mmap(@0, 1p, {RW}, MAP_PRIVATE|MAP_ANONYMOUS|MAP_POPULATE, -1, 0)\n"
     folder = write_bucket_folder(tmp_path / "crashes", _bucket(minimized))
-    assert folder.name == "presence-mmap-private-anonymous-populate-rw-left-pages-not-anonymous-7"
+    assert folder.name == "presence-mmap-private-anonymous-populate-left-pages-not-anonymous-7"
     assert sorted(p.name for p in folder.iterdir()) == [
         "minimized.prog", "original.prog", "report.txt", "repro.c"]
     assert parse((folder / "minimized.prog").read_text()).text() == minimized

@@ -37,7 +37,7 @@ CASES = [
         mmap(@0, 2p, {RW}, {AP}, -1, 0)
         madvise(@1, 1p, MADV_GUARD_INSTALL)
         fork()
-        """, "presence: fork left pages absent in the child"),
+        """, "presence: fork left pages not guard in the child"),
     ("mseal-hole-seals-head", f"""
         mmap(@0, 2p, {RW}, {AP}, -1, 0)
         mseal(@0, 3p, 0)
@@ -49,7 +49,7 @@ CASES = [
         """, "mapping: munmap left pages unmapped"),
     ("populate-needs-lock", f"""
         mmap(@0, 4p, {RW}, {AP}|MAP_POPULATE, -1, 0)
-        """, "presence: mmap(PRIVATE|ANONYMOUS|POPULATE, RW) left pages not anonymous"),
+        """, "presence: mmap(PRIVATE|ANONYMOUS|POPULATE) left pages not anonymous"),
     ("mlockall-onfault-accepted", f"""
         mmap(@0, 2p, {RW}, {AP}|MAP_LOCKED, -1, 0)
         mlockall(MCL_ONFAULT)
@@ -78,7 +78,7 @@ CASES = [
     ("mprotect-locked-no-cow", f"""
         mmap(@0, 2p, PROT_READ, {AP}|MAP_LOCKED, -1, 0)
         mprotect(@0, 2p, {RW})
-        """, "presence: mprotect(RW) left pages not anonymous"),
+        """, "presence: mprotect left pages not anonymous"),
     # deep ones (fuzzer/inject/deep.py): each needs every call before the last
     ("fork-inherits-mcl-future", f"""
         mmap(@0, 1p, {RW}, {AP}, -1, 0)
@@ -103,7 +103,7 @@ CASES = [
         mlock2(@0, 2p, MLOCK_ONFAULT)
         mremap(@0, 2p, 2p, MREMAP_MAYMOVE|MREMAP_FIXED, @4)
         mprotect(@4, 2p, {RW})
-        """, "presence: mprotect(RW) made pages present"),
+        """, "presence: mprotect made pages present"),
     ("munmap-inside-onfault-kept", f"""
         mmap(@0, 3p, {RW}, {AP}, -1, 0)
         mlock2(@0, 3p, MLOCK_ONFAULT)

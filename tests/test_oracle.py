@@ -85,17 +85,17 @@ mmap(@0, 4p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED|MAP_POPUL
     ("populate-without-lock", """
 mmap(@0, 4p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED|MAP_POPULATE, -1, 0)
 """, None, page_word(2, 0),
-     ["presence: mmap(PRIVATE|ANONYMOUS|POPULATE, RW) left pages not anonymous",
+     ["presence: mmap(PRIVATE|ANONYMOUS|POPULATE) left pages not anonymous",
       "rss: mmap(PRIVATE|ANONYMOUS|POPULATE, RW) left Rss different from the present pages"]),
     ("zero-page-instead-of-anon", """
 mmap(@0, 2p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED_NOREPLACE|MAP_LOCKED, -1, 0)
 """, None, page_word(1, PM_PRESENT | ZERO_PFN),
-     ["presence: mmap(PRIVATE|ANONYMOUS|LOCKED, RW) left pages not anonymous",
+     ["presence: mmap(PRIVATE|ANONYMOUS|LOCKED) left pages not anonymous",
       "rss: mmap(PRIVATE|ANONYMOUS|LOCKED, RW) left Rss different from the present pages"]),
     ("page-appeared", """
 mmap(@0, 2p, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
 """, None, page_word(0, PM_PRESENT | ZERO_PFN),
-     ["presence: mmap(PRIVATE|ANONYMOUS, R) made pages present"]),
+     ["presence: mmap(PRIVATE|ANONYMOUS) made pages present"]),
     ("errno", """
 mmap(@0, 2p, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
 mlock2(@0, 2p, 0x2)

@@ -23,7 +23,7 @@ from fuzzer.store.models import Bucket
 runner = CliRunner()
 RW = "PROT_READ|PROT_WRITE"
 AP = "MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED"
-TITLE = "presence: mmap(PRIVATE|ANONYMOUS|POPULATE, RW) left pages not anonymous"
+TITLE = "presence: mmap(PRIVATE|ANONYMOUS|POPULATE) left pages not anonymous"
 PROGRAM = textwrap.dedent(f"""\
     mmap(@8, 2p, PROT_READ, {AP}, -1, 0)
     mlock(@8, 1p)
@@ -87,7 +87,7 @@ def test_export_output_and_crashes(db: str, tmp_path: Path) -> None:
                                  "--crashes", str(tmp_path / "crashes"), "--db", db])
     assert result.exit_code == 0, result.output
     assert "int main(void)" in target.read_text()
-    name = f"presence-mmap-private-anonymous-populate-rw-left-pages-not-anonymous-{bucket}"
+    name = f"presence-mmap-private-anonymous-populate-left-pages-not-anonymous-{bucket}"
     folder = tmp_path / "crashes" / name
     assert {p.name for p in folder.iterdir()} == {"original.prog", "repro.c", "report.txt"}
     assert f"wrote {folder}" in result.output
@@ -146,8 +146,9 @@ def test_minimize_repro_export(db: str, tmp_path: Path) -> None:
     assert "5 calls -> 1" in result.output
     detail = store.bucket(bucket)
     assert detail.minimized_program_text == (
-        # the title names the protection (RW), so minimizing keeps PROT_READ
-        f"mmap(@0, 1p, {RW}, MAP_PRIVATE|MAP_ANONYMOUS|MAP_POPULATE, -1, 0)\n")
+        # a presence title names the state expected, not the protection: PROT_WRITE
+        # alone still expects anonymous pages, so minimizing drops PROT_READ
+        "mmap(@0, 1p, PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_POPULATE, -1, 0)\n")
     assert (detail.minimized_step, detail.original_calls, detail.minimized_calls) == (0, 5, 1)
 
     result = runner.invoke(app, ["repro", str(bucket), "--runs", "5", "--db", db])

@@ -49,9 +49,10 @@ ALL_MAP_FLAGS = ~PLACEMENT_MAP_FLAGS
 
 # Per kind: which mmap flags the title names, and whether it names the protection of
 # mmap and mprotect. The protection enters where it decides the symptom: a call's
-# result, a signal, the protection left behind, presence (zero page or anonymous),
-# Rss, VMA boundaries (a protection change splits a VMA). Lock state, seals, fork
-# flags, accounting, mappings, hangs and crashes do not depend on it.
+# result, a signal, the protection left behind, Rss, VMA boundaries (a protection
+# change splits a VMA). Presence titles name the state the call should have left
+# (anonymous, zero-page, ...), which is what the protection decides there. Lock state,
+# seals, fork flags, accounting, mappings, hangs and crashes do not depend on it.
 FEATURES: dict[K, tuple[int, bool]] = {
     K.RESULT: (ALL_MAP_FLAGS, True),
     K.SIGNAL: (ALL_MAP_FLAGS, True),
@@ -60,7 +61,7 @@ FEATURES: dict[K, tuple[int, bool]] = {
     K.LOCK: (STATE_MAP_FLAGS, False),
     K.SEAL: (STATE_MAP_FLAGS, False),
     K.FORK_FLAGS: (STATE_MAP_FLAGS, False),
-    K.PRESENCE: (STATE_MAP_FLAGS, True),
+    K.PRESENCE: (STATE_MAP_FLAGS, False),  # the expected state says what prot decides
     K.VMA: (STATE_MAP_FLAGS, True),
     K.RSS: (STATE_MAP_FLAGS, True),
     K.LOCKED: (STATE_MAP_FLAGS, False),
