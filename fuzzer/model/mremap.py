@@ -264,8 +264,17 @@ def _move_vma(state: State, old: int, old_len: int, new_len: int, dest: int,
 
 
 def _dontunmap_complete(state: State, vma: range, src: range) -> None:
-    """The old VMA keeps its range and protection, loses its pages and lo/lf (the whole
-    VMA, not just the moved part), and its anon_vma if all of it was moved."""
+    """The old range keeps its protection and loses its pages. A locked old VMA is split
+    around the moved range first, so only that range loses lo/lf and the rest stays
+    locked (and counted in locked_vm): "mm/mremap: fix locked_vm leak by splitting VMA
+    for MREMAP_DONTUNMAP" (stable 6.1.191). The old VMA loses its anon_vma if all of
+    it was moved."""
+    if _page(state, src.start).attrs.lo and src != vma:
+        vid = vmas.new_id(state)
+        for i in src:
+            _, anon, acct = vmas.slot(state, i)
+            state.vmas[i] = (vid, anon, acct)
+        vma = src
     whole = src.start == vma.start and src.stop == vma.stop
     for i in vma:
         page, (vid, anon, acct) = _page(state, i), vmas.slot(state, i)
