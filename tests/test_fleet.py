@@ -63,7 +63,15 @@ def _campaign(tmp_path: Path, seconds: int, env: dict[str, str] | None = None
          "--corpus", str(tmp_path / "corpus"), "--seeds", str(SEEDS),
          "--crashes", str(tmp_path / "crashes")],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "TMPDIR": str(tmp_path / "tmp"), **(env or {})})
+        env={**os.environ, "TMPDIR": str(tmp_path / "tmp"), **(env or {})},
+        # SIGINT as a terminal gives it: a shell that runs the test suite in the
+        # background (nohup, `&`) hands its children SIGINT ignored, and Python then
+        # installs no KeyboardInterrupt handler.
+        preexec_fn=_default_sigint)
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _end(proc: subprocess.Popen[str]) -> None:
@@ -158,7 +166,7 @@ def test_sigint_interrupts_the_campaign_with_status_130(tmp_path: Path) -> None:
         worker = _wait_for_worker(campaign)
         time.sleep(2)
         campaign.send_signal(signal.SIGINT)  # the campaign's pid only, as `kill -INT` would
-        out, err = campaign.communicate(timeout=120)  # a budget, not a speed: loaded CI
+        out, err = campaign.communicate(timeout=60)
     finally:
         _end(campaign)
     assert campaign.returncode == 130, out + err
