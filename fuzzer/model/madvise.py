@@ -27,14 +27,13 @@ from fuzzer.model.pages import (
     Prediction,
     Unsupported,
     arena_pages,
+    checked_length,
     err,
     fault,
     ok,
     unmap_file_pages,
-    wraps,
 )
 from fuzzer.model.state import ABSENT, ANON, GUARD, Page, State
-from fuzzer.prog.program import page_up
 from fuzzer.prog.syscalls import (
     EACCES,
     EFAULT,
@@ -65,10 +64,8 @@ from fuzzer.prog.syscalls import (
     MADV_UNMERGEABLE,
     MADV_WILLNEED,
     MADV_WIPEONFORK,
-    PAGE,
     PROT_READ,
     PROT_WRITE,
-    U64,
 )
 
 MODELLED = True
@@ -119,12 +116,8 @@ def madvise(state: State, addr: int, length: int, advice: int) -> Prediction:
     # madvise_should_skip -> is_valid_madvise
     if advice not in _valid_advice(state):
         return err(EINVAL)
-    if addr % PAGE:
-        return err(EINVAL)
-    rounded = page_up(length) & U64
-    if length and not rounded:
-        return err(EINVAL)  # len rounded up from "small negative" to zero
-    if wraps(addr, rounded):
+    rounded = checked_length(addr, length)
+    if rounded is None:
         return err(EINVAL)
     if rounded == 0:
         return ok()

@@ -13,10 +13,9 @@ from __future__ import annotations
 from dataclasses import replace
 
 from fuzzer.model import vmas
-from fuzzer.model.pages import Prediction, arena_pages, err, ok, wraps
+from fuzzer.model.pages import Prediction, arena_pages, checked_length, err, ok
 from fuzzer.model.state import Page, State
-from fuzzer.prog.program import page_up
-from fuzzer.prog.syscalls import EINVAL, ENOMEM, ENOSYS, PAGE, PROT_WRITE, U64
+from fuzzer.prog.syscalls import EINVAL, ENOMEM, ENOSYS, PROT_WRITE, U64
 
 
 def mseal(state: State, addr: int, length: int, flags: int) -> Prediction:
@@ -26,12 +25,8 @@ def mseal(state: State, addr: int, length: int, flags: int) -> Prediction:
         return err(ENOSYS)  # before 6.10
     if flags & U64:
         return err(EINVAL)
-    if addr % PAGE:
-        return err(EINVAL)
-    rounded = page_up(length) & U64
-    if length and not rounded:
-        return err(EINVAL)  # len rounded up from "small negative" to zero
-    if wraps(addr, rounded):
+    rounded = checked_length(addr, length)
+    if rounded is None:
         return err(EINVAL)
     if rounded == 0:
         return ok()

@@ -27,7 +27,7 @@ from fuzzer.model.state import (
     State,
 )
 from fuzzer.model.vmas import vma_of
-from fuzzer.prog.program import ARENA_BASE, ARENA_PAGES
+from fuzzer.prog.program import ARENA_BASE, ARENA_PAGES, page_up
 from fuzzer.prog.syscalls import (
     PAGE,
     PROT_WRITE,
@@ -65,6 +65,16 @@ def err(errno: int) -> Prediction:
 def wraps(addr: int, length: int) -> bool:
     """Whether [addr, addr+length) wraps past 2**64 at the arena's real address."""
     return ARENA_BASE + addr + length > U64
+
+
+def checked_length(addr: int, length: int) -> int | None:
+    """The page-rounded length of the range madvise and mseal take, or None when it is
+    EINVAL: an unaligned start, a length that rounds from "small negative" to zero, or
+    a range that wraps."""
+    rounded = page_up(length) & U64
+    if addr % PAGE or (length and not rounded) or wraps(addr, rounded):
+        return None
+    return rounded
 
 
 def arena_pages(start: int, length: int) -> range:
