@@ -25,7 +25,7 @@ from dataclasses import replace
 from typing import Literal
 
 from fuzzer.campaign.channel import Emit, emitter
-from fuzzer.campaign.options import Job
+from fuzzer.campaign.options import GUEST_DB, Job
 from fuzzer.kernel.channel import ChannelClosed, ChannelTimeout
 from fuzzer.kernel.console import KIND
 from fuzzer.kernel.proxy import serve
@@ -66,7 +66,7 @@ class _Host:
         """The guest's worker's Job: what is left of this one's time and runs."""
         o = self.opts
         mine = replace(
-            o, db="guest:",
+            o, db=GUEST_DB,
             # a restarted guest must not replay the inputs that brought the last one down
             seed=o.seed + 1_000_003 * self.boots, time=round(left, 1),
             runs=max(0, o.runs - self.programs) if o.runs else 0,

@@ -8,6 +8,7 @@ to the parent (`campaign/run.py`, channel.py), or lines on the channel in a gues
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import random
@@ -21,7 +22,7 @@ import atheris
 
 from fuzzer.campaign.channel import Emit
 from fuzzer.campaign.feedback import Feedback, SharedCorpus
-from fuzzer.campaign.options import Job
+from fuzzer.campaign.options import GUEST_DB, Job
 from fuzzer.campaign.record import Recorder
 from fuzzer.campaign.spool import Spool, spool_path
 from fuzzer.executor import executor_path
@@ -31,7 +32,7 @@ from fuzzer.prog import ParseError, Program, ProgramError, parse
 from fuzzer.prog.generate import ByteSource, Source, generate
 from fuzzer.prog.mutate import mutate, splice
 from fuzzer.reduce.bucket import reduce_new_bucket
-from fuzzer.store import Store
+from fuzzer.store import Store, StoreUnreachable
 from fuzzer.trace import Supervisor
 from fuzzer.trace.supervisor import Run
 
@@ -62,12 +63,11 @@ class Worker:
         self.feedback = Feedback(counters=opts.feedback != "lines")
         self.corpus = SharedCorpus(store, job.campaign,
                                    opts.corpus if opts.search == "programs" else None,
-                                   shared=on_run is None)  # not from a guest's serial line
+                                   shared=opts.db != GUEST_DB)
         self.new_features: list[str] = []  # since the last progress message
         self.deadline = time.monotonic() + opts.time
         self.last = time.monotonic()  # of the last progress message
         self.last_point = self.last - POINT_EVERY  # a point at the first flush
-        self.totals = [0, 0]  # programs, steps this worker checked
         # Exploration: libFuzzer keeps mutating a small corpus, and rare-but-plain
         # programs (one mlockall(MCL_ONFAULT)) can stay out of reach for minutes. A
         # share of inputs is decoded from fresh random bytes instead (seeded, so a
@@ -162,15 +162,14 @@ class Worker:
             spool.drain(now=True)  # the campaign's parent writes what is left (drain_folder)
             for warning in spool.failed:
                 self.emit({"warning": warning})
-        self.corpus.store_pending()
         now = time.monotonic()
-        self.corpus.pull(now)
-        self.totals[0] += programs
-        self.totals[1] += steps
+        if not self.recorder.store_away:  # the corpus waits (in memory) for the server
+            with contextlib.suppress(StoreUnreachable):  # gone since: the same
+                self.corpus.store_pending()
+                self.corpus.pull(now)
         if final or now - self.last_point >= POINT_EVERY:
             self.last_point = now
-            self.store.add_point(self.job.campaign, worker=self.job.worker,
-                                 programs=self.totals[0], steps=self.totals[1])
+            self.recorder.write_point(self.job.campaign, self.job.worker)
         self.emit({"programs": programs, "steps": steps, "unsupported": unsupported,
                    "features": self.new_features})
         self.new_features = []

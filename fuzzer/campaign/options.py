@@ -68,6 +68,8 @@ class Options:
 _PATHS = frozenset({"corpus", "seeds", "crashes"})
 SEARCHES = ("programs", "bytes", "random")
 FEEDBACKS = ("semantic", "lines", "both")
+# The db of a worker in a guest kernel: its store is a proxy over the guest's serial line.
+GUEST_DB = "guest:"
 DEFAULTS = Options()
 
 

@@ -122,6 +122,18 @@ class Recorder:
         else:
             self.spool.call("add_progress", campaign_id, programs=programs, steps=steps, ops=ops)
 
+    @property
+    def store_away(self) -> bool:
+        """Whether the database server is known to be away: writes are being spooled."""
+        return self.spool is not None and self.spool.pending > 0
+
+    def write_point(self, campaign_id: int, worker: int) -> None:
+        """A progress point: this worker's running totals, stamped by the store. Never
+        spooled: a point written when the server is back would carry the wrong time."""
+        if not self.store_away:
+            self.store.add_point(campaign_id, worker=worker, programs=self.programs,
+                                 steps=self.steps)
+
     def _without_injections(self, program: Program) -> frozenset[str]:
         """The titles the program shows without the injections (one run for all of a
         report's divergences)."""
