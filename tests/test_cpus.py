@@ -11,6 +11,7 @@ import pytest
 
 from fuzzer.campaign.cpus import CpuError, allowed, parse_cpus, place
 from fuzzer.store import open_store
+from tests.procs import children
 
 ROOT = Path(__file__).parents[1]
 MMFUZZ = ROOT / ".venv" / "bin" / "mmfuzz"
@@ -59,13 +60,10 @@ def test_place_skips_a_cpu_another_campaign_holds() -> None:
 
 def _worker_cpus(parent: int) -> str | None:
     """The affinity of the campaign worker started by `parent`, once it has pinned itself."""
-    for entry in Path("/proc").iterdir():
+    for pid in children(parent, "fuzzer.campaign.worker"):
         try:
-            cmdline = (entry / "cmdline").read_bytes()
-            status = (entry / "status").read_text()
+            status = Path(f"/proc/{pid}/status").read_text()
         except OSError:
-            continue
-        if b"fuzzer.campaign.worker" not in cmdline or f"\nPPid:\t{parent}\n" not in status:
             continue
         line = next(ln for ln in status.splitlines() if ln.startswith("Cpus_allowed_list:"))
         cpus = line.split(":")[1].strip()

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from fuzzer.store import open_store
+from tests.procs import children
 
 ROOT = Path(__file__).parents[1]
 MMFUZZ = ROOT / ".venv" / "bin" / "mmfuzz"
@@ -23,24 +24,10 @@ SEEDS = ROOT / "corpus" / "seeds"
 pytestmark = [pytest.mark.kernel, pytest.mark.slow]
 
 
-def _children(parent: int, module: str) -> list[int]:
-    """The pids of the processes running `module` whose parent is `parent`."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            cmdline = (entry / "cmdline").read_bytes()
-            status = (entry / "status").read_text()
-        except OSError:
-            continue
-        if module.encode() in cmdline and f"\nPPid:\t{parent}\n" in status:
-            found.append(int(entry.name))
-    return found
-
-
 def _wait_for_worker(campaign: subprocess.Popen[str], seconds: float = 60) -> int:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        pids = _children(campaign.pid, "fuzzer.campaign.worker")
+        pids = children(campaign.pid, "fuzzer.campaign.worker")
         if pids:
             return pids[0]
         assert campaign.poll() is None, campaign.communicate()
