@@ -28,9 +28,7 @@ svg .t { font-size: 13px; font-weight: 600; }
 svg .ax { stroke: #888; }
 svg .xl { font-size: 11px; text-anchor: middle; fill: #555; }
 svg .yl { font-size: 11px; text-anchor: end; fill: #555; }
-svg .lg { font-size: 11px; text-anchor: end; }
-svg text.lg { text-anchor: start; }
-svg polyline + text.lg { text-anchor: end; }
+svg .lg { font-size: 11px; }
 """
 
 

@@ -92,6 +92,7 @@ def lines(series: Mapping[str, Sequence[Point]], *, title: str, x_label: str, y_
                      f'stroke-width="2" stroke-linecap="round"><title>{escape(name)}</title>'
                      "</polyline>")
         parts.append(f'<text x="{LEFT + w - 4}" y="{TOP + 14 * (i + 1)}" class="lg" '
+                     'text-anchor="end" '
                      f'fill="{colour}">{escape(name)}</text>')
     return "\n".join([*parts, "</svg>"])
 
