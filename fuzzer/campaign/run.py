@@ -70,6 +70,10 @@ class Progress:
 
 
 Say = Callable[[str], None]
+# Every message read from a worker, as (seconds since the campaign started, worker, message),
+# and the campaign's own about its workers: {"started": pid}, {"ended": status,
+# "restart_in": seconds or None} (campaign/display.py keeps the live view from them).
+Watch = Callable[[float, int, dict[str, object]], None]
 
 
 class _Stop(Exception):
@@ -82,10 +86,11 @@ def _on_term(signo: int, frame: FrameType | None) -> None:
 
 def run_campaign(
     store: Store, opts: Options, show: Callable[[Progress], None], every: float = 2.0,
-    say: Say = lambda line: None,
+    say: Say = lambda line: None, watch: Watch = lambda at, worker, message: None,
 ) -> Progress:
     """Run a campaign; `show` is called with its progress every `every` seconds, `say`
-    with a line for each event (a lost campaign found, a worker died or restarted)."""
+    with a line for each event (a lost campaign found, a worker died or restarted),
+    `watch` with each message as it comes."""
     placement = place(opts.workers, parse_cpus(opts.cpus) if opts.cpus else ())
     try:
         kernel, features = _kernel(opts)
@@ -95,7 +100,9 @@ def run_campaign(
         options["worker_cpus"] = placement.cpus  # where each worker ran
         cid = store.start_campaign(kernel=kernel, host=os.uname().nodename, options=options)
         scratch = Path(tempfile.mkdtemp(prefix=f"mmfuzz-campaign-{cid}-"))
-        return _Campaign(store, opts, placement, cid, features, scratch, say).run(show, every)
+        campaign = _Campaign(store, opts, placement, cid, features, scratch, say)
+        campaign.watch = watch
+        return campaign.run(show, every)
     finally:
         placement.close()  # the workers' copies of the locks are gone with them
 
@@ -133,6 +140,7 @@ class _Campaign:
         self.sel = selectors.DefaultSelector()
         self.start = self.last_beat = time.monotonic()
         self.deadline = self.start + opts.time
+        self.watch: Watch = lambda at, worker, message: None
 
     def run(self, show: Callable[[Progress], None], every: float) -> Progress:
         progress = self.progress
@@ -186,11 +194,15 @@ class _Campaign:
         chunk = os.read(slot.fd, 65536)
         if not chunk:
             self.sel.unregister(slot.fd)
-            self._ended(slot, fleet.reap(slot))
+            status = fleet.reap(slot)
+            self._ended(slot, status)
+            self.watch(time.monotonic() - self.start, slot.index,
+                       {"ended": status, "restarting": slot.restart_at is not None})
             return
         for message in fleet.messages(slot, chunk):
             slot.programs += int(str(message.get("programs", 0)))
             _absorb(self.progress, message)
+            self.watch(time.monotonic() - self.start, slot.index, message)
 
     def _launch(self, slot: Slot) -> None:
         opts, first = self.opts, slot.starts == 0
@@ -211,8 +223,9 @@ class _Campaign:
         env = {**os.environ, "TMPDIR": str(artifacts)}  # whatever else it writes: there too
         # The CPU locks live while a worker does.
         fleet.start(slot, fleet.python_module(module, job.to_json()), env, self.placement.fds)
-        assert slot.fd is not None
+        assert slot.fd is not None and slot.proc is not None
         self.sel.register(slot.fd, selectors.EVENT_READ, slot)
+        self.watch(time.monotonic() - self.start, slot.index, {"started": slot.proc.pid})
 
     def _ended(self, slot: Slot, status: int) -> None:
         """A worker's process ended: fine at status 0; otherwise it died, and is

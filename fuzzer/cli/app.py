@@ -32,7 +32,8 @@ from fuzzer.cli.common import (
     out,
     user_errors,
 )
-from fuzzer.cli.show import print_progress, print_summary
+from fuzzer.cli.live import CampaignView
+from fuzzer.cli.show import print_summary
 from fuzzer.executor import executor_path
 from fuzzer.inject.catalogue import CATALOGUE
 from fuzzer.kernel.session import exec_in_guest
@@ -89,6 +90,8 @@ FeedbackOpt = Annotated[str, typer.Option(
     "checked programs, the default), lines (of the instrumented model) or both.")]
 CallsOpt = Annotated[str | None, typer.Option(
     "--calls", help="Comma-separated calls to generate (default: every modelled call).")]
+PlainOpt = Annotated[bool, typer.Option(
+    "--plain", help="Plain progress lines even on a terminal (instead of the live view).")]
 VerboseOpt = Annotated[bool, typer.Option(
     "--verbose", "-v", help="Show the arena after every step.")]
 
@@ -117,12 +120,17 @@ def run_cmd(
     feedback: FeedbackOpt = DEFAULTS.feedback,
     kernel: KernelOption = DEFAULTS.kernel,
     guest_mem: GuestMemOption = DEFAULTS.guest_mem,
+    plain: PlainOpt = False,
 ) -> None:
     """Run a fuzzing campaign against the running kernel (or a UML one) and store what diverges.
 
     A worker that dies is restarted (after 1, 2, 4 s; given up after 4 deaths in a
     minute, which fails the campaign). Exit status: 0 when the campaign ran its
     time, 130 when interrupted, 1 when it failed (its worker logs are kept).
+
+    On a terminal the campaign shows a live view: each worker's state and rate over the
+    last 10 s and overall, buckets as they are found, features, events. Piped (or with
+    --plain), a progress line every 2 s, and each event on a line of its own.
 
     With --kernel uml:PATH every worker runs in a User-Mode Linux guest booted
     from PATH; this process keeps the database. A guest that panics or stops
@@ -157,8 +165,10 @@ def run_cmd(
                        explore=explore, search=search, feedback=feedback,
                        kernel=str(target),
                        guest_mem=guest_mem, cpus=cpus or "")
-        progress = run_campaign(store, opts, print_progress,
-                                say=lambda line: out.print(line, markup=False))
+        with CampaignView(out, opts, live=out.is_terminal and not plain) as view:
+            progress = run_campaign(store, opts, view.show, view.every, say=view.say,
+                                    watch=view.watch)
+            view.finish(progress)
         print_summary(progress, store)
     if progress.status == "interrupted":
         raise typer.Exit(130)

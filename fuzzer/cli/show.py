@@ -1,4 +1,4 @@
-"""How a campaign looks to people: its progress and its summary.
+"""How a campaign looks to people: its summary (its progress: live.py).
 
 (An exec transcript is fuzzer/campaign/transcript.py: a guest prints it too.)
 """
@@ -12,16 +12,6 @@ from fuzzer.cli.common import out
 from fuzzer.model.features import Features
 from fuzzer.observe.probe import probe
 from fuzzer.store import Store
-
-
-def print_progress(p: Progress) -> None:
-    secs = max(p.elapsed, 1e-9)
-    out.print(
-        f"[{p.elapsed:6.0f}s] {p.programs:>8,} programs ({p.programs / secs:,.0f}/s)  "
-        f"{p.steps:>9,} steps ({p.steps / secs:,.0f}/s)  "
-        f"{len(p.features):>5,} features  {len(p.buckets)} buckets ({p.new_buckets} new)",
-        markup=False,
-    )
 
 
 def print_summary(p: Progress, store: Store) -> None:
