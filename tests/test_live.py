@@ -1,0 +1,113 @@
+"""`mmfuzz run` on a real terminal: a short campaign in a tmux pane of a private tmux
+server (its own socket: no other tmux is touched), whose screen shows the live view
+while it runs and the summary when it ends."""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+MMFUZZ = ROOT / ".venv" / "bin" / "mmfuzz"
+SEEDS = ROOT / "corpus" / "seeds"
+
+pytestmark = [pytest.mark.kernel, pytest.mark.slow,
+              pytest.mark.skipif(shutil.which("tmux") is None, reason="needs tmux")]
+
+ROW = re.compile(r"^\s*(\d+)\s+(starting|running|restarting|dead|done|stopped)\s+"
+                 r"([\d.,]+/s)\s+([\d.,]+/s)\s+([\d,]+)\s+([\d,]+)\s+(\d+)\s*$")
+
+
+class Tmux:
+    """A tmux server of our own, on a socket named for this test process."""
+
+    def __init__(self) -> None:
+        self.socket = f"mmfuzz-test-{os.getpid()}"
+
+    def __call__(self, *args: str) -> str:
+        # os.environ, not this process's C environment: readline (imported by the test
+        # runner) exports COLUMNS=80 and LINES=24 there, which would size the pane's view.
+        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True,
+                              text=True, timeout=30, check=True, env=dict(os.environ)).stdout
+
+    def screen(self) -> str:
+        return self("capture-pane", "-p", "-t", "live")
+
+    def all(self) -> str:
+        return self("capture-pane", "-p", "-S", "-", "-t", "live")  # with what scrolled off
+
+    def kill(self) -> None:
+        """End the server, and so the pane's processes, and remove its socket."""
+        try:
+            path = self("display-message", "-p", "#{socket_path}").strip()
+        except subprocess.CalledProcessError:  # no server: nothing was started
+            return
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True,
+                       timeout=30)
+        Path(path).unlink(missing_ok=True)
+
+
+def _wait(what: str, until: float, check: object) -> None:
+    assert callable(check)
+    while time.monotonic() < until:
+        if check():
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_live_view_in_a_terminal(tmp_path: Path) -> None:
+    (tmp_path / "tmp").mkdir()
+    rc = tmp_path / "rc"
+    run = [str(MMFUZZ), "run", "--time", "8", "--workers", "2",
+           "--db", f"sqlite:///{tmp_path}/x.sqlite", "--corpus", str(tmp_path / "corpus"),
+           "--seeds", str(SEEDS), "--crashes", str(tmp_path / "crashes")]
+    # The campaign has a time budget of its own; the pane stays to be read until killed.
+    script = (f"cd {shlex.quote(str(tmp_path))} && TMPDIR={shlex.quote(str(tmp_path / 'tmp'))} "
+              f"timeout 300 {shlex.join(run)}; echo $? > {shlex.quote(str(rc))}; sleep 600")
+    tmux = Tmux()
+    try:
+        tmux("new-session", "-d", "-x", "160", "-y", "50", "-s", "live", script)
+        deadline = time.monotonic() + 240
+        seen: list[str] = []
+
+        def running() -> bool:
+            screen = tmux.screen()
+            rows = [m for m in map(ROW.match, screen.splitlines()) if m]
+            if len(rows) == 2 and any(m[2] == "running" and m[5] != "0" for m in rows):
+                seen.append(screen)
+                return True
+            return rc.exists()
+
+        _wait("the live view of running workers", deadline, running)
+        assert seen, tmux.all()
+        live = seen[0].splitlines()
+        assert re.match(r"campaign \d+  kernel .+ \(this host\)  [\d,]+ s of 8 s  running",
+                        live[0]), seen[0]
+        assert "programs/s (last 10 s)" in seen[0] and "programs/s (overall)" in seen[0]
+        total = next(ln for ln in live if ln.lstrip().startswith("total"))
+        assert re.search(r"\d/2 alive\s+[\d.,]+/s\s+[\d.,]+/s", total), seen[0]
+        assert "semantic features: " in seen[0] and "buckets: " in seen[0]
+
+        _wait("the campaign's end", deadline, rc.exists)
+        text = tmux.all()
+    finally:
+        tmux.kill()
+    assert rc.read_text().strip() == "0", text
+    assert "Traceback" not in text, text
+    # The last frame stays on the screen, then the summary as without a terminal.
+    lines = text.splitlines()
+    rows = [m for m in map(ROW.match, lines) if m]
+    assert [m[1] for m in rows[-2:]] == ["0", "1"], text
+    assert all(m[2] in ("done", "stopped") for m in rows[-2:]), text
+    assert any(re.match(r"campaign \d+  kernel .+  done$", ln.rstrip()) for ln in lines), text
+    assert any(re.match(r"campaign \d+ done: [\d,]+ s, [\d,]+ programs", ln) for ln in lines), text
+    # No plain progress line: on a terminal the view is the progress.
+    assert not any(ln.startswith("[") and "programs (" in ln for ln in lines), text
