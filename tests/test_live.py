@@ -4,15 +4,19 @@ while it runs and the summary when it ends."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+
+from tests.procs import children
 
 ROOT = Path(__file__).parents[1]
 MMFUZZ = ROOT / ".venv" / "bin" / "mmfuzz"
@@ -111,3 +115,41 @@ def test_live_view_in_a_terminal(tmp_path: Path) -> None:
     assert any(re.match(r"campaign \d+ done: [\d,]+ s, [\d,]+ programs", ln) for ln in lines), text
     # No plain progress line: on a terminal the view is the progress.
     assert not any(ln.startswith("[") and "programs (" in ln for ln in lines), text
+
+
+def test_a_stalled_worker_shows_at_once_in_the_plain_lines(tmp_path: Path) -> None:
+    """A worker stopped (SIGSTOP) for 12 s: the lines' last-10-s rate falls to 0 while the
+    overall one stays, and the slow worker is named; piped, so plain lines."""
+    (tmp_path / "tmp").mkdir()
+    campaign = subprocess.Popen(
+        [str(MMFUZZ), "run", "--time", "34", "--db", f"sqlite:///{tmp_path}/x.sqlite",
+         "--corpus", str(tmp_path / "corpus"), "--seeds", str(SEEDS),
+         "--crashes", str(tmp_path / "crashes")],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "TMPDIR": str(tmp_path / "tmp")})
+    worker = 0
+    try:
+        deadline = time.monotonic() + 120
+        while not (pids := children(campaign.pid, "fuzzer.campaign.worker")):
+            assert campaign.poll() is None and time.monotonic() < deadline
+            time.sleep(0.1)
+        worker = pids[0]
+        time.sleep(14)  # fuzzing, at whatever rate this machine allows
+        os.kill(worker, signal.SIGSTOP)
+        time.sleep(12)
+        os.kill(worker, signal.SIGCONT)
+        out, err = campaign.communicate(timeout=180)
+    finally:
+        if worker:
+            with contextlib.suppress(ProcessLookupError):  # never left stopped
+                os.kill(worker, signal.SIGCONT)
+        if campaign.poll() is None:
+            campaign.kill()
+            campaign.wait()
+    assert campaign.returncode == 0, out + err
+    rates = [(float(m[1].replace(",", "")), float(m[2].replace(",", "")), line)
+             for line in out.splitlines()
+             if (m := re.search(r"\(([\d.,]+)/s last 10 s, ([\d.,]+)/s overall\)", line))]
+    stalled = [line for now, overall, line in rates if now == 0 and overall > 0]
+    assert stalled, out
+    assert any("SLOW: worker 0" in line for line in stalled), out
