@@ -142,7 +142,10 @@ def test_buckets_and_their_events() -> None:
 def test_notes_are_events_at_the_latest_time() -> None:
     s = state_after([(12.0, 0, {"ended": -9, "restarting": True})], 12.0)
     s.note("worker 0 died (SIGKILL) at 12 s, restarting in 1 s")
-    assert s.events == [(12.0, "worker 0 died (SIGKILL) at 12 s, restarting in 1 s")]
+    s.note("worker 0 restarted (pid 9)", 13.2)  # at its own time, when it is known
+    assert s.events == [(12.0, "worker 0 died (SIGKILL) at 12 s, restarting in 1 s"),
+                        (13.2, "worker 0 restarted (pid 9)")]
+    assert s.now == 13.2
 
 
 def test_features_gained_over_the_last_minute() -> None:
@@ -244,3 +247,14 @@ def test_plain_view_prints_each_event_once_as_it_comes() -> None:
         "[     2s]        3 programs (1.5/s last 10 s, 1.5/s overall)          9 steps "
         "(4.5/s, 4.5/s)      1 features (+1 in 60 s)  1 buckets (1 new)  workers 1/1",
     ]
+
+
+def test_no_slowness_is_judged_once_the_time_is_up_or_the_campaign_ended() -> None:
+    seq = STARTED[:1] + steady(0, 0, 60, 20)
+    s = state_after(seq, 70.0)
+    assert s.slow() and s.slow_workers() == [0]
+    s.budget = 65  # workers wind down after the campaign's time: not a stall
+    assert not s.slow() and s.slow_workers() == []
+    s = state_after(seq, 70.0)
+    s.finish("interrupted", 70.0)
+    assert not s.slow() and "SLOW" not in plain_line(s) and "SLOW" not in _text(s)

@@ -109,8 +109,10 @@ class LiveState:
     def tick(self, at: float) -> None:
         self.now = max(self.now, at)
 
-    def note(self, text: str) -> None:
-        """An event line (run.py's `say`), at the latest time known."""
+    def note(self, text: str, at: float | None = None) -> None:
+        """An event line (run.py's `say`), at `at` or the latest time known."""
+        if at is not None:
+            self.tick(at)
         self.events.append((self.now, text))
 
     def message(self, at: float, worker: int, msg: dict[str, object]) -> None:
@@ -184,14 +186,18 @@ class LiveState:
         """Features reached over the last GROWTH seconds."""
         return self.reached.since(self.now, GROWTH)
 
+    def judged(self) -> bool:
+        """Whether rates are judged now: settled, and not winding down at the end."""
+        return self.status == "running" and SETTLED <= self.now < self.budget
+
     def slow(self) -> bool:
         """The campaign's rate now is well under its overall one (a stall)."""
-        return self.now >= SETTLED and self.rate() < SLOW * self.overall()
+        return self.judged() and self.rate() < SLOW * self.overall()
 
     def slow_workers(self) -> list[int]:
         """Running workers whose rate now is well under their own overall one."""
         return [w.index for w in self.workers.values()
-                if w.state == "running" and self.now >= SETTLED
+                if w.state == "running" and self.judged()
                 and self.worker_rate(w) < SLOW * self.worker_overall(w)]
 
     def new_buckets(self) -> int:
@@ -244,7 +250,7 @@ def render(s: LiveState) -> RenderableType:
 
     workers = Table(box=None, pad_edge=False, header_style="bold", show_footer=True,
                     footer_style="bold")
-    settled = s.now >= SETTLED
+    settled = s.judged()
     workers.add_column("worker", "total", justify="right")
     workers.add_column("state", f"{s.alive()}/{len(s.workers)} alive")
     workers.add_column(f"programs/s (last {WINDOW:g} s)", _rate_text(s.rate(), s.overall(),

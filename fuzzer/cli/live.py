@@ -11,6 +11,7 @@ comes.
 from __future__ import annotations
 
 import os
+import time
 from types import TracebackType
 
 from rich.console import Console
@@ -34,6 +35,7 @@ class CampaignView:
         self.live = (Live(console=console, auto_refresh=False, transient=False,
                           redirect_stdout=False, redirect_stderr=False) if live else None)
         self.printed = 0  # events printed so far (plain)
+        self.origin: float | None = None  # when the campaign started (time.monotonic)
 
     def __enter__(self) -> CampaignView:
         if self.live is not None:
@@ -56,10 +58,12 @@ class CampaignView:
             self.console.print(plain_line(self.state), markup=False)
 
     def say(self, line: str) -> None:
-        self.state.note(line)
+        at = None if self.origin is None else time.monotonic() - self.origin
+        self.state.note(line, at)
         self._events()
 
     def watch(self, at: float, worker: int, message: dict[str, object]) -> None:
+        self.origin = time.monotonic() - at  # the campaign's start, on this clock
         self.state.message(at, worker, message)
         self._events()
 
