@@ -72,7 +72,7 @@ class Progress:
 Say = Callable[[str], None]
 # Every message read from a worker, as (seconds since the campaign started, worker, message),
 # and the campaign's own about its workers: {"started": pid}, {"ended": status,
-# "restart_in": seconds or None} (campaign/display.py keeps the live view from them).
+# "restarting": whether it will be} (campaign/display.py keeps the live view from them).
 Watch = Callable[[float, int, dict[str, object]], None]
 
 
