@@ -153,3 +153,25 @@ def test_a_stalled_worker_shows_at_once_in_the_plain_lines(tmp_path: Path) -> No
     stalled = [line for now, overall, line in rates if now == 0 and overall > 0]
     assert stalled, out
     assert any("SLOW: worker 0" in line for line in stalled), out
+
+
+def test_plain_forces_lines_on_a_terminal(tmp_path: Path) -> None:
+    (tmp_path / "tmp").mkdir()
+    rc = tmp_path / "rc"
+    run = [str(MMFUZZ), "run", "--plain", "--time", "4", "--db", f"sqlite:///{tmp_path}/x.sqlite",
+           "--corpus", str(tmp_path / "corpus"), "--seeds", str(SEEDS),
+           "--crashes", str(tmp_path / "crashes")]
+    script = (f"cd {shlex.quote(str(tmp_path))} && TMPDIR={shlex.quote(str(tmp_path / 'tmp'))} "
+              f"timeout 300 {shlex.join(run)}; echo $? > {shlex.quote(str(rc))}; sleep 600")
+    tmux = Tmux()
+    try:
+        tmux("new-session", "-d", "-x", "160", "-y", "50", "-s", "live", script)
+        _wait("the campaign's end", time.monotonic() + 240, rc.exists)
+        text = tmux.all()
+    finally:
+        tmux.kill()
+    assert rc.read_text().strip() == "0", text
+    assert re.search(r"^\[\s+\d+s\]\s+[\d,]+ programs \([\d.,]+/s last 10 s, [\d.,]+/s overall\)",
+                     text, re.MULTILINE), text
+    assert "programs/s (last 10 s)" not in text and "Traceback" not in text, text
+    assert re.search(r"^campaign \d+ done: ", text, re.MULTILINE), text

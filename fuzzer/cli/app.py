@@ -165,7 +165,9 @@ def run_cmd(
                        explore=explore, search=search, feedback=feedback,
                        kernel=str(target),
                        guest_mem=guest_mem, cpus=cpus or "")
-        with CampaignView(out, opts, live=out.is_terminal and not plain) as view:
+        # A dumb terminal (TERM=dumb: an editor's shell) cannot redraw: plain lines there.
+        live = out.is_terminal and not out.is_dumb_terminal and not plain
+        with CampaignView(out, opts, live=live) as view:
             progress = run_campaign(store, opts, view.show, view.every, say=view.say,
                                     watch=view.watch)
             view.finish(progress)
