@@ -13,10 +13,14 @@ the same table on the real kernel (which must have no swap: feature `no_swap`).
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
-from fuzzer.model import State, Unsupported
+from fuzzer.model import SUPPORTED, State, Unsupported, covers
 from fuzzer.model.features import NEWEST
+from fuzzer.prog.generate import ByteSource, generate
+from fuzzer.prog.syscalls import MADV_PAGEOUT, MAP_DROPPABLE, MAP_TYPE
 from tests.tables import Case, case, check_model, check_table, model_params, run_model
 
 RW, AP = "PROT_READ|PROT_WRITE", "MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED"
@@ -157,3 +161,16 @@ def test_pageout_with_swap_is_refused() -> None:
                            "madvise(@0, 1p, MADV_PAGEOUT)\n",
                            State(features=NEWEST.__class__(no_swap=False)))
     assert results == ["@0", "-EINVAL"]
+
+
+def test_generator_makes_pageout_and_droppable() -> None:
+    """Both reach campaigns: the generator's tables name them, and the model covers them."""
+    rng = random.Random(3)
+    advice, types = set(), set()
+    for _ in range(500):
+        for call in generate(ByteSource(rng.randbytes(300)), SUPPORTED, covers).calls:
+            if call.name == "madvise":
+                advice.add(call.arg("advice"))
+            elif call.name == "mmap":
+                types.add(call.arg("flags") & MAP_TYPE)
+    assert MADV_PAGEOUT in advice and MAP_DROPPABLE in types
