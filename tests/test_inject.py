@@ -79,6 +79,14 @@ CASES = [
         mmap(@0, 2p, PROT_READ, {AP}|MAP_LOCKED, -1, 0)
         mprotect(@0, 2p, {RW})
         """, "presence: mprotect left pages not anonymous"),
+    ("pageout-reclaims-locked", f"""
+        mmap(@0, 2p, {RW}, {AP}|MAP_LOCKED, -1, 0)
+        madvise(@0, 2p, MADV_PAGEOUT)
+        """, "result: madvise(PAGEOUT) returned 0 instead of -EINVAL"),
+    ("droppable-locked-accepted", f"""
+        mmap(@0, 2p, {RW}, MAP_DROPPABLE|MAP_ANONYMOUS|MAP_FIXED|MAP_LOCKED, -1, 0)
+        """, "result: mmap(DROPPABLE|ANONYMOUS|LOCKED, RW) returned an arena address "
+             "instead of -EINVAL"),
     # deep ones (fuzzer/inject/deep.py): each needs every call before the last
     ("fork-inherits-mcl-future", f"""
         mmap(@0, 1p, {RW}, {AP}, -1, 0)

@@ -219,12 +219,12 @@ ROWS = [
         mmap(@5, 1p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED|MAP_32BIT, -1, 0)
         """, ["outside", "@5"], "@5 rw-p ."),
     # Map type 0x08 is MAP_DROPPABLE (6.11+, VM_DROPPABLE on 64-bit): do_mmap accepts
-    # it for anonymous mappings (private semantics, plus wipe-on-fork and dontdump).
+    # it for anonymous mappings (private semantics, plus wipe-on-fork and dontdump;
+    # test_model_droppable.py has the rest).
     case("mmap-type-droppable", """
         mmap(@0, 2p, PROT_READ|PROT_WRITE, MAP_ANONYMOUS|0x8, -1, 0)
         touch(@1, write)
-        """, ["@0", "-"], "@0-1 rw-p .A",
-        model_bug="MAP_DROPPABLE (type 0x08) is not modelled yet: the model raises Unsupported"),
+        """, ["@0", "-"], "@0-1 rw-p wf .A", features={"map_droppable": True}),
     # §2 order 10: for anonymous mappings a type of 0 or 3 is EINVAL, after placement
     case("mmap-type-0", """
         mmap(@0, 1p, PROT_READ|PROT_WRITE, MAP_ANONYMOUS, -1, 0)

@@ -109,7 +109,8 @@ def test_outcome(ret: int | None, signal: tuple[int, int] | None, expected: str)
     (Kind.PROT, 0, ("PROT_NONE",)),
     (Kind.PROT, PROT_READ, ("PROT_READ",)),
     (Kind.MAP, MAP_PRIVATE | MAP_ANONYMOUS, ("MAP_PRIVATE", "MAP_ANONYMOUS")),
-    (Kind.MAP, 0x08, ("0x8",)),  # MAP_DROPPABLE: a mapping type the table does not name
+    (Kind.MAP, 0x08, ("MAP_DROPPABLE",)),
+    (Kind.MAP, 0x04, ("0x4",)),  # a mapping type the table does not name
     (Kind.MAP, 0, ("0",)),
     (Kind.MCL, 1 << 63, ("0x8000000000000000",)),
     (Kind.TOUCH, 7, ("0x7",)),  # no name for it: its value

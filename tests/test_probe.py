@@ -26,6 +26,7 @@ SINCE = [
     ("madv_dontneed_locked", (5, 18)),
     ("mseal", (6, 10)),
     ("guard_regions", (6, 13)),
+    ("map_droppable", (6, 11)),
     ("lf_mnemonic", (6, 2)),
     ("pagemap_scan", (6, 7)),
     ("mremap_multi_vma_move", (6, 17)),
@@ -38,7 +39,7 @@ SINCE = [
 # (protection keys), the configuration (THP), or a change whose release is known only
 # to lie between two.
 OTHER = {"write_implies_read", "thp", "merge_into_null_anon_vma", "exec_only_readable",
-         "mprotect_uncharges"}
+         "mprotect_uncharges", "no_swap"}
 
 
 @pytest.mark.parametrize(("feature", "since"), SINCE)
@@ -64,6 +65,14 @@ def test_probe_on_x86() -> None:
     assert (probe().write_implies_read, probe().thp) == (True, thp)
     if release() >= (6, 18):  # 6.1 (UML) does not merge; 6.18 does
         assert probe().merge_into_null_anon_vma and probe().mprotect_uncharges
+
+
+def test_no_swap_follows_proc_swaps() -> None:
+    """MADV_PAGEOUT's model needs to know whether reclaim can write anonymous pages out:
+    the probe agrees with /proc/swaps (a header line, then one line per swap area)."""
+    with open("/proc/swaps") as f:
+        areas = f.read().splitlines()[1:]
+    assert probe().no_swap is (not areas)
 
 
 def test_exec_only_pkey_follows_the_cpu() -> None:

@@ -90,6 +90,7 @@ CANONICAL = [
     f"mmap(@0, 1p, 0x80000000, {AP}, -1, 0)",
     f"mmap(@0, 1p, {RW}, MAP_SHARED|MAP_ANONYMOUS, -1, 0)",
     f"mmap(@0, 1p, {RW}, MAP_SHARED_VALIDATE|MAP_ANONYMOUS, -1, 0)",
+    f"mmap(@0, 1p, {RW}, MAP_DROPPABLE|MAP_ANONYMOUS, -1, 0)",
     f"mmap(@0, 1p, {RW}, MAP_PRIVATE, -1, 0)",
     f"mmap(@0, 1p, {RW}, MAP_ANONYMOUS, -1, 0)",  # mapping type 0 has no name
     f"mmap(@0, 1p, {RW}, MAP_ANONYMOUS|0x4, -1, 0)",  # nor does type 4

@@ -40,6 +40,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <stddef.h>
 #include <signal.h>
@@ -273,6 +274,24 @@ static int filter_getppid(void)
 	return (int)raw(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, (long)&fprog, 0, 0, 0);
 }
 
+/*
+ * Stay on the CPU we start on, with every program and its children: MADV_FREE and the
+ * page faults hand pages to per-CPU LRU batches that MADV_PAGEOUT drains on its own CPU
+ * only, so what it reclaims would depend on where the scheduler ran each call
+ * (docs/SEMANTICS.md section 16). A no-op where the supervisor pinned us already.
+ */
+static int pin_to_one_cpu(void)
+{
+	cpu_set_t set;
+	int cpu = sched_getcpu();
+
+	if (cpu < 0)
+		return -1;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof(set), &set);
+}
+
 /* The fork server: one traced child a frame, its whole tree reaped, one byte back. */
 static int serve(void)
 {
@@ -320,7 +339,7 @@ int main(int argc, char **argv)
 		return EXIT_SETUP;
 	if (prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) != 0)
 		return EXIT_SETUP;
-	if (handle_faults() != 0)
+	if (handle_faults() != 0 || pin_to_one_cpu() != 0)
 		return EXIT_SETUP;
 	if (server)
 		return serve();

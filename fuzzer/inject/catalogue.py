@@ -25,10 +25,14 @@ from fuzzer.prog.syscalls import (
     EPERM,
     MADV_DONTNEED_LOCKED,
     MADV_GUARD_REMOVE,
+    MADV_PAGEOUT,
     MADV_POPULATE_READ,
+    MAP_ANONYMOUS,
+    MAP_DROPPABLE,
     MAP_FIXED_NOREPLACE,
     MAP_LOCKED,
     MAP_POPULATE,
+    MAP_TYPE,
     MCL_ONFAULT,
     MLOCK_ONFAULT,
     PAGE,
@@ -228,10 +232,43 @@ class GuardDroppedOnFork(Injection):
         return Then(extras) if extras else None
 
 
+class PageoutReclaimsLocked(Injection):
+    name = "pageout-reclaims-locked"
+    description = ("madvise(MADV_PAGEOUT) on a locked VMA succeeds and reclaims its pages: "
+                   "mlock's promise (the pages stay resident) is broken, and the next touch "
+                   "faults them in again (here: dropped, as reclaim with swap would unmap them).")
+    source = ("hypothetical: can_madv_lru_vma() (mm/madvise.c) losing its VM_LOCKED test, "
+              "so madvise_pageout() reclaims mlocked memory")
+
+    def on_entry(self, call: Syscall) -> EntryAction:
+        if call.name == "madvise" and call.args["advice"] & 0xFFFFFFFF == MADV_PAGEOUT \
+                and call.process.lock_at(call.args["addr"]) in ("locked", "onfault"):
+            return Rewrite(advice=MADV_DONTNEED_LOCKED)
+        return None
+
+
+class DroppableLockedAccepted(Injection):
+    name = "droppable-locked-accepted"
+    description = ("mmap(MAP_DROPPABLE|MAP_LOCKED) succeeds, where it must fail with EINVAL: "
+                   "the caller asked for memory that stays resident and got memory the "
+                   "kernel may drop (the mapping is droppable, not locked).")
+    source = ("hypothetical: do_mmap()'s MAP_DROPPABLE case (mm/mmap.c, 6.11) without its "
+              "MAP_LOCKED check, mlock_fixup() then silently refusing VM_LOCKED")
+
+    def on_entry(self, call: Syscall) -> EntryAction:
+        if call.name == "mmap":
+            flags = call.args["flags"]
+            if flags & MAP_TYPE == MAP_DROPPABLE and flags & MAP_ANONYMOUS \
+                    and flags & MAP_LOCKED:
+                return Rewrite(flags=flags & ~MAP_LOCKED)
+        return None
+
+
 SHALLOW: tuple[type[Injection], ...] = (
     PopulateNeedsLock, MlockallOnfaultAccepted, Mlock2OnfaultIgnored, MunlockSkipped,
     MremapGrowUnlocked, FixedNoreplaceAsHint, MmapLen0Accepted, MprotectLockedNoCow,
-    MsealHoleSealsHead, MunmapSealedUnmapsHead, GuardDroppedOnFork,
+    MsealHoleSealsHead, MunmapSealedUnmapsHead, GuardDroppedOnFork, PageoutReclaimsLocked,
+    DroppableLockedAccepted,
 )
 CATALOGUE: dict[str, type[Injection]] = {cls.name: cls for cls in SHALLOW + DEEP}
 """Every named injection; the deep ones (`deep = True`, fuzzer/inject/deep.py) need several

@@ -77,6 +77,7 @@ def step(state: State, call: Call) -> Prediction:
     vmas.track(state)
     # Which shmem pages are mapped more than once, whatever call mapped or unmapped them.
     mark_mapped_twice(state)
+    state.forget_clean()
     return prediction
 
 
@@ -98,8 +99,6 @@ def mmap(
             return err(EINVAL)
     elif flags & MAP_HUGETLB:
         raise Unsupported("MAP_HUGETLB")
-    elif flags & MAP_TYPE == MAP_DROPPABLE:
-        raise Unsupported("MAP_DROPPABLE")
     pgoff = (off & U64) >> 12
     return _do_mmap(state, addr, length, prot, flags, given, file, pgoff)
 
@@ -150,9 +149,13 @@ def _do_mmap(state: State, addr: int, length: int, prot: int, flags: int, given:
         if error:
             return err(error)
         mtype = MAP_PRIVATE if mtype == MAP_PRIVATE else MAP_SHARED  # or SHARED_VALIDATE
-    if mtype not in (MAP_SHARED, MAP_PRIVATE):
+    droppable = mtype == MAP_DROPPABLE and state.features.map_droppable
+    if mtype not in (MAP_SHARED, MAP_PRIVATE) and not droppable:
+        return err(EINVAL)  # before 6.11 MAP_DROPPABLE is an unknown type too
+    # MAP_DROPPABLE (§17): neither locked (the flag, not MCL_FUTURE's VM_LOCKED) nor a stack
+    if droppable and flags & MAP_LOCKED:
         return err(EINVAL)
-    if mtype == MAP_SHARED and flags & MAP_GROWSDOWN:
+    if (mtype == MAP_SHARED or droppable) and flags & MAP_GROWSDOWN:
         return err(EINVAL)
     if flags & MAP_GROWSDOWN:
         raise Unsupported("MAP_GROWSDOWN")
@@ -163,6 +166,10 @@ def _do_mmap(state: State, addr: int, length: int, prot: int, flags: int, given:
     attrs = Attrs(shared, prot & RWX, lo=locked, lf=onfault, obj=file or 0,
                   nr=bool(flags & MAP_NORESERVE), xo=_exec_only_pkey(state, prot),
                   nh=bool(flags & MAP_STACK) and state.features.map_stack_nohugepage)
+    if droppable:
+        # VM_DROPPABLE with VM_NORESERVE, VM_WIPEONFORK and VM_DONTDUMP; __mmap_complete
+        # clears the VM_LOCKED that MCL_FUTURE gave (after do_mmap chose to populate).
+        attrs = replace(attrs, dp=True, nr=True, wf=True, dd=True, lo=False, lf=False)
     return _map(state, attrs, addr, length, pgoff, file, outside, bool(wants_populate))
 
 
@@ -173,6 +180,7 @@ def _map(state: State, attrs: Attrs, addr: int, length: int, pgoff: int, file: i
     if outside:
         state.outside_mapped += length // PAGE
         state.outside_locked += length // PAGE if attrs.lo else 0
+        state.outside_droppable += length // PAGE if attrs.dp else 0
         if file is not None:  # its population fills the memfd's cache
             mremap_mod.map_outside(state, attrs, pgoff, [], length // PAGE, wants_populate)
         return ok(OUTSIDE)
@@ -281,7 +289,8 @@ def _apply_lock(state: State, start: int, length: int, lo: bool, lf: bool) -> in
         page = state.pages[idx]
         if page is None:
             return -ENOMEM
-        state.pages[idx] = Page(page.attrs.with_lock(lo, lf), page.state)
+        if not page.attrs.dp:  # mlock_fixup leaves VM_DROPPABLE VMAs unlocked, silently
+            state.pages[idx] = Page(page.attrs.with_lock(lo, lf), page.state)
     return 0
 
 
@@ -399,5 +408,5 @@ def covers(call: Call) -> bool:
         flags = call.arg("flags")
         if not flags & MAP_ANONYMOUS:
             return True  # EBADF, or a memfd: these flags are errors the model knows
-        return not (flags & (MAP_HUGETLB | MAP_GROWSDOWN) or flags & MAP_TYPE == MAP_DROPPABLE)
+        return not flags & (MAP_HUGETLB | MAP_GROWSDOWN)
     return True

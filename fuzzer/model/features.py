@@ -38,6 +38,11 @@ class Features:
     exec_only_readable: bool = True
     mseal: bool = True  # the mseal syscall (6.10+; before it, ENOSYS)
     guard_regions: bool = True  # MADV_GUARD_INSTALL/REMOVE (6.13+; before, EINVAL)
+    map_droppable: bool = True  # the MAP_DROPPABLE mapping type (6.11+; before, EINVAL)
+    # No swap device (total_swap_pages == 0): MADV_PAGEOUT cannot write anonymous pages
+    # out, only drop what needs no writing (docs/SEMANTICS.md §16). With swap, the
+    # model refuses MADV_PAGEOUT (what reclaim then takes is not modelled).
+    no_swap: bool = True
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)

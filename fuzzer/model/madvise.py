@@ -8,7 +8,8 @@ walk return ENOMEM after it has visited every mapped part. The model walks
 page by page; every page carries its VMA's attributes, so the first page of
 a VMA that fails is where the kernel stops too.
 
-Advice that only sets VMA flags (dc, wf, hg, nh, rr, sr, dd, mg) changes
+MADV_PAGEOUT reclaims what it can without swap (§16). Advice that only sets
+VMA flags (dc, wf, hg, nh, rr, sr, dd, mg) changes
 nothing the oracle compares but dc and wf; the flags still split and merge
 VMAs (madvise_update_vma), which `vmas.track` follows like any other change,
 and that decides where a later fault-around stops. Advice the model does not
@@ -33,7 +34,7 @@ from fuzzer.model.pages import (
     ok,
     unmap_file_pages,
 )
-from fuzzer.model.state import ABSENT, ANON, GUARD, Page, State
+from fuzzer.model.state import ABSENT, ANON, GUARD, SHMEM, Page, State
 from fuzzer.prog.syscalls import (
     EACCES,
     EFAULT,
@@ -76,8 +77,6 @@ MADV_COLLAPSE, MADV_HWPOISON, MADV_SOFT_OFFLINE = 25, 100, 101
 
 # Advice values whose effect the model does not predict, and why.
 UNSUPPORTED_ADVICE: dict[int, str] = {
-    MADV_PAGEOUT: "MADV_PAGEOUT: which pages reclaim drops depends on per-page dirty and "
-                  "lazy-free state the model does not keep",
     MADV_COLLAPSE: "MADV_COLLAPSE (THP collapse)",
     MADV_HWPOISON: "MADV_HWPOISON (memory-failure injection)",
     MADV_SOFT_OFFLINE: "MADV_SOFT_OFFLINE (memory-failure injection)",
@@ -183,6 +182,9 @@ def _populate(state: State, pages: range, write: bool) -> Prediction:
         # (a read fault on shmem maps cached neighbours around it). A write needs a
         # private page to be anonymous: a zero page or a memfd's cached page breaks COW.
         absent = page.state == ABSENT
+        if write and page.attrs.shared and not absent:
+            # follow_page_pte with FOLL_TOUCH|FOLL_WRITE dirties the folio it finds
+            state.shmem_dirty.add((page.attrs.obj, page.attrs.pgoff))
         if (absent or (write and not page.attrs.shared and page.state != ANON)) \
                 and not fault(state, idx, write):
             return err(EFAULT)  # SIGBUS past the shmem object's end
@@ -258,6 +260,8 @@ def _free(state: State, idx: int) -> int:
     assert page is not None
     if page.attrs.lo or page.attrs.obj:
         return EINVAL
+    if page.state[0] in "Aa" and not page.attrs.dp:
+        state.lazy_free = True  # folio_mark_lazyfree (not a VM_DROPPABLE folio: never swap-backed)
     return 0
 
 
@@ -287,6 +291,46 @@ def _cold(state: State, idx: int) -> int:
     page = state.pages[idx]
     assert page is not None
     return EINVAL if page.attrs.lo else 0
+
+
+def _pageout(state: State, idx: int) -> int:
+    """madvise_pageout (§16): can_madv_lru_vma refuses VM_LOCKED; then
+    madvise_cold_or_pageout_pte_range isolates every present page that is mapped once
+    (folio_maybe_mapped_shared: not the zero page, not `f`, not `aN`), and
+    reclaim_pages -> shrink_folio_list without swap: an anonymous page stays (add_to_swap
+    fails) unless VM_DROPPABLE (try_to_unmap_one discards it, dirty or not); a shmem page
+    is unmapped, then kept if dirty (shmem_writeout redirties it) or dropped if clean."""
+    page = state.pages[idx]
+    assert page is not None
+    a = page.attrs
+    if a.lo:
+        return EINVAL
+    if not state.features.no_swap:
+        raise Unsupported(PAGEOUT_WITH_SWAP)
+    if page.state == SHMEM:
+        state.pages[idx] = Page(a, ABSENT)
+        if (a.obj, a.pgoff) not in state.shmem_dirty:
+            state.shmem.get(a.obj, set()).discard(a.pgoff)  # __remove_mapping frees it
+    elif page.state == ANON and a.dp:
+        state.pages[idx] = Page(a, ABSENT)
+    elif page.state == ANON and not a.obj and state.lazy_free:
+        raise Unsupported(PAGEOUT_LAZY)
+    return 0
+
+
+PAGEOUT_WITH_SWAP = "MADV_PAGEOUT with swap: what reclaim writes out is not modelled"
+PAGEOUT_LAZY = ("MADV_PAGEOUT after MADV_FREE: which anonymous pages are lazily freed and "
+                "still clean (reclaim drops those) is not kept")
+
+
+def _not_droppable(behavior: Callable[[State, int], int]) -> Callable[[State, int], int]:
+    """MADV_KEEPONFORK and MADV_DODUMP: EINVAL on a VM_DROPPABLE VMA (§17), which must
+    keep VM_WIPEONFORK and VM_DONTDUMP."""
+    def checked(state: State, idx: int) -> int:
+        page = state.pages[idx]
+        assert page is not None
+        return EINVAL if page.attrs.dp else behavior(state, idx)
+    return checked
 
 
 def _wipeonfork(state: State, idx: int) -> int:
@@ -341,10 +385,11 @@ _PER_VMA: dict[int, Callable[[State, int], int]] = {
     MADV_HUGEPAGE: _flag_setter(hg=True, nh=False),  # hugepage_madvise: no error on x86
     MADV_NOHUGEPAGE: _flag_setter(hg=False, nh=True),
     MADV_DONTDUMP: _flag_setter(dd=True),
-    MADV_DODUMP: _flag_setter(dd=False),  # EINVAL only on VM_SPECIAL VMAs
+    MADV_DODUMP: _not_droppable(_flag_setter(dd=False)),  # and EINVAL on VM_SPECIAL VMAs
     MADV_WIPEONFORK: _wipeonfork,
-    MADV_KEEPONFORK: _flag_setter(wf=False),  # EINVAL only on VM_DROPPABLE
+    MADV_KEEPONFORK: _not_droppable(_flag_setter(wf=False)),
     MADV_COLD: _cold,
+    MADV_PAGEOUT: _pageout,
     MADV_DONTNEED_LOCKED: _dontneed_locked,
     MADV_GUARD_INSTALL: _guard_install,
     MADV_GUARD_REMOVE: _guard_remove,

@@ -53,9 +53,9 @@ def _apply(state: State, flags: int) -> None:
     lo = bool(flags & MCL_CURRENT)
     lf = lo and onfault
     for i, page in enumerate(state.pages):
-        if page is not None:
+        if page is not None and not page.attrs.dp:  # mlock_fixup skips VM_DROPPABLE
             state.pages[i] = Page(replace(page.attrs, lo=lo, lf=lf), page.state)
     for vma in state.rest:
         if vma.lockable:
             vma.lo, vma.lf = lo, lf
-    state.outside_locked = state.outside_mapped if lo else 0
+    state.outside_locked = state.outside_mapped - state.outside_droppable if lo else 0

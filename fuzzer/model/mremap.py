@@ -244,6 +244,7 @@ def _move_vma(state: State, old: int, old_len: int, new_len: int, dest: int,
     if dest == OUTSIDE:
         state.outside_mapped += new_len // PAGE
         state.outside_locked += new_len // PAGE if head.attrs.lo else 0
+        state.outside_droppable += new_len // PAGE if head.attrs.dp else 0
         state.outside_dontfork += new_len // PAGE if head.attrs.dc else 0
         if head.attrs.obj:
             map_outside(state, head.attrs, pgoff, moved, new_len // PAGE,

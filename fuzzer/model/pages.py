@@ -102,6 +102,8 @@ def fault(state: State, idx: int, write: bool) -> bool:
             state.pages[idx] = Page(a, ZERO)  # do_anonymous_page maps the zero page
         return True
     if page.state == ANON or (page.state != ABSENT and not (write and not a.shared)):
+        if write and a.shared:
+            state.shmem_dirty.add((a.obj, a.pgoff))  # the CPU sets the PTE's dirty bit
         return True  # the PTE is there: no fault is taken, so no fault-around either
     if page.state != ABSENT:
         state.pages[idx] = Page(a, ANON)  # do_wp_page: a private copy of the cached page
@@ -115,6 +117,8 @@ def fault(state: State, idx: int, write: bool) -> bool:
     if a.pgoff >= state.shmem_size[a.obj]:
         return False
     state.shmem.setdefault(a.obj, set()).add(a.pgoff)  # shmem_fault allocates a hole
+    if write and a.shared:
+        state.shmem_dirty.add((a.obj, a.pgoff))  # do_shared_fault: fault_dirty_shared_page
     state.pages[idx] = Page(a, ANON if write and not a.shared else SHMEM)
     return True
 

@@ -53,6 +53,7 @@ class Attrs:
     # the pkey bits are VMA flags, so they keep VMAs apart too.
     xo: bool = False
     sl: bool = False  # VM_SEALED (mseal, docs/SEMANTICS.md §14): smaps "sl"
+    dp: bool = False  # VM_DROPPABLE (MAP_DROPPABLE, docs/SEMANTICS.md §17): smaps "dp"
     # shmem object id: AS, FS and FP (a memfd mapped private) pages have one;
     # 0 for private anonymous, the only mapping without a file
     obj: int = 0
@@ -99,6 +100,7 @@ class State:
     outside_locked: int = 0  # pages of locked mappings the kernel placed outside the arena
     outside_mapped: int = 0
     outside_dontfork: int = 0  # of those, pages of VM_DONTCOPY VMAs (a fork child lacks them)
+    outside_droppable: int = 0  # ... and of VM_DROPPABLE VMAs (mlockall never locks them)
     rest: list[RestVma] = field(default_factory=list)  # the executor's own VMAs
     def_lo: bool = False  # mm->def_flags after mlockall(MCL_FUTURE): VM_LOCKED
     def_lf: bool = False  # ... and VM_LOCKONFAULT with MCL_ONFAULT
@@ -117,6 +119,14 @@ class State:
     outside_shmem_vmas: list[tuple[int, int, int, Attrs, bool]] = field(default_factory=list)
     outside_shmem: set[tuple[int, int]] = field(default_factory=set)
     fds: dict[int, int] = field(default_factory=dict)  # open descriptor -> memfd object
+    # Page-cache pages (object, offset) written through a shared mapping: dirty, which
+    # reclaim without swap cannot clean (MADV_PAGEOUT keeps them cached, drops the
+    # clean ones; docs/SEMANTICS.md §16). One set for the world, like the cache.
+    shmem_dirty: set[tuple[int, int]] = field(default_factory=set)
+    # Whether MADV_FREE ever met a present private anonymous page here: the model does
+    # not keep which pages are lazily freed and still clean, so MADV_PAGEOUT (which
+    # drops those) is refused over anonymous pages after it (§16).
+    lazy_free: bool = False
     # After a fork: every live process's State, one list shared by all of them
     # (`world.py`), for what one process does to objects all of them map.
     peers: list[State] = field(default_factory=list)
@@ -143,6 +153,7 @@ class State:
         new.outside_shmem_vmas = list(self.outside_shmem_vmas)
         new.outside_shmem = set(self.outside_shmem)
         new.fds = dict(self.fds)
+        new.shmem_dirty = set(self.shmem_dirty)
         new.outside_frames = list(self.outside_frames)
         return new
 
@@ -175,6 +186,12 @@ class State:
         live.update(obj for s in self.processes() for obj in s.fds.values())
         for obj in [o for o in self.shmem if o not in live]:
             del self.shmem[obj]
+
+    def forget_clean(self) -> None:
+        """Keep dirtiness only for pages still cached: a page that truncation, a hole
+        punch or reclaim dropped comes back clean (after every call, `calls.step`)."""
+        if self.shmem_dirty:
+            self.shmem_dirty &= {(o, pg) for o, offs in self.shmem.items() for pg in offs}
 
 
 def prot_text(prot: int) -> str:

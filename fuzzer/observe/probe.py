@@ -20,6 +20,7 @@ from fuzzer.prog.syscalls import (
     MADV_NOHUGEPAGE,
     MADV_POPULATE_READ,
     MAP_ANONYMOUS,
+    MAP_DROPPABLE,
     MAP_FIXED,
     MAP_FIXED_NOREPLACE,
     MAP_PRIVATE,
@@ -106,6 +107,24 @@ def _guard_regions() -> bool:
         return _sys("madvise", p, PAGE, MADV_GUARD_REMOVE) == 0
     finally:
         _sys("munmap", p, PAGE)
+
+
+def _map_droppable() -> bool:
+    # Before 6.11 the mapping type 0x08 is unknown: EINVAL.
+    p = _sys("mmap", 0, PAGE, PROT_READ | PROT_WRITE, MAP_DROPPABLE | MAP_ANONYMOUS, -1, 0)
+    if p < 0:
+        return False
+    _sys("munmap", p, PAGE)
+    return True
+
+
+def _no_swap() -> bool:
+    """Whether no swap is in use (SwapTotal 0): reclaim then keeps dirty anonymous pages."""
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("SwapTotal:"):
+                return int(line.split()[1]) == 0
+    return True
 
 
 def _mseal() -> bool:
@@ -261,4 +280,6 @@ def probe() -> Features:
         exec_only_readable=_exec_only_readable(),
         mseal=_mseal(),
         guard_regions=_guard_regions(),
+        map_droppable=_map_droppable(),
+        no_swap=_no_swap(),
     )

@@ -28,12 +28,14 @@ from fuzzer.prog.syscalls import (
     MADV_KEEPONFORK,
     MADV_NOHUGEPAGE,
     MADV_NORMAL,
+    MADV_PAGEOUT,
     MADV_POPULATE_READ,
     MADV_POPULATE_WRITE,
     MADV_REMOVE,
     MADV_WILLNEED,
     MADV_WIPEONFORK,
     MAP_DENYWRITE,
+    MAP_DROPPABLE,
     MAP_EXECUTABLE,
     MAP_FIXED,
     MAP_FIXED_NOREPLACE,
@@ -110,7 +112,8 @@ PROTS = [(25, PROT_READ | PROT_WRITE), (20, PROT_READ), (15, 0), (6, PROT_WRITE)
          (6, PROT_EXEC), (8, PROT_READ | PROT_EXEC), (6, PROT_READ | PROT_WRITE | PROT_EXEC),
          (2, PROT_READ | PROT_SEM), (1, PROT_READ | 0x10), (1, PROT_READ | PROT_GROWSDOWN),
          (1, PROT_READ | PROT_GROWSUP), (1, PROT_GROWSDOWN | PROT_GROWSUP)]
-MAP_TYPE_CHOICES = [(60, MAP_PRIVATE), (36, MAP_SHARED), (2, 0), (2, MAP_SHARED_VALIDATE)]
+MAP_TYPE_CHOICES = [(60, MAP_PRIVATE), (36, MAP_SHARED), (2, 0), (2, MAP_SHARED_VALIDATE),
+                    (6, MAP_DROPPABLE)]
 PLACEMENT = [(55, MAP_FIXED), (25, MAP_FIXED_NOREPLACE), (5, MAP_FIXED | MAP_FIXED_NOREPLACE),
              (15, 0)]
 EXTRA_MAP_FLAGS = [(30, MAP_POPULATE), (22, MAP_LOCKED), (10, MAP_NORESERVE),
@@ -126,7 +129,8 @@ MSEAL_FLAGS = [(95, 0), (5, 1)]
 # memfds: how often an mmap maps one (when one is open), its type, offset (mostly
 # whole pages, a few unaligned, past any size, or negative) and ftruncate's sizes
 # (around page edges, inside a page, 0, and rarely huge or negative).
-FILE_MAP_TYPES = [(50, MAP_PRIVATE), (40, MAP_SHARED), (7, MAP_SHARED_VALIDATE), (3, 0)]
+FILE_MAP_TYPES = [(50, MAP_PRIVATE), (40, MAP_SHARED), (7, MAP_SHARED_VALIDATE), (3, 0),
+                  (1, MAP_DROPPABLE)]
 FILE_OFFSETS = [(50, "zero"), (42, "pages"), (3, "unaligned"), (3, "far"), (2, "negative")]
 FILE_SIZES = [(35, "pages"), (15, "over"), (10, "under"), (12, "zero"), (15, "bytes"),
               (10, "same"), (2, "huge"), (1, "negative")]
@@ -147,5 +151,5 @@ MADV_CHOICES = [(12, MADV_DONTNEED), (8, MADV_DONTNEED_LOCKED), (6, MADV_FREE),
                 (5, MADV_WIPEONFORK), (4, MADV_KEEPONFORK), (8, MADV_POPULATE_READ),
                 (8, MADV_POPULATE_WRITE), (2, MADV_NORMAL), (2, MADV_WILLNEED),
                 (2, MADV_COLD), (1, MADV_DONTDUMP), (1, MADV_NOHUGEPAGE),
-                (6, MADV_GUARD_INSTALL), (3, MADV_GUARD_REMOVE),
+                (6, MADV_GUARD_INSTALL), (3, MADV_GUARD_REMOVE), (6, MADV_PAGEOUT),
                 (2, 5), (1, 99)]

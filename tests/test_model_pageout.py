@@ -1,0 +1,176 @@
+"""MADV_PAGEOUT and MADV_COLD without swap (docs/SEMANTICS.md §16, mm/madvise.c, mm/vmscan.c).
+
+MADV_PAGEOUT isolates the pages of the range that are mapped once and reclaims
+them at once (reclaim_pages -> shrink_folio_list). With no swap device an
+anonymous page cannot be written out and stays; a shmem (anonymous shared or
+memfd) page is unmapped, then kept in the page cache if dirty (shmem_writeout
+redirties it) or freed if clean. The zero page, pages mapped twice (`f`, `aN`)
+and locked VMAs (EINVAL) are left alone. MADV_COLD only deactivates: nothing
+the oracle sees changes. Every expectation comes from the kernel function named
+above the row, not from running the model; `test_model_pageout_kernel.py` runs
+the same table on the real kernel (which must have no swap: feature `no_swap`).
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from fuzzer.model import SUPPORTED, State, Unsupported, covers
+from fuzzer.model.features import NEWEST
+from fuzzer.prog.generate import ByteSource, generate
+from fuzzer.prog.syscalls import MADV_PAGEOUT, MAP_DROPPABLE, MAP_TYPE
+from tests.tables import Case, case, check_model, check_table, model_params, run_model
+
+RW, AP = "PROT_READ|PROT_WRITE", "MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED"
+AS = "MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED"
+FS, FP = "MAP_SHARED|MAP_FIXED", "MAP_PRIVATE|MAP_FIXED"
+NO_SWAP = {"no_swap": True}
+
+ROWS = [
+    # shrink_folio_list: an anonymous page needs add_to_swap, which fails without swap
+    # (activate_locked): the written pages stay; the zero page is no folio
+    # (vm_normal_folio) and is skipped
+    case("pageout-anon-stays", f"""
+        mmap(@0, 4p, {RW}, {AP}, -1, 0)
+        touch(@0, read)
+        touch(@1, write)
+        touch(@3, write)
+        madvise(@0, 4p, MADV_PAGEOUT)
+        madvise(@0, 4p, MADV_COLD)
+        """, ["@0", "-", "-", "-", "0", "0"], "@0-3 rw-p ZA.A", features=NO_SWAP),
+    # can_madv_lru_vma: VM_LOCKED (lock-on-fault too) is EINVAL for both advice
+    case("pageout-locked", f"""
+        mmap(@0, 2p, {RW}, {AP}|MAP_LOCKED, -1, 0)
+        mmap(@2, 1p, {RW}, {AP}, -1, 0)
+        mlock2(@2, 1p, MLOCK_ONFAULT)
+        madvise(@0, 2p, MADV_PAGEOUT)
+        madvise(@0, 2p, MADV_COLD)
+        madvise(@2, 1p, MADV_PAGEOUT)
+        madvise(@2, 1p, MADV_COLD)
+        """, ["@0", "@2", "0", "-EINVAL", "-EINVAL", "-EINVAL", "-EINVAL"],
+        "@0-1 rw-p lo AA; @2 rw-p lo lf .", locked=3, features=NO_SWAP),
+    # shared anonymous memory is shmem: a page only read is clean and freed from the
+    # cache (__remove_mapping); a written one is dirty, unmapped but kept. A later read
+    # fault's fault-around maps what the cache still holds, the dirty page
+    case("pageout-shared-anon", f"""
+        mmap(@0, 3p, {RW}, {AS}, -1, 0)
+        touch(@0, read)
+        touch(@1, write)
+        madvise(@0, 3p, MADV_PAGEOUT)
+        touch(@2, read)
+        """, ["@0", "-", "-", "0", "-"], "@0-2 rw-s .FF", features=NO_SWAP),
+    # a memfd: the page written through the shared mapping stays cached, the one only
+    # read goes; in the private mapping the cache page goes too (it is clean), the
+    # private copy (anonymous) stays. The read of @2 maps by fault-around the cached
+    # offsets 0 and 3 (3 was cached by the copy-on-write fault, clean but never mapped)
+    case("pageout-memfd", f"""
+        memfd_create()
+        ftruncate(0, 4p)
+        mmap(@0, 4p, {RW}, {FS}, 0, 0)
+        touch(@0, write)
+        touch(@1, read)
+        mmap(@4, 2p, {RW}, {FP}, 0, 0x2000)
+        touch(@4, read)
+        touch(@5, write)
+        madvise(@0, 6p, MADV_PAGEOUT)
+        touch(@2, read)
+        """, ["0", "0", "@0", "-", "-", "@4", "-", "-", "0", "-"],
+        "@0-3 rw-s F.FF; @4-5 rw-p .A", features=NO_SWAP),
+    # folio_maybe_mapped_shared: a cache page mapped twice is not touched; once the
+    # other mapping is gone it is reclaimed (clean: freed, so a read maps a new page)
+    case("pageout-mapped-twice", f"""
+        memfd_create()
+        ftruncate(0, 1p)
+        mmap(@0, 1p, {RW}, {FS}, 0, 0)
+        mmap(@2, 1p, PROT_READ, {FS}, 0, 0)
+        touch(@0, read)
+        touch(@2, read)
+        madvise(@0, 1p, MADV_PAGEOUT)
+        munmap(@2, 1p)
+        madvise(@0, 1p, MADV_PAGEOUT)
+        """, ["0", "0", "@0", "@2", "-", "-", "0", "0", "0"], "@0 rw-s .",
+        features=NO_SWAP),
+    # fork leaves the private pages shared (aN): mapped twice, skipped in either process
+    case("pageout-after-fork", f"""
+        mmap(@0, 2p, {RW}, {AP}|MAP_POPULATE, -1, 0)
+        mmap(@2, 1p, {RW}, {AS}, -1, 0)
+        touch(@2, read)
+        fork()
+        p1: madvise(@0, 3p, MADV_PAGEOUT)
+        madvise(@0, 3p, MADV_PAGEOUT)
+        p1: exit()
+        madvise(@0, 3p, MADV_PAGEOUT)
+        """, ["@0", "@2", "-", "pid", "0", "0", "exit", "0"], "@0-1 rw-p AA; @2 rw-s .",
+        features=NO_SWAP),
+    # madvise_walk_vmas: a hole is ENOMEM at the end, the VMAs around it are reclaimed
+    case("pageout-hole", f"""
+        mmap(@0, 1p, {RW}, {AS}, -1, 0)
+        mmap(@2, 1p, {RW}, {AS}, -1, 0)
+        touch(@0, read)
+        touch(@2, read)
+        madvise(@0, 3p, MADV_PAGEOUT)
+        """, ["@0", "@2", "-", "-", "-ENOMEM"], "@0 rw-s .; @2 rw-s .", features=NO_SWAP),
+    # MADV_PAGEOUT is no discard for can_madvise_modify: a sealed read-only VMA allows it
+    case("pageout-sealed", f"""
+        mmap(@0, 1p, PROT_READ, {AS}, -1, 0)
+        touch(@0, read)
+        mseal(@0, 1p, 0)
+        madvise(@0, 1p, MADV_PAGEOUT)
+        """, ["@0", "-", "0", "0"], "@0 r--s sl .", features=NO_SWAP),
+    # POPULATE_WRITE dirties the shared page it finds mapped (FOLL_TOUCH|FOLL_WRITE): kept
+    case("pageout-populate-write-dirties", f"""
+        mmap(@0, 2p, {RW}, {AS}, -1, 0)
+        touch(@0, read)
+        madvise(@0, 1p, MADV_POPULATE_WRITE)
+        madvise(@0, 2p, MADV_PAGEOUT)
+        touch(@1, read)
+        """, ["@0", "-", "0", "0", "-"], "@0-1 rw-s FF", features=NO_SWAP),
+]
+
+
+def test_table() -> None:
+    check_table(ROWS, at_least=9)
+
+
+@pytest.mark.parametrize("c", model_params(ROWS))
+def test_model(c: Case) -> None:
+    check_model(c)
+
+
+def test_pageout_after_free_is_refused() -> None:
+    """Reclaim drops a lazily freed page that is still clean; the model does not keep
+    which are, so MADV_PAGEOUT over anonymous pages after MADV_FREE is Unsupported."""
+    text = f"""
+        mmap(@0, 2p, {RW}, {AP}|MAP_POPULATE, -1, 0)
+        madvise(@0, 1p, MADV_FREE)
+        """
+    run_model(text + f"mmap(@2, 1p, {RW}, {AS}, -1, 0)\nmadvise(@2, 1p, MADV_PAGEOUT)\n"
+              "madvise(@0, 2p, MADV_COLD)\n")
+    with pytest.raises(Unsupported):
+        run_model(text + "madvise(@0, 2p, MADV_PAGEOUT)\n")
+
+
+def test_pageout_with_swap_is_refused() -> None:
+    state = State(features=NEWEST.__class__(no_swap=False))
+    with pytest.raises(Unsupported):
+        run_model(f"mmap(@0, 1p, {RW}, {AP}, -1, 0)\nmadvise(@0, 1p, MADV_PAGEOUT)\n", state)
+    # a locked VMA is EINVAL before reclaim is asked for anything
+    results, _ = run_model(f"mmap(@0, 1p, {RW}, {AP}|MAP_LOCKED, -1, 0)\n"
+                           "madvise(@0, 1p, MADV_PAGEOUT)\n",
+                           State(features=NEWEST.__class__(no_swap=False)))
+    assert results == ["@0", "-EINVAL"]
+
+
+def test_generator_makes_pageout_and_droppable() -> None:
+    """Both reach campaigns: the generator's tables name them, and the model covers them."""
+    rng = random.Random(3)
+    advice, types = set(), set()
+    for _ in range(500):
+        for call in generate(ByteSource(rng.randbytes(300)), SUPPORTED, covers).calls:
+            if call.name == "madvise":
+                advice.add(call.arg("advice"))
+            elif call.name == "mmap":
+                types.add(call.arg("flags") & MAP_TYPE)
+    assert MADV_PAGEOUT in advice and MAP_DROPPABLE in types
