@@ -44,7 +44,7 @@ def status_cmd(db: DbOption = DEFAULT_DB, limit: LimitOpt = 20) -> None:
     for c in rows:
         st = state(c, now)
         end = c.ended or c.heartbeat or now
-        secs = max((end - c.started).total_seconds(), 1e-9)
+        secs = max(c.ran(end), 1e-9)  # over its runs, without the pauses of a resumed one
         alive = str(c.alive) if st == "running" and c.alive is not None else "-"
         beat = "-" if c.heartbeat is None else (
             f"{c.heartbeat:%Y-%m-%d %H:%M:%S} ({(now - c.heartbeat).total_seconds():.0f} s ago)")
