@@ -157,7 +157,8 @@ def resume_options(row: CampaignRow, changes: dict[str, object]) -> Options:
                 f"{_shown(getattr(stored, name))}: a resumed campaign keeps its options "
                 f"(only --{', --'.join(n.replace('_', '-') for n in MAY_CHANGE)} may change); "
                 "start a new campaign for others")
-    return replace(stored, **{k: v for k, v in changes.items() if k in MAY_CHANGE})  # type: ignore[arg-type]
+    kept = {k: v for k, v in changes.items() if k in MAY_CHANGE}
+    return replace(stored, **kept)  # type: ignore[arg-type]
 
 
 def _shown(value: object) -> str:
