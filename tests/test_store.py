@@ -445,7 +445,7 @@ def test_an_old_database_gains_the_new_columns_in_place(tmp_path: Path, create: 
     assert _rows(path, "bucket", OLD_BUCKET_COLUMNS) == buckets_before
     assert _rows(path, "sample", OLD_SAMPLE_COLUMNS + ", created") == samples_before
     assert _rows(path, "campaign", OLD_CAMPAIGN_COLUMNS) == campaigns_before
-    assert _rows(path, "campaign", "heartbeat, alive") == [(None, None)]
+    assert _rows(path, "campaign", "heartbeat, alive, runs") == [(None, None, None)]
     assert _rows(path, "sample", "injections") == [("",), ("",), ("",)]
 
     # The old rows read back with the new fields empty ...

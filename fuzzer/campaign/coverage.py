@@ -3,13 +3,14 @@
 Each corpus entry holds the features its program reached first in its worker
 (fuzzer/check/coverage.py), stamped with the time it was stored: the distinct
 features over a campaign's entries are what it reached, and their running
-count against the time since the campaign started is its growth.
+count against the campaign's running time (since it started, less the pauses
+between the runs of a resumed campaign) is its growth.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -30,16 +31,18 @@ class CoverageSummary:
 
 
 def summary(entries: Iterable[tuple[datetime, list[str]]],
-            start: datetime | None = None) -> CoverageSummary:
-    """Entries as (time stored, features), oldest first; growth from `start` (none
-    without one: over several campaigns it would mean nothing)."""
+            clock: Callable[[datetime], float] | None = None) -> CoverageSummary:
+    """Entries as (time stored, features), oldest first; growth on the campaign's `clock`,
+    its seconds at a moment (CampaignRow.seconds: its running time, one axis across
+    the runs of a resumed campaign); none without one: over several campaigns it
+    would mean nothing."""
     seen: set[str] = set()
     growth: list[tuple[float, int]] = []
     for when, features in entries:
         before = len(seen)
         seen.update(features)
-        if start is not None and len(seen) > before:
-            at = round(max(0.0, (when - start).total_seconds()), 1)
+        if clock is not None and len(seen) > before:
+            at = round(max(0.0, clock(when)), 1)
             if growth and growth[-1][0] == at:
                 growth[-1] = (at, len(seen))
             else:

@@ -8,8 +8,9 @@ feature no earlier one did is NEW to libFuzzer, and kept. It also keeps the
 set of features the worker has seen, whose growth is the campaign's coverage.
 
 `SharedCorpus` is the corpus in the database (store/corpus.py): a program that
-covers a feature first is stored with those features; at start the newest
-stored programs, the seeds and the buckets' minimized programs are planted in
+covers a feature first is stored with those features; at start the campaign's
+newest stored programs (a resumed campaign's), the newest of every campaign, the
+seeds and the buckets' minimized programs are planted in
 the libFuzzer corpus folder, and every few seconds the entries other workers
 added since are pulled into it, where libFuzzer's -reload (every second by
 default) picks them up. Files are named by the SHA-1 of their text, as
@@ -103,8 +104,10 @@ class SharedCorpus:
         folder (unparsable ones are left out: stored before a grammar change); how
         many files were new there."""
         texts: list[str] = []
-        if self.shared:
-            texts, self.last = self.store.corpus_newest(PLANTED_ENTRIES)
+        if self.shared:  # the campaign's own entries (it may be resumed), and everyone's
+            texts, _ = self.store.corpus_newest(PLANTED_ENTRIES, campaign=self.campaign)
+            newest, self.last = self.store.corpus_newest(PLANTED_ENTRIES)
+            texts += newest
         texts += self.store.minimized_programs(PLANTED_BUCKETS)
         return self._write([*seeds, *_parsed(texts)])
 

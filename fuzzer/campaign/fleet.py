@@ -41,6 +41,7 @@ class Slot:
     restart_at: float | None = None  # a restart is due then
     starts: int = 0
     programs: int = 0  # counted from its messages, over all its processes
+    steps: int = 0  # likewise
     progressed: bool = False  # its current process has reported progress
 
     @property

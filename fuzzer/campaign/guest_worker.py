@@ -50,7 +50,7 @@ class _Host:
         self.kernel = parse_kernel(self.opts.kernel, self.opts.guest_mem)
         self.deadline = time.monotonic() + self.opts.time
         self.started = time.monotonic()
-        self.programs = 0
+        self.programs = self.steps = 0
         self.boots = 0
 
     def run(self) -> None:
@@ -73,7 +73,9 @@ class _Host:
             seeds=o.seeds.resolve() if o.seeds is not None and self.boots == 0 else None,
             corpus=None,  # the guest keeps its corpus in its own scratch
             crashes=None)  # written here, as the guest's buckets are reduced (_relay)
-        return Job(mine, self.job.campaign, None, self.job.features, worker=self.job.worker)
+        base = self.job.totals  # the guest's progress points go on from this worker's totals
+        return Job(mine, self.job.campaign, None, self.job.features, worker=self.job.worker,
+                   totals=(base[0] + self.programs, base[1] + self.steps))
 
     def _guest(self, left: float) -> Outcome:
         with Guest(self.kernel) as guest:
@@ -130,6 +132,7 @@ class _Host:
 
     def _relay(self, message: dict[str, object]) -> None:
         self.programs += int(str(message.get("programs", 0)))
+        self.steps += int(str(message.get("steps", 0)))
         reduced = message.get("reduced")
         if reduced is not None and self.opts.crashes is not None:
             folder = write_bucket_folder(self.opts.crashes,

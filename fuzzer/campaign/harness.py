@@ -169,7 +169,7 @@ class Worker:
                 self.corpus.pull(now)
         if final or now - self.last_point >= POINT_EVERY:
             self.last_point = now
-            self.recorder.write_point(self.job.campaign, self.job.worker)
+            self.recorder.write_point(self.job.campaign, self.job.worker, self.job.totals)
         self.emit({"programs": programs, "steps": steps, "unsupported": unsupported,
                    "features": self.new_features})
         self.new_features = []

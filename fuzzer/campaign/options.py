@@ -54,8 +54,20 @@ class Options:
     @classmethod
     def from_json(cls, data: dict[str, object]) -> Options:
         """The inverse of as_json."""
+        return cls._of(data, strict=True)
+
+    @classmethod
+    def stored(cls, data: dict[str, object]) -> Options:
+        """The options a campaign row stored (its other keys are left out); a field the
+        mmfuzz that wrote it did not have yet takes its default, which it behaved as."""
+        return cls._of(data, strict=False)
+
+    @classmethod
+    def _of(cls, data: dict[str, object], *, strict: bool) -> Options:
         values: dict[str, object] = {}
         for f in fields(cls):
+            if not strict and f.name not in data:
+                continue
             value = data[f.name]
             if f.name in _PATHS:
                 value = None if value is None else Path(str(value))
@@ -84,19 +96,24 @@ class Job:
     worker: int = 0  # its index in the campaign (progress points, logs)
     # The worker's scratch folder: libFuzzer's artifacts, spooled writes (spool.py).
     scratch: str | None = None
+    # The worker's running totals (programs, steps) before this process started (its
+    # earlier processes, the campaign's earlier runs): its progress points go on from them.
+    totals: tuple[int, int] = (0, 0)
 
     def to_json(self) -> str:
         return json.dumps({"options": self.options.as_json(), "campaign": self.campaign,
                            "cpu": self.cpu, "features": self.features, "worker": self.worker,
-                           "scratch": self.scratch})
+                           "scratch": self.scratch, "totals": list(self.totals)})
 
     @classmethod
     def from_json(cls, text: str) -> Job:
         data = json.loads(text)
         scratch = data.get("scratch")
+        programs, steps = data.get("totals", (0, 0))
         return cls(Options.from_json(data["options"]), int(data["campaign"]),
                    None if data["cpu"] is None else int(data["cpu"]), dict(data["features"]),
-                   int(data.get("worker", 0)), None if scratch is None else str(scratch))
+                   int(data.get("worker", 0)), None if scratch is None else str(scratch),
+                   (int(programs), int(steps)))
 
 
 def _plain(value: object) -> object:

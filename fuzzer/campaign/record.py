@@ -127,12 +127,14 @@ class Recorder:
         """Whether the database server is known to be away: writes are being spooled."""
         return self.spool is not None and self.spool.pending > 0
 
-    def write_point(self, campaign_id: int, worker: int) -> None:
-        """A progress point: this worker's running totals, stamped by the store. Never
-        spooled: a point written when the server is back would carry the wrong time."""
+    def write_point(self, campaign_id: int, worker: int,
+                    base: tuple[int, int] = (0, 0)) -> None:
+        """A progress point: this worker's running totals (from `base`, its totals before
+        this process), stamped by the store. Never spooled: a point written when the
+        server is back would carry the wrong time."""
         if not self.store_away:
-            self.store.add_point(campaign_id, worker=worker, programs=self.programs,
-                                 steps=self.steps)
+            self.store.add_point(campaign_id, worker=worker, programs=base[0] + self.programs,
+                                 steps=base[1] + self.steps)
 
     def _without_injections(self, program: Program) -> frozenset[str]:
         """The titles the program shows without the injections (one run for all of a

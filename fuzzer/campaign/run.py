@@ -14,6 +14,11 @@ The campaign ends "done" (it ran its time), "interrupted" (Ctrl-C, SIGTERM) or
 "failed" (a worker was given up, or an error here; `Progress.error` says
 which). The scratch folder is removed, but kept on failure: its worker logs
 say what went wrong.
+
+A campaign that ended before its time (interrupted, failed) or was lost goes on
+with `resume_campaign`: in its own row, with the options it stored (but for
+MAY_CHANGE), for the time it has left; its counters, its workers' progress
+points and its corpus go on from what is stored.
 """
 
 from __future__ import annotations
@@ -40,7 +45,7 @@ from fuzzer.kernel import parse_kernel
 from fuzzer.kernel.session import probe as probe_guest
 from fuzzer.observe.probe import probe
 from fuzzer.store import CampaignRow, Store, StoreError
-from fuzzer.store.campaigns import HEARTBEAT_EVERY
+from fuzzer.store.campaigns import HEARTBEAT_EVERY, last_seen, why_not_resumable
 
 
 class CampaignError(RuntimeError):
@@ -128,11 +133,99 @@ def _kernel(opts: Options) -> tuple[str, dict[str, object]]:
     return probe_guest(parse_kernel(opts.kernel, opts.guest_mem))
 
 
+# What `--resume` may change: where and how hard this machine runs the campaign. The
+# other options are what the campaign is; giving another value is refused.
+MAY_CHANGE = ("db", "workers", "cpus", "budget", "guest_mem", "corpus", "crashes")
+MIN_LEFT = 1.0  # seconds: a campaign with less time left has nothing to resume
+
+
+@dataclass(frozen=True)
+class _Resume:
+    """Where a resumed campaign's run starts from."""
+
+    run: int  # its runs before this one
+    before: float  # seconds it ran in them
+    totals: dict[int, tuple[int, int]]  # worker -> (programs, steps) at its last point
+    row: CampaignRow  # as it was
+
+
+def resume_options(row: CampaignRow, changes: dict[str, object]) -> Options:
+    """The options of campaign `row`'s next run: the stored ones, with the `changes`
+    (Options fields) MAY_CHANGE allows; a CampaignError (one line) for a change of
+    any other option, and for a campaign that cannot be resumed (why_not_resumable,
+    no time left)."""
+    stored = Options.stored(row.options)
+    _refuse(row, stored, datetime.now(UTC))
+    for name, value in changes.items():
+        if name not in MAY_CHANGE and value != getattr(stored, name):
+            flag = "--inject" if name == "injections" else f"--{name.replace('_', '-')}"
+            raise CampaignError(
+                f"{flag} {_shown(value)} conflicts with campaign {row.id}, which runs with "
+                f"{_shown(getattr(stored, name))}: a resumed campaign keeps its options "
+                f"(only --{', --'.join(n.replace('_', '-') for n in MAY_CHANGE)} may change); "
+                "start a new campaign for others")
+    kept = {k: v for k, v in changes.items() if k in MAY_CHANGE}
+    return replace(stored, **kept)  # type: ignore[arg-type]
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, tuple):
+        return ",".join(map(str, value)) or "(none)"
+    return "(none)" if value is None else str(value)
+
+
+def _left(row: CampaignRow, opts: Options) -> float:
+    """Seconds of its time the campaign has left."""
+    return opts.time - row.ran(last_seen(row))
+
+
+def _refuse(row: CampaignRow, opts: Options, now: datetime) -> None:
+    why = why_not_resumable(row, now)
+    if why:
+        raise CampaignError(why)
+    left = _left(row, opts)
+    if left < MIN_LEFT:
+        raise CampaignError(f"campaign {row.id} has no time left: it ran "
+                            f"{row.ran(last_seen(row)):.0f} s of its {opts.time:g} s")
+
+
+def resume_campaign(
+    store: Store, campaign_id: int, opts: Options, show: Callable[[Progress], None],
+    every: float = 2.0, say: Say = lambda line: None,
+    watch: Watch = lambda at, worker, message: None,
+) -> Progress:
+    """Continue campaign `campaign_id` with `opts` (resume_options) for the time it has
+    left, in its own row, marked running again; as run_campaign otherwise."""
+    placement = place(opts.workers, parse_cpus(opts.cpus) if opts.cpus else ())
+    try:
+        kernel, features = _kernel(opts)
+        row = store.campaign(campaign_id)
+        if kernel != row.kernel:
+            raise CampaignError(f"campaign {campaign_id} ran on kernel {row.kernel}, this one "
+                                f"is {kernel}: resume it there, or start a new campaign")
+        row = store.resume_campaign(campaign_id, host=os.uname().nodename,
+                                    check=lambda was: _refuse(was, opts, datetime.now(UTC)))
+        _report_lost(store, say)  # others (this one is running again)
+        left = _left(row, opts)
+        resume = _Resume(len(row.resumed) + 1, row.ran(last_seen(row)),
+                         store.worker_totals(campaign_id), row)
+        scratch = Path(tempfile.mkdtemp(prefix=f"mmfuzz-campaign-{campaign_id}-"))
+        mine = replace(opts, time=round(left, 1), seeds=None)  # the seeds ran in its first run
+        features_seen = {f for _, _, fs in store.corpus_features([campaign_id]) for f in fs}
+        campaign = _Campaign(store, mine, placement, campaign_id, features, scratch, say, resume)
+        campaign.progress.features |= features_seen
+        campaign.watch = watch
+        return campaign.run(show, every)
+    finally:
+        placement.close()
+
+
 class _Campaign:
     """One campaign's workers, from their start to the campaign row's end."""
 
     def __init__(self, store: Store, opts: Options, placement: Placement, cid: int,
-                 features: dict[str, object], scratch: Path, say: Say) -> None:
+                 features: dict[str, object], scratch: Path, say: Say,
+                 resume: _Resume | None = None) -> None:
         self.store, self.opts, self.placement, self.cid = store, opts, placement, cid
         self.features, self.scratch, self.say = features, scratch, say
         self.progress = Progress(cid)
@@ -141,13 +234,21 @@ class _Campaign:
         self.start = self.last_beat = time.monotonic()
         self.deadline = self.start + opts.time
         self.watch: Watch = lambda at, worker, message: None
+        self.run_no, self.before = 0, 0.0  # a resumed campaign's earlier runs, and their time
+        if resume is not None:
+            self.run_no, self.before = resume.run, resume.before
+            self.progress = Progress(cid, elapsed=resume.before, programs=resume.row.programs,
+                                     steps=resume.row.steps)
+            for slot in self.slots:
+                slot.programs, slot.steps = resume.totals.get(slot.index, (0, 0))
 
     def run(self, show: Callable[[Progress], None], every: float) -> Progress:
         progress = self.progress
         old = signal.signal(signal.SIGTERM, _on_term)
         try:
             for slot in self.slots:
-                self._launch(slot)
+                if not (self.opts.runs and slot.programs >= self.opts.runs):  # a resumed one's
+                    self._launch(slot)
             self._loop(show, every)
             progress.status = "failed" if progress.error else "done"
         except (KeyboardInterrupt, _Stop):
@@ -162,7 +263,7 @@ class _Campaign:
         progress = self.progress
         if progress.status == "running":  # an error on our side: say so, and keep the data
             progress.status = "failed"
-        progress.elapsed = time.monotonic() - self.start
+        progress.elapsed = self.before + time.monotonic() - self.start
         # Store writes a worker spooled while the database server was away (spool.py).
         for folder in sorted(p for p in self.scratch.glob("worker-*") if p.is_dir()):
             progress.warnings += drain_folder(self.store, folder, self.store.patience)
@@ -182,7 +283,7 @@ class _Campaign:
             for slot in self.slots:
                 if slot.restart_at is not None and now >= slot.restart_at:
                     self._restart(slot)
-            self.progress.elapsed = now - self.start
+            self.progress.elapsed = self.before + now - self.start
             if now - self.last_beat >= HEARTBEAT_EVERY:
                 self._beat(now)
             if now - last_show >= every:
@@ -201,6 +302,7 @@ class _Campaign:
             return
         for message in fleet.messages(slot, chunk):
             slot.programs += int(str(message.get("programs", 0)))
+            slot.steps += int(str(message.get("steps", 0)))
             _absorb(self.progress, message)
             self.watch(time.monotonic() - self.start, slot.index, message)
 
@@ -209,14 +311,16 @@ class _Campaign:
         artifacts = self.scratch / f"worker-{slot.index}"
         artifacts.mkdir(exist_ok=True)
         # Worker i fuzzes with seed+i; the seed programs are run once, by the first. A
-        # restarted worker takes another seed (not the inputs that brought it down) and
-        # the campaign's time and runs that are left.
-        mine = replace(opts, seed=opts.seed + slot.index + 1_000_003 * slot.starts,
+        # restarted worker (or one of a resumed campaign's later run) takes another seed
+        # (not the inputs that brought it down) and the campaign's time and runs that are left.
+        starts = slot.starts + 1000 * self.run_no
+        mine = replace(opts, seed=opts.seed + slot.index + 1_000_003 * starts,
                        seeds=opts.seeds if slot.index == 0 and first else None,
                        time=opts.time if first else round(self.deadline - time.monotonic(), 1),
                        runs=max(1, opts.runs - slot.programs) if opts.runs else 0)
         job = Job(mine, self.cid, self.placement.cpus[slot.index], self.features,
-                  worker=slot.index, scratch=str(artifacts))
+                  worker=slot.index, scratch=str(artifacts),
+                  totals=(slot.programs, slot.steps))  # its progress points go on from them
         # In a guest kernel, a host process stands in for the worker and runs it in the guest.
         module = ("fuzzer.campaign.worker" if opts.kernel == "host"
                   else "fuzzer.campaign.guest_worker")

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from fuzzer.campaign.cpus import check_cpus, parse_cpus
 from fuzzer.campaign.options import DEFAULTS, FEEDBACKS, Options
-from fuzzer.campaign.run import run_campaign
+from fuzzer.campaign.run import Progress, resume_campaign, resume_options, run_campaign
 from fuzzer.campaign.transcript import print_report, step_printer
 from fuzzer.check import check
 from fuzzer.cli import bench, kernels, reduce, report, stats, status, triage, variants
@@ -92,6 +92,10 @@ CallsOpt = Annotated[str | None, typer.Option(
     "--calls", help="Comma-separated calls to generate (default: every modelled call).")]
 PlainOpt = Annotated[bool, typer.Option(
     "--plain", help="Plain progress lines even on a terminal (instead of the live view).")]
+ResumeOpt = Annotated[int | None, typer.Option(
+    "--resume", metavar="ID", help="Continue campaign ID (interrupted, failed or lost) for "
+    "the time it has left, with its stored options (--workers, --cpus, --budget, --corpus, "
+    "--crashes, --guest-mem may change).", min=1)]
 VerboseOpt = Annotated[bool, typer.Option(
     "--verbose", "-v", help="Show the arena after every step.")]
 
@@ -102,6 +106,7 @@ CORPUS, SEEDS, CRASHES = Path("corpus/campaign"), Path("corpus/seeds"), Path("cr
 
 @app.command("run")
 def run_cmd(
+    ctx: typer.Context,
     time: TimeOpt = DEFAULTS.time,
     runs: RunsOpt = DEFAULTS.runs,
     db: DbOption = DEFAULTS.db,
@@ -121,6 +126,7 @@ def run_cmd(
     kernel: KernelOption = DEFAULTS.kernel,
     guest_mem: GuestMemOption = DEFAULTS.guest_mem,
     plain: PlainOpt = False,
+    resume: ResumeOpt = None,
 ) -> None:
     """Run a fuzzing campaign against the running kernel (or a UML one) and store what diverges.
 
@@ -136,46 +142,97 @@ def run_cmd(
     from PATH; this process keeps the database. A guest that panics or stops
     answering is a finding (kernel-crash, hang), and a new guest boots.
 
+    With --resume ID a campaign that was interrupted, failed or lost goes on in
+    its own row for the time it has left, with the options it stored; a campaign
+    still running, done, or with no time left is refused (exit status 2).
+
     Example: mmfuzz run --time 600 --db sqlite:///db/mmfuzz.sqlite
 
     Example: mmfuzz run --time 300 --kernel uml:../linux/linux
+
+    Example: mmfuzz run --resume 7 --workers 4
     """
-    with user_errors():
-        target = kernel_of(kernel, guest_mem)
-        if target.is_host:
-            Supervisor(executor_path()).close()  # fail early: root, compiler
-        else:
-            executor_path()  # built here: a guest's root file system is read-only
-        injections(inject)  # and on a bad injection
-        check_search(search)
-        if feedback not in FEEDBACKS:
-            raise fail(f"--feedback {feedback!r}: one of {', '.join(FEEDBACKS)}")
-        if cpus is not None:
-            check_cpus(parse_cpus(cpus))
-        wanted = tuple(c.strip() for c in calls.split(",")) if calls else ()
-        unknown = sorted(set(wanted) - SUPPORTED)
-        if unknown:
-            raise fail(f"--calls: {', '.join(unknown)} not modelled (modelled: "
-                       f"{', '.join(sorted(SUPPORTED))})")
-        store = open_store(db)
-        seed_dir = seeds if seeds.is_dir() else None
-        opts = Options(db=db, time=time, runs=runs, workers=workers, seed=seed, budget=budget,
-                       corpus=corpus, seeds=seed_dir, injections=tuple(inject or ()),
-                       calls=wanted, minimize_budget=minimize_budget, crashes=crashes,
-                       explore=explore, search=search, feedback=feedback,
-                       kernel=str(target),
-                       guest_mem=guest_mem, cpus=cpus or "")
-        # A dumb terminal (TERM=dumb: an editor's shell) cannot redraw: plain lines there.
-        live = out.is_terminal and not out.is_dumb_terminal and not plain
-        with CampaignView(out, opts, live=live) as view:
-            progress = run_campaign(store, opts, view.show, view.every, say=view.say,
-                                    watch=view.watch)
-            view.finish(progress)
-        print_summary(progress, store)
+    progress = _resume(ctx, resume, plain) if resume is not None else _run(ctx.params, plain)
     if progress.status == "interrupted":
         raise typer.Exit(130)
     if progress.status == "failed":
         raise fail(f"campaign {progress.campaign_id} failed: {progress.error or 'see above'}", 1)
+
+
+def _run(params: dict[str, Any], plain: bool) -> Progress:
+    """A new campaign, with the options given."""
+    with user_errors():
+        opts = _options(params)
+        _preflight(opts.kernel, opts.guest_mem)
+        store = open_store(opts.db)
+        with CampaignView(out, opts, live=_live(plain)) as view:
+            progress = run_campaign(store, opts, view.show, view.every, say=view.say,
+                                    watch=view.watch)
+            view.finish(progress)
+        print_summary(progress, store)
+    return progress
+
+
+def _live(plain: bool) -> bool:
+    """The live view, or plain lines: a dumb terminal (TERM=dumb: an editor's shell)
+    cannot redraw, and --plain asks for lines."""
+    return out.is_terminal and not out.is_dumb_terminal and not plain
+
+
+def _resume(ctx: typer.Context, cid: int, plain: bool) -> Progress:
+    """Campaign `cid` continued, with the options it stored and those given that may change."""
+    given = {name for name in ctx.params if name != "resume" and (
+        (source := ctx.get_parameter_source(name)) is not None
+        and source.name in ("COMMANDLINE", "ENVIRONMENT"))}
+    with user_errors():
+        opts = _options(ctx.params)  # checks what was given
+        fields = {"inject": "injections"}
+        changes = {fields.get(name, name): getattr(opts, fields.get(name, name))
+                   for name in given}
+        changes["db"] = opts.db  # where it was found, whatever URL it was started with
+        store = open_store(opts.db, create=False)
+        resumed = resume_options(store.campaign(cid), changes)
+        _preflight(resumed.kernel, resumed.guest_mem)
+        with CampaignView(out, resumed, live=_live(plain)) as view:
+            progress = resume_campaign(store, cid, resumed, view.show, view.every,
+                                       say=view.say, watch=view.watch)
+            view.finish(progress)
+        print_summary(progress, store)
+    return progress
+
+
+def _preflight(kernel: str, guest_mem: int) -> None:
+    """Fail early, in one line: not root, no compiler, a missing guest kernel."""
+    target = kernel_of(kernel, guest_mem)
+    if target.is_host:
+        Supervisor(executor_path()).close()
+    else:
+        executor_path()  # built here: a guest's root file system is read-only
+
+
+def _options(p: dict[str, Any]) -> Options:
+    """The command line's options, checked (one line, exit 2, for a bad one)."""
+    inject, search, feedback, cpus, calls = (p["inject"], p["search"], p["feedback"],
+                                             p["cpus"], p["calls"])
+    injections(inject)  # and on a bad injection
+    check_search(search)
+    if feedback not in FEEDBACKS:
+        raise fail(f"--feedback {feedback!r}: one of {', '.join(FEEDBACKS)}")
+    if cpus is not None:
+        check_cpus(parse_cpus(cpus))
+    wanted = tuple(c.strip() for c in calls.split(",")) if calls else ()
+    unknown = sorted(set(wanted) - SUPPORTED)
+    if unknown:
+        raise fail(f"--calls: {', '.join(unknown)} not modelled (modelled: "
+                   f"{', '.join(sorted(SUPPORTED))})")
+    seeds: Path = p["seeds"]
+    return Options(db=p["db"], time=p["time"], runs=p["runs"], workers=p["workers"],
+                   seed=p["seed"], budget=p["budget"], corpus=p["corpus"],
+                   seeds=seeds if seeds.is_dir() else None, injections=tuple(inject or ()),
+                   calls=wanted, minimize_budget=p["minimize_budget"], crashes=p["crashes"],
+                   explore=p["explore"], search=search, feedback=feedback,
+                   kernel=str(kernel_of(p["kernel"], p["guest_mem"])),
+                   guest_mem=p["guest_mem"], cpus=cpus or "")
 
 
 @app.command("exec")

@@ -68,7 +68,7 @@ def coverage_cmd(campaign: CampaignOpt = None, as_json: JsonOpt = False,
         rows = store.corpus_features([c.id for c in campaigns])
         one = campaigns[0] if campaign != "all" else None
         cov = coverage.summary([(when, f) for _, when, f in rows],
-                               one.started if one is not None else None)
+                               one.seconds if one is not None else None)
     if as_json:
         typer.echo(json.dumps({"campaign": one.id if one else None,
                                "campaigns": [c.id for c in campaigns], **asdict(cov)},

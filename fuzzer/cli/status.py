@@ -72,7 +72,7 @@ def status_cmd(db: DbOption = DEFAULT_DB, limit: LimitOpt = 20) -> None:
         recent = (f"{recent_rate(points[c.id], now, c.started):>8,.0f}" if c.id in points
                   else f"{'-':>8}")
         end = c.ended or c.heartbeat or now
-        secs = max((end - c.started).total_seconds(), 1e-9)
+        secs = max(c.ran(end), 1e-9)  # over its runs, without the pauses of a resumed one
         alive = str(c.alive) if st == "running" and c.alive is not None else "-"
         beat = "-" if c.heartbeat is None else (
             f"{c.heartbeat:%Y-%m-%d %H:%M:%S} ({(now - c.heartbeat).total_seconds():.0f} s ago)")

@@ -2,12 +2,14 @@
 
 The scope is one campaign or the whole database. Times are seconds since the
 scope's start (the campaign's, or the first campaign's), so charts of several
-campaigns share one axis.
+campaigns share one axis; one campaign's are its running time (CampaignRow.seconds),
+so a resumed campaign's runs make one curve, without the pauses between them.
 """
 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
@@ -15,6 +17,7 @@ from fuzzer.reduce.variants_summary import summary_lines
 from fuzzer.store import BucketDetail, CampaignRow, PointRow, Store
 
 Point = tuple[float, float]
+Clock = Callable[[datetime], float]  # a moment as seconds on the report's axis
 
 
 @dataclass(frozen=True)
@@ -57,13 +60,15 @@ def gather(store: Store, campaign_id: int | None = None) -> ReportData:
     campaigns = ([store.campaign(campaign_id)] if campaign_id is not None
                  else sorted(store.campaigns(), key=lambda c: c.id))
     start = min((c.started for c in campaigns), default=datetime.now(UTC))
+    clock: Clock = (campaigns[0].seconds if campaign_id is not None
+                    else lambda when: (when - start).total_seconds())
     wanted = {c.id for c in campaigns}
     lines: list[BucketLine] = []
     for row in store.buckets(include_labelled=True, sort="id"):
         line = _bucket_line(store.bucket(row.id), wanted if campaign_id is not None else None)
         if line is not None:
             lines.append(replace(line, variants=tuple(summary_lines(store.variants(row.id)))))
-    opened = sorted((line.first_seen - start).total_seconds() for line in lines)
+    opened = sorted(clock(line.first_seen) for line in lines)
     outcomes: dict[str, Counter[str]] = {}
     for op in store.op_counts(campaign_id):
         if op.what == "outcome":
@@ -71,18 +76,19 @@ def gather(store: Store, campaign_id: int | None = None) -> ReportData:
     return ReportData(
         scope=f"campaign {campaign_id}" if campaign_id is not None else "every campaign",
         where=store.url, generated=datetime.now(UTC), campaigns=campaigns, buckets=lines,
-        opened=_opened(opened, _end(campaigns, start)),
+        opened=_opened(opened, _end(campaigns, clock)),
         outcomes=sorted(((call, dict(c)) for call, c in outcomes.items()),
                         key=lambda kv: -sum(kv[1].values())),
-        rates=_rates(store.points(campaign_id), start, several=campaign_id is None),
-        coverage=_coverage(store.corpus_features(sorted(wanted)), start,
+        rates=_rates(store.points(campaign_id), clock, {c.id: c for c in campaigns},
+                     several=campaign_id is None),
+        coverage=_coverage(store.corpus_features(sorted(wanted)), clock,
                            several=campaign_id is None))
 
 
-def _end(campaigns: list[CampaignRow], start: datetime) -> float:
+def _end(campaigns: list[CampaignRow], clock: Clock) -> float:
     """Seconds from the scope's start to its end: the last campaign's end, or now."""
     ends = [c.ended if c.ended is not None else datetime.now(UTC) for c in campaigns]
-    return max(((e - start).total_seconds() for e in ends), default=0.0)
+    return max((clock(e) for e in ends), default=0.0)
 
 
 def _opened(times: list[float], end: float) -> list[Point]:
@@ -106,14 +112,14 @@ def _bucket_line(b: BucketDetail, campaigns: set[int] | None) -> BucketLine | No
                       dict(Counter(s.kernel for s in samples)), reliability, minimized)
 
 
-def _coverage(entries: list[tuple[int, datetime, list[str]]], start: datetime, *,
+def _coverage(entries: list[tuple[int, datetime, list[str]]], clock: Clock, *,
               several: bool) -> dict[str, list[Point]]:
     """Distinct semantic features each campaign had reached over time, from its corpus
     entries (each names the features it reached first), plus the union over campaigns."""
     series: dict[str, list[Point]] = {}
     seen: dict[str, set[str]] = {}
     for campaign, when, features in entries:
-        t = (when - start).total_seconds()
+        t = clock(when)
         names = [f"campaign {campaign}"] + (["all campaigns"] if several else [])
         for name in names:
             got = seen.setdefault(name, set())
@@ -122,9 +128,12 @@ def _coverage(entries: list[tuple[int, datetime, list[str]]], start: datetime, *
     return series
 
 
-def _rates(points: list[PointRow], start: datetime, *, several: bool) -> dict[str, list[Point]]:
+def _rates(points: list[PointRow], clock: Clock, campaigns: dict[int, CampaignRow], *,
+           several: bool) -> dict[str, list[Point]]:
     """Programs/s of each worker between its consecutive progress points, at the later
-    one. A worker that restarted counts from zero again."""
+    one, over its campaign's running time (a resumed campaign's pause is no slow
+    stretch). A worker that restarted counts from zero again (in older databases; its
+    points now go on from its totals, as a resumed campaign's do)."""
     series: dict[str, list[Point]] = {}
     last: dict[tuple[int, int], PointRow] = {}
     for p in points:
@@ -133,10 +142,12 @@ def _rates(points: list[PointRow], start: datetime, *, several: bool) -> dict[st
         last[key] = p
         if prev is None:
             continue
-        seconds = (p.at - prev.at).total_seconds()
+        row = campaigns.get(p.campaign_id)
+        seconds = (row.seconds(p.at) - row.seconds(prev.at) if row is not None
+                   else (p.at - prev.at).total_seconds())
         if seconds <= 0:
             continue
         done = p.programs - prev.programs if p.programs >= prev.programs else p.programs
         name = f"campaign {p.campaign_id} worker {p.worker}" if several else f"worker {p.worker}"
-        series.setdefault(name, []).append(((p.at - start).total_seconds(), done / seconds))
+        series.setdefault(name, []).append((clock(p.at), done / seconds))
     return series

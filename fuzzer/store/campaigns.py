@@ -1,19 +1,23 @@
-"""Campaigns: starting one, adding its progress (with its operation counts), ending it.
+"""Campaigns: starting one, adding its progress (with its operation counts), ending it,
+continuing one that ended before its time (resume_campaign).
 
 A campaign's counters and its operation counts (stats.py) are added in the
-same transaction, so the two always agree.
+same transaction, so the two always agree. A resumed campaign keeps its row:
+its counters go on adding up, and its `runs` column records when each later run
+started and how long the campaign had run before it (rows.CampaignRow.seconds).
 """
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable
-from datetime import timedelta
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from fuzzer.store.base import StoreBase, require_campaign
+from fuzzer.store.db import StoreError
 from fuzzer.store.models import CAMPAIGN_STATUSES, Campaign, ProgressPoint
 from fuzzer.store.rows import CampaignRow, PointRow, campaign_row
 from fuzzer.store.stats import add_op_counts
@@ -80,6 +84,39 @@ class Campaigns(StoreBase):
             return [PointRow(p.campaign_id, p.worker, p.at, p.programs, p.steps)
                     for p in s.scalars(query)]
 
+    def worker_totals(self, campaign_id: int) -> dict[int, tuple[int, int]]:
+        """Each worker's running totals (programs, steps) at its last progress point."""
+        t = ProgressPoint
+        last = (select(func.max(t.id)).where(t.campaign_id == campaign_id)
+                .group_by(t.worker).scalar_subquery())
+        with self._read() as s:
+            rows = s.execute(select(t.worker, t.programs, t.steps).where(t.id.in_(last)))
+            return {int(w): (int(p), int(n)) for w, p, n in rows}
+
+    def resume_campaign(self, campaign_id: int, *, host: str,
+                        check: Callable[[CampaignRow], None] = lambda row: None,
+                        after: float = LOST_AFTER) -> CampaignRow:
+        """Mark a campaign that ended before its time (interrupted, failed) or was lost
+        running again, as a new run of it starting now, on `host`; the row as it was.
+
+        One transaction: of two processes resuming the same campaign, the second finds
+        it running. A StoreError (one line) for a campaign that is not resumable
+        (why_not_resumable); `check` may refuse too, by raising, and nothing changes.
+        """
+        with self._write() as s:
+            row = require_campaign(s, campaign_id)
+            before = campaign_row(row)
+            now = self._now()
+            why = why_not_resumable(before, now, after)
+            if why:
+                raise StoreError(why)
+            check(before)
+            runs = [*before.resumed, (now, round(before.ran(last_seen(before)), 3))]
+            row.runs = json.dumps([[when.isoformat(), ran] for when, ran in runs])
+            row.status, row.ended, row.heartbeat, row.alive, row.host = (
+                "running", None, now, 0, host)
+        return before
+
     def heartbeat(self, campaign_id: int, alive: int) -> None:
         """Stamp the campaign as alive now, with this many workers running."""
         with self._write() as s:
@@ -114,3 +151,21 @@ class Campaigns(StoreBase):
         with self._read() as s:
             rows = s.scalars(select(Campaign).order_by(Campaign.id.desc()))
             return [campaign_row(c) for c in rows]
+
+
+def last_seen(row: CampaignRow) -> datetime:
+    """When the campaign's last run ended: its end, or (lost) its last heartbeat."""
+    return row.ended or row.heartbeat or row.started
+
+
+def why_not_resumable(row: CampaignRow, now: datetime, after: float = LOST_AFTER) -> str:
+    """Why `mmfuzz run --resume` cannot continue the campaign now, or "" if it can: it is
+    still running (a heartbeat fresher than `after` seconds), or it is done."""
+    if row.status == "running":
+        ago = (now - (row.heartbeat or row.started)).total_seconds()
+        if ago <= after:
+            return (f"campaign {row.id} is still running on {row.host} (its last heartbeat "
+                    f"was {max(ago, 0):.0f} s ago; it counts as lost after {after:g} s)")
+    elif row.status == "done":
+        return f"campaign {row.id} is done: it ran its whole time (or its runs)"
+    return ""

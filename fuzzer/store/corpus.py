@@ -1,8 +1,9 @@
 """The shared corpus: programs that first reached semantic features, and those features.
 
 A worker adds an entry when a program covers features it had not seen
-(fuzzer/check/coverage.py); every worker plants the newest entries into its
-libFuzzer corpus at start and pulls the ones added since, by id, while it runs.
+(fuzzer/check/coverage.py); every worker plants its campaign's newest entries
+and the newest of all into its libFuzzer corpus at start (a resumed campaign's
+workers start from what it found) and pulls the ones added since, by id, while it runs.
 `stats coverage` reads the features back with their times: a campaign's
 coverage over time. Entries are unique per campaign and program hash.
 """
@@ -47,13 +48,17 @@ class Corpus(StoreBase):
                 ids.append(row.id)
         return ids
 
-    def corpus_newest(self, limit: int) -> tuple[list[str], int]:
-        """The texts of the newest `limit` entries (one per program), and the highest
-        entry id, after which corpus_after() goes on (0 for an empty corpus)."""
+    def corpus_newest(self, limit: int, campaign: int | None = None) -> tuple[list[str], int]:
+        """The texts of the newest `limit` entries (one per program), of one campaign or
+        (None) of all, and the highest entry id of all, after which corpus_after() goes
+        on (0 for an empty corpus)."""
         e = CorpusEntry
         with self._read() as s:
             last = s.scalar(select(func.max(e.id))) or 0
-            newest = (select(e.hash, func.max(e.id).label("id")).group_by(e.hash)
+            ours = select(e.hash, func.max(e.id).label("id"))
+            if campaign is not None:
+                ours = ours.where(e.campaign_id == campaign)
+            newest = (ours.group_by(e.hash)
                       .order_by(func.max(e.id).desc()).limit(limit).subquery())
             texts = s.scalars(select(e.text).join(newest, e.id == newest.c.id)
                               .order_by(e.id))

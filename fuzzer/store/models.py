@@ -93,6 +93,11 @@ class Campaign(Base):
     # whose heartbeat is old has lost its process (killed, or its machine went down).
     heartbeat: Mapped[datetime | None] = mapped_column(UTCDateTime)
     alive: Mapped[int | None]  # workers alive at the last heartbeat
+    # Added by the resume release (nullable: older databases gain it in place). Each time
+    # the campaign was continued (`mmfuzz run --resume`): a JSON list of [when the run
+    # started (ISO, UTC), the seconds the campaign had run before it]; NULL: never
+    # resumed. Its first run is the row's `started`, at 0 s.
+    runs: Mapped[str | None] = mapped_column(Text)
 
 
 class Program(Base):

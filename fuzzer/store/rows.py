@@ -29,6 +29,31 @@ class CampaignRow:
     status: str
     heartbeat: datetime | None = None  # last sign of life of its process; None: never stamped
     alive: int | None = None  # workers alive at that heartbeat
+    # Its later runs (`mmfuzz run --resume`): (when each started, the seconds the
+    # campaign had run before it), oldest first; () for a campaign run once.
+    resumed: tuple[tuple[datetime, float], ...] = ()
+
+    @property
+    def runs(self) -> tuple[tuple[datetime, float], ...]:
+        """Every run: (its start, the campaign's seconds before it), the first at 0 s."""
+        return ((self.started, 0.0), *self.resumed)
+
+    def seconds(self, when: datetime) -> float:
+        """A moment of the campaign as seconds of its own running time: from its start,
+        without the pauses between its runs (a moment in a pause counts as the end of
+        the run before it). The axis of its growth curves across resumes."""
+        runs = self.runs
+        i = max((k for k, (start, _) in enumerate(runs) if start <= when), default=0)
+        start, before = runs[i]
+        at = before + (when - start).total_seconds()
+        if i + 1 < len(runs):
+            at = min(at, runs[i + 1][1])
+        return max(0.0, at)
+
+    def ran(self, end: datetime) -> float:
+        """Seconds the campaign has run, over all its runs, its last one ending at `end`."""
+        start, before = self.runs[-1]
+        return before + max(0.0, (end - start).total_seconds())
 
 
 @dataclass(frozen=True)
@@ -112,7 +137,20 @@ def campaign_row(c: Campaign) -> CampaignRow:
         status=c.status,
         heartbeat=c.heartbeat,
         alive=c.alive,
+        resumed=_runs(c.runs, c.id),
     )
+
+
+def _runs(text: str | None, cid: int) -> tuple[tuple[datetime, float], ...]:
+    """The `runs` column: [[ISO time, seconds], ...] (models.Campaign.runs)."""
+    if text is None:
+        return ()
+    try:
+        return tuple((datetime.fromisoformat(str(when)), float(before))
+                     for when, before in json.loads(text))
+    except (ValueError, TypeError) as e:
+        raise StoreError(f"the database is damaged: campaign {cid}'s runs are not a list "
+                         f"of [time, seconds]: {e}") from e
 
 
 def bucket_row(b: Bucket) -> BucketRow:
