@@ -45,6 +45,7 @@ class Options:
     feedback: str = "semantic"
     kernel: str = "host"  # or "uml:PATH": workers run in User-Mode Linux guests (fuzzer/kernel)
     guest_mem: int = GUEST_MEM  # MiB of memory per guest
+    kernel_name: str = ""  # the user's name for the kernel's build (`--kernel ...#NAME`)
     cpus: str = ""  # CPUs to pin workers to, as `mmfuzz run --cpus` takes them ("": any free)
 
     def as_json(self) -> dict[str, object]:
@@ -56,6 +57,8 @@ class Options:
         """The inverse of as_json."""
         values: dict[str, object] = {}
         for f in fields(cls):
+            if f.name == "kernel_name" and f.name not in data:
+                continue  # options written before builds had names
             value = data[f.name]
             if f.name in _PATHS:
                 value = None if value is None else Path(str(value))

@@ -37,6 +37,8 @@ from fuzzer.campaign.options import Job, Options
 from fuzzer.campaign.spool import SUFFIX as SPOOL_SUFFIX
 from fuzzer.campaign.spool import drain_folder
 from fuzzer.kernel import parse_kernel
+from fuzzer.kernel.identity import KernelId
+from fuzzer.kernel.session import identity
 from fuzzer.kernel.session import probe as probe_guest
 from fuzzer.observe.probe import probe
 from fuzzer.store import CampaignRow, Store, StoreError
@@ -93,7 +95,9 @@ def run_campaign(
         options = opts.as_json()
         options["features"] = features  # what the model was told about this kernel
         options["worker_cpus"] = placement.cpus  # where each worker ran
-        cid = store.start_campaign(kernel=kernel, host=os.uname().nodename, options=options)
+        cid = store.start_campaign(kernel=kernel.release, host=os.uname().nodename,
+                                   options=options, build=kernel.build, binary=kernel.binary,
+                                   kernel_name=kernel.name)
         scratch = Path(tempfile.mkdtemp(prefix=f"mmfuzz-campaign-{cid}-"))
         return _Campaign(store, opts, placement, cid, features, scratch, say).run(show, every)
     finally:
@@ -114,11 +118,14 @@ def _lost_text(lost: list[CampaignRow]) -> str:
     return f"{one(lost[0])}{more} stopped without finishing: lost"
 
 
-def _kernel(opts: Options) -> tuple[str, dict[str, object]]:
-    """The release and probed features of the campaign's kernel (a guest boots once for them)."""
-    if opts.kernel == "host":
-        return os.uname().release, probe().as_dict()
-    return probe_guest(parse_kernel(opts.kernel, opts.guest_mem))
+def _kernel(opts: Options) -> tuple[KernelId, dict[str, object]]:
+    """The build and probed features of the campaign's kernel (a guest boots once for them)."""
+    kernel = parse_kernel(opts.kernel, opts.guest_mem)
+    if opts.kernel_name:
+        kernel = replace(kernel, name=opts.kernel_name)
+    if kernel.is_host:
+        return identity(kernel), probe().as_dict()
+    return probe_guest(kernel)
 
 
 class _Campaign:

@@ -155,7 +155,7 @@ def run_cmd(
                        corpus=corpus, seeds=seed_dir, injections=tuple(inject or ()),
                        calls=wanted, minimize_budget=minimize_budget, crashes=crashes,
                        explore=explore, search=search, feedback=feedback,
-                       kernel=str(target),
+                       kernel=str(target), kernel_name=target.name or "",
                        guest_mem=guest_mem, cpus=cpus or "")
         progress = run_campaign(store, opts, print_progress,
                                 say=lambda line: out.print(line, markup=False))
