@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -99,7 +100,7 @@ def bucket_kernel(spec: str | None, mem_mb: int, store: Store, bucket: BucketDet
         raise KernelError(how.format("is not there any more")) from None
     if found.binary is not None and kernel.binary() != found.binary:
         raise KernelError(how.format(f"is now another binary (hash {kernel.binary()})"))
-    return kernel
+    return replace(kernel, name=kernel.name or found.name)
 
 
 def _not_here(store: Store, bucket: BucketDetail, specs: list[str], kernel: Kernel) -> str:

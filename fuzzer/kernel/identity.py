@@ -57,7 +57,7 @@ class KernelId:
         parts = [self.label()]
         if self.name:
             parts.append(self.release)
-        if self.binary:
+        if self.binary and self.name:
             parts.append(f"binary {self.binary}")
         if self.build:
             parts.append(repr(self.build))
