@@ -22,7 +22,7 @@ from fuzzer.model.state import RestVma
 from fuzzer.oracle.compare import signal_text, value_text
 from fuzzer.oracle.views import model_view, render
 from fuzzer.prog import ARENA_BASE, ARENA_PAGES, Call, Program, format_call
-from fuzzer.prog.arena import ARENAS
+from fuzzer.prog.arena import ARENAS, HOST, UML
 from fuzzer.prog.syscalls import MAP_ANONYMOUS, PAGE, SYSCALLS, Kind
 from fuzzer.reduce import cparts, cwidth
 from fuzzer.reduce.cchecks import Check, check_for
@@ -172,10 +172,10 @@ def _header(finding: Finding, bucket_id: int | None, model: str) -> str:
         *([f"observed (when found): {finding.observed}"] if finding.observed else []),
         "",
         "Replays the program's calls with raw syscall(2) at mmfuzz's",
-        "addresses (the arena where mmfuzz puts it on the running kernel:",
-        ", ".join(f"{a.base:#x} on {'a UML guest' if a.name == 'uml' else 'an x86-64 host'}"
-                  for a in ARENAS) + "), then checks the diverging",
-        "property in /proc against the model's prediction for that step.",
+        "addresses (the arena where mmfuzz puts it on the kernel it runs",
+        f"on: {HOST.base:#x} on an x86-64 host, {UML.base:#x} in a UML",
+        "guest), then checks the diverging property in /proc against the",
+        "model's prediction for that step.",
         "",
         "Build: cc -Wall -static -o repro repro.c",
         "Run:   ./repro   (as root: pagemap shows PFNs, which tell the zero",
@@ -205,6 +205,7 @@ def _main(calls: tuple[Call, ...], check: Check) -> str:
     if fds:
         decls.append("\tint out;\n")
     body = [
+        "\n",
         "\tif (find_arena() != 0)\n",
         "\t\treturn report(2);\n",
         "\n",
