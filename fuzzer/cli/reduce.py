@@ -103,6 +103,12 @@ def bucket_kernel(spec: str | None, mem_mb: int, store: Store, bucket: BucketDet
     return replace(kernel, name=kernel.name or found.name)
 
 
+def early(spec: str | None, mem_mb: int) -> None:
+    """A bad --kernel fails before the database is read (one line)."""
+    if spec is not None:
+        kernel_of(spec, mem_mb)
+
+
 def _not_here(store: Store, bucket: BucketDetail, specs: list[str], kernel: Kernel) -> str:
     found, target = found_on(store, bucket)
     where = f" on {kernel}" if not kernel.is_host else " on this host"
@@ -152,6 +158,7 @@ def minimize_cmd(
     Example: mmfuzz minimize 3 --kernel uml:../linux/linux
     """
     with _errors():
+        early(kernel, guest_mem)
         store, bucket = _load(db, bucket_id)
         target = bucket_kernel(kernel, guest_mem, store, bucket)
         finding = finding_of(bucket, minimized=False)
@@ -207,6 +214,7 @@ def repro_cmd(
     Example: mmfuzz repro 3 --kernel uml:../linux/linux#base
     """
     with _errors():
+        early(kernel, guest_mem)
         store, bucket = _load(db, bucket_id)
         target = bucket_kernel(kernel, guest_mem, store, bucket)
         finding = finding_of(bucket, minimized=minimized)
@@ -262,6 +270,7 @@ def export_cmd(
     if kernel is not None and not check:
         raise fail("--kernel is for --check (export itself runs nothing)")
     with _errors():
+        early(kernel, guest_mem)
         store, bucket = _load(db, bucket_id, read_only=True)
         text = export_bucket(bucket, fmt, {c.kernel for c in store.campaigns()},
                              variants_summary(store, bucket_id))

@@ -26,6 +26,7 @@ from fuzzer.cli.reduce import (
     _supervisor,
     _under,
     bucket_kernel,
+    early,
 )
 from fuzzer.kernel import GUEST_MEM
 from fuzzer.kernel.session import reduce_in_guest
@@ -51,6 +52,7 @@ def variants_cmd(bucket_id: IdArg, inject: InjectOption = None, db: DbOption = D
     Example: mmfuzz variants 3 --kernel uml:../linux/linux
     """
     with _errors():
+        early(kernel, guest_mem)
         store, bucket = _load(db, bucket_id)
         target = bucket_kernel(kernel, guest_mem, store, bucket)
         finding = finding_of(bucket)

@@ -64,8 +64,9 @@ class Reduced(StoreBase):
 
         With `kernel` (a release, with the build's string, binary hash and name), the
         figure is that build's own: it replaces that build's earlier figure only, and
-        is the bucket's figure too when the build is the one the bucket was first seen
-        on (or the bucket has none yet). Without it, it is the bucket's figure."""
+        is the bucket's figure too unless the bucket was first seen on another build
+        that has a figure of its own (which no other build then overwrites). Without
+        it, it is the bucket's figure."""
         if not 0 <= hits <= runs or runs < 1:
             raise ValueError(f"reliability {hits}/{runs}?")
         with self._write() as s:
@@ -84,8 +85,10 @@ class Reduced(StoreBase):
                                  .order_by(Sample.created, Sample.id).limit(1))
                 found = None if first is None else KernelId(
                     first.kernel, first.build, first.binary)
-                if found is not None and not found.agrees(this) and b.reliability_runs:
-                    return  # another build's figure: the bucket's own stays
+                if found is not None and not found.agrees(this) and any(
+                        found.agrees(KernelId(r.kernel, r.build, r.binary)) for r in s.scalars(
+                            select(Reliability).where(Reliability.bucket_id == bucket_id))):
+                    return  # the build it was found on has its figure: the bucket's stays
             b.reliability_hits = hits
             b.reliability_runs = runs
 
