@@ -71,7 +71,8 @@ def variants_cmd(bucket_id: IdArg, inject: InjectOption = None, db: DbOption = D
             if not got.get("shows"):
                 raise fail(_not_here(store, bucket, specs, target), code=1)
             values = store.variants(bucket_id)
-    out.print(f"#{bucket_id} {bucket.title}{_under(specs)}", markup=False)
+    on = "" if target.is_host else f" (on {target})"
+    out.print(f"#{bucket_id} {bucket.title}{_under(specs)}{on}", markup=False)
     print_variants(values, programs=True)
 
 
