@@ -23,6 +23,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 UML = Path("/usr/bin/linux")  # Debian's user-mode-linux package
+# A 6.1 UML built with tests/fixtures/uml/mprotect-locked-no-cow.patch (LOCALVERSION=-nocow):
+# a real regression the `mprotect-locked-no-cow` injection emulates.
+NOCOW_UML = Path(os.environ.get("MMFUZZ_NOCOW_UML", "/var/tmp/umlbuild/linux-nocow"))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -38,6 +41,15 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.kernel)
             if no_uml is not None:
                 item.add_marker(no_uml)
+
+
+@pytest.fixture(scope="session")
+def nocow_uml() -> Path:
+    """The patched UML kernel's path, or a skip saying where it was looked for."""
+    if not os.access(NOCOW_UML, os.X_OK):
+        pytest.skip(f"no patched UML kernel at {NOCOW_UML} (build Linux 6.1 with ARCH=um and "
+                    "tests/fixtures/uml/mprotect-locked-no-cow.patch, or set MMFUZZ_NOCOW_UML)")
+    return NOCOW_UML
 
 
 @pytest.fixture

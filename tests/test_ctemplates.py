@@ -29,7 +29,7 @@ PARTS = [cparts.SYS, cparts.TOUCH, cparts.PRLIMIT, cparts.DROP_CAP, cparts.READ_
 
 # A value of the right type for every placeholder (TPL_BUDGET sits in a string literal).
 VALUES = {
-    "TPL_ARENA": "0x200000000000UL",
+    "TPL_ARENAS": "0x200000000000UL, 0x4000000000UL",
     "TPL_PAGES": "64",
     "TPL_TITLE": '"presence: a title"',
     "TPL_ERRNO_CASES": 'case 1: return "EPERM";',

@@ -68,6 +68,9 @@ def test_uml_spec_keeps_the_path_given(tmp_path: Path) -> None:
     ["run", "--time", "5"],
     ["bench", "throughput"],
     ["repro", "1"],
+    ["minimize", "1"],
+    ["variants", "1"],
+    ["export", "1", "--check"],
 ])
 def test_cli_rejects_a_missing_kernel_in_one_line(command: list[str]) -> None:
     result = runner.invoke(app, [*command, "--kernel", "uml:/nonexistent/linux"])

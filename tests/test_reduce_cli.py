@@ -184,7 +184,7 @@ def test_minimize_refuses_what_does_not_reproduce(db: str) -> None:
     bucket = _record(store, injections=())
     result = runner.invoke(app, ["minimize", str(bucket), "--db", db])
     assert result.exit_code == 1
-    assert "does not show its divergence here" in result.output
+    assert "does not show its divergence on this host" in result.output
     assert store.bucket(bucket).minimized_program_text is None
 
 

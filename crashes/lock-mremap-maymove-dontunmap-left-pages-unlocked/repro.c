@@ -10,8 +10,10 @@
  * observed (when found): @0-1 ---p ..
  *
  * Replays the program's calls with raw syscall(2) at mmfuzz's
- * addresses (the arena at 0x200000000000), then checks the diverging
- * property in /proc against the model's prediction for that step.
+ * addresses (the arena where mmfuzz puts it on the kernel it runs
+ * on: 0x200000000000 on an x86-64 host, 0x4000000000 in a UML
+ * guest), then checks the diverging property in /proc against the
+ * model's prediction for that step.
  *
  * Build: cc -Wall -static -o repro repro.c
  * Run:   ./repro   (as root: pagemap shows PFNs, which tell the zero
@@ -32,10 +34,51 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* mmfuzz's arena: ARENA_BASE in fuzzer/prog/program.py */
-#define ARENA 0x200000000000UL
 #define PAGE 4096UL
 #define PAGES 64
+
+/* mmfuzz's arena, where its executor puts it on the kernel this runs
+ * on (fuzzer/prog/arena.py): the first of these that fits below the
+ * end of this process's address space (an x86-64 host's, then a
+ * User-Mode Linux guest's), found by find_arena() before the first
+ * call. */
+static const unsigned long arenas[] = {
+	0x200000000000UL, 0x4000000000UL
+};
+static unsigned long arena;
+#define ARENA arena
+
+static int find_arena(void)
+{
+	static char maps[1 << 16];
+	unsigned long top = 0, end;
+	size_t n = 0, i;
+	ssize_t got;
+	char *p;
+	int fd = open("/proc/self/maps", O_RDONLY);
+
+	if (fd < 0)
+		return -1;
+	while (n < sizeof(maps) - 1 &&
+	       (got = read(fd, maps + n, sizeof(maps) - 1 - n)) > 0)
+		n += (size_t)got;
+	close(fd);
+	maps[n] = 0;
+	for (p = strchr(maps, '-'); p; p = p ? strchr(p, '-') : NULL) {
+		end = strtoul(p + 1, NULL, 16);
+		p = strchr(p, '\n');
+		if (end <= 1UL << 63 && end > top)
+			top = end;
+	}
+	for (i = 0; i < sizeof(arenas) / sizeof(arenas[0]); i++) {
+		if (arenas[i] + PAGES * PAGE <= top) {
+			arena = arenas[i];
+			return 0;
+		}
+	}
+	errno = ENOMEM;
+	return -1;
+}
 #define TASK_SIZE 0x7ffffffff000UL
 
 static const char title[] = "lock: mremap(MAYMOVE|DONTUNMAP) left "
@@ -289,6 +332,9 @@ static int report(int status)
 int main(void)
 {
 	struct sigaction sa;
+
+	if (find_arena() != 0)
+		return report(2);
 
 	/* as the executor does: no THP, so presence is exact to the
 	 * page */

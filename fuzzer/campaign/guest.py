@@ -8,6 +8,9 @@ request and answers it:
   check       check programs, the titles of their divergences sent back
   repro       how many of N runs of a program show a bucket's title
   throughput  the throughput benchmark on this kernel
+  minimize    minimize a bucket's program, storing it through the host's store
+  variants    run a bucket's program's variants, storing them the same way
+  run         run a file (a C reproducer built on the host) and report its exit status
   worker      a campaign worker (campaign/worker.py) whose store is the host's
 
 then exits; init.sh reports the exit status and halts. Nothing here writes a
@@ -56,7 +59,7 @@ class _Forward(io.TextIOBase):
 
 def main() -> int:
     channel = guest_channel()
-    channel.send({"ready": {"release": os.uname().release}})
+    channel.send({"ready": {"release": os.uname().release, "build": os.uname().version}})
     request = channel.recv()
     mode = request.get("mode")
     try:
@@ -73,6 +76,12 @@ def main() -> int:
                 result = _repro(request)
             case "throughput":
                 result = _throughput(request)
+            case "minimize":
+                result = _minimize(channel, request)
+            case "variants":
+                result = _variants(channel, request)
+            case "run":
+                result = _run(request)
             case "worker":
                 _worker(channel, request)
                 return 0
@@ -130,6 +139,46 @@ def _repro(request: dict[str, object]) -> dict[str, object]:
     with _supervisor(request) as supervisor:
         hits, total = reproduce(_program(request), str(request["title"]), runs, supervisor)
     return {"hits": hits, "runs": total}
+
+
+def _minimize(channel: Channel, request: dict[str, object]) -> dict[str, object]:
+    from fuzzer.reduce.bucket import minimize_bucket  # imports the model
+    from fuzzer.reduce.repro import shows
+
+    program, title = _program(request), str(request["title"])
+    with _supervisor(request) as supervisor:
+        if not shows(supervisor, program, title):
+            return {"shows": False}
+        result, step = minimize_bucket(cast(Store, StoreProxy(channel)), supervisor,
+                                       int(str(request["bucket"])), title, program,
+                                       int(str(request["step"])), int(str(request["runs"])))
+    return {"shows": True, "program": result.program.text(), "step": step,
+            **{k: v for k, v in dataclasses.asdict(result).items() if k != "program"}}
+
+
+def _variants(channel: Channel, request: dict[str, object]) -> dict[str, object]:
+    from fuzzer.reduce.repro import shows  # imports the model
+    from fuzzer.reduce.variants_run import vary_bucket
+
+    program, title = _program(request), str(request["title"])
+    with _supervisor(request) as supervisor:
+        if not shows(supervisor, program, title):
+            return {"shows": False}
+        vary_bucket(cast(Store, StoreProxy(channel)), supervisor, int(str(request["bucket"])),
+                    program, int(str(request["step"])), str(request["kind"]))
+    return {"shows": True}
+
+
+def _run(request: dict[str, object]) -> dict[str, object]:
+    import subprocess
+
+    argv = [str(a) for a in cast(list[object], request["argv"])]
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, errors="replace",
+                              timeout=float(str(request.get("timeout", 60))), check=False)
+    except subprocess.TimeoutExpired:
+        return {"status": None, "output": ""}
+    return {"status": proc.returncode, "output": proc.stdout + proc.stderr}
 
 
 def _throughput(request: dict[str, object]) -> dict[str, object]:

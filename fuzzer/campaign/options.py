@@ -45,6 +45,7 @@ class Options:
     feedback: str = "semantic"
     kernel: str = "host"  # or "uml:PATH": workers run in User-Mode Linux guests (fuzzer/kernel)
     guest_mem: int = GUEST_MEM  # MiB of memory per guest
+    kernel_name: str = ""  # the user's name for the kernel's build (`--kernel ...#NAME`)
     cpus: str = ""  # CPUs to pin workers to, as `mmfuzz run --cpus` takes them ("": any free)
 
     def as_json(self) -> dict[str, object]:
@@ -66,8 +67,8 @@ class Options:
     def _of(cls, data: dict[str, object], *, strict: bool) -> Options:
         values: dict[str, object] = {}
         for f in fields(cls):
-            if not strict and f.name not in data:
-                continue
+            if f.name not in data and (not strict or f.name == "kernel_name"):
+                continue  # a field its writer did not have yet (builds had no names once)
             value = data[f.name]
             if f.name in _PATHS:
                 value = None if value is None else Path(str(value))

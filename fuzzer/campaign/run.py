@@ -42,6 +42,8 @@ from fuzzer.campaign.options import Job, Options
 from fuzzer.campaign.spool import SUFFIX as SPOOL_SUFFIX
 from fuzzer.campaign.spool import drain_folder
 from fuzzer.kernel import parse_kernel
+from fuzzer.kernel.identity import KernelId
+from fuzzer.kernel.session import identity
 from fuzzer.kernel.session import probe as probe_guest
 from fuzzer.observe.probe import probe
 from fuzzer.store import CampaignRow, Store, StoreError
@@ -103,7 +105,9 @@ def run_campaign(
         options = opts.as_json()
         options["features"] = features  # what the model was told about this kernel
         options["worker_cpus"] = placement.cpus  # where each worker ran
-        cid = store.start_campaign(kernel=kernel, host=os.uname().nodename, options=options)
+        cid = store.start_campaign(kernel=kernel.release, host=os.uname().nodename,
+                                   options=options, build=kernel.build, binary=kernel.binary,
+                                   kernel_name=kernel.name)
         scratch = Path(tempfile.mkdtemp(prefix=f"mmfuzz-campaign-{cid}-"))
         campaign = _Campaign(store, opts, placement, cid, features, scratch, say)
         campaign.watch = watch
@@ -126,11 +130,14 @@ def _lost_text(lost: list[CampaignRow]) -> str:
     return f"{one(lost[0])}{more} stopped without finishing: lost"
 
 
-def _kernel(opts: Options) -> tuple[str, dict[str, object]]:
-    """The release and probed features of the campaign's kernel (a guest boots once for them)."""
-    if opts.kernel == "host":
-        return os.uname().release, probe().as_dict()
-    return probe_guest(parse_kernel(opts.kernel, opts.guest_mem))
+def _kernel(opts: Options) -> tuple[KernelId, dict[str, object]]:
+    """The build and probed features of the campaign's kernel (a guest boots once for them)."""
+    kernel = parse_kernel(opts.kernel, opts.guest_mem)
+    if opts.kernel_name:
+        kernel = replace(kernel, name=opts.kernel_name)
+    if kernel.is_host:
+        return identity(kernel), probe().as_dict()
+    return probe_guest(kernel)
 
 
 # What `--resume` may change: where and how hard this machine runs the campaign. The
@@ -200,9 +207,10 @@ def resume_campaign(
     try:
         kernel, features = _kernel(opts)
         row = store.campaign(campaign_id)
-        if kernel != row.kernel:
-            raise CampaignError(f"campaign {campaign_id} ran on kernel {row.kernel}, this one "
-                                f"is {kernel}: resume it there, or start a new campaign")
+        if not kernel.agrees(row.kernel_id):
+            raise CampaignError(f"campaign {campaign_id} ran on kernel "
+                                f"{row.kernel_id.describe()}, this one is {kernel.describe()}: "
+                                "resume it there, or start a new campaign")
         row = store.resume_campaign(campaign_id, host=os.uname().nodename,
                                     check=lambda was: _refuse(was, opts, datetime.now(UTC)))
         _report_lost(store, say)  # others (this one is running again)

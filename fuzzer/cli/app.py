@@ -226,12 +226,13 @@ def _options(p: dict[str, Any]) -> Options:
         raise fail(f"--calls: {', '.join(unknown)} not modelled (modelled: "
                    f"{', '.join(sorted(SUPPORTED))})")
     seeds: Path = p["seeds"]
+    target = kernel_of(p["kernel"], p["guest_mem"])
     return Options(db=p["db"], time=p["time"], runs=p["runs"], workers=p["workers"],
                    seed=p["seed"], budget=p["budget"], corpus=p["corpus"],
                    seeds=seeds if seeds.is_dir() else None, injections=tuple(inject or ()),
                    calls=wanted, minimize_budget=p["minimize_budget"], crashes=p["crashes"],
                    explore=p["explore"], search=search, feedback=feedback,
-                   kernel=str(kernel_of(p["kernel"], p["guest_mem"])),
+                   kernel=str(target), kernel_name=target.name or "",
                    guest_mem=p["guest_mem"], cpus=cpus or "")
 
 

@@ -2,13 +2,18 @@
 
 Each command loads one bucket and calls one library function of
 `fuzzer.reduce`. Without --inject, a bucket found under injections is re-run
-under the same ones (they are stored with each sample).
+under the same ones (they are stored with each sample). Without --kernel, a
+bucket found in a User-Mode Linux guest is re-run in a guest of the same
+binary (its campaign's `uml:PATH`, if that file still has the hash the
+campaign recorded: otherwise a one-line error names the build and how to
+pass it); a bucket found on a host runs on this host.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -19,7 +24,6 @@ from fuzzer.cli.common import (
     DbOption,
     GuestMemOption,
     InjectOption,
-    KernelOption,
     fail,
     injections,
     kernel_of,
@@ -27,18 +31,30 @@ from fuzzer.cli.common import (
     user_errors,
 )
 from fuzzer.executor import executor_path
-from fuzzer.kernel import GUEST_MEM
-from fuzzer.kernel.session import repro_in_guest
-from fuzzer.prog import Program
+from fuzzer.kernel import GUEST_MEM, HOST, Kernel, KernelError
+from fuzzer.kernel.identity import KernelId
+from fuzzer.kernel.session import (
+    identity,
+    reduce_in_guest,
+    repro_in_guest,
+    run_in_guest,
+)
+from fuzzer.prog import Program, parse
 from fuzzer.reduce.bucket import minimize_bucket
+from fuzzer.reduce.crun import build_c, run_c
 from fuzzer.reduce.export import FORMATS, export_bucket, finding_of, write_bucket_folder
 from fuzzer.reduce.finding import ExportError
+from fuzzer.reduce.minimize import Result
 from fuzzer.reduce.repro import reproduce, shows
 from fuzzer.reduce.variants_run import variants_summary
 from fuzzer.store import BucketDetail, Store, open_store
 from fuzzer.trace import Supervisor
 
 IdArg = Annotated[int, typer.Argument(metavar="ID", help="Bucket id from `triage list`.")]
+BucketKernelOption = Annotated[str | None, typer.Option(
+    "--kernel", help="Kernel to run on: host, or uml:PATH[#NAME]. Default: the UML binary "
+    "the bucket was found on (if it is still there, unchanged), else the host.",
+    show_default=False)]
 
 
 @contextmanager
@@ -53,6 +69,53 @@ def _errors() -> Iterator[None]:
 def _load(db: str, bucket_id: int, *, read_only: bool = False) -> tuple[Store, BucketDetail]:
     store = open_store(db, create=False, read_only=read_only)
     return store, store.bucket(bucket_id)
+
+
+def found_on(store: Store, bucket: BucketDetail) -> tuple[KernelId | None, str]:
+    """The build the bucket was first seen on, and the --kernel its campaign ran with
+    ("host" when not known)."""
+    if not bucket.samples:
+        return None, "host"
+    first = bucket.samples[0]
+    target = "host"
+    if first.campaign_id is not None:
+        target = store.campaign(first.campaign_id).target
+    return first.kernel_id, target
+
+
+def bucket_kernel(spec: str | None, mem_mb: int, store: Store, bucket: BucketDetail) -> Kernel:
+    """--kernel if given; else the UML binary the bucket was found on, when it is still
+    there with the same hash; else the host (KernelError, one line, when that binary
+    is gone or changed)."""
+    if spec is not None:
+        return kernel_of(spec, mem_mb)
+    found, target = found_on(store, bucket)
+    if target.split("#")[0] == "host" or found is None:
+        return HOST
+    how = (f"bucket {bucket.id} was found on {found.describe()} ({target}), "
+           "which {}: pass --kernel uml:PATH (that build) or --kernel host")
+    try:
+        kernel = kernel_of(target, mem_mb)
+    except KernelError:
+        raise KernelError(how.format("is not there any more")) from None
+    if found.binary is not None and kernel.binary() != found.binary:
+        raise KernelError(how.format(f"is now another binary (hash {kernel.binary()})"))
+    return replace(kernel, name=kernel.name or found.name)
+
+
+def early(spec: str | None, mem_mb: int) -> None:
+    """A bad --kernel fails before the database is read (one line)."""
+    if spec is not None:
+        kernel_of(spec, mem_mb)
+
+
+def _not_here(store: Store, bucket: BucketDetail, specs: list[str], kernel: Kernel) -> str:
+    found, target = found_on(store, bucket)
+    where = f" on {kernel}" if not kernel.is_host else " on this host"
+    hint = (f" (found on {found.describe()}, {target}: pass --kernel {target})"
+            if found is not None and target != str(kernel) else "")
+    return (f"bucket {bucket.id}'s program does not show its divergence{where}{_under(specs)}"
+            f"{hint}: {bucket.title}")
 
 
 def _specs(bucket: BucketDetail, inject: list[str] | None) -> list[str]:
@@ -82,6 +145,8 @@ def minimize_cmd(
         "--budget", help="At most this many runs of candidate programs.", min=1)] = 300,
     inject: InjectOption = None,
     db: DbOption = DEFAULT_DB,
+    kernel: BucketKernelOption = None,
+    guest_mem: GuestMemOption = GUEST_MEM,
 ) -> None:
     """Minimize a bucket's first program on the kernel and store the result.
 
@@ -89,19 +154,37 @@ def minimize_cmd(
     strictly simpler (fewer calls, then smaller arguments).
 
     Example: mmfuzz minimize 3 --budget 200
+
+    Example: mmfuzz minimize 3 --kernel uml:../linux/linux
     """
     with _errors():
+        early(kernel, guest_mem)
         store, bucket = _load(db, bucket_id)
+        target = bucket_kernel(kernel, guest_mem, store, bucket)
         finding = finding_of(bucket, minimized=False)
         specs = _specs(bucket, inject)
-        with _supervisor(specs) as supervisor:
-            if not shows(supervisor, finding.program, bucket.title):
-                raise fail(f"bucket {bucket_id}'s program does not show its divergence here"
-                           f"{_under(specs)}: {bucket.title}", code=1)
-            result, step = minimize_bucket(store, supervisor, bucket_id, bucket.title,
-                                           finding.program, finding.step, budget)
+        if target.is_host:
+            with _supervisor(specs) as supervisor:
+                if not shows(supervisor, finding.program, bucket.title):
+                    raise fail(_not_here(store, bucket, specs, target), code=1)
+                result, step = minimize_bucket(store, supervisor, bucket_id, bucket.title,
+                                               finding.program, finding.step, budget)
+        else:
+            injections(specs)  # fail early, here, on a bad injection
+            got, _ = reduce_in_guest(target, "minimize", store, {
+                "text": finding.program.text(), "title": bucket.title, "bucket": bucket_id,
+                "step": finding.step, "runs": budget, "inject": specs}, budget * 10 + 120)
+            if not got.get("shows"):
+                raise fail(_not_here(store, bucket, specs, target), code=1)
+            n = {k: int(str(got[k])) for k in ("predicate_calls", "original_calls",
+                                               "minimized_calls", "original_weight",
+                                               "minimized_weight")}
+            result = Result(parse(str(got["program"]), f"bucket {bucket_id} (minimized)"),
+                            exhausted=bool(got["exhausted"]), **n)
+            step = int(str(got["step"]))
         duplicate_of = store.bucket(bucket_id).duplicate_of
-    out.print(f"#{bucket_id} {bucket.title}{_under(specs)}", markup=False)
+    on = "" if target.is_host else f" (on {target})"
+    out.print(f"#{bucket_id} {bucket.title}{_under(specs)}{on}", markup=False)
     _print_program("before", finding.program, finding.step)
     _print_program("after", result.program, step)
     spent = " (budget spent)" if result.exhausted else ""
@@ -120,31 +203,35 @@ def repro_cmd(
         "--minimized/--original",
         help="Run the minimized program (when there is one) or the original.")] = True,
     db: DbOption = DEFAULT_DB,
-    kernel: KernelOption = "host",
+    kernel: BucketKernelOption = None,
     guest_mem: GuestMemOption = GUEST_MEM,
 ) -> None:
-    """Run a bucket's program N times and store how many runs show its divergence.
+    """Run a bucket's program N times and store how many runs show its divergence, as
+    the figure of the kernel build it ran on (`triage show` lists each build's).
 
     Example: mmfuzz repro 3 --runs 20 --original
 
-    Example: mmfuzz repro 3 --kernel uml:../linux/linux
+    Example: mmfuzz repro 3 --kernel uml:../linux/linux#base
     """
     with _errors():
-        target = kernel_of(kernel, guest_mem)
+        early(kernel, guest_mem)
         store, bucket = _load(db, bucket_id)
+        target = bucket_kernel(kernel, guest_mem, store, bucket)
         finding = finding_of(bucket, minimized=minimized)
         specs = _specs(bucket, inject)
         if target.is_host:
             with _supervisor(specs) as supervisor:
                 hits, total = reproduce(finding.program, bucket.title, runs, supervisor)
+            build = identity(target)
         else:
             injections(specs)  # fail early, here, on a bad injection
-            hits, total = repro_in_guest(target, finding.program.text(), bucket.title, runs,
-                                         specs)
-        store.set_reliability(bucket_id, hits=hits, runs=total)
+            hits, total, build = repro_in_guest(target, finding.program.text(), bucket.title,
+                                                runs, specs)
+        store.set_reliability(bucket_id, hits=hits, runs=total, kernel=build.release,
+                              build=build.build, binary=build.binary, kernel_name=build.name)
     which = "minimized" if minimized and bucket.minimized_program_text else "original"
     out.print(f"{hits}/{total} runs show: {bucket.title}", markup=False)
-    on = "" if target.is_host else f", on {target}"
+    on = f", on {build.label()}" + ("" if target.is_host else f" ({target})")
     out.print(f"({which} program, {len(finding.program)} calls{_under(specs)}{on})", markup=False)
 
 
@@ -158,6 +245,11 @@ def export_cmd(
         "--crashes", help="Also write the bucket's folder (original.prog, minimized.prog, "
         "repro.c, report.txt) under this directory.")] = None,
     db: DbOption = DEFAULT_DB,
+    check: Annotated[bool, typer.Option(
+        "--check", help="Build the C reproducer and run it on the kernel (--kernel); exit "
+        "with its status: 1 reproduces, 0 does not.")] = False,
+    kernel: BucketKernelOption = None,
+    guest_mem: GuestMemOption = GUEST_MEM,
 ) -> None:
     """Export a bucket's reproducer: C source, program text, syzkaller text, or a
     plain-text report for a kernel mailing list (with the C reproducer).
@@ -168,19 +260,49 @@ def export_cmd(
     Example: mmfuzz export 3 --format c -o repro.c --crashes crashes/
 
     Example: mmfuzz export 3 --format report -o report.txt
+
+    Example: mmfuzz export 3 --check --kernel uml:../linux/linux
     """
     if fmt not in FORMATS:
         raise fail(f"--format: {fmt!r} is not one of {', '.join(FORMATS)}")
+    if check and fmt != "c":
+        raise fail("--check runs the C reproducer: use it with --format c")
+    if kernel is not None and not check:
+        raise fail("--kernel is for --check (export itself runs nothing)")
     with _errors():
+        early(kernel, guest_mem)
         store, bucket = _load(db, bucket_id, read_only=True)
         text = export_bucket(bucket, fmt, {c.kernel for c in store.campaigns()},
                              variants_summary(store, bucket_id))
         folder = write_bucket_folder(crashes, bucket) if crashes is not None else None
         if output is not None:
             output.write_text(text)
+        if check:
+            status = _check_c(text, bucket_kernel(kernel, guest_mem, store, bucket))
+    if check:
+        raise typer.Exit(status)
     if folder is not None:
         out.print(f"wrote {folder}", markup=False)
     if output is not None:
         out.print(f"wrote {output}", markup=False)
     elif folder is None:
         typer.echo(text, nl=False)
+
+
+C_TIMEOUT = 60.0  # seconds a C reproducer may run (a hang's reproducer stops itself at 5)
+
+
+def _check_c(source: str, target: Kernel) -> int:
+    """Build the C reproducer and run it on `target`; print what it said; its status."""
+    with build_c(source) as binary:
+        if target.is_host:
+            status, said = run_c(binary, C_TIMEOUT)
+        else:
+            status, said = run_in_guest(target, [str(binary)], C_TIMEOUT)
+    out.print(said.rstrip(), markup=False)
+    if status is None:
+        raise fail(f"the C reproducer did not finish in {C_TIMEOUT:g} s on {target}", 1)
+    meaning = {0: "does not reproduce", 1: "reproduces", 2: "could not read /proc"}
+    out.print(f"repro.c on {target}: exit {status} "
+              f"({meaning.get(status, 'failed')})", markup=False)
+    return status

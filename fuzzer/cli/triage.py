@@ -233,6 +233,11 @@ def _print_label(b: BucketDetail, original: BucketRow | None) -> None:
         out.print(f"reliability: not measured (mmfuzz repro {b.id})", markup=False)
     else:
         out.print(f"reliability: {_reliability(b)} re-runs diverged again", markup=False)
+    if b.reliabilities:
+        out.print("reliability per kernel build (mmfuzz repro --kernel):", markup=False)
+        for r in b.reliabilities:
+            out.print(f"  {r.hits}/{r.runs}  {r.kernel_id.describe()}  "
+                      f"({r.at:%Y-%m-%d %H:%M:%S})", markup=False)
 
 
 def _print_program(text: str, step: int) -> None:
@@ -270,7 +275,7 @@ def _print_samples(samples: list[SampleRow]) -> None:
     for s in shown:
         rows.append([f"{s.created:%Y-%m-%d %H:%M:%S}",
                      "-" if s.campaign_id is None else str(s.campaign_id), str(s.step),
-                     s.program_hash, s.kernel, _features(s)]
+                     s.program_hash, s.kernel_id.label(), _features(s)]
                     + ([",".join(s.injections) or "-"] if injected else []))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:

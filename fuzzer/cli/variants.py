@@ -7,8 +7,29 @@ stored ones with `print_variants`.
 
 from __future__ import annotations
 
-from fuzzer.cli.common import DEFAULT_DB, DbOption, InjectOption, fail, out
-from fuzzer.cli.reduce import IdArg, _errors, _load, _specs, _supervisor, _under
+from fuzzer.cli.common import (
+    DEFAULT_DB,
+    DbOption,
+    GuestMemOption,
+    InjectOption,
+    fail,
+    injections,
+    out,
+)
+from fuzzer.cli.reduce import (
+    BucketKernelOption,
+    IdArg,
+    _errors,
+    _load,
+    _not_here,
+    _specs,
+    _supervisor,
+    _under,
+    bucket_kernel,
+    early,
+)
+from fuzzer.kernel import GUEST_MEM
+from fuzzer.kernel.session import reduce_in_guest
 from fuzzer.reduce.export import finding_of
 from fuzzer.reduce.repro import shows
 from fuzzer.reduce.variants_run import vary_bucket
@@ -16,7 +37,9 @@ from fuzzer.reduce.variants_summary import detail_lines, state, state_text, summ
 from fuzzer.store.variants import VariantValue
 
 
-def variants_cmd(bucket_id: IdArg, inject: InjectOption = None, db: DbOption = DEFAULT_DB) -> None:
+def variants_cmd(bucket_id: IdArg, inject: InjectOption = None, db: DbOption = DEFAULT_DB,
+                 kernel: BucketKernelOption = None,
+                 guest_mem: GuestMemOption = GUEST_MEM) -> None:
     """Run variants of a bucket's minimized program and store which trigger it.
 
     Each variant changes one thing: a flag of the diverging call or of the mmaps
@@ -25,18 +48,31 @@ def variants_cmd(bucket_id: IdArg, inject: InjectOption = None, db: DbOption = D
     when it diverges with the bucket's kind at the corresponding step.
 
     Example: mmfuzz variants 3
+
+    Example: mmfuzz variants 3 --kernel uml:../linux/linux
     """
     with _errors():
+        early(kernel, guest_mem)
         store, bucket = _load(db, bucket_id)
+        target = bucket_kernel(kernel, guest_mem, store, bucket)
         finding = finding_of(bucket)
         specs = _specs(bucket, inject)
-        with _supervisor(specs) as supervisor:
-            if not shows(supervisor, finding.program, bucket.title):
-                raise fail(f"bucket {bucket_id}'s program does not show its divergence here"
-                           f"{_under(specs)}: {bucket.title}", code=1)
-            values = vary_bucket(store, supervisor, bucket_id, finding.program, finding.step,
-                                 bucket.kind)
-    out.print(f"#{bucket_id} {bucket.title}{_under(specs)}", markup=False)
+        if target.is_host:
+            with _supervisor(specs) as supervisor:
+                if not shows(supervisor, finding.program, bucket.title):
+                    raise fail(_not_here(store, bucket, specs, target), code=1)
+                values = vary_bucket(store, supervisor, bucket_id, finding.program,
+                                     finding.step, bucket.kind)
+        else:
+            injections(specs)  # fail early, here, on a bad injection
+            got, _ = reduce_in_guest(target, "variants", store, {
+                "text": finding.program.text(), "title": bucket.title, "bucket": bucket_id,
+                "step": finding.step, "kind": bucket.kind, "inject": specs}, 3600)
+            if not got.get("shows"):
+                raise fail(_not_here(store, bucket, specs, target), code=1)
+            values = store.variants(bucket_id)
+    on = "" if target.is_host else f" (on {target})"
+    out.print(f"#{bucket_id} {bucket.title}{_under(specs)}{on}", markup=False)
     print_variants(values, programs=True)
 
 

@@ -5,13 +5,14 @@ the UML binary at PATH with the host's root file system over hostfs, read-only,
 and runs the supervisor, the model and the executor inside it; this process
 keeps the database and writes every result into it (docs/ARCHITECTURE.md, decision 10).
 
-spec      parsing `host` | `uml:PATH`
+spec      parsing `host` | `uml:PATH` (each with an optional `#NAME`), a UML binary's hash
+identity  a kernel's build (release, `uname -v`, binary hash, name): grouping, picking
 uml       booting, talking to and halting one guest
 channel   the JSON-lines result channel (a UML serial line on a host pipe)
 console   the guest's console log: kernel crashes and their titles
 proxy     the Store the guest sees: every call travels over the channel
-session   one request to a fresh guest: probe, exec, check, repro, throughput
-releases  the releases a database has seen, and what tells two of them apart
+session   one request to a fresh guest: probe, exec, check, repro, minimize, run, ...
+releases  the builds a database has seen, and what tells two of them apart
 
 What runs inside a guest (init.sh starts `python -m fuzzer.campaign.guest`) is
 above this package, with the checks and workers it runs: nothing here imports it.

@@ -1,21 +1,30 @@
-"""One request to a fresh guest, from boot to halt: probe, exec, repro, throughput.
+"""One request to a fresh guest, from boot to halt: probe, exec, repro, minimize, run...
 
-Each call boots the guest, sends one request, relays what it prints, and halts
-it. A guest that dies or stops answering meanwhile raises GuestFault (with the
+Each call boots the guest, sends one request, relays what it prints, answers
+the store calls it makes (minimize and variants store their results through
+the host's store, proxy.py), and halts it. `identity` says which build a
+kernel is (identity.py): the host's uname, or what a guest reports with the
+UML binary's hash. A guest that dies or stops answering meanwhile raises GuestFault (with the
 kernel crash found on its console, if any): for `exec` that is the finding,
 for the others an error with the crash's title.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from functools import cache
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from fuzzer.kernel.channel import ChannelClosed, ChannelTimeout
 from fuzzer.kernel.console import Crash
+from fuzzer.kernel.identity import KernelId
+from fuzzer.kernel.proxy import serve
 from fuzzer.kernel.spec import Kernel, KernelError
 from fuzzer.kernel.uml import Guest, Ready
+
+if TYPE_CHECKING:
+    from fuzzer.store import Store
 
 
 class GuestFault(KernelError):
@@ -31,8 +40,10 @@ def request(
     message: dict[str, object],
     on_out: Callable[[str], object] = lambda text: None,
     timeout: float | None = None,
+    store: Store | None = None,
 ) -> tuple[dict[str, object], Ready]:
-    """Boot, send `message`, relay {"out"} text to on_out; the {"result"} and the guest's Ready."""
+    """Boot, send `message`, relay {"out"} text to on_out and {"store"} calls to `store`;
+    the {"result"} and the guest's Ready."""
     with Guest(kernel) as guest:
         assert guest.ready is not None
         guest.send(message)
@@ -47,6 +58,11 @@ def request(
                 raise GuestFault(f"{kernel}: the guest failed: {what}", crash, console) from None
             if "out" in msg:
                 on_out(str(msg["out"]))
+            elif "store" in msg:
+                if store is None:
+                    guest.send({"error": "this request has no store"})
+                else:
+                    guest.send(serve(store, msg))
             elif "result" in msg and isinstance(msg["result"], dict):
                 return msg["result"], guest.ready
             elif "error" in msg:
@@ -57,11 +73,22 @@ def request(
 
 
 @cache
-def probe(kernel: Kernel) -> tuple[str, dict[str, object]]:
-    """The guest's release and probed features (one boot per kernel and process)."""
+def probe(kernel: Kernel) -> tuple[KernelId, dict[str, object]]:
+    """The guest's build and probed features (one boot per kernel and process)."""
     result, ready = request(kernel, {"mode": "probe"}, timeout=120)
     features = result.get("features")
-    return ready.release, features if isinstance(features, dict) else {}
+    return identity(kernel, ready), features if isinstance(features, dict) else {}
+
+
+def identity(kernel: Kernel, ready: Ready | None = None) -> KernelId:
+    """Which build `kernel` is: the host's uname; for UML what the guest reported at
+    boot (`ready`; a guest boots for it when not given) and the binary's hash."""
+    if kernel.uml is None:
+        u = os.uname()
+        return KernelId(u.release, u.version, None, kernel.name)
+    if ready is None:
+        return probe(kernel)[0]
+    return KernelId(ready.release, ready.build, kernel.binary(), kernel.name)
 
 
 def exec_in_guest(kernel: Kernel, text: str, name: str, verbose: bool, budget: float,
@@ -82,17 +109,35 @@ def exec_in_guest(kernel: Kernel, text: str, name: str, verbose: bool, budget: f
 
 
 def repro_in_guest(kernel: Kernel, text: str, title: str, runs: int,
-                   inject: list[str]) -> tuple[int, int]:
+                   inject: list[str]) -> tuple[int, int, KernelId]:
     """`mmfuzz repro` in a guest: how many of `runs` runs show `title` (a crash shows it too)."""
     message: dict[str, object] = {"mode": "repro", "text": text, "title": title, "runs": runs,
                                   "inject": inject}
     try:
-        result, _ = request(kernel, message, timeout=runs * 10 + 120)
+        result, ready = request(kernel, message, timeout=runs * 10 + 120)
     except GuestFault as e:
         if e.crash is not None and e.crash.title == title:
-            return 1, 1  # a kernel crash reproduces on the first run, and ends the guest
+            # a kernel crash reproduces on the first run, and ends the guest
+            return 1, 1, identity(kernel)
         raise
-    return int(str(result["hits"])), int(str(result["runs"]))
+    return int(str(result["hits"])), int(str(result["runs"])), identity(kernel, ready)
+
+
+def reduce_in_guest(kernel: Kernel, mode: str, store: Store, message: dict[str, object],
+                    timeout: float) -> tuple[dict[str, object], KernelId]:
+    """`minimize` or `variants` (mode) of a bucket in a guest, storing through `store`;
+    the guest's result ({"shows": False} when the program does not show the title there)."""
+    result, ready = request(kernel, {**message, "mode": mode}, timeout=timeout, store=store)
+    return result, identity(kernel, ready)
+
+
+def run_in_guest(kernel: Kernel, argv: list[str], timeout: float) -> tuple[int | None, str]:
+    """Run a host file in a guest (the host's root is the guest's, read-only): its exit
+    status (None: it ran out of `timeout` seconds) and its output."""
+    result, _ = request(kernel, {"mode": "run", "argv": argv, "timeout": timeout},
+                        timeout=timeout + 120)
+    status = result.get("status")
+    return (None if status is None else int(str(status))), str(result.get("output", ""))
 
 
 def check_in_guest(kernel: Kernel, texts: list[str]) -> list[list[str]]:

@@ -7,8 +7,8 @@ its init is init.sh beside this file, which starts `python -m
 fuzzer.campaign.guest` from this repository. UML's memory file and its
 `uml_dir` live in a private temporary directory removed at halt.
 
-The first message of every guest says it is ready, with the kernel release and
-the features probed in it (what the model is told about that kernel).
+The first message of every guest says it is ready, with the kernel release, its
+build string (`uname -v`) and the features probed in it (what the model is told about that kernel).
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ class Ready:
     release: str
     features: dict[str, object]
     seconds: float  # from starting UML to the ready message
+    build: str | None = None  # the guest's `uname -v`; None from a guest that did not say
 
 
 class Guest:
@@ -114,7 +115,8 @@ class Guest:
         features = ready.get("features")
         self.ready = Ready(str(ready.get("release")),
                            features if isinstance(features, dict) else {},
-                           time.monotonic() - start)
+                           time.monotonic() - start,
+                           str(ready["build"]) if ready.get("build") else None)
         return self.ready
 
     def send(self, message: dict[str, object]) -> None:

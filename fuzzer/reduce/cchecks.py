@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from fuzzer.model import OUTSIDE, Prediction, State
 from fuzzer.oracle.compare import KINDS
-from fuzzer.prog import ARENA_BASE, Call
+from fuzzer.prog import Call
 from fuzzer.prog.syscalls import PROT_EXEC, PROT_READ, PROT_WRITE
 from fuzzer.reduce import cparts
 from fuzzer.reduce.cparts import HANG_SECONDS, c_string, fill, template
@@ -142,9 +142,10 @@ def _result(call: Call, pred: Prediction) -> str:
     ret = pred.ret if pred.ret is not None else 0
     if ret == OUTSIDE:
         return fill(template("check_result_outside.c"), {"address": address})
-    if address and ret >= 0:
-        ret += ARENA_BASE
-    want = f"{ret}L" if ret < 0 else f"(long){ret:#x}UL"
+    if address and ret >= 0:  # an address in the arena, wherever it is (head.h)
+        want = f"(long)(ARENA + {ret:#x}UL)"
+    else:
+        want = f"{ret}L" if ret < 0 else f"(long){ret:#x}UL"
     return fill(template("check_result.c"), {"want": want, "address": address})
 
 

@@ -1,7 +1,9 @@
 """The C reproducer: a standalone program that replays the calls and checks one property.
 
 The program maps and calls exactly what the mmfuzz program did, at the same
-addresses (the arena at ARENA_BASE), with raw syscall(2); touches are volatile
+addresses (the arena: chosen at run time as the executor chooses it on that
+kernel, fuzzer/prog/arena.py, so one source runs on a host and in a UML guest),
+with raw syscall(2); touches are volatile
 accesses under a SIGSEGV/SIGBUS handler. After the diverging step it checks
 the diverging property itself, read from /proc, against what the model
 predicts at that step (the model runs here, so the C carries the expected
@@ -20,6 +22,7 @@ from fuzzer.model.state import RestVma
 from fuzzer.oracle.compare import signal_text, value_text
 from fuzzer.oracle.views import model_view, render
 from fuzzer.prog import ARENA_BASE, ARENA_PAGES, Call, Program, format_call
+from fuzzer.prog.arena import ARENAS, HOST, UML
 from fuzzer.prog.syscalls import MAP_ANONYMOUS, PAGE, SYSCALLS, Kind
 from fuzzer.reduce import cparts, cwidth
 from fuzzer.reduce.cchecks import Check, check_for
@@ -98,7 +101,8 @@ def c_source(finding: Finding, bucket_id: int | None = None) -> str:
                           "use --format prog (and `mmfuzz exec`) or --format syz")
     state, pred = predict(program, step)
     check = check_for(finding, state, pred, calls[-1])
-    head = fill(template(cparts.HEAD), {"arena": f"{ARENA_BASE:#x}UL", "pages": ARENA_PAGES,
+    arenas = ", ".join(f"{a.base:#x}UL" for a in ARENAS)
+    head = fill(template(cparts.HEAD), {"arenas": arenas, "pages": ARENA_PAGES,
                                         "title": c_string(finding.title)})
     blocks = [*_fallback_numbers({c.name for c in calls}, _uses_fds(calls))]
     blocks += [part(name) for name in _part_names(finding.kind, calls, check)]
@@ -168,8 +172,10 @@ def _header(finding: Finding, bucket_id: int | None, model: str) -> str:
         *([f"observed (when found): {finding.observed}"] if finding.observed else []),
         "",
         "Replays the program's calls with raw syscall(2) at mmfuzz's",
-        f"addresses (the arena at {ARENA_BASE:#x}), then checks the diverging",
-        "property in /proc against the model's prediction for that step.",
+        "addresses (the arena where mmfuzz puts it on the kernel it runs",
+        f"on: {HOST.base:#x} on an x86-64 host, {UML.base:#x} in a UML",
+        "guest), then checks the diverging property in /proc against the",
+        "model's prediction for that step.",
         "",
         "Build: cc -Wall -static -o repro repro.c",
         "Run:   ./repro   (as root: pagemap shows PFNs, which tell the zero",
@@ -199,6 +205,9 @@ def _main(calls: tuple[Call, ...], check: Check) -> str:
     if fds:
         decls.append("\tint out;\n")
     body = [
+        "\n",
+        "\tif (find_arena() != 0)\n",
+        "\t\treturn report(2);\n",
         "\n",
         "\t/* as the executor does: no THP, so presence is exact to the\n",
         "\t * page */\n",

@@ -18,6 +18,7 @@ from sqlalchemy import case, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from fuzzer.kernel.identity import KernelId
 from fuzzer.store.base import (
     StoreBase,
     check_hash,
@@ -26,8 +27,23 @@ from fuzzer.store.base import (
     require_campaign,
 )
 from fuzzer.store.db import StoreError
-from fuzzer.store.models import OPEN_STATUSES, STATUSES, Bucket, Campaign, Program, Sample
-from fuzzer.store.rows import BucketDetail, BucketRow, bucket_detail, bucket_row, sample_row
+from fuzzer.store.models import (
+    OPEN_STATUSES,
+    STATUSES,
+    Bucket,
+    Campaign,
+    Program,
+    Reliability,
+    Sample,
+)
+from fuzzer.store.rows import (
+    BucketDetail,
+    BucketRow,
+    bucket_detail,
+    bucket_row,
+    reliability_row,
+    sample_row,
+)
 from fuzzer.store.values import SampleContext, injections_column
 
 if TYPE_CHECKING:  # the oracle imports the model, which a campaign worker may import only
@@ -50,8 +66,9 @@ class Buckets(StoreBase):
         (bucket id, is the bucket new).
 
         The sample keeps the kernel release, probed features and injections of
-        `seen`. A repeat never touches the bucket's label or note, except that a
-        sighting on a real kernel (no injections) turns "fixed" into "regression".
+        `seen`, and the build its campaign recorded (binary hash, name). A repeat
+        never touches the bucket's label or note, except that a sighting on a real
+        kernel (no injections) turns "fixed" into "regression".
         """
         check_hash(seen.program_hash)
         d, injections = divergence, injections_column(seen.injections)
@@ -59,8 +76,13 @@ class Buckets(StoreBase):
         with self._write() as s:
             s.connection()  # take the write lock first, so last_seen follows commit order
             when = self._now()
+            binary = name = None
+            build = seen.build
             if seen.campaign_id is not None:
-                require_campaign(s, seen.campaign_id)
+                campaign = require_campaign(s, seen.campaign_id)
+                if campaign.kernel == seen.kernel:  # the campaign's build, as it recorded it
+                    binary, name = campaign.binary, campaign.kernel_name
+                    build = build or campaign.build
                 s.execute(
                     update(Campaign)
                     .where(Campaign.id == seen.campaign_id)
@@ -71,7 +93,8 @@ class Buckets(StoreBase):
             s.add(Sample(
                 bucket_id=bucket_id, program_id=program, campaign_id=seen.campaign_id,
                 step=d.step, expected=d.expected, observed=d.observed, kernel=seen.kernel,
-                created=when, injections=injections, features=features, build=seen.build,
+                created=when, injections=injections, features=features, build=build,
+                binary=binary, kernel_name=name,
                 symptoms=json.dumps(list(seen.symptoms)) if seen.symptoms else None,
             ))
         return bucket_id, is_new
@@ -127,7 +150,18 @@ class Buckets(StoreBase):
             minimized = None
             if b.minimized_program_id is not None:
                 minimized = s.get(Program, b.minimized_program_id)
-            return bucket_detail(b, samples, minimized)
+            reliabilities = tuple(reliability_row(r) for r in s.scalars(
+                select(Reliability).where(Reliability.bucket_id == bucket_id)
+                .order_by(Reliability.at, Reliability.id)))
+            return bucket_detail(b, samples, minimized, reliabilities)
+
+    def sightings(self) -> list[tuple[int, KernelId]]:
+        """Every (bucket id, kernel build) with a sample of that bucket from that build."""
+        query = select(Sample.bucket_id, Sample.kernel, Sample.build, Sample.binary,
+                       Sample.kernel_name).distinct()
+        with self._read() as s:
+            return [(b, KernelId(k, build, binary, name))
+                    for b, k, build, binary, name in s.execute(query)]
 
     def label(
         self,

@@ -30,10 +30,16 @@ LOST_AFTER = float(os.environ.get("MMFUZZ_LOST_AFTER", "30"))
 
 
 class Campaigns(StoreBase):
-    def start_campaign(self, *, kernel: str, host: str, options: dict[str, object]) -> int:
-        """Record a campaign as running; returns its id."""
+    def start_campaign(self, *, kernel: str, host: str, options: dict[str, object],
+                       build: str | None = None, binary: str | None = None,
+                       kernel_name: str | None = None) -> int:
+        """Record a campaign as running on kernel release `kernel` (its build string,
+        UML binary hash and name when known: fuzzer/kernel/identity.py); returns its id."""
         row = Campaign(
             kernel=kernel,
+            build=build,
+            binary=binary,
+            kernel_name=kernel_name,
             host=host,
             options=json.dumps(options, sort_keys=True, default=str),
             started=self._now(),

@@ -10,7 +10,8 @@ All times are stored as UTC and come back timezone-aware.
 
 Triage state lives on the bucket: its status (STATUSES), a note, the bucket it
 duplicates (set by hand, or by set_minimized when two buckets minimize to the
-same program), how reliably it reproduces and its minimized program. Columns
+same program), how reliably it reproduces (on the kernel it was found on; each
+build's own figure is a Reliability row) and its minimized program. Columns
 added after the first release are nullable or have a server default, so
 db.py can add them in place to an older database (migrate.py); tables added
 after it (ADDED_TABLES) are created in place the same way.
@@ -98,6 +99,12 @@ class Campaign(Base):
     # started (ISO, UTC), the seconds the campaign had run before it]; NULL: never
     # resumed. Its first run is the row's `started`, at 0 s.
     runs: Mapped[str | None] = mapped_column(Text)
+    # Added by the build-identity release (fuzzer/kernel/identity.py); NULL in older rows,
+    # which are known by their release alone: the kernel's `uname -v`, the UML binary's
+    # hash (NULL on the host) and the user's name for the build.
+    build: Mapped[str | None] = mapped_column(Text)
+    binary: Mapped[str | None] = mapped_column(String(64))
+    kernel_name: Mapped[str | None] = mapped_column(String(200))
 
 
 class Program(Base):
@@ -160,6 +167,10 @@ class Sample(Base):
     features: Mapped[str | None] = mapped_column(Text)
     # The kernel's build (`uname -v`) when seen; NULL: not recorded (older databases, guests).
     build: Mapped[str | None] = mapped_column(Text)
+    # The UML binary's hash and the build's name, as its campaign recorded them; NULL:
+    # the host, or not recorded (older databases, a sample without a campaign).
+    binary: Mapped[str | None] = mapped_column(String(64))
+    kernel_name: Mapped[str | None] = mapped_column(String(200))
     # The titles of the other divergences of the same step (JSON list), filed under this
     # sample's bucket, its primary symptom (fuzzer/oracle/primary.py); NULL: none recorded.
     symptoms: Mapped[str | None] = mapped_column(Text)
@@ -241,6 +252,24 @@ class BucketVariant(Base):
     created: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class Reliability(Base):
+    """How reliably a bucket's program reproduced on one kernel build (`mmfuzz repro`):
+    one row per bucket and build, replaced by the next repro on that build."""
+
+    __tablename__ = "reliability"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    bucket_id: Mapped[int] = mapped_column(ForeignKey("bucket.id"), index=True)
+    kernel: Mapped[str] = mapped_column(String(200))  # the release
+    build: Mapped[str | None] = mapped_column(Text)
+    binary: Mapped[str | None] = mapped_column(String(64))
+    kernel_name: Mapped[str | None] = mapped_column(String(200))
+    hits: Mapped[int]
+    runs: Mapped[int]
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
 # Tables a database made by an older mmfuzz may lack: created in place when it is opened.
 ADDED_TABLES = frozenset({OpCount.__tablename__, ProgressPoint.__tablename__,
-                          CorpusEntry.__tablename__, BucketVariant.__tablename__})
+                          CorpusEntry.__tablename__, BucketVariant.__tablename__,
+                          Reliability.__tablename__})

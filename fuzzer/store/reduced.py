@@ -1,6 +1,7 @@
 """What reducing a bucket found: its minimized program, and how reliably it reproduces.
 
-Both are kept on the bucket (fuzzer/reduce computes them); the minimized
+Both are kept on the bucket (fuzzer/reduce computes them), and reliability per
+kernel build too (a repro on a base kernel never overwrites the patched one's); the minimized
 program is stored once per hash, like any other. Two buckets whose programs
 minimize to the same program are one bug seen two ways: the later one is
 marked a duplicate of the earliest (status "duplicate", duplicate_of), unless
@@ -12,8 +13,9 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from fuzzer.kernel.identity import KernelId
 from fuzzer.store.base import StoreBase, check_hash, program_id, require_bucket
-from fuzzer.store.models import OPEN_STATUSES, Bucket, Program
+from fuzzer.store.models import OPEN_STATUSES, Bucket, Program, Reliability, Sample
 
 
 class Reduced(StoreBase):
@@ -55,12 +57,38 @@ class Reduced(StoreBase):
                      .order_by(Bucket.last_seen.desc(), Bucket.id.desc()).limit(limit))
             return list(s.scalars(query))
 
-    def set_reliability(self, bucket_id: int, *, hits: int, runs: int) -> None:
-        """Keep how often re-running the bucket's program diverged again: hits of runs."""
+    def set_reliability(self, bucket_id: int, *, hits: int, runs: int,
+                        kernel: str | None = None, build: str | None = None,
+                        binary: str | None = None, kernel_name: str | None = None) -> None:
+        """Keep how often re-running the bucket's program diverged again: hits of runs.
+
+        With `kernel` (a release, with the build's string, binary hash and name), the
+        figure is that build's own: it replaces that build's earlier figure only, and
+        is the bucket's figure too unless the bucket was first seen on another build
+        that has a figure of its own (which no other build then overwrites). Without
+        it, it is the bucket's figure."""
         if not 0 <= hits <= runs or runs < 1:
             raise ValueError(f"reliability {hits}/{runs}?")
         with self._write() as s:
             b = require_bucket(s, bucket_id)
+            if kernel is not None:
+                this = KernelId(kernel, build, binary, kernel_name)
+                rows = s.scalars(select(Reliability).where(Reliability.bucket_id == bucket_id,
+                                                           Reliability.kernel == kernel))
+                for row in rows:
+                    if KernelId(row.kernel, row.build, row.binary).key == this.key:
+                        s.delete(row)
+                s.add(Reliability(bucket_id=bucket_id, kernel=kernel, build=build,
+                                  binary=binary, kernel_name=kernel_name, hits=hits,
+                                  runs=runs, at=self._now()))
+                first = s.scalar(select(Sample).where(Sample.bucket_id == bucket_id)
+                                 .order_by(Sample.created, Sample.id).limit(1))
+                found = None if first is None else KernelId(
+                    first.kernel, first.build, first.binary)
+                if found is not None and not found.agrees(this) and any(
+                        found.agrees(KernelId(r.kernel, r.build, r.binary)) for r in s.scalars(
+                            select(Reliability).where(Reliability.bucket_id == bucket_id))):
+                    return  # the build it was found on has its figure: the bucket's stays
             b.reliability_hits = hits
             b.reliability_runs = runs
 

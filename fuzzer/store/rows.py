@@ -10,8 +10,9 @@ import json
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
+from fuzzer.kernel.identity import KernelId
 from fuzzer.store.db import StoreError
-from fuzzer.store.models import Bucket, Campaign, Program, Sample
+from fuzzer.store.models import Bucket, Campaign, Program, Reliability, Sample
 from fuzzer.store.values import injection_names, injections_column
 
 
@@ -54,6 +55,18 @@ class CampaignRow:
         """Seconds the campaign has run, over all its runs, its last one ending at `end`."""
         start, before = self.runs[-1]
         return before + max(0.0, (end - start).total_seconds())
+    build: str | None = None  # the kernel's `uname -v`; None: not recorded
+    binary: str | None = None  # the UML binary's hash; None: the host, or not recorded
+    kernel_name: str | None = None  # the user's name for the build
+
+    @property
+    def kernel_id(self) -> KernelId:
+        return KernelId(self.kernel, self.build, self.binary, self.kernel_name)
+
+    @property
+    def target(self) -> str:
+        """The --kernel it ran with ("host" or "uml:PATH"), from its options."""
+        return str(self.options.get("kernel") or "host")
 
 
 @dataclass(frozen=True)
@@ -98,6 +111,29 @@ class SampleRow:
     features: dict[str, object] | None = None  # the kernel's probed features; None: not recorded
     build: str | None = None  # the kernel's `uname -v`; None: not recorded
     symptoms: tuple[str, ...] = ()  # the other divergences of the step, by title
+    binary: str | None = None  # the UML binary's hash (from its campaign); None: host/unknown
+    kernel_name: str | None = None  # the build's name (from its campaign)
+
+    @property
+    def kernel_id(self) -> KernelId:
+        return KernelId(self.kernel, self.build, self.binary, self.kernel_name)
+
+
+@dataclass(frozen=True)
+class ReliabilityRow:
+    """A bucket's reliability on one kernel build (models.Reliability)."""
+
+    kernel: str
+    build: str | None
+    binary: str | None
+    kernel_name: str | None
+    hits: int
+    runs: int
+    at: datetime
+
+    @property
+    def kernel_id(self) -> KernelId:
+        return KernelId(self.kernel, self.build, self.binary, self.kernel_name)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -108,6 +144,7 @@ class BucketDetail(BucketRow):
     minimized_step: int | None = None  # the diverging step of the minimized program
     minimized_expected: str | None = None  # the minimized program's expected and observed
     minimized_observed: str | None = None
+    reliabilities: tuple[ReliabilityRow, ...] = ()  # per kernel build, oldest first
 
     def to_json(self) -> dict[str, object]:
         """As dataclasses.asdict, but each sample's injections as stored: comma-separated."""
@@ -138,6 +175,9 @@ def campaign_row(c: Campaign) -> CampaignRow:
         heartbeat=c.heartbeat,
         alive=c.alive,
         resumed=_runs(c.runs, c.id),
+        build=c.build,
+        binary=c.binary,
+        kernel_name=c.kernel_name,
     )
 
 
@@ -186,10 +226,17 @@ def sample_row(sample: Sample, program: Program) -> SampleRow:
                   if sample.features is not None else None),
         build=sample.build,
         symptoms=tuple(json.loads(sample.symptoms)) if sample.symptoms else (),
+        binary=sample.binary,
+        kernel_name=sample.kernel_name,
     )
 
 
-def bucket_detail(b: Bucket, samples: list[SampleRow], minimized: Program | None) -> BucketDetail:
+def reliability_row(r: Reliability) -> ReliabilityRow:
+    return ReliabilityRow(r.kernel, r.build, r.binary, r.kernel_name, r.hits, r.runs, r.at)
+
+
+def bucket_detail(b: Bucket, samples: list[SampleRow], minimized: Program | None,
+                  reliabilities: tuple[ReliabilityRow, ...] = ()) -> BucketDetail:
     return BucketDetail(
         **vars(bucket_row(b)),
         samples=samples,
@@ -198,6 +245,7 @@ def bucket_detail(b: Bucket, samples: list[SampleRow], minimized: Program | None
         minimized_step=b.minimized_step if minimized else None,
         minimized_expected=b.minimized_expected if minimized else None,
         minimized_observed=b.minimized_observed if minimized else None,
+        reliabilities=reliabilities,
     )
 
 
