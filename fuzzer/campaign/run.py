@@ -10,6 +10,11 @@ up on one that keeps dying), stamps the campaign's heartbeat every few
 seconds, and on the end (time, runs, Ctrl-C or SIGTERM) stops the workers it
 started, by pid.
 
+Its time is wall-clock and this process owns it: it runs from the call, a
+guest's boots and worker restarts included. Each worker is given the deadline
+(a guest worker tells its guest the seconds left once the guest is up); one
+still running LATE_GRACE seconds after it is stopped.
+
 The campaign ends "done" (it ran its time), "interrupted" (Ctrl-C, SIGTERM) or
 "failed" (a worker was given up, or an error here; `Progress.error` says
 which). The scratch folder is removed, but kept on failure: its worker logs
@@ -41,6 +46,8 @@ from fuzzer.kernel.session import probe as probe_guest
 from fuzzer.observe.probe import probe
 from fuzzer.store import CampaignRow, Store, StoreError
 from fuzzer.store.campaigns import HEARTBEAT_EVERY
+
+LATE_GRACE = 10.0  # seconds a worker may run past the campaign's time before it is stopped
 
 
 class CampaignError(RuntimeError):
@@ -86,6 +93,7 @@ def run_campaign(
 ) -> Progress:
     """Run a campaign; `show` is called with its progress every `every` seconds, `say`
     with a line for each event (a lost campaign found, a worker died or restarted)."""
+    start = time.monotonic()  # the campaign's time runs from here, a guest's boot included
     placement = place(opts.workers, parse_cpus(opts.cpus) if opts.cpus else ())
     try:
         kernel, features = _kernel(opts)
@@ -95,7 +103,8 @@ def run_campaign(
         options["worker_cpus"] = placement.cpus  # where each worker ran
         cid = store.start_campaign(kernel=kernel, host=os.uname().nodename, options=options)
         scratch = Path(tempfile.mkdtemp(prefix=f"mmfuzz-campaign-{cid}-"))
-        return _Campaign(store, opts, placement, cid, features, scratch, say).run(show, every)
+        return _Campaign(store, opts, placement, cid, features, scratch, say,
+                         start).run(show, every)
     finally:
         placement.close()  # the workers' copies of the locks are gone with them
 
@@ -125,13 +134,15 @@ class _Campaign:
     """One campaign's workers, from their start to the campaign row's end."""
 
     def __init__(self, store: Store, opts: Options, placement: Placement, cid: int,
-                 features: dict[str, object], scratch: Path, say: Say) -> None:
+                 features: dict[str, object], scratch: Path, say: Say,
+                 start: float | None = None) -> None:
         self.store, self.opts, self.placement, self.cid = store, opts, placement, cid
         self.features, self.scratch, self.say = features, scratch, say
         self.progress = Progress(cid)
         self.slots = [Slot(i, scratch / f"worker-{i}.log") for i in range(opts.workers)]
         self.sel = selectors.DefaultSelector()
-        self.start = self.last_beat = time.monotonic()
+        self.last_beat = time.monotonic()
+        self.start = self.last_beat if start is None else start
         self.deadline = self.start + opts.time
 
     def run(self, show: Callable[[Progress], None], every: float) -> Progress:
@@ -175,6 +186,9 @@ class _Campaign:
                 if slot.restart_at is not None and now >= slot.restart_at:
                     self._restart(slot)
             self.progress.elapsed = now - self.start
+            if now > self.deadline + LATE_GRACE:
+                self._say_late(now)
+                return
             if now - self.last_beat >= HEARTBEAT_EVERY:
                 self._beat(now)
             if now - last_show >= every:
@@ -198,13 +212,14 @@ class _Campaign:
         artifacts.mkdir(exist_ok=True)
         # Worker i fuzzes with seed+i; the seed programs are run once, by the first. A
         # restarted worker takes another seed (not the inputs that brought it down) and
-        # the campaign's time and runs that are left.
+        # the campaign's time and runs that are left. Every worker ends at the campaign's
+        # deadline (the seconds left as its time, for a guest's worker to pass on).
         mine = replace(opts, seed=opts.seed + slot.index + 1_000_003 * slot.starts,
                        seeds=opts.seeds if slot.index == 0 and first else None,
-                       time=opts.time if first else round(self.deadline - time.monotonic(), 1),
+                       time=max(0.0, round(self.deadline - time.monotonic(), 1)),
                        runs=max(1, opts.runs - slot.programs) if opts.runs else 0)
         job = Job(mine, self.cid, self.placement.cpus[slot.index], self.features,
-                  worker=slot.index, scratch=str(artifacts))
+                  worker=slot.index, scratch=str(artifacts), deadline=self.deadline)
         # In a guest kernel, a host process stands in for the worker and runs it in the guest.
         module = ("fuzzer.campaign.worker" if opts.kernel == "host"
                   else "fuzzer.campaign.guest_worker")
@@ -233,6 +248,13 @@ class _Campaign:
         else:
             slot.restart_at = now + delay
             self.say(f"{what}, restarting in {delay:g} s{because}")
+
+    def _say_late(self, now: float) -> None:
+        """The campaign's time is over and workers are still running (run() stops them)."""
+        for slot in self.slots:
+            if slot.running:
+                self.say(f"worker {slot.index} still running {now - self.deadline:.0f} s "
+                         f"after the campaign's time: stopped")
 
     def _restart(self, slot: Slot) -> None:
         self._launch(slot)
