@@ -167,6 +167,8 @@ class Worker:
             with contextlib.suppress(StoreUnreachable):  # gone since: the same
                 self.corpus.store_pending()
                 self.corpus.pull(now)
+        for warning in self.corpus.take_warnings():
+            self.emit({"warning": warning})
         if final or now - self.last_point >= POINT_EVERY:
             self.last_point = now
             self.recorder.write_point(self.job.campaign, self.job.worker)
