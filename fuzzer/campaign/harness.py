@@ -172,8 +172,10 @@ class Worker:
         if final or now - self.last_point >= POINT_EVERY:
             self.last_point = now
             self.recorder.write_point(self.job.campaign, self.job.worker)
+        # `final`: the worker's last message (a guest's worker is then done, its guest
+        # can go without waiting for it to power off).
         self.emit({"programs": programs, "steps": steps, "unsupported": unsupported,
-                   "features": self.new_features})
+                   "features": self.new_features, **({"final": True} if final else {})})
         self.new_features = []
 
     def _bucket(self, bucket_id: int, title: str, new: bool) -> None:

@@ -47,7 +47,9 @@ from fuzzer.observe.probe import probe
 from fuzzer.store import CampaignRow, Store, StoreError
 from fuzzer.store.campaigns import HEARTBEAT_EVERY
 
-LATE_GRACE = 10.0  # seconds a worker may run past the campaign's time before it is stopped
+# Seconds a worker may run past the campaign's time before it is stopped (more than a
+# guest worker's own GRACE, after which it stops its guest).
+LATE_GRACE = 20.0
 
 
 class CampaignError(RuntimeError):
