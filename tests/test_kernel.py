@@ -244,7 +244,7 @@ def test_campaign_in_uml_stores_guest_release_and_features(tmp_path: Path) -> No
 def test_campaign_goes_on_after_a_kernel_crash(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path}/db.sqlite"
     # --time counts the guests' boots: time for a few of them on a loaded machine.
-    result = runner.invoke(app, ["run", "--kernel", f"uml:{UML}", "--time", "30", "--db", db,
+    result = runner.invoke(app, ["run", "--kernel", f"uml:{UML}", "--time", "60", "--db", db,
                                  "--inject", f"{FIXTURES}/panic.py:sysrq_crash",
                                  "--calls", "mmap,mlock,touch", "--seeds", str(SEEDS),
                                  "--corpus", str(tmp_path / "corpus"), "--minimize-budget", "0",
@@ -380,7 +380,7 @@ def test_a_guest_that_stops_answering_is_a_hang(tmp_path: Path,
     monkeypatch.setenv("MMFUZZ_GUEST_SILENCE", "3")  # instead of a minute
     db = f"sqlite:///{tmp_path}/db.sqlite"
     start = time.monotonic()
-    result = runner.invoke(app, ["run", "--kernel", f"uml:{UML}", "--time", "30", "--db", db,
+    result = runner.invoke(app, ["run", "--kernel", f"uml:{UML}", "--time", "60", "--db", db,
                                  "--budget", "1", "--inject", f"{FIXTURES}/panic.py:stall",
                                  "--seeds", str(SEEDS), "--corpus", str(tmp_path / "corpus"),
                                  "--minimize-budget", "0", "--crashes", str(tmp_path / "crashes")])
@@ -395,4 +395,4 @@ def test_a_guest_that_stops_answering_is_a_hang(tmp_path: Path,
     assert campaign.ended is not None
     # It went on in a new guest after the hang, until its time (from the command's start,
     # the guests' boots included) was up.
-    assert time.monotonic() - start >= 30 and _no_guest_left()
+    assert time.monotonic() - start >= 60 and _no_guest_left()
