@@ -321,7 +321,10 @@ def test_program_search_keeps_programs_in_the_corpus(tmp_path: Path) -> None:
     """With the default search the corpus is program text: the seeds are planted in it,
     and what libFuzzer keeps (the program mutator's output) parses as a program."""
     corpus = tmp_path / "corpus"
-    result = invoke("run", "--time", "4", "--db", f"sqlite:///{tmp_path / 'x.sqlite'}",
+    # Ended by its runs, not its (wall-clock) time, which a loaded machine can spend on
+    # starting up: the seeds, libFuzzer's replay of them, and programs of its own.
+    result = invoke("run", "--time", "120", "--runs", "160",
+                    "--db", f"sqlite:///{tmp_path / 'x.sqlite'}",
                     "--corpus", str(corpus), "--seeds", str(SEEDS),
                     "--crashes", str(tmp_path / "crashes"))
     assert result.exit_code == 0, result.output

@@ -4,6 +4,7 @@ which features are new, their counters, planting, and pulling other workers' ent
 from __future__ import annotations
 
 import hashlib
+import subprocess
 import zlib
 from pathlib import Path
 
@@ -96,3 +97,31 @@ def test_a_guest_worker_keeps_its_corpus_off_the_serial_line(store: Store,
     assert guest.pending == [] and len(store.corpus_after(0)) == 1  # nothing stored
     assert (folder / _name(fresh.text())).exists()
     assert guest.pull(guest.next_pull + feedback.PULL_EVERY) == 0
+
+
+def test_a_full_corpus_folder_is_a_warning_not_the_workers_end(store: Store,
+                                                                tmp_path: Path) -> None:
+    """A guest's corpus lives in a small tmpfs, a page an entry: a long campaign fills it
+    (ENOSPC), and the worker went down with it. Now planting stops, said once."""
+    folder = tmp_path / "small"
+    folder.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8k", "tmpfs", str(folder)],
+                             capture_output=True, timeout=30)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.decode().strip()}")
+    try:
+        cid = store.start_campaign(kernel="k", host="h", options={})
+        corpus = SharedCorpus(store, cid, folder, shared=False)
+        programs = [parse(f"mlock(@{i}, 1p)") for i in range(6)]  # 8 KiB: two pages
+        for program in programs:
+            corpus.add(program, [f"f{program.hash}"], plant=True)
+        names = {p.name for p in folder.iterdir()}
+        assert 1 <= len(names) < len(programs) and corpus.full
+        for name in names:  # whole programs only: the one that did not fit is not there
+            assert (folder / name).read_text().startswith("mlock(@")
+        (warning,) = corpus.take_warnings()
+        assert f"the corpus folder {folder} is full" in warning
+        assert corpus.take_warnings() == []  # said once
+        assert len(corpus.pending) == len(programs)  # still stored with their features
+    finally:
+        subprocess.run(["umount", str(folder)], timeout=30, check=True)

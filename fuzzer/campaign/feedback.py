@@ -14,11 +14,16 @@ seeds and the buckets' minimized programs are planted in
 the libFuzzer corpus folder, and every few seconds the entries other workers
 added since are pulled into it, where libFuzzer's -reload (every second by
 default) picks them up. Files are named by the SHA-1 of their text, as
-libFuzzer names its own, so a program is in the folder once.
+libFuzzer names its own, so a program is in the folder once. A folder whose
+file system is full takes no more (libFuzzer's own writes fail silently too):
+the worker says so once, as a warning, and goes on with the corpus it has. (A
+guest's corpus lives in its small scratch tmpfs, where each entry takes a
+page: a long campaign fills it.)
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import time
 import zlib
@@ -84,6 +89,8 @@ class SharedCorpus:
         self.mine: set[int] = set()  # entry ids it added itself
         self.pending: list[tuple[str, str, list[str]]] = []  # added, not yet stored
         self.next_pull = time.monotonic() + PULL_EVERY
+        self.full = False  # the folder's file system is full: nothing more is written
+        self.warnings: list[str] = []  # for the worker to report (take_warnings)
 
     def add(self, program: Program, features: list[str], plant: bool = False) -> None:
         """Store the program with the features it reached first, at the next store();
@@ -123,8 +130,13 @@ class SharedCorpus:
         self.last = max(entry for entry, _ in rows)
         return self._write(_parsed(text for entry, text in rows if entry not in self.mine))
 
+    def take_warnings(self) -> list[str]:
+        """What went wrong with the folder since the last call, once each."""
+        warnings, self.warnings = self.warnings, []
+        return warnings
+
     def _write(self, programs: Iterable[Program]) -> int:
-        if self.folder is None:
+        if self.folder is None or self.full:
             return 0
         self.folder.mkdir(parents=True, exist_ok=True)
         written = 0
@@ -132,7 +144,17 @@ class SharedCorpus:
             data = program.text().encode()
             path = self.folder / hashlib.sha1(data).hexdigest()  # as libFuzzer names files
             if not path.exists():
-                path.write_bytes(data)
+                try:
+                    path.write_bytes(data)
+                except OSError as e:
+                    if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+                        raise
+                    path.unlink(missing_ok=True)  # not a truncated program
+                    self.full = True
+                    self.warnings.append(f"the corpus folder {self.folder} is full "
+                                         f"({e.strerror}) after {len(list(self.folder.iterdir()))}"
+                                         " files: no more programs are written to it")
+                    return written
                 written += 1
         return written
 

@@ -27,6 +27,7 @@ STOP_GRACE = 5.0  # seconds a worker has to end after SIGINT before SIGKILL
 # libFuzzer's lines that say nothing about why a worker failed.
 _NOISE = ("INFO:", "#", "MS:", "Done", "WARNING: Failed to find function", "Base64:",
           "artifact_prefix", "Test unit written", "SUMMARY:", "==", "0x")
+_OWN = "mmfuzz-guest-worker: "  # how a guest's worker starts the one line saying why it failed
 
 
 @dataclass
@@ -120,6 +121,8 @@ def last_error(log_path: Path, lines: int = 2) -> str:
         return "no log"
     run = text.rsplit("\n--- start ", 1)[-1].splitlines()[1:]  # its last process's
     useful = [ln.strip() for ln in run if ln.strip() and not ln.lstrip().startswith(_NOISE)]
+    if useful and useful[-1].startswith(_OWN):  # a worker's own error line, printed last
+        return useful[-1].removeprefix(_OWN)
     return " | ".join(useful[-lines:]) or "no output"
 
 

@@ -16,6 +16,14 @@ request and answers it:
 then exits; init.sh reports the exit status and halts. Nothing here writes a
 file the host can see. Modules that import the model are imported only after
 the request is read, so the worker can instrument them for Atheris first.
+
+The worker runs in a child process: libFuzzer ends it by exit() (status 77 for
+an exception in its callback, after Atheris prints the traceback), so nothing
+in it could report its own failure. This process passes the child's output on
+to the console, keeps its last lines, and when the child fails sends the host
+its error line (failure.py) and that tail, as {"error", "output"}. Its time is
+the seconds left that the host sent, counted from the request on this
+(the guest's) clock.
 """
 
 from __future__ import annotations
@@ -23,14 +31,18 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+import select
 import sys
 import tempfile
+import time
+import traceback
 from dataclasses import replace
 from pathlib import Path
 from typing import IO, cast
 
 from rich.console import Console
 
+from fuzzer.campaign.failure import error_line, tail
 from fuzzer.campaign.options import DEFAULTS, Job
 from fuzzer.executor import executor_path
 from fuzzer.inject import load
@@ -61,6 +73,7 @@ def main() -> int:
     channel = guest_channel()
     channel.send({"ready": {"release": os.uname().release, "build": os.uname().version}})
     request = channel.recv()
+    received = time.monotonic()
     mode = request.get("mode")
     try:
         match mode:
@@ -83,8 +96,7 @@ def main() -> int:
             case "run":
                 result = _run(request)
             case "worker":
-                _worker(channel, request)
-                return 0
+                return _worker_process(channel, request, received)
             case _:
                 raise ValueError(f"unknown request {mode!r}")
     except Exception as e:
@@ -189,11 +201,87 @@ def _throughput(request: dict[str, object]) -> dict[str, object]:
     return dataclasses.asdict(r)
 
 
-def _worker(channel: Channel, request: dict[str, object]) -> None:
+KEEP_OUTPUT = 1 << 16  # bytes of the worker's output kept, for its error and tail
+
+
+def _worker_process(channel: Channel, request: dict[str, object], received: float) -> int:
+    """Run the worker in a child process; its exit status, its error sent if it failed."""
+    job = Job.from_json(str(request["job"]))
+    # The seconds left, on this guest's clock (its boot was not the worker's time).
+    job = replace(job, deadline=received + job.options.time)
+    read, write = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid == 0:  # the worker
+        os.close(read)
+        os.dup2(write, 1)
+        os.dup2(write, 2)
+        os.close(write)
+        # Python's own printing too, whatever sys.stdout and sys.stderr were.
+        sys.stdout = open(1, "w", buffering=1, closefd=False)  # noqa: SIM115
+        sys.stderr = open(2, "w", buffering=1, closefd=False)  # noqa: SIM115
+        status = 0
+        try:
+            _worker(channel, job)
+        except SystemExit as e:
+            status = e.code if isinstance(e.code, int) else int(e.code is not None)
+        except BaseException:  # its traceback is its error, for the parent to send
+            traceback.print_exc()
+            status = 1
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(status)
+    os.close(write)
+    output = _pass_on(read, pid)
+    code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    if code != 0:
+        text = output.decode(errors="replace")
+        why = error_line(text, code) or f"exit status {code}, and nothing printed"
+        channel.send({"error": why, "output": tail(text)})
+    return code if code >= 0 else 128 - code  # as a shell says it
+
+
+def _pass_on(fd: int, pid: int) -> bytes:
+    """The child's output, to the console as it comes, until the child has ended; its
+    last KEEP_OUTPUT bytes. (The child's own children may hold the pipe open after
+    it ends: its end is what counts, not the pipe's.)"""
+    kept = bytearray()
+    ended, checked = False, time.monotonic()
+    while True:
+        ready, _, _ = select.select([fd], [], [], 0.0 if ended else 1.0)
+        if not ready or time.monotonic() - checked > 1.0:
+            if ended and not ready:
+                break  # it has ended, and all it wrote is read
+            ended, checked = _ended(pid), time.monotonic()
+        if ready:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                break  # every writer is gone
+            _write_all(2, chunk)
+            kept += chunk
+            del kept[:-KEEP_OUTPUT]
+    os.close(fd)
+    return bytes(kept)
+
+
+def _ended(pid: int) -> bool:
+    """Whether the child has ended (it is left to be waited for)."""
+    return os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    try:
+        while data:
+            data = data[os.write(fd, data):]
+    except OSError:
+        pass  # no console: the output is still kept
+
+
+def _worker(channel: Channel, job: Job) -> None:
     # Atheris (~0.1 s to import) only for this request; worker.run imports the model itself.
     from fuzzer.campaign import worker
 
-    job = Job.from_json(str(request["job"]))
     # libFuzzer's corpus lives in the guest's scratch tmpfs (TMPDIR, set by init.sh):
     # the host's file system is read-only in the guest.
     job = replace(job, options=replace(job.options, corpus=Path(tempfile.gettempdir(), "corpus")))

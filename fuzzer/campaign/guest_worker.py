@@ -14,17 +14,32 @@ it was running is stored as a `kernel-crash` with the console log as the
 sample's observed text; when it sends nothing for longer than any program
 takes, as a `hang`. Either way the guest is killed, a new one boots and the
 campaign goes on with the time and runs that are left, on another seed.
+
+Time is the campaign's (run.py): this process ends at the deadline in its Job.
+Each guest is sent the seconds left once it is up, so a boot is not counted
+twice. Once the guest's worker has sent its final progress, its guest is
+stopped at once (an exit and a power-off take seconds on a loaded machine); a
+guest whose worker is still running GRACE seconds after the deadline is
+stopped too, which ends this worker as its time would.
+
+A guest's worker that fails for a reason of its own (an exception, not a kernel
+fault) sends its error line and the tail of its output (guest.py): this worker
+then fails with `worker I in uml:PATH failed: <that line>` as the last line of
+its log (the line the campaign shows), after that output and the guest's
+console tail.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from dataclasses import replace
 from typing import Literal
 
 from fuzzer.campaign.channel import Emit, emitter
+from fuzzer.campaign.failure import error_line, tail
 from fuzzer.campaign.options import GUEST_DB, Job
 from fuzzer.kernel.channel import ChannelClosed, ChannelTimeout
 from fuzzer.kernel.console import KIND
@@ -39,7 +54,18 @@ from fuzzer.store import SampleContext, Store, StoreError, open_store
 # Seconds without a message, on top of the program budget, that make a hang (the
 # environment variable is for tests, which cannot wait a minute).
 SILENCE = float(os.environ.get("MMFUZZ_GUEST_SILENCE", "60"))
+# Seconds a guest's worker may run past the deadline before its guest is stopped: a
+# program, its last store calls, on a loaded machine.
+GRACE = 10.0
 Outcome = Literal["done", "restart"]
+
+
+class GuestWorkerFailed(KernelError):
+    """The guest's worker failed for a reason of its own; what it and the console said."""
+
+    def __init__(self, message: str, output: str, console: str) -> None:
+        super().__init__(message)
+        self.output, self.console = output, console
 
 
 class _Host:
@@ -48,8 +74,9 @@ class _Host:
     def __init__(self, job: Job, store: Store, emit: Emit) -> None:
         self.job, self.opts, self.store, self.emit = job, job.options, store, emit
         self.kernel = parse_kernel(self.opts.kernel, self.opts.guest_mem)
-        self.deadline = time.monotonic() + self.opts.time
         self.started = time.monotonic()
+        self.deadline = (job.deadline if job.deadline is not None
+                         else self.started + self.opts.time)
         self.programs = self.steps = 0
         self.boots = 0
 
@@ -58,7 +85,7 @@ class _Host:
             left = self.deadline - time.monotonic()
             if left < 1 or 0 < self.opts.runs <= self.programs:
                 return
-            if self._guest(left) == "done":
+            if self._guest() == "done":
                 return
             self.boots += 1
 
@@ -77,16 +104,25 @@ class _Host:
         return Job(mine, self.job.campaign, None, self.job.features, worker=self.job.worker,
                    totals=(base[0] + self.programs, base[1] + self.steps))
 
-    def _guest(self, left: float) -> Outcome:
+    def _guest(self) -> Outcome:
         with Guest(self.kernel) as guest:
             assert guest.ready is not None
             release = guest.ready.release
+            left = self.deadline - time.monotonic()  # its boot is not its worker's time
+            if left < 1:
+                guest.send({"mode": "halt"})
+                return "done"
             guest.send({"mode": "worker", "job": self._job(left).to_json()})
             running: str | None = None  # the program the guest announced last
+            error: dict[str, object] = {}  # what its worker said, had it failed
             while True:
+                silence = self.opts.budget + SILENCE
+                over = self.deadline + GRACE - time.monotonic()
                 try:
-                    msg = guest.recv(self.opts.budget + SILENCE)
+                    msg = guest.recv(max(0.0, min(silence, over)))
                 except ChannelTimeout:
+                    if time.monotonic() >= self.deadline + GRACE:
+                        return self._overtime(guest)
                     self._finding(DivergenceKind.HANG,
                                   "hang: the guest kernel stopped answering", running, release,
                                   f"no message from the guest for "
@@ -94,24 +130,47 @@ class _Host:
                                   + _tail(guest.console.text() if guest.console else ""))
                     return "restart"
                 except ChannelClosed:
-                    return self._died(guest, running, release)
+                    return self._died(guest, running, release, error)
                 if "store" in msg:
                     guest.send(serve(self.store, msg))
                 elif "program" in msg:
                     running = str(msg["program"])
                 elif "worker" in msg and isinstance(msg["worker"], dict):
                     self._relay(msg["worker"])
-                elif "exit" in msg:
-                    if msg["exit"] == 0:
+                    if msg["worker"].get("final"):  # all it had to say is said and stored
+                        guest.halt(0)  # no need to wait for its exit and power-off
                         return "done"
-                    return self._died(guest, running, release)
+                elif "error" in msg:
+                    error = msg
+                elif "exit" in msg:
+                    if msg["exit"] == 0 and not error:
+                        return "done"
+                    return self._died(guest, running, release, error)
 
-    def _died(self, guest: Guest, running: str | None, release: str) -> Outcome:
+    def _died(self, guest: Guest, running: str | None, release: str,
+              error: dict[str, object]) -> Outcome:
+        """The guest ended without its worker ending well: a kernel fault is a finding
+        (and a new guest); anything else, the worker's failure."""
         crash = guest.crash()
-        if crash is None:
-            raise KernelError(f"the guest's worker failed: {guest.last_console_line()}")
-        self._finding(KIND, crash.title, running, release, crash.log)
-        return "restart"
+        if crash is not None:
+            self._finding(KIND, crash.title, running, release, crash.log)
+            return "restart"
+        console = guest.console.text() if guest.console else ""
+        if error:
+            why = str(error["error"])
+        else:  # it sent nothing: what init or Python printed last (not the kernel)
+            why = error_line("\n".join(ln for ln in console.splitlines()
+                                       if not _KERNEL_LINE.match(ln)))
+            why = why or f"the guest ended: {guest.last_console_line()}"
+        raise GuestWorkerFailed(f"worker {self.job.worker} in {self.kernel} failed: {why}",
+                                str(error.get("output", "")), console)
+
+    def _overtime(self, guest: Guest) -> Outcome:
+        """The guest's worker outlived the deadline: its guest is stopped, its time is over."""
+        guest.halt(0)
+        self.emit({"warning": f"worker {self.job.worker}: the guest's worker was still "
+                              f"running {GRACE:g} s after the campaign's time: stopped"})
+        return "done"
 
     def _finding(self, kind: DivergenceKind, title: str, running: str | None, release: str,
                  observed: str) -> None:
@@ -145,6 +204,9 @@ def _tail(text: str, lines: int = 40) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+_KERNEL_LINE = re.compile(r"^\[\s*\d+\.\d+\]")  # printk.time=1: the kernel's own lines
+
+
 def main(argv: list[str]) -> None:
     text, fd = argv
     job = Job.from_json(text)
@@ -152,6 +214,13 @@ def main(argv: list[str]) -> None:
         os.sched_setaffinity(0, {job.cpu})  # the guest (UML's processes) inherit it
     try:
         _Host(job, open_store(job.options.db), emitter(int(fd))).run()
+    except GuestWorkerFailed as e:
+        # Kept in the campaign's log; the last line is the one the campaign shows.
+        if e.output:
+            print(f"the guest's worker's last output:\n{e.output}", file=sys.stderr)
+        print(f"the guest's console, its last lines:\n{tail(e.console)}", file=sys.stderr)
+        print(f"mmfuzz-guest-worker: {e}", file=sys.stderr)
+        sys.exit(1)
     except (KernelError, StoreError) as e:
         print(f"mmfuzz-guest-worker: {e}", file=sys.stderr)  # the parent shows this line
         sys.exit(1)

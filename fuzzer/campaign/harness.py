@@ -65,7 +65,7 @@ class Worker:
                                    opts.corpus if opts.search == "programs" else None,
                                    shared=opts.db != GUEST_DB)
         self.new_features: list[str] = []  # since the last progress message
-        self.deadline = time.monotonic() + opts.time
+        self.deadline = job.deadline if job.deadline is not None else self.started + opts.time
         self.last = time.monotonic()  # of the last progress message
         self.last_point = self.last - POINT_EVERY  # a point at the first flush
         # Exploration: libFuzzer keeps mutating a small corpus, and rare-but-plain
@@ -167,11 +167,15 @@ class Worker:
             with contextlib.suppress(StoreUnreachable):  # gone since: the same
                 self.corpus.store_pending()
                 self.corpus.pull(now)
+        for warning in self.corpus.take_warnings():
+            self.emit({"warning": warning})
         if final or now - self.last_point >= POINT_EVERY:
             self.last_point = now
             self.recorder.write_point(self.job.campaign, self.job.worker, self.job.totals)
+        # `final`: the worker's last message (a guest's worker is then done, its guest
+        # can go without waiting for it to power off).
         self.emit({"programs": programs, "steps": steps, "unsupported": unsupported,
-                   "features": self.new_features})
+                   "features": self.new_features, **({"final": True} if final else {})})
         self.new_features = []
 
     def _bucket(self, bucket_id: int, title: str, new: bool) -> None:
@@ -214,7 +218,9 @@ class Worker:
         args = [sys.argv[0], "-timeout=0", "-rss_limit_mb=0", f"-max_len={max_len}",
                 "-use_value_profile=1",
                 "-len_control=0", f"-artifact_prefix={scratch}/",
-                f"-seed={opts.seed}", f"-max_total_time={int(opts.time) + 5}"]
+                f"-seed={opts.seed}",
+                # a backstop: the worker ends itself at its deadline (run_one)
+                f"-max_total_time={max(0, int(self.deadline - time.monotonic())) + 5}"]
         if opts.corpus is not None:
             Path(opts.corpus).mkdir(parents=True, exist_ok=True)
             args.append(str(opts.corpus))

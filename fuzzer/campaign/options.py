@@ -4,7 +4,7 @@
 are what `mmfuzz run` offers and what the campaign row stores). A `Job` is one
 worker's share of it: the options as that worker is to use them (its own seed;
 the seed programs go to the first worker only), the campaign it writes into and
-the CPU it is pinned to. A Job crosses process boundaries as one JSON text:
+the CPU it is pinned to, and when it must end. A Job crosses process boundaries as one JSON text:
 `python -m fuzzer.campaign.worker JOB`, the guest worker likewise, and inside
 the request that starts a worker in a guest.
 """
@@ -100,21 +100,27 @@ class Job:
     # The worker's running totals (programs, steps) before this process started (its
     # earlier processes, the campaign's earlier runs): its progress points go on from them.
     totals: tuple[int, int] = (0, 0)
+    # When the worker must end, on time.monotonic() of the machine it runs on: the
+    # campaign's own deadline for a process of this host (one clock for all of them).
+    # None: options.time from the worker's start. A guest has a clock of its own, so
+    # its worker is sent the seconds left (options.time) and sets this itself.
+    deadline: float | None = None
 
     def to_json(self) -> str:
         return json.dumps({"options": self.options.as_json(), "campaign": self.campaign,
                            "cpu": self.cpu, "features": self.features, "worker": self.worker,
-                           "scratch": self.scratch, "totals": list(self.totals)})
+                           "scratch": self.scratch, "totals": list(self.totals),
+                           "deadline": self.deadline})
 
     @classmethod
     def from_json(cls, text: str) -> Job:
         data = json.loads(text)
-        scratch = data.get("scratch")
+        scratch, deadline = data.get("scratch"), data.get("deadline")
         programs, steps = data.get("totals", (0, 0))
         return cls(Options.from_json(data["options"]), int(data["campaign"]),
                    None if data["cpu"] is None else int(data["cpu"]), dict(data["features"]),
                    int(data.get("worker", 0)), None if scratch is None else str(scratch),
-                   (int(programs), int(steps)))
+                   (int(programs), int(steps)), None if deadline is None else float(deadline))
 
 
 def _plain(value: object) -> object:

@@ -10,6 +10,11 @@ up on one that keeps dying), stamps the campaign's heartbeat every few
 seconds, and on the end (time, runs, Ctrl-C or SIGTERM) stops the workers it
 started, by pid.
 
+Its time is wall-clock and this process owns it: it runs from the call, a
+guest's boots and worker restarts included. Each worker is given the deadline
+(a guest worker tells its guest the seconds left once the guest is up); one
+still running LATE_GRACE seconds after it is stopped.
+
 The campaign ends "done" (it ran its time), "interrupted" (Ctrl-C, SIGTERM) or
 "failed" (a worker was given up, or an error here; `Progress.error` says
 which). The scratch folder is removed, but kept on failure: its worker logs
@@ -48,6 +53,10 @@ from fuzzer.kernel.session import probe as probe_guest
 from fuzzer.observe.probe import probe
 from fuzzer.store import CampaignRow, Store, StoreError
 from fuzzer.store.campaigns import HEARTBEAT_EVERY, last_seen, why_not_resumable
+
+# Seconds a worker may run past the campaign's time before it is stopped (more than a
+# guest worker's own GRACE, after which it stops its guest).
+LATE_GRACE = 20.0
 
 
 class CampaignError(RuntimeError):
@@ -98,6 +107,7 @@ def run_campaign(
     """Run a campaign; `show` is called with its progress every `every` seconds, `say`
     with a line for each event (a lost campaign found, a worker died or restarted),
     `watch` with each message as it comes."""
+    start = time.monotonic()  # the campaign's time runs from here, a guest's boot included
     placement = place(opts.workers, parse_cpus(opts.cpus) if opts.cpus else ())
     try:
         kernel, features = _kernel(opts)
@@ -109,7 +119,7 @@ def run_campaign(
                                    options=options, build=kernel.build, binary=kernel.binary,
                                    kernel_name=kernel.name)
         scratch = Path(tempfile.mkdtemp(prefix=f"mmfuzz-campaign-{cid}-"))
-        campaign = _Campaign(store, opts, placement, cid, features, scratch, say)
+        campaign = _Campaign(store, opts, placement, cid, features, scratch, say, start=start)
         campaign.watch = watch
         return campaign.run(show, every)
     finally:
@@ -203,6 +213,7 @@ def resume_campaign(
 ) -> Progress:
     """Continue campaign `campaign_id` with `opts` (resume_options) for the time it has
     left, in its own row, marked running again; as run_campaign otherwise."""
+    start = time.monotonic()  # this run's time runs from here, a guest's boot included
     placement = place(opts.workers, parse_cpus(opts.cpus) if opts.cpus else ())
     try:
         kernel, features = _kernel(opts)
@@ -220,7 +231,8 @@ def resume_campaign(
         scratch = Path(tempfile.mkdtemp(prefix=f"mmfuzz-campaign-{campaign_id}-"))
         mine = replace(opts, time=round(left, 1), seeds=None)  # the seeds ran in its first run
         features_seen = {f for _, _, fs in store.corpus_features([campaign_id]) for f in fs}
-        campaign = _Campaign(store, mine, placement, campaign_id, features, scratch, say, resume)
+        campaign = _Campaign(store, mine, placement, campaign_id, features, scratch, say,
+                             resume=resume, start=start)
         campaign.progress.features |= features_seen
         campaign.watch = watch
         return campaign.run(show, every)
@@ -233,13 +245,14 @@ class _Campaign:
 
     def __init__(self, store: Store, opts: Options, placement: Placement, cid: int,
                  features: dict[str, object], scratch: Path, say: Say,
-                 resume: _Resume | None = None) -> None:
+                 resume: _Resume | None = None, start: float | None = None) -> None:
         self.store, self.opts, self.placement, self.cid = store, opts, placement, cid
         self.features, self.scratch, self.say = features, scratch, say
         self.progress = Progress(cid)
         self.slots = [Slot(i, scratch / f"worker-{i}.log") for i in range(opts.workers)]
         self.sel = selectors.DefaultSelector()
-        self.start = self.last_beat = time.monotonic()
+        self.last_beat = time.monotonic()
+        self.start = self.last_beat if start is None else start
         self.deadline = self.start + opts.time
         self.watch: Watch = lambda at, worker, message: None
         self.run_no, self.before = 0, 0.0  # a resumed campaign's earlier runs, and their time
@@ -292,6 +305,9 @@ class _Campaign:
                 if slot.restart_at is not None and now >= slot.restart_at:
                     self._restart(slot)
             self.progress.elapsed = self.before + now - self.start
+            if now > self.deadline + LATE_GRACE:
+                self._say_late(now)
+                return
             if now - self.last_beat >= HEARTBEAT_EVERY:
                 self._beat(now)
             if now - last_show >= every:
@@ -320,14 +336,16 @@ class _Campaign:
         artifacts.mkdir(exist_ok=True)
         # Worker i fuzzes with seed+i; the seed programs are run once, by the first. A
         # restarted worker (or one of a resumed campaign's later run) takes another seed
-        # (not the inputs that brought it down) and the campaign's time and runs that are left.
+        # (not the inputs that brought it down) and the campaign's time and runs that are
+        # left. Every worker ends at the campaign's deadline (the seconds left as its time,
+        # for a guest's worker to pass on).
         starts = slot.starts + 1000 * self.run_no
         mine = replace(opts, seed=opts.seed + slot.index + 1_000_003 * starts,
                        seeds=opts.seeds if slot.index == 0 and first else None,
-                       time=opts.time if first else round(self.deadline - time.monotonic(), 1),
+                       time=max(0.0, round(self.deadline - time.monotonic(), 1)),
                        runs=max(1, opts.runs - slot.programs) if opts.runs else 0)
         job = Job(mine, self.cid, self.placement.cpus[slot.index], self.features,
-                  worker=slot.index, scratch=str(artifacts),
+                  worker=slot.index, scratch=str(artifacts), deadline=self.deadline,
                   totals=(slot.programs, slot.steps))  # its progress points go on from them
         # In a guest kernel, a host process stands in for the worker and runs it in the guest.
         module = ("fuzzer.campaign.worker" if opts.kernel == "host"
@@ -358,6 +376,13 @@ class _Campaign:
         else:
             slot.restart_at = now + delay
             self.say(f"{what}, restarting in {delay:g} s{because}")
+
+    def _say_late(self, now: float) -> None:
+        """The campaign's time is over and workers are still running (run() stops them)."""
+        for slot in self.slots:
+            if slot.running:
+                self.say(f"worker {slot.index} still running {now - self.deadline:.0f} s "
+                         f"after the campaign's time: stopped")
 
     def _restart(self, slot: Slot) -> None:
         self._launch(slot)

@@ -129,6 +129,9 @@ def detect_cmd(
         help="Injection to measure (repeatable; default: the shallow catalogue).")] = None,
     baseline: Annotated[bool, typer.Option(
         help="Also run the campaigns without injection (they must find nothing).")] = True,
+    no_inject: Annotated[bool, typer.Option(
+        "--no-inject", help="Only the campaigns without injection: how fast the kernel's own "
+        "divergence is found (a regression of a patched --kernel).")] = False,
     json_out: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
     = False,
     db: Annotated[str | None, typer.Option(
@@ -148,6 +151,8 @@ def detect_cmd(
     Example: mmfuzz bench detect --runs 5 --time 60 --inject populate-needs-lock
 
     Example: mmfuzz bench detect --runs 3 --search programs --search bytes --search random
+
+    Example: mmfuzz bench detect --no-inject --runs 3 --time 600 --kernel uml:linux/linux
     """
     searches = search or [DEFAULTS.search]
     with user_errors():
@@ -156,7 +161,12 @@ def detect_cmd(
         target = kernel_of(kernel, guest_mem)
         if deep and inject:
             raise fail("--deep and --inject do not go together (--deep picks the injections)")
-        names = inject or sorted(n for n, c in CATALOGUE.items() if c.deep == deep)
+        if no_inject and (inject or deep or not baseline):
+            given = "--inject" if inject else "--deep" if deep else "--no-baseline"
+            raise fail(f"--no-inject and {given} do not go together (--no-inject runs only "
+                       "the campaigns without injection)")
+        names = [] if no_inject else inject or sorted(
+            n for n, c in CATALOGUE.items() if c.deep == deep)
         for name in names:
             load(name)  # fail early on a bad name or plug-in
         url = db or f"sqlite:///{tempfile.mkdtemp(prefix='mmfuzz-detect-')}/detect.sqlite"
