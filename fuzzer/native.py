@@ -137,15 +137,20 @@ def up_to_date() -> bool:
 
 
 def build() -> None:
-    """Compile MODULES in place (mypyc's C and objects go to build/); write the stamp."""
+    """Compile MODULES beside their sources (mypyc's C and objects go to build/); write the
+    stamp."""
     from mypyc.build import mypycify  # the dev dependencies' mypy ships mypyc
     from setuptools import setup  # type: ignore[import-untyped]
 
     os.chdir(ROOT.parent)
     STAMP.unlink(missing_ok=True)
     paths = [str(p.relative_to(ROOT.parent)) for p in sources()]
-    setup(name="mmfuzz-compiled", script_args=["--quiet", "build_ext", "--inplace"],
+    out = Path("build/native")
+    setup(name="mmfuzz-compiled", script_args=["--quiet", "build_ext", "--build-lib", str(out)],
           ext_modules=mypycify(paths, group_name=GROUP, opt_level="3"))
+    # Renamed into place, never rewritten: a running process keeps the files it mapped.
+    for lib in out.rglob("*.so"):
+        os.replace(lib, lib.relative_to(out))
     STAMP.write_text(digest() + "\n")
 
 
