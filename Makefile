@@ -13,8 +13,11 @@ $(BIN)/mmfuzz: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
+# The executor, and the hot pure modules compiled with mypyc (fuzzer/native.py; rebuilt
+# only when their sources changed; MMFUZZ_PURE=1 runs the interpreted ones instead).
 setup: $(BIN)/mmfuzz
 	$(BIN)/python -m fuzzer.executor
+	$(BIN)/python -c 'import fuzzer.native; fuzzer.native.main()'
 
 run: setup
 	$(BIN)/mmfuzz run --time $(TIME) --db $(DB)
@@ -35,3 +38,5 @@ lint: setup
 
 clean:
 	rm -rf $(VENV) build *.egg-info fuzzer/executor/mmfuzz-executor fuzzer/executor/mmfuzz-ceiling
+	find fuzzer -name '*.so' -delete
+	rm -f fuzzer/compiled.stamp

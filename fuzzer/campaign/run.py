@@ -40,6 +40,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
+from fuzzer import native
 from fuzzer.campaign import fleet
 from fuzzer.campaign.cpus import Placement, parse_cpus, place
 from fuzzer.campaign.fleet import Slot
@@ -351,6 +352,8 @@ class _Campaign:
         module = ("fuzzer.campaign.worker" if opts.kernel == "host"
                   else "fuzzer.campaign.guest_worker")
         env = {**os.environ, "TMPDIR": str(artifacts)}  # whatever else it writes: there too
+        if opts.feedback != "semantic":  # Atheris instruments the interpreted model only
+            env[native.PURE_ENV] = "1"
         # The CPU locks live while a worker does.
         fleet.start(slot, fleet.python_module(module, job.to_json()), env, self.placement.fds)
         assert slot.fd is not None and slot.proc is not None

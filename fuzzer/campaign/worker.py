@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 import atheris
 
+from fuzzer import native
 from fuzzer.campaign.channel import Emit, emitter
 from fuzzer.campaign.options import Job
 from fuzzer.prog import Program
@@ -42,6 +43,7 @@ def run(
     # callers import at their top imports them. With semantic feedback alone they
     # are not instrumented: libFuzzer counts the features the harness reports.
     if job.options.feedback != "semantic":
+        native.require_pure()  # mypyc's modules are C: nothing to instrument
         with atheris.instrument_imports(include=["fuzzer.model", "fuzzer.prog.generate"]):
             import fuzzer.model
             import fuzzer.prog.generate  # noqa: F401

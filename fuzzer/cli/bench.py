@@ -10,6 +10,7 @@ from typing import Annotated
 
 import typer
 
+from fuzzer import native
 from fuzzer.campaign import coverage
 from fuzzer.campaign.bench import Detection, Throughput, corpus_coverage, detect, throughput
 from fuzzer.campaign.ceiling import Ceiling, run_ceiling
@@ -69,6 +70,7 @@ def _throughput(target: Kernel, programs: int, seed: int, cpu: int) -> None:
         supervisor = Supervisor(executor_path(), cpu=cpu)  # closed after the breakdown
         r = throughput(supervisor, programs, seed, ran)
         out.print(f"kernel: host ({os.uname().release}), CPU {cpu}", markup=False)
+        out.print(f"model, parser and oracle: {native.describe()}", markup=False)
     else:
         figures, ready = throughput_in_guest(target, programs, seed)
         r = Throughput(**{k: v for k, v in figures.items()})  # type: ignore[arg-type]

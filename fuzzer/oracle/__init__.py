@@ -1,6 +1,7 @@
 """The oracle: model prediction against kernel observation, and divergence titles (pure)."""
 
-from fuzzer.oracle.compare import KINDS, Divergence, compare, signal_text, value_text
+from fuzzer.oracle.compare import KINDS, compare, signal_text, value_text
+from fuzzer.oracle.divergence import Divergence
 from fuzzer.oracle.kind import PRECEDENCE, DivergenceKind
 from fuzzer.oracle.primary import by_primary, primary_first
 from fuzzer.oracle.title import call_feature

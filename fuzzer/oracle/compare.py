@@ -9,12 +9,12 @@ VMAs (docs/SEMANTICS.md §12, invariants 1-4, 10, 13). Each difference becomes a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from itertools import pairwise
 
 from fuzzer.model import OUTSIDE, Prediction, State
 from fuzzer.model.pages import NEW_PID, TASK_SIZE, mapcounts
 from fuzzer.model.state import RestVma
+from fuzzer.oracle.divergence import Divergence
 from fuzzer.oracle.kind import PRECEDENCE, DivergenceKind
 from fuzzer.oracle.title import call_feature, result_text
 from fuzzer.oracle.views import (
@@ -38,15 +38,6 @@ PSS_SHIFT = 12  # fs/proc/task_mmu.c: Pss is summed in 1/4096 byte
 # The kinds check() finds (and the C exporter knows); kernel-crash is a guest's, not theirs.
 KINDS = tuple(k for k in DivergenceKind if k is not K.KERNEL_CRASH)
 _RANK = {kind: i for i, kind in enumerate(PRECEDENCE)}
-
-
-@dataclass(frozen=True, slots=True)
-class Divergence:
-    kind: DivergenceKind
-    title: str  # the bucket key: stable and readable
-    step: int
-    expected: str
-    observed: str
 
 
 # One difference before it is titled: (kind, what happened, expected, observed).

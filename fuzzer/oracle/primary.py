@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from fuzzer.oracle.compare import Divergence
+from fuzzer.oracle.divergence import Divergence
 from fuzzer.oracle.kind import PRECEDENCE
 
 RANK = {kind: i for i, kind in enumerate(PRECEDENCE)}

@@ -69,14 +69,57 @@ _VMA = re.compile(
 
 
 def parse_smaps(text: str) -> tuple[Vma, ...]:
-    vmas = tuple(
-        Vma(int(start, 16), int(end, 16), perms, int(inode), name, int(rss) * 1024,
-            int(pss) * 1024, int(locked) * 1024, _flag_set(flags))
-        for start, end, perms, inode, name, rss, pss, locked, flags in _VMA.findall(text)
-    )
+    """Every VMA of an smaps text. Most of them are the same text at every step (the
+    executor's own, an arena VMA nothing touched): each VMA's text is looked up
+    first, and only a VMA not seen before goes through the regular expression."""
+    # "VmFlags: " ends each VMA's text: piece k holds the rest of VMA k-1's flags
+    # line, then VMA k up to its VmFlags (the last piece: the last flags line alone).
+    pieces = text.split("\nVmFlags: ")
+    vmas: list[Vma] = []
+    for k in range(len(pieces) - 1):
+        body = pieces[k]
+        if k:
+            body = body[body.find("\n") + 1 :]  # after the previous VMA's flags
+        after = pieces[k + 1]
+        end = after.find("\n")
+        record = body + "\nVmFlags: " + (after if end < 0 else after[:end])
+        vma = _SEEN.get(record)
+        if vma is None:
+            vma = _parse_one(record)
+            if len(_SEEN) >= _SEEN_MAX:
+                _SEEN.clear()
+            _SEEN[record] = vma
+        vmas.append(vma)
+    if len(vmas) != text.count("VmFlags:"):
+        raise ValueError("smaps: a VMA lacks Rss, Pss, Locked or VmFlags")
+    return tuple(vmas)
+
+
+_SEEN: dict[str, Vma] = {}  # one VMA's smaps text -> its Vma
+_SEEN_MAX = 4096
+
+
+def _parse_one(record: str) -> Vma:
+    """One VMA's smaps text, from its header to its VmFlags line."""
+    found = _VMA.findall(record)
+    if len(found) != 1:
+        raise ValueError("smaps: a VMA lacks Rss, Pss, Locked or VmFlags")
+    return _vma(found[0])
+
+
+def parse_smaps_whole(text: str) -> tuple[Vma, ...]:
+    """parse_smaps in one pass of the regular expression over the whole text, no
+    lookups (the reference the tests hold parse_smaps to)."""
+    vmas = tuple(_vma(fields) for fields in _VMA.findall(text))
     if len(vmas) != text.count("VmFlags:"):
         raise ValueError("smaps: a VMA lacks Rss, Pss, Locked or VmFlags")
     return vmas
+
+
+def _vma(fields: tuple[str, ...]) -> Vma:
+    start, end, perms, inode, name, rss, pss, locked, flags = fields
+    return Vma(int(start, 16), int(end, 16), perms, int(inode), name, int(rss) * 1024,
+               int(pss) * 1024, int(locked) * 1024, _flag_set(flags))
 
 
 @functools.lru_cache(maxsize=1024)
