@@ -69,17 +69,19 @@ MAX_GENERATED_CALLS = 24
 
 def _may_map(call: Call, shadow: list[int]) -> bool:
     """Whether an mmap is likely to map at its address (a known type, an aligned
-    offset, anonymous or with a descriptor; FIXED, or a hint whose pages are
-    free, which the kernel then takes as it is): the shadow's guess."""
+    offset, anonymous or with a descriptor; FIXED, or FIXED_NOREPLACE or a hint
+    on free pages, which the kernel then takes as it is): the shadow's guess."""
     flags, off, fd = call.arg("flags"), call.arg("off"), call.arg("fd")
     if not (flags & 0xF in (MAP_PRIVATE, MAP_SHARED) and off % PAGE == 0 and (
             bool(flags & MAP_ANONYMOUS) or fd >= 0)):
         return False
-    if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE):
-        return True
     addr, length = call.arg("addr"), call.arg("len")
-    pages = range(addr // PAGE, page_up(addr + length) // PAGE)
-    return pages.stop <= ARENA_PAGES and not any(shadow[i] for i in pages)
+    pages = range(addr // PAGE, min(page_up(addr + length) // PAGE, ARENA_PAGES))
+    if flags & MAP_FIXED_NOREPLACE:
+        return not any(shadow[i] for i in pages)  # else EEXIST
+    if flags & MAP_FIXED:
+        return True
+    return page_up(addr + length) <= ARENA_SIZE and not any(shadow[i] for i in pages)
 
 
 @dataclass(slots=True)
@@ -218,13 +220,16 @@ class Generator:
         elif flags & MREMAP_MAYMOVE:
             self._set(view, old_pages, 0)  # moved out of the arena
 
-    def page(self, near_mapped: int = 88) -> int:
+    def page(self, near_mapped: int = 88, edge: int = 4) -> int:
         """A page index: usually (near_mapped %) in a mapping the program made (often
-        its first page), sometimes just before or after one; else any page."""
+        its first page), sometimes (edge % each) just before or after one; else any
+        page. (Before or after a mapping, a range call mostly meets a hole; an mmap
+        there makes a neighbour, which may merge.)"""
         mapped = self.mapped()
         if mapped and chance(self.src, near_mapped):
             i = mapped[self.src.ConsumeIntInRange(0, len(mapped) - 1)]
-            match pick(self.src, [(48, "inside"), (38, "start"), (7, "before"), (7, "after")]):
+            match pick(self.src, [(57 - edge, "inside"), (43 - edge, "start"),
+                                  (edge, "before"), (edge, "after")]):
                 case "inside":
                     return i
                 case "start":
@@ -241,8 +246,8 @@ class Generator:
             page -= 1
         return page
 
-    def addr(self, subpage: int, near_mapped: int = 88) -> int:
-        base = min(self.page(near_mapped), ARENA_PAGES - 1) * PAGE
+    def addr(self, subpage: int, near_mapped: int = 88, edge: int = 4) -> int:
+        base = min(self.page(near_mapped, edge), ARENA_PAGES - 1) * PAGE
         if chance(self.src, subpage):
             base += self.src.ConsumeIntInRange(1, PAGE - 1)
         return base
@@ -326,14 +331,14 @@ class Generator:
                 return Call(name, (addr, self.span(addr)))
 
     def span(self, addr: int) -> int:
-        """A length for a call on a range: mostly (80 %) one that ends inside the
+        """A length for a call on a range: mostly (85 %) one that ends inside the
         mapping the range starts in or at its end, or at the end of the mapped pages
         that follow it (a few a page past), else any length. A random length mostly
         runs into a hole, and then mlock, mprotect and madvise stop at ENOMEM before
         the semantics behind it are reached."""
         page = addr // PAGE
         run = self.mapped_run(page)
-        if run and chance(self.src, 80):
+        if run and chance(self.src, 85):
             vma = self.vma_run(page)
             match pick(self.src, [(38, "in"), (32, "end"), (20, "run"), (10, "past")]):
                 case "in":
@@ -381,7 +386,7 @@ class Generator:
             new_len = old_len
         elif run and free and not flags & MREMAP_MAYMOVE and chance(self.src, 70):
             # In place: the range ends its mapping and grows into the free pages after.
-            old_len = run * PAGE
+            old_len = (old // PAGE + run) * PAGE - old
             new_len = old_len + self.src.ConsumeIntInRange(1, min(free, 4)) * PAGE
         elif old_len < WRAP_MIN and old_len // PAGE < room and chance(self.src, 60):
             new_len = self.src.ConsumeIntInRange(old_len // PAGE + 1, min(room, old_len // PAGE
@@ -418,7 +423,7 @@ class Generator:
         return near if clear else 0
 
     def mmap(self) -> Call:
-        addr = self.addr(3)
+        addr = self.addr(3, edge=10)
         length = self.length(addr)
         if self.fds and chance(self.src, 55):
             return self.file_mmap(addr, length)
