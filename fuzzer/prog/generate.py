@@ -5,11 +5,22 @@ Atheris can mutate bytes freely. The source is anything with the
 FuzzedDataProvider methods used here (`choices.py`, with the weights of every
 choice): `atheris.FuzzedDataProvider` in a campaign, `ByteSource` in tests.
 
-Arguments lean towards interesting states: most addresses land on pages the
-program already mapped (a rough shadow of the arena is kept for that; the
-model is not consulted, so `prog` stays below `model`), lengths straddle
-mapping edges, and a few carry sub-page offsets, wrapping lengths or unknown
-flag bits to reach the error paths.
+Arguments lean towards interesting states, from a rough view of what each
+process mapped (`View`: per page, which mapping; its memfds; followed through
+mmap, munmap, mremap, fork and exit, and split where a range call may split a
+mapping; the model is not consulted, so `prog` stays below `model`):
+
+- a call on a mapping, in a process with nothing mapped, is mostly an mmap
+  instead (ftruncate and close with no memfd open: a memfd_create);
+- most addresses are a mapping's first page or inside one, a few just before
+  or after one; most lengths end inside the mapping, at its end or at the end
+  of the mapped pages after it (so most mm calls succeed: a random range mostly
+  meets a hole, ENOMEM, before the semantics behind it);
+- mremap mostly keeps DONTUNMAP's size, moves FIXED to free pages and grows in
+  place into free pages;
+- a controlled share stays invalid to keep every error path reached: random
+  pages and lengths, ranges a page past the mapped ones, sub-page offsets,
+  wrapping lengths, unknown flag bits (`choices.py`).
 """
 
 from __future__ import annotations
