@@ -165,3 +165,23 @@ fork()
 p1: mlock(@0, 2p)
 touch(@1, read)
 """
+
+
+def test_a_range_changes_its_address_and_length_together() -> None:
+    """A change to a range's address or length mostly gives both anew, as the
+    generator chooses them together, so the new range mostly stays in the mapping
+    (a new address with the old length would often run past its end)."""
+    text = """\
+mmap(@0, 8p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
+mlock(@5, 3p)
+"""
+    original = parse(text).calls
+    changed = [m.calls[1] for m in _mutants(text, 600)
+               if len(m) == 2 and m.calls[0] == original[0] and m.calls[1].name == "mlock"
+               and m.calls[1] != original[1]]
+    both = [c for c in changed if all(a != b for a, b in zip(c.args, original[1].args,
+                                                             strict=True))]
+    inside = [c for c in changed if c.args[0] + c.args[1] <= 8 * 4096]
+    assert len(changed) > 50
+    assert len(both) > 0.3 * len(changed) and len(inside) > 0.6 * len(changed), \
+        (len(changed), len(both), len(inside))

@@ -5,17 +5,28 @@ Atheris can mutate bytes freely. The source is anything with the
 FuzzedDataProvider methods used here (`choices.py`, with the weights of every
 choice): `atheris.FuzzedDataProvider` in a campaign, `ByteSource` in tests.
 
-Arguments lean towards interesting states: most addresses land on pages the
-program already mapped (a rough shadow of the arena is kept for that; the
-model is not consulted, so `prog` stays below `model`), lengths straddle
-mapping edges, and a few carry sub-page offsets, wrapping lengths or unknown
-flag bits to reach the error paths.
+Arguments lean towards interesting states, from a rough view of what each
+process mapped (`View`: per page, which mapping; its memfds; followed through
+mmap, munmap, mremap, fork and exit, and split where a range call may split a
+mapping; the model is not consulted, so `prog` stays below `model`):
+
+- a call on a mapping, in a process with nothing mapped, is mostly an mmap
+  instead (ftruncate and close with no memfd open: a memfd_create);
+- most addresses are a mapping's first page or inside one, a few just before
+  or after one; most lengths end inside the mapping, at its end or at the end
+  of the mapped pages after it (so most mm calls succeed: a random range mostly
+  meets a hole, ENOMEM, before the semantics behind it);
+- mremap mostly keeps DONTUNMAP's size, moves FIXED to free pages and grows in
+  place into free pages;
+- a controlled share stays invalid to keep every error path reached: random
+  pages and lengths, ranges a page past the mapped ones, sub-page offsets,
+  wrapping lengths, unknown flag bits (`choices.py`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 
 from fuzzer.prog.choices import (
     CALLS,
@@ -56,6 +67,9 @@ from fuzzer.prog.syscalls import (
     MAP_FIXED_NOREPLACE,
     MAP_PRIVATE,
     MAP_SHARED,
+    MREMAP_DONTUNMAP,
+    MREMAP_FIXED,
+    MREMAP_MAYMOVE,
     PAGE,
     U64,
 )
@@ -64,57 +78,187 @@ __all__ = ["MAX_GENERATED_CALLS", "ByteSource", "Source", "generate"]
 MAX_GENERATED_CALLS = 24
 
 
-def _may_map(call: Call) -> bool:
-    """Whether an mmap is likely to map at its address (FIXED, a known type, an
-    aligned offset, anonymous or with a descriptor): the shadow's guess."""
+def _may_map(call: Call, shadow: list[int]) -> bool:
+    """Whether an mmap is likely to map at its address (a known type, an aligned
+    offset, anonymous or with a descriptor; FIXED, or FIXED_NOREPLACE or a hint
+    on free pages, which the kernel then takes as it is): the shadow's guess."""
     flags, off, fd = call.arg("flags"), call.arg("off"), call.arg("fd")
-    return bool(flags & (MAP_FIXED | MAP_FIXED_NOREPLACE)) and flags & 0xF in (
-        MAP_PRIVATE, MAP_SHARED) and off % PAGE == 0 and (
-        bool(flags & MAP_ANONYMOUS) or fd >= 0)
+    if not (flags & 0xF in (MAP_PRIVATE, MAP_SHARED) and off % PAGE == 0 and (
+            bool(flags & MAP_ANONYMOUS) or fd >= 0)):
+        return False
+    addr, length = call.arg("addr"), call.arg("len")
+    pages = range(addr // PAGE, min(page_up(addr + length) // PAGE, ARENA_PAGES))
+    if flags & MAP_FIXED_NOREPLACE:
+        return not any(shadow[i] for i in pages)  # else EEXIST
+    if flags & MAP_FIXED:
+        return True
+    return page_up(addr + length) <= ARENA_SIZE and not any(shadow[i] for i in pages)
+
+
+@dataclass(slots=True)
+class View:
+    """One process as the generator guesses it: per arena page the mapping it is
+    part of (0: unmapped; a new number for every mmap, and for the part of a
+    mapping a range call may have split off), and its open memfds."""
+
+    pages: list[int] = field(default_factory=lambda: [0] * ARENA_PAGES)
+    fds: list[int] = field(default_factory=list)
+
+    def copy(self) -> View:
+        return View(list(self.pages), list(self.fds))
+
+
+KNOWN_MREMAP = MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP
+# Calls that act on a mapping: with nothing mapped, mostly an mmap comes instead.
+NEEDS_MAPPING = frozenset({"touch", "mlock", "mlock2", "munlock", "mprotect", "madvise",
+                           "mremap", "mseal", "munmap"})
+NEEDS_FD = frozenset({"ftruncate", "close"})  # ... and with no memfd open, a memfd_create
+# Range calls that may split a mapping where their range starts or ends.
+SPLITS = frozenset({"mprotect", "mlock", "mlock2", "munlock", "madvise", "mseal"})
 
 
 class Generator:
-    """Decodes calls from a Source, keeping a rough shadow of what the program mapped."""
+    """Decodes calls from a Source, keeping a rough shadow of what each process mapped."""
 
     def __init__(
         self, src: Source, calls: frozenset[str] | None, covers: Callable[[Call], bool] | None
     ) -> None:
         self.src = src
         self.calls = [(w, n) for w, n in CALLS if calls is None or n in calls]
+        self.allowed = {n for _, n in self.calls}
         self.covers = covers
-        self.shadow = [False] * ARENA_PAGES  # roughly: which pages are mapped
-        self.fds: list[int] = []  # roughly: which descriptors are open (memfds)
+        self.views = {0: View()}  # per live process: roughly what it mapped and opened
+        self.proc = 0  # the process whose view the next call's arguments come from
+        self.forks = 0
+        self.next_id = 1  # the number the next mapping gets in a view
         self.size = 0  # the size the last ftruncate gave (to grow or shrink from)
         self.pending: list[Call] = []  # calls that come next whatever the bytes say
+
+    @property
+    def shadow(self) -> list[int]:
+        """The pages of the current process: 0, or the number of their mapping."""
+        return self._view().pages
+
+    @property
+    def fds(self) -> list[int]:
+        """The current process's open memfds (roughly)."""
+        return self._view().fds
+
+    def _view(self) -> View:
+        return self.views.setdefault(self.proc, View())
 
     def mapped(self) -> list[int]:
         return [i for i, m in enumerate(self.shadow) if m]
 
-    def track(self, call: Call) -> None:
-        if call.name == "memfd_create":
-            self.fds.append(min(set(range(len(self.fds) + 1)) - set(self.fds)))
-        elif call.name == "close" and call.args[0] in self.fds:
-            self.fds.remove(call.args[0])
-        if call.name not in ("mmap", "munmap"):
-            return
-        addr, length = call.args[0], call.args[1]
-        if addr % PAGE or length == 0 or length >= WRAP_MIN:
-            return
-        if call.name == "mmap" and not _may_map(call):
-            return
-        for i in range(addr // PAGE, min(page_up(addr + length) // PAGE, ARENA_PAGES)):
-            self.shadow[i] = call.name == "mmap"
+    def _new_id(self) -> int:
+        self.next_id += 1
+        return self.next_id - 1
 
-    def page(self, near_mapped: int = 75) -> int:
-        """A page index: usually (near_mapped %) one the program mapped, or a mapping's edge."""
+    def track(self, call: Call) -> None:
+        """Update the view of the process that makes `call` with what it likely does."""
+        if call.name == "fork":
+            self.forks += 1
+            self.views[self.forks] = self.views.setdefault(call.proc, View()).copy()
+            return
+        if call.name == "exit":
+            self.views.pop(call.proc, None)
+            return
+        view = self.views.setdefault(call.proc, View())
+        if call.name == "memfd_create":
+            view.fds.append(min(set(range(len(view.fds) + 1)) - set(view.fds)))
+        elif call.name == "close" and call.args[0] in view.fds:
+            view.fds.remove(call.args[0])
+        elif call.name == "mremap":
+            self._track_mremap(view, call)
+        elif call.name in ("mmap", "munmap") or call.name in SPLITS:
+            addr, length = call.args[0], call.args[1]
+            if length == 0 or length >= WRAP_MIN:
+                return
+            if call.name in ("mlock", "mlock2", "munlock"):  # rounded, not refused
+                length += addr % PAGE
+                addr -= addr % PAGE
+            if addr % PAGE:
+                return
+            pages = range(addr // PAGE, min(page_up(addr + length) // PAGE, ARENA_PAGES))
+            if call.name == "mmap":
+                if _may_map(call, view.pages):
+                    self._set(view, pages, self._new_id())
+            elif call.name == "munmap":
+                self._set(view, pages, 0)
+            else:
+                self._split(view, pages)
+
+    def _set(self, view: View, pages: range, value: int) -> None:
+        for i in pages:
+            view.pages[i] = value
+
+    def _split(self, view: View, pages: range) -> None:
+        """The mapped pages of `pages` become mappings of their own (one per mapping
+        they were part of): a range call may split a mapping at its range's ends."""
+        renamed: dict[int, int] = {}
+        for i in pages:
+            if view.pages[i]:
+                view.pages[i] = renamed.setdefault(view.pages[i], self._new_id())
+
+    def _track_mremap(self, view: View, call: Call) -> None:
+        """Roughly what a successful mremap did: the kept range moves (FIXED: to
+        `new`; else, when it cannot grow in place, out of the arena), a shrink
+        unmaps the tail, DONTUNMAP leaves the old range mapped."""
+        old, old_len, new_len, flags, new = call.args
+        if old % PAGE or new % PAGE or not view.pages[min(old // PAGE, ARENA_PAGES - 1)] or \
+                max(old_len, new_len) >= WRAP_MIN or not new_len or flags & ~KNOWN_MREMAP:
+            return
+        old_pages = range(old // PAGE, min(page_up(old + old_len) // PAGE, ARENA_PAGES))
+        moves_to = bool(flags & (MREMAP_FIXED | MREMAP_DONTUNMAP))
+        if moves_to and not flags & MREMAP_MAYMOVE:
+            return  # EINVAL
+        new_pages = range(new // PAGE, min(page_up(new + new_len) // PAGE, ARENA_PAGES))
+        if moves_to:
+            if flags & MREMAP_DONTUNMAP and old_len != new_len:
+                return  # EINVAL
+            if not flags & MREMAP_FIXED and any(view.pages[i] for i in new_pages):
+                new_pages = range(0)  # a hint that is taken: moved out of the arena
+            if not flags & MREMAP_DONTUNMAP:
+                self._set(view, old_pages, 0)
+            self._set(view, new_pages, self._new_id())
+            return
+        if new_len <= old_len:
+            self._set(view, range(page_up(old + new_len) // PAGE, old_pages.stop), 0)
+            return
+        grown = range(old_pages.stop, min(page_up(old + new_len) // PAGE, ARENA_PAGES))
+        if not any(view.pages[i] for i in grown) and grown.stop * PAGE == page_up(old + new_len):
+            self._set(view, grown, view.pages[old // PAGE])
+        elif flags & MREMAP_MAYMOVE:
+            self._set(view, old_pages, 0)  # moved out of the arena
+
+    def page(self, near_mapped: int = 88, edge: int = 4) -> int:
+        """A page index: usually (near_mapped %) in a mapping the program made (often
+        its first page), sometimes (edge % each) just before or after one; else any
+        page. (Before or after a mapping, a range call mostly meets a hole; an mmap
+        there makes a neighbour, which may merge.)"""
         mapped = self.mapped()
         if mapped and chance(self.src, near_mapped):
             i = mapped[self.src.ConsumeIntInRange(0, len(mapped) - 1)]
-            return max(0, i + pick(self.src, [(8, 0), (1, -1), (1, 1)]))
+            match pick(self.src, [(57 - edge, "inside"), (43 - edge, "start"),
+                                  (edge, "before"), (edge, "after")]):
+                case "inside":
+                    return i
+                case "start":
+                    return self.mapping_start(i)
+                case "before":
+                    return max(0, self.mapping_start(i) - 1)
+                case _:
+                    return min(ARENA_PAGES - 1, i + self.vma_run(i))
         return self.src.ConsumeIntInRange(0, ARENA_PAGES - 1)
 
-    def addr(self, subpage: int, near_mapped: int = 75) -> int:
-        base = min(self.page(near_mapped), ARENA_PAGES - 1) * PAGE
+    def mapping_start(self, page: int) -> int:
+        """The first page of the mapping `page` is in (by the shadow)."""
+        while page > 0 and self.shadow[page - 1] == self.shadow[page]:
+            page -= 1
+        return page
+
+    def addr(self, subpage: int, near_mapped: int = 88, edge: int = 4) -> int:
+        base = min(self.page(near_mapped, edge), ARENA_PAGES - 1) * PAGE
         if chance(self.src, subpage):
             base += self.src.ConsumeIntInRange(1, PAGE - 1)
         return base
@@ -139,7 +283,20 @@ class Generator:
     def call(self) -> Call:
         if self.pending:
             return self.pending.pop(0)
-        return self.named(pick(self.src, self.calls))
+        return self.named(self.instead(pick(self.src, self.calls)))
+
+    def instead(self, name: str) -> str:
+        """The call to make for `name`: mostly an mmap when the process has nothing
+        mapped and `name` acts on a mapping, a memfd_create when it has no memfd
+        open and `name` needs one (the rest reach the errors of a hole or a bad
+        descriptor, as before)."""
+        if name in NEEDS_MAPPING and "mmap" in self.allowed and not any(self.shadow) \
+                and chance(self.src, 85):
+            return "mmap"
+        if name in NEEDS_FD and "memfd_create" in self.allowed and not self.fds \
+                and chance(self.src, 85):
+            return "memfd_create"
+        return name
 
     def named(self, name: str) -> Call:
         """A call of `name`, its arguments chosen from the shadow of what is mapped."""
@@ -185,14 +342,25 @@ class Generator:
                 return Call(name, (addr, self.span(addr)))
 
     def span(self, addr: int) -> int:
-        """A length for a call on a range: often one that ends inside the mapping the
-        range starts in (or just past its end), else any length. A random length
-        mostly runs into a hole, and then mlock, mprotect and madvise stop at ENOMEM
-        before the semantics behind it are reached."""
-        run = self.mapped_run(addr // PAGE)
-        if run and chance(self.src, 60):
-            n = self.src.ConsumeIntInRange(1, run + (1 if chance(self.src, 15) else 0)) \
-                * PAGE - (addr % PAGE if chance(self.src, 90) else 0)
+        """A length for a call on a range: mostly (85 %) one that ends inside the
+        mapping the range starts in or at its end, or at the end of the mapped pages
+        that follow it (a few a page past), else any length. A random length mostly
+        runs into a hole, and then mlock, mprotect and madvise stop at ENOMEM before
+        the semantics behind it are reached."""
+        page = addr // PAGE
+        run = self.mapped_run(page)
+        if run and chance(self.src, 85):
+            vma = self.vma_run(page)
+            match pick(self.src, [(38, "in"), (32, "end"), (20, "run"), (10, "past")]):
+                case "in":
+                    pages = self.src.ConsumeIntInRange(1, vma)
+                case "end":
+                    pages = vma
+                case "run":
+                    pages = run
+                case _:
+                    pages = run + 1
+            n = pages * PAGE - (addr % PAGE if chance(self.src, 90) else 0)
             return min(n, ARENA_SIZE - addr)  # the arena's end bounds every range
         return self.length(addr)
 
@@ -203,29 +371,70 @@ class Generator:
             run += 1
         return run
 
+    def vma_run(self, page: int) -> int:
+        """How many pages of the mapping `page` is in follow it, itself included (0
+        if it is not mapped)."""
+        run, mapping = 0, self.shadow[page] if page < ARENA_PAGES else 0
+        while mapping and page + run < ARENA_PAGES and self.shadow[page + run] == mapping:
+            run += 1
+        return run
+
     def mremap(self) -> Call:
+        """Mostly a range inside one mapping, grown, moved to a free range (FIXED)
+        or kept the same size (DONTUNMAP): a random one is EFAULT (the range is not
+        one mapping) or EINVAL (DONTUNMAP resizing, FIXED overlapping) so often that
+        the paths behind the checks would rarely run."""
+        flags = pick(self.src, MREMAP_CHOICES)
         old = self.addr(3)
-        run = self.mapped_run(old // PAGE)
-        # Mostly a range inside one mapping, and mostly growth: a random range is
-        # EFAULT so often that the paths behind the checks would rarely run.
-        if run and chance(self.src, 70):
+        run = self.vma_run(old // PAGE)
+        if run and chance(self.src, 85):
             old_len = min(self.src.ConsumeIntInRange(1, run) * PAGE, ARENA_SIZE - old)
         else:
             old_len = self.length(old)
         room = (ARENA_SIZE - old) // PAGE
-        if old_len < WRAP_MIN and old_len // PAGE < room and chance(self.src, 60):
+        free = self.free_after(old // PAGE)
+        if flags & MREMAP_DONTUNMAP and chance(self.src, 85):
+            new_len = old_len
+        elif run and free and not flags & MREMAP_MAYMOVE and chance(self.src, 70):
+            # In place: the range ends its mapping and grows into the free pages after.
+            old_len = (old // PAGE + run) * PAGE - old
+            new_len = old_len + self.src.ConsumeIntInRange(1, min(free, 4)) * PAGE
+        elif old_len < WRAP_MIN and old_len // PAGE < room and chance(self.src, 60):
             new_len = self.src.ConsumeIntInRange(old_len // PAGE + 1, min(room, old_len // PAGE
                                                                            + 4)) * PAGE
         else:
             new_len = self.length(old)
         new = self.addr(2)
+        if flags & (MREMAP_FIXED | MREMAP_DONTUNMAP) and new_len < WRAP_MIN and \
+                chance(self.src, 85):
+            new = self.free_place(new_len, avoid=range(old, old + old_len), near=new)
         if new_len < WRAP_MIN:
             new = min(new, ARENA_SIZE - new_len)
             new -= new % PAGE if chance(self.src, 95) else 0
-        return Call("mremap", (old, old_len, new_len, pick(self.src, MREMAP_CHOICES), new))
+        return Call("mremap", (old, old_len, new_len, flags, new))
+
+    def free_after(self, page: int) -> int:
+        """How many free pages (by the shadow) follow the mapping `page` is in."""
+        end = page + self.vma_run(page)
+        free = 0
+        while end + free < ARENA_PAGES and not self.shadow[end + free]:
+            free += 1
+        return free
+
+    def free_place(self, length: int, avoid: range, near: int) -> int:
+        """An address for `length` bytes outside `avoid`: mostly one whose pages are
+        all free, else `near` if it stays clear of `avoid`, else the arena's start."""
+        pages = page_up(length) // PAGE
+        places = [i * PAGE for i in range(ARENA_PAGES - pages + 1)
+                  if not any(self.shadow[i:i + pages])
+                  and not (i * PAGE < avoid.stop and avoid.start < i * PAGE + length)]
+        if places and chance(self.src, 80):
+            return places[self.src.ConsumeIntInRange(0, len(places) - 1)]
+        clear = not (near < avoid.stop and avoid.start < near + length)
+        return near if clear else 0
 
     def mmap(self) -> Call:
-        addr = self.addr(3)
+        addr = self.addr(3, edge=10)
         length = self.length(addr)
         if self.fds and chance(self.src, 55):
             return self.file_mmap(addr, length)
@@ -309,6 +518,10 @@ class Generator:
         for _ in range(count):
             if calls and self.src.remaining_bytes() == 0:
                 break  # the bytes ran out: a shorter program, not a degenerate tail
+            # The process first: the call's arguments come from what it has mapped
+            # (a pending call stays with the process that made the call before it).
+            proc = last if self.pending and last in procs.live else self.process(procs, last)
+            self.proc = proc
             call = self.call()
             if self.covers is not None and not self.covers(call):
                 continue  # e.g. advice the model does not predict: leave it out
@@ -316,7 +529,6 @@ class Generator:
                 continue
             if call.name == "exit" and len(procs.live) < 2:
                 continue  # the last process never exits: the program would end
-            proc = self.process(procs, last)
             call = replace(call, proc=proc)
             try:
                 check_call(call)  # whatever the arguments, never a range past the arena

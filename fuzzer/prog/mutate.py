@@ -9,7 +9,8 @@ change to a program, as syzkaller's prog/mutation.go does, and `splice` joins tw
 - remove a call, or replace one with a new call;
 - change one argument of a call to what the generator would give that call at
   that point (an address on a mapping, a length that ends inside it, flags valid
-  for the call);
+  for the call), by the process that makes it; an address or a length mostly
+  changes with the other of its range;
 - add a fork() and move some of the calls after it into the new child;
 - splice: the head of one program and the tail of another.
 
@@ -23,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from fuzzer.prog.choices import Source, pick
+from fuzzer.prog.choices import Source, chance, pick
 from fuzzer.prog.generate import Generator
 from fuzzer.prog.program import (
     MAX_CALLS,
@@ -37,6 +38,10 @@ from fuzzer.prog.program import (
 
 Covers = Callable[[Call], bool] | None
 MUTATIONS = [(30, "insert"), (12, "remove"), (13, "replace"), (35, "argument"), (10, "fork")]
+# Of changes to a range's address or length, the share that changes both, as the
+# generator chooses them together (a length that ends in the mapping the new
+# address is in); alone, a new address with the old length often runs into a hole.
+RANGE_TOGETHER = 60
 TRIES = 8  # a mutation that breaks the rules (or changes nothing) is drawn again
 
 
@@ -89,7 +94,10 @@ def _shadow(program: Program, index: int, src: Source, calls: frozenset[str] | N
 
 
 def _new_call(gen: Generator, procs: Processes, last: int, covers: Covers,
-              name: str | None = None) -> Call | None:
+              name: str | None = None, proc: int | None = None) -> Call | None:
+    """A new call (of `name`, by `proc` if given), its arguments from what the
+    process that makes it has mapped."""
+    gen.proc = gen.process(procs, last) if proc is None else proc
     call = gen.named(name) if name else gen.call()
     gen.pending.clear()  # a follow-up call (a touch of a new file mapping) is not kept
     if covers is not None and not covers(call):
@@ -97,7 +105,7 @@ def _new_call(gen: Generator, procs: Processes, last: int, covers: Covers,
     if (call.name == "fork" and procs.forks + 1 >= MAX_PROCS) or (
             call.name == "exit" and len(procs.live) < 2):
         return None  # it would be dropped, and the calls after it renumbered for nothing
-    return replace(call, proc=gen.process(procs, last))
+    return replace(call, proc=gen.proc)
 
 
 def _insert(program: Program, src: Source, calls: frozenset[str] | None,
@@ -141,15 +149,27 @@ def _argument(program: Program, src: Source, calls: frozenset[str] | None,
     if not old.args:
         return None
     gen, procs, last = _shadow(program, i, src, calls, covers)
-    fresh = _new_call(gen, procs, last, covers, name=old.name)
+    fresh = _new_call(gen, procs, last, covers, name=old.name, proc=old.proc)
     if fresh is None:
         return None
     j = src.ConsumeIntInRange(0, len(old.args) - 1)
-    args = (*old.args[:j], fresh.args[j], *old.args[j + 1:])
+    together = _range_of(old, j)
+    if together and chance(src, RANGE_TOGETHER):
+        args = tuple(f if k in together else a
+                     for k, (a, f) in enumerate(zip(old.args, fresh.args, strict=True)))
+    else:
+        args = (*old.args[:j], fresh.args[j], *old.args[j + 1:])
     call = replace(old, args=args)
     if covers is not None and not covers(call):
         return None
     return _valid((*program.calls[:i], call, *program.calls[i + 1:]))
+
+
+def _range_of(call: Call, j: int) -> frozenset[int]:
+    """The positions of the arguments of every range argument `j` is part of (an
+    address and its length; for mremap's old address, both lengths and the new
+    address too); empty if it is part of none."""
+    return frozenset(k for r in call.syscall.ranges if j in r for k in r)
 
 
 def _fork(program: Program, src: Source, calls: frozenset[str] | None,
