@@ -14,6 +14,7 @@ from fuzzer.check import Report, check
 from fuzzer.executor import executor_path
 from fuzzer.prog import parse
 from fuzzer.trace import Supervisor
+from tests.uml import UML
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -22,15 +23,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                           "expected.txt) from what the code produces now, instead of comparing")
 
 
-UML = Path("/usr/bin/linux")  # Debian's user-mode-linux package
-
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Markers that follow from what a test uses: the real supervisor means the real
     kernel; a UML guest means the real kernel too, and a skip (with its reason, which
     -rs lists) where there is no UML kernel to boot."""
-    no_uml = None if os.access(UML, os.X_OK) else pytest.mark.skip(
-        reason=f"no User-Mode Linux kernel at {UML} (apt-get install user-mode-linux)")
+    no_uml = None if os.access(UML, os.X_OK) else pytest.mark.skip(reason=_UML_SKIP)
     for item in items:
         if {"supervisor", "run_text"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.kernel)
@@ -38,6 +36,18 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.kernel)
             if no_uml is not None:
                 item.add_marker(no_uml)
+
+
+_UML_SKIP = (f"no User-Mode Linux kernel at {UML} (apt-get install user-mode-linux, or set "
+             "MMFUZZ_UML to one built by `mmfuzz kernels build`)")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Say so, whatever the verbosity, when the UML tests did not run, and why."""
+    skipped = [r for r in terminalreporter.stats.get("skipped", [])
+               if _UML_SKIP in str(getattr(r, "longrepr", ""))]
+    if skipped:
+        terminalreporter.write_line(f"{len(skipped)} UML test(s) skipped: {_UML_SKIP}")
 
 
 @pytest.fixture
