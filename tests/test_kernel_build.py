@@ -27,6 +27,9 @@ from fuzzer.kernel.build import (
     needs_xstate_fix,
 )
 from fuzzer.kernel.diagnose import Host, diagnose
+from fuzzer.kernel.spec import Kernel, KernelError
+from fuzzer.kernel.uml import Guest
+from tests.uml import UML
 
 TREE = Path(__file__).parent / "fixtures" / "uml" / "xstate-6.1"  # the two files, from 6.1.192
 runner = CliRunner()
@@ -172,6 +175,8 @@ Checking PROT_EXEC mmap in /dev/shm...OK
      "outside"),
     ("[ 0.4] Kernel panic - not syncing: Out of memory and no killable processes...\n", AVX512,
      "the guest ran out of memory at boot: give it more with --guest-mem"),
+    ("[ 0.0] Kernel panic - not syncing: Failed to allocate 12845056 bytes for node 0 memory "
+     "map\n", AVX512, "the guest ran out of memory at boot: give it more with --guest-mem"),
     ("[ 0.5] VFS: Unable to mount root fs on unknown-block(0,0)\n[ 0.5] Kernel panic - not "
      "syncing: VFS: Unable to mount root fs on unknown-block(0,0)\n", AVX512,
      "the kernel cannot mount the host's root over hostfs: it needs CONFIG_HOSTFS=y "
@@ -232,3 +237,13 @@ def test_a_uml_path_that_is_no_program(tmp_path: Path) -> None:
     assert result.output.strip() == (f"mmfuzz: error: uml:{text}: cannot run it: Exec format "
                                      "error (a User-Mode Linux binary is built with `make "
                                      "ARCH=um linux`)")
+
+
+@pytest.mark.uml
+def test_a_guest_that_cannot_boot_says_why() -> None:
+    """A real guest with too little memory for its own memory map (--guest-mem stops at 64
+    MiB; the library does not): the one line names the cause and the fix."""
+    with pytest.raises(KernelError) as failed, Guest(Kernel(UML, mem_mb=20)):
+        pass
+    assert str(failed.value) == (f"uml:{UML}: the guest ran out of memory at boot: give it more "
+                                 "with --guest-mem")

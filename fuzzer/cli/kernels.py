@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import glob
+import signal
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -122,6 +123,10 @@ def build_cmd(
 
     Example: mmfuzz kernels build ../linux --patch fix.patch --name fix --out ./linux-fix
     """
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # the build's make and compilers are stopped with it
+
+    signal.signal(signal.SIGTERM, stop)
     with user_errors():
         built = build(src, patch or [], name, out_path, cache, jobs,
                       say=lambda line: err.print(f"mmfuzz: {line}", markup=False))

@@ -37,6 +37,8 @@ PATCHES = Path(__file__).with_name("patches")
 XSTATE_PATCH = PATCHES / "uml-host-xstate-size.patch"
 USER_OFFSETS = "arch/x86/um/user-offsets.c"
 REGISTERS = "arch/x86/um/os-Linux/registers.c"
+# No DWARF: a faster build and a binary a third the size (crash titles come from kallsyms).
+NO_DEBUG = ("DEBUG_INFO_DWARF_TOOLCHAIN_DEFAULT", "DEBUG_INFO_DWARF4", "DEBUG_INFO_DWARF5")
 STACK_ORDER = 3  # with the XSTATE patch: its register arrays sit at the bottom of the stack
 
 # Options the guests rely on, on top of defconfig (which has them all in 6.1): the
@@ -116,6 +118,7 @@ def source_key(src: Path, patches: Sequence[Path]) -> str:
     digest = hashlib.sha256()
     st = src.stat()
     digest.update(f"{src.resolve()}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+    digest.update(repr((CONFIGS, NO_DEBUG, STACK_ORDER)).encode())
     for p in (*patches, XSTATE_PATCH):
         digest.update(p.read_bytes() + b"\0")
     stem = TARBALL.sub("", src.name) or "linux"
@@ -197,9 +200,10 @@ def _prepare(src: Path, patches: Sequence[Path], tree: Path,
             say(f"applying {XSTATE_PATCH.name} (this tree fixes the host's XSTATE size "
                 "at build time)")
             apply_patch(part, XSTATE_PATCH, XSTATE_PATCH.name)
-        say("configuring (defconfig + " + ", ".join(CONFIGS) + ")")
+        say("configuring (defconfig + " + ", ".join(CONFIGS) + ", no debug info)")
         _step(["make", "ARCH=um", "defconfig"], part, "make ARCH=um defconfig failed")
         flags = [a for c in CONFIGS for a in ("--enable", c)]
+        flags += [a for c in NO_DEBUG for a in ("--disable", c)] + ["--enable", "DEBUG_INFO_NONE"]
         if fixed:
             flags += ["--set-val", "KERNEL_STACK_ORDER", str(STACK_ORDER)]
         _step(["scripts/config", "--file", ".config", *flags], part, "scripts/config failed")

@@ -47,8 +47,8 @@ _CAUSES: list[tuple[re.Pattern[str], object]] = [
      "the host does not let UML use ptrace here (a container or seccomp policy?): "
      "allow ptrace (e.g. podman/docker --cap-add SYS_PTRACE "
      "--security-opt seccomp=unconfined) or boot it outside"),
-    (re.compile(r"Out of memory|out of memory|Cannot allocate memory|physmem.*fail",
-                re.I),
+    (re.compile(r"Out of memory|Cannot allocate memory|Failed to allocate \d+ bytes|"
+                r"physmem.*fail", re.I),
      "the guest ran out of memory at boot: give it more with --guest-mem"),
     (re.compile(r"VFS: Unable to mount root fs|Cannot open root device|"
                 r"unknown-block.*hostfs|hostfs.*not.*supported", re.I),
