@@ -38,16 +38,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(no_uml)
 
 
+# Listed with its reason at the end of every run (addopts -rs in pyproject.toml).
 _UML_SKIP = (f"no User-Mode Linux kernel at {UML} (apt-get install user-mode-linux, or set "
              "MMFUZZ_UML to one built by `mmfuzz kernels build`)")
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Say so, whatever the verbosity, when the UML tests did not run, and why."""
-    skipped = [r for r in terminalreporter.stats.get("skipped", [])
-               if _UML_SKIP in str(getattr(r, "longrepr", ""))]
-    if skipped:
-        terminalreporter.write_line(f"{len(skipped)} UML test(s) skipped: {_UML_SKIP}")
 
 
 @pytest.fixture
