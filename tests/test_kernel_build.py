@@ -247,3 +247,11 @@ def test_a_guest_that_cannot_boot_says_why() -> None:
         pass
     assert str(failed.value) == (f"uml:{UML}: the guest ran out of memory at boot: give it more "
                                  "with --guest-mem")
+
+
+@pytest.mark.uml
+def test_kernels_boot_says_the_release_and_boot_time() -> None:
+    result = runner.invoke(app, ["kernels", "boot", f"uml:{UML}"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"uml:{UML}: booted 6.1.")
+    assert result.output.rstrip().endswith(" s")
