@@ -8,6 +8,7 @@ where Debian's cannot boot, and the UML tests then run on it.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from fuzzer.kernel.build import (
     check_name,
     missing_tools,
     needs_xstate_fix,
+    source_key,
 )
 from fuzzer.kernel.diagnose import Host, diagnose
 from fuzzer.kernel.spec import Kernel, KernelError
@@ -87,6 +89,17 @@ def test_a_patch_that_does_not_apply_is_named(tmp_path: Path) -> None:
     bad.write_text("--- a/mm/mprotect.c\n+++ b/mm/mprotect.c\n@@ -1,1 +1,1 @@\n-old\n+new\n")
     with pytest.raises(BuildError, match=r"^--patch fix.patch does not apply to this tree"):
         apply_patch(tree, bad, f"--patch {bad.name}")
+
+
+def test_a_tree_edited_since_gets_a_new_build_folder(tmp_path: Path) -> None:
+    tree = _tree(tmp_path)
+    key = source_key(tree, [])
+    assert key.startswith("linux-") and source_key(tree, []) == key
+    assert source_key(tree, [XSTATE_PATCH]) != key  # another series, another folder
+    registers = tree / REGISTERS
+    registers.write_text(registers.read_text() + "/* edited */\n")
+    os.utime(registers, ns=(registers.stat().st_atime_ns, registers.stat().st_mtime_ns + 10**9))
+    assert source_key(tree, []) != key
 
 
 # -- tools, cache, names ------------------------------------------------------

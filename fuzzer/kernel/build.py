@@ -19,6 +19,7 @@ work, each child process with a time budget.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -118,6 +119,8 @@ def source_key(src: Path, patches: Sequence[Path]) -> str:
     digest = hashlib.sha256()
     st = src.stat()
     digest.update(f"{src.resolve()}\0{st.st_size}\0{st.st_mtime_ns}\0".encode())
+    if src.is_dir():  # a tree changes inside: its newest file says when
+        digest.update(f"{_newest(src)}\0".encode())
     digest.update(repr((CONFIGS, NO_DEBUG, STACK_ORDER)).encode())
     for p in (*patches, XSTATE_PATCH):
         digest.update(p.read_bytes() + b"\0")
@@ -155,7 +158,9 @@ def build(src: Path, patches: Sequence[Path] = (), name: str = "mmfuzz",
     ready = tree / ".mmfuzz-prepared"
     if not ready.exists():
         fixed = _prepare(src, patches, tree, say)
-        ready.write_text("xstate-fix\n" if fixed else "as-is\n")
+        origin = " ".join(str(p.resolve()) for p in (src, *patches))
+        ready.write_text(("xstate-fix" if fixed else "as-is") + f"\n{origin}\n")
+        _drop_older(tree, origin)
     else:
         say(f"reusing the prepared tree {tree}")
     fixed = ready.read_text().startswith("xstate-fix")
@@ -218,6 +223,27 @@ def _prepare(src: Path, patches: Sequence[Path], tree: Path,
     finally:
         if part.exists():
             shutil.rmtree(part, ignore_errors=True)
+
+
+def _newest(tree: Path) -> int:
+    """The newest modification time (ns) of a file in a tree, .git aside."""
+    newest = 0
+    for folder, dirs, files in os.walk(tree):
+        dirs[:] = [d for d in dirs if d != ".git"]
+        for f in files:
+            with contextlib.suppress(OSError):
+                newest = max(newest, os.lstat(os.path.join(folder, f)).st_mtime_ns)
+    return newest
+
+
+def _drop_older(tree: Path, origin: str) -> None:
+    """Remove the build folders of earlier states of the same source and patch files (each
+    is gigabytes); other series from the same source stay."""
+    for other in tree.parent.iterdir():
+        marker = other / ".mmfuzz-prepared"
+        if other != tree and marker.is_file() and \
+                marker.read_text().splitlines()[1:2] == [origin]:
+            shutil.rmtree(other, ignore_errors=True)
 
 
 def apply_patch(tree: Path, patch: Path, label: str) -> None:
