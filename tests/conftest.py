@@ -14,6 +14,7 @@ from fuzzer.check import Report, check
 from fuzzer.executor import executor_path
 from fuzzer.prog import parse
 from fuzzer.trace import Supervisor
+from tests.uml import UML
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -22,7 +23,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                           "expected.txt) from what the code produces now, instead of comparing")
 
 
-UML = Path("/usr/bin/linux")  # Debian's user-mode-linux package
 # A 6.1 UML built with tests/fixtures/uml/mprotect-locked-no-cow.patch (LOCALVERSION=-nocow):
 # a real regression the `mprotect-locked-no-cow` injection emulates.
 NOCOW_UML = Path(os.environ.get("MMFUZZ_NOCOW_UML", "/var/tmp/umlbuild/linux-nocow"))
@@ -32,8 +32,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Markers that follow from what a test uses: the real supervisor means the real
     kernel; a UML guest means the real kernel too, and a skip (with its reason, which
     -rs lists) where there is no UML kernel to boot."""
-    no_uml = None if os.access(UML, os.X_OK) else pytest.mark.skip(
-        reason=f"no User-Mode Linux kernel at {UML} (apt-get install user-mode-linux)")
+    no_uml = None if os.access(UML, os.X_OK) else pytest.mark.skip(reason=_UML_SKIP)
     for item in items:
         if {"supervisor", "run_text"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.kernel)
@@ -50,6 +49,11 @@ def nocow_uml() -> Path:
         pytest.skip(f"no patched UML kernel at {NOCOW_UML} (build Linux 6.1 with ARCH=um and "
                     "tests/fixtures/uml/mprotect-locked-no-cow.patch, or set MMFUZZ_NOCOW_UML)")
     return NOCOW_UML
+
+
+# Listed with its reason at the end of every run (addopts -rs in pyproject.toml).
+_UML_SKIP = (f"no User-Mode Linux kernel at {UML} (apt-get install user-mode-linux, or set "
+             "MMFUZZ_UML to one built by `mmfuzz kernels build`)")
 
 
 @pytest.fixture

@@ -23,8 +23,8 @@ from fuzzer.kernel.console import find_crash, normalize
 from fuzzer.kernel.proxy import StoreProxy, serve
 from fuzzer.oracle import Divergence
 from fuzzer.store import OpCount, SampleContext, open_store
+from tests.uml import UML
 
-UML = Path("/usr/bin/linux")
 FIXTURES = Path(__file__).parent / "fixtures" / "uml"
 SEEDS = Path(__file__).parent.parent / "corpus" / "seeds"
 runner = CliRunner()

@@ -57,7 +57,7 @@ app.command("minimize")(reduce.minimize_cmd)
 app.command("repro")(reduce.repro_cmd)
 app.command("export")(reduce.export_cmd)
 app.command("variants")(variants.variants_cmd)
-app.command("kernels")(kernels.kernels_cmd)
+app.add_typer(kernels.app, name="kernels")
 app.command("report")(report.report_cmd)
 app.command("status")(status.status_cmd)
 

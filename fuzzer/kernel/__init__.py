@@ -13,6 +13,9 @@ console   the guest's console log: kernel crashes and their titles
 proxy     the Store the guest sees: every call travels over the channel
 session   one request to a fresh guest: probe, exec, check, repro, minimize, run, ...
 releases  the builds a database has seen, and what tells two of them apart
+build     building a UML kernel to test (`mmfuzz kernels build`), with the host fix
+diagnose  why a guest did not boot, from its console (pure), and xstate the host's
+          XSAVE area size it names
 
 What runs inside a guest (init.sh starts `python -m fuzzer.campaign.guest`) is
 above this package, with the checks and workers it runs: nothing here imports it.

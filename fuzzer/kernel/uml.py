@@ -14,6 +14,7 @@ build string (`uname -v`) and the features probed in it (what the model is told 
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import resource
 import shutil
@@ -29,12 +30,15 @@ from types import TracebackType
 from fuzzer.executor import executor_path
 from fuzzer.kernel.channel import Channel, ChannelClosed, ChannelTimeout
 from fuzzer.kernel.console import ConsoleLog, Crash, find_crash
+from fuzzer.kernel.diagnose import Host, diagnose
 from fuzzer.kernel.spec import Kernel, KernelError
+from fuzzer.kernel.xstate import host_xstate_size
 
 INIT = Path(__file__).with_name("init.sh")
 ROOT = Path(__file__).resolve().parents[2]  # the repository, at the same path in the guest
 BOOT_TIMEOUT = 120.0  # seconds from exec to the ready message (Python starts in ~1.5 s)
 HALT_GRACE = 10.0  # seconds a guest that finished gets to power itself off
+DYING = 5.0  # seconds a guest that closed its channel at boot gets to print its last words
 
 
 @dataclass(frozen=True)
@@ -98,6 +102,9 @@ class Guest:
                 cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                 pass_fds=(to_guest_r, from_guest_w), start_new_session=True, env=env,
                 cwd=self._tmp, preexec_fn=_no_core_dumps)
+        except OSError as e:
+            raise KernelError(f"{self.kernel}: cannot run it: {e.strerror} (a User-Mode Linux "
+                              "binary is built with `make ARCH=um linux`)") from None
         finally:
             os.close(to_guest_r)
             os.close(from_guest_w)
@@ -107,8 +114,7 @@ class Guest:
         try:
             msg = self.channel.recv(BOOT_TIMEOUT)
         except (ChannelClosed, ChannelTimeout) as e:
-            raise KernelError(f"{self.kernel}: the guest did not boot ({e}): "
-                              f"{self.last_console_line()}") from None
+            raise KernelError(self._boot_failure(e)) from None
         ready = msg.get("ready")
         if not isinstance(ready, dict):
             raise KernelError(f"{self.kernel}: the guest said {msg!r} instead of being ready")
@@ -118,6 +124,22 @@ class Guest:
                            time.monotonic() - start,
                            str(ready["build"]) if ready.get("build") else None)
         return self.ready
+
+    def _boot_failure(self, why: Exception) -> str:
+        """One line on a guest that did not boot: its cause and fix if the console shows a
+        known one (diagnose.py), else the console's last line."""
+        if isinstance(why, ChannelClosed) and self.proc is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.proc.wait(DYING)
+            if self.console is not None:
+                self.console.wait(1.0)
+        text = self.console.text() if self.console else ""
+        sources = sorted(glob.glob("/usr/src/linux-source-*.tar.xz"))
+        host = Host(host_xstate_size(), sources[-1] if sources else Host.source)
+        cause = diagnose(text, host)
+        if cause is not None:
+            return f"{self.kernel}: {cause}"
+        return f"{self.kernel}: the guest did not boot ({why}): {self.last_console_line()}"
 
     def send(self, message: dict[str, object]) -> None:
         assert self.channel is not None
