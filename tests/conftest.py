@@ -25,7 +25,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 # A 6.1 UML built with tests/fixtures/uml/mprotect-locked-no-cow.patch (LOCALVERSION=-nocow):
 # a real regression the `mprotect-locked-no-cow` injection emulates.
-NOCOW_UML = Path(os.environ.get("MMFUZZ_NOCOW_UML", "/var/tmp/umlbuild/linux-nocow"))
+# .ci/run builds it with `mmfuzz kernels build` into its cache (MMFUZZ_CACHE) when missing.
+NOCOW_UML = Path(os.environ.get("MMFUZZ_NOCOW_UML", os.path.join(
+    os.environ.get("MMFUZZ_CACHE", "/var/cache/mmfuzz"), "kernels", "linux-6.1-nocow")))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -46,8 +48,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
 def nocow_uml() -> Path:
     """The patched UML kernel's path, or a skip saying where it was looked for."""
     if not os.access(NOCOW_UML, os.X_OK):
-        pytest.skip(f"no patched UML kernel at {NOCOW_UML} (build Linux 6.1 with ARCH=um and "
-                    "tests/fixtures/uml/mprotect-locked-no-cow.patch, or set MMFUZZ_NOCOW_UML)")
+        pytest.skip(f"no patched UML kernel at {NOCOW_UML} (mmfuzz kernels build "
+                    "/usr/src/linux-source-6.1.tar.xz --patch tests/fixtures/uml/"
+                    f"mprotect-locked-no-cow.patch --name nocow --out {NOCOW_UML}, as .ci/run "
+                    "does, or set MMFUZZ_NOCOW_UML)")
     return NOCOW_UML
 
 
