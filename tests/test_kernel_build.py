@@ -1,5 +1,5 @@
 """Kernels built to test and guests that cannot boot: `mmfuzz kernels build`'s pure parts
-(what a tree needs, the XSTATE patch on a real 6.1 tree's files, tools, the cache,
+(what a tree needs, the XSTATE patch on real 6.1 and 6.12 trees' files, tools, the cache,
 names), the boot diagnosis as a table of consoles, and the CLI's one-line errors.
 
 Building a kernel takes minutes and is not part of the suite; .ci/run builds one
@@ -20,6 +20,8 @@ from fuzzer.kernel.build import (
     REGISTERS,
     USER_OFFSETS,
     XSTATE_PATCH,
+    XSTATE_PATCH_612,
+    XSTATE_PATCHES,
     BuildError,
     apply_patch,
     cache_dir,
@@ -27,6 +29,7 @@ from fuzzer.kernel.build import (
     missing_tools,
     needs_xstate_fix,
     source_key,
+    xstate_patch,
 )
 from fuzzer.kernel.diagnose import Host, diagnose
 from fuzzer.kernel.spec import Kernel, KernelError
@@ -34,12 +37,13 @@ from fuzzer.kernel.uml import Guest
 from tests.uml import UML
 
 TREE = Path(__file__).parent / "fixtures" / "uml" / "xstate-6.1"  # the two files, from 6.1.192
+TREE_612 = TREE.with_name("xstate-6.12")  # the same two, from 6.12.118
 runner = CliRunner()
 
 
-def _tree(tmp_path: Path) -> Path:
+def _tree(tmp_path: Path, src: Path = TREE) -> Path:
     tree = tmp_path / "linux"
-    shutil.copytree(TREE, tree)
+    shutil.copytree(src, tree)
     return tree
 
 
@@ -81,6 +85,33 @@ def test_the_xstate_patch_fixes_a_61_tree_once(tmp_path: Path) -> None:
     with pytest.raises(BuildError, match=r"^uml-host-xstate-size.patch does not apply"):
         apply_patch(tree, XSTATE_PATCH, XSTATE_PATCH.name)
     assert {p: p.read_text() for p in before} == before  # a patch that fails touches nothing
+
+
+@pytest.mark.parametrize(("src", "fix", "other"), [
+    (TREE, XSTATE_PATCH, XSTATE_PATCH_612),
+    (TREE_612, XSTATE_PATCH_612, XSTATE_PATCH),
+])
+def test_each_release_gets_the_form_of_the_fix_that_applies(tmp_path: Path, src: Path,
+                                                             fix: Path, other: Path) -> None:
+    tree = _tree(tmp_path, src)
+    assert _needs(tree)
+    assert xstate_patch((tree / REGISTERS).read_text()) == fix
+    with pytest.raises(BuildError, match=rf"^{other.name} does not apply"):
+        apply_patch(tree, other, other.name)  # 6.12 made have_xstate_support static
+    apply_patch(tree, fix, fix.name)
+    assert not _needs(tree)
+    registers = (tree / REGISTERS).read_text()
+    assert registers.count("iov.iov_len = host_fp_size;") == 2
+    assert "host_fp_size = iov.iov_len;" in registers
+    assert "DEFINE_LONGS(HOST_FP_SIZE, 12288);" in (tree / USER_OFFSETS).read_text()
+
+
+def test_both_forms_of_the_fix_make_the_same_change() -> None:
+    def added(p: Path) -> list[str]:
+        return [ln for ln in p.read_text().splitlines() if ln.startswith("+") and
+                not ln.startswith("+++")]
+    assert added(XSTATE_PATCH) == added(XSTATE_PATCH_612)
+    assert set(XSTATE_PATCHES) == {XSTATE_PATCH, XSTATE_PATCH_612}
 
 
 def test_a_patch_that_does_not_apply_is_named(tmp_path: Path) -> None:
@@ -229,7 +260,7 @@ def test_boot_diagnosis(console: str, host: Host, expected: str | None) -> None:
     (["kernels", "boot", "uml:/nonexistent/linux"],
      "mmfuzz: error: --kernel uml:/nonexistent/linux: /nonexistent/linux: no such file (build "
      "one with `make ARCH=um linux`, or install user-mode-linux for /usr/bin/linux)"),
-    (["kernels", "6.1.176"], "mmfuzz: error: give two releases to compare, or none to list them"),
+    (["kernels", "6.1.176"], "mmfuzz: error: give two builds to compare, or none to list them"),
 ])
 def test_cli_errors_are_one_line(args: list[str], message: str) -> None:
     result = runner.invoke(app, args)

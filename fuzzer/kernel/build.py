@@ -8,7 +8,9 @@ applied in order, then the host-compatibility fix when the tree needs it:
 UML trees that hard-code the size of the host's FP register block
 (HOST_FP_SIZE in arch/x86/um/user-offsets.c) cannot boot on CPUs whose XSAVE
 area is larger (AVX-512 with AMX: 11008 bytes), so patches/uml-host-xstate-
-size.patch makes the size the host's, read at boot, as upstream does. The
+size.patch makes the size the host's, read at boot, as upstream does (its
+6.12 form, uml-host-xstate-size-6.12.patch, where have_xstate_support became
+static: xstate_patch picks the one for a tree). The
 kernel is configured from `defconfig` plus what the guests and the model need
 (CONFIGS), built with `make ARCH=um linux` and copied out under its release.
 
@@ -35,7 +37,10 @@ from typing import IO, Any
 from fuzzer.kernel.spec import KernelError
 
 PATCHES = Path(__file__).with_name("patches")
-XSTATE_PATCH = PATCHES / "uml-host-xstate-size.patch"
+XSTATE_PATCH = PATCHES / "uml-host-xstate-size.patch"  # 6.1: have_xstate_support is global
+XSTATE_PATCH_612 = PATCHES / "uml-host-xstate-size-6.12.patch"  # 6.12: it is static
+XSTATE_PATCHES = (XSTATE_PATCH, XSTATE_PATCH_612)
+STATIC_XSTATE = re.compile(r"^static\s+int\s+have_xstate_support\s*;", re.M)
 USER_OFFSETS = "arch/x86/um/user-offsets.c"
 REGISTERS = "arch/x86/um/os-Linux/registers.c"
 # No DWARF: a faster build and a binary a third the size (crash titles come from kallsyms).
@@ -83,6 +88,12 @@ def needs_xstate_fix(user_offsets: str | None, registers: str | None) -> bool:
     return bool(HARD_CODED.search(user_offsets)) and "host_fp_size" not in registers
 
 
+def xstate_patch(registers: str) -> Path:
+    """The form of the XSTATE fix that applies to a tree needing it (the text of its
+    registers.c): the 6.12 one where have_xstate_support is static, else the 6.1 one."""
+    return XSTATE_PATCH_612 if STATIC_XSTATE.search(registers) else XSTATE_PATCH
+
+
 def missing_tools(src: Path, which: Callable[[str], str | None] = shutil.which) -> list[str]:
     """The Debian packages to install before building from `src` (none: all there)."""
     tools = dict(TOOLS)
@@ -122,7 +133,7 @@ def source_key(src: Path, patches: Sequence[Path]) -> str:
     if src.is_dir():  # a tree changes inside: its newest file says when
         digest.update(f"{_newest(src)}\0".encode())
     digest.update(repr((CONFIGS, NO_DEBUG, STACK_ORDER)).encode())
-    for p in (*patches, XSTATE_PATCH):
+    for p in (*patches, *XSTATE_PATCHES):
         digest.update(p.read_bytes() + b"\0")
     stem = TARBALL.sub("", src.name) or "linux"
     return f"{stem}-{digest.hexdigest()[:12]}"
@@ -202,9 +213,10 @@ def _prepare(src: Path, patches: Sequence[Path], tree: Path,
             apply_patch(part, p, f"--patch {p.name}")
         fixed = needs_xstate_fix(_read(part / USER_OFFSETS), _read(part / REGISTERS))
         if fixed:
-            say(f"applying {XSTATE_PATCH.name} (this tree fixes the host's XSTATE size "
+            fix = xstate_patch(_read(part / REGISTERS) or "")
+            say(f"applying {fix.name} (this tree fixes the host's XSTATE size "
                 "at build time)")
-            apply_patch(part, XSTATE_PATCH, XSTATE_PATCH.name)
+            apply_patch(part, fix, fix.name)
         say("configuring (defconfig + " + ", ".join(CONFIGS) + ", no debug info)")
         _step(["make", "ARCH=um", "defconfig"], part, "make ARCH=um defconfig failed")
         flags = [a for c in CONFIGS for a in ("--enable", c)]
