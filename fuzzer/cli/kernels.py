@@ -169,7 +169,8 @@ def boot_cmd(
             raise fail("kernels boot: give a User-Mode Linux kernel, uml:PATH")
         start = time.monotonic()
         release, _ = probe(target)
-        out.print(f"{target}: booted {release} in {time.monotonic() - start:.1f} s",
+        out.print(f"{target}: booted {release.release} ({release.build}) in "
+                  f"{time.monotonic() - start:.1f} s",
                   markup=False)
 
 
