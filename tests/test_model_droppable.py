@@ -57,6 +57,17 @@ ROWS = [
         munlockall()
         """, ["@0", "@2", "0", "@4", "@6", "0"],
         "@0 rw-p wf A; @2 rw-p A; @4-5 rw-p wf AA; @6 rw-p A", features=NEW),
+    # mlockall(MCL_CURRENT|MCL_ONFAULT) still runs mm_populate(0, TASK_SIZE): it skips the
+    # VM_LOCKONFAULT VMAs, and a droppable VMA, which mlock_fixup leaves unlocked, is not one
+    # of them, so it is faulted in (write faults where writable, the zero page where read-only)
+    case("droppable-mlockall-onfault", f"""
+        mmap(@0, 2p, {RW}, {DP}, -1, 0)
+        mmap(@3, 1p, PROT_READ, {DP}, -1, 0)
+        mmap(@5, 1p, {RW}, {AP}, -1, 0)
+        mlockall(MCL_CURRENT|MCL_ONFAULT)
+        munlockall()
+        """, ["@0", "@3", "@5", "0", "0"], "@0-1 rw-p wf AA; @3 r--p wf Z; @5 rw-p .",
+        features=NEW),
     # VM_WIPEONFORK: the child's copy of the VMA starts empty
     case("droppable-fork", f"""
         mmap(@0, 2p, {RW}, {DP}|MAP_POPULATE, -1, 0)

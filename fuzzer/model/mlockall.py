@@ -32,9 +32,11 @@ def mlockall(state: State, flags: int) -> Prediction:
     if flags & MCL_CURRENT and not state.cap_ipc_lock and state.total_vm() > state.limit_pages():
         return err(ENOMEM)  # checked against the whole address space; nothing changes
     _apply(state, flags)
-    if flags & MCL_CURRENT and not flags & MCL_ONFAULT:  # mm_populate(0, TASK_SIZE)
+    if flags & MCL_CURRENT:  # mm_populate(0, TASK_SIZE), MCL_ONFAULT or not
+        # With ONFAULT populate skips the lf VMAs, not the ones mlock_fixup would not lock
+        # (VM_DROPPABLE): those it faults in (docs/SEMANTICS.md §3, §17)
         populate(state, range(ARENA_PAGES), ignore_errors=True)
-        populate_outside(state)
+        populate_outside(state, onfault=bool(flags & MCL_ONFAULT))
     return ok()
 
 

@@ -330,22 +330,24 @@ def _populate_file_vma(state: State, obj: int, first: int, stop: int, prot: int,
         state.outside_shmem -= {(obj, pg) for pg in range(first, end)}
 
 
-def populate_outside(state: State) -> None:
+def populate_outside(state: State, onfault: bool = False) -> None:
     """mm_populate of the VMAs outside the arena (mlockall's MCL_CURRENT); a PROT_NONE
-    or execute-only VMA fails and is skipped.
+    or execute-only VMA fails and is skipped. With MCL_ONFAULT (`onfault`) every VMA but
+    a VM_DROPPABLE one is lock-on-fault, and only those are faulted in.
 
     A writable private VMA is populated with write faults (populate_vma_page_range
     adds FOLL_WRITE "to break COW"): do_wp_page gives it a copy of each frame fork
     left shared (wp_page_copy), or reuses the last mapping of one, so either way the
     frames it moved with count as sharers no more (docs/SEMANTICS.md §8)."""
     for n, (obj, first, count, attrs, _) in enumerate(state.outside_shmem_vmas):
-        if attrs.populatable:
+        if attrs.populatable and not onfault:  # shmem: never droppable
             _populate_file_vma(state, obj, first, first + count, attrs.prot, attrs.shared,
                                around=first)
             if not attrs.shared and attrs.prot & PROT_WRITE:  # write faults: do_cow_fault
                 state.outside_shmem_vmas[n] = (obj, first, count, attrs, True)
     state.outside_frames = [(frame, a) for frame, a in state.outside_frames
-                            if not (a.populatable and a.prot & PROT_WRITE and not a.shared)]
+                            if not (a.populatable and a.prot & PROT_WRITE and not a.shared
+                                    and (a.dp or not onfault))]
 
 
 def _free(state: State, first: int, count: int) -> bool:
