@@ -68,6 +68,17 @@ ROWS = [
         munlockall()
         """, ["@0", "@3", "@5", "0", "0"], "@0-1 rw-p wf AA; @3 r--p wf Z; @5 rw-p .",
         features=NEW),
+    # the same rule for a new mapping under MCL_FUTURE|MCL_ONFAULT: do_mmap asks for
+    # population (VM_LOCKED), __mmap_complete clears the lock bits of a droppable VMA, and
+    # populate_vma_page_range finds no VM_LOCKONFAULT there
+    case("droppable-mlockall-future-onfault", f"""
+        mlockall(MCL_FUTURE|MCL_ONFAULT)
+        mmap(@0, 2p, {RW}, {DP}, -1, 0)
+        mmap(@3, 1p, PROT_READ, {DP}, -1, 0)
+        mmap(@5, 1p, {RW}, {AP}, -1, 0)
+        munlockall()
+        """, ["0", "@0", "@3", "@5", "0"], "@0-1 rw-p wf AA; @3 r--p wf Z; @5 rw-p .",
+        features=NEW),
     # VM_WIPEONFORK: the child's copy of the VMA starts empty
     case("droppable-fork", f"""
         mmap(@0, 2p, {RW}, {DP}|MAP_POPULATE, -1, 0)
