@@ -397,5 +397,6 @@ def test_a_guest_that_stops_answering_is_a_hang(tmp_path: Path,
     assert "munmap(" in sample.program_text and "no message from the guest" in sample.observed
     assert campaign.ended is not None
     # It went on in a new guest after the hang, until its time (from the command's start,
-    # the guests' boots included) was up.
-    assert time.monotonic() - start >= 60 and _no_guest_left()
+    # the guests' boots included) was up, less the last second, which is not worth a boot
+    # (guest_worker: a guest is booted only for a second or more of work).
+    assert time.monotonic() - start >= 59 and _no_guest_left()
