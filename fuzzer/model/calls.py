@@ -197,7 +197,7 @@ def _map(state: State, attrs: Attrs, addr: int, length: int, pgoff: int, file: i
     elif file is None:
         pgoff = 0  # Attrs.pgoff of private anonymous pages: see vmas.pgoff
     for n, idx in enumerate(pages):
-        state.pages[idx] = Page(replace(attrs, pgoff=pgoff + n))
+        state.pages[idx] = Page(attrs.with_pgoff(pgoff + n))
     if wants_populate:
         populate(state, pages, ignore_errors=True)
     return ok(addr)
@@ -260,7 +260,7 @@ def mprotect(state: State, addr: int, length: int, prot: int) -> Prediction:
             return err(EPERM)  # mprotect_fixup, even for the same protection: VMAs before stay
         # mprotect_fixup: a private locked VMA that becomes writable is populated.
         cow = a.lo and not a.shared and not a.prot & PROT_WRITE and new & PROT_WRITE
-        state.pages[idx] = Page(replace(a, prot=new, xo=xo), page.state)
+        state.pages[idx] = Page(a.with_prot(new, xo), page.state)
         vma = vmas.slot(state, idx)[0]
         if cow and not a.lf and vma != stopped:
             if page.state == GUARD:

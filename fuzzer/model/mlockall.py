@@ -12,8 +12,6 @@ whole address space, total_vm, is what counts).
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from fuzzer.model.mremap import populate_outside
 from fuzzer.model.pages import Prediction, err, ok, populate
 from fuzzer.model.state import Page, State
@@ -56,7 +54,7 @@ def _apply(state: State, flags: int) -> None:
     lf = lo and onfault
     for i, page in enumerate(state.pages):
         if page is not None and not page.attrs.dp:  # mlock_fixup skips VM_DROPPABLE
-            state.pages[i] = Page(replace(page.attrs, lo=lo, lf=lf), page.state)
+            state.pages[i] = Page(page.attrs.with_lock(lo, lf), page.state)
     for vma in state.rest:
         if vma.lockable:
             vma.lo, vma.lf = lo, lf

@@ -11,8 +11,7 @@ mapped exclusively (pagemap's X bit) is decided in one place for all of them,
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from fuzzer.model import vmas
 from fuzzer.model.state import (
@@ -198,22 +197,26 @@ def unmap_file_pages(state: State, obj: int, offsets: set[int], even_cows: bool)
         proc.outside_shmem -= {(obj, pg) for pg in offsets}
 
 
-def count_mappings(states: list[State]) -> tuple[Counter[str], Counter[tuple[int, int]]]:
+def count_mappings(states: list[State]) -> tuple[dict[str, int], dict[tuple[int, int], int]]:
     """How often each shared anonymous frame (`aN`) and each page cache page (object,
     offset) is mapped over these processes: in their arenas and where mremap moved
-    it outside."""
-    frames: Counter[str] = Counter()
-    cached: Counter[tuple[int, int]] = Counter()
+    it outside. (Plain dicts, not Counters: this runs after every call, and a
+    Counter's construction and update are interpreted Python.)"""
+    frames: dict[str, int] = {}
+    cached: dict[tuple[int, int], int] = {}
     for s in states:
         for p in s.pages:
             if p is None:
                 continue
             if p.state[0] == SHARED_ANON:
-                frames[p.state] += 1
+                frames[p.state] = frames.get(p.state, 0) + 1
             elif p.state in (SHMEM, SHMEM_TWICE):
-                cached[p.attrs.obj, p.attrs.pgoff] += 1
-        frames.update(frame for frame, _ in s.outside_frames)
-        cached.update(s.outside_shmem)
+                key = (p.attrs.obj, p.attrs.pgoff)
+                cached[key] = cached.get(key, 0) + 1
+        for frame, _ in s.outside_frames:
+            frames[frame] = frames.get(frame, 0) + 1
+        for key in s.outside_shmem:
+            cached[key] = cached.get(key, 0) + 1
     return frames, cached
 
 
@@ -230,12 +233,12 @@ def mark_mapped_twice(state: State) -> None:
             if p is None:
                 continue
             letter = p.state
-            if letter[0] == SHARED_ANON and frames[letter] == 1:
+            if letter[0] == SHARED_ANON and frames.get(letter, 0) == 1:
                 letter = ANON
             elif letter in (SHMEM, SHMEM_TWICE):
-                letter = SHMEM_TWICE if cached[p.attrs.obj, p.attrs.pgoff] > 1 else SHMEM
+                letter = SHMEM_TWICE if cached.get((p.attrs.obj, p.attrs.pgoff), 0) > 1 else SHMEM
             if letter != p.state:
-                s.pages[i] = replace(p, state=letter)
+                s.pages[i] = Page(p.attrs, letter)
                 if s.vmas_seen[i] is p:  # a new letter is no change of VMA
                     s.vmas_seen[i] = s.pages[i]
 
@@ -250,9 +253,9 @@ def mapcounts(state: State) -> list[int]:
         if p is None or p.state in (ABSENT, ZERO, GUARD):
             out.append(0)
         elif p.state[0] == SHARED_ANON:
-            out.append(frames[p.state])
+            out.append(frames.get(p.state, 0))
         elif p.state in (SHMEM, SHMEM_TWICE):
-            out.append(cached[p.attrs.obj, p.attrs.pgoff])
+            out.append(cached.get((p.attrs.obj, p.attrs.pgoff), 0))
         else:
             out.append(1)
     return out

@@ -17,7 +17,7 @@ oracle compares page by page. Presence uses one letter per page:
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from fuzzer.model.features import NEWEST, Features
 from fuzzer.prog.program import ARENA_PAGES
@@ -59,8 +59,24 @@ class Attrs:
     obj: int = 0
     pgoff: int = 0  # page offset within the shmem object
 
+    # The copies with a few fields changed are spelled out, not dataclasses.replace:
+    # replace is interpreted Python (fields(), a getattr each, keywords), and these
+    # run for every page a call touches. tests/test_attrs_copies.py holds each to
+    # replace over every field.
     def with_lock(self, lo: bool, lf: bool) -> Attrs:
-        return replace(self, lo=lo, lf=lf)
+        return Attrs(self.shared, self.prot, lo, lf, self.dc, self.wf, self.nr, self.hg,
+                     self.nh, self.rr, self.sr, self.dd, self.mg, self.xo, self.sl, self.dp,
+                     self.obj, self.pgoff)
+
+    def with_pgoff(self, pgoff: int) -> Attrs:
+        return Attrs(self.shared, self.prot, self.lo, self.lf, self.dc, self.wf, self.nr,
+                     self.hg, self.nh, self.rr, self.sr, self.dd, self.mg, self.xo, self.sl,
+                     self.dp, self.obj, pgoff)
+
+    def with_prot(self, prot: int, xo: bool) -> Attrs:
+        return Attrs(self.shared, prot, self.lo, self.lf, self.dc, self.wf, self.nr, self.hg,
+                     self.nh, self.rr, self.sr, self.dd, self.mg, xo, self.sl, self.dp,
+                     self.obj, self.pgoff)
 
     @property
     def populatable(self) -> bool:

@@ -79,7 +79,7 @@ def track(state: State) -> None:
 def _new_mapping(state: State, run: range, was_attrs: dict[int, Attrs]) -> None:
     """One mmap: a VMA with the flags most of its pages have now (the others count as
     changed later), merged with its neighbours, populated at once if all of it is."""
-    attrs = Counter(replace(_attrs(state, i), pgoff=0) for i in run).most_common(1)[0][0]
+    attrs = Counter(_attrs(state, i).with_pgoff(0) for i in run).most_common(1)[0][0]
     vid = new_id(state)
     # accountable_mapping: VM_ACCOUNT for private writable memory without VM_NORESERVE
     acct = not attrs.shared and not attrs.nr and bool(attrs.prot & PROT_WRITE)
@@ -215,7 +215,7 @@ def _mergeable(state: State, i: int) -> bool:
     if not _boundary(state, i):
         return False
     a, b = _page(state, i - 1).attrs, _page(state, i).attrs
-    same = replace(a, pgoff=0) == replace(b, pgoff=0)
+    same = a.with_pgoff(0) == b.with_pgoff(0)
     (_, anon_a, acct_a), (_, anon_b, acct_b) = slot(state, i - 1), slot(state, i)
     return same and acct_a == acct_b and _contiguous(state, i) and _anon_ok(anon_a, anon_b)
 

@@ -134,7 +134,7 @@ def _fork(world: World, parent_no: int) -> Prediction:
         if keep and page.state == ANON:
             letter = f"{SHARED_ANON}{world.next_frame}"
             world.next_frame += 1
-            parent.pages[i] = replace(page, state=letter)
+            parent.pages[i] = Page(page.attrs, letter)
         child.pages[i] = Page(a.with_lock(False, False), letter)
     child.next_id = parent.next_id
     child.vmas_seen = list(child.pages)

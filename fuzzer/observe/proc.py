@@ -31,6 +31,7 @@ class Observer:
     def __init__(self, pid: int) -> None:
         self.pid = pid
         self._buf = bytearray(1 << 18)
+        self._view = memoryview(self._buf)
         self._fds: list[int] = []
 
     def __enter__(self) -> Observer:
@@ -55,18 +56,34 @@ class Observer:
         while self._fds:
             os.close(self._fds.pop())
 
-    def _read_text(self, fd: int) -> str:
+    def _read(self, fd: int) -> memoryview:
+        """The whole file, read from offset 0 into the buffer: a view of its bytes
+        (valid until the next read)."""
         # preadv at explicit offsets: no lseek back to 0 first (seq_file restarts the
         # file at offset 0 and goes on from where the last read ended).
         got = 0
         while True:
             if got == len(self._buf):
+                self._view.release()  # a bytearray with a view cannot grow
                 self._buf += bytes(len(self._buf))
-            with memoryview(self._buf) as view:
-                n = os.preadv(fd, [view[got:]], got)
+                self._view = memoryview(self._buf)
+            n = os.preadv(fd, [self._view[got:]], got)
             if n == 0:
-                return self._buf[:got].decode()
+                return self._view[:got]
             got += n
+
+    def _read_text(self, fd: int) -> str:
+        return str(self._read(fd), "utf-8")
+
+    def _vmlck_line(self) -> str:
+        """status's VmLck line alone, decoded: the only line of it a Snapshot keeps (the
+        whole text if it has none, for parse_vmlck's error)."""
+        data = self._read(self._status)
+        i = self._buf.find(b"\nVmLck:", 0, len(data))
+        if i < 0:
+            return str(data, "utf-8")
+        j = self._buf.find(b"\n", i + 1, len(data))
+        return str(data[i + 1 : j if j >= 0 else len(data)], "utf-8")
 
     def pagemap(self) -> tuple[int, ...]:
         """The arena's pagemap words alone."""
@@ -78,7 +95,7 @@ class Observer:
     def snapshot(self) -> Snapshot:
         try:
             smaps = self._read_text(self._smaps)
-            status = self._read_text(self._status)
+            status = self._vmlck_line()
             words = _PAGEMAP.unpack(os.pread(self._pagemap, _PAGEMAP.size, _PAGEMAP_OFFSET))
         except OSError as e:
             raise ObserveError(e.errno, f"reading /proc/{self.pid}: {e.strerror}") from None

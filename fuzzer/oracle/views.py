@@ -55,6 +55,31 @@ View = tuple[PageView | None, ...]
 
 
 def model_view(pages: list[Page | None]) -> View:
+    """Each page's view, from a cache keyed on the Page object (frozen, and kept alive
+    by the cache, so its id is not reused while it is there): most pages are the same
+    objects from step to step. The views are interned (`_interned`), so that equal
+    pages of both sides are mostly the same objects and compare at once."""
+    out: list[PageView | None] = []
+    for p in pages:
+        if p is None:
+            out.append(None)
+            continue
+        hit = _BY_PAGE.get(id(p))
+        if hit is not None and hit[0] is p:
+            out.append(hit[1])
+            continue
+        a = p.attrs
+        view = _interned(prot_text(a.prot), a.shared, a.lo, a.lf, p.state[0], a.dc, a.wf, a.sl)
+        if len(_BY_PAGE) >= _CACHE_MAX:
+            _BY_PAGE.clear()
+        _BY_PAGE[id(p)] = (p, view)
+        out.append(view)
+    return tuple(out)
+
+
+def model_view_full(pages: list[Page | None]) -> View:
+    """model_view without the caches: a new PageView per page (the reference the tests
+    hold model_view to)."""
     return tuple(
         None
         if p is None
@@ -62,6 +87,23 @@ def model_view(pages: list[Page | None]) -> View:
                       p.attrs.dc, p.attrs.wf, p.attrs.sl)
         for p in pages
     )
+
+
+_CACHE_MAX = 8192
+_BY_PAGE: dict[int, tuple[Page, PageView]] = {}  # id(page) -> (page, its view)
+_VIEWS: dict[tuple[str, bool, bool, bool, str, bool, bool, bool], PageView] = {}
+
+
+def _interned(prot: str, shared: bool, lo: bool, lf: bool, presence: str, dc: bool, wf: bool,
+              sl: bool) -> PageView:
+    """The one PageView with these fields (PageView is frozen: sharing it is safe)."""
+    key = (prot, shared, lo, lf, presence, dc, wf, sl)
+    view = _VIEWS.get(key)
+    if view is None:
+        if len(_VIEWS) >= _CACHE_MAX:
+            _VIEWS.clear()
+        view = _VIEWS[key] = PageView(prot, shared, lo, lf, presence, dc, wf, sl)
+    return view
 
 
 def presence(word: int, zero_pfn: int) -> str:
@@ -88,7 +130,9 @@ def kernel_presence(words: tuple[int, ...], zero_pfn: int) -> str:
 
 
 def arena_vmas(snap: Snapshot) -> list[Vma]:
-    return [v for v in snap.vmas if ARENA.overlaps(v.start, v.end)]
+    # ARENA.overlaps spelled out: Arena is interpreted, and this runs for every VMA
+    base, end = ARENA.base, ARENA.end
+    return [v for v in snap.vmas if v.end > base and v.start < end]
 
 
 def vma_of_pages(snap: Snapshot) -> list[Vma | None]:
@@ -103,6 +147,29 @@ def vma_of_pages(snap: Snapshot) -> list[Vma | None]:
 
 
 def kernel_view(snap: Snapshot) -> View:
+    """VMA by VMA: its attributes once, one interned view per presence letter."""
+    words, zero_pfn = snap.pagemap, snap.zero_pfn
+    if len(words) != ARENA.pages:
+        raise ValueError(f"pagemap: {len(words)} words for {ARENA.pages} arena pages")
+    out: list[PageView | None] = [None] * ARENA.pages
+    for v in arena_vmas(snap):
+        first = max(0, (v.start - ARENA.base) // PAGE)
+        last = min(ARENA.pages, (v.end - ARENA.base) // PAGE)
+        prot, shared, lo, lf = v.perms[:3], v.perms[3] == "s", v.lo, v.lf
+        dc, wf, sl = "dc" in v.flags, "wf" in v.flags, "sl" in v.flags
+        by_letter: dict[str, PageView] = {}
+        for i in range(first, last):
+            letter = presence(words[i], zero_pfn)
+            view = by_letter.get(letter)
+            if view is None:
+                view = by_letter[letter] = _interned(prot, shared, lo, lf, letter, dc, wf, sl)
+            out[i] = view
+    return tuple(out)
+
+
+def kernel_view_full(snap: Snapshot) -> View:
+    """kernel_view page by page, a new PageView each (the reference the tests hold
+    kernel_view to)."""
     return tuple(
         None
         if v is None
