@@ -54,6 +54,11 @@ class Attrs:
     xo: bool = False
     sl: bool = False  # VM_SEALED (mseal, docs/SEMANTICS.md §14): smaps "sl"
     dp: bool = False  # VM_DROPPABLE (MAP_DROPPABLE, docs/SEMANTICS.md §17): smaps "dp"
+    # The VMA may hold guard markers (§15): set on the whole VMA by MADV_GUARD_INSTALL and
+    # never cleared (VM_MAYBE_GUARD, smaps "gu"; before it, the anon_vma install gave every
+    # such VMA). Sticky: no split, merges ignore it and take it along (`vmas.merge`); fork
+    # copies the VMA's page tables, shmem pages included (vma_needs_copy).
+    gu: bool = False
     # shmem object id: AS, FS and FP (a memfd mapped private) pages have one;
     # 0 for private anonymous, the only mapping without a file
     obj: int = 0
