@@ -148,8 +148,9 @@ def _copied_outside(parent: State) -> set[tuple[int, int]]:
     """The page-cache pages the child maps outside the arena right after fork:
     vma_needs_copy copies the page tables of a private file VMA with an anon_vma
     and of any with VM_MAYBE_GUARD (copy_present_pte maps the cached page once more),
-    none of another shared VMA or of a private one without an anon_vma. (By offsets: a page that another VMA outside
-    maps over the same offsets is assumed to be this one's.)"""
+    none of another shared VMA or of a private one without an anon_vma. (By offsets:
+    a page that another VMA outside maps over the same offsets is assumed to be this
+    one's.)"""
     copied = [(obj, range(first, first + count))
               for obj, first, count, a, anon in parent.outside_shmem_vmas
               if (a.gu or (anon and not a.shared)) and not a.dc]
