@@ -26,6 +26,7 @@ from fuzzer.prog.syscalls import (
     MADV_DONTNEED_LOCKED,
     MADV_GUARD_REMOVE,
     MADV_PAGEOUT,
+    MADV_REMOVE,
     MADV_POPULATE_READ,
     MAP_ANONYMOUS,
     MAP_DROPPABLE,
@@ -232,6 +233,24 @@ class GuardDroppedOnFork(Injection):
         return Then(extras) if extras else None
 
 
+class GuardDroppedByHolePunch(Injection):
+    name = "guard-dropped-by-hole-punch"
+    description = ("madvise(MADV_REMOVE) on a shared (shmem or memfd) mapping punches the "
+                   "hole and also takes the guard markers of the range away: the guard "
+                   "regions are gone, and a touch there maps a fresh page instead of raising "
+                   "SIGSEGV.")
+    source = ("hypothetical: shmem_fallocate()'s hole punch unmapping the range with "
+              "ZAP_FLAG_DROP_MARKER, the only zap that removes guard markers (mm/memory.c "
+              "zap_nonpresent_ptes), as a change dropping stale uffd-wp markers there might")
+
+    def on_exit(self, call: Syscall, result: int) -> ExitAction:
+        if call.name == "madvise" and result == 0 \
+                and call.args["advice"] & 0xFFFFFFFF == MADV_REMOVE:
+            return Then((Extra("madvise", (call.args["addr"], call.args["len"],
+                                           MADV_GUARD_REMOVE)),))
+        return None
+
+
 class PageoutReclaimsLocked(Injection):
     name = "pageout-reclaims-locked"
     description = ("madvise(MADV_PAGEOUT) on a locked VMA succeeds and reclaims its pages: "
@@ -268,7 +287,7 @@ SHALLOW: tuple[type[Injection], ...] = (
     PopulateNeedsLock, MlockallOnfaultAccepted, Mlock2OnfaultIgnored, MunlockSkipped,
     MremapGrowUnlocked, FixedNoreplaceAsHint, MmapLen0Accepted, MprotectLockedNoCow,
     MsealHoleSealsHead, MunmapSealedUnmapsHead, GuardDroppedOnFork, PageoutReclaimsLocked,
-    DroppableLockedAccepted,
+    DroppableLockedAccepted, GuardDroppedByHolePunch,
 )
 CATALOGUE: dict[str, type[Injection]] = {cls.name: cls for cls in SHALLOW + DEEP}
 """Every named injection; the deep ones (`deep = True`, fuzzer/inject/deep.py) need several
