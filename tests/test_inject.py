@@ -41,7 +41,7 @@ CASES = [
     ("guard-dropped-by-hole-punch", f"""
         mmap(@0, 3p, {RW}, MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
         madvise(@1, 1p, MADV_GUARD_INSTALL)
-        madvise(@0, 3p, MADV_REMOVE)
+        madvise(@0, 4p, MADV_REMOVE)
         """, "presence: madvise(REMOVE) left pages not guard"),
     ("mseal-hole-seals-head", f"""
         mmap(@0, 2p, {RW}, {AP}, -1, 0)

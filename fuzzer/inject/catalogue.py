@@ -236,15 +236,17 @@ class GuardDroppedOnFork(Injection):
 class GuardDroppedByHolePunch(Injection):
     name = "guard-dropped-by-hole-punch"
     description = ("madvise(MADV_REMOVE) on a shared (shmem or memfd) mapping punches the "
-                   "hole and also takes the guard markers of the range away: the guard "
-                   "regions are gone, and a touch there maps a fresh page instead of raising "
+                   "hole and also takes away the guard markers of the VMAs it punched: the "
+                   "guard regions are gone, and a touch there maps a page instead of raising "
                    "SIGSEGV.")
     source = ("hypothetical: shmem_fallocate()'s hole punch unmapping the range with "
               "ZAP_FLAG_DROP_MARKER, the only zap that removes guard markers (mm/memory.c "
               "zap_nonpresent_ptes), as a change dropping stale uffd-wp markers there might")
 
     def on_exit(self, call: Syscall, result: int) -> ExitAction:
-        if call.name == "madvise" and result == 0 \
+        # 0, or ENOMEM for a hole (madvise_walk_vmas: every mapped part was punched, since
+        # any other error ends the walk): GUARD_REMOVE walks the same parts.
+        if call.name == "madvise" and result in (0, -ENOMEM) \
                 and call.args["advice"] & 0xFFFFFFFF == MADV_REMOVE:
             return Then((Extra("madvise", (call.args["addr"], call.args["len"],
                                            MADV_GUARD_REMOVE)),))
