@@ -1,8 +1,9 @@
 """Guard regions against hand-derived expectations (docs/SEMANTICS.md §15, mm/madvise.c).
 
 MADV_GUARD_INSTALL and MADV_GUARD_REMOVE on private anonymous mappings, then on
-shared anonymous and memfd ones (6.15+, `Features.shmem_guards`). `G` is a guard marker: pagemap shows it (PM_GUARD_REGION), it is no page (Rss), and a
-touch of it is SIGSEGV/MAPERR. Every expectation comes from the kernel function
+shared anonymous and memfd ones (6.15+, `Features.shmem_guards`). `G` is a guard
+marker: pagemap shows it (PM_GUARD_REGION), it is no page (Rss), and a touch of it
+is SIGSEGV/MAPERR. Every expectation comes from the kernel function
 named above the row, not from running the model. `test_model_guard_kernel.py`
 runs the same table on the real kernel.
 """
