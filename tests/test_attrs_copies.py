@@ -25,5 +25,6 @@ def test_attrs_copies_equal_replace() -> None:
         assert a.with_lock(lo, lf) == replace(a, lo=lo, lf=lf)
         assert a.with_pgoff(n) == replace(a, pgoff=n)
         assert a.with_prot(n % 8, xo) == replace(a, prot=n % 8, xo=xo)
+        assert a.merge_key() == replace(a, pgoff=0, gu=False)
 
 

@@ -23,9 +23,9 @@ CC = shutil.which("cc") or shutil.which("gcc")
 DIR = Path(str(files("fuzzer.reduce").joinpath("c")))
 CHECKS = sorted(p.name for p in DIR.glob("check_*.c"))
 # Every building block but head.h, on_fault*.h and report.h, each after the ones it uses.
-PARTS = [cparts.SYS, cparts.TOUCH, cparts.PRLIMIT, cparts.DROP_CAP, cparts.READ_TEXT,
-         cparts.SMAPS, cparts.IN_ARENA, cparts.VMA_OF, cparts.ARENA_SPAN, cparts.PAGEMAP,
-         cparts.RUNS, cparts.ERRNO, cparts.SIGNAL_TEXT, cparts.ON_ALARM]
+PARTS = [cparts.PIN_CPU, cparts.SYS, cparts.TOUCH, cparts.PRLIMIT, cparts.DROP_CAP,
+         cparts.READ_TEXT, cparts.SMAPS, cparts.IN_ARENA, cparts.VMA_OF, cparts.ARENA_SPAN,
+         cparts.PAGEMAP, cparts.RUNS, cparts.ERRNO, cparts.SIGNAL_TEXT, cparts.ON_ALARM]
 
 # A value of the right type for every placeholder (TPL_BUDGET sits in a string literal).
 VALUES = {

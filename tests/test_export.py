@@ -176,6 +176,10 @@ AGREEING = [
                  f"mmap(@0, 4p, {RW}, MAP_PRIVATE|MAP_FIXED|MAP_POPULATE, 0, 0)\n", 2),
     ("result", "memfd_create()\nmemfd_create()\nclose(0)\nftruncate(0, 1p)\n", 3),
     ("result", f"mmap(@0, 1p, {RW}, MAP_SHARED|MAP_FIXED, 1, 0)\n", 0),
+    # what MADV_PAGEOUT reclaims depends on the CPU each call ran on (a fresh page waits
+    # in its CPU's batch): the reproducer pins itself, as the executor does
+    ("presence", f"mmap(@0, 2p, {RW}, MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED, -1, 0)\n"
+                 "touch(@0, read)\nmadvise(@0, 2p, MADV_PAGEOUT)\n", 2),
 ]
 
 
@@ -200,6 +204,7 @@ def test_c_compiles_without_warnings(tmp_path: Path, kind: str, text: str, step:
     unwrapped = source.replace("\n\t * ", " ")  # comments wrap at 72 columns
     for i, line in enumerate(parse(text).text().splitlines()[: step + 1]):
         assert f"/* {i}: {line}" in unwrapped  # one comment per call: its program line
+    assert "\tif (pin_to_one_cpu() != 0) {" in source  # the executor's one CPU
     _build(tmp_path, _finding(text, step, kind))
 
 

@@ -38,6 +38,11 @@ CASES = [
         madvise(@1, 1p, MADV_GUARD_INSTALL)
         fork()
         """, "presence: fork left pages not guard in the child"),
+    ("guard-dropped-by-hole-punch", f"""
+        mmap(@0, 3p, {RW}, MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
+        madvise(@1, 1p, MADV_GUARD_INSTALL)
+        madvise(@0, 4p, MADV_REMOVE)
+        """, "presence: madvise(REMOVE) left pages not guard"),
     ("mseal-hole-seals-head", f"""
         mmap(@0, 2p, {RW}, {AP}, -1, 0)
         mseal(@0, 3p, 0)

@@ -232,7 +232,7 @@ def test_campaign_in_uml_stores_guest_release_and_features(tmp_path: Path) -> No
     assert features["lf_mnemonic"] is False  # "lf" in smaps came with 6.2
     for name in ("write_implies_read", "thp", "map_stack_nohugepage", "mremap_checks_first",
                  "madv_populate_stops_at_hole", "merge_into_null_anon_vma",
-                 "mprotect_uncharges", "mseal", "guard_regions"):
+                 "mprotect_uncharges", "mseal", "guard_regions", "shmem_guards"):
         assert features[name] is False, name  # UML, and 6.1 (see UML_DIFFERENCES)
     assert campaign.options["kernel"] == f"uml:{UML}"
     for bucket in store.buckets(include_labelled=True):

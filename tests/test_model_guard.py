@@ -1,8 +1,9 @@
 """Guard regions against hand-derived expectations (docs/SEMANTICS.md §15, mm/madvise.c).
 
-MADV_GUARD_INSTALL and MADV_GUARD_REMOVE on private anonymous mappings. `G` is a
-guard marker: pagemap shows it (PM_GUARD_REGION), it is no page (Rss), and a
-touch of it is SIGSEGV/MAPERR. Every expectation comes from the kernel function
+MADV_GUARD_INSTALL and MADV_GUARD_REMOVE on private anonymous mappings, then on
+shared anonymous and memfd ones (6.15+, `Features.shmem_guards`). `G` is a guard
+marker: pagemap shows it (PM_GUARD_REGION), it is no page (Rss), and a touch of it
+is SIGSEGV/MAPERR. Every expectation comes from the kernel function
 named above the row, not from running the model. `test_model_guard_kernel.py`
 runs the same table on the real kernel.
 """
@@ -11,13 +12,15 @@ from __future__ import annotations
 
 import pytest
 
-from fuzzer.model import Unsupported
-from tests.tables import Case, case, check_model, check_table, model_params, run_model
+from tests.tables import Case, case, check_model, check_table, model_params
 
 RW, AP = "PROT_READ|PROT_WRITE", "MAP_PRIVATE|MAP_ANONYMOUS"
 FIXED = f"{AP}|MAP_FIXED"
 POP = f"{AP}|MAP_FIXED|MAP_POPULATE"
 SEGV = "SIGSEGV/MAPERR"
+AS = "MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED"
+FS, FP = "MAP_SHARED|MAP_FIXED", "MAP_PRIVATE|MAP_FIXED"
+NEW = "memfd_create()\n"
 
 ROWS = [
     # madvise_guard_install zaps the range and installs markers; a touch of one is
@@ -149,20 +152,133 @@ ROWS = [
         madvise(@0, 1p, MADV_GUARD_INSTALL)
         madvise(@0, 1p, MADV_GUARD_REMOVE)
         """, ["@0", "-EINVAL", "-EINVAL"], "@0 rw-p .", features={"guard_regions": False}),
+    # ------------------------------------------ shared and memfd mappings (6.15+)
+    # is_valid_guard_vma takes any VMA but VM_SPECIAL, hugetlb and VM_LOCKED: shared
+    # anonymous memory too. The zap unmaps the shmem pages (they stay cached); a touch
+    # of a marker is SIGSEGV before shmem_fault is asked
+    case("shmem-guard-install", f"""
+        mmap(@0, 4p, {RW}, {AS}|MAP_POPULATE, -1, 0)
+        madvise(@1, 2p, MADV_GUARD_INSTALL)
+        touch(@1, read)
+        touch(@2, write)
+        touch(@0, read)
+        """, ["@0", "0", SEGV, SEGV, "-"], "@0-3 rw-s FGGF"),
+    # the zap keeps the page cached: after the marker goes, fault-around from a
+    # neighbour maps the page written before (filemap_map_pages skips a marker's PTE
+    # while it is there)
+    case("shmem-guard-remove-cached", NEW + f"""
+        ftruncate(0, 3p)
+        mmap(@0, 3p, {RW}, {FS}, 0, 0)
+        touch(@1, write)
+        touch(@2, write)
+        madvise(@1, 1p, MADV_GUARD_INSTALL)
+        touch(@0, read)
+        madvise(@1, 1p, MADV_GUARD_REMOVE)
+        touch(@0, write)
+        madvise(@0, 1p, MADV_DONTNEED)
+        touch(@0, read)
+        """, ["0", "0", "@0", "-", "-", "0", "-", "0", "-", "0", "-"], "@0-2 rw-s FFF"),
+    # a hole punch and truncation unmap the object's pages (unmap_mapping_range), not
+    # the markers: the guard still raises SIGSEGV where the file has ended, before
+    # SIGBUS could; DONTNEED keeps it as for anonymous memory
+    case("shmem-guard-remove-truncate-keep", NEW + f"""
+        ftruncate(0, 3p)
+        mmap(@0, 3p, {RW}, {FS}, 0, 0)
+        touch(@1, write)
+        madvise(@1, 1p, MADV_GUARD_INSTALL)
+        madvise(@0, 3p, MADV_REMOVE)
+        touch(@1, read)
+        ftruncate(0, 0)
+        touch(@1, read)
+        touch(@2, read)
+        ftruncate(0, 3p)
+        madvise(@0, 3p, MADV_DONTNEED)
+        touch(@1, write)
+        """, ["0", "0", "@0", "-", "0", "0", SEGV, "0", SEGV, "SIGBUS/ADRERR", "0", "0",
+              SEGV], "@0-2 rw-s .G."),
+    # the guard is in the page tables of one mapping, not in the object: another
+    # mapping of the same memfd reads the page
+    case("memfd-guard-per-mapping", NEW + f"""
+        ftruncate(0, 1p)
+        mmap(@0, 1p, {RW}, {FS}, 0, 0)
+        mmap(@2, 1p, {RW}, {FS}, 0, 0)
+        touch(@0, write)
+        madvise(@0, 1p, MADV_GUARD_INSTALL)
+        touch(@2, read)
+        touch(@0, read)
+        """, ["0", "0", "@0", "@2", "-", "0", "-", SEGV], "@0 rw-s G; @2 rw-s F"),
+    # install sets VM_MAYBE_GUARD on the whole VMA, and vma_needs_copy copies the page
+    # tables of such a VMA to a fork child: markers and shmem pages (now mapped twice);
+    # a shared VMA without guards is refaulted from the cache, so the child has nothing
+    case("shmem-guard-fork", f"""
+        mmap(@0, 2p, {RW}, {AS}|MAP_POPULATE, -1, 0)
+        mmap(@2, 2p, {RW}, {AS}|MAP_POPULATE, -1, 0)
+        madvise(@1, 1p, MADV_GUARD_INSTALL)
+        fork()
+        p1: touch(@1, read)
+        """, ["@0", "@2", "0", "pid", SEGV], "@0-3 rw-s fG.."),
+    # VM_MAYBE_GUARD is sticky: removing the markers leaves it, so fork still copies the
+    # page tables; a new mapping that merges with the VMA takes it along (VM_STICKY is
+    # ignored by is_mergeable_vma and given to the merged VMA)
+    case("memfd-guard-sticky", NEW + f"""
+        ftruncate(0, 4p)
+        mmap(@0, 2p, {RW}, {FS}, 0, 0)
+        touch(@0, write)
+        madvise(@1, 1p, MADV_GUARD_INSTALL)
+        madvise(@1, 1p, MADV_GUARD_REMOVE)
+        mmap(@2, 2p, {RW}, {FS}, 0, 8192)
+        touch(@3, write)
+        fork()
+        p1: madvise(@0, 1p, MADV_NORMAL)
+        """, ["0", "0", "@0", "-", "0", "0", "@2", "-", "pid", "0"], "@0-3 rw-s f..f"),
+    # a memfd mapped private: markers and the VMA's anon_vma as for anonymous memory;
+    # fork copies the page-cache page and the private copy alike
+    case("memfd-private-guard-fork", NEW + f"""
+        ftruncate(0, 3p)
+        mmap(@0, 3p, {RW}, {FP}, 0, 0)
+        touch(@0, read)
+        touch(@2, write)
+        madvise(@1, 1p, MADV_GUARD_INSTALL)
+        madvise(@0, 3p, MADV_REMOVE)
+        fork()
+        p1: touch(@1, write)
+        """, ["0", "0", "@0", "-", "-", "0", "-EACCES", "pid", SEGV], "@0-2 rw-p fGa"),
+    # mlock of a shared VMA with a marker: __mm_populate's GUP faults on it, EFAULT,
+    # which mlock reports as ENOMEM; the VMA is locked, the page after it stays absent.
+    # Installing in the locked VMA is EINVAL, removing is allowed
+    case("shmem-guard-mlock", f"""
+        mmap(@0, 3p, {RW}, {AS}, -1, 0)
+        madvise(@1, 1p, MADV_GUARD_INSTALL)
+        mlock(@0, 3p)
+        madvise(@2, 1p, MADV_GUARD_INSTALL)
+        madvise(@1, 1p, MADV_GUARD_REMOVE)
+        """, ["@0", "0", "-ENOMEM", "-EINVAL", "0"], "@0-2 rw-s lo F..", locked=3),
+    # munmap and MAP_FIXED take the markers with the page tables
+    case("shmem-guard-remap", f"""
+        mmap(@0, 2p, {RW}, {AS}, -1, 0)
+        madvise(@0, 2p, MADV_GUARD_INSTALL)
+        mmap(@0, 2p, {RW}, {AS}, -1, 0)
+        touch(@1, read)
+        """, ["@0", "0", "@0", "-"], "@0-1 rw-s .F"),
+    # before 6.15 is_valid_guard_vma wanted an anonymous VMA: a shmem object or a
+    # memfd, shared or private, is EINVAL
+    case("shmem-guard-einval-before-6.15", NEW + f"""
+        ftruncate(0, 1p)
+        mmap(@0, 1p, {RW}, {AS}, -1, 0)
+        mmap(@1, 1p, {RW}, {FS}, 0, 0)
+        mmap(@2, 1p, {RW}, {FP}, 0, 0)
+        madvise(@0, 3p, MADV_GUARD_INSTALL)
+        madvise(@1, 2p, MADV_GUARD_INSTALL)
+        madvise(@2, 1p, MADV_GUARD_INSTALL)
+        """, ["0", "0", "@0", "@1", "@2", "-EINVAL", "-EINVAL", "-EINVAL"],
+        "@0-1 rw-s ..; @2 rw-p .", features={"shmem_guards": False}),
 ]
 
 
 def test_table() -> None:
-    check_table(ROWS, at_least=14)
+    check_table(ROWS, at_least=24)
 
 
 @pytest.mark.parametrize("c", model_params(ROWS))
 def test_model(c: Case) -> None:
     check_model(c)
-
-
-@pytest.mark.parametrize("flags", ["MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED"])
-def test_shmem_guards_unsupported(flags: str) -> None:
-    """VM_MAYBE_GUARD makes fork copy a shmem VMA's page tables: not modelled yet."""
-    with pytest.raises(Unsupported):
-        run_model(f"mmap(@0, 1p, {RW}, {flags}, -1, 0)\nmadvise(@0, 1p, MADV_GUARD_INSTALL)\n")

@@ -461,9 +461,6 @@ UNSUPPORTED = [
     ("pageout-as-int", "madvise(@0, 2p, MADV_FREE)\nmadvise(@0, 2p, 0x100000015)"),
     # valid advice the program format does not name
     ("collapse", "madvise(@0, 2p, 25)"),
-    # guards in a shmem mapping set VM_MAYBE_GUARD, and fork then copies its page
-    # tables (test_model_guard.py has the private anonymous ones)
-    ("guard-install-shmem", "madvise(@4, 1p, MADV_GUARD_INSTALL)"),
 ]
 UNSUPPORTED_SETUP = """
     mmap(@0, 4p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_POPULATE, -1, 0)

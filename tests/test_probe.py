@@ -26,6 +26,7 @@ SINCE = [
     ("madv_dontneed_locked", (5, 18)),
     ("mseal", (6, 10)),
     ("guard_regions", (6, 13)),
+    ("shmem_guards", (6, 15)),
     ("map_droppable", (6, 11)),
     ("lf_mnemonic", (6, 2)),
     ("pagemap_scan", (6, 7)),

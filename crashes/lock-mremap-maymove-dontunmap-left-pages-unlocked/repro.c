@@ -24,6 +24,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdint.h>
@@ -105,6 +106,23 @@ static void on_fault(int sig, siginfo_t *info, void *ctx)
 	}
 	signal(sig, SIG_DFL);
 	raise(sig);
+}
+
+/* As the executor does (pin_to_one_cpu): stay on the CPU this process
+ * started on. A fresh page, and MADV_FREE's move to the lazy-free
+ * list, wait in a per-CPU batch, and MADV_PAGEOUT drains only its own
+ * CPU's: what it reclaims would depend on where each call ran
+ * (docs/SEMANTICS.md section 16). */
+static int pin_to_one_cpu(void)
+{
+	cpu_set_t set;
+	int cpu = sched_getcpu();
+
+	if (cpu < 0)
+		return -1;
+	CPU_ZERO(&set);
+	CPU_SET(cpu, &set);
+	return sched_setaffinity(0, sizeof(set), &set);
 }
 
 /* A raw system call; the result as the kernel returns it (-errno on
@@ -314,7 +332,7 @@ static int check(void)
 }
 
 /* 1: the divergence reproduces; 0: it does not; 2: /proc could not be
- * read. */
+ * read (main returns 2 too when it cannot pin itself to one CPU). */
 static int report(int status)
 {
 	int e = errno;
@@ -339,6 +357,11 @@ int main(void)
 	/* as the executor does: no THP, so presence is exact to the
 	 * page */
 	prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
+	/* and on one CPU, which MADV_PAGEOUT's results depend on */
+	if (pin_to_one_cpu() != 0) {
+		perror("sched_setaffinity");
+		return 2;
+	}
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_sigaction = on_fault;
 	sa.sa_flags = SA_SIGINFO | SA_NODEFER;

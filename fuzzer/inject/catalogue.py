@@ -27,6 +27,7 @@ from fuzzer.prog.syscalls import (
     MADV_GUARD_REMOVE,
     MADV_PAGEOUT,
     MADV_POPULATE_READ,
+    MADV_REMOVE,
     MAP_ANONYMOUS,
     MAP_DROPPABLE,
     MAP_FIXED_NOREPLACE,
@@ -232,6 +233,26 @@ class GuardDroppedOnFork(Injection):
         return Then(extras) if extras else None
 
 
+class GuardDroppedByHolePunch(Injection):
+    name = "guard-dropped-by-hole-punch"
+    description = ("madvise(MADV_REMOVE) on a shared (shmem or memfd) mapping punches the "
+                   "hole and also takes away the guard markers of the VMAs it punched: the "
+                   "guard regions are gone, and a touch there maps a page instead of raising "
+                   "SIGSEGV.")
+    source = ("hypothetical: shmem_fallocate()'s hole punch unmapping the range with "
+              "ZAP_FLAG_DROP_MARKER, the only zap that removes guard markers (mm/memory.c "
+              "zap_nonpresent_ptes), as a change dropping stale uffd-wp markers there might")
+
+    def on_exit(self, call: Syscall, result: int) -> ExitAction:
+        # 0, or ENOMEM for a hole (madvise_walk_vmas: every mapped part was punched, since
+        # any other error ends the walk): GUARD_REMOVE walks the same parts.
+        if call.name == "madvise" and result in (0, -ENOMEM) \
+                and call.args["advice"] & 0xFFFFFFFF == MADV_REMOVE:
+            return Then((Extra("madvise", (call.args["addr"], call.args["len"],
+                                           MADV_GUARD_REMOVE)),))
+        return None
+
+
 class PageoutReclaimsLocked(Injection):
     name = "pageout-reclaims-locked"
     description = ("madvise(MADV_PAGEOUT) on a locked VMA succeeds and reclaims its pages: "
@@ -268,7 +289,7 @@ SHALLOW: tuple[type[Injection], ...] = (
     PopulateNeedsLock, MlockallOnfaultAccepted, Mlock2OnfaultIgnored, MunlockSkipped,
     MremapGrowUnlocked, FixedNoreplaceAsHint, MmapLen0Accepted, MprotectLockedNoCow,
     MsealHoleSealsHead, MunmapSealedUnmapsHead, GuardDroppedOnFork, PageoutReclaimsLocked,
-    DroppableLockedAccepted,
+    DroppableLockedAccepted, GuardDroppedByHolePunch,
 )
 CATALOGUE: dict[str, type[Injection]] = {cls.name: cls for cls in SHALLOW + DEEP}
 """Every named injection; the deep ones (`deep = True`, fuzzer/inject/deep.py) need several

@@ -38,6 +38,9 @@ class Features:
     exec_only_readable: bool = True
     mseal: bool = True  # the mseal syscall (6.10+; before it, ENOSYS)
     guard_regions: bool = True  # MADV_GUARD_INSTALL/REMOVE (6.13+; before, EINVAL)
+    # MADV_GUARD_INSTALL in shared and file-backed (shmem, memfd) mappings (6.15+; before,
+    # is_valid_guard_vma wanted vma_is_anonymous: EINVAL). docs/SEMANTICS.md §15.
+    shmem_guards: bool = True
     map_droppable: bool = True  # the MAP_DROPPABLE mapping type (6.11+; before, EINVAL)
     # No swap device (total_swap_pages == 0): MADV_PAGEOUT cannot write anonymous pages
     # out, only drop what needs no writing (docs/SEMANTICS.md §16). With swap, the

@@ -343,15 +343,23 @@ def _wipeonfork(state: State, idx: int) -> int:
 
 
 def _guard_install(state: State, idx: int) -> int:
-    """madvise_guard_install (§15): is_valid_guard_vma refuses VM_LOCKED; the page is
-    zapped and a marker installed; anon_vma_prepare, so that fork copies the markers."""
+    """madvise_guard_install (§15): is_valid_guard_vma refuses VM_LOCKED, and before 6.15
+    any VMA with a file (shmem, memfd: `Features.shmem_guards`); the whole VMA gets
+    VM_MAYBE_GUARD (`gu`, so that fork copies its page tables, shmem pages included); a
+    private one an anon_vma too; the page is zapped (a shmem page stays cached) and a
+    marker installed."""
     page = state.pages[idx]
     assert page is not None
-    if page.attrs.lo:
+    if page.attrs.lo or (page.attrs.obj and not state.features.shmem_guards):
         return EINVAL
-    if page.attrs.obj:
-        raise Unsupported(SHMEM_GUARDS)
     vmas.anon_vma_at(state, idx)
+    for j in vmas.vma_of(state, idx):
+        other = state.pages[j]
+        assert other is not None
+        if not other.attrs.gu:
+            state.pages[j] = Page(replace(other.attrs, gu=True), other.state)
+    page = state.pages[idx]
+    assert page is not None
     state.pages[idx] = Page(page.attrs, GUARD)
     return 0
 
@@ -363,11 +371,6 @@ def _guard_remove(state: State, idx: int) -> int:
     if page.state == GUARD:
         state.pages[idx] = Page(page.attrs, ABSENT)
     return 0
-
-
-# Guards in shmem and memfd mappings set VM_MAYBE_GUARD ("gu"), after which fork copies
-# the VMA's page tables (vma_needs_copy), shmem pages included: not modelled yet.
-SHMEM_GUARDS = "MADV_GUARD_INSTALL on a shmem or memfd mapping"
 
 
 _PER_VMA: dict[int, Callable[[State, int], int]] = {

@@ -54,6 +54,11 @@ class Attrs:
     xo: bool = False
     sl: bool = False  # VM_SEALED (mseal, docs/SEMANTICS.md §14): smaps "sl"
     dp: bool = False  # VM_DROPPABLE (MAP_DROPPABLE, docs/SEMANTICS.md §17): smaps "dp"
+    # The VMA may hold guard markers (§15): set on the whole VMA by MADV_GUARD_INSTALL and
+    # never cleared (VM_MAYBE_GUARD, smaps "gu"; before it, the anon_vma install gave every
+    # such VMA). Sticky: no split, merges ignore it and take it along (`vmas.merge`); fork
+    # copies the VMA's page tables, shmem pages included (vma_needs_copy).
+    gu: bool = False
     # shmem object id: AS, FS and FP (a memfd mapped private) pages have one;
     # 0 for private anonymous, the only mapping without a file
     obj: int = 0
@@ -66,17 +71,23 @@ class Attrs:
     def with_lock(self, lo: bool, lf: bool) -> Attrs:
         return Attrs(self.shared, self.prot, lo, lf, self.dc, self.wf, self.nr, self.hg,
                      self.nh, self.rr, self.sr, self.dd, self.mg, self.xo, self.sl, self.dp,
-                     self.obj, self.pgoff)
+                     self.gu, self.obj, self.pgoff)
 
     def with_pgoff(self, pgoff: int) -> Attrs:
         return Attrs(self.shared, self.prot, self.lo, self.lf, self.dc, self.wf, self.nr,
                      self.hg, self.nh, self.rr, self.sr, self.dd, self.mg, self.xo, self.sl,
-                     self.dp, self.obj, pgoff)
+                     self.dp, self.gu, self.obj, pgoff)
+
+    def merge_key(self) -> Attrs:
+        """What two neighbours must share to merge: all but the offset and the sticky gu."""
+        return Attrs(self.shared, self.prot, self.lo, self.lf, self.dc, self.wf, self.nr,
+                     self.hg, self.nh, self.rr, self.sr, self.dd, self.mg, self.xo, self.sl,
+                     self.dp, False, self.obj, 0)
 
     def with_prot(self, prot: int, xo: bool) -> Attrs:
         return Attrs(self.shared, prot, self.lo, self.lf, self.dc, self.wf, self.nr, self.hg,
                      self.nh, self.rr, self.sr, self.dd, self.mg, xo, self.sl, self.dp,
-                     self.obj, self.pgoff)
+                     self.gu, self.obj, self.pgoff)
 
     @property
     def populatable(self) -> bool:

@@ -100,7 +100,7 @@ def _replaced(was: Attrs, now: Attrs) -> bool:
 def _flags(a: Attrs) -> Attrs:
     """What mprotect, mlock and madvise change in a VMA: everything but the mapping.
     (Cached: a handful of distinct Attrs recur, and this runs for every page.)"""
-    return replace(a, shared=False, obj=0, pgoff=0)
+    return replace(a, shared=False, obj=0, pgoff=0, gu=False)
 
 
 def _same_mmap(state: State, i: int) -> bool:
@@ -184,7 +184,7 @@ def _anon_reusable(state: State, i: int) -> bool:
     if not _boundary(state, i):
         return False
     a, b = _page(state, i - 1).attrs, _page(state, i).attrs
-    same = replace(a, prot=0, pgoff=0) == replace(b, prot=0, pgoff=0)
+    same = replace(a, prot=0, pgoff=0, gu=False) == replace(b, prot=0, pgoff=0, gu=False)
     (_, anon_a, acct_a), (_, anon_b, acct_b) = slot(state, i - 1), slot(state, i)
     # reusable_anon_vma: only an anon_vma with a single chain entry (not a fork child's)
     return same and acct_a == acct_b and _contiguous(state, i) and (anon_a or anon_b) > 0
@@ -208,6 +208,18 @@ def merge(state: State, vma: range, left: bool = True, right: bool = True) -> No
     vid = slot(state, lo)[0]
     for i in range(lo, hi):
         state.vmas[i] = (vid, anon, slot(state, i)[2])
+    if lo < s or hi > e:
+        spread_sticky(state, range(lo, hi))
+
+
+def spread_sticky(state: State, vma: range) -> None:
+    """VM_STICKY (6.18's VM_MAYBE_GUARD, `Attrs.gu`): a VMA that one merged part had it
+    in has it whole."""
+    if any(_page(state, i).attrs.gu for i in vma):
+        for i in vma:
+            p = _page(state, i)
+            if not p.attrs.gu:
+                state.pages[i] = Page(replace(p.attrs, gu=True), p.state)
 
 
 def _mergeable(state: State, i: int) -> bool:
@@ -215,7 +227,7 @@ def _mergeable(state: State, i: int) -> bool:
     if not _boundary(state, i):
         return False
     a, b = _page(state, i - 1).attrs, _page(state, i).attrs
-    same = a.with_pgoff(0) == b.with_pgoff(0)
+    same = a.merge_key() == b.merge_key()  # VM_STICKY aside
     (_, anon_a, acct_a), (_, anon_b, acct_b) = slot(state, i - 1), slot(state, i)
     return same and acct_a == acct_b and _contiguous(state, i) and _anon_ok(anon_a, anon_b)
 

@@ -127,9 +127,9 @@ def _fork(world: World, parent_no: int) -> Prediction:
         if anon:
             anon = renamed.setdefault(anon, -vmas.new_id(parent))
         child.vmas[i] = (vid, anon, acct)
-        # vma_needs_copy: page tables only for a VMA with an anon_vma, never for
-        # VM_WIPEONFORK (and a shared VMA refaults from the page cache).
-        keep = anon != 0 and not a.wf and not a.shared
+        # vma_needs_copy: page tables only for a VMA with an anon_vma or VM_MAYBE_GUARD
+        # (a shared VMA without one refaults from the page cache), never for VM_WIPEONFORK.
+        keep = not a.wf and (a.gu or (anon != 0 and not a.shared))
         letter = page.state if keep else ABSENT
         if keep and page.state == ANON:
             letter = f"{SHARED_ANON}{world.next_frame}"
@@ -147,12 +147,13 @@ def _fork(world: World, parent_no: int) -> Prediction:
 def _copied_outside(parent: State) -> set[tuple[int, int]]:
     """The page-cache pages the child maps outside the arena right after fork:
     vma_needs_copy copies the page tables of a private file VMA with an anon_vma
-    (copy_present_pte maps the cached page once more), none of a shared VMA or of
-    a private one without an anon_vma. (By offsets: a page that another VMA outside
-    maps over the same offsets is assumed to be this one's.)"""
+    and of any with VM_MAYBE_GUARD (copy_present_pte maps the cached page once more),
+    none of another shared VMA or of a private one without an anon_vma. (By offsets:
+    a page that another VMA outside maps over the same offsets is assumed to be this
+    one's.)"""
     copied = [(obj, range(first, first + count))
               for obj, first, count, a, anon in parent.outside_shmem_vmas
-              if anon and not a.shared and not a.dc]
+              if (a.gu or (anon and not a.shared)) and not a.dc]
     return {(obj, pg) for obj, pg in parent.outside_shmem
             if any(obj == o and pg in offs for o, offs in copied)}
 

@@ -16,6 +16,7 @@ from fuzzer.model.features import Features
 from fuzzer.prog.syscalls import (
     ENOSYS,
     MADV_DONTNEED_LOCKED,
+    MADV_GUARD_INSTALL,
     MADV_GUARD_REMOVE,
     MADV_NOHUGEPAGE,
     MADV_POPULATE_READ,
@@ -24,6 +25,7 @@ from fuzzer.prog.syscalls import (
     MAP_FIXED,
     MAP_FIXED_NOREPLACE,
     MAP_PRIVATE,
+    MAP_SHARED,
     MAP_STACK,
     MLOCK_ONFAULT,
     MREMAP_FIXED,
@@ -105,6 +107,17 @@ def _guard_regions() -> bool:
     p = _scratch(1)
     try:
         return _sys("madvise", p, PAGE, MADV_GUARD_REMOVE) == 0
+    finally:
+        _sys("munmap", p, PAGE)
+
+
+def _shmem_guards() -> bool:
+    # A guard in a shared anonymous (shmem) mapping: 6.15+; before, EINVAL.
+    p = _sys("mmap", 0, PAGE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0)
+    if p < 0:
+        raise OSError(-p, "probe: mmap failed")
+    try:
+        return _sys("madvise", p, PAGE, MADV_GUARD_INSTALL) == 0
     finally:
         _sys("munmap", p, PAGE)
 
@@ -280,6 +293,7 @@ def probe() -> Features:
         exec_only_readable=_exec_only_readable(),
         mseal=_mseal(),
         guard_regions=_guard_regions(),
+        shmem_guards=_guard_regions() and _shmem_guards(),
         map_droppable=_map_droppable(),
         no_swap=_no_swap(),
     )

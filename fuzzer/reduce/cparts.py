@@ -28,6 +28,7 @@ from fuzzer.prog.syscalls import ERRNO_NAMES
 HEAD = "head.h"  # includes, ARENA, PAGES, the title, the touch's state
 ON_FAULT = "on_fault.h"
 ON_FAULT_CRASH = "on_fault_crash.h"  # kind crash: a fault outside a touch is the finding
+PIN_CPU = "pin_cpu.h"  # every reproducer: the executor's one CPU
 SYS = "sys.h"
 TOUCH = "touch.h"
 PRLIMIT = "prlimit.h"

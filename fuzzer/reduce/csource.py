@@ -116,7 +116,7 @@ def c_source(finding: Finding, bucket_id: int | None = None) -> str:
 def _part_names(kind: str, calls: tuple[Call, ...], check: Check) -> list[str]:
     """The building blocks the calls and the check use, in the order they are emitted."""
     names = {c.name for c in calls}
-    parts = [cparts.ON_FAULT_CRASH if kind == "crash" else cparts.ON_FAULT]
+    parts = [cparts.ON_FAULT_CRASH if kind == "crash" else cparts.ON_FAULT, cparts.PIN_CPU]
     if names - {"touch"} or cparts.PAGEMAP in check.parts:
         parts.append(cparts.SYS)
     if "touch" in names:
@@ -212,6 +212,11 @@ def _main(calls: tuple[Call, ...], check: Check) -> str:
         "\t/* as the executor does: no THP, so presence is exact to the\n",
         "\t * page */\n",
         "\tprctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);\n",
+        "\t/* and on one CPU, which MADV_PAGEOUT's results depend on */\n",
+        "\tif (pin_to_one_cpu() != 0) {\n",
+        "\t\tperror(\"sched_setaffinity\");\n",
+        "\t\treturn 2;\n",
+        "\t}\n",
         "\tmemset(&sa, 0, sizeof(sa));\n",
         "\tsa.sa_sigaction = on_fault;\n",
         "\tsa.sa_flags = SA_SIGINFO | SA_NODEFER;\n",

@@ -1,5 +1,5 @@
 /* 1: the divergence reproduces; 0: it does not; 2: /proc could not be
- * read. */
+ * read (main returns 2 too when it cannot pin itself to one CPU). */
 static int report(int status)
 {
 	int e = errno;
