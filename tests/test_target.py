@@ -4,12 +4,17 @@ messages it sends (kernel/messages.py)."""
 from __future__ import annotations
 
 import json
+import os
+import threading
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from fuzzer.campaign.target import HostTarget, UmlTarget, target_of
+from fuzzer.cli.app import app
 from fuzzer.kernel import HOST, parse_kernel
+from fuzzer.kernel.channel import ChannelClosed
 from fuzzer.kernel.messages import (
     REQUESTS,
     Check,
@@ -35,7 +40,16 @@ from fuzzer.kernel.messages import (
     request_from_json,
     request_to_json,
 )
+from fuzzer.kernel.proxy import StoreProxy, serve
+from fuzzer.prog import parse
+from fuzzer.store import StoreError, open_store
+from fuzzer.store.ports import ReductionStore
+from fuzzer.store.variants import VariantValue
+from tests.test_kernel import _pair
+from tests.test_reduce_cli import TITLE, _record
 from tests.uml import UML
+
+runner = CliRunner()
 
 ONE_OF_EACH: list[Request] = [
     Halt(), Probe(), Exec("mlock(@0, 1p)\n", "a.prog", True, 2.5, ["x"]),
@@ -131,3 +145,70 @@ def test_a_guest_target_checks_and_probes() -> None:
     assert target.check(CHECKED) == [[]]
     build, features = target.probe()
     assert build.release and build.binary is not None and features
+
+
+@pytest.mark.uml
+@pytest.mark.slow
+def test_minimize_variants_and_repro_in_a_guest(tmp_path: Path) -> None:
+    """The bucket commands' guest side: what the guest minimizes and varies is stored
+    here, through the host's store, and printed as on the host."""
+    db = f"sqlite:///{tmp_path / 'mmfuzz.sqlite'}"
+    store = open_store(db)
+    bucket = _record(store)
+    kernel = ["--kernel", f"uml:{UML}", "--db", db]
+    result = runner.invoke(app, ["minimize", str(bucket), "--budget", "200", *kernel])
+    assert result.exit_code == 0, result.output
+    assert f"#{bucket} {TITLE} under populate-needs-lock (on uml:{UML})" in result.output
+    assert "5 calls -> 1" in result.output
+    assert store.bucket(bucket).minimized_program_text == (
+        "mmap(@0, 1p, PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_POPULATE, -1, 0)\n")
+
+    result = runner.invoke(app, ["repro", str(bucket), "--runs", "2", *kernel])
+    assert result.exit_code == 0, result.output
+    assert f"2/2 runs show: {TITLE}" in result.output
+    assert f"(uml:{UML}))" in result.output
+
+    result = runner.invoke(app, ["variants", str(bucket), *kernel])
+    assert result.exit_code == 0, result.output
+    assert f"(on uml:{UML})" in result.output.splitlines()[0]
+    assert store.variants(bucket)
+
+    # Without the injection the guest's kernel agrees: one line, exit status 1.
+    plain = _record(store, title="presence: nothing shows this", injections=())
+    result = runner.invoke(app, ["minimize", str(plain), *kernel])
+    assert result.exit_code == 1, result.output
+    assert f"does not show its divergence on uml:{UML}" in result.output
+
+
+def test_the_guests_store_proxy_types_what_reduction_stores(tmp_path: Path) -> None:
+    """minimize and variants in a guest store through a StoreProxy, a ReductionStore
+    as the Store is: the host's store keeps it, and the results come back typed."""
+    store = open_store(f"sqlite:///{tmp_path}/db.sqlite")
+    first, second = _record(store), _record(store, title="presence: another title")
+    guest_end, host_end = _pair()
+
+    def host() -> None:
+        while True:
+            try:
+                msg = host_end.recv(5)
+            except ChannelClosed:
+                return
+            host_end.send(serve(store, msg))
+
+    thread = threading.Thread(target=host)
+    thread.start()
+    proxy: ReductionStore = StoreProxy(guest_end)
+    small = parse("mlock(@0, 1p)\n")
+    for bucket, duplicate in ((first, None), (second, (second, first))):
+        assert proxy.set_minimized(bucket, program_text=small.text(), program_hash=small.hash,
+                                   step=0, original_calls=5, minimized_calls=1) == duplicate
+    value = VariantValue("flags", "MAP_LOCKED", "+MAP_LOCKED", False, small.text(), small.hash,
+                         0, True, 0, "presence", TITLE)
+    proxy.set_variants(first, [value])
+    with pytest.raises(StoreError, match="999"):
+        proxy.set_variants(999, [value])
+    os.close(guest_end.wfd)
+    thread.join(5)
+    assert store.bucket(first).minimized_program_text == small.text()
+    assert store.bucket(second).duplicate_of == first
+    assert store.variants(first) == [value]

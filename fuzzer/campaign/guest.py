@@ -181,8 +181,8 @@ def _minimize(channel: Channel, request: Minimize) -> Minimized:
     with _supervisor(request.inject) as supervisor:
         if not shows(supervisor, program, title):
             return Minimized(False)
-        result, step = minimize_bucket(cast(Store, StoreProxy(channel)), supervisor, request.bucket,
-                                       title, program, request.step, request.runs)
+        result, step = minimize_bucket(StoreProxy(channel), supervisor, request.bucket, title,
+                                       program, request.step, request.runs)
     return Minimized(True, result.program.text(), step, result.predicate_calls,
                      result.original_calls, result.minimized_calls, result.original_weight,
                      result.minimized_weight, result.exhausted)
@@ -196,7 +196,7 @@ def _variants(channel: Channel, request: Variants) -> Varied:
     with _supervisor(request.inject) as supervisor:
         if not shows(supervisor, program, title):
             return Varied(False)
-        vary_bucket(cast(Store, StoreProxy(channel)), supervisor, request.bucket, program,
+        vary_bucket(StoreProxy(channel), supervisor, request.bucket, program,
                     request.step, request.kind)
     return Varied(True)
 

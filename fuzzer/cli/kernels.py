@@ -168,8 +168,8 @@ def boot_cmd(
         if target.uml is None:
             raise fail("kernels boot: give a User-Mode Linux kernel, uml:PATH")
         start = time.monotonic()
-        release, _ = UmlTarget(target).probe()
-        out.print(f"{target}: booted {release} in {time.monotonic() - start:.1f} s",
+        build, _ = UmlTarget(target).probe()
+        out.print(f"{target}: booted {build.release} in {time.monotonic() - start:.1f} s",
                   markup=False)
 
 
