@@ -49,9 +49,9 @@ from fuzzer.campaign.spool import SUFFIX as SPOOL_SUFFIX
 from fuzzer.campaign.spool import drain_folder
 from fuzzer.campaign.target import Target, target_of
 from fuzzer.kernel import parse_kernel
-from fuzzer.kernel.identity import KernelId
 from fuzzer.store import CampaignRow, Store, StoreError
 from fuzzer.store.campaigns import HEARTBEAT_EVERY, last_seen, why_not_resumable
+from fuzzer.store.identity import KernelId
 
 # Seconds a worker may run past the campaign's time before it is stopped (more than a
 # guest worker's own GRACE, after which it stops its guest).

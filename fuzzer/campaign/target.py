@@ -31,7 +31,6 @@ from fuzzer.executor import executor_path
 from fuzzer.inject import load
 from fuzzer.kernel import Kernel
 from fuzzer.kernel import session as guest
-from fuzzer.kernel.identity import KernelId
 from fuzzer.kernel.messages import Minimize, Variants
 from fuzzer.observe.probe import probe
 from fuzzer.prog import Program, parse
@@ -41,6 +40,7 @@ from fuzzer.reduce.minimize import Result
 from fuzzer.reduce.repro import reproduce, shows
 from fuzzer.reduce.variants_run import vary_bucket
 from fuzzer.store import Store
+from fuzzer.store.identity import KernelId
 from fuzzer.store.variants import VariantValue
 from fuzzer.trace import Supervisor
 

@@ -26,9 +26,9 @@ from fuzzer.cli.common import (
 )
 from fuzzer.kernel import GUEST_MEM
 from fuzzer.kernel.build import build, cache_dir
-from fuzzer.kernel.identity import AmbiguousKernel
 from fuzzer.kernel.releases import builds, only_on, pick
 from fuzzer.store import open_store
+from fuzzer.store.identity import AmbiguousKernel
 
 
 class _Kernels(TyperGroup):

@@ -31,13 +31,13 @@ from fuzzer.cli.common import (
     user_errors,
 )
 from fuzzer.kernel import GUEST_MEM, HOST, Kernel, KernelError
-from fuzzer.kernel.identity import KernelId
 from fuzzer.prog import Program
 from fuzzer.reduce.crun import build_c
 from fuzzer.reduce.export import FORMATS, export_bucket, finding_of, write_bucket_folder
 from fuzzer.reduce.finding import ExportError
 from fuzzer.reduce.variants_run import variants_summary
 from fuzzer.store import BucketDetail, Store, open_store
+from fuzzer.store.identity import KernelId
 
 IdArg = Annotated[int, typer.Argument(metavar="ID", help="Bucket id from `triage list`.")]
 BucketKernelOption = Annotated[str | None, typer.Option(

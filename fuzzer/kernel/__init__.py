@@ -6,7 +6,7 @@ and runs the supervisor, the model and the executor inside it; this process
 keeps the database and writes every result into it (docs/ARCHITECTURE.md, decision 10).
 
 spec      parsing `host` | `uml:PATH` (each with an optional `#NAME`), a UML binary's hash
-identity  a kernel's build (release, `uname -v`, binary hash, name): grouping, picking
+          (a build's identity, KernelId, is the store's: fuzzer/store/identity.py)
 uml       booting, talking to and halting one guest
 channel   the JSON-lines result channel (a UML serial line on a host pipe)
 console   the guest's console log: kernel crashes and their titles

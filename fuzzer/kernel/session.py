@@ -4,7 +4,7 @@ Each call boots the guest, sends one request, relays what it prints, answers
 the store calls it makes (minimize and variants store their results through
 the host's store, proxy.py), and halts it. Requests and results are the typed
 messages of messages.py. `identity` says which build a
-kernel is (identity.py): the host's uname, or what a guest reports with the
+kernel is (store/identity.py): the host's uname, or what a guest reports with the
 UML binary's hash. A guest that dies or stops answering meanwhile raises GuestFault (with the
 kernel crash found on its console, if any): for `exec` that is the finding,
 for the others an error with the crash's title.
@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, TypeVar
 
 from fuzzer.kernel.channel import ChannelClosed, ChannelTimeout
 from fuzzer.kernel.console import Crash
-from fuzzer.kernel.identity import KernelId
 from fuzzer.kernel.messages import (
     Check,
     Checked,
@@ -44,6 +43,7 @@ from fuzzer.kernel.messages import (
 from fuzzer.kernel.proxy import serve
 from fuzzer.kernel.spec import Kernel, KernelError
 from fuzzer.kernel.uml import Guest, Ready
+from fuzzer.store.identity import KernelId
 
 if TYPE_CHECKING:
     from fuzzer.store import Store
