@@ -29,8 +29,7 @@ from fuzzer.campaign.transcript import print_report, step_printer
 from fuzzer.check import check
 from fuzzer.executor import executor_path
 from fuzzer.inject import load
-from fuzzer.kernel import Kernel
-from fuzzer.kernel import session as guest
+from fuzzer.kernel import Kernel, session
 from fuzzer.kernel.messages import Minimize, Variants
 from fuzzer.observe.probe import probe
 from fuzzer.prog import Program, parse
@@ -148,7 +147,7 @@ class HostTarget:
         return self.identity(), probe().as_dict()
 
     def identity(self) -> KernelId:
-        return guest.identity(self.kernel)
+        return session.identity(self.kernel)
 
     def exec(self, text: str, name: str, verbose: bool, budget: float, inject: list[str],
              out: Console) -> bool:
@@ -215,30 +214,30 @@ class UmlTarget:
         executor_path()  # built here: a guest's root file system is read-only
 
     def probe(self) -> tuple[KernelId, dict[str, object]]:
-        return guest.probe(self.kernel)
+        return session.probe(self.kernel)
 
     def identity(self) -> KernelId:
-        return guest.identity(self.kernel)
+        return session.identity(self.kernel)
 
     def exec(self, text: str, name: str, verbose: bool, budget: float, inject: list[str],
              out: Console) -> bool:
         parse(text, name)  # a program error is this side's, in one line
         _load(inject)
-        return guest.exec_in_guest(self.kernel, text, name, verbose, budget, inject,
+        return session.exec_in_guest(self.kernel, text, name, verbose, budget, inject,
                                    out.file.write) != 0
 
     def check(self, texts: list[str]) -> list[list[str]]:
-        return guest.check_in_guest(self.kernel, texts)
+        return session.check_in_guest(self.kernel, texts)
 
     def repro(self, program: Program, title: str, runs: int,
               inject: list[str]) -> tuple[int, int, KernelId]:
         _load(inject)
-        return guest.repro_in_guest(self.kernel, program.text(), title, runs, inject)
+        return session.repro_in_guest(self.kernel, program.text(), title, runs, inject)
 
     def minimize(self, store: Store, bucket: int, title: str, program: Program, step: int,
                  runs: int, inject: list[str]) -> tuple[Result, int] | None:
         _load(inject)
-        got, _ = guest.minimize_in_guest(
+        got, _ = session.minimize_in_guest(
             self.kernel, Minimize(program.text(), title, bucket, step, runs, inject), store,
             runs * 10 + 120)
         if not got.shows:
@@ -253,16 +252,16 @@ class UmlTarget:
     def variants(self, store: Store, bucket: int, title: str, program: Program, step: int,
                  kind: str, inject: list[str]) -> list[VariantValue] | None:
         _load(inject)
-        got, _ = guest.variants_in_guest(
+        got, _ = session.variants_in_guest(
             self.kernel, Variants(program.text(), title, bucket, step, kind, inject), store,
             3600)
         return store.variants(bucket) if got.shows else None
 
     def run_c(self, binary: Path, timeout: float) -> tuple[int | None, str]:
-        return guest.run_in_guest(self.kernel, [str(binary)], timeout)
+        return session.run_in_guest(self.kernel, [str(binary)], timeout)
 
     def throughput(self, programs: int, seed: int, cpu: int) -> Measured:
-        m, ready = guest.throughput_in_guest(self.kernel, programs, seed)
+        m, ready = session.throughput_in_guest(self.kernel, programs, seed)
         figures = Throughput(m.programs, m.steps, m.seconds, m.divergent_programs,
                              m.model_seconds)
         return Measured(figures, [f"kernel: {self.kernel} ({ready.release}; booted in "
