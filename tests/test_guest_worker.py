@@ -27,6 +27,7 @@ from fuzzer.campaign.fleet import last_error
 from fuzzer.campaign.options import DEFAULTS, Job
 from fuzzer.cli.app import app
 from fuzzer.kernel.channel import Channel
+from fuzzer.kernel.messages import Worker
 from fuzzer.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -116,8 +117,7 @@ def test_a_failing_worker_in_a_guest_sends_its_own_error(
     job = Job(replace(DEFAULTS, time=30, injections=("no-such-injection",), db="guest:"), 1)
     try:
         channel = Channel(to_guest_r, from_guest_w)
-        code = guest._worker_process(channel, {"mode": "worker", "job": job.to_json()},
-                                     time.monotonic())
+        code = guest._worker_process(channel, Worker(job.to_json()), time.monotonic())
         os.close(from_guest_w)
         with os.fdopen(from_guest_r, "rb") as f:
             messages = [json.loads(line) for line in f.read().splitlines()]

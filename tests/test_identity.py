@@ -13,10 +13,10 @@ from typer.testing import CliRunner
 
 from fuzzer.cli.app import app
 from fuzzer.kernel import KernelError, parse_kernel
-from fuzzer.kernel.identity import AmbiguousKernel, KernelId, canonical, pick
 from fuzzer.kernel.releases import builds, only_on
 from fuzzer.oracle import Divergence
 from fuzzer.store import SampleContext, Store, open_store
+from fuzzer.store.identity import AmbiguousKernel, KernelId, canonical, pick
 from tests.test_store import OLD_SCHEMA
 
 runner = CliRunner()

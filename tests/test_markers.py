@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from fuzzer.campaign.bench import workload
+from fuzzer.campaign.throughput import workload
 from fuzzer.check import Report, check
 from fuzzer.executor import executor_path
 from fuzzer.model import Unsupported

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from fuzzer.campaign.bench import workload
+from fuzzer.campaign.throughput import workload
 from fuzzer.check import check
 from fuzzer.model import Unsupported
 from fuzzer.observe import proc

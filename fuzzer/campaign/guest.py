@@ -1,7 +1,7 @@
 """The guest's side: `python -m fuzzer.campaign.guest`, started by fuzzer/kernel/init.sh.
 
 It opens the channel, says it is ready (with the kernel release), takes one
-request and answers it:
+request (a typed message, fuzzer/kernel/messages.py) and answers it:
 
   probe       the features of this kernel, as the model will be told them
   exec        check one program, its printed report sent back as text
@@ -28,7 +28,6 @@ the seconds left that the host sent, counted from the request on this
 
 from __future__ import annotations
 
-import dataclasses
 import io
 import os
 import select
@@ -38,7 +37,7 @@ import time
 import traceback
 from dataclasses import replace
 from pathlib import Path
-from typing import IO, cast
+from typing import cast
 
 from rich.console import Console
 
@@ -47,8 +46,32 @@ from fuzzer.campaign.options import DEFAULTS, Job
 from fuzzer.executor import executor_path
 from fuzzer.inject import load
 from fuzzer.kernel.channel import Channel, guest_channel
+from fuzzer.kernel.messages import (
+    Check,
+    Checked,
+    Exec,
+    Executed,
+    Halt,
+    Measured,
+    MessageError,
+    Minimize,
+    Minimized,
+    Probe,
+    Probed,
+    Ran,
+    Repro,
+    Reproduced,
+    Request,
+    Result,
+    Run,
+    Throughput,
+    Variants,
+    Varied,
+    Worker,
+    request_from_json,
+)
 from fuzzer.kernel.proxy import StoreProxy
-from fuzzer.prog import Program, parse
+from fuzzer.prog import parse
 from fuzzer.store import Store
 from fuzzer.trace import Supervisor
 
@@ -57,7 +80,7 @@ from fuzzer.trace import Supervisor
 # instrument the model for Atheris before anything imports it (campaign/worker.py).
 
 
-class _Forward(io.TextIOBase):
+class _Forward(io.StringIO):
     """The file of the guest's console: what the printers write goes to the host as text."""
 
     def __init__(self, channel: Channel) -> None:
@@ -72,141 +95,137 @@ class _Forward(io.TextIOBase):
 def main() -> int:
     channel = guest_channel()
     channel.send({"ready": {"release": os.uname().release, "build": os.uname().version}})
-    request = channel.recv()
-    received = time.monotonic()
-    mode = request.get("mode")
+    received = channel.recv()
+    start = time.monotonic()
     try:
-        match mode:
-            case "halt":
-                return 0
-            case "probe":
-                result = _probe()
-            case "exec":
-                result = _exec(channel, request)
-            case "check":
-                result = _check(request)
-            case "repro":
-                result = _repro(request)
-            case "throughput":
-                result = _throughput(request)
-            case "minimize":
-                result = _minimize(channel, request)
-            case "variants":
-                result = _variants(channel, request)
-            case "run":
-                result = _run(request)
-            case "worker":
-                return _worker_process(channel, request, received)
-            case _:
-                raise ValueError(f"unknown request {mode!r}")
+        request = request_from_json(received)
+        if isinstance(request, Halt):
+            return 0
+        if isinstance(request, Worker):
+            return _worker_process(channel, request, start)
+        result = _answer(channel, request)
     except Exception as e:
         channel.send({"error": f"{type(e).__name__}: {e}".splitlines()[0]})
         return 1
-    channel.send({"result": result})
+    channel.send({"result": result.to_json()})
     return 0
 
 
-def _probe() -> dict[str, object]:
+def _answer(channel: Channel, request: Request) -> Result:
+    """The result of any request but a worker's (and a halt)."""
+    match request:
+        case Probe():
+            return _probe()
+        case Exec():
+            return _exec(channel, request)
+        case Check():
+            return _check(request)
+        case Repro():
+            return _repro(request)
+        case Throughput():
+            return _throughput(request)
+        case Minimize():
+            return _minimize(channel, request)
+        case Variants():
+            return _variants(channel, request)
+        case Run():
+            return _run(request)
+    raise MessageError(f"unknown request {request.MODE!r}")
+
+
+def _probe() -> Probed:
     from fuzzer.observe.probe import probe  # imports the model
 
-    return {"features": probe().as_dict()}
+    return Probed(probe().as_dict())
 
 
-def _supervisor(request: dict[str, object], budget: float = DEFAULTS.budget) -> Supervisor:
-    specs = cast(list[str], request.get("inject") or [])
-    return Supervisor(executor_path(), float(str(request.get("budget", budget))),
-                      injections=[load(s) for s in specs])
+def _supervisor(inject: list[str], budget: float = DEFAULTS.budget) -> Supervisor:
+    return Supervisor(executor_path(), budget, injections=[load(s) for s in inject])
 
 
-def _program(request: dict[str, object]) -> Program:
-    return parse(str(request["text"]), str(request.get("name", "<program>")))
-
-
-def _exec(channel: Channel, request: dict[str, object]) -> dict[str, object]:
+def _exec(channel: Channel, request: Exec) -> Executed:
     from fuzzer.campaign.transcript import print_report, step_printer  # import the model
     from fuzzer.check import check
 
-    program = _program(request)
+    program = parse(request.text, request.name)
     # Not a terminal: no colours, as the CLI's console would print to a pipe.
-    out = Console(file=cast(IO[str], _Forward(channel)), highlight=False, soft_wrap=True)
-    with _supervisor(request) as supervisor:
-        report = check(supervisor, program, step_printer(bool(request.get("verbose")), out))
+    out = Console(file=_Forward(channel), highlight=False, soft_wrap=True)
+    with _supervisor(request.inject, request.budget) as supervisor:
+        report = check(supervisor, program, step_printer(request.verbose, out))
     print_report(report, out)
-    return {"diverged": bool(report.divergences)}
+    return Executed(bool(report.divergences))
 
 
-def _check(request: dict[str, object]) -> dict[str, object]:
+def _check(request: Check) -> Checked:
     from fuzzer.check import check  # imports the model
 
-    texts = [str(t) for t in cast(list[object], request["texts"])]
-    with _supervisor(request) as supervisor:
-        return {"titles": [[d.title for d in check(supervisor, parse(t)).divergences]
-                           for t in texts]}
+    with _supervisor(request.inject) as supervisor:
+        return Checked([[d.title for d in check(supervisor, parse(t)).divergences]
+                        for t in request.texts])
 
 
-def _repro(request: dict[str, object]) -> dict[str, object]:
+def _repro(request: Repro) -> Reproduced:
     from fuzzer.reduce.repro import reproduce  # imports the model
 
-    runs = int(str(request["runs"]))
-    with _supervisor(request) as supervisor:
-        hits, total = reproduce(_program(request), str(request["title"]), runs, supervisor)
-    return {"hits": hits, "runs": total}
+    with _supervisor(request.inject) as supervisor:
+        hits, total = reproduce(parse(request.text, "<program>"), request.title, request.runs,
+                                supervisor)
+    return Reproduced(hits, total)
 
 
-def _minimize(channel: Channel, request: dict[str, object]) -> dict[str, object]:
+def _minimize(channel: Channel, request: Minimize) -> Minimized:
     from fuzzer.reduce.bucket import minimize_bucket  # imports the model
     from fuzzer.reduce.repro import shows
 
-    program, title = _program(request), str(request["title"])
-    with _supervisor(request) as supervisor:
+    program, title = parse(request.text, "<program>"), request.title
+    with _supervisor(request.inject) as supervisor:
         if not shows(supervisor, program, title):
-            return {"shows": False}
-        result, step = minimize_bucket(cast(Store, StoreProxy(channel)), supervisor,
-                                       int(str(request["bucket"])), title, program,
-                                       int(str(request["step"])), int(str(request["runs"])))
-    return {"shows": True, "program": result.program.text(), "step": step,
-            **{k: v for k, v in dataclasses.asdict(result).items() if k != "program"}}
+            return Minimized(False)
+        result, step = minimize_bucket(StoreProxy(channel), supervisor, request.bucket, title,
+                                       program, request.step, request.runs)
+    return Minimized(True, result.program.text(), step, result.predicate_calls,
+                     result.original_calls, result.minimized_calls, result.original_weight,
+                     result.minimized_weight, result.exhausted)
 
 
-def _variants(channel: Channel, request: dict[str, object]) -> dict[str, object]:
+def _variants(channel: Channel, request: Variants) -> Varied:
     from fuzzer.reduce.repro import shows  # imports the model
     from fuzzer.reduce.variants_run import vary_bucket
 
-    program, title = _program(request), str(request["title"])
-    with _supervisor(request) as supervisor:
+    program, title = parse(request.text, "<program>"), request.title
+    with _supervisor(request.inject) as supervisor:
         if not shows(supervisor, program, title):
-            return {"shows": False}
-        vary_bucket(cast(Store, StoreProxy(channel)), supervisor, int(str(request["bucket"])),
-                    program, int(str(request["step"])), str(request["kind"]))
-    return {"shows": True}
+            return Varied(False)
+        vary_bucket(StoreProxy(channel), supervisor, request.bucket, program,
+                    request.step, request.kind)
+    return Varied(True)
 
 
-def _run(request: dict[str, object]) -> dict[str, object]:
+def _run(request: Run) -> Ran:
     import subprocess
 
-    argv = [str(a) for a in cast(list[object], request["argv"])]
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, errors="replace",
-                              timeout=float(str(request.get("timeout", 60))), check=False)
+        proc = subprocess.run(request.argv, capture_output=True, text=True, errors="replace",
+                              timeout=request.timeout, check=False)
     except subprocess.TimeoutExpired:
-        return {"status": None, "output": ""}
-    return {"status": proc.returncode, "output": proc.stdout + proc.stderr}
+        return Ran(None, "")
+    return Ran(proc.returncode, proc.stdout + proc.stderr)
 
 
-def _throughput(request: dict[str, object]) -> dict[str, object]:
-    from fuzzer.campaign.bench import throughput  # imports the model
+def _throughput(request: Throughput) -> Measured:
+    from fuzzer.campaign.throughput import throughput  # imports the model
 
     with Supervisor(executor_path()) as supervisor:
-        r = throughput(supervisor, int(str(request["programs"])), int(str(request["seed"])))
-    return dataclasses.asdict(r)
+        r = throughput(supervisor, request.programs, request.seed)
+    return Measured(r.programs, r.steps, r.seconds, r.divergent_programs, r.model_seconds)
 
 
 KEEP_OUTPUT = 1 << 16  # bytes of the worker's output kept, for its error and tail
 
 
-def _worker_process(channel: Channel, request: dict[str, object], received: float) -> int:
+def _worker_process(channel: Channel, request: Worker, received: float) -> int:
     """Run the worker in a child process; its exit status, its error sent if it failed."""
-    job = Job.from_json(str(request["job"]))
+    job = Job.from_json(request.job)
     # The seconds left, on this guest's clock (its boot was not the worker's time).
     job = replace(job, deadline=received + job.options.time)
     read, write = os.pipe()

@@ -43,6 +43,7 @@ from fuzzer.campaign.failure import error_line, tail
 from fuzzer.campaign.options import GUEST_DB, Job
 from fuzzer.kernel.channel import ChannelClosed, ChannelTimeout
 from fuzzer.kernel.console import KIND
+from fuzzer.kernel.messages import Halt, Worker, request_to_json
 from fuzzer.kernel.proxy import serve
 from fuzzer.kernel.spec import KernelError, parse_kernel
 from fuzzer.kernel.uml import Guest
@@ -110,9 +111,9 @@ class _Host:
             release = guest.ready.release
             left = self.deadline - time.monotonic()  # its boot is not its worker's time
             if left < 1:
-                guest.send({"mode": "halt"})
+                guest.send(request_to_json(Halt()))
                 return "done"
-            guest.send({"mode": "worker", "job": self._job(left).to_json()})
+            guest.send(request_to_json(Worker(self._job(left).to_json())))
             running: str | None = None  # the program the guest announced last
             error: dict[str, object] = {}  # what its worker said, had it failed
             while True:

@@ -47,13 +47,11 @@ from fuzzer.campaign.fleet import Slot
 from fuzzer.campaign.options import Job, Options
 from fuzzer.campaign.spool import SUFFIX as SPOOL_SUFFIX
 from fuzzer.campaign.spool import drain_folder
+from fuzzer.campaign.target import Target, target_of
 from fuzzer.kernel import parse_kernel
-from fuzzer.kernel.identity import KernelId
-from fuzzer.kernel.session import identity
-from fuzzer.kernel.session import probe as probe_guest
-from fuzzer.observe.probe import probe
 from fuzzer.store import CampaignRow, Store, StoreError
 from fuzzer.store.campaigns import HEARTBEAT_EVERY, last_seen, why_not_resumable
+from fuzzer.store.identity import KernelId
 
 # Seconds a worker may run past the campaign's time before it is stopped (more than a
 # guest worker's own GRACE, after which it stops its guest).
@@ -141,14 +139,15 @@ def _lost_text(lost: list[CampaignRow]) -> str:
     return f"{one(lost[0])}{more} stopped without finishing: lost"
 
 
+def _target(opts: Options) -> Target:
+    """The campaign's kernel, named as its options say."""
+    kernel = parse_kernel(opts.kernel, opts.guest_mem)
+    return target_of(replace(kernel, name=opts.kernel_name) if opts.kernel_name else kernel)
+
+
 def _kernel(opts: Options) -> tuple[KernelId, dict[str, object]]:
     """The build and probed features of the campaign's kernel (a guest boots once for them)."""
-    kernel = parse_kernel(opts.kernel, opts.guest_mem)
-    if opts.kernel_name:
-        kernel = replace(kernel, name=opts.kernel_name)
-    if kernel.is_host:
-        return identity(kernel), probe().as_dict()
-    return probe_guest(kernel)
+    return _target(opts).probe()
 
 
 # What `--resume` may change: where and how hard this machine runs the campaign. The
@@ -249,6 +248,8 @@ class _Campaign:
                  resume: _Resume | None = None, start: float | None = None) -> None:
         self.store, self.opts, self.placement, self.cid = store, opts, placement, cid
         self.features, self.scratch, self.say = features, scratch, say
+        # In a guest kernel, a host process stands in for the worker and runs it in the guest.
+        self.worker_module = _target(opts).worker_module
         self.progress = Progress(cid)
         self.slots = [Slot(i, scratch / f"worker-{i}.log") for i in range(opts.workers)]
         self.sel = selectors.DefaultSelector()
@@ -348,9 +349,7 @@ class _Campaign:
         job = Job(mine, self.cid, self.placement.cpus[slot.index], self.features,
                   worker=slot.index, scratch=str(artifacts), deadline=self.deadline,
                   totals=(slot.programs, slot.steps))  # its progress points go on from them
-        # In a guest kernel, a host process stands in for the worker and runs it in the guest.
-        module = ("fuzzer.campaign.worker" if opts.kernel == "host"
-                  else "fuzzer.campaign.guest_worker")
+        module = self.worker_module
         env = {**os.environ, "TMPDIR": str(artifacts)}  # whatever else it writes: there too
         if opts.feedback != "semantic":  # Atheris instruments the interpreted model only
             env[native.PURE_ENV] = "1"

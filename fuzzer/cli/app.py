@@ -16,8 +16,7 @@ import typer
 from fuzzer.campaign.cpus import check_cpus, parse_cpus
 from fuzzer.campaign.options import DEFAULTS, FEEDBACKS, Options
 from fuzzer.campaign.run import Progress, resume_campaign, resume_options, run_campaign
-from fuzzer.campaign.transcript import print_report, step_printer
-from fuzzer.check import check
+from fuzzer.campaign.target import target_of
 from fuzzer.cli import bench, kernels, reduce, report, stats, status, triage, variants
 from fuzzer.cli.common import (
     DbOption,
@@ -36,11 +35,9 @@ from fuzzer.cli.live import CampaignView
 from fuzzer.cli.show import print_summary
 from fuzzer.executor import executor_path
 from fuzzer.inject.catalogue import CATALOGUE
-from fuzzer.kernel.session import exec_in_guest
 from fuzzer.model import SUPPORTED
 from fuzzer.prog import parse, read_program
 from fuzzer.store import open_store
-from fuzzer.trace import Supervisor
 from fuzzer.trace.follow import run_command
 
 app = typer.Typer(
@@ -203,11 +200,7 @@ def _resume(ctx: typer.Context, cid: int, plain: bool) -> Progress:
 
 def _preflight(kernel: str, guest_mem: int) -> None:
     """Fail early, in one line: not root, no compiler, a missing guest kernel."""
-    target = kernel_of(kernel, guest_mem)
-    if target.is_host:
-        Supervisor(executor_path()).close()
-    else:
-        executor_path()  # built here: a guest's root file system is read-only
+    target_of(kernel_of(kernel, guest_mem)).preflight()
 
 
 def _options(p: dict[str, Any]) -> Options:
@@ -263,17 +256,10 @@ def exec_cmd(
                     text = read_program(f, str(file))
         except UnicodeDecodeError:
             raise fail(f"{file}: not a program text file (not UTF-8)") from None
-        program = parse(text, str(file))
-        target = kernel_of(kernel, guest_mem)
-        if not target.is_host:
-            injections(inject)  # fail early, here, on a bad injection
-            status = exec_in_guest(target, text, str(file), verbose, budget, inject or [],
-                                   lambda t: out.file.write(t))
-            raise typer.Exit(status)
-        with Supervisor(executor_path(), budget, injections=injections(inject)) as supervisor:
-            report = check(supervisor, program, step_printer(verbose, out))
-    print_report(report, out)
-    if report.divergences:
+        parse(text, str(file))  # a bad program fails before a bad --kernel
+        diverged = target_of(kernel_of(kernel, guest_mem)).exec(
+            text, str(file), verbose, budget, inject or [], out)
+    if diverged:
         raise typer.Exit(1)
 
 

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import json
-import os
 import tempfile
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from fuzzer import native
 from fuzzer.campaign import coverage
-from fuzzer.campaign.bench import Detection, Throughput, corpus_coverage, detect, throughput
-from fuzzer.campaign.ceiling import Ceiling, run_ceiling
+from fuzzer.campaign.bench import Detection, corpus_coverage, detect
+from fuzzer.campaign.ceiling import Ceiling
 from fuzzer.campaign.options import DEFAULTS
-from fuzzer.campaign.phases import PHASES, Breakdown, breakdown
+from fuzzer.campaign.phases import PHASES, Breakdown
+from fuzzer.campaign.target import Target, target_of
+from fuzzer.campaign.throughput import Throughput
 from fuzzer.cli.common import (
     GuestMemOption,
     check_search,
@@ -27,9 +27,7 @@ from fuzzer.cli.common import (
 from fuzzer.executor import executor_path
 from fuzzer.inject import load
 from fuzzer.inject.catalogue import CATALOGUE
-from fuzzer.kernel import GUEST_MEM, Kernel
-from fuzzer.kernel.session import throughput_in_guest
-from fuzzer.prog import Program
+from fuzzer.kernel import GUEST_MEM
 from fuzzer.store import open_store
 from fuzzer.trace import Supervisor
 
@@ -57,25 +55,18 @@ def throughput_cmd(
     Example: mmfuzz bench throughput --kernel host --kernel uml:/usr/bin/linux
     """
     with user_errors():
-        targets = [kernel_of(k, guest_mem) for k in kernel or ["host"]]
+        targets = [target_of(kernel_of(k, guest_mem)) for k in kernel or ["host"]]
         for i, target in enumerate(targets):
             if i:
                 out.print("", markup=False)
             _throughput(target, programs, seed, cpu)
 
 
-def _throughput(target: Kernel, programs: int, seed: int, cpu: int) -> None:
-    ran: list[tuple[Program, int]] = []
-    if target.is_host:
-        supervisor = Supervisor(executor_path(), cpu=cpu)  # closed after the breakdown
-        r = throughput(supervisor, programs, seed, ran)
-        out.print(f"kernel: host ({os.uname().release}), CPU {cpu}", markup=False)
-        out.print(f"model, parser and oracle: {native.describe()}", markup=False)
-    else:
-        figures, ready = throughput_in_guest(target, programs, seed)
-        r = Throughput(**{k: v for k, v in figures.items()})  # type: ignore[arg-type]
-        out.print(f"kernel: {target} ({ready.release}; booted in {ready.seconds:.1f} s, "
-                  "not counted)", markup=False)
+def _throughput(target: Target, programs: int, seed: int, cpu: int) -> None:
+    measured = target.throughput(programs, seed, cpu)
+    r = measured.figures
+    for line in measured.about:
+        out.print(line, markup=False)
     out.print(f"workload: {r.programs} generated programs (seed {seed}), {r.steps} steps, "
               f"{r.programs and r.steps / r.programs:.1f} steps/program", markup=False)
     out.print(f"one worker: {r.programs_per_s:,.0f} programs/s, "
@@ -86,12 +77,11 @@ def _throughput(target: Kernel, programs: int, seed: int, cpu: int) -> None:
     if r.divergent_programs:
         out.print(f"note: {r.divergent_programs} programs diverged (see `mmfuzz exec`)",
                   markup=False)
-    if target.is_host:
-        _ceiling(r, run_ceiling(ran, budget=r.seconds * 2 + 60))
-        _breakdown(r, breakdown(supervisor, ran))
-        supervisor.close()
-    else:
+    if measured.ceiling is None or measured.breakdown is None:
         out.print("ceiling and breakdown: on the host kernel only", markup=False)
+        return
+    _ceiling(r, measured.ceiling)
+    _breakdown(r, measured.breakdown)
 
 
 def _ceiling(r: Throughput, c: Ceiling) -> None:

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from fuzzer.campaign.target import UmlTarget
 from fuzzer.cli.common import (
     DEFAULT_DB,
     DbOption,
@@ -25,10 +26,9 @@ from fuzzer.cli.common import (
 )
 from fuzzer.kernel import GUEST_MEM
 from fuzzer.kernel.build import build, cache_dir
-from fuzzer.kernel.identity import AmbiguousKernel
 from fuzzer.kernel.releases import builds, only_on, pick
-from fuzzer.kernel.session import probe
 from fuzzer.store import open_store
+from fuzzer.store.identity import AmbiguousKernel
 
 
 class _Kernels(TyperGroup):
@@ -165,11 +165,11 @@ def boot_cmd(
     """
     with user_errors():
         target = kernel_of(kernel, guest_mem)
-        if target.is_host:
+        if target.uml is None:
             raise fail("kernels boot: give a User-Mode Linux kernel, uml:PATH")
         start = time.monotonic()
-        release, _ = probe(target)
-        out.print(f"{target}: booted {release.release} ({release.build}) in "
+        build, _ = UmlTarget(target).probe()
+        out.print(f"{target}: booted {build.release} ({build.build}) in "
                   f"{time.monotonic() - start:.1f} s",
                   markup=False)
 

@@ -19,36 +19,25 @@ from typing import Annotated
 
 import typer
 
+from fuzzer.campaign.target import Target, target_of
 from fuzzer.cli.common import (
     DEFAULT_DB,
     DbOption,
     GuestMemOption,
     InjectOption,
     fail,
-    injections,
     kernel_of,
     out,
     user_errors,
 )
-from fuzzer.executor import executor_path
 from fuzzer.kernel import GUEST_MEM, HOST, Kernel, KernelError
-from fuzzer.kernel.identity import KernelId
-from fuzzer.kernel.session import (
-    identity,
-    reduce_in_guest,
-    repro_in_guest,
-    run_in_guest,
-)
-from fuzzer.prog import Program, parse
-from fuzzer.reduce.bucket import minimize_bucket
-from fuzzer.reduce.crun import build_c, run_c
+from fuzzer.prog import Program
+from fuzzer.reduce.crun import build_c
 from fuzzer.reduce.export import FORMATS, export_bucket, finding_of, write_bucket_folder
 from fuzzer.reduce.finding import ExportError
-from fuzzer.reduce.minimize import Result
-from fuzzer.reduce.repro import reproduce, shows
 from fuzzer.reduce.variants_run import variants_summary
 from fuzzer.store import BucketDetail, Store, open_store
-from fuzzer.trace import Supervisor
+from fuzzer.store.identity import KernelId
 
 IdArg = Annotated[int, typer.Argument(metavar="ID", help="Bucket id from `triage list`.")]
 BucketKernelOption = Annotated[str | None, typer.Option(
@@ -109,13 +98,17 @@ def early(spec: str | None, mem_mb: int) -> None:
         kernel_of(spec, mem_mb)
 
 
-def _not_here(store: Store, bucket: BucketDetail, specs: list[str], kernel: Kernel) -> str:
+def _not_here(store: Store, bucket: BucketDetail, specs: list[str], on: Target) -> str:
     found, target = found_on(store, bucket)
-    where = f" on {kernel}" if not kernel.is_host else " on this host"
     hint = (f" (found on {found.describe()}, {target}: pass --kernel {target})"
-            if found is not None and target != str(kernel) else "")
-    return (f"bucket {bucket.id}'s program does not show its divergence{where}{_under(specs)}"
-            f"{hint}: {bucket.title}")
+            if found is not None and target != str(on.kernel) else "")
+    return (f"bucket {bucket.id}'s program does not show its divergence{on.where}"
+            f"{_under(specs)}{hint}: {bucket.title}")
+
+
+def _on(target: Target) -> str:
+    """What a command's first line says of a guest it ran in: nothing for the host."""
+    return f" (on {target.kernel})" if target.named else ""
 
 
 def _specs(bucket: BucketDetail, inject: list[str] | None) -> list[str]:
@@ -123,10 +116,6 @@ def _specs(bucket: BucketDetail, inject: list[str] | None) -> list[str]:
     if inject:
         return inject
     return list(bucket.samples[0].injections) if bucket.samples else []
-
-
-def _supervisor(specs: list[str]) -> Supervisor:
-    return Supervisor(executor_path(), injections=injections(specs))
 
 
 def _print_program(label: str, program: Program, step: int) -> None:
@@ -160,31 +149,16 @@ def minimize_cmd(
     with _errors():
         early(kernel, guest_mem)
         store, bucket = _load(db, bucket_id)
-        target = bucket_kernel(kernel, guest_mem, store, bucket)
+        target = target_of(bucket_kernel(kernel, guest_mem, store, bucket))
         finding = finding_of(bucket, minimized=False)
         specs = _specs(bucket, inject)
-        if target.is_host:
-            with _supervisor(specs) as supervisor:
-                if not shows(supervisor, finding.program, bucket.title):
-                    raise fail(_not_here(store, bucket, specs, target), code=1)
-                result, step = minimize_bucket(store, supervisor, bucket_id, bucket.title,
-                                               finding.program, finding.step, budget)
-        else:
-            injections(specs)  # fail early, here, on a bad injection
-            got, _ = reduce_in_guest(target, "minimize", store, {
-                "text": finding.program.text(), "title": bucket.title, "bucket": bucket_id,
-                "step": finding.step, "runs": budget, "inject": specs}, budget * 10 + 120)
-            if not got.get("shows"):
-                raise fail(_not_here(store, bucket, specs, target), code=1)
-            n = {k: int(str(got[k])) for k in ("predicate_calls", "original_calls",
-                                               "minimized_calls", "original_weight",
-                                               "minimized_weight")}
-            result = Result(parse(str(got["program"]), f"bucket {bucket_id} (minimized)"),
-                            exhausted=bool(got["exhausted"]), **n)
-            step = int(str(got["step"]))
+        done = target.minimize(store, bucket_id, bucket.title, finding.program, finding.step,
+                               budget, specs)
+        if done is None:
+            raise fail(_not_here(store, bucket, specs, target), code=1)
+        result, step = done
         duplicate_of = store.bucket(bucket_id).duplicate_of
-    on = "" if target.is_host else f" (on {target})"
-    out.print(f"#{bucket_id} {bucket.title}{_under(specs)}{on}", markup=False)
+    out.print(f"#{bucket_id} {bucket.title}{_under(specs)}{_on(target)}", markup=False)
     _print_program("before", finding.program, finding.step)
     _print_program("after", result.program, step)
     spent = " (budget spent)" if result.exhausted else ""
@@ -216,23 +190,16 @@ def repro_cmd(
     with _errors():
         early(kernel, guest_mem)
         store, bucket = _load(db, bucket_id)
-        target = bucket_kernel(kernel, guest_mem, store, bucket)
+        target = target_of(bucket_kernel(kernel, guest_mem, store, bucket))
         finding = finding_of(bucket, minimized=minimized)
         specs = _specs(bucket, inject)
-        if target.is_host:
-            with _supervisor(specs) as supervisor:
-                hits, total = reproduce(finding.program, bucket.title, runs, supervisor)
-            build = identity(target)
-        else:
-            injections(specs)  # fail early, here, on a bad injection
-            hits, total, build = repro_in_guest(target, finding.program.text(), bucket.title,
-                                                runs, specs)
+        hits, total, build = target.repro(finding.program, bucket.title, runs, specs)
         store.set_reliability(bucket_id, hits=hits, runs=total, kernel=build.release,
                               build=build.build, binary=build.binary, kernel_name=build.name)
     which = "minimized" if minimized and bucket.minimized_program_text else "original"
     out.print(f"{hits}/{total} runs show: {bucket.title}", markup=False)
-    on = f", on {build.label()}" + ("" if target.is_host else f" ({target})")
-    out.print(f"({which} program, {len(finding.program)} calls{_under(specs)}{on})", markup=False)
+    out.print(f"({which} program, {len(finding.program)} calls{_under(specs)}, on "
+              f"{build.label()}{target.named})", markup=False)
 
 
 def export_cmd(
@@ -278,7 +245,7 @@ def export_cmd(
         if output is not None:
             output.write_text(text)
         if check:
-            status = _check_c(text, bucket_kernel(kernel, guest_mem, store, bucket))
+            status = _check_c(text, target_of(bucket_kernel(kernel, guest_mem, store, bucket)))
     if check:
         raise typer.Exit(status)
     if folder is not None:
@@ -292,17 +259,14 @@ def export_cmd(
 C_TIMEOUT = 60.0  # seconds a C reproducer may run (a hang's reproducer stops itself at 5)
 
 
-def _check_c(source: str, target: Kernel) -> int:
+def _check_c(source: str, target: Target) -> int:
     """Build the C reproducer and run it on `target`; print what it said; its status."""
     with build_c(source) as binary:
-        if target.is_host:
-            status, said = run_c(binary, C_TIMEOUT)
-        else:
-            status, said = run_in_guest(target, [str(binary)], C_TIMEOUT)
+        status, said = target.run_c(binary, C_TIMEOUT)
     out.print(said.rstrip(), markup=False)
     if status is None:
-        raise fail(f"the C reproducer did not finish in {C_TIMEOUT:g} s on {target}", 1)
+        raise fail(f"the C reproducer did not finish in {C_TIMEOUT:g} s on {target.kernel}", 1)
     meaning = {0: "does not reproduce", 1: "reproduces", 2: "could not read /proc"}
-    out.print(f"repro.c on {target}: exit {status} "
+    out.print(f"repro.c on {target.kernel}: exit {status} "
               f"({meaning.get(status, 'failed')})", markup=False)
     return status

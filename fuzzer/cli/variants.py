@@ -7,13 +7,13 @@ stored ones with `print_variants`.
 
 from __future__ import annotations
 
+from fuzzer.campaign.target import target_of
 from fuzzer.cli.common import (
     DEFAULT_DB,
     DbOption,
     GuestMemOption,
     InjectOption,
     fail,
-    injections,
     out,
 )
 from fuzzer.cli.reduce import (
@@ -22,17 +22,14 @@ from fuzzer.cli.reduce import (
     _errors,
     _load,
     _not_here,
+    _on,
     _specs,
-    _supervisor,
     _under,
     bucket_kernel,
     early,
 )
 from fuzzer.kernel import GUEST_MEM
-from fuzzer.kernel.session import reduce_in_guest
 from fuzzer.reduce.export import finding_of
-from fuzzer.reduce.repro import shows
-from fuzzer.reduce.variants_run import vary_bucket
 from fuzzer.reduce.variants_summary import detail_lines, state, state_text, summary_lines
 from fuzzer.store.variants import VariantValue
 
@@ -54,25 +51,14 @@ def variants_cmd(bucket_id: IdArg, inject: InjectOption = None, db: DbOption = D
     with _errors():
         early(kernel, guest_mem)
         store, bucket = _load(db, bucket_id)
-        target = bucket_kernel(kernel, guest_mem, store, bucket)
+        target = target_of(bucket_kernel(kernel, guest_mem, store, bucket))
         finding = finding_of(bucket)
         specs = _specs(bucket, inject)
-        if target.is_host:
-            with _supervisor(specs) as supervisor:
-                if not shows(supervisor, finding.program, bucket.title):
-                    raise fail(_not_here(store, bucket, specs, target), code=1)
-                values = vary_bucket(store, supervisor, bucket_id, finding.program,
-                                     finding.step, bucket.kind)
-        else:
-            injections(specs)  # fail early, here, on a bad injection
-            got, _ = reduce_in_guest(target, "variants", store, {
-                "text": finding.program.text(), "title": bucket.title, "bucket": bucket_id,
-                "step": finding.step, "kind": bucket.kind, "inject": specs}, 3600)
-            if not got.get("shows"):
-                raise fail(_not_here(store, bucket, specs, target), code=1)
-            values = store.variants(bucket_id)
-    on = "" if target.is_host else f" (on {target})"
-    out.print(f"#{bucket_id} {bucket.title}{_under(specs)}{on}", markup=False)
+        values = target.variants(store, bucket_id, bucket.title, finding.program, finding.step,
+                                 bucket.kind, specs)
+        if values is None:
+            raise fail(_not_here(store, bucket, specs, target), code=1)
+    out.print(f"#{bucket_id} {bucket.title}{_under(specs)}{_on(target)}", markup=False)
     print_variants(values, programs=True)
 
 

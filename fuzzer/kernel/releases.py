@@ -2,7 +2,7 @@
 
 A developer fuzzes a patched kernel and its base: two builds, which may share a
 release (two UML binaries of 6.1.192), told apart by their build string and
-binary hash (identity.py). A bucket seen on one and never on the other is what
+binary hash (store/identity.py). A bucket seen on one and never on the other is what
 the patch changed -- a regression when it is only on the patched kernel.
 Campaigns and samples stored before builds were recorded count with the build
 they agree with (identity.canonical).
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fuzzer.kernel.identity import KernelId, canonical, pick
 from fuzzer.store import BucketRow, Store
+from fuzzer.store.identity import KernelId, canonical, pick
 
 
 @dataclass(frozen=True)

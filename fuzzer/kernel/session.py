@@ -2,8 +2,9 @@
 
 Each call boots the guest, sends one request, relays what it prints, answers
 the store calls it makes (minimize and variants store their results through
-the host's store, proxy.py), and halts it. `identity` says which build a
-kernel is (identity.py): the host's uname, or what a guest reports with the
+the host's store, proxy.py), and halts it. Requests and results are the typed
+messages of messages.py. `identity` says which build a
+kernel is (store/identity.py): the host's uname, or what a guest reports with the
 UML binary's hash. A guest that dies or stops answering meanwhile raises GuestFault (with the
 kernel crash found on its console, if any): for `exec` that is the finding,
 for the others an error with the crash's title.
@@ -14,14 +15,35 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from functools import cache
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, TypeVar
 
 from fuzzer.kernel.channel import ChannelClosed, ChannelTimeout
 from fuzzer.kernel.console import Crash
-from fuzzer.kernel.identity import KernelId
+from fuzzer.kernel.messages import (
+    Check,
+    Checked,
+    Exec,
+    Executed,
+    Measured,
+    MessageError,
+    Minimize,
+    Minimized,
+    Probe,
+    Probed,
+    Ran,
+    Repro,
+    Reproduced,
+    Request,
+    Run,
+    Throughput,
+    Variants,
+    Varied,
+    request_to_json,
+)
 from fuzzer.kernel.proxy import serve
 from fuzzer.kernel.spec import Kernel, KernelError
 from fuzzer.kernel.uml import Guest, Ready
+from fuzzer.store.identity import KernelId
 
 if TYPE_CHECKING:
     from fuzzer.store import Store
@@ -35,18 +57,22 @@ class GuestFault(KernelError):
         self.crash, self.console = crash, console
 
 
+R = TypeVar("R", Probed, Executed, Checked, Reproduced, Measured, Minimized, Varied, Ran)
+
+
 def request(
     kernel: Kernel,
-    message: dict[str, object],
+    message: Request,
+    answer: type[R],
     on_out: Callable[[str], object] = lambda text: None,
     timeout: float | None = None,
     store: Store | None = None,
-) -> tuple[dict[str, object], Ready]:
+) -> tuple[R, Ready]:
     """Boot, send `message`, relay {"out"} text to on_out and {"store"} calls to `store`;
-    the {"result"} and the guest's Ready."""
+    the {"result"}, read as an `answer`, and the guest's Ready."""
     with Guest(kernel) as guest:
         assert guest.ready is not None
-        guest.send(message)
+        guest.send(request_to_json(message))
         while True:
             try:
                 msg = guest.recv(timeout)
@@ -64,7 +90,11 @@ def request(
                 else:
                     guest.send(serve(store, msg))
             elif "result" in msg and isinstance(msg["result"], dict):
-                return msg["result"], guest.ready
+                try:
+                    return answer.from_json(msg["result"]), guest.ready
+                except MessageError as e:
+                    raise KernelError(f"{kernel} ({guest.ready.release}): a malformed "
+                                      f"{message.MODE} result: {e}") from None
             elif "error" in msg:
                 raise KernelError(f"{kernel} ({guest.ready.release}): {msg['error']}")
             elif "exit" in msg:
@@ -75,9 +105,8 @@ def request(
 @cache
 def probe(kernel: Kernel) -> tuple[KernelId, dict[str, object]]:
     """The guest's build and probed features (one boot per kernel and process)."""
-    result, ready = request(kernel, {"mode": "probe"}, timeout=120)
-    features = result.get("features")
-    return identity(kernel, ready), features if isinstance(features, dict) else {}
+    result, ready = request(kernel, Probe(), Probed, timeout=120)
+    return identity(kernel, ready), result.features
 
 
 def identity(kernel: Kernel, ready: Ready | None = None) -> KernelId:
@@ -94,10 +123,9 @@ def identity(kernel: Kernel, ready: Ready | None = None) -> KernelId:
 def exec_in_guest(kernel: Kernel, text: str, name: str, verbose: bool, budget: float,
                   inject: list[str], write: Callable[[str], object]) -> int:
     """`mmfuzz exec` in a guest: its report relayed to write; 0 agreed, 1 diverged or crashed."""
-    message: dict[str, object] = {"mode": "exec", "text": text, "name": name,
-                                  "verbose": verbose, "budget": budget, "inject": inject}
     try:
-        result, ready = request(kernel, message, write, timeout=budget + 120)
+        result, ready = request(kernel, Exec(text, name, verbose, budget, inject), Executed,
+                                write, timeout=budget + 120)
     except GuestFault as e:
         if e.crash is None:
             raise
@@ -105,49 +133,51 @@ def exec_in_guest(kernel: Kernel, text: str, name: str, verbose: bool, budget: f
               f"{e.crash.title}\n{e.crash.log}\n")
         return 1
     write(f"kernel: {ready.release} ({kernel})\n")
-    return 1 if result.get("diverged") else 0
+    return 1 if result.diverged else 0
 
 
 def repro_in_guest(kernel: Kernel, text: str, title: str, runs: int,
                    inject: list[str]) -> tuple[int, int, KernelId]:
     """`mmfuzz repro` in a guest: how many of `runs` runs show `title` (a crash shows it too)."""
-    message: dict[str, object] = {"mode": "repro", "text": text, "title": title, "runs": runs,
-                                  "inject": inject}
     try:
-        result, ready = request(kernel, message, timeout=runs * 10 + 120)
+        result, ready = request(kernel, Repro(text, title, runs, inject), Reproduced,
+                                timeout=runs * 10 + 120)
     except GuestFault as e:
         if e.crash is not None and e.crash.title == title:
             # a kernel crash reproduces on the first run, and ends the guest
             return 1, 1, identity(kernel)
         raise
-    return int(str(result["hits"])), int(str(result["runs"])), identity(kernel, ready)
+    return result.hits, result.runs, identity(kernel, ready)
 
 
-def reduce_in_guest(kernel: Kernel, mode: str, store: Store, message: dict[str, object],
-                    timeout: float) -> tuple[dict[str, object], KernelId]:
-    """`minimize` or `variants` (mode) of a bucket in a guest, storing through `store`;
-    the guest's result ({"shows": False} when the program does not show the title there)."""
-    result, ready = request(kernel, {**message, "mode": mode}, timeout=timeout, store=store)
+def minimize_in_guest(kernel: Kernel, message: Minimize, store: Store,
+                      timeout: float) -> tuple[Minimized, KernelId]:
+    """`minimize` of a bucket in a guest, storing through `store`; the guest's result
+    (shows False when the program does not show the title there)."""
+    result, ready = request(kernel, message, Minimized, timeout=timeout, store=store)
+    return result, identity(kernel, ready)
+
+
+def variants_in_guest(kernel: Kernel, message: Variants, store: Store,
+                      timeout: float) -> tuple[Varied, KernelId]:
+    """`variants` of a bucket in a guest, storing them through `store`."""
+    result, ready = request(kernel, message, Varied, timeout=timeout, store=store)
     return result, identity(kernel, ready)
 
 
 def run_in_guest(kernel: Kernel, argv: list[str], timeout: float) -> tuple[int | None, str]:
     """Run a host file in a guest (the host's root is the guest's, read-only): its exit
     status (None: it ran out of `timeout` seconds) and its output."""
-    result, _ = request(kernel, {"mode": "run", "argv": argv, "timeout": timeout},
-                        timeout=timeout + 120)
-    status = result.get("status")
-    return (None if status is None else int(str(status))), str(result.get("output", ""))
+    result, _ = request(kernel, Run(argv, timeout), Ran, timeout=timeout + 120)
+    return result.status, result.output
 
 
 def check_in_guest(kernel: Kernel, texts: list[str]) -> list[list[str]]:
     """The divergence titles of each program, checked in one guest."""
-    result, _ = request(kernel, {"mode": "check", "texts": texts}, timeout=len(texts) * 10 + 120)
-    return [[str(t) for t in titles] for titles in cast(list[list[object]], result["titles"])]
+    result, _ = request(kernel, Check(texts), Checked, timeout=len(texts) * 10 + 120)
+    return result.titles
 
 
-def throughput_in_guest(kernel: Kernel, programs: int, seed: int) -> tuple[dict[str, object],
-                                                                            Ready]:
+def throughput_in_guest(kernel: Kernel, programs: int, seed: int) -> tuple[Measured, Ready]:
     """The throughput benchmark run in a guest; its figures and the guest (release, boot time)."""
-    return request(kernel, {"mode": "throughput", "programs": programs, "seed": seed},
-                   timeout=programs * 10 + 120)
+    return request(kernel, Throughput(programs, seed), Measured, timeout=programs * 10 + 120)

@@ -3,7 +3,7 @@
 `host` is the running kernel; `uml:PATH` a User-Mode Linux binary (`linux`
 from `make ARCH=um`, or Debian's /usr/bin/linux). A PATH that is missing or
 not executable is a KernelError naming it, one line. Either may end in
-`#NAME`, the user's name for the build (identity.py): `uml:./linux#patched`.
+`#NAME`, the user's name for the build (store/identity.py): `uml:./linux#patched`.
 `binary_hash` is what tells two UML binaries of one release apart.
 """
 
@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from fuzzer.kernel.identity import BINARY_HEX
+from fuzzer.store.identity import BINARY_HEX
 
 GUEST_MEM = 512  # MiB of memory a guest gets unless told otherwise (--guest-mem)
 
@@ -37,7 +37,7 @@ class Kernel:
         return "host" if self.uml is None else f"uml:{self.uml}"
 
     def binary(self) -> str | None:
-        """The UML binary's hash (identity.py); None on the host."""
+        """The UML binary's hash (store/identity.py); None on the host."""
         return None if self.uml is None else binary_hash(self.uml)
 
 

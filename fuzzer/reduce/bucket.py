@@ -16,11 +16,12 @@ from fuzzer.reduce.minimize import Result, minimize
 from fuzzer.reduce.repro import still_diverges
 from fuzzer.reduce.variants_run import vary_bucket
 from fuzzer.store import Store
+from fuzzer.store.ports import ReductionStore
 from fuzzer.trace import Supervisor
 
 
 def minimize_bucket(
-    store: Store,
+    store: ReductionStore,
     supervisor: Supervisor,
     bucket_id: int,
     title: str,

@@ -18,6 +18,7 @@ from fuzzer.prog import Program, ProgramError
 from fuzzer.reduce.variants import Variant, make_variants
 from fuzzer.reduce.variants_summary import summary_lines
 from fuzzer.store import Store
+from fuzzer.store.ports import ReductionStore
 from fuzzer.store.variants import VariantValue
 from fuzzer.trace import Supervisor
 
@@ -79,7 +80,7 @@ def within(variants: list[Variant], runs: int) -> list[Variant]:
     return kept
 
 
-def vary_bucket(store: Store, supervisor: Supervisor, bucket_id: int, program: Program,
+def vary_bucket(store: ReductionStore, supervisor: Supervisor, bucket_id: int, program: Program,
                 step: int, kind: str, runs: int | None = None) -> list[VariantValue]:
     """Make the variants of `program` (diverging at `step`), run at most `runs` distinct
     programs of them (all if None), store the results and return them."""

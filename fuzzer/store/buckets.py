@@ -18,7 +18,6 @@ from sqlalchemy import case, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from fuzzer.kernel.identity import KernelId
 from fuzzer.store.base import (
     StoreBase,
     check_hash,
@@ -27,6 +26,7 @@ from fuzzer.store.base import (
     require_campaign,
 )
 from fuzzer.store.db import StoreError
+from fuzzer.store.identity import KernelId
 from fuzzer.store.models import (
     OPEN_STATUSES,
     STATUSES,

@@ -34,7 +34,7 @@ class Campaigns(StoreBase):
                        build: str | None = None, binary: str | None = None,
                        kernel_name: str | None = None) -> int:
         """Record a campaign as running on kernel release `kernel` (its build string,
-        UML binary hash and name when known: fuzzer/kernel/identity.py); returns its id."""
+        UML binary hash and name when known: fuzzer/store/identity.py); returns its id."""
         row = Campaign(
             kernel=kernel,
             build=build,

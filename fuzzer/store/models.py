@@ -99,7 +99,7 @@ class Campaign(Base):
     # started (ISO, UTC), the seconds the campaign had run before it]; NULL: never
     # resumed. Its first run is the row's `started`, at 0 s.
     runs: Mapped[str | None] = mapped_column(Text)
-    # Added by the build-identity release (fuzzer/kernel/identity.py); NULL in older rows,
+    # Added by the build-identity release (fuzzer/store/identity.py); NULL in older rows,
     # which are known by their release alone: the kernel's `uname -v`, the UML binary's
     # hash (NULL on the host) and the user's name for the build.
     build: Mapped[str | None] = mapped_column(Text)

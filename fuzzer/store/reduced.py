@@ -13,8 +13,8 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from fuzzer.kernel.identity import KernelId
 from fuzzer.store.base import StoreBase, check_hash, program_id, require_bucket
+from fuzzer.store.identity import KernelId
 from fuzzer.store.models import OPEN_STATUSES, Bucket, Program, Reliability, Sample
 
 

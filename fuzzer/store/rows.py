@@ -10,8 +10,8 @@ import json
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from fuzzer.kernel.identity import KernelId
 from fuzzer.store.db import StoreError
+from fuzzer.store.identity import KernelId
 from fuzzer.store.models import Bucket, Campaign, Program, Reliability, Sample
 from fuzzer.store.values import injection_names, injections_column
 

@@ -13,7 +13,7 @@ binary hash): `canonical` attaches each such partial identity to the one full
 identity that agrees with everything it knows, so old and new rows of one
 build count together. `pick` finds the build a user means by a name, a binary
 hash prefix, a release or a build string, and says which ones a word could mean
-when it is ambiguous. Pure: no I/O here (the hash is taken in spec.py).
+when it is ambiguous. Pure: no I/O here (the hash is taken in fuzzer/kernel/spec.py).
 """
 
 from __future__ import annotations
