@@ -9,7 +9,7 @@ import random
 
 import pytest
 
-from fuzzer.campaign.bench import workload
+from fuzzer.campaign.throughput import workload
 from fuzzer.check import check
 from fuzzer.check import program as check_program
 from fuzzer.model import Prediction, State, Unsupported
