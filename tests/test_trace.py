@@ -8,6 +8,7 @@ campaign starts millions of them from one process.
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import os
 import signal
@@ -206,6 +207,38 @@ def test_hang_while_opening_proc_leaks_no_descriptor(monkeypatch: pytest.MonkeyP
     for fd in leaked:
         os.close(int(fd))
     assert leaked == {}
+
+
+def test_an_alarm_that_rings_in_a_gc_callback_is_not_lost(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # Seen in a full test run: the budget ran out while a garbage-collector callback
+    # ran, the exception the handler raised there was dropped ("Exception ignored"),
+    # and a program that should have been a hang ran on. Made certain here: the
+    # alarm rings inside a callback of a collection that runs between two steps.
+    rung: list[int] = []
+
+    def ring(phase: str, info: dict[str, int]) -> None:
+        if phase == "start" and not rung:
+            rung.append(1)
+            os.kill(os.getpid(), signal.SIGALRM)
+            sum(range(1000))  # bytecodes of the callback, where the handler runs
+
+    class Collecting(check_module.Observer):  # type: ignore[misc,name-defined]
+        def __init__(self, pid: int) -> None:
+            super().__init__(pid)
+            gc.callbacks.append(ring)
+            try:
+                gc.collect()
+            finally:
+                gc.callbacks.remove(ring)
+
+    monkeypatch.setattr(check_module, "Observer", Collecting)
+    supervisor, runs = recording(Supervisor(executor_path(), budget=10.0))
+    report = check(supervisor, parse(SHORT))
+    assert rung == [1]
+    assert [d.kind for d in report.divergences] == ["hang"]
+    assert gone(runs[0].pid)
+    supervisor.close()
 
 
 # ------------------------------------------------------- leaving a run early

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from ptrace.binding import func as pt
 
+from fuzzer.trace import alarm
 from fuzzer.trace.ptrace_abi import (
     PTRACE_EVENT_FORK,
     PTRACE_O_EXITKILL,
@@ -105,7 +106,8 @@ class ForkServer:
             self._spawn()
             os.write(self._frames, frame)
         self._pending = True
-        _, status = os.waitpid(self.pid, WALL)
+        with alarm.waiting():  # the caller's budget (alarm.arm)
+            _, status = os.waitpid(self.pid, WALL)
         return self._forked(status)
 
     def _forked(self, status: int) -> int:
@@ -128,13 +130,14 @@ class ForkServer:
             return self.child
         self._pending = False
         try:
-            signal.setitimer(signal.ITIMER_REAL, ACK_TIMEOUT)
-            _, status = os.waitpid(self.pid, WALL)
+            alarm.arm(ACK_TIMEOUT)
+            with alarm.waiting():
+                _, status = os.waitpid(self.pid, WALL)
         except Exception:
             self.close()
             return 0
         finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
+            alarm.disarm()
         try:
             return self._forked(status)
         except ServerError:

@@ -22,7 +22,7 @@ import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType, TracebackType
+from types import TracebackType
 
 from ptrace.binding import func as pt
 
@@ -31,6 +31,7 @@ from fuzzer.prog import Program
 from fuzzer.prog.step import Step
 from fuzzer.prog.syscalls import SIGBUS, SIGSEGV, SYS_GETPPID
 from fuzzer.prog.wire import encode
+from fuzzer.trace import alarm
 from fuzzer.trace.apply import Injector, Pending
 from fuzzer.trace.ptrace_abi import (
     OFF_ORIG_RAX,
@@ -90,14 +91,6 @@ class Killed:
 Stop = SyscallStop | SignalStop | EventStop | Exited | Killed
 
 
-def _on_alarm(signo: int, frame: FrameType | None) -> None:
-    raise _Alarm
-
-
-class _Alarm(Exception):
-    pass
-
-
 @dataclass(slots=True)
 class _Proc:
     """One process of the program as the supervisor steps it."""
@@ -139,19 +132,18 @@ class Run:
 
     def __enter__(self) -> Run:
         self.server.ready()  # a first or fresh server is not the program's time
-        signal.signal(signal.SIGALRM, _on_alarm)
         try:
             # The fork is the server's, on the server's own clock (as a spawn was not
             # the program's); the budget starts with the child.
-            signal.setitimer(signal.ITIMER_REAL, START_TIMEOUT)
+            alarm.arm(START_TIMEOUT)
             try:
                 self.pid = self.server.start(encode(self.program),
                                              FLAG_MARKERS if self.markers else 0)
-            except _Alarm:
+            except alarm.Expired:
                 raise ServerError(f"the fork server did not fork within {START_TIMEOUT:g} s") \
                     from None
             self._seen.append(self.pid)
-            signal.setitimer(signal.ITIMER_REAL, self.budget)
+            alarm.arm(self.budget)
             match self._wait(self.pid):
                 case SignalStop(signal.SIGSTOP):
                     if not self.markers:  # getppid() is a checkpoint, not a seccomp stop
@@ -160,7 +152,7 @@ class Run:
                         self.injector.begin(self.pid)
                 case other:
                     raise SupervisorError(f"the executor did not start: {other}")
-        except _Alarm:
+        except alarm.Expired:
             self._reap()
             raise Hang(0, self.budget) from None
         except ServerError as e:
@@ -180,14 +172,14 @@ class Run:
         tb: TracebackType | None,
     ) -> None:
         self._reap()
-        if isinstance(exc, _Alarm):
+        if isinstance(exc, alarm.Expired):
             raise Hang(self._index, self.budget) from None
 
     def _reap(self) -> None:
         """Kill the processes still running and reap every process of the run, in the
         order they were created: once its parent is gone a child is ours to reap (the
         supervisor is a child subreaper). Only pids never seen to exit are killed."""
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        alarm.disarm()
         running = [p.pid for p in self._procs.values()]
         child = self.server.settle()  # even if it was forked as the run was left
         if child and child not in self._seen:
@@ -215,8 +207,9 @@ class Run:
 
     def _wait(self, pid: int) -> Stop:
         try:
-            _, status = os.waitpid(pid, WALL)
-        except _Alarm:
+            with alarm.waiting():
+                _, status = os.waitpid(pid, WALL)
+        except alarm.Expired:
             raise Hang(self._index, self.budget) from None
         if os.WIFSTOPPED(status):
             sig = os.WSTOPSIG(status)
