@@ -8,6 +8,7 @@ kernel diverged from the model").
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -37,7 +38,7 @@ from fuzzer.executor import executor_path
 from fuzzer.inject.catalogue import CATALOGUE
 from fuzzer.model import SUPPORTED
 from fuzzer.prog import parse, read_program
-from fuzzer.store import open_store
+from fuzzer.store import Store, open_store
 from fuzzer.trace.follow import run_command
 
 app = typer.Typer(
@@ -162,11 +163,17 @@ def _run(params: dict[str, Any], plain: bool) -> Progress:
         opts = _options(params)
         _preflight(opts.kernel, opts.guest_mem)
         store = open_store(opts.db)
-        with CampaignView(out, opts, live=_live(plain)) as view:
-            progress = run_campaign(store, opts, view.show, view.every, say=view.say,
-                                    watch=view.watch)
-            view.finish(progress)
-        print_summary(progress, store)
+        return _watched(store, opts, plain, lambda view: run_campaign(
+            store, opts, view.show, view.every, say=view.say, watch=view.watch))
+
+
+def _watched(store: Store, opts: Options, plain: bool,
+             campaign: Callable[[CampaignView], Progress]) -> Progress:
+    """A campaign run under the live view (or plain lines), then its summary."""
+    with CampaignView(out, opts, live=_live(plain)) as view:
+        progress = campaign(view)
+        view.finish(progress)
+    print_summary(progress, store)
     return progress
 
 
@@ -190,12 +197,8 @@ def _resume(ctx: typer.Context, cid: int, plain: bool) -> Progress:
         store = open_store(opts.db, create=False)
         resumed = resume_options(store.campaign(cid), changes)
         _preflight(resumed.kernel, resumed.guest_mem)
-        with CampaignView(out, resumed, live=_live(plain)) as view:
-            progress = resume_campaign(store, cid, resumed, view.show, view.every,
-                                       say=view.say, watch=view.watch)
-            view.finish(progress)
-        print_summary(progress, store)
-    return progress
+        return _watched(store, resumed, plain, lambda view: resume_campaign(
+            store, cid, resumed, view.show, view.every, say=view.say, watch=view.watch))
 
 
 def _preflight(kernel: str, guest_mem: int) -> None:
