@@ -221,6 +221,15 @@ Checking PROT_EXEC mmap in /dev/shm...OK
      "the guest ran out of memory at boot: give it more with --guest-mem"),
     ("[ 0.0] Kernel panic - not syncing: Failed to allocate 12845056 bytes for node 0 memory "
      "map\n", AVX512, "the guest ran out of memory at boot: give it more with --guest-mem"),
+    # mem=20M under load: a self-test thread that could not start warns before any
+    # allocation fails, and panic_on_warn stops the boot; the memory map shows why.
+    ("[ 0.0] Memory: 7604K/114824K available (6634K kernel code, ...)\n[ 1.5] WARNING: CPU: 0 "
+     "PID: 1 at crypto/api.c:170 crypto_wait_for_test+0xa4/0xb7\n[ 1.5] Kernel panic - not "
+     "syncing: kernel: panic_on_warn set ...\n", AVX512,
+     "the guest ran out of memory at boot: give it more with --guest-mem"),
+    ("[ 0.0] Memory: 52000K/114824K available\n[ 0.2] Kernel panic - not syncing: "
+     "stack-protector: Kernel stack is corrupted in: x\n", AVX512,
+     "the guest kernel panicked at boot: stack-protector: Kernel stack is corrupted in: x"),
     ("[ 0.5] VFS: Unable to mount root fs on unknown-block(0,0)\n[ 0.5] Kernel panic - not "
      "syncing: VFS: Unable to mount root fs on unknown-block(0,0)\n", AVX512,
      "the kernel cannot mount the host's root over hostfs: it needs CONFIG_HOSTFS=y "

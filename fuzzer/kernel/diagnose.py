@@ -35,6 +35,15 @@ def _too_big(console: str, host: Host) -> str:
             "holds: raise HOST_FP_SIZE in arch/x86/um/user-offsets.c and rebuild")
 
 
+OOM = "the guest ran out of memory at boot: give it more with --guest-mem"
+STARVED_KB = 16 * 1024  # a kernel left less free memory than this cannot start its init
+
+
+def _starved(console: str) -> str | None:
+    m = re.search(r"Memory: (\d+)K/\d+K available", console)
+    return OOM if m and int(m.group(1)) < STARVED_KB else None
+
+
 # (pattern, cause) in order: the first that matches the console names the cause.
 _CAUSES: list[tuple[re.Pattern[str], object]] = [
     (re.compile(r"ptrace set fp regs failed|(get|put)_fp_registers\s+failed"), _fp),
@@ -49,7 +58,10 @@ _CAUSES: list[tuple[re.Pattern[str], object]] = [
      "--security-opt seccomp=unconfined) or boot it outside"),
     (re.compile(r"Out of memory|Cannot allocate memory|Failed to allocate \d+ bytes|"
                 r"physmem.*fail", re.I),
-     "the guest ran out of memory at boot: give it more with --guest-mem"),
+     OOM),
+    # Too little memory also shows as a failure somewhere else first (a WARN of a self-test
+    # thread that could not start, with panic_on_warn set): the memory map says it.
+    (re.compile(r"Memory: (\d+)K/\d+K available"), lambda console, host: _starved(console)),
     (re.compile(r"VFS: Unable to mount root fs|Cannot open root device|"
                 r"unknown-block.*hostfs|hostfs.*not.*supported", re.I),
      "the kernel cannot mount the host's root over hostfs: it needs CONFIG_HOSTFS=y "
@@ -71,7 +83,10 @@ def diagnose(console: str, host: Host = Host()) -> str | None:
         if m is None:
             continue
         if callable(cause):
-            return str(cause(console, host))
+            said = cause(console, host)
+            if said is None:  # it looked, and it is not this
+                continue
+            return str(said)
         text = str(cause)
         return text.format(m.group(1).strip()[:160]) if "{0}" in text else text
     return None
