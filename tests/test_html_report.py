@@ -32,7 +32,7 @@ BROWSER = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
 # Appended to a copy of the page: each chart's content box, as the browser laid it out.
 PROBE = """<script>
 const charts = [...document.querySelectorAll("svg.chart")].map(svg => {
-  const shapes = [...svg.querySelectorAll("polyline, rect")];
+  const shapes = [...svg.querySelectorAll("polyline, rect, circle")];
   const drawn = shapes.map(s => s.getBBox()).filter(b => b.width > 0 || b.height > 0);
   return {title: svg.querySelector("title").textContent, shapes: shapes.length,
           drawn: drawn.length, width: svg.getBoundingClientRect().width};

@@ -86,11 +86,14 @@ def lines(series: Mapping[str, Sequence[Point]], *, title: str, x_label: str, y_
                 coords.append(f"{px:.1f},{prev_y:.1f}")
             coords.append(f"{px:.1f},{py:.1f}")
             prev_y = py
-        if len(coords) == 1:  # one point: a dot, so it shows
-            coords.append(coords[0])
-        parts.append(f'<polyline points="{" ".join(coords)}" fill="none" stroke="{colour}" '
-                     f'stroke-width="2" stroke-linecap="round"><title>{escape(name)}</title>'
-                     "</polyline>")
+        if len(coords) == 1:  # one point (a short campaign): a dot, so it shows
+            cx, cy = coords[0].split(",")
+            parts.append(f'<circle cx="{cx}" cy="{cy}" r="3" fill="{colour}">'
+                         f"<title>{escape(name)}</title></circle>")
+        else:
+            parts.append(f'<polyline points="{" ".join(coords)}" fill="none" '
+                         f'stroke="{colour}" stroke-width="2" stroke-linecap="round">'
+                         f"<title>{escape(name)}</title></polyline>")
         parts.append(f'<text x="{LEFT + w - 4}" y="{TOP + 14 * (i + 1)}" class="lg" '
                      'text-anchor="end" '
                      f'fill="{colour}">{escape(name)}</text>')
