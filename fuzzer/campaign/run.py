@@ -34,7 +34,8 @@ import shutil
 import signal
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -91,6 +92,18 @@ Say = Callable[[str], None]
 Watch = Callable[[float, int, dict[str, object]], None]
 
 
+@dataclass(frozen=True)
+class Hooks:
+    """What the caller hears of a running campaign: its progress every `every` seconds
+    (`show`), a line for each event (`say`: a lost campaign found, a worker died or
+    restarted), and each message as it comes (`watch`)."""
+
+    show: Callable[[Progress], None]
+    every: float = 2.0
+    say: Say = lambda line: None
+    watch: Watch = lambda at, worker, message: None
+
+
 class _Stop(Exception):
     pass
 
@@ -107,8 +120,8 @@ def run_campaign(
     with a line for each event (a lost campaign found, a worker died or restarted),
     `watch` with each message as it comes."""
     start = time.monotonic()  # the campaign's time runs from here, a guest's boot included
-    placement = place(opts.workers, parse_cpus(opts.cpus) if opts.cpus else ())
-    try:
+    hooks = Hooks(show, every, say, watch)
+    with _placed(opts) as placement:
         kernel, features = _kernel(opts)
         _report_lost(store, say)
         options = opts.as_json()
@@ -117,10 +130,16 @@ def run_campaign(
         cid = store.start_campaign(kernel=kernel.release, host=os.uname().nodename,
                                    options=options, build=kernel.build, binary=kernel.binary,
                                    kernel_name=kernel.name)
-        scratch = Path(tempfile.mkdtemp(prefix=f"mmfuzz-campaign-{cid}-"))
-        campaign = _Campaign(store, opts, placement, cid, features, scratch, say, start=start)
-        campaign.watch = watch
-        return campaign.run(show, every)
+        campaign = _Campaign(store, opts, placement, cid, features, hooks, start)
+        return campaign.run()
+
+
+@contextmanager
+def _placed(opts: Options) -> Iterator[Placement]:
+    """The workers' CPUs, held while the campaign runs."""
+    placement = place(opts.workers, parse_cpus(opts.cpus) if opts.cpus else ())
+    try:
+        yield placement
     finally:
         placement.close()  # the workers' copies of the locks are gone with them
 
@@ -214,8 +233,8 @@ def resume_campaign(
     """Continue campaign `campaign_id` with `opts` (resume_options) for the time it has
     left, in its own row, marked running again; as run_campaign otherwise."""
     start = time.monotonic()  # this run's time runs from here, a guest's boot included
-    placement = place(opts.workers, parse_cpus(opts.cpus) if opts.cpus else ())
-    try:
+    hooks = Hooks(show, every, say, watch)
+    with _placed(opts) as placement:
         kernel, features = _kernel(opts)
         row = store.campaign(campaign_id)
         if not kernel.agrees(row.kernel_id):
@@ -228,35 +247,31 @@ def resume_campaign(
         left = _left(row, opts)
         resume = _Resume(len(row.resumed) + 1, row.ran(last_seen(row)),
                          store.worker_totals(campaign_id), row)
-        scratch = Path(tempfile.mkdtemp(prefix=f"mmfuzz-campaign-{campaign_id}-"))
         mine = replace(opts, time=round(left, 1), seeds=None)  # the seeds ran in its first run
         features_seen = {f for _, _, fs in store.corpus_features([campaign_id]) for f in fs}
-        campaign = _Campaign(store, mine, placement, campaign_id, features, scratch, say,
-                             resume=resume, start=start)
+        campaign = _Campaign(store, mine, placement, campaign_id, features, hooks, start,
+                             resume=resume)
         campaign.progress.features |= features_seen
-        campaign.watch = watch
-        return campaign.run(show, every)
-    finally:
-        placement.close()
+        return campaign.run()
 
 
 class _Campaign:
     """One campaign's workers, from their start to the campaign row's end."""
 
     def __init__(self, store: Store, opts: Options, placement: Placement, cid: int,
-                 features: dict[str, object], scratch: Path, say: Say,
-                 resume: _Resume | None = None, start: float | None = None) -> None:
+                 features: dict[str, object], hooks: Hooks, start: float,
+                 resume: _Resume | None = None) -> None:
         self.store, self.opts, self.placement, self.cid = store, opts, placement, cid
-        self.features, self.scratch, self.say = features, scratch, say
+        self.features, self.hooks, self.say, self.watch = features, hooks, hooks.say, hooks.watch
+        self.scratch = Path(tempfile.mkdtemp(prefix=f"mmfuzz-campaign-{cid}-"))
         # In a guest kernel, a host process stands in for the worker and runs it in the guest.
         self.worker_module = _target(opts).worker_module
         self.progress = Progress(cid)
-        self.slots = [Slot(i, scratch / f"worker-{i}.log") for i in range(opts.workers)]
+        self.slots = [Slot(i, self.scratch / f"worker-{i}.log") for i in range(opts.workers)]
         self.sel = selectors.DefaultSelector()
         self.last_beat = time.monotonic()
-        self.start = self.last_beat if start is None else start
+        self.start = start
         self.deadline = self.start + opts.time
-        self.watch: Watch = lambda at, worker, message: None
         self.run_no, self.before = 0, 0.0  # a resumed campaign's earlier runs, and their time
         if resume is not None:
             self.run_no, self.before = resume.run, resume.before
@@ -265,14 +280,14 @@ class _Campaign:
             for slot in self.slots:
                 slot.programs, slot.steps = resume.totals.get(slot.index, (0, 0))
 
-    def run(self, show: Callable[[Progress], None], every: float) -> Progress:
+    def run(self) -> Progress:
         progress = self.progress
         old = signal.signal(signal.SIGTERM, _on_term)
         try:
             for slot in self.slots:
                 if not (self.opts.runs and slot.programs >= self.opts.runs):  # a resumed one's
                     self._launch(slot)
-            self._loop(show, every)
+            self._loop(self.hooks.show, self.hooks.every)
             progress.status = "failed" if progress.error else "done"
         except (KeyboardInterrupt, _Stop):
             progress.status = "interrupted"
