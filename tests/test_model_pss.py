@@ -6,12 +6,12 @@ mapped twice: the oracle's Pss check needs the real count of every mapping. The
 rows are the minimized programs of three soak buckets ("left Pss different from
 the shares of pages mapped twice") and their neighbours: a page mapped by several
 VMAs outside the arena (mmaps the kernel placed there, mremap duplicates of a
-shared mapping), which each count, and however often mlockall populates them;
-three mappings in the arena; private pages shared by three or four processes
-after fork. `PSS` pins, per row, the mapcounts of one arena VMA's pages and the
-Pss the kernel shows for it; the kernel twin (`test_model_pss_kernel.py`) reads
-that Pss from smaps. (Rows with mlockall(MCL_CURRENT) do not pin VmLck: it locks
-the executor's own VMAs too.)
+shared mapping), which each count, however often mlockall populates them, but not
+where a private one holds its own copy; three mappings in the arena; private pages
+shared by three or four processes after fork. `PSS` pins, per row, the mapcounts
+of one arena VMA's pages and the Pss the kernel shows for it; the kernel twin
+(`test_model_pss_kernel.py`) reads that Pss from smaps. (Rows with
+mlockall(MCL_CURRENT) do not pin VmLck: it locks the executor's own VMAs too.)
 """
 
 from __future__ import annotations
@@ -86,6 +86,21 @@ ROWS = [
         mmap(@0, 1p, PROT_READ, MAP_PRIVATE|MAP_POPULATE, 0, 0)
         mmap(@0, 1p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_POPULATE, 0, 0)
         """, ["0", "0", "@0", "outside", "outside"], "@0 r--s f"),
+    # A private VMA written, made read-only and moved outside (locked, so its new part is
+    # populated): fault-around skips the offset where it holds its own copy, so the
+    # page-cache page at offset 0 is mapped at @5 alone.
+    case("fault-around-outside-skips-a-private-copy", """
+        memfd_create()
+        ftruncate(0, 4p)
+        mmap(@0, 2p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_FIXED, 0, 0)
+        mmap(@2, 1p, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
+        touch(@0, write)
+        mprotect(@0, 2p, PROT_READ)
+        mlock(@0, 2p)
+        mremap(@0, 2p, 4p, MREMAP_MAYMOVE, @0)
+        mmap(@5, 1p, PROT_READ, MAP_SHARED|MAP_FIXED|MAP_POPULATE, 0, 0)
+        """, ["0", "0", "@0", "@2", "-", "0", "0", "outside", "@5"],
+         "@2 r--p .; @5 r--s F", locked=4),
     # Three mappings in the arena, shared and private: each VMA shows a third.
     case("memfd-page-mapped-three-times-in-the-arena", """
         memfd_create()
@@ -141,6 +156,7 @@ PSS: dict[str, tuple[int, list[int], int]] = {
     "mlockall-populates-two-mremap-duplicates-once": (0, [1] * 7 + [3], 29),
     "truncation-unmaps-the-page-from-every-duplicate": (0, [1] * 6 + [3, 1], 29),
     "private-copies-outside-leave-other-mappings-outside": (0, [2], 2),
+    "fault-around-outside-skips-a-private-copy": (5, [1], 4),
     "memfd-page-mapped-three-times-in-the-arena": (2, [3], 1),
     "memfd-pages-mapped-three-times-summed-before-rounding": (5, [3] * 4, 5),
     "fork-child-without-dontfork-vma-outside": (0, [3] * 4, 5),

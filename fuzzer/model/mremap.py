@@ -32,6 +32,7 @@ from fuzzer.model.pages import (
 )
 from fuzzer.model.state import (
     ABSENT,
+    ANON,
     SHARED_ANON,
     SHMEM,
     SHMEM_TWICE,
@@ -315,7 +316,8 @@ def map_outside(state: State, attrs: Attrs, pgoff: int, moved: list[str], count:
     grows = populate and not attrs.lf and attrs.populatable and count > len(moved)
     anon = anon or (grows and not attrs.shared and bool(attrs.prot & PROT_WRITE))
     mapped = {pgoff + k for k, letter in enumerate(moved) if letter in (SHMEM, SHMEM_TWICE)}
-    vma = OutsideFile(attrs.obj, pgoff, count, attrs, anon, mapped)
+    copies = {pgoff + k for k, letter in enumerate(moved) if letter[0] in (ANON, SHARED_ANON)}
+    vma = OutsideFile(attrs.obj, pgoff, count, attrs, anon, mapped, copies)
     state.outside_shmem_vmas.append(vma)
     if grows:
         _populate_file_vma(state, vma, pgoff + len(moved), pgoff + count)
@@ -326,16 +328,18 @@ def _populate_file_vma(state: State, vma: OutsideFile, first: int, stop: int) ->
     every page up to the object's end is allocated in its cache. A shared or read-only
     private VMA maps them with read faults, and fault-around maps what else is cached
     from its first offset on (its window depends on an address outside the arena: the
-    whole VMA is assumed); a page it maps already is not mapped again. A writable
-    private VMA gets private copies instead (write faults: do_cow_fault, do_wp_page),
-    which replace the cached pages it mapped."""
+    whole VMA is assumed); a page it maps already, or where it has a private copy
+    (a private VMA written before it was made read-only), is not mapped again. A
+    writable private VMA gets private copies instead (write faults: do_cow_fault,
+    do_wp_page), which replace the cached pages it mapped."""
     end = min(stop, state.shmem_size.get(vma.obj, 0))
     cache = state.shmem.setdefault(vma.obj, set())
     cache.update(range(first, end))
     if vma.attrs.shared or not vma.attrs.prot & PROT_WRITE:
-        vma.mapped |= {pg for pg in cache if vma.first <= pg < end}
+        vma.mapped |= {pg for pg in cache if vma.first <= pg < end and pg not in vma.copies}
     else:
         vma.mapped -= set(range(first, end))
+        vma.copies |= set(range(first, end))
 
 
 def populate_outside(state: State, onfault: bool = False) -> None:

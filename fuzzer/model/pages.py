@@ -197,6 +197,8 @@ def unmap_file_pages(state: State, obj: int, offsets: set[int], even_cows: bool)
         for v in proc.outside_shmem_vmas:
             if v.obj == obj:
                 v.mapped -= offsets
+                if even_cows:
+                    v.copies -= offsets
 
 
 def count_mappings(states: list[State]) -> tuple[dict[str, int], dict[tuple[int, int], int]]:

@@ -116,10 +116,13 @@ class OutsideFile:
     attrs: Attrs
     anon: bool  # whether it has an anon_vma (fork copies its page tables: `world.py`)
     mapped: set[int] = field(default_factory=set)  # offsets of the cached pages it maps
+    # offsets where a private VMA maps its own copy instead: population and fault-around
+    # leave those PTEs alone
+    copies: set[int] = field(default_factory=set)
 
     def copy(self) -> OutsideFile:
         return OutsideFile(self.obj, self.first, self.count, self.attrs, self.anon,
-                           set(self.mapped))
+                           set(self.mapped), set(self.copies))
 
 
 @dataclass(slots=True)

@@ -157,7 +157,8 @@ def _copied_outside(parent: State) -> list[OutsideFile]:
             continue
         copied = v.attrs.gu or (v.anon and not v.attrs.shared)
         out.append(OutsideFile(v.obj, v.first, v.count, v.attrs, v.anon,
-                               set(v.mapped) if copied else set()))
+                               set(v.mapped) if copied else set(),
+                               set(v.copies) if copied else set()))
     return out
 
 
