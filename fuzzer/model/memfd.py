@@ -84,7 +84,8 @@ def ftruncate(state: State, fd: int, length: int) -> Prediction:
         gone = {pg for pg in state.shmem[obj] if pg >= end}
         gone |= {p.attrs.pgoff for p in state.pages
                  if p is not None and p.attrs.obj == obj and p.attrs.pgoff >= end}
-        gone |= {pg for o, pg in state.outside_shmem if o == obj and pg >= end}
+        gone |= {pg for s in state.processes() for v in s.outside_shmem_vmas if v.obj == obj
+                 for pg in v.mapped if pg >= end}
         unmap_file_pages(state, obj, gone, even_cows=True)
         state.shmem[obj] -= gone
     state.shmem_size[obj] = end

@@ -13,8 +13,8 @@ Which VMA holds the old address decides EFAULT and in-place growth: this
 module reads the VMA picture of `vmas.py` and, since it moves VMAs itself,
 updates that picture directly (splits, merges, the pgoff and anon_vma a moved
 VMA keeps) and marks its changes as seen. A VMA moved outside the arena still
-maps its shmem pages (`State.outside_shmem`), which matters for pagemap's X
-bit (`pages.mark_mapped_twice`).
+maps its shmem pages (`State.outside_shmem_vmas`, each VMA its own), which matters
+for pagemap's X bit (`pages.mark_mapped_twice`) and for Pss (`pages.mapcounts`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,17 @@ from fuzzer.model.pages import (
     arena_pages,
     populate,
 )
-from fuzzer.model.state import ABSENT, SHARED_ANON, SHMEM, SHMEM_TWICE, Attrs, Page, State
+from fuzzer.model.state import (
+    ABSENT,
+    ANON,
+    SHARED_ANON,
+    SHMEM,
+    SHMEM_TWICE,
+    Attrs,
+    OutsideFile,
+    Page,
+    State,
+)
 from fuzzer.prog.program import ARENA_BASE, ARENA_PAGES, page_up
 from fuzzer.prog.syscalls import (
     EAGAIN,
@@ -305,29 +315,31 @@ def map_outside(state: State, attrs: Attrs, pgoff: int, moved: list[str], count:
     one when it is populated (do_cow_fault)."""
     grows = populate and not attrs.lf and attrs.populatable and count > len(moved)
     anon = anon or (grows and not attrs.shared and bool(attrs.prot & PROT_WRITE))
-    state.outside_shmem_vmas.append((attrs.obj, pgoff, count, attrs, anon))
     mapped = {pgoff + k for k, letter in enumerate(moved) if letter in (SHMEM, SHMEM_TWICE)}
-    state.outside_shmem |= {(attrs.obj, pg) for pg in mapped}
+    copies = {pgoff + k for k, letter in enumerate(moved) if letter[0] in (ANON, SHARED_ANON)}
+    vma = OutsideFile(attrs.obj, pgoff, count, attrs, anon, mapped, copies)
+    state.outside_shmem_vmas.append(vma)
     if grows:
-        _populate_file_vma(state, attrs.obj, pgoff + len(moved), pgoff + count, attrs.prot,
-                           attrs.shared, around=pgoff)
+        _populate_file_vma(state, vma, pgoff + len(moved), pgoff + count)
 
 
-def _populate_file_vma(state: State, obj: int, first: int, stop: int, prot: int,
-                       shared: bool, around: int) -> None:
+def _populate_file_vma(state: State, vma: OutsideFile, first: int, stop: int) -> None:
     """populate_vma_page_range over file offsets [first, stop) of a VMA outside the arena:
     every page up to the object's end is allocated in its cache. A shared or read-only
     private VMA maps them with read faults, and fault-around maps what else is cached
-    from `around` on (its window depends on an address outside the arena: the whole
-    VMA is assumed). A writable private VMA gets private copies instead (write
-    faults: do_cow_fault, do_wp_page), so it maps none of them."""
-    end = min(stop, state.shmem_size.get(obj, 0))
-    cache = state.shmem.setdefault(obj, set())
+    from its first offset on (its window depends on an address outside the arena: the
+    whole VMA is assumed); a page it maps already, or where it has a private copy
+    (a private VMA written before it was made read-only), is not mapped again. A
+    writable private VMA gets private copies instead (write faults: do_cow_fault,
+    do_wp_page), which replace the cached pages it mapped."""
+    end = min(stop, state.shmem_size.get(vma.obj, 0))
+    cache = state.shmem.setdefault(vma.obj, set())
     cache.update(range(first, end))
-    if shared or not prot & PROT_WRITE:
-        state.outside_shmem |= {(obj, pg) for pg in cache if around <= pg < end}
-    else:  # (an approximation if another VMA outside maps these pages too)
-        state.outside_shmem -= {(obj, pg) for pg in range(first, end)}
+    if vma.attrs.shared or not vma.attrs.prot & PROT_WRITE:
+        vma.mapped |= {pg for pg in cache if vma.first <= pg < end and pg not in vma.copies}
+    else:
+        vma.mapped -= set(range(first, end))
+        vma.copies |= set(range(first, end))
 
 
 def populate_outside(state: State, onfault: bool = False) -> None:
@@ -339,12 +351,12 @@ def populate_outside(state: State, onfault: bool = False) -> None:
     adds FOLL_WRITE "to break COW"): do_wp_page gives it a copy of each frame fork
     left shared (wp_page_copy), or reuses the last mapping of one, so either way the
     frames it moved with count as sharers no more (docs/SEMANTICS.md §8)."""
-    for n, (obj, first, count, attrs, _) in enumerate(state.outside_shmem_vmas):
+    for vma in state.outside_shmem_vmas:
+        attrs = vma.attrs
         if attrs.populatable and not onfault:  # shmem: never droppable
-            _populate_file_vma(state, obj, first, first + count, attrs.prot, attrs.shared,
-                               around=first)
+            _populate_file_vma(state, vma, vma.first, vma.first + vma.count)
             if not attrs.shared and attrs.prot & PROT_WRITE:  # write faults: do_cow_fault
-                state.outside_shmem_vmas[n] = (obj, first, count, attrs, True)
+                vma.anon = True
     state.outside_frames = [(frame, a) for frame, a in state.outside_frames
                             if not (a.populatable and a.prot & PROT_WRITE and not a.shared
                                     and (a.dp or not onfault))]

@@ -194,14 +194,19 @@ def unmap_file_pages(state: State, obj: int, offsets: set[int], even_cows: bool)
                 continue
             if p.state in (SHMEM, SHMEM_TWICE) or (even_cows and p.state[0] in "Aa"):
                 proc.pages[i] = Page(p.attrs, ABSENT)
-        proc.outside_shmem -= {(obj, pg) for pg in offsets}
+        for v in proc.outside_shmem_vmas:
+            if v.obj == obj:
+                v.mapped -= offsets
+                if even_cows:
+                    v.copies -= offsets
 
 
 def count_mappings(states: list[State]) -> tuple[dict[str, int], dict[tuple[int, int], int]]:
     """How often each shared anonymous frame (`aN`) and each page cache page (object,
-    offset) is mapped over these processes: in their arenas and where mremap moved
-    it outside. (Plain dicts, not Counters: this runs after every call, and a
-    Counter's construction and update are interpreted Python.)"""
+    offset) is mapped over these processes: in their arenas, and once for every VMA
+    outside the arena that maps it (mremap moved it there, or an mmap went there).
+    (Plain dicts, not Counters: this runs after every call, and a Counter's
+    construction and update are interpreted Python.)"""
     frames: dict[str, int] = {}
     cached: dict[tuple[int, int], int] = {}
     for s in states:
@@ -215,8 +220,10 @@ def count_mappings(states: list[State]) -> tuple[dict[str, int], dict[tuple[int,
                 cached[key] = cached.get(key, 0) + 1
         for frame, _ in s.outside_frames:
             frames[frame] = frames.get(frame, 0) + 1
-        for key in s.outside_shmem:
-            cached[key] = cached.get(key, 0) + 1
+        for v in s.outside_shmem_vmas:
+            for pg in v.mapped:
+                key = (v.obj, pg)
+                cached[key] = cached.get(key, 0) + 1
     return frames, cached
 
 

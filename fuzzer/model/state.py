@@ -103,6 +103,29 @@ class Page:
 
 
 @dataclass(slots=True)
+class OutsideFile:
+    """A file VMA (shared or private) the kernel placed outside the arena, by mremap or
+    by an mmap that went elsewhere. It is never unmapped (no program can name it) and
+    keeps the page-cache pages its own PTEs map: each is one more mapping of its page,
+    which counts in Pss and pagemap's X bit (`pages.count_mappings`), however many
+    other VMAs map the same page."""
+
+    obj: int  # the shmem object
+    first: int  # its first page offset in the object
+    count: int  # its length in pages
+    attrs: Attrs
+    anon: bool  # whether it has an anon_vma (fork copies its page tables: `world.py`)
+    mapped: set[int] = field(default_factory=set)  # offsets of the cached pages it maps
+    # offsets where a private VMA maps its own copy instead: population and fault-around
+    # leave those PTEs alone
+    copies: set[int] = field(default_factory=set)
+
+    def copy(self) -> OutsideFile:
+        return OutsideFile(self.obj, self.first, self.count, self.attrs, self.anon,
+                           set(self.mapped), set(self.copies))
+
+
+@dataclass(slots=True)
 class RestVma:
     """A VMA of the executor itself (outside the arena): only its lock flags change."""
 
@@ -139,12 +162,10 @@ class State:
     # Each shmem object's size in pages: an anonymous one's is its mmap's length
     # (mremap keeps it), a memfd's is its file size rounded up to whole pages
     # (ftruncate sets it; the bytes of a partial last page change nothing the
-    # oracle sees). The file VMAs (shared or private) placed outside the arena,
-    # as (object, first offset, pages, attrs, whether it has an anon_vma); and the
-    # (object, offset) page-cache pages they map.
+    # oracle sees). The file VMAs (shared or private) placed outside the arena, each
+    # with the page-cache pages it maps.
     shmem_size: dict[int, int] = field(default_factory=dict)
-    outside_shmem_vmas: list[tuple[int, int, int, Attrs, bool]] = field(default_factory=list)
-    outside_shmem: set[tuple[int, int]] = field(default_factory=set)
+    outside_shmem_vmas: list[OutsideFile] = field(default_factory=list)
     fds: dict[int, int] = field(default_factory=dict)  # open descriptor -> memfd object
     # Page-cache pages (object, offset) written through a shared mapping: dirty, which
     # reclaim without swap cannot clean (MADV_PAGEOUT keeps them cached, drops the
@@ -177,8 +198,7 @@ class State:
         new.vmas = list(self.vmas)
         new.vmas_seen = list(self.vmas_seen)
         new.shmem_size = dict(self.shmem_size)
-        new.outside_shmem_vmas = list(self.outside_shmem_vmas)
-        new.outside_shmem = set(self.outside_shmem)
+        new.outside_shmem_vmas = [v.copy() for v in self.outside_shmem_vmas]
         new.fds = dict(self.fds)
         new.shmem_dirty = set(self.shmem_dirty)
         new.outside_frames = list(self.outside_frames)
@@ -229,4 +249,4 @@ def prot_text(prot: int) -> str:
 
 
 __all__ = ["ABSENT", "ANON", "GUARD", "PAGE", "RESIDENT", "SHARED_ANON", "SHMEM", "SHMEM_TWICE",
-           "ZERO", "Attrs", "Page", "RestVma", "State"]
+           "ZERO", "Attrs", "OutsideFile", "Page", "RestVma", "State"]

@@ -36,6 +36,7 @@ from fuzzer.model.state import (
     ABSENT,
     ANON,
     SHARED_ANON,
+    OutsideFile,
     Page,
     State,
 )
@@ -110,7 +111,7 @@ def _fork(world: World, parent_no: int) -> Prediction:
     child.outside_mapped = parent.outside_mapped - parent.outside_dontfork
     child.outside_dontfork = 0
     child.outside_frames = [(f, a) for f, a in parent.outside_frames if not (a.dc or a.wf)]
-    child.outside_shmem = _copied_outside(parent)
+    child.outside_shmem_vmas = _copied_outside(parent)
     child.rest = [replace(v, lo=False, lf=False) for v in parent.rest]
     renamed: dict[int, int] = {}  # parent anon_vma -> the child's (chained: negative)
     for i, page in enumerate(parent.pages):
@@ -144,18 +145,21 @@ def _fork(world: World, parent_no: int) -> Prediction:
     return Prediction(NEW_PID)
 
 
-def _copied_outside(parent: State) -> set[tuple[int, int]]:
-    """The page-cache pages the child maps outside the arena right after fork:
-    vma_needs_copy copies the page tables of a private file VMA with an anon_vma
-    and of any with VM_MAYBE_GUARD (copy_present_pte maps the cached page once more),
-    none of another shared VMA or of a private one without an anon_vma. (By offsets:
-    a page that another VMA outside maps over the same offsets is assumed to be this
-    one's.)"""
-    copied = [(obj, range(first, first + count))
-              for obj, first, count, a, anon in parent.outside_shmem_vmas
-              if (a.gu or (anon and not a.shared)) and not a.dc]
-    return {(obj, pg) for obj, pg in parent.outside_shmem
-            if any(obj == o and pg in offs for o, offs in copied)}
+def _copied_outside(parent: State) -> list[OutsideFile]:
+    """The child's file VMAs outside the arena right after fork: all but VM_DONTCOPY
+    ones (dup_mmap skips them). vma_needs_copy copies the page tables of a private file
+    VMA with an anon_vma and of any with VM_MAYBE_GUARD (copy_present_pte maps each
+    cached page once more); another shared VMA, or a private one without an anon_vma,
+    starts with no page mapped."""
+    out = []
+    for v in parent.outside_shmem_vmas:
+        if v.attrs.dc:
+            continue
+        copied = v.attrs.gu or (v.anon and not v.attrs.shared)
+        out.append(OutsideFile(v.obj, v.first, v.count, v.attrs, v.anon,
+                               set(v.mapped) if copied else set(),
+                               set(v.copies) if copied else set()))
+    return out
 
 
 def _link(world: World) -> None:
