@@ -38,7 +38,8 @@ from fuzzer.prog.syscalls import (
 SSIZE_MIN = 1 << 63  # as size_t: lengths from here on are negative as ssize_t
 
 # process_madvise_remote_valid: the advice another process's address space takes.
-REMOTE_ADVICE = frozenset({MADV_COLD, MADV_PAGEOUT, MADV_WILLNEED, madvise_mod.MADV_COLLAPSE})
+MADV_COLLAPSE = 25  # as in madvise.py: valid, not in the program format's table
+REMOTE_ADVICE = frozenset({MADV_COLD, MADV_PAGEOUT, MADV_WILLNEED, MADV_COLLAPSE})
 
 
 def process_madvise(target: State, same: bool, iovecs: list[tuple[int, int]], vlen: int,
