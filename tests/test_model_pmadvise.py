@@ -199,3 +199,30 @@ def test_generator_makes_process_madvise() -> None:
 def test_refused_call_is_a_program_error() -> None:
     with pytest.raises(ProgramError):
         parse("fork()\np1: fork()\nprocess_madvise(p2, @0, 1p, @0, 0, 1, MADV_COLD, 0)")
+
+
+def test_mutations_renumber_the_process_named() -> None:
+    """Removing a fork drops its child's calls and those naming it, and numbers the later
+    children one down, in the process that calls and in the process named alike; adding
+    one numbers them one up."""
+    from fuzzer.prog.mutate import _after_removal, _renumber
+    from fuzzer.prog.program import Processes, format_call
+
+    program = parse("fork()\n"
+                    "fork()\n"
+                    "p1: process_madvise(p1, @0, 1p, @0, 0, 1, MADV_COLD, 0)\n"
+                    "process_madvise(p1, @0, 1p, @0, 0, 1, MADV_COLD, 0)\n"
+                    "p2: process_madvise(p0, @0, 1p, @0, 0, 1, MADV_COLD, 0)\n"
+                    "process_madvise(p2, @0, 1p, @0, 0, 1, MADV_PAGEOUT, 0)\n")
+    fork, *rest = program.calls
+    after = _after_removal(fork, tuple(rest), Processes())
+    assert [format_call(c) for c in after] == [
+        "fork()",
+        "p1: process_madvise(p0, @0, 1p, @0, 0, 1, MADV_COLD, 0)",
+        "process_madvise(p1, @0, 1p, @0, 0, 1, MADV_PAGEOUT, 0)",
+    ]
+    again = _renumber(after, Call("fork", ()), Processes())
+    assert [format_call(c) for c in again][1:] == [
+        "p2: process_madvise(p0, @0, 1p, @0, 0, 1, MADV_COLD, 0)",
+        "process_madvise(p2, @0, 1p, @0, 0, 1, MADV_PAGEOUT, 0)",
+    ]
