@@ -41,6 +41,7 @@ MODULES = (
     "fuzzer.model.mlockall",
     "fuzzer.model.mremap",
     "fuzzer.model.mseal",
+    "fuzzer.model.pmadvise",
     "fuzzer.model.world",
     "fuzzer.oracle.kind",
     "fuzzer.oracle.title",

@@ -48,6 +48,10 @@ SYZ = [
     ("mlock(@0, 0xffffffffffffffff)", "mlock(&(0x7f0000000000/0x1000)=nil, 0xffffffffffffffff)"),
     ("touch(@1, write)", "# touch(@1, write): a page access, no syscall"),
     ("prlimit_memlock(2p)", "prlimit64(0x0, 0x8, &(0x7f0001000000)={0x2000, 0x2000}, 0x0)"),
+    ("process_madvise(p0, @1, 2p, @4, 100, 2, MADV_PAGEOUT, 0)",
+     "r0 = getpid()\nr1 = pidfd_open(r0, 0x0)\nprocess_madvise(r1, &(0x7f0001000000)="
+     "[{&(0x7f0000001000/0x2000)=nil, 0x2000}, {&(0x7f0000004000/0x1000)=nil, 0x64}], 0x2, "
+     "0x15, 0x0)\nclose(r1)"),
 ]
 
 
@@ -180,6 +184,12 @@ AGREEING = [
     # in its CPU's batch): the reproducer pins itself, as the executor does
     ("presence", f"mmap(@0, 2p, {RW}, MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED, -1, 0)\n"
                  "touch(@0, read)\nmadvise(@0, 2p, MADV_PAGEOUT)\n", 2),
+    # process_madvise on the caller itself: its pidfd opened and closed around the call,
+    # with a memfd open (the pidfd takes the next free number, and gives it back)
+    ("presence", f"memfd_create()\nmmap(@0, 3p, {RW}, {AP}|MAP_POPULATE, -1, 0)\n"
+                 "process_madvise(p0, @0, 1p, @2, 1p, 2, MADV_DONTNEED, 0)\n", 2),
+    ("result", f"mmap(@0, 2p, {RW}, {AP}|MAP_POPULATE, -1, 0)\n"
+               "process_madvise(p0, @0, 1p, @3, 1p, 2, MADV_COLD, 0)\n", 1),
 ]
 
 

@@ -232,7 +232,8 @@ def test_campaign_in_uml_stores_guest_release_and_features(tmp_path: Path) -> No
     assert features["lf_mnemonic"] is False  # "lf" in smaps came with 6.2
     for name in ("write_implies_read", "thp", "map_stack_nohugepage", "mremap_checks_first",
                  "madv_populate_stops_at_hole", "merge_into_null_anon_vma",
-                 "mprotect_uncharges", "mseal", "guard_regions", "shmem_guards"):
+                 "mprotect_uncharges", "mseal", "guard_regions", "shmem_guards",
+                 "pmadv_self_any"):
         assert features[name] is False, name  # UML, and 6.1 (see UML_DIFFERENCES)
     assert campaign.options["kernel"] == f"uml:{UML}"
     for bucket in store.buckets(include_labelled=True):
@@ -332,6 +333,15 @@ UML_DIFFERENCES = {
         madvise(@0, 1p, MADV_GUARD_INSTALL)
         touch(@0, write)
         madvise(@0, 1p, MADV_GUARD_REMOVE)
+    """,
+    # process_madvise (5.10) took only MADV_COLD, MADV_PAGEOUT, MADV_WILLNEED and
+    # MADV_COLLAPSE before 6.13, for the caller itself too: the MADV_DONTNEED is EINVAL
+    # and the page stays (6.18: it goes).
+    "pmadv_self_any": """
+        mmap(@0, 2p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
+        touch(@0, write)
+        process_madvise(p0, @0, 1p, @1, 1p, 2, MADV_DONTNEED, 0)
+        process_madvise(p0, @0, 1p, @1, 1p, 2, MADV_COLD, 0)
     """,
     # mseal came with 6.10: on 6.1 it is ENOSYS, nothing is sealed, and the munmap
     # a seal would refuse succeeds.

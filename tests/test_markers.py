@@ -76,3 +76,22 @@ def test_injections_are_stepped_with_syscall_stops() -> None:
             sup.run(parse("mmap(@0, 1p, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)\n")) as run:
         assert not run.markers
         assert [s.index for s in run.steps()] == [0]
+
+
+def test_process_madvise_steps_alike_in_both_modes(
+        modes: tuple[Supervisor, Supervisor]) -> None:
+    """process_madvise is a getpid, pidfd_open, the call and a close in the executor:
+    stepped with PTRACE_SYSCALL, the step is the process_madvise among them, as the
+    marker after the close says; both agree with the model on every table row."""
+    from tests.test_model_pmadvise import ROWS
+
+    marked, stepped = modes
+    for row in ROWS:
+        if dict(row.features).get("process_madvise", True) is False:
+            continue
+        program = parse(row.text)
+        got = _seen(marked, program)
+        assert got == _seen(stepped, program), program.text()
+        assert isinstance(got, tuple)
+        if dict(row.features).get("pmadv_self_any", True):
+            assert got[1] == [], program.text()

@@ -28,6 +28,8 @@ SINCE = [
     ("guard_regions", (6, 13)),
     ("shmem_guards", (6, 15)),
     ("map_droppable", (6, 11)),
+    ("process_madvise", (5, 10)),
+    ("pmadv_self_any", (6, 13)),
     ("lf_mnemonic", (6, 2)),
     ("pagemap_scan", (6, 7)),
     ("mremap_multi_vma_move", (6, 17)),

@@ -69,6 +69,8 @@ CANONICAL = [
     "munlockall()",
     "mseal(@1, 2p, 0)",
     "mseal(@1+5, 0, 1)",
+    "process_madvise(p0, @1, 2p, @4+5, 0xffffffffffffffff, 2, MADV_PAGEOUT, 0)",
+    "process_madvise(p0, @0, 0, @0, 0, 1025, 99, 4294967296)",
     "fork()",
     "exit()",
     "drop_cap_ipc_lock()",
@@ -472,8 +474,12 @@ def calls(draw: st.DrawFn) -> Call:
                 )))
             case Kind.TOUCH:
                 args.append(draw(st.sampled_from(sorted(TOUCH_MODES.values()))))
+            case Kind.INT if name == "process_madvise" and len(args) == 5:  # vlen: 32 bits
+                args.append(draw(st.integers(0, 0xFFFF_FFFF)))
             case Kind.INT:
                 args.append(draw(st.one_of(st.integers(-(1 << 63), U64), st.sampled_from([-1, 0]))))
+            case Kind.PROC:
+                args.append(0)  # programs() makes it the caller: a pid every process knows
             case _:
                 args.append(draw(FLAG_STRATEGIES[kind]))
     return Call(name, tuple(args))
@@ -487,7 +493,9 @@ def programs(draw: st.DrawFn) -> Program:
         live = sorted(procs.live)
         if not live or (call.name == "fork" and procs.forks + 1 >= MAX_PROCS):
             break
-        call = Call(call.name, call.args, live[draw(st.integers(0, len(live) - 1))])
+        proc = live[draw(st.integers(0, len(live) - 1))]
+        args = (proc, *call.args[1:]) if call.name == "process_madvise" else call.args
+        call = Call(call.name, args, proc)
         procs.check(call)
         out.append(call)
     if not out:

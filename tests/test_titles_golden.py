@@ -151,6 +151,11 @@ ROWS = [
     row("result-mmap-outside", f"mmap(@0, 1p, {RW}, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED_NOREPLACE,"
         " -1, 0)", ret(0x7f0000000000)),
     row("result-munlock-errno", f"{MAP2}\nmunlock(@0, 2p)", ret(-12)),
+    # process_madvise: the advice, and whether the caller advised itself or another
+    row("result-process-madvise-partial",
+        f"{MAP2}\nprocess_madvise(p0, @0, 1p, @1, 1p, 2, MADV_COLD, 0)", ret(4096)),
+    row("result-process-madvise-errno",
+        f"{MAP2}\nprocess_madvise(p0, @0, 1p, @1, 1p, 2, MADV_DONTNEED, 0)", ret(-22)),
     # signal
     row("signal-missing", f"mmap(@0, 1p, PROT_NONE, {PA}, -1, 0)\ntouch(@0, read)", signal(None)),
     row("signal-unexpected", f"{MAP2}\ntouch(@0, write)", signal((SIGSEGV, 2))),

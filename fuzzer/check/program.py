@@ -191,7 +191,9 @@ def _compare_all(st: Step, pred: Prediction, world: World, observers: dict[int, 
         # part of a snapshot. Any difference there, or any change the model
         # predicts (a frame no longer shared, a page cache page mapped again, a
         # fresh child), and it is compared whole.
-        if st.call.name not in ("fork", "exit") and _shown(state) == seen.get(other) and \
+        # process_madvise acts on another process: its target is always read whole.
+        if st.call.name not in ("fork", "exit", "process_madvise") and \
+                _shown(state) == seen.get(other) and \
                 model_presence(state.pages) == kernel_presence(observer.pagemap(), zero_pfn()):
             continue
         where = "in the child" if st.call.name == "fork" and other == world.children \

@@ -5,8 +5,10 @@
  * itself, asks to be traced and stops. From then on the only syscalls it makes
  * are the program's own calls, one getppid() checkpoint after every page touch,
  * the prlimit64() or capget()+capset() of a privilege pseudo-call, the
- * memfd_create() of that pseudo-call (the executor supplies the name), and
- * exit_group(): the supervisor can tell each stop apart by number alone.
+ * memfd_create() of that pseudo-call (the executor supplies the name), the
+ * getpid(), pidfd_open() and close() around a process_madvise() (it names a
+ * process of the program by number; the executor opens that process's pidfd),
+ * and exit_group(): the supervisor can tell each stop apart by number alone.
  * A SIGSEGV or SIGBUS raised by a touch is an outcome, not a crash: the handler
  * jumps back to the loop without a syscall (sigsetjmp without a saved mask,
  * SA_NODEFER so the signal stays unblocked).
@@ -54,12 +56,20 @@
 #include <sys/ptrace.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <stdio.h>
 #include <unistd.h>
 
 #define MAGIC 0x6d6d66757a7a0002ULL
 #define MAX_CALLS 128
+#define MAX_PROCS 4
+#ifndef SYS_process_madvise
+#define SYS_process_madvise 440
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
 #include "wire.h"
 
 enum { EXIT_BAD_INPUT = 90, EXIT_SETUP = 91 };
@@ -100,6 +110,43 @@ static void on_fault(int sig, siginfo_t *info, void *ctx)
 	/* Not a touch: die of the signal so the supervisor sees a crash. */
 	signal(sig, SIG_DFL);
 	raise(sig);
+}
+
+/*
+ * process_madvise: the pids a process knows, by process number (its own, learnt with
+ * getpid() when first needed, those of the children it forked, and what its parent
+ * knew when it forked it: fuzzer/prog/program.py Processes), and the iovecs. The
+ * kernel reads vlen of them (up to UIO_MAXIOV; more is EINVAL before any is read):
+ * past the program's two they are zero-length, which the kernel skips.
+ */
+static long pid_of[MAX_PROCS];
+static struct iovec pm_iov[1024];
+
+static long own_pid(uint64_t me)
+{
+	if (!pid_of[me])
+		pid_of[me] = raw(SYS_getpid, 0, 0, 0, 0, 0, 0);
+	return pid_of[me];
+}
+
+/* Words: target | vlen << 32, base0, len0, base1, len1, advice | flags << 32. */
+static long process_madvise(uint64_t me, const uint64_t *c)
+{
+	uint64_t target = c[1] & 0xffffffffu;
+	long pid = target == me ? own_pid(me) : pid_of[target % MAX_PROCS];
+	long fd, ret;
+
+	pm_iov[0].iov_base = (void *)c[2];
+	pm_iov[0].iov_len = c[3];
+	pm_iov[1].iov_base = (void *)c[4];
+	pm_iov[1].iov_len = c[5];
+	fd = pid > 0 ? raw(SYS_pidfd_open, pid, 0, 0, 0, 0, 0) : -ESRCH;
+	if (fd < 0)
+		return fd;
+	ret = raw(SYS_process_madvise, fd, (long)pm_iov, (long)(c[1] >> 32),
+		  (long)(int)(c[6] & 0xffffffffu), (long)(c[6] >> 32), 0);
+	raw(SYS_close, fd, 0, 0, 0, 0, 0);
+	return ret;
 }
 
 /* Read up to want bytes; how many came (fewer only at EOF), or -1. */
@@ -211,7 +258,10 @@ static int handle_faults(void)
 /* Every process walks the whole program and makes only its own calls. */
 static void run_program(void)
 {
-	uint64_t me = 0, forks = 0;
+	uint64_t me = 0, forks = 0, pidfds = 0;
+
+	for (uint64_t i = 0; i < prog[1]; i++)
+		pidfds |= (prog[2 + i * WORDS] & 0xffffffffu) == SYS_process_madvise;
 
 	for (uint64_t i = 0; i < prog[1]; i++) {
 		uint64_t *c = &prog[2 + i * WORDS];
@@ -240,12 +290,20 @@ static void run_program(void)
 		case OP_EXIT:
 			raw(SYS_exit_group, 0, 0, 0, 0, 0, 0);
 			break;
+		case SYS_process_madvise:
+			mark(process_madvise(me, c));
+			break;
 		case SYS_fork:
+			if (pidfds)
+				own_pid(me); /* before the fork: the child knows its parent */
 			ret = raw(SYS_fork, 0, 0, 0, 0, 0, 0);
-			if (ret == 0)
+			if (ret == 0) {
 				me = forks; /* the child: its first call is its next stop */
-			else
+			} else {
+				if (ret > 0 && forks < MAX_PROCS)
+					pid_of[forks] = ret;
 				mark(ret);
+			}
 			break;
 		default:
 			mark(raw((long)op, (long)c[1], (long)c[2], (long)c[3], (long)c[4], (long)c[5],

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from fuzzer.model import madvise as madvise_mod
-from fuzzer.model import memfd, mseal, vmas
+from fuzzer.model import memfd, mseal, pmadvise, vmas
 from fuzzer.model import mremap as mremap_mod
 from fuzzer.model.mlockall import mlockall, munlockall
 from fuzzer.model.pages import (
@@ -368,6 +368,14 @@ def touch(state: State, addr: int, mode: int) -> Prediction:
     return Prediction()
 
 
+def process_madvise_self(state: State, target: int, addr0: int, len0: int, addr1: int,
+                         len1: int, vlen: int, advice: int, flags: int) -> Prediction:
+    """process_madvise of a process on itself (§18), where the model has one process
+    (the world sends every process_madvise to pmadvise with the target's state)."""
+    return pmadvise.process_madvise(state, True, [(addr0, len0), (addr1, len1)], vlen,
+                                    advice, flags)
+
+
 _HANDLERS: dict[str, Callable[..., Prediction]] = {
     "mmap": mmap,
     "munmap": munmap,
@@ -386,6 +394,7 @@ _HANDLERS: dict[str, Callable[..., Prediction]] = {
     "memfd_create": memfd.memfd_create,
     "ftruncate": memfd.ftruncate,
     "close": memfd.close,
+    "process_madvise": process_madvise_self,
 }
 
 # The calls whose semantics the model covers; the generator makes only these.

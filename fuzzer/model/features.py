@@ -46,6 +46,11 @@ class Features:
     # out, only drop what needs no writing (docs/SEMANTICS.md §16). With swap, the
     # model refuses MADV_PAGEOUT (what reclaim then takes is not modelled).
     no_swap: bool = True
+    process_madvise: bool = True  # the process_madvise syscall (5.10+; before it, ENOSYS)
+    # process_madvise takes any advice for the caller's own address space (6.13+,
+    # "unrestrict process_madvise() for current process"); before, only the four it
+    # takes for another process (COLD, PAGEOUT, WILLNEED, COLLAPSE). §18.
+    pmadv_self_any: bool = True
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)

@@ -27,7 +27,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from fuzzer.model import vmas
+from fuzzer.model import madvise as madvise_mod
+from fuzzer.model import pmadvise, vmas
 from fuzzer.model.calls import SUPPORTED as PROCESS_CALLS
 from fuzzer.model.calls import covers as process_covers
 from fuzzer.model.calls import step as process_step
@@ -42,7 +43,7 @@ from fuzzer.model.state import (
 )
 from fuzzer.prog.program import MAX_PROCS, Call
 
-WORLD_CALLS = frozenset({"fork", "exit"})
+WORLD_CALLS = frozenset({"fork", "exit", "process_madvise"})
 SUPPORTED = PROCESS_CALLS | WORLD_CALLS
 OBJ_RANGE = 1 << 20  # object ids per process: process n hands out n * OBJ_RANGE + k
 
@@ -73,6 +74,8 @@ class World:
 
 def covers(call: Call) -> bool:
     """Whether the model predicts this call (statically)."""
+    if call.name == "process_madvise":
+        return call.arg("advice") & 0xFFFF_FFFF not in madvise_mod.UNSUPPORTED_ADVICE
     return call.name in WORLD_CALLS or process_covers(call)
 
 
@@ -87,11 +90,28 @@ def step(world: World, call: Call) -> Prediction:
         if world.live():  # exit_mmap and closing its descriptors may free objects
             world.live()[0][1].drop_unmapped_objects()
         prediction = Prediction()
+    elif call.name == "process_madvise":
+        prediction = _process_madvise(world, call)
     else:
         prediction = process_step(world.proc(call.proc), call)
     if call.name in WORLD_CALLS and world.live():
         # what a fork shared or an exit let go shows in every process
         mark_mapped_twice(world.live()[0][1])
+    return prediction
+
+
+def _process_madvise(world: World, call: Call) -> Prediction:
+    """madvise on the address space of process `target` (§18), then what follows every
+    call of a process (calls.step), on that process."""
+    target_no = call.arg("target")
+    target = world.proc(target_no)
+    args = call.args
+    prediction = pmadvise.process_madvise(
+        target, target_no == call.proc, [(args[1], args[2]), (args[3], args[4])],
+        call.arg("vlen"), call.arg("advice"), call.arg("flags"))
+    vmas.track(target)
+    mark_mapped_twice(target)
+    target.forget_clean()
     return prediction
 
 

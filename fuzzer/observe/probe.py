@@ -19,6 +19,7 @@ from fuzzer.prog.syscalls import (
     MADV_GUARD_INSTALL,
     MADV_GUARD_REMOVE,
     MADV_NOHUGEPAGE,
+    MADV_NORMAL,
     MADV_POPULATE_READ,
     MAP_ANONYMOUS,
     MAP_DROPPABLE,
@@ -143,6 +144,32 @@ def _no_swap() -> bool:
 def _mseal() -> bool:
     # A zero length seals nothing (do_mseal returns before it looks at the VMAs).
     return _sys("mseal", 0, 0, 0) != -ENOSYS
+
+
+def _process_madvise() -> bool:
+    # flags 0, no iovecs: the pidfd -1 is EBADF where the syscall exists
+    return _sys("process_madvise", -1, 0, 0, 0, 0) != -ENOSYS
+
+
+SYS_PIDFD_OPEN = 434
+
+
+def _pmadv_self_any() -> bool:
+    """process_madvise of MADV_NORMAL on a page of this process through its own pidfd:
+    6.13+ takes any advice for the caller's own address space, before only four."""
+    if not _process_madvise():
+        return False
+    fd = int(_libc.syscall(ctypes.c_long(SYS_PIDFD_OPEN), ctypes.c_long(os.getpid()),
+                           ctypes.c_ulong(0)))
+    if fd < 0:
+        return True  # cannot tell: the newest behaviour
+    p = _scratch(1)
+    try:
+        iov = (ctypes.c_ulong * 2)(p, PAGE)
+        return _sys("process_madvise", fd, ctypes.addressof(iov), 1, MADV_NORMAL, 0) == PAGE
+    finally:
+        _sys("munmap", p, PAGE)
+        os.close(fd)
 
 
 def _multi_vma_move() -> bool:
@@ -296,4 +323,6 @@ def probe() -> Features:
         shmem_guards=_guard_regions() and _shmem_guards(),
         map_droppable=_map_droppable(),
         no_swap=_no_swap(),
+        process_madvise=_process_madvise(),
+        pmadv_self_any=_pmadv_self_any(),
     )

@@ -125,6 +125,11 @@ def call_feature(call: Call, kind: K = K.RESULT) -> str:
             advice = call.arg("advice")
             name = next((n[5:] for n, v in MADV_ADVICE.items() if v == advice), "UNKNOWN")
             return f"madvise({name})"
+        case "process_madvise":  # the advice, and whether the caller advised itself
+            advice = call.arg("advice")
+            name = next((n[5:] for n, v in MADV_ADVICE.items() if v == advice), "UNKNOWN")
+            who = "self" if call.arg("target") == call.proc else "other"
+            return f"process_madvise({name}, {who})"
         case name:
             return name
 

@@ -123,9 +123,19 @@ WRAPPING = [U64, U64 - PAGE + 1, (1 << 64) - PAGE, WRAP_MIN]
 CALLS = [(22, "mmap"), (26, "touch"), (10, "mlock"), (10, "mlock2"), (8, "munlock"),
          (14, "mprotect"), (8, "munmap"), (10, "madvise"), (10, "mremap"), (3, "mlockall"),
          (3, "munlockall"), (2, "drop_cap_ipc_lock"), (3, "prlimit_memlock"), (4, "fork"),
-         (5, "exit"), (7, "memfd_create"), (8, "ftruncate"), (2, "close"), (6, "mseal")]
+         (5, "exit"), (7, "memfd_create"), (8, "ftruncate"), (2, "close"), (6, "mseal"),
+         (4, "process_madvise")]
 # mseal's flags: 0, and rarely a reserved bit (EINVAL).
 MSEAL_FLAGS = [(95, 0), (5, 1)]
+# process_madvise: another process (when the caller knows one) or itself; how many
+# iovecs count (the second mostly a range of its own; vlen 0, past two, and past
+# UIO_MAXIOV rarely); the advice (another process takes only the first four: a few
+# others for EINVAL; the caller itself anything madvise takes, 6.13+); the flags.
+PMADV_OTHER = 55  # percent of calls naming another process, when the caller knows one
+PMADV_VLEN = [(35, 1), (50, 2), (5, 0), (6, 3), (2, 1024), (2, 1025)]
+PMADV_REMOTE = [(30, MADV_PAGEOUT), (25, MADV_COLD), (20, MADV_WILLNEED),
+                (4, MADV_DONTNEED), (3, MADV_FREE), (2, MADV_POPULATE_READ), (1, 99)]
+PMADV_FLAGS = [(96, 0), (4, 1)]
 # memfds: how often an mmap maps one (when one is open), its type, offset (mostly
 # whole pages, a few unaligned, past any size, or negative) and ftruncate's sizes
 # (around page edges, inside a page, 0, and rarely huge or negative).

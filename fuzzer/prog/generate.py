@@ -42,6 +42,10 @@ from fuzzer.prog.choices import (
     MREMAP_CHOICES,
     MSEAL_FLAGS,
     PLACEMENT,
+    PMADV_FLAGS,
+    PMADV_OTHER,
+    PMADV_REMOTE,
+    PMADV_VLEN,
     PROTS,
     WRAPPING,
     ByteSource,
@@ -111,7 +115,7 @@ class View:
 KNOWN_MREMAP = MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP
 # Calls that act on a mapping: with nothing mapped, mostly an mmap comes instead.
 NEEDS_MAPPING = frozenset({"touch", "mlock", "mlock2", "munlock", "mprotect", "madvise",
-                           "mremap", "mseal", "munmap"})
+                           "mremap", "mseal", "munmap", "process_madvise"})
 NEEDS_FD = frozenset({"ftruncate", "close"})  # ... and with no memfd open, a memfd_create
 # Range calls that may split a mapping where their range starts or ends.
 SPLITS = frozenset({"mprotect", "mlock", "mlock2", "munlock", "madvise", "mseal"})
@@ -128,6 +132,7 @@ class Generator:
         self.allowed = {n for _, n in self.calls}
         self.covers = covers
         self.views = {0: View()}  # per live process: roughly what it mapped and opened
+        self.known = {0: {0}}  # per process: the processes whose pid it knows (Processes)
         self.proc = 0  # the process whose view the next call's arguments come from
         self.forks = 0
         self.next_id = 1  # the number the next mapping gets in a view
@@ -159,6 +164,8 @@ class Generator:
         if call.name == "fork":
             self.forks += 1
             self.views[self.forks] = self.views.setdefault(call.proc, View()).copy()
+            self.known.setdefault(call.proc, {call.proc}).add(self.forks)
+            self.known[self.forks] = set(self.known[call.proc])
             return
         if call.name == "exit":
             self.views.pop(call.proc, None)
@@ -334,12 +341,38 @@ class Generator:
             case "mseal":
                 addr = self.addr(4)
                 return Call(name, (addr, self.span(addr), pick(self.src, MSEAL_FLAGS)))
+            case "process_madvise":
+                return self.process_madvise()
             case "mprotect":
                 addr = self.addr(4)
                 return Call("mprotect", (addr, self.span(addr), pick(self.src, PROTS)))
             case _:
                 addr = self.addr(15 if name != "munmap" else 4)
                 return Call(name, (addr, self.span(addr)))
+
+    def process_madvise(self) -> Call:
+        """Another live process whose pid the caller knows (or itself), and two ranges
+        in what that process mapped."""
+        me = self.proc
+        others = sorted(n for n in self.known.get(me, {me}) if n != me and n in self.views)
+        target = me
+        if others and chance(self.src, PMADV_OTHER):
+            target = others[self.src.ConsumeIntInRange(0, len(others) - 1)]
+        self.proc = target  # the ranges come from the target's mappings
+        try:
+            addr0 = self.addr(4)
+            len0 = self.span(addr0)
+            addr1 = self.addr(4)
+            len1 = self.span(addr1)
+        finally:
+            self.proc = me
+        vlen = pick(self.src, PMADV_VLEN)
+        if target != me or chance(self.src, 50):
+            advice = pick(self.src, PMADV_REMOTE)
+        else:
+            advice = pick(self.src, MADV_CHOICES)
+        flags = pick(self.src, PMADV_FLAGS)
+        return Call("process_madvise", (target, addr0, len0, addr1, len1, vlen, advice, flags))
 
     def span(self, addr: int) -> int:
         """A length for a call on a range: mostly (85 %) one that ends inside the

@@ -195,8 +195,8 @@ def _after_removal(removed: Call, calls: tuple[Call, ...],
     if removed.name != "fork":
         return calls
     child = procs.forks + 1
-    return tuple(replace(c, proc=c.proc - 1) if c.proc > child else c
-                 for c in calls if c.proc != child)
+    return tuple(_renamed(c, lambda n: n - 1 if n > child else n) for c in calls
+                 if c.proc != child and _target(c) != child)
 
 
 def _renumber(calls: tuple[Call, ...], new: Call, procs: Processes) -> tuple[Call, ...]:
@@ -205,7 +205,20 @@ def _renumber(calls: tuple[Call, ...], new: Call, procs: Processes) -> tuple[Cal
     if new.name != "fork":
         return calls
     child = procs.forks + 1
-    return tuple(replace(c, proc=c.proc + 1) if c.proc >= child else c for c in calls)
+    return tuple(_renamed(c, lambda n: n + 1 if n >= child else n) for c in calls)
+
+
+def _target(call: Call) -> int | None:
+    """The process a process_madvise names (None for other calls)."""
+    return call.arg("target") if call.name == "process_madvise" else None
+
+
+def _renamed(call: Call, number: Callable[[int], int]) -> Call:
+    """`call` with its process, and the process it names, renumbered."""
+    target = _target(call)
+    if target is None:
+        return replace(call, proc=number(call.proc))
+    return replace(call, proc=number(call.proc), args=(number(target), *call.args[1:]))
 
 
 def _valid(calls: tuple[Call, ...]) -> Program | None:

@@ -100,6 +100,8 @@ def check_call(call: Call) -> None:
             raise ProgramError(f"{name} {value} is not a 64-bit length")
         if kind == Kind.INT and not -(1 << 63) <= value <= U64:
             raise ProgramError(f"{name} {value} does not fit in 64 bits")
+        if kind == Kind.PROC and not 0 <= value < MAX_PROCS:
+            raise ProgramError(f"{name} p{value}: a program has at most {MAX_PROCS} processes")
         if kind not in (Kind.ADDR, Kind.LEN, Kind.INT) and not 0 <= value <= U64:
             raise ProgramError(f"{name} {value:#x} is not a 64-bit value")
         if kind == Kind.MADV and value & 0xFFFF_FFFF in FORBIDDEN_ADVICE:  # an int to the kernel
@@ -108,6 +110,8 @@ def check_call(call: Call) -> None:
                                "it retires physical pages of the machine")
     if call.name == "touch" and call.args[0] >= ARENA_SIZE:
         raise ProgramError("touch address must be inside the arena")
+    if call.name == "process_madvise":
+        _check_process_madvise(call)
     for ai, li in spec.ranges:
         addr, length = call.args[ai], call.args[li]
         if length < WRAP_MIN and page_up(addr + length) > ARENA_SIZE:
@@ -121,24 +125,49 @@ def check_call(call: Call) -> None:
         raise ProgramError(f"process p{call.proc}: a program has at most {MAX_PROCS} processes")
 
 
+def _check_process_madvise(call: Call) -> None:
+    """process_madvise's own bound: vlen is a count the executor passes in 32 bits.
+    (Its lengths are safe as any range call's: one that wraps is at least 2**63, which
+    the kernel refuses as a negative ssize_t before it looks at any iovec; a length
+    between the arena's end and that, which a single iovec would have capped at
+    MAX_RW_COUNT rather than refused, is not a length a program can give.)"""
+    vlen = call.arg("vlen")
+    if not 0 <= vlen <= 0xFFFF_FFFF:
+        raise ProgramError(f"process_madvise: vlen {vlen} is not a 32-bit count")
+
+
 class Processes:
     """Which processes exist as a program goes: p0 from the start, the n-th fork
-    creates pn, exit ends the process that calls it."""
+    creates pn, exit ends the process that calls it. Which pids each process knows
+    (process_madvise names a process by the pid its pidfd is opened on): its own,
+    those of the children it forked, and what its parent knew when it forked it."""
 
     def __init__(self) -> None:
         self.live = {0}
         self.forks = 0
+        self.known: dict[int, set[int]] = {0: {0}}
 
     def check(self, call: Call) -> None:
         """Raise ProgramError unless `call` is made by a live process; then apply it."""
         if call.proc not in self.live:
             made = "has exited" if call.proc <= self.forks else "is not forked yet"
             raise ProgramError(f"p{call.proc} {made} (the n-th fork() creates pn)")
+        if call.name == "process_madvise":
+            target = call.arg("target")
+            if target not in self.live:
+                made = "has exited" if target <= self.forks else "is not forked yet"
+                raise ProgramError(f"process_madvise: p{target} {made}")
+            if target not in self.known[call.proc]:
+                raise ProgramError(
+                    f"process_madvise: p{call.proc} does not know the pid of p{target} (a "
+                    "process knows its own, its children's and what its parent knew at fork)")
         if call.name == "fork":
             if self.forks + 1 >= MAX_PROCS:
                 raise ProgramError(f"a program has at most {MAX_PROCS} processes")
             self.forks += 1
             self.live.add(self.forks)
+            self.known[call.proc].add(self.forks)
+            self.known[self.forks] = set(self.known[call.proc])
         elif call.name == "exit":
             self.live.discard(call.proc)
 
@@ -197,6 +226,8 @@ def format_arg(kind: Kind, value: int) -> str:
             return next(n for n, v in TOUCH_MODES.items() if v == value)
         case Kind.INT:
             return str(value)
+        case Kind.PROC:
+            return f"p{value}"
         case Kind.MADV:
             return next((n for n, v in MADV_ADVICE.items() if v == value), str(value))
         case _:

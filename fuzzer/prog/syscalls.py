@@ -17,6 +17,7 @@ U64 = (1 << 64) - 1
 EPERM, ENOMEM, EACCES, EFAULT, EEXIST, EINVAL = 1, 12, 13, 14, 17, 22
 EBADF, EAGAIN, EOVERFLOW, EOPNOTSUPP = 9, 11, 75, 95
 ENOSYS = 38  # a syscall the kernel under test lacks (mseal before 6.10)
+ESRCH = 3
 ERRNO_NAMES = {
     EPERM: "EPERM",
     EBADF: "EBADF",
@@ -29,6 +30,7 @@ ERRNO_NAMES = {
     EOVERFLOW: "EOVERFLOW",
     EOPNOTSUPP: "EOPNOTSUPP",
     ENOSYS: "ENOSYS",
+    ESRCH: "ESRCH",
 }
 
 SIGBUS, SIGSEGV = 7, 11
@@ -105,6 +107,7 @@ class Kind(Enum):
     MADV = "madv"  # one advice value
     TOUCH = "touch"
     INT = "int"  # plain signed integer (fd, offset)
+    PROC = "proc"  # a process of the program, printed pN (process_madvise's pidfd)
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,9 @@ OP_EXIT = 1004
 SYS_MEMFD_CREATE, OP_MEMFD_CREATE = 319, 1010
 RLIM_INFINITY = U64
 SYS_MSEAL = 462  # 6.10+
+SYS_PROCESS_MADVISE = 440  # 5.10+
+UIO_MAXIOV = 1024  # include/uapi/linux/uio.h: more iovecs than this is EINVAL
+PMADV_IOVECS = 2  # the iovecs a program gives process_madvise (more are zero-length)
 SYSCALLS: dict[str, Syscall] = {
     s.name: s
     for s in (
@@ -172,6 +178,14 @@ SYSCALLS: dict[str, Syscall] = {
         Syscall("close", 3, (("fd", Kind.INT),), ranges=()),
         # mseal(addr, len, flags): flags must be 0 (mm/mseal.c do_mseal)
         Syscall("mseal", SYS_MSEAL, (("addr", Kind.ADDR), ("len", Kind.LEN), ("flags", Kind.INT))),
+        # process_madvise(pidfd, iovec, vlen, advice, flags) on the address space of
+        # process `target` (the executor opens its pidfd, makes the call and closes
+        # it); two iovecs, of which the first `vlen` count (past two: zero-length).
+        Syscall("process_madvise", SYS_PROCESS_MADVISE,
+                (("target", Kind.PROC), ("addr0", Kind.ADDR), ("len0", Kind.LEN),
+                 ("addr1", Kind.ADDR), ("len1", Kind.LEN), ("vlen", Kind.INT),
+                 ("advice", Kind.MADV), ("flags", Kind.INT)),
+                ranges=((1, 2), (3, 4))),
     )
 }
 BY_NR = {s.nr: s for s in SYSCALLS.values() if not s.is_pseudo}

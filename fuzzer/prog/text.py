@@ -92,6 +92,10 @@ def _parse_arg(kind: Kind, text: str) -> int:
             if text not in TOUCH_MODES:
                 raise ValueError(f"bad touch mode {text!r} (want read or write)")
             return TOUCH_MODES[text]
+        case Kind.PROC:
+            if not re.fullmatch(r"p\d+", text):
+                raise ValueError(f"bad process {text!r} (want pN)")
+            return int(text[1:])
         case Kind.INT:
             if not _INT.match(text):
                 raise ValueError(f"bad integer {text!r}")

@@ -33,6 +33,7 @@ SYS = "sys.h"
 TOUCH = "touch.h"
 PRLIMIT = "prlimit.h"
 DROP_CAP = "drop_cap.h"
+PMADVISE = "pmadvise.h"  # process_madvise on the caller itself (a reproducer never forks)
 READ_TEXT = "read_text.h"
 SMAPS = "smaps.h"
 IN_ARENA = "in_arena.h"

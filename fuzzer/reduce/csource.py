@@ -77,6 +77,10 @@ def call_parts(call: Call) -> tuple[str, list[str]]:
             return "drop_cap_ipc_lock", []
         case "memfd_create":
             return "sys", ["SYS_memfd_create", '(unsigned long)"mmfuzz"', *["0"] * 5]
+        case "process_madvise":  # the target is the caller: a reproducer never forks
+            spec = call.syscall.args[1:]
+            return "process_madvise_self", [
+                _arg(kind, v) for (_, kind), v in zip(spec, call.args[1:], strict=True)]
     args = [_arg(kind, v) for (_, kind), v in zip(call.syscall.args, call.args, strict=True)]
     return "sys", [f"SYS_{call.name}", *args, *["0"] * (6 - len(args))]
 
@@ -125,6 +129,8 @@ def _part_names(kind: str, calls: tuple[Call, ...], check: Check) -> list[str]:
         parts.append(cparts.PRLIMIT)
     if "drop_cap_ipc_lock" in names:
         parts.append(cparts.DROP_CAP)
+    if "process_madvise" in names:
+        parts.append(cparts.PMADVISE)
     return parts + [p for p in check.parts if p not in parts]
 
 
@@ -138,6 +144,8 @@ def _fallback_numbers(names: set[str], fds: bool = False) -> list[str]:
         nrs.update(capget=125, capset=126)
     if "memfd_create" in names:
         nrs["memfd_create"] = 319
+    if "process_madvise" in names:
+        nrs.update(pidfd_open=434, close=3)
     if fds:
         nrs["close_range"] = 436
     if not nrs:

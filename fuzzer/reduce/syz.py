@@ -52,6 +52,8 @@ def syz_call(call: Call) -> str:
             # mmfuzz numbers fds from 0 (its executor closes all first); syz-executor
             # does not, so ftruncate/close/mmap fds may need renumbering
             return f"memfd_create(&({SCRATCH:#x})='mmfuzz\\x00', 0x0)"
+        case "process_madvise":
+            return _process_madvise(call)
     lengths: dict[int, int] = {}
     for ai, li in spec.ranges:  # mremap: old with old_len, new with new_len
         lengths.setdefault(ai, call.args[li])
@@ -62,6 +64,21 @@ def syz_call(call: Call) -> str:
         else:
             args.append(_hex(value))
     return f"{call.name}({', '.join(args)})"
+
+
+def _process_madvise(call: Call) -> str:
+    """process_madvise on the caller itself (a syzkaller program has one process): its
+    pidfd from getpid and pidfd_open, the two iovecs in scratch memory, then close.
+    (A vlen past two reads past them, where syz-executor's scratch memory is zeros.)"""
+    _, base0, len0, base1, len1, vlen, advice, flags = call.args
+    iov = ", ".join(f"{{{_vma(b, n)}, {_hex(n)}}}" for b, n in ((base0, len0), (base1, len1)))
+    return "\n".join([
+        "r0 = getpid()",
+        "r1 = pidfd_open(r0, 0x0)",
+        f"process_madvise(r1, &({SCRATCH:#x})=[{iov}], {_hex(vlen)}, {_hex(advice)}, "
+        f"{_hex(flags)})",
+        "close(r1)",
+    ])
 
 
 def syz_program(program: Program, header: list[str] | None = None) -> str:
