@@ -13,9 +13,11 @@
  * populate then allocated a new one before the host was told: this
  * program reads the old page there after the kernel freed it, then lets
  * a second process allocate pages and reads the address again: other
- * data, as the kernel has given the page out again (if it is the second
- * process's page, with its marker, it also writes into it and that
- * process reports what it finds).
+ * data, as the kernel has given the page out again. If it became the
+ * second process's page (its marker), this one writes into it and that
+ * process reports finding the text; other runs find it most likely
+ * reused as a page table (one word 0x2, _PAGE_NEWPAGE, the value
+ * pte_clear() and pmd_clear() write), which it only reads.
  *
  * Each case runs in a fresh process at a 1 GiB-aligned address with
  * nothing else in its 1 GiB:
@@ -32,7 +34,9 @@
  * `export --check` runs repro.c): on UML 6.12.118 MAP_LOCKED and
  * MAP_POPULATE read "MARKER: the old private page", the three controls
  * raise SIGBUS, and after the second process ran the same address shows
- * other data (the freed page given out again); UML 6.1.176, UML
+ * other data (the freed page given out again: in 1 run of 4 the second
+ * process's page, which it then wrote through this address, in 3 most
+ * likely a page table); UML 6.1.176, UML
  * 6.1.192 and the 6.18.44 host raise SIGBUS for every access.
  *
  * Build: cc -Wall -static -o stale stale.c
@@ -189,7 +193,7 @@ static int use_after_free(void)
 	volatile int *flag = mmap(NULL, PAGE, PROT_READ | PROT_WRITE,
 				  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	char buf[sizeof(mine)], other[48];
-	int stale = 0, status, i, words = 0;
+	int stale = 0, status, i, words = 0, first_sig, first_code, sig, code;
 	pid_t pid;
 	char *p, *q;
 
@@ -204,7 +208,12 @@ static int use_after_free(void)
 			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 		if (q == MAP_FAILED)
 			_exit(2);
-		q[0] = 1;
+		/* and the stack and libc state it needs, written now: a
+		 * forked process copies such pages on its first write */
+		snprintf(q, 48, "OTHER: pid %d page %d", (int)getpid(), 0);
+		for (i = 0; i < OTHER_PAGES; i++)
+			if (!memcmp(q + i * PAGE, written, sizeof(written) - 1))
+				printf("never\n");
 		while (*flag != 1)
 			sched_yield();
 		for (i = 1; i < OTHER_PAGES; i++)
@@ -232,26 +241,42 @@ static int use_after_free(void)
 		waitpid(pid, NULL, 0);
 		return 2;
 	}
-	/* no allocation between the trigger and this read */
+	/* no allocation between the trigger and this read, nor until
+	 * the second process has run (printed after) */
 	access_page(p, buf, sizeof(buf) - 1, NULL);
+	first_sig = got_sig;
+	first_code = got_code;
 	stale |= got_sig != SIGBUS;
-	print_access("read", buf, sizeof(buf) - 1);
 
 	*flag = 1;
 	while (*flag != 2)
 		sched_yield();
 	access_page(p, other, sizeof(other) - 1, NULL);
+	sig = got_sig;
+	code = got_code;
+	got_sig = first_sig;
+	got_code = first_code;
+	print_access("read", buf, sizeof(buf) - 1);
+	got_sig = sig;
+	got_code = code;
 	stale |= got_sig != SIGBUS;
 	if (got_sig || !strncmp(other, "OTHER: ", 7)) {
 		print_access("read after the second process filled its "
 			     "pages", other, strnlen(other, sizeof(other) - 1));
 	} else {
+		volatile unsigned long *w = (volatile unsigned long *)p;
+
 		for (i = 0; i < (int)(PAGE / 8); i++)
-			words += ((volatile unsigned long *)p)[i] != 0;
+			words += w[i] != 0;
 		printf("  read after the second process filled its pages: "
 		       "no signal, the marker is gone: %d of %lu words "
-		       "non-zero (the page was given out again)\n", words,
+		       "non-zero (the page was given out again)", words,
 		       PAGE / 8);
+		for (i = 0, words = 0; i < (int)(PAGE / 8) && words < 3; i++)
+			if (w[i])
+				printf("%s word %d = %#lx", words++ ? "," : ":",
+				       i, w[i]);
+		printf("\n");
 	}
 	if (!got_sig && !strncmp(other, "OTHER: ", 7)) {
 		/* the second process's page: write into it */
