@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -243,8 +244,9 @@ def memory_cmd(
     """RSS of the campaign process and of each worker while a host campaign runs, and how
     much each grew after the warm-up (a long campaign's memory must stay flat).
 
-    The campaign's libFuzzer corpus is a fresh temporary folder, so each run starts
-    from the same place (the database's corpus is planted, as in `mmfuzz run`).
+    The campaign's libFuzzer corpus is a fresh temporary folder, removed at the end, so
+    each run starts from the same place (the database's corpus is planted, as in
+    `mmfuzz run`).
 
     Example: mmfuzz bench memory --time 600 --every 30 --cpus 1
     """
@@ -272,6 +274,8 @@ def memory_cmd(
             result = run_campaign(store, opts, show=lambda p: None, every=1e9)
         finally:
             samples = sampler.stop()
+            # the corpus is the run's alone; the database is kept, in here if not given
+            shutil.rmtree(scratch if db else scratch / "corpus", ignore_errors=True)
     if result.status == "interrupted":
         raise typer.Exit(130)
     if result.status == "failed":
