@@ -458,9 +458,32 @@ def test_bench_throughput() -> None:
     assert 1.0 <= float(stops.split()[2]) < 2.0, stops
 
 
+@pytest.mark.slow
+@pytest.mark.kernel
+@pytest.mark.usefixtures("keep_affinity")
+def test_bench_memory(tmp_path: Path) -> None:
+    db = f"sqlite:///{tmp_path / 'm.sqlite'}"
+    result = invoke("bench", "memory", "--time", "12", "--every", "2", "--warmup", "4",
+                    "--db", db)
+    assert_clean(result)
+    assert result.exit_code == 0, result.output
+    samples = [ln for ln in result.stdout.splitlines() if ln.strip().split(" s ")[0].isdigit()]
+    assert len(samples) >= 4 and all("campaign " in ln for ln in samples), result.stdout
+    assert any("worker " in ln for ln in samples), result.stdout
+    growth = [ln.split() for ln in result.stdout.splitlines()
+              if ln.startswith("  ") and not ln.strip()[0].isdigit()]
+    assert [g[0] for g in growth][:2] == ["campaign", "worker"], result.stdout
+    assert all(g[-1] == "MB/min)" for g in growth), result.stdout
+
+
+def test_bench_memory_warm_up_within_the_time() -> None:
+    assert_user_error(invoke("bench", "memory", "--time", "20", "--warmup", "20"),
+                      "--warmup 20 is not shorter than --time 20")
+
+
 def test_help_has_examples() -> None:
     for args in (["exec"], ["run"], ["triage", "list"], ["triage", "show"],
-                 ["bench", "throughput"]):
+                 ["bench", "throughput"], ["bench", "memory"]):
         result = invoke(*args, "--help")
         assert result.exit_code == 0, args
         assert "Example: mmfuzz" in result.stdout, args

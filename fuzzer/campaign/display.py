@@ -20,6 +20,8 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from fuzzer.campaign.seen import FeatureSet
+
 WINDOW = 10.0  # seconds: the "now" rate is over this many seconds
 GROWTH = 60.0  # seconds: features gained over this many
 SLOW = 0.5  # a rate now under this share of the overall one is slow...
@@ -97,7 +99,7 @@ class LiveState:
     status: str = "running"
     programs: History = field(default_factory=lambda: History(WINDOW))
     steps: History = field(default_factory=lambda: History(WINDOW))
-    features: set[str] = field(default_factory=set)
+    features: FeatureSet = field(default_factory=FeatureSet)  # as hashes (seen.py)
     reached: History = field(default_factory=lambda: History(GROWTH))  # len(features)
     buckets: dict[int, BucketSeen] = field(default_factory=dict)
     events: list[tuple[float, str]] = field(default_factory=list)

@@ -28,11 +28,11 @@ import hashlib
 import time
 import zlib
 from collections.abc import Iterable
-from functools import lru_cache
 from pathlib import Path
 
 import atheris
 
+from fuzzer.campaign.seen import FeatureSet
 from fuzzer.prog import Program, ProgramError, parse
 from fuzzer.store import Store
 
@@ -54,7 +54,7 @@ class Feedback:
             self.first = atheris._reserve_counter()
             for _ in range(self.size - 1):
                 atheris._reserve_counter()
-        self.seen: set[str] = set()
+        self.seen = FeatureSet()
 
     def hit(self, features: frozenset[str], counters: bool = True) -> list[str]:
         """Hit the features' counters (for the input libFuzzer is running); the ones
@@ -62,14 +62,13 @@ class Feedback:
         if self.size and counters:
             for feature in features:
                 atheris._trace_branch(self.first + counter(feature, self.size))
-        new = sorted(features - self.seen)
-        self.seen.update(new)
-        return new
+        return self.seen.add_new(features)
 
 
-@lru_cache(maxsize=1 << 16)
 def counter(feature: str, size: int) -> int:
-    """The feature's counter in a block of `size`: stable across runs and processes."""
+    """The feature's counter in a block of `size`: stable across runs and processes.
+    (Not cached: a cache of every feature seen would grow with them, and the CRC of a
+    feature costs about a microsecond.)"""
     return zlib.crc32(feature.encode()) % size
 
 
@@ -128,7 +127,10 @@ class SharedCorpus:
         if not rows:
             return 0
         self.last = max(entry for entry, _ in rows)
-        return self._write(_parsed(text for entry, text in rows if entry not in self.mine))
+        texts = [text for entry, text in rows if entry not in self.mine]
+        # No later pull returns an entry up to `last`: its own ones are forgotten.
+        self.mine = {entry for entry in self.mine if entry > self.last}
+        return self._write(_parsed(texts))
 
     def take_warnings(self) -> list[str]:
         """What went wrong with the folder since the last call, once each."""

@@ -22,6 +22,7 @@ import atheris
 
 from fuzzer.campaign.channel import Emit
 from fuzzer.campaign.feedback import Feedback, SharedCorpus
+from fuzzer.campaign.memory import MemTrace
 from fuzzer.campaign.options import GUEST_DB, Job
 from fuzzer.campaign.record import Recorder
 from fuzzer.campaign.spool import Spool, spool_path
@@ -74,6 +75,7 @@ class Worker:
         # campaign is repeatable); libFuzzer still mutates the rest by coverage.
         self.rng = random.Random(opts.seed)
         self.calls = SUPPORTED & frozenset(opts.calls) if opts.calls else SUPPORTED
+        self.memtrace = MemTrace.from_env(job.worker)  # MMFUZZ_TRACEMALLOC: off by default
 
     def fuzz(self) -> None:
         """Run the seed programs, then fuzz until the time or the runs are used."""
@@ -96,7 +98,7 @@ class Worker:
             source: Source = ByteSource(self.rng.randbytes(len(data) or 256))
             program = generate(source, self.calls, covers)
         else:
-            program = self.program_of(data)
+            program = self.program_of(data, cached=False)  # a new mutant, run once
         if self.run_one(program, fresh):
             # libFuzzer never returns from Fuzz() but at its own -max_total_time, and
             # an exception out of this callback is a crash to it (an artifact, a
@@ -135,11 +137,12 @@ class Worker:
             return True
         return False
 
-    def program_of(self, data: bytes) -> Program:
+    def program_of(self, data: bytes, cached: bool = True) -> Program:
         """An input as a program: its text (the corpus of a program search), or else
-        what the generator decodes from its bytes (a byte search; the first inputs)."""
+        what the generator decodes from its bytes (a byte search; the first inputs).
+        The mutator's inputs are corpus entries, parsed again and again: `cached`."""
         if self.opts.search == "programs":
-            program = _text_program(data)
+            program = _text_program(data) if cached else _text_program.__wrapped__(data)
             if program is not None:
                 return program
         return generate(atheris.FuzzedDataProvider(data), self.calls, covers)
@@ -169,6 +172,8 @@ class Worker:
                 self.corpus.pull(now)
         for warning in self.corpus.take_warnings():
             self.emit({"warning": warning})
+        if self.memtrace is not None:
+            self.memtrace.tick(now)
         if final or now - self.last_point >= POINT_EVERY:
             self.last_point = now
             self.recorder.write_point(self.job.campaign, self.job.worker, self.job.totals)
@@ -228,13 +233,16 @@ class Worker:
 
 
 MAX_TEXT = 8192  # bytes of program text an input may hold (about 100 calls)
+# Corpus entries kept parsed for the mutator, about 4 kB each: a miss costs one parse, under
+# 1 % of a program's check, while a cache the size of the corpus would grow with it.
+PROGRAMS_CACHED = 256
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=PROGRAMS_CACHED)
 def _text_program(data: bytes) -> Program | None:
     """An input's program text, parsed; None if it is not one. (Cached: libFuzzer hands
     the same corpus entries to the mutator again and again, and parsing costs about
-    25 µs a call.)"""
+    25 µs a call. A cached program with its text takes about 4 kB.)"""
     try:
         return parse(data.decode())
     except (UnicodeDecodeError, ProgramError):

@@ -46,6 +46,7 @@ from fuzzer.campaign import fleet
 from fuzzer.campaign.cpus import Placement, parse_cpus, place
 from fuzzer.campaign.fleet import Slot
 from fuzzer.campaign.options import Job, Options
+from fuzzer.campaign.seen import FeatureSet
 from fuzzer.campaign.spool import SUFFIX as SPOOL_SUFFIX
 from fuzzer.campaign.spool import drain_folder
 from fuzzer.campaign.target import Target, target_of
@@ -75,7 +76,8 @@ class Progress:
     first: dict[str, object] | None = None  # the first divergence, with stop_on_first
     warnings: list[str] = field(default_factory=list)
     unsupported: int = 0  # programs skipped because the model refused a call in them
-    features: set[str] = field(default_factory=set)  # semantic features reached (coverage.py)
+    # semantic features reached (coverage.py), as hashes (seen.py): they grow all along
+    features: FeatureSet = field(default_factory=FeatureSet)
     restarts: int = 0  # worker processes started again after they died
     error: str = ""  # why the campaign failed, one line
     kept: str = ""  # the scratch folder (worker logs), kept because the campaign failed

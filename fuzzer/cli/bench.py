@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -224,3 +225,65 @@ def coverage_cmd(
     for r, c in zip(rows, sums, strict=True):
         out.print(f"{r.folder:<{w}} {r.programs:>8,} {r.other:>6,} {c.features:>8,} "
                   f"{c.events:>7,} {c.pairs:>7,}", markup=False)
+
+
+@app.command("memory")
+def memory_cmd(
+    time: Annotated[float, typer.Option("--time", help="Seconds of the campaign.", min=10)] = 600,
+    workers: Annotated[int, typer.Option("--workers", help="Worker processes.", min=1)] = 1,
+    cpus: Annotated[str, typer.Option("--cpus", help="CPUs to pin the workers to (as `mmfuzz "
+                                      "run --cpus`; default: free ones).")] = "",
+    every: Annotated[float, typer.Option("--every", help="Seconds between samples.",
+                                         min=1)] = 60,
+    warmup: Annotated[float, typer.Option("--warmup", help="Seconds of warm-up the growth "
+                                          "is measured after.", min=0)] = 120,
+    db: Annotated[str | None, typer.Option(
+        "--db", help="Database for the campaign (default: a temporary one).")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="libFuzzer seed.")] = 0,
+) -> None:
+    """RSS of the campaign process and of each worker while a host campaign runs, and how
+    much each grew after the warm-up (a long campaign's memory must stay flat).
+
+    The campaign's libFuzzer corpus is a fresh temporary folder, removed at the end, so
+    each run starts from the same place (the database's corpus is planted, as in
+    `mmfuzz run`).
+
+    Example: mmfuzz bench memory --time 600 --every 30 --cpus 1
+    """
+    from fuzzer.campaign.memory import RssSampler, Sample, growth
+    from fuzzer.campaign.options import Options
+    from fuzzer.campaign.run import run_campaign
+
+    with user_errors():
+        if warmup >= time:
+            raise fail(f"--warmup {warmup:g} is not shorter than --time {time:g}")
+        scratch = Path(tempfile.mkdtemp(prefix="mmfuzz-memory-"))
+        url = db or f"sqlite:///{scratch}/memory.sqlite"
+        store = open_store(url)
+        opts = Options(db=url, time=time, workers=workers, seed=seed, cpus=cpus,
+                       corpus=scratch / "corpus",
+                       seeds=Path("corpus/seeds") if Path("corpus/seeds").is_dir() else None,
+                       crashes=scratch / "crashes")
+
+        def line(s: Sample) -> None:
+            out.print(f"{s.at:>7.0f} s  " + "  ".join(
+                f"{p} {kb / 1024:.1f} MB" for p, kb in s.rss.items()), markup=False)
+
+        sampler = RssSampler(every, line).start()
+        try:
+            result = run_campaign(store, opts, show=lambda p: None, every=1e9)
+        finally:
+            samples = sampler.stop()
+            # the corpus is the run's alone; the database is kept, in here if not given
+            shutil.rmtree(scratch if db else scratch / "corpus", ignore_errors=True)
+    if result.status == "interrupted":
+        raise typer.Exit(130)
+    if result.status == "failed":
+        raise fail(f"campaign {result.campaign_id} failed: {result.error}", 1)
+    out.print(f"campaign {result.campaign_id}: {result.programs:,} programs, "
+              f"{len(result.features):,} features; growth after {warmup:g} s:", markup=False)
+    for g in growth(samples, warmup):
+        out.print(f"  {g.process:<14} {g.first[1] / 1024:7.1f} MB at {g.first[0]:.0f} s -> "
+                  f"{g.last[1] / 1024:7.1f} MB at {g.last[0]:.0f} s: {g.mb:+.1f} MB "
+                  f"({g.mb_per_min:+.2f} MB/min)", markup=False)
+    out.print(f"database: {url}", markup=False)
