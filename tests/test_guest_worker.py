@@ -22,7 +22,7 @@ import pytest
 from typer.testing import CliRunner
 
 from fuzzer.campaign import guest
-from fuzzer.campaign.failure import error_line, tail
+from fuzzer.campaign.failure import described, error_line, tail
 from fuzzer.campaign.fleet import last_error
 from fuzzer.campaign.options import DEFAULTS, Job
 from fuzzer.cli.app import app
@@ -60,6 +60,35 @@ Base64:
 def test_the_error_line_is_the_exception_that_ended_the_worker() -> None:
     assert error_line(ATHERIS, 77) == \
         "OSError: [Errno 28] No space left on device: '/run/corpus/0b1c'"
+
+
+def test_an_exception_without_a_message_says_where_it_was_raised() -> None:
+    # A bare assert in the model, in a guest worker, showed only
+    # "AssertionError: <EMPTY MESSAGE>" (Atheris's words).
+    text = ATHERIS.replace("OSError: [Errno 28] No space left on device: '/run/corpus/0b1c'",
+                           "AssertionError: <EMPTY MESSAGE>", 1).replace(
+        "OSError: [Errno 28] No space left on device: '/run/corpus/0b1c'", "AssertionError")
+    text = text.replace('    self.corpus.add(program, new, plant=fresh)\n',
+                        '    self.corpus.add(program, new, plant=fresh)\n'
+                        '  File "/work/fuzzer/model/pages.py", line 88, in count_mappings\n'
+                        '    assert page is not None\n')
+    assert error_line(text, 77) == \
+        "AssertionError at fuzzer/model/pages.py:88 in count_mappings"
+    assert error_line("Traceback (most recent call last):\n  File \"x.py\", line 3, in f\n"
+                      "    assert y\nAssertionError\n") == "AssertionError at x.py:3 in f"
+
+
+def test_an_exception_caught_in_the_guest_in_one_line() -> None:
+    def bare() -> None:
+        raise AssertionError  # as a bare assert is (pytest would give it a message)
+
+    try:
+        bare()
+    except AssertionError as e:
+        line = described(e)
+    assert line.startswith("AssertionError at ") and line.endswith(" in bare"), line
+    assert described(ValueError("bad\nsecond line")) == "ValueError: bad"
+    assert described(KeyError()) == "KeyError"  # never raised: no frame to name
 
 
 def test_a_chained_traceback_gives_its_last_exception() -> None:

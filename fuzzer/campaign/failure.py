@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import signal
+import traceback
 
 # libFuzzer's lines that say nothing about why a worker failed.
 _CHATTER = ("INFO:", "#", "MS:", "Done", "WARNING: Failed to find function", "Base64:",
@@ -34,6 +35,21 @@ def error_line(text: str, status: int = 1) -> str:
     return f"killed by {name}" + (f" (last output: {line})" if line else "")
 
 
+def described(e: BaseException) -> str:
+    """An exception caught here, in one line: its message, or where it was raised when
+    it has none (a bare assert)."""
+    message = str(e).splitlines()[0] if str(e) else ""
+    if message:
+        return f"{type(e).__name__}: {message}"
+    frames = traceback.extract_tb(e.__traceback__)
+    if not frames:
+        return type(e).__name__
+    last = frames[-1]
+    m = _FRAME.match(f'  File "{last.filename}", line {last.lineno}, in {last.name}')
+    assert m is not None
+    return f"{type(e).__name__} at {_where(m)}"
+
+
 def tail(text: str, lines: int = 40) -> str:
     """The last `lines` lines of `text` that are not empty."""
     return "\n".join([ln for ln in text.splitlines() if ln.strip()][-lines:])
@@ -44,10 +60,28 @@ def _exception(text: str) -> str:
     if not found:
         return ""
     # The traceback's frames are indented; the exception's line is the first that is not.
+    frame = ""
     for line in after.splitlines()[1:]:
-        if line.strip() and not line[0].isspace():
-            return line.strip()
+        m = _FRAME.match(line)
+        if m:
+            frame = _where(m)
+        elif line.strip() and not line[0].isspace():
+            exception = line.strip()
+            # One without a message (a bare assert) says nothing but where it was raised.
+            if frame and (":" not in exception or exception.endswith(_EMPTY)):
+                return f"{exception.split(':')[0]} at {frame}"
+            return exception
     return ""
+
+
+_FRAME = re.compile(r'^\s+File "([^"]+)", line (\d+), in (\S+)')
+_EMPTY = "<EMPTY MESSAGE>"  # Atheris's words for an exception without one
+
+
+def _where(m: re.Match[str]) -> str:
+    path = m.group(1)
+    package = path.rfind("/fuzzer/")
+    return f"{path[package + 1:] if package >= 0 else path}:{m.group(2)} in {m.group(3)}"
 
 
 def _libfuzzer(text: str) -> str:

@@ -41,7 +41,7 @@ from typing import cast
 
 from rich.console import Console
 
-from fuzzer.campaign.failure import error_line, tail
+from fuzzer.campaign.failure import described, error_line, tail
 from fuzzer.campaign.options import DEFAULTS, Job
 from fuzzer.executor import executor_path
 from fuzzer.inject import load
@@ -105,7 +105,7 @@ def main() -> int:
             return _worker_process(channel, request, start)
         result = _answer(channel, request)
     except Exception as e:
-        channel.send({"error": f"{type(e).__name__}: {e}".splitlines()[0]})
+        channel.send({"error": described(e)})
         return 1
     channel.send({"result": result.to_json()})
     return 0
