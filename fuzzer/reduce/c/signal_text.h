@@ -2,8 +2,12 @@ static void print_signal(const char *label, int sig, int code)
 {
 	const char *name = sig == SIGSEGV ? "SIGSEGV"
 			 : sig == SIGBUS ? "SIGBUS" : "SIG?";
-	const char *why = code == 1 ? "MAPERR"
-			: code == 2 ? "ACCERR" : NULL;
+	const char *why = sig == SIGSEGV ? (code == 1 ? "MAPERR"
+					    : code == 2 ? "ACCERR" : NULL)
+			: sig == SIGBUS ? (code == 1 ? "ADRALN"
+					   : code == 2 ? "ADRERR"
+					   : code == 3 ? "OBJERR" : NULL)
+			: NULL;
 
 	if (!sig)
 		printf("%s" "no signal\n", label);
