@@ -123,9 +123,9 @@ def test_store_proxy_replays_calls_on_the_hosts_store(tmp_path: Path) -> None:
     digest = parse(text).hash
     d = Divergence("result", "result: t", 0, "0", "-ENOMEM")
     seen = SampleContext(cid, text, digest, "6.1.176", ("a", "b"), {"release": "6.1.176"})
-    bucket, new = proxy.record(d, seen)  # type: ignore[misc]
+    bucket, new = proxy.record(d, seen)
     again = proxy.record(d, seen)
-    assert new is True and again == [bucket, False]
+    assert new is True and again == (bucket, False)
     (sample, _) = store.bucket(bucket).samples
     assert (sample.injections, sample.features, sample.expected) == (
         ("a", "b"), {"release": "6.1.176"}, "0")
@@ -141,10 +141,7 @@ def test_store_proxy_replays_calls_on_the_hosts_store(tmp_path: Path) -> None:
     assert store.campaign(cid).steps == 7
     with pytest.raises(Exception, match="no campaign with id 999"):
         proxy.add_progress(999, programs=1, steps=1)
-    with pytest.raises(AttributeError):
-        proxy._engine  # noqa: B018 -- private names are not proxied
-    with pytest.raises(Exception, match="no method 'engine_dispose'"):
-        proxy.engine_dispose()
+    assert not hasattr(proxy, "start_campaign")  # only the WorkerStore's methods
     os.close(guest_end.wfd)
     thread.join(5)
     row = store.campaign(cid)

@@ -34,7 +34,7 @@ from pathlib import Path
 import atheris
 
 from fuzzer.prog import Program, ProgramError, parse
-from fuzzer.store import Store
+from fuzzer.store.ports import WorkerStore
 
 COUNTERS = 1 << 14  # a few thousand features reached: few collisions
 PULL_EVERY = 5.0  # seconds between pulls of other workers' entries
@@ -81,7 +81,7 @@ class SharedCorpus:
     text), the corpus stays in the worker's folder; the buckets' minimized programs
     are still planted."""
 
-    def __init__(self, store: Store, campaign: int, folder: Path | None,
+    def __init__(self, store: WorkerStore, campaign: int, folder: Path | None,
                  shared: bool = True) -> None:
         self.store, self.campaign, self.folder = store, campaign, folder
         self.shared = shared
