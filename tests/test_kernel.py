@@ -22,6 +22,7 @@ from fuzzer.kernel.channel import Channel, ChannelClosed, ChannelTimeout
 from fuzzer.kernel.console import find_crash, normalize
 from fuzzer.kernel.proxy import StoreProxy, serve
 from fuzzer.oracle import Divergence
+from fuzzer.reduce.export import folder_name
 from fuzzer.store import OpCount, SampleContext, open_store
 from tests.uml import UML
 
@@ -237,6 +238,31 @@ def test_campaign_in_uml_stores_guest_release_and_features(tmp_path: Path) -> No
     listing = runner.invoke(app, ["kernels", "--db", db])
     assert listing.exit_code == 0 and campaign.kernel in listing.output
     assert not list(Path(tempfile.gettempdir()).glob("mmfuzz-uml-*")) and _no_guest_left()
+
+
+@needs_uml
+@pytest.mark.kernel
+def test_campaign_in_uml_reduces_its_buckets_through_the_store_proxy(tmp_path: Path) -> None:
+    """The guest's worker minimizes the buckets it opens and runs their variants, storing
+    both through its StoreProxy (a WorkerStore); the host writes their crashes/ folders."""
+    db = f"sqlite:///{tmp_path}/db.sqlite"
+    result = runner.invoke(app, ["run", "--kernel", f"uml:{UML}", "--guest-mem", "256",
+                                 "--inject", "munlock-skipped", "--time", "300", "--runs", "300",
+                                 "--db", db, "--corpus", str(tmp_path / "corpus"),
+                                 "--crashes", str(tmp_path / "crashes"),
+                                 "--minimize-budget", "40"])
+    assert result.exit_code == 0, result.output
+    store = open_store(db, create=False)
+    (campaign,) = store.campaigns()
+    assert campaign.status == "done" and store.points(campaign.id)
+    buckets = store.buckets(include_labelled=True)
+    assert buckets
+    for bucket in buckets:
+        detail = store.bucket(bucket.id)
+        assert detail.minimized_program_text is not None, bucket.title
+        assert (tmp_path / "crashes" / folder_name(detail) / "minimized.prog").exists()
+    assert any(store.variants(b.id) for b in buckets)
+    assert _no_guest_left()
 
 
 @needs_uml
