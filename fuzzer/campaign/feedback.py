@@ -34,7 +34,7 @@ import atheris
 
 from fuzzer.campaign.seen import FeatureSet
 from fuzzer.prog import Program, ProgramError, parse
-from fuzzer.store import Store
+from fuzzer.store.ports import WorkerStore
 
 # libFuzzer counters for the semantic features, one per feature modulo the size: a campaign
 # reaches tens of thousands (25,000 in 10 min, 41,000 in an hour), and a feature that shares
@@ -84,7 +84,7 @@ class SharedCorpus:
     text), the corpus stays in the worker's folder; the buckets' minimized programs
     are still planted."""
 
-    def __init__(self, store: Store, campaign: int, folder: Path | None,
+    def __init__(self, store: WorkerStore, campaign: int, folder: Path | None,
                  shared: bool = True) -> None:
         self.store, self.campaign, self.folder = store, campaign, folder
         self.shared = shared

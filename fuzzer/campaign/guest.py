@@ -37,7 +37,6 @@ import time
 import traceback
 from dataclasses import replace
 from pathlib import Path
-from typing import cast
 
 from rich.console import Console
 
@@ -72,7 +71,6 @@ from fuzzer.kernel.messages import (
 )
 from fuzzer.kernel.proxy import StoreProxy
 from fuzzer.prog import parse
-from fuzzer.store import Store
 from fuzzer.trace import Supervisor
 
 # The modules that import the model (fuzzer.check and what uses it) are imported
@@ -305,7 +303,7 @@ def _worker(channel: Channel, job: Job) -> None:
     # the host's file system is read-only in the guest.
     job = replace(job, options=replace(job.options, corpus=Path(tempfile.gettempdir(), "corpus")))
     worker.run(job, emit=lambda m: channel.send({"worker": m}),
-               store=cast(Store, StoreProxy(channel)),
+               store=StoreProxy(channel),
                on_run=lambda p: channel.send({"program": p.text()}))
 
 

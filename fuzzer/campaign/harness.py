@@ -34,6 +34,7 @@ from fuzzer.prog.generate import ByteSource, Source, generate
 from fuzzer.prog.mutate import mutate, splice
 from fuzzer.reduce.bucket import reduce_new_bucket
 from fuzzer.store import Store, StoreUnreachable
+from fuzzer.store.ports import WorkerStore
 from fuzzer.trace import Supervisor
 from fuzzer.trace.supervisor import Run
 
@@ -44,7 +45,7 @@ POINT_EVERY = 10.0  # seconds between progress points (the report's programs/s o
 class Worker:
     """One worker's supervisor, recorder and counters, from its Job to its end."""
 
-    def __init__(self, job: Job, store: Store, emit: Emit,
+    def __init__(self, job: Job, store: WorkerStore, emit: Emit,
                  on_run: Callable[[Program], None] | None = None) -> None:
         self.job, self.opts, self.store, self.emit = job, job.options, store, emit
         self.started = time.monotonic()
@@ -55,10 +56,12 @@ class Worker:
             _announce(self.supervisor, on_run)
         # Without the injections: tells the injection's divergences from the kernel's.
         plain = Supervisor(executor_path(), opts.budget, job.cpu) if opts.injections else None
+        # A spool keeps writes aside while a database server is away: only a Store of
+        # this process's own has one (a guest's proxy has no scratch folder).
         path = spool_path(job.scratch)
+        spool = Spool(store, path) if path is not None and isinstance(store, Store) else None
         self.recorder = Recorder(store, job.campaign, self.supervisor, on_bucket=self._bucket,
-                                 plain=plain, coverage=True,
-                                 spool=None if path is None else Spool(store, path))
+                                 plain=plain, coverage=True, spool=spool)
         # Semantic features: libFuzzer's counters for them (before atheris.Setup), the
         # ones this worker has seen, and the programs that reached them first, shared.
         self.feedback = Feedback(counters=opts.feedback != "lines")

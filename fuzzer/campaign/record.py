@@ -4,7 +4,8 @@ The one place a campaign turns a Report into stored buckets and samples, used
 by every worker (and by anything else that fuzzes into the database). Each
 sample carries the kernel release and probed features it was seen on. Every
 checked step is counted by call, flags and outcome (ops.py) in memory; the
-worker flushes those counts (OpCount rows) with its progress, through plain Store calls,
+worker flushes those counts (OpCount rows) with its progress, through plain calls
+of its store (a WorkerStore, store/ports.py: a Store, or a guest's StoreProxy),
 or through a Spool that keeps them aside while the database server is away (spool.py).
 A campaign worker also asks for each program's semantic features (`coverage`).
 """
@@ -14,7 +15,6 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import replace
-from typing import cast
 
 from fuzzer.campaign.ops import OpCounter
 from fuzzer.campaign.spool import Spool
@@ -23,7 +23,8 @@ from fuzzer.model import Unsupported
 from fuzzer.observe.probe import probe
 from fuzzer.oracle import Divergence, by_primary
 from fuzzer.prog import Program
-from fuzzer.store import OpCount, SampleContext, Store
+from fuzzer.store import OpCount, SampleContext
+from fuzzer.store.ports import WorkerStore
 from fuzzer.trace import Supervisor
 
 BucketHook = Callable[[int, str, bool], None]  # (bucket id, title, new?)
@@ -33,7 +34,7 @@ HANG_CONFIRM_FACTOR = 4
 class Recorder:
     def __init__(
         self,
-        store: Store,
+        store: WorkerStore,
         campaign_id: int | None,
         supervisor: Supervisor,
         on_bucket: BucketHook | None = None,
@@ -94,13 +95,10 @@ class Recorder:
         return report
 
     def _record(self, d: Divergence, seen: SampleContext) -> None:
-        if self.spool is None:
-            got: object = self.store.record(d, seen)
-        else:
-            got = self.spool.call("record", d, seen)
-            if got is None:
-                return  # spooled: its bucket is told when it is written (_replayed)
-        bucket, new = cast(tuple[int, bool], got)
+        got = self.store.record(d, seen) if self.spool is None else self.spool.record(d, seen)
+        if got is None:
+            return  # spooled: its bucket is told when it is written (_replayed)
+        bucket, new = got
         if new:
             self.new_buckets.append((bucket, d))
         if self.on_bucket is not None:
@@ -109,9 +107,10 @@ class Recorder:
     def _replayed(self, name: str, args: list[object], ret: object) -> None:
         """A spooled call was written: a spooled divergence's bucket is told (it is not
         minimized: its program is long gone from the fuzzer's hands)."""
-        if name == "record" and self.on_bucket is not None:
-            bucket, new = cast(tuple[int, bool], ret)
-            self.on_bucket(bucket, cast(Divergence, args[0]).title, new)
+        if (name == "record" and self.on_bucket is not None and isinstance(ret, tuple)
+                and args and isinstance(args[0], Divergence)):
+            bucket, new = ret
+            self.on_bucket(int(bucket), args[0].title, bool(new))
 
     def write_progress(self, campaign_id: int, programs: int, steps: int) -> None:
         """Progress, with the operation counts of the same steps (take_ops), to the
@@ -120,7 +119,7 @@ class Recorder:
         if self.spool is None:
             self.store.add_progress(campaign_id, programs=programs, steps=steps, ops=ops)
         else:
-            self.spool.call("add_progress", campaign_id, programs=programs, steps=steps, ops=ops)
+            self.spool.add_progress(campaign_id, programs=programs, steps=steps, ops=ops)
 
     @property
     def store_away(self) -> bool:

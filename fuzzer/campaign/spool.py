@@ -18,11 +18,17 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
-from fuzzer.store import Store, StoreError, StoreUnreachable
+from fuzzer.store import OpCount, SampleContext, Store, StoreError, StoreUnreachable
 from fuzzer.store.wire import call_from_wire, to_wire
+
+if TYPE_CHECKING:  # the oracle imports the model: a worker imports it instrumented
+    from fuzzer.oracle import Divergence
+
+T = TypeVar("T")
 
 RETRY_EVERY = 2.0  # seconds between tries of the store while lines are spooled
 SUFFIX = ".spool"
@@ -42,14 +48,34 @@ class Spool:
         """Calls waiting in the file."""
         return len(self._lines)
 
+    def record(self, divergence: Divergence, seen: SampleContext) -> tuple[int, bool] | None:
+        """store.record(...); None when the call was spooled instead."""
+        return self._call(lambda: self.store.record(divergence, seen), "record",
+                          divergence, seen)
+
+    def add_progress(self, campaign_id: int, *, programs: int, steps: int,
+                     ops: Iterable[OpCount] = ()) -> None:
+        """store.add_progress(...), or spooled."""
+        ops = list(ops)
+        self._call(lambda: self.store.add_progress(campaign_id, programs=programs,
+                                                   steps=steps, ops=ops),
+                   "add_progress", campaign_id, programs=programs, steps=steps, ops=ops)
+
     def call(self, name: str, *args: object, **kwargs: object) -> object | None:
         """store.NAME(*args, **kwargs); None when the call was spooled instead."""
+        def make() -> object:
+            result: object = getattr(self.store, name)(*args, **kwargs)
+            return result
+        return self._call(make, name, *args, **kwargs)
+
+    def _call(self, make: Callable[[], T], name: str, *args: object,
+              **kwargs: object) -> T | None:
+        """make() (the call NAME(*args, **kwargs) on the store), or the call spooled."""
         if self._lines:
             self.drain()
         if not self._lines:
             try:
-                result: object = getattr(self.store, name)(*args, **kwargs)
-                return result
+                return make()
             except StoreUnreachable:
                 pass
         line = json.dumps({"store": name, "args": to_wire(list(args)), "kwargs": to_wire(kwargs)})

@@ -25,14 +25,15 @@ from fuzzer import native
 from fuzzer.campaign.channel import Emit, emitter
 from fuzzer.campaign.options import Job
 from fuzzer.prog import Program
-from fuzzer.store import Store, open_store
+from fuzzer.store import open_store
+from fuzzer.store.ports import WorkerStore
 
 
 def run(
     job: Job,
     *,
     emit: Emit,
-    store: Store | None = None,
+    store: WorkerStore | None = None,
     on_run: Callable[[Program], None] | None = None,
 ) -> None:
     """The worker. In a guest kernel (campaign/guest.py) the store is a proxy to

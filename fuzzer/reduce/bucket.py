@@ -15,8 +15,7 @@ from fuzzer.reduce.export import write_bucket_folder
 from fuzzer.reduce.minimize import Result, minimize
 from fuzzer.reduce.repro import still_diverges
 from fuzzer.reduce.variants_run import vary_bucket
-from fuzzer.store import Store
-from fuzzer.store.ports import ReductionStore
+from fuzzer.store.ports import ReductionStore, WorkerStore
 from fuzzer.trace import Supervisor
 
 
@@ -43,7 +42,7 @@ def minimize_bucket(
 
 
 def reduce_new_bucket(
-    store: Store,
+    store: WorkerStore,
     supervisor: Supervisor,
     bucket_id: int,
     title: str,
