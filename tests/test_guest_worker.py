@@ -128,6 +128,10 @@ def test_a_guest_workers_own_line_is_what_the_campaign_shows(tmp_path: Path) -> 
     log.write_text("--- start 1 at 10:00:00\nINFO: Seed: 3\nTraceback (most recent call "
                    "last):\n  File \"x.py\", line 1\nValueError: bad\n")
     assert last_error(log) == 'File "x.py", line 1 | ValueError: bad'
+    # Python 3.11 marks the failing expression with carets: not a line that says why.
+    log.write_text("--- start 1 at 10:00:00\nTraceback (most recent call last):\n  File \"x.py\", "
+                   "line 1\n    a[i]\n    ~^^^\nIndexError: tuple index out of range\n")
+    assert last_error(log) == "a[i] | IndexError: tuple index out of range"
 
 
 def test_a_job_carries_its_deadline() -> None:

@@ -120,6 +120,36 @@ def test_then_gives_the_results_of_its_calls(tmp_path: Path) -> None:
     assert steps[1].ret == -errno.ENOMEM
 
 
+PMADV_PLUGIN = """
+    from fuzzer.inject import Injection, Rewrite
+
+    class pmadv_seen(Injection):
+        def __init__(self):
+            self.seen = []
+
+        def on_entry(self, call):
+            if call.name == "process_madvise":
+                self.seen.append(sorted(call.args))
+                return Rewrite(advice=999)  # an advice no kernel knows: EINVAL
+            return None
+"""
+
+
+@pytest.mark.kernel
+def test_process_madvise_gives_an_injection_the_kernels_arguments(tmp_path: Path) -> None:
+    # The program's arguments (a target process and two ranges) are not the kernel's
+    # (a pidfd and an iovec array): an injection sees, and rewrites, the registers.
+    # Seen: every injected campaign's worker died (IndexError) at its first
+    # process_madvise.
+    probe = _plugin(tmp_path, PMADV_PLUGIN, "pmadv_seen")
+    program = parse(f"mmap(@0, 2p, {RW}, {AP}, -1, 0)\n"
+                    "process_madvise(p0, @0, 1p, @1, 1p, 2, MADV_COLD, 0)\n")
+    with Supervisor(executor_path(), injections=[probe]).run(program) as run:
+        steps = list(run.steps())
+    assert probe.seen == [["advice", "flags", "pidfd", "vec", "vlen"]]
+    assert steps[1].ret == -errno.EINVAL
+
+
 FORK_PLUGIN = """
     from fuzzer.inject import Extra, Injection, Skip, Then
 

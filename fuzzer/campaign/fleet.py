@@ -120,7 +120,8 @@ def last_error(log_path: Path, lines: int = 2) -> str:
     except OSError:
         return "no log"
     run = text.rsplit("\n--- start ", 1)[-1].splitlines()[1:]  # its last process's
-    useful = [ln.strip() for ln in run if ln.strip() and not ln.lstrip().startswith(_NOISE)]
+    useful = [ln.strip() for ln in run if ln.strip() and not ln.lstrip().startswith(_NOISE)
+              and ln.strip(" ~^")]  # Python's carets under a traceback's line say nothing
     if useful and useful[-1].startswith(_OWN):  # a worker's own error line, printed last
         return useful[-1].removeprefix(_OWN)
     return " | ".join(useful[-lines:]) or "no output"

@@ -177,7 +177,7 @@ def decode(pid: int, nr: int, raw: tuple[int, ...], mm: MmTracker) -> Syscall:
     spec = BY_NR.get(nr)
     if spec is None or spec.is_pseudo:
         return Syscall(pid, nr, None, {}, raw, Process(pid, mm))
-    args = {name: raw[i] for i, (name, _) in enumerate(spec.args)}
+    args = dict(zip(spec.register_names, raw, strict=False))
     return Syscall(pid, nr, spec.name, args, raw, Process(pid, mm))
 
 
@@ -190,7 +190,7 @@ def syscall_nr(name: str) -> int:
 
 def arg_index(nr: int, name: str) -> int:
     spec = BY_NR[nr]
-    for i, (arg, _) in enumerate(spec.args):
+    for i, arg in enumerate(spec.register_names):
         if arg == name:
             return i
     raise InjectionError(f"{spec.name} has no argument {name!r}")

@@ -122,10 +122,18 @@ class Syscall:
     op: int | None = None
     # It returns an address (the model: an arena offset), not a count or 0.
     returns_address: bool = False
+    # The kernel's arguments in their registers, where they are not the program's
+    # (process_madvise: the program gives two ranges, the kernel takes an iovec array).
+    registers: tuple[str, ...] | None = None
 
     @property
     def is_pseudo(self) -> bool:
         return self.op is not None
+
+    @property
+    def register_names(self) -> tuple[str, ...]:
+        """The names of the syscall's arguments, register by register (rdi, rsi, ...)."""
+        return self.registers if self.registers is not None else tuple(n for n, _ in self.args)
 
 
 # The executor's checkpoint after a touch: a syscall no program call uses.
@@ -185,7 +193,7 @@ SYSCALLS: dict[str, Syscall] = {
                 (("target", Kind.PROC), ("addr0", Kind.ADDR), ("len0", Kind.LEN),
                  ("addr1", Kind.ADDR), ("len1", Kind.LEN), ("vlen", Kind.INT),
                  ("advice", Kind.MADV), ("flags", Kind.INT)),
-                ranges=((1, 2), (3, 4))),
+                ranges=((1, 2), (3, 4)), registers=("pidfd", "vec", "vlen", "advice", "flags")),
     )
 }
 BY_NR = {s.nr: s for s in SYSCALLS.values() if not s.is_pseudo}
