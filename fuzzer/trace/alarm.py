@@ -41,6 +41,7 @@ def arm(seconds: float) -> None:
     """Start a budget of `seconds` (replacing the one running)."""
     global _fired
     signal.signal(signal.SIGALRM, _ring)
+    signal.setitimer(signal.ITIMER_REAL, 0)  # the timer it replaces rings no more
     _fired = False
     signal.setitimer(signal.ITIMER_REAL, seconds, REPEAT)
 
@@ -57,20 +58,21 @@ def waiting() -> Iterator[None]:
     """Around one blocking wait: raises Expired if the budget ran out before it or
     runs out during it."""
     global _waiting
-    _check()
+    check()
     _waiting += 1
     try:
-        _check()  # it may have rung between the first check and the count
+        check()  # it may have rung between the first check and the count
         yield
     finally:
         _waiting -= 1
 
 
-def _check() -> None:
+def check() -> None:
+    """Raise Expired if the budget ran out (before resuming a process: it would run on)."""
     global _fired
     if _fired:
         _fired = False
         raise Expired
 
 
-__all__ = ["REPEAT", "Expired", "arm", "disarm", "waiting"]
+__all__ = ["REPEAT", "Expired", "arm", "check", "disarm", "waiting"]

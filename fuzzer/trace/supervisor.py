@@ -242,6 +242,7 @@ class Run:
         call = self.program.calls[i]
         nr = call.syscall.nr
         while True:
+            self._in_budget()
             pt.ptrace_syscall(proc.pid, proc.resume_sig)
             proc.resume_sig = 0
             match self._wait(proc.pid):
@@ -268,6 +269,7 @@ class Run:
         """Marker mode: resume with PTRACE_CONT until the executor's getppid() marker
         after call i (its seccomp stop); the call's result is the marker's argument."""
         while True:
+            self._in_budget()
             pt.ptrace_cont(proc.pid, proc.resume_sig)
             proc.resume_sig = 0
             match self._wait(proc.pid):
@@ -318,17 +320,34 @@ class Run:
     def _adopt(self, n: int, pid: int) -> None:
         """The child of a fork, traced from birth: wait for its first stop."""
         self._seen.append(pid)
-        match self._wait(pid):
-            case SignalStop(signal.SIGSTOP):
-                self._procs[n] = _Proc(pid)
-                self.pids[n] = pid
-            case other:
-                raise SupervisorError(f"the child p{n} did not start: {other}")
+        try:
+            match self._wait(pid):
+                case SignalStop(signal.SIGSTOP):
+                    self._procs[n] = _Proc(pid)
+                    self.pids[n] = pid
+                case other:
+                    raise SupervisorError(f"the child p{n} did not start: {other}")
+        except BaseException:
+            # Not one of _procs, so _reap would not kill it, and a stopped child is
+            # never waited for to its end.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            raise
+
+    def _in_budget(self) -> None:
+        """Before a process is resumed: a budget that ran out while the supervisor read
+        /proc is a hang here, before the process makes another call (a fork's child
+        would be one no list holds)."""
+        try:
+            alarm.check()
+        except alarm.Expired:
+            raise Hang(self._index, self.budget) from None
 
     def _finish(self, n: int, proc: _Proc) -> None:
         """After the last call: let process n run to its exit_group(0)."""
         resume = pt.ptrace_cont if self.markers else pt.ptrace_syscall
         while True:
+            self._in_budget()
             resume(proc.pid, proc.resume_sig)
             proc.resume_sig = 0
             match self._wait(proc.pid):
