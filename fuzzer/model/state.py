@@ -10,11 +10,11 @@ oracle compares page by page. Presence uses one letter per page:
     f  shmem page mapped at more than one address (pagemap shows no X bit;
        `pages.mark_mapped_twice` decides between F and f after every call)
     aN anonymous page fork left shared between processes, N its frame number
-       (`world.py`): the only state longer than one letter
+       (`world.py`)
     G  a guard marker (MADV_GUARD_INSTALL): no page, and a touch is SIGSEGV
     Al an `A` page MADV_FREE made lazy-free that is still clean: reclaim drops it
        (docs/SEMANTICS.md §16); a frame fork shared from one is `aNl`. Only the
-       first letter is what /proc shows, so the oracle sees `A` and `a`
+       first letter of a state is what /proc shows: the oracle sees `A` and `a`
 """
 
 from __future__ import annotations
