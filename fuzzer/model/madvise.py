@@ -34,7 +34,17 @@ from fuzzer.model.pages import (
     ok,
     unmap_file_pages,
 )
-from fuzzer.model.state import ABSENT, ANON, GUARD, SHMEM, Page, State
+from fuzzer.model.state import (
+    ABSENT,
+    ANON,
+    ANON_LAZY,
+    GUARD,
+    LAZY,
+    SHARED_ANON,
+    SHMEM,
+    Page,
+    State,
+)
 from fuzzer.prog.syscalls import (
     EACCES,
     EFAULT,
@@ -181,6 +191,8 @@ def _populate(state: State, pages: range, write: bool) -> Prediction:
         # follow_page_mask finds pages already mapped well enough; only the rest fault
         # (a read fault on shmem maps cached neighbours around it). A write needs a
         # private page to be anonymous: a zero page or a memfd's cached page breaks COW.
+        # A lazily freed page (`Al`) is found, and FOLL_TOUCH|FOLL_WRITE marks its clean
+        # folio dirty: `fault` makes it a plain `A` (§16).
         absent = page.state == ABSENT
         if write and page.attrs.shared and not absent:
             # follow_page_pte with FOLL_TOUCH|FOLL_WRITE dirties the folio it finds
@@ -252,16 +264,28 @@ def _dontneed_locked(state: State, idx: int) -> int:
 
 
 def _free(state: State, idx: int) -> int:
-    # madvise_dontneed_free_valid_vma (VM_LOCKED), then madvise_free_single_vma
-    # (!vma_is_anonymous: any shmem file, anonymous-shared or a memfd, shared or
-    # private). Lazily freed pages stay mapped until reclaim takes them, and there
-    # is no reclaim here.
+    """madvise_dontneed_free_valid_vma (VM_LOCKED), then madvise_free_single_vma
+    (!vma_is_anonymous: any shmem file, anonymous-shared or a memfd, shared or
+    private). Lazily freed pages stay mapped until reclaim takes them (§16):
+    madvise_free_pte_range cleans the PTE and, once lru_add_drain ran (madvise_pageout
+    does first), folio_mark_lazyfree clears the folio's swap-backed flag. An exclusive
+    page becomes `Al` (a PG_dirty folio mapped once is cleaned first). A VM_DROPPABLE
+    folio is never swap-backed: nothing changes."""
     page = state.pages[idx]
     assert page is not None
     if page.attrs.lo or page.attrs.obj:
         return EINVAL
-    if page.state[0] in "Aa" and not page.attrs.dp:
-        state.lazy_free = True  # folio_mark_lazyfree (not a VM_DROPPABLE folio: never swap-backed)
+    letter = page.state
+    if page.attrs.dp:
+        return 0
+    if letter == ANON:
+        state.pages[idx] = Page(page.attrs, ANON_LAZY)
+    elif letter[0] == SHARED_ANON and letter[-1] != LAZY:
+        # A frame fork shared: skipped if PG_dirty (mapcount > 1), else lazy-free with
+        # only this PTE cleaned; the other PTEs may be dirty. A lazy frame (`aNl`) has
+        # every PTE clean already and stays as it is.
+        for proc in state.processes():
+            proc.lazy_untracked = True
     return 0
 
 
@@ -298,8 +322,10 @@ def _pageout(state: State, idx: int) -> int:
     madvise_cold_or_pageout_pte_range isolates every present page that is mapped once
     (folio_maybe_mapped_shared: not the zero page, not `f`, not `aN`), and
     reclaim_pages -> shrink_folio_list without swap: an anonymous page stays (add_to_swap
-    fails) unless VM_DROPPABLE (try_to_unmap_one discards it, dirty or not); a shmem page
-    is unmapped, then kept if dirty (shmem_writeout redirties it) or dropped if clean."""
+    fails) unless VM_DROPPABLE (try_to_unmap_one discards it, dirty or not) or lazily
+    freed and still clean (`Al`: try_to_unmap_one discards it; a lazy page written since
+    is `A`, remapped and swap-backed again); a shmem page is unmapped, then kept if
+    dirty (shmem_writeout redirties it) or dropped if clean."""
     page = state.pages[idx]
     assert page is not None
     a = page.attrs
@@ -311,16 +337,16 @@ def _pageout(state: State, idx: int) -> int:
         state.pages[idx] = Page(a, ABSENT)
         if (a.obj, a.pgoff) not in state.shmem_dirty:
             state.shmem.get(a.obj, set()).discard(a.pgoff)  # __remove_mapping frees it
-    elif page.state == ANON and a.dp:
+    elif (page.state == ANON and a.dp) or page.state == ANON_LAZY:
         state.pages[idx] = Page(a, ABSENT)
-    elif page.state == ANON and not a.obj and state.lazy_free:
+    elif page.state == ANON and not a.obj and state.lazy_untracked:
         raise Unsupported(PAGEOUT_LAZY)
     return 0
 
 
 PAGEOUT_WITH_SWAP = "MADV_PAGEOUT with swap: what reclaim writes out is not modelled"
-PAGEOUT_LAZY = ("MADV_PAGEOUT after MADV_FREE: which anonymous pages are lazily freed and "
-                "still clean (reclaim drops those) is not kept")
+PAGEOUT_LAZY = ("MADV_PAGEOUT after MADV_FREE met a page fork shared: whether its folio is "
+                "lazily freed and clean in the process left with it is not kept")
 
 
 def _not_droppable(behavior: Callable[[State, int], int]) -> Callable[[State, int], int]:

@@ -17,7 +17,9 @@ from fuzzer.model import vmas
 from fuzzer.model.state import (
     ABSENT,
     ANON,
+    ANON_LAZY,
     GUARD,
+    LAZY,
     SHARED_ANON,
     SHMEM,
     SHMEM_TWICE,
@@ -95,7 +97,7 @@ def fault(state: State, idx: int, write: bool) -> bool:
     assert page is not None
     a = page.attrs
     if not a.obj:
-        if write:
+        if write:  # a lazily freed page (`Al`) is dirty again: plain `A`
             state.pages[idx] = Page(a, ANON)
         elif page.state == ABSENT:
             state.pages[idx] = Page(a, ZERO)  # do_anonymous_page maps the zero page
@@ -232,7 +234,7 @@ def mark_mapped_twice(state: State) -> None:
     cache page mapped at two places (two arena pages, another process, or a VMA
     that mremap moved outside the arena) is not exclusive (`folio_maybe_mapped_shared`):
     `f`, otherwise `F`; a frame fork left shared (`aN`) that only one mapping is
-    left of is exclusive again: `A`."""
+    left of is exclusive again: `A` (`Al` from a lazy frame, `aNl`)."""
     states = state.processes()
     frames, cached = count_mappings(states)
     for s in states:
@@ -241,7 +243,7 @@ def mark_mapped_twice(state: State) -> None:
                 continue
             letter = p.state
             if letter[0] == SHARED_ANON and frames.get(letter, 0) == 1:
-                letter = ANON
+                letter = ANON_LAZY if letter[-1] == LAZY else ANON
             elif letter in (SHMEM, SHMEM_TWICE):
                 letter = SHMEM_TWICE if cached.get((p.attrs.obj, p.attrs.pgoff), 0) > 1 else SHMEM
             if letter != p.state:

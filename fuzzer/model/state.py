@@ -10,8 +10,11 @@ oracle compares page by page. Presence uses one letter per page:
     f  shmem page mapped at more than one address (pagemap shows no X bit;
        `pages.mark_mapped_twice` decides between F and f after every call)
     aN anonymous page fork left shared between processes, N its frame number
-       (`world.py`): the only state longer than one letter
+       (`world.py`)
     G  a guard marker (MADV_GUARD_INSTALL): no page, and a touch is SIGSEGV
+    Al an `A` page MADV_FREE made lazy-free that is still clean: reclaim drops it
+       (docs/SEMANTICS.md §16); a frame fork shared from one is `aNl`. Only the
+       first letter of a state is what /proc shows: the oracle sees `A` and `a`
 """
 
 from __future__ import annotations
@@ -26,8 +29,10 @@ from fuzzer.prog.syscalls import PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, RLIM_IN
 ABSENT, ZERO, ANON, SHMEM, SHMEM_TWICE = ".", "Z", "A", "F", "f"
 GUARD = "G"  # a guard region's PTE marker (docs/SEMANTICS.md §15)
 SHARED_ANON = "a"  # followed by the frame number
+LAZY = "l"  # ends the state of a lazily freed, clean anonymous page (`Al`, `aNl`)
+ANON_LAZY = ANON + LAZY
 # what smaps Rss counts (the zero page is not counted)
-RESIDENT = frozenset({ANON, SHMEM, SHMEM_TWICE})
+RESIDENT = frozenset({ANON, ANON_LAZY, SHMEM, SHMEM_TWICE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,10 +176,11 @@ class State:
     # reclaim without swap cannot clean (MADV_PAGEOUT keeps them cached, drops the
     # clean ones; docs/SEMANTICS.md §16). One set for the world, like the cache.
     shmem_dirty: set[tuple[int, int]] = field(default_factory=set)
-    # Whether MADV_FREE ever met a present private anonymous page here: the model does
-    # not keep which pages are lazily freed and still clean, so MADV_PAGEOUT (which
-    # drops those) is refused over anonymous pages after it (§16).
-    lazy_free: bool = False
+    # Whether MADV_FREE met (in any process) a frame fork left shared that was not
+    # lazily freed already: the frame's folio may be lazy-free then with some of its
+    # PTEs dirty (the other processes' ones) and may have been PG_dirty, which the model
+    # does not keep, so MADV_PAGEOUT over an `A` page is refused after it (§16).
+    lazy_untracked: bool = False
     # After a fork: every live process's State, one list shared by all of them
     # (`world.py`), for what one process does to objects all of them map.
     peers: list[State] = field(default_factory=list)
@@ -248,5 +254,5 @@ def prot_text(prot: int) -> str:
     )
 
 
-__all__ = ["ABSENT", "ANON", "GUARD", "PAGE", "RESIDENT", "SHARED_ANON", "SHMEM", "SHMEM_TWICE",
-           "ZERO", "Attrs", "OutsideFile", "Page", "RestVma", "State"]
+__all__ = ["ABSENT", "ANON", "ANON_LAZY", "GUARD", "LAZY", "PAGE", "RESIDENT", "SHARED_ANON",
+           "SHMEM", "SHMEM_TWICE", "ZERO", "Attrs", "OutsideFile", "Page", "RestVma", "State"]

@@ -61,7 +61,7 @@ def track(state: State) -> None:
             created.append(i)
         else:
             was_attrs[i] = was.attrs
-        if now.state == ANON and (was is None or was.state != ANON):
+        if now.state[0] == ANON and (was is None or was.state[0] != ANON):  # A or Al
             faulted.append(i)
     for run in _runs(created, lambda i: _same_mmap(state, i)):
         _new_mapping(state, run, was_attrs)
@@ -87,7 +87,7 @@ def _new_mapping(state: State, run: range, was_attrs: dict[int, Attrs]) -> None:
         state.vmas[i] = (vid, 0, acct)
         was_attrs[i] = attrs
     merge(state, run)
-    if all(_page(state, i).state == ANON for i in run):
+    if all(_page(state, i).state[0] == ANON for i in run):
         _anon_vma_prepare(state, run.start)
 
 

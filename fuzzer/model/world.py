@@ -14,7 +14,9 @@ what the processes see of one another:
   page (`pages.fault`), and once only one mapping is left, the last one is
   exclusive `A` again (munmap, DONTNEED, a copy-on-write, or exit elsewhere).
   The frame number travels with the letter, through mprotect, mlock and
-  mremap moves, so the model needs no other page identity.
+  mremap moves, so the model needs no other page identity. A frame shared
+  from a lazily freed clean page (`Al`) is `aNl`: it is `Al` again once one
+  mapping is left (docs/SEMANTICS.md §16).
 - A shmem or memfd page mapped at more than one place over all processes is
   `f`.
 
@@ -152,8 +154,10 @@ def _fork(world: World, parent_no: int) -> Prediction:
         # (a shared VMA without one refaults from the page cache), never for VM_WIPEONFORK.
         keep = not a.wf and (a.gu or (anon != 0 and not a.shared))
         letter = page.state if keep else ABSENT
-        if keep and page.state == ANON:
-            letter = f"{SHARED_ANON}{world.next_frame}"
+        if keep and page.state[0] == ANON:
+            # a lazily freed clean page stays so in both: copy_present_ptes copies the
+            # clean PTE, and every write to the shared frame copies it first (§16)
+            letter = f"{SHARED_ANON}{world.next_frame}{page.state[1:]}"
             world.next_frame += 1
             parent.pages[i] = Page(page.attrs, letter)
         child.pages[i] = Page(a.with_lock(False, False), letter)
