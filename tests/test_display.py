@@ -95,6 +95,9 @@ LIFE = [
      ("dead", 1)),
     ("finished", [(0.0, 0, {"started": 7}), (9.0, 0, {"ended": 0, "restarting": False})],
      ("done", 1)),
+    # past --worker-rss: it ended well, and starts again at once
+    ("recycled", [(0.0, 0, {"started": 7}), (5.0, 0, {"recycle": 300}),
+                  (5.1, 0, {"ended": 0, "restarting": True})], ("restarting", 1)),
 ]
 
 

@@ -4,6 +4,7 @@ which features are new, their counters, planting, and pulling other workers' ent
 from __future__ import annotations
 
 import hashlib
+import os
 import subprocess
 import zlib
 from pathlib import Path
@@ -43,16 +44,25 @@ def test_counters_are_stable_and_in_the_block() -> None:
     assert len(spread) > 950  # a few thousand features: few collisions
 
 
-def test_plant_and_pull(store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _inbox(corpus: SharedCorpus) -> list[str]:
+    """What the corpus hands libFuzzer, oldest first, until nothing is queued."""
+    texts = []
+    while (data := corpus.next_input(1 << 16)) is not None:
+        texts.append(data.decode())
+    return texts
+
+
+def test_plant_and_pull(store: Store, tmp_path: Path) -> None:
     cid = store.start_campaign(kernel="k", host="h", options={})
     p_a = parse(A)
     store.add_corpus(cid, A, p_a.hash, ["munlockall ok on absent"])
     store.add_corpus(cid, "no such call()", "00000000000000ee", ["x"])  # an older grammar's
-    folder = tmp_path / "corpus"
-    mine = SharedCorpus(store, cid, folder)
+    mine = SharedCorpus(store, cid, None)
     seed = parse("mlock(@0, 1p)")
-    assert mine.plant([seed]) == 2  # the seed and the stored entry; not the unparsable one
-    assert {p.name for p in folder.iterdir()} == {_name(p_a.text()), _name(seed.text())}
+    # The seed and the stored entry (once, although both the campaign's and everyone's
+    # newest hold it); not the unparsable one.
+    assert mine.plant([seed]) == 2
+    assert _inbox(mine) == [seed.text(), p_a.text()]
     # An entry of its own is not pulled; another worker's is, once PULL_EVERY has passed.
     mine.add(parse("munlock(@0, 1p)"), ["munlock ok on absent"])
     assert len(store.corpus_after(0)) == 2  # stored at the next store_pending()
@@ -63,21 +73,55 @@ def test_plant_and_pull(store: Store, tmp_path: Path, monkeypatch: pytest.Monkey
     start = mine.next_pull
     assert mine.pull(start - 0.1) == 0
     assert mine.pull(start) == 1
-    assert (folder / _name(p_b.text())).read_text() == p_b.text()
-    assert not (folder / _name(parse("munlock(@0, 1p)").text())).exists()
+    assert _inbox(mine) == [p_b.text()]
     assert mine.pull(start + feedback.PULL_EVERY) == 0  # nothing new since
-    # A fresh program (not libFuzzer's input) goes into the folder when it is stored.
+    # A fresh program (not libFuzzer's input) is queued for libFuzzer as it is stored.
     fresh = parse("mlock(@2, 1p)")
-    mine.add(fresh, ["mlock ENOMEM on absent"], plant=True)
-    assert (folder / _name(fresh.text())).read_text() == fresh.text()
+    mine.add(fresh, ["mlock ENOMEM on absent"], deliver=True)
+    mine.add(parse("mlock(@3, 1p)"), ["mlock ENOMEM on locked"])  # libFuzzer's own input
+    assert _inbox(mine) == [fresh.text()]
     mine.store_pending()
-    # Without a folder (a byte search) nothing is written, but entries are still stored.
-    bytes_search = SharedCorpus(store, cid, None)
-    assert bytes_search.plant([seed]) == 0
-    bytes_search.add(parse("mlock(@1, 1p)"), ["mlock ok on absent"])
+    # A byte search's inputs are not program text: nothing is queued, entries are stored.
+    bytes_search = SharedCorpus(store, cid, None, inputs=False)
+    assert bytes_search.plant([seed]) == 0 and _inbox(bytes_search) == []
+    bytes_search.add(parse("mlock(@1, 1p)"), ["mlock ok on absent"], deliver=True)
+    assert _inbox(bytes_search) == []
     bytes_search.add(parse("mlock(@2, 1p)"), ["x"])  # the campaign has it: not again
     bytes_search.store_pending()
-    assert len(store.corpus_after(0)) == 6
+    assert len(store.corpus_after(0)) == 7
+
+
+def test_a_corpus_folder_keeps_every_entry_and_plants_its_newest(store: Store,
+                                                                   tmp_path: Path) -> None:
+    """--corpus DIR: every program stored is written there, named as libFuzzer names
+    files; a later worker plants the folder's newest files (and no file twice)."""
+    cid = store.start_campaign(kernel="k", host="h", options={})
+    folder = tmp_path / "corpus"
+    first = SharedCorpus(store, cid, folder, shared=False)
+    programs = [parse(f"mlock(@{i}, 1p)") for i in range(3)]
+    for age, program in enumerate(programs):
+        first.add(program, [f"f{program.hash}"])
+        path = folder / _name(program.text())
+        assert path.read_text() == program.text()
+        os.utime(path, (1000 + age, 1000 + age))  # the later, the newer
+    (folder / "junk").write_bytes(b"\xff\xfe not a program")
+    later = SharedCorpus(store, cid, folder, shared=False)
+    assert later.plant([programs[0]]) == 3
+    # the seed first, then the files newest first; the unparsable one left out
+    assert _inbox(later) == [programs[0].text(), programs[2].text(), programs[1].text()]
+
+
+def test_the_inbox_is_bounded_and_passes_over_what_does_not_fit(store: Store,
+                                                                  monkeypatch: pytest.MonkeyPatch
+                                                                  ) -> None:
+    cid = store.start_campaign(kernel="k", host="h", options={})
+    monkeypatch.setattr(feedback, "INBOX", 2)
+    corpus = SharedCorpus(store, cid, None)
+    long_one, short = parse("mlock(@0, 1p)\nmunlock(@0, 1p)"), parse("munlockall()")
+    # the third: no room; the long one: passed over
+    assert corpus.plant([long_one, short, parse("mlockall(MCL_CURRENT)")]) == 2
+    assert corpus.next_input(len(short.text())) == short.text().encode()
+    assert corpus.next_input(1 << 16) is None
 
 
 def test_a_guest_worker_keeps_its_corpus_off_the_serial_line(store: Store,
@@ -85,25 +129,24 @@ def test_a_guest_worker_keeps_its_corpus_off_the_serial_line(store: Store,
     """In a guest kernel the store is a proxy over a serial line: a batch of corpus
     entries and a pull of every entry since the last were enough text to stall it (the
     host saw a silent guest and filed a false hang). Not shared, the corpus stays in
-    the folder; the buckets' minimized programs are still planted."""
+    libFuzzer's memory; the buckets' minimized programs are still planted."""
     cid = store.start_campaign(kernel="k", host="h", options={})
     store.add_corpus(cid, A, parse(A).hash, ["munlockall ok on absent"])
-    folder = tmp_path / "corpus"
-    guest = SharedCorpus(store, cid, folder, shared=False)
+    guest = SharedCorpus(store, cid, None, shared=False)
     seed = parse("mlock(@0, 1p)")
     assert guest.plant([seed]) == 1  # the seed only: no stored entry crosses
     fresh = parse("mlock(@2, 1p)")
-    guest.add(fresh, ["mlock ENOMEM on absent"], plant=True)
+    guest.add(fresh, ["mlock ENOMEM on absent"], deliver=True)
     guest.store_pending()
     assert guest.pending == [] and len(store.corpus_after(0)) == 1  # nothing stored
-    assert (folder / _name(fresh.text())).exists()
+    assert _inbox(guest) == [seed.text(), fresh.text()]
     assert guest.pull(guest.next_pull + feedback.PULL_EVERY) == 0
 
 
 def test_a_full_corpus_folder_is_a_warning_not_the_workers_end(store: Store,
                                                                 tmp_path: Path) -> None:
-    """A guest's corpus lives in a small tmpfs, a page an entry: a long campaign fills it
-    (ENOSPC), and the worker went down with it. Now planting stops, said once."""
+    """A corpus folder on a small file system (a tmpfs, a page an entry) fills up
+    (ENOSPC), and the worker went down with it. Now writing stops, said once."""
     folder = tmp_path / "small"
     folder.mkdir()
     mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8k", "tmpfs", str(folder)],
@@ -115,7 +158,7 @@ def test_a_full_corpus_folder_is_a_warning_not_the_workers_end(store: Store,
         corpus = SharedCorpus(store, cid, folder, shared=False)
         programs = [parse(f"mlock(@{i}, 1p)") for i in range(6)]  # 8 KiB: two pages
         for program in programs:
-            corpus.add(program, [f"f{program.hash}"], plant=True)
+            corpus.add(program, [f"f{program.hash}"])
         names = {p.name for p in folder.iterdir()}
         assert 1 <= len(names) < len(programs) and corpus.full
         for name in names:  # whole programs only: the one that did not fit is not there

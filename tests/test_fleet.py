@@ -161,3 +161,28 @@ def test_sigint_interrupts_the_campaign_with_status_130(tmp_path: Path) -> None:
     assert "campaign 1 interrupted" in out
     (row,) = open_store(f"sqlite:///{tmp_path}/x.sqlite", read_only=True).campaigns()
     assert row.status == "interrupted" and row.ended is not None
+
+
+def test_a_worker_past_its_memory_bound_is_restarted_at_once(tmp_path: Path) -> None:
+    """--worker-rss: libFuzzer's in-memory corpus grows with the search, so a worker whose
+    RSS passes the bound ends and is started again at once, with the corpus from the
+    database; not a death, and the campaign runs its time."""
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    url = f"sqlite:///{tmp_path}/x.sqlite"
+    done = subprocess.run(
+        [str(MMFUZZ), "run", "--time", "45", "--db", url, "--worker-rss", "1", "--plain",
+         "--corpus", str(tmp_path / "corpus"), "--seeds", str(SEEDS),
+         "--crashes", str(tmp_path / "crashes")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=180,
+        env={**os.environ, "TMPDIR": str(tmp_path / "tmp")})
+    assert done.returncode == 0, done.stdout + done.stderr
+    recycled = [ln for ln in done.stdout.splitlines() if " recycled at " in ln]
+    assert recycled, done.stdout
+    assert all("RSS" in ln and "over --worker-rss 1, restarting" in ln for ln in recycled)
+    assert "died" not in done.stdout and "workers restarted" not in done.stdout.replace(
+        f"workers restarted {len(recycled)} times for their size", "")
+    # each later start was planted with the corpus the earlier ones stored
+    assert "programs planted at the workers' start" in done.stdout
+    (row,) = open_store(url, read_only=True).campaigns()
+    assert row.status == "done"
+    assert len(open_store(url, read_only=True).corpus_newest(100_000)[0]) > 0

@@ -125,10 +125,10 @@ class LiveState:
             w.state, w.pid = "starting", int(str(msg["started"]))
             w.starts += 1
         if "ended" in msg:
-            if int(str(msg["ended"])) == 0:
-                w.state = "done"
+            if msg.get("restarting"):
+                w.state = "restarting"  # after a death, or its size (--worker-rss)
             else:
-                w.state = "restarting" if msg.get("restarting") else "dead"
+                w.state = "done" if int(str(msg["ended"])) == 0 else "dead"
         if "programs" in msg:
             programs, steps = int(str(msg["programs"])), int(str(msg.get("steps", 0)))
             w.state = "running"

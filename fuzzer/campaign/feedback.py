@@ -8,25 +8,34 @@ feature no earlier one did is NEW to libFuzzer, and kept. It also keeps the
 set of features the worker has seen, whose growth is the campaign's coverage.
 
 `SharedCorpus` is the corpus in the database (store/corpus.py): a program that
-covers a feature first is stored with those features; at start the campaign's
-newest stored programs (a resumed campaign's), the newest of every campaign, the
-seeds and the buckets' minimized programs are planted in
-the libFuzzer corpus folder, and every few seconds the entries other workers
-added since are pulled into it, where libFuzzer's -reload (every second by
-default) picks them up. Files are named by the SHA-1 of their text, as
-libFuzzer names its own, so a program is in the folder once. A folder whose
-file system is full takes no more (libFuzzer's own writes fail silently too):
-the worker says so once, as a warning, and goes on with the corpus it has. (A
-guest's corpus lives in its small scratch tmpfs, where each entry takes a
-page: a long campaign fills it.)
+covers a feature first is stored with those features. Programs reach libFuzzer
+through its `inbox`: the harness's custom mutator hands out the next one
+instead of a mutant, libFuzzer runs it, and keeps it if it hit counters no
+input had. That is what libFuzzer's -reload does with a folder's new files,
+without the folder: -reload lists the whole folder every second, and a
+campaign's corpus grows by tens of thousands of programs an hour (an hour-long
+soak left 78,739 files, and libFuzzer stats each one at every listing).
+Into the inbox go, at start, the campaign's newest stored programs (a resumed
+campaign's), the newest of every campaign, the seeds and the buckets' minimized
+programs; every few seconds the entries other workers added since; and a fresh
+program (not libFuzzer's input) that reached a new feature.
+
+With a folder (`--corpus`), every program stored is also written there as a
+file named by the SHA-1 of its text (as libFuzzer names its own), and the
+folder's newest files are planted at start: the corpus kept across campaigns
+as files. A folder whose file system is full takes no more: the worker says so
+once, as a warning, and goes on.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
+import os
 import time
 import zlib
+from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -44,6 +53,8 @@ COUNTERS = 1 << 18
 PULL_EVERY = 5.0  # seconds between pulls of other workers' entries
 PLANTED_ENTRIES = 2000  # newest stored corpus entries planted at start
 PLANTED_BUCKETS = 200  # minimized programs of stored buckets planted at start
+PLANTED_FILES = 2000  # newest files of the corpus folder planted at start
+INBOX = 20_000  # programs waiting for libFuzzer at most (more are dropped: a bound, not a case)
 
 
 class Feedback:
@@ -77,30 +88,37 @@ def counter(feature: str, size: int) -> int:
 
 
 class SharedCorpus:
-    """The database's corpus, as one worker of a campaign adds to it and reads it.
+    """The database's corpus, as one worker of a campaign adds to it and reads it, and
+    the programs waiting to be libFuzzer's inputs (`inbox`, taken by `next_input`).
 
     Not `shared` (a worker in a guest kernel, whose store calls cross a serial line,
     where a batch of entries and a pull of every entry since the last are too much
-    text), the corpus stays in the worker's folder; the buckets' minimized programs
-    are still planted."""
+    text), nothing is stored or pulled; the seeds and the buckets' minimized programs
+    are still planted. Without `inputs` (a byte search, whose inputs are not program
+    text), nothing is queued: entries are stored, that is all."""
 
     def __init__(self, store: WorkerStore, campaign: int, folder: Path | None,
-                 shared: bool = True) -> None:
+                 shared: bool = True, inputs: bool = True) -> None:
         self.store, self.campaign, self.folder = store, campaign, folder
-        self.shared = shared
+        self.shared, self.inputs = shared, inputs
+        self.inbox: deque[bytes] = deque()  # program texts for libFuzzer to run, oldest first
         self.last = 0  # the highest entry id this worker has read
         self.mine: set[int] = set()  # entry ids it added itself
         self.pending: list[tuple[str, str, list[str]]] = []  # added, not yet stored
         self.next_pull = time.monotonic() + PULL_EVERY
         self.full = False  # the folder's file system is full: nothing more is written
         self.warnings: list[str] = []  # for the worker to report (take_warnings)
+        if folder is not None:  # at once: a path that cannot be one ends the worker at its start
+            folder.mkdir(parents=True, exist_ok=True)
 
-    def add(self, program: Program, features: list[str], plant: bool = False) -> None:
-        """Store the program with the features it reached first, at the next store();
-        with `plant`, write it into the folder now (it was not libFuzzer's input)."""
+    def add(self, program: Program, features: list[str], deliver: bool = False) -> None:
+        """Store the program with the features it reached first, at the next store(),
+        and write it into the folder; with `deliver`, queue it for libFuzzer too (it
+        was not libFuzzer's input, so libFuzzer does not know it)."""
         self.pending.append((program.text(), program.hash, features))
-        if plant:
-            self._write([program])
+        self._write([program])
+        if deliver:
+            self._queue([program])
 
     def store_pending(self) -> None:
         """Store what was added since the last call, in one transaction."""
@@ -110,20 +128,21 @@ class SharedCorpus:
         self.pending = []
 
     def plant(self, seeds: list[Program]) -> int:
-        """Seeds, the buckets' minimized programs and the newest stored entries into the
-        folder (unparsable ones are left out: stored before a grammar change); how
-        many files were new there."""
+        """Queue the seeds, the buckets' minimized programs, the newest stored entries
+        and the folder's newest files (unparsable ones are left out: stored before a
+        grammar change), each once; how many were queued."""
         texts: list[str] = []
         if self.shared:  # the campaign's own entries (it may be resumed), and everyone's
             texts, _ = self.store.corpus_newest(PLANTED_ENTRIES, campaign=self.campaign)
             newest, self.last = self.store.corpus_newest(PLANTED_ENTRIES)
             texts += newest
         texts += self.store.minimized_programs(PLANTED_BUCKETS)
-        return self._write([*seeds, *_parsed(texts)])
+        texts += self._folder_texts(PLANTED_FILES)
+        return self._queue([*seeds, *_parsed(texts)])
 
     def pull(self, now: float) -> int:
-        """Every PULL_EVERY seconds: the entries other workers added since the last pull,
-        into the folder; how many were new there."""
+        """Every PULL_EVERY seconds: queue the entries other workers added since the last
+        pull; how many."""
         if now < self.next_pull or not self.shared:
             return 0
         self.next_pull = now + PULL_EVERY
@@ -134,17 +153,45 @@ class SharedCorpus:
         texts = [text for entry, text in rows if entry not in self.mine]
         # No later pull returns an entry up to `last`: its own ones are forgotten.
         self.mine = {entry for entry in self.mine if entry > self.last}
-        return self._write(_parsed(texts))
+        return self._queue(_parsed(texts))
+
+    def next_input(self, max_size: int) -> bytes | None:
+        """The oldest queued program's text that fits in max_size bytes, or None when
+        none is waiting (a longer one is passed over: libFuzzer could not keep it)."""
+        while self.inbox:
+            data = self.inbox.popleft()
+            if len(data) <= max_size:
+                return data
+        return None
 
     def take_warnings(self) -> list[str]:
         """What went wrong with the folder since the last call, once each."""
         warnings, self.warnings = self.warnings, []
         return warnings
 
+    def _queue(self, programs: Iterable[Program]) -> int:
+        if not self.inputs:
+            return 0
+        texts = list(dict.fromkeys(p.text().encode() for p in programs))  # each once, in order
+        room = max(0, INBOX - len(self.inbox))
+        self.inbox.extend(texts[:room])
+        return min(len(texts), room)
+
+    def _folder_texts(self, newest: int) -> list[str]:
+        """The texts of the folder's `newest` files, newest first."""
+        if self.folder is None or not self.folder.is_dir():
+            return []
+        files = sorted((e for e in os.scandir(self.folder) if e.is_file()),
+                       key=lambda e: e.stat().st_mtime_ns, reverse=True)[:newest]
+        texts = []
+        for entry in files:
+            with contextlib.suppress(OSError, UnicodeDecodeError):
+                texts.append(Path(entry.path).read_text())
+        return texts
+
     def _write(self, programs: Iterable[Program]) -> int:
         if self.folder is None or self.full:
             return 0
-        self.folder.mkdir(parents=True, exist_ok=True)
         written = 0
         for program in programs:
             data = program.text().encode()

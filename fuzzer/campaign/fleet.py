@@ -44,6 +44,8 @@ class Slot:
     programs: int = 0  # counted from its messages, over all its processes
     steps: int = 0  # likewise
     progressed: bool = False  # its current process has reported progress
+    recycle: int = 0  # its process said it ends for its size (RSS in MiB): --worker-rss
+    recycling: bool = False  # its next start follows such an end, not a death
 
     @property
     def running(self) -> bool:

@@ -299,9 +299,11 @@ def _worker(channel: Channel, job: Job) -> None:
     # Atheris (~0.1 s to import) only for this request; worker.run imports the model itself.
     from fuzzer.campaign import worker
 
-    # libFuzzer's corpus lives in the guest's scratch tmpfs (TMPDIR, set by init.sh):
-    # the host's file system is read-only in the guest.
-    job = replace(job, options=replace(job.options, corpus=Path(tempfile.gettempdir(), "corpus")))
+    # A byte search's libFuzzer corpus lives in the guest's scratch tmpfs (TMPDIR, set by
+    # init.sh): the host's file system is read-only in the guest. A program search needs
+    # no folder: its inputs reach libFuzzer through the mutator (feedback.py).
+    folder = None if job.options.search == "programs" else Path(tempfile.gettempdir(), "corpus")
+    job = replace(job, options=replace(job.options, corpus=folder))
     worker.run(job, emit=lambda m: channel.send({"worker": m}),
                store=StoreProxy(channel),
                on_run=lambda p: channel.send({"program": p.text()}))

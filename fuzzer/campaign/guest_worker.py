@@ -100,6 +100,7 @@ class _Host:
             runs=max(0, o.runs - self.programs) if o.runs else 0,
             seeds=o.seeds.resolve() if o.seeds is not None and self.boots == 0 else None,
             corpus=None,  # the guest keeps its corpus in its own scratch
+            worker_rss=0,  # the guest's memory is the guest's: its worker is not recycled
             crashes=None)  # written here, as the guest's buckets are reduced (_relay)
         base = self.job.totals  # the guest's progress points go on from this worker's totals
         return Job(mine, self.job.campaign, None, self.job.features, worker=self.job.worker,

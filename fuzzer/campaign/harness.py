@@ -22,7 +22,7 @@ import atheris
 
 from fuzzer.campaign.channel import Emit
 from fuzzer.campaign.feedback import Feedback, SharedCorpus
-from fuzzer.campaign.memory import MemTrace
+from fuzzer.campaign.memory import MemTrace, rss_kb
 from fuzzer.campaign.options import GUEST_DB, Job
 from fuzzer.campaign.record import Recorder
 from fuzzer.campaign.spool import Spool, spool_path
@@ -39,6 +39,8 @@ from fuzzer.trace import Supervisor
 from fuzzer.trace.supervisor import Run
 
 PROGRESS_EVERY = 0.5  # seconds
+RSS_EVERY = 5.0  # seconds between looks at the worker's own RSS (--worker-rss)
+RECYCLE_LEFT = 30.0  # seconds: a worker with less time left is not restarted for its size
 POINT_EVERY = 10.0  # seconds between progress points (the report's programs/s over time)
 
 
@@ -65,9 +67,9 @@ class Worker:
         # Semantic features: libFuzzer's counters for them (before atheris.Setup), the
         # ones this worker has seen, and the programs that reached them first, shared.
         self.feedback = Feedback(counters=opts.feedback != "lines")
-        self.corpus = SharedCorpus(store, job.campaign,
-                                   opts.corpus if opts.search == "programs" else None,
-                                   shared=opts.db != GUEST_DB)
+        programs = opts.search == "programs"  # else libFuzzer's folder is opts.corpus
+        self.corpus = SharedCorpus(store, job.campaign, opts.corpus if programs else None,
+                                   shared=opts.db != GUEST_DB, inputs=programs)
         self.new_features: list[str] = []  # since the last progress message
         self.deadline = job.deadline if job.deadline is not None else self.started + opts.time
         self.last = time.monotonic()  # of the last progress message
@@ -79,6 +81,7 @@ class Worker:
         self.rng = random.Random(opts.seed)
         self.calls = SUPPORTED & frozenset(opts.calls) if opts.calls else SUPPORTED
         self.memtrace = MemTrace.from_env(job.worker)  # MMFUZZ_TRACEMALLOC: off by default
+        self.next_rss = self.started + RSS_EVERY  # the next look at its own RSS
 
     def fuzz(self) -> None:
         """Run the seed programs, then fuzz until the time or the runs are used."""
@@ -87,7 +90,7 @@ class Worker:
             if self.run_one(program):
                 return
         if self.opts.search == "programs":
-            self.corpus.plant(seeds)
+            self.emit({"planted": self.corpus.plant(seeds)})
             atheris.Setup(self._libfuzzer_args(), self.one_input,
                           custom_mutator=self.mutator, custom_crossover=self.crossover)
         else:
@@ -112,12 +115,12 @@ class Worker:
         """Check one program and record what it shows; whether the worker is finished.
 
         A `fresh` program is not libFuzzer's input: its features would credit the
-        input, so they hit no counter, and a program reaching new ones is written to
-        the corpus folder instead, where libFuzzer's -reload runs and keeps it."""
+        input, so they hit no counter, and a program reaching new ones is queued for
+        libFuzzer instead (the corpus's inbox), which runs it again and keeps it."""
         report = self.recorder.check(program)
         new = self.feedback.hit(self.recorder.covered, counters=not fresh)
         if new:
-            self.corpus.add(program, new, plant=fresh)
+            self.corpus.add(program, new, deliver=fresh)
             self.new_features += new
         now = time.monotonic()
         opts = self.opts
@@ -135,10 +138,28 @@ class Worker:
         if now - self.last >= PROGRESS_EVERY:
             self.last = now
             self.flush()
+            rss = self._too_big(now)
+            if rss:
+                # libFuzzer's corpus, in memory, grows with the search: a worker that has
+                # grown past its bound ends, and the campaign starts it again at once with
+                # the corpus from the database (planted: feedback.py).
+                self.emit({"recycle": rss})
+                self.flush(final=True)
+                return True
         if now >= self.deadline or 0 < opts.runs <= self.recorder.programs:
             self.flush(final=True)
             return True
         return False
+
+    def _too_big(self, now: float) -> int:
+        """The worker's RSS in MiB when it passed --worker-rss (0 when not, or when the
+        campaign's time is nearly over: a restart would not pay for itself)."""
+        limit = self.opts.worker_rss
+        if not limit or now < self.next_rss or self.deadline - now < RECYCLE_LEFT:
+            return 0
+        self.next_rss = now + RSS_EVERY
+        rss = rss_kb() // 1024
+        return rss if rss > limit else 0
 
     def program_of(self, data: bytes, cached: bool = True) -> Program:
         """An input as a program: its text (the corpus of a program search), or else
@@ -151,12 +172,20 @@ class Worker:
         return generate(atheris.FuzzedDataProvider(data), self.calls, covers)
 
     def mutator(self, data: bytes, max_size: int, seed: int) -> bytes:
-        """libFuzzer's custom mutator: one change to the input's program."""
+        """libFuzzer's custom mutator: one change to the input's program, or a queued
+        program instead (planted, pulled, or fresh with new features: feedback.py)."""
+        queued = self.corpus.next_input(max_size)
+        if queued is not None:
+            return queued
         src = ByteSource(random.Random(seed).randbytes(512))
         return _fit(mutate(self.program_of(data), src, self.calls, covers), max_size)
 
     def crossover(self, data1: bytes, data2: bytes, max_size: int, seed: int) -> bytes:
-        """libFuzzer's custom cross-over: the head of one program, the tail of another."""
+        """libFuzzer's custom cross-over: the head of one program, the tail of another
+        (or a queued program, as the mutator)."""
+        queued = self.corpus.next_input(max_size)
+        if queued is not None:
+            return queued
         src = ByteSource(random.Random(seed).randbytes(64))
         return _fit(splice(self.program_of(data1), self.program_of(data2), src), max_size)
 
@@ -220,6 +249,8 @@ class Worker:
         # -len_control=0: full-length inputs from the start (a short input is a short
         # program); artifacts (crash files) go to the worker's scratch folder, given by
         # the campaign (a temporary folder in a guest), never the working directory.
+        # A program search gives libFuzzer no folder: its inputs come through the
+        # mutator (SharedCorpus.inbox) and its corpus is kept in the database.
         opts = self.opts
         scratch = self.job.scratch or tempfile.gettempdir()
         max_len = MAX_TEXT if opts.search == "programs" else 512
@@ -229,7 +260,9 @@ class Worker:
                 f"-seed={opts.seed}",
                 # a backstop: the worker ends itself at its deadline (run_one)
                 f"-max_total_time={max(0, int(self.deadline - time.monotonic())) + 5}"]
-        if opts.corpus is not None:
+        if opts.search == "programs":
+            args.append("-reload=0")
+        elif opts.corpus is not None:
             Path(opts.corpus).mkdir(parents=True, exist_ok=True)
             args.append(str(opts.corpus))
         return args

@@ -47,6 +47,9 @@ class Options:
     guest_mem: int = GUEST_MEM  # MiB of memory per guest
     kernel_name: str = ""  # the user's name for the kernel's build (`--kernel ...#NAME`)
     cpus: str = ""  # CPUs to pin workers to, as `mmfuzz run --cpus` takes them ("": any free)
+    # A worker whose RSS passes this many MiB ends, and is started again at once with the
+    # corpus from the database (libFuzzer's in-memory corpus grows with the search). 0: never.
+    worker_rss: int = 256
 
     def as_json(self) -> dict[str, object]:
         """JSON-able, field by field: paths as text, tuples as lists."""

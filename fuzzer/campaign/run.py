@@ -79,6 +79,8 @@ class Progress:
     # semantic features reached (coverage.py), as hashes (seen.py): they grow all along
     features: FeatureSet = field(default_factory=FeatureSet)
     restarts: int = 0  # worker processes started again after they died
+    recycled: int = 0  # worker processes started again after they passed --worker-rss
+    planted: int = 0  # corpus programs the workers were given at their start
     error: str = ""  # why the campaign failed, one line
     kept: str = ""  # the scratch folder (worker logs), kept because the campaign failed
 
@@ -173,7 +175,7 @@ def _kernel(opts: Options) -> tuple[KernelId, dict[str, object]]:
 
 # What `--resume` may change: where and how hard this machine runs the campaign. The
 # other options are what the campaign is; giving another value is refused.
-MAY_CHANGE = ("db", "workers", "cpus", "budget", "guest_mem", "corpus", "crashes")
+MAY_CHANGE = ("db", "workers", "cpus", "budget", "guest_mem", "corpus", "crashes", "worker_rss")
 MIN_LEFT = 1.0  # seconds: a campaign with less time left has nothing to resume
 
 
@@ -344,6 +346,8 @@ class _Campaign:
                        {"ended": status, "restarting": slot.restart_at is not None})
             return
         for message in fleet.messages(slot, chunk):
+            if "recycle" in message:
+                slot.recycle = int(str(message["recycle"]))
             slot.programs += int(str(message.get("programs", 0)))
             slot.steps += int(str(message.get("steps", 0)))
             _absorb(self.progress, message)
@@ -379,9 +383,17 @@ class _Campaign:
     def _ended(self, slot: Slot, status: int) -> None:
         """A worker's process ended: fine at status 0; otherwise it died, and is
         restarted after a back-off, or given up."""
-        if status == 0:
-            return
         now = time.monotonic()
+        if status == 0:
+            rss, slot.recycle = slot.recycle, 0
+            if rss and self.deadline - now > 1 and not (
+                    self.opts.runs and slot.programs >= self.opts.runs):
+                slot.restart_at, slot.recycling = now, True  # at once: it is not a death
+                self.progress.recycled += 1
+                self.say(f"worker {slot.index} recycled at {now - self.start:.0f} s: RSS "
+                         f"{rss} MiB over --worker-rss {self.opts.worker_rss}, restarting "
+                         "with the corpus from the database")
+            return
         what = f"worker {slot.index} died ({fleet.how(status)}) at {now - self.start:.0f} s"
         error = fleet.last_error(slot.log_path) if status > 0 else ""
         because = f": {error}" if error else ""
@@ -404,8 +416,9 @@ class _Campaign:
                          f"after the campaign's time: stopped")
 
     def _restart(self, slot: Slot) -> None:
+        recycled, slot.recycling = slot.recycling, False
         self._launch(slot)
-        self.progress.restarts += 1
+        self.progress.restarts += not recycled
         assert slot.proc is not None
         self.say(f"worker {slot.index} restarted (pid {slot.proc.pid})")
 
@@ -421,6 +434,8 @@ class _Campaign:
 def _absorb(progress: Progress, msg: dict[str, object]) -> None:
     if "warning" in msg:
         progress.warnings.append(str(msg["warning"]))
+    if "planted" in msg:
+        progress.planted += int(str(msg["planted"]))
     first = msg.get("first")
     if isinstance(first, dict) and progress.first is None:
         progress.first = first

@@ -64,7 +64,12 @@ TimeOpt = Annotated[float, typer.Option("--time", help="Seconds to fuzz.", min=1
 RunsOpt = Annotated[int, typer.Option(
     "--runs", help="Stop after N programs per worker (0: no limit).", min=0)]
 CorpusOpt = Annotated[Path, typer.Option(
-    "--corpus", help="libFuzzer corpus folder (kept across campaigns).")]
+    "--corpus", help="Folder keeping the corpus as files across campaigns: every program "
+    "stored is written there, its newest are planted at start (the corpus itself is in the "
+    "database).")]
+WorkerRssOpt = Annotated[int, typer.Option(
+    "--worker-rss", metavar="MIB", help="Restart a worker whose memory (RSS) passes MIB, at "
+    "once, with the corpus from the database (0: never).", min=0)]
 SeedsOpt = Annotated[Path, typer.Option("--seeds", help="Folder of seed programs run first.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="libFuzzer seed (worker i uses seed+i).")]
 WorkersOpt = Annotated[int, typer.Option(
@@ -93,7 +98,7 @@ PlainOpt = Annotated[bool, typer.Option(
 ResumeOpt = Annotated[int | None, typer.Option(
     "--resume", metavar="ID", help="Continue campaign ID (interrupted, failed or lost) for "
     "the time it has left, with its stored options (--workers, --cpus, --budget, --corpus, "
-    "--crashes, --guest-mem may change).", min=1)]
+    "--crashes, --guest-mem, --worker-rss may change).", min=1)]
 VerboseOpt = Annotated[bool, typer.Option(
     "--verbose", "-v", help="Show the arena after every step.")]
 
@@ -123,13 +128,15 @@ def run_cmd(
     feedback: FeedbackOpt = DEFAULTS.feedback,
     kernel: KernelOption = DEFAULTS.kernel,
     guest_mem: GuestMemOption = DEFAULTS.guest_mem,
+    worker_rss: WorkerRssOpt = DEFAULTS.worker_rss,
     plain: PlainOpt = False,
     resume: ResumeOpt = None,
 ) -> None:
     """Run a fuzzing campaign against the running kernel (or a UML one) and store what diverges.
 
     A worker that dies is restarted (after 1, 2, 4 s; given up after 4 deaths in a
-    minute, which fails the campaign). Exit status: 0 when the campaign ran its
+    minute, which fails the campaign). A worker whose memory passes --worker-rss is
+    restarted at once, with the corpus from the database. Exit status: 0 when the campaign ran its
     time, 130 when interrupted, 1 when it failed (its worker logs are kept).
 
     On a terminal the campaign shows a live view: each worker's state and rate over the
@@ -229,7 +236,7 @@ def _options(p: dict[str, Any]) -> Options:
                    calls=wanted, minimize_budget=p["minimize_budget"], crashes=p["crashes"],
                    explore=p["explore"], search=search, feedback=feedback,
                    kernel=str(target), kernel_name=target.name or "",
-                   guest_mem=p["guest_mem"], cpus=cpus or "")
+                   guest_mem=p["guest_mem"], cpus=cpus or "", worker_rss=p["worker_rss"])
 
 
 @app.command("exec")

@@ -13,7 +13,7 @@ import typer
 from fuzzer.campaign import coverage
 from fuzzer.campaign.bench import Detection, corpus_coverage, detect
 from fuzzer.campaign.ceiling import Ceiling
-from fuzzer.campaign.options import DEFAULTS
+from fuzzer.campaign.options import DEFAULTS, Options
 from fuzzer.campaign.phases import PHASES, Breakdown
 from fuzzer.campaign.target import Target, target_of
 from fuzzer.campaign.throughput import Throughput
@@ -240,6 +240,9 @@ def memory_cmd(
     db: Annotated[str | None, typer.Option(
         "--db", help="Database for the campaign (default: a temporary one).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="libFuzzer seed.")] = 0,
+    worker_rss: Annotated[int, typer.Option(
+        "--worker-rss", metavar="MIB", help="As `mmfuzz run --worker-rss` (0: a worker is "
+        "never restarted for its size, to see how it grows).", min=0)] = DEFAULTS.worker_rss,
 ) -> None:
     """RSS of the campaign process and of each worker while a host campaign runs, and how
     much each grew after the warm-up (a long campaign's memory must stay flat).
@@ -251,7 +254,6 @@ def memory_cmd(
     Example: mmfuzz bench memory --time 600 --every 30 --cpus 1
     """
     from fuzzer.campaign.memory import RssSampler, Sample, growth
-    from fuzzer.campaign.options import Options
     from fuzzer.campaign.run import run_campaign
 
     with user_errors():
@@ -263,7 +265,7 @@ def memory_cmd(
         opts = Options(db=url, time=time, workers=workers, seed=seed, cpus=cpus,
                        corpus=scratch / "corpus",
                        seeds=Path("corpus/seeds") if Path("corpus/seeds").is_dir() else None,
-                       crashes=scratch / "crashes")
+                       crashes=scratch / "crashes", worker_rss=worker_rss)
 
         def line(s: Sample) -> None:
             out.print(f"{s.at:>7.0f} s  " + "  ".join(

@@ -31,6 +31,11 @@ def print_summary(p: Progress, store: Store) -> None:
         out.print(f"warning: {warning}", markup=False)
     if p.restarts:
         out.print(f"workers restarted {p.restarts} times after dying", markup=False)
+    if p.recycled:
+        out.print(f"workers restarted {p.recycled} times for their size (--worker-rss)",
+                  markup=False)
+    if p.planted:
+        out.print(f"corpus: {p.planted:,} programs planted at the workers' start", markup=False)
     if p.kept:
         out.print(f"worker logs kept in {p.kept}", markup=False)
     if p.unsupported:
