@@ -245,6 +245,77 @@ ROWS = [
         mmap(@0, 4p, {RW}, {FS}|MAP_LOCKED, 0, 0)
         ftruncate(0, 2p)
         """, ["0", "0", "@0", "0"], "@0-3 rw-s lo FF..", locked=4),
+    # ... and every private copy past the new end, even one whose page-cache page a hole
+    # punch dropped (MADV_REMOVE keeps copies): unmap_mapping_range(holebegin, 0,
+    # even_cows) takes the whole range, not the cached pages. A touch is SIGBUS then;
+    # grown again, a read maps a fresh cache page
+    case("truncate-drops-punched-copy", NEW + f"""
+        ftruncate(0, 4p)
+        mmap(@0, 4p, {RW}, {FP}, 0, 0)
+        touch(@2, write)
+        mmap(@4, 4p, {RW}, {FS}, 0, 0)
+        madvise(@6, 1p, MADV_REMOVE)
+        munmap(@4, 4p)
+        ftruncate(0, 2p)
+        touch(@2, read)
+        ftruncate(0, 4p)
+        touch(@2, read)
+        """, ["0", "0", "@0", "-", "@4", "0", "0", "0", "SIGBUS/ADRERR", "0", "-"],
+        "@0-3 rw-p ..F."),
+    # ... in another process too, when the caller maps nothing there: the child's copy
+    # (fork left it shared, the parent's munmap made it exclusive) goes (`pN:` as in
+    # test_model_fork.py)
+    case("truncate-drops-copy-in-other-process", NEW + f"""
+        ftruncate(0, 4p)
+        mmap(@0, 1p, {RW}, {FP}, 0, 8192)
+        touch(@0, write)
+        mmap(@4, 1p, {RW}, {FS}, 0, 8192)
+        madvise(@4, 1p, MADV_REMOVE)
+        munmap(@4, 1p)
+        fork()
+        munmap(@0, 1p)
+        ftruncate(0, 2p)
+        p1: touch(@0, read)
+        ftruncate(0, 4p)
+        p1: touch(@0, read)
+        """, ["0", "0", "@0", "-", "@4", "0", "0", "pid", "0", "0", "SIGBUS/ADRERR", "0",
+              "-"], "@0 rw-p F"),
+    # ... and in a private VMA mremap moved outside the arena. Seen through mlockall: a
+    # read-only private VMA outside keeps its copy and populates only the other pages
+    # (the page at @8 mapped once), but after the shrink and a grow it has no copy and
+    # maps both cache pages (mapped twice)
+    case("outside-private-keeps-punched-copy", NEW + f"""
+        ftruncate(0, 4p)
+        mmap(@0, 1p, {RW}, {FP}, 0, 8192)
+        touch(@0, write)
+        mmap(@4, 1p, {RW}, {FS}, 0, 8192)
+        madvise(@4, 1p, MADV_REMOVE)
+        munmap(@4, 1p)
+        mprotect(@0, 1p, PROT_READ)
+        mmap(@1, 1p, PROT_READ, {AP}, -1, 0)
+        mremap(@0, 1p, 2p, MREMAP_MAYMOVE, @0)
+        mmap(@8, 2p, PROT_READ, {FS}, 0, 8192)
+        mlockall(MCL_CURRENT)
+        munlockall()
+        """, ["0", "0", "@0", "-", "@4", "0", "0", "0", "@1", "outside", "@8", "0", "0"],
+        "@1 r--p Z; @8-9 r--s Ff", locked=0),
+    case("truncate-drops-outside-private-copy", NEW + f"""
+        ftruncate(0, 4p)
+        mmap(@0, 1p, {RW}, {FP}, 0, 8192)
+        touch(@0, write)
+        mmap(@4, 1p, {RW}, {FS}, 0, 8192)
+        madvise(@4, 1p, MADV_REMOVE)
+        munmap(@4, 1p)
+        mprotect(@0, 1p, PROT_READ)
+        mmap(@1, 1p, PROT_READ, {AP}, -1, 0)
+        mremap(@0, 1p, 2p, MREMAP_MAYMOVE, @0)
+        ftruncate(0, 2p)
+        ftruncate(0, 4p)
+        mmap(@8, 2p, PROT_READ, {FS}, 0, 8192)
+        mlockall(MCL_CURRENT)
+        munlockall()
+        """, ["0", "0", "@0", "-", "@4", "0", "0", "0", "@1", "outside", "0", "0", "@8", "0",
+              "0"], "@1 r--p Z; @8-9 r--s ff", locked=0),
     # ---------------------------------------------------------------- §7 madvise
     # REMOVE on a shared mapping punches a hole: every mapping loses the cached page,
     # private mappings' cache pages too, but not their private copies

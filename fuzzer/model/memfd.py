@@ -81,11 +81,16 @@ def ftruncate(state: State, fd: int, length: int) -> Prediction:
     # s_maxbytes is MAX_LFS_FILESIZE, which a non-negative off_t never exceeds)
     end = page_up(length) // PAGE
     if end < state.shmem_size[obj]:
+        # The kernel unmaps the whole range past the end; the model names the offsets
+        # where something is: the cache, and what every process maps, in its arena or
+        # outside it. A private copy need not have a cached page behind it any more
+        # (a hole punch keeps copies), nor need the caller map its offset.
         gone = {pg for pg in state.shmem[obj] if pg >= end}
-        gone |= {p.attrs.pgoff for p in state.pages
-                 if p is not None and p.attrs.obj == obj and p.attrs.pgoff >= end}
-        gone |= {pg for s in state.processes() for v in s.outside_shmem_vmas if v.obj == obj
-                 for pg in v.mapped if pg >= end}
+        for s in state.processes():
+            gone |= {p.attrs.pgoff for p in s.pages
+                     if p is not None and p.attrs.obj == obj and p.attrs.pgoff >= end}
+            gone |= {pg for v in s.outside_shmem_vmas if v.obj == obj
+                     for pg in v.mapped | v.copies if pg >= end}
         unmap_file_pages(state, obj, gone, even_cows=True)
         state.shmem[obj] -= gone
     state.shmem_size[obj] = end
