@@ -170,7 +170,7 @@ def test_a_worker_past_its_memory_bound_is_restarted_at_once(tmp_path: Path) -> 
     (tmp_path / "tmp").mkdir(exist_ok=True)
     url = f"sqlite:///{tmp_path}/x.sqlite"
     done = subprocess.run(
-        [str(MMFUZZ), "run", "--time", "45", "--db", url, "--worker-rss", "1", "--plain",
+        [str(MMFUZZ), "run", "--time", "60", "--db", url, "--worker-rss", "1", "--plain",
          "--corpus", str(tmp_path / "corpus"), "--seeds", str(SEEDS),
          "--crashes", str(tmp_path / "crashes")],
         cwd=tmp_path, capture_output=True, text=True, timeout=180,

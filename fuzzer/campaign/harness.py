@@ -41,6 +41,7 @@ from fuzzer.trace.supervisor import Run
 PROGRESS_EVERY = 0.5  # seconds
 RSS_EVERY = 5.0  # seconds between looks at the worker's own RSS (--worker-rss)
 RECYCLE_LEFT = 30.0  # seconds: a worker with less time left is not restarted for its size
+RECYCLE_AGE = 20.0  # seconds a worker runs at least before it is restarted for its size
 POINT_EVERY = 10.0  # seconds between progress points (the report's programs/s over time)
 
 
@@ -81,7 +82,9 @@ class Worker:
         self.rng = random.Random(opts.seed)
         self.calls = SUPPORTED & frozenset(opts.calls) if opts.calls else SUPPORTED
         self.memtrace = MemTrace.from_env(job.worker)  # MMFUZZ_TRACEMALLOC: off by default
-        self.next_rss = self.started + RSS_EVERY  # the next look at its own RSS
+        # the next look at its own RSS: not before it has run a while (a bound below what
+        # a worker takes to start would otherwise restart it over and over)
+        self.next_rss = self.started + RECYCLE_AGE
 
     def fuzz(self) -> None:
         """Run the seed programs, then fuzz until the time or the runs are used."""

@@ -49,7 +49,7 @@ class Options:
     cpus: str = ""  # CPUs to pin workers to, as `mmfuzz run --cpus` takes them ("": any free)
     # A worker whose RSS passes this many MiB ends, and is started again at once with the
     # corpus from the database (libFuzzer's in-memory corpus grows with the search). 0: never.
-    worker_rss: int = 256
+    worker_rss: int = 192
 
     def as_json(self) -> dict[str, object]:
         """JSON-able, field by field: paths as text, tuples as lists."""
