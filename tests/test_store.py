@@ -943,6 +943,32 @@ def test_corpus_entries_are_unique_per_campaign_and_pulled_by_id(store: Store) -
         store.add_corpus(a, "munlockall()", "A1", [])
 
 
+def check_corpus_batches(store: Store) -> None:
+    """A batch of entries: each stored once per campaign, an id for each one stored (None
+    for one the campaign has, or that came earlier in the batch). Run on SQLite here and
+    on PostgreSQL (test_store_pg.py): both take it as one insert that skips conflicts."""
+    a = store.start_campaign(kernel="k", host="h", options={})
+    (known,) = store.add_corpus_many(a, [("munlockall()", "00000000000000b1", ["f"])])
+    ids = store.add_corpus_many(a, [
+        ("munlockall()", "00000000000000b1", ["g"]),  # stored already
+        ("mlockall(MCL_CURRENT)", "00000000000000b2", ["h", "e"]),
+        ("mlockall(MCL_FUTURE)", "00000000000000b3", []),
+        ("mlockall(MCL_CURRENT)", "00000000000000b2", ["h"]),  # twice in the batch
+    ])
+    assert known is not None and ids[0] is None and ids[3] is None
+    assert ids[1] is not None and ids[2] is not None and known < ids[1] < ids[2]
+    assert store.corpus_after(known) == [(ids[1], "mlockall(MCL_CURRENT)"),
+                                         (ids[2], "mlockall(MCL_FUTURE)")]
+    assert [f for _, _, f in store.corpus_features([a])] == [["f"], ["e", "h"], []]
+    assert store.add_corpus_many(a, []) == []
+    with pytest.raises(StoreError, match="no campaign"):
+        store.add_corpus_many(99, [("munlockall()", "00000000000000b4", [])])
+
+
+def test_corpus_batches_are_one_insert_that_skips_what_is_stored(store: Store) -> None:
+    check_corpus_batches(store)
+
+
 def test_an_old_database_gains_the_corpus_table(tmp_path: Path) -> None:
     path = _old_database(tmp_path / "old.sqlite")
     store = open_store(_url(path), create=False)

@@ -24,6 +24,7 @@ from fuzzer.store import OpCount, SampleContext, Store, StoreError, open_store
 from fuzzer.store.models import OpCount as OpCountRow
 from fuzzer.store.models import Sample
 from tests.pg import Server
+from tests.test_store import check_corpus_batches
 
 pytestmark = pytest.mark.slow  # a server of its own to start, and processes
 
@@ -255,3 +256,7 @@ def test_a_campaign_rides_out_a_server_restart_and_loses_no_sample(
         stored = s.scalar(select(func.count()).select_from(Sample)
                           .where(Sample.campaign_id == progress.campaign_id))
     assert stored == told
+
+
+def test_corpus_batches_on_postgresql(pg_url: str) -> None:
+    check_corpus_batches(open_store(pg_url))

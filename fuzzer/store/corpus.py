@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
 
 from fuzzer.store.base import StoreBase, check_hash, require_campaign
 from fuzzer.store.models import CorpusEntry
+from fuzzer.store.stats import UPSERTS
 
 
 class Corpus(StoreBase):
@@ -29,23 +32,46 @@ class Corpus(StoreBase):
 
     def add_corpus_many(self, campaign_id: int,
                         entries: list[tuple[str, str, list[str]]]) -> list[int | None]:
-        """add_corpus for (text, hash, features) entries, in one transaction (a worker
-        writes what it found every half second: a commit costs tens of ms when loaded)."""
+        """add_corpus for (text, hash, features) entries, in one transaction and, where the
+        database has an upsert (SQLite, PostgreSQL), in one statement: a worker writes what
+        it found every half second, and a savepoint per entry took a tenth of its time."""
         for _, hash_, _ in entries:
             check_hash(hash_)
-        ids: list[int | None] = []
+        first: dict[str, int] = {}  # hash -> its first entry's index (a later one is None)
+        rows = []
+        for i, (text, hash_, features) in enumerate(entries):
+            if hash_ not in first:
+                first[hash_] = i
+                rows.append({"campaign_id": campaign_id, "hash": hash_, "text": text,
+                             "features": json.dumps(sorted(features)), "created": self._now()})
+        ids: dict[str, int] = {}
         with self._write() as s:
             require_campaign(s, campaign_id)
-            for text, hash_, features in entries:
-                row = CorpusEntry(campaign_id=campaign_id, hash=hash_, text=text,
-                                  features=json.dumps(sorted(features)), created=self._now())
-                try:
-                    with s.begin_nested():  # another worker of the campaign may be first
-                        s.add(row)
-                except IntegrityError:
-                    ids.append(None)
-                    continue
-                ids.append(row.id)
+            if rows:
+                ids = self._insert_new(s, rows)
+        return [ids.get(hash_) if first[hash_] == i else None
+                for i, (_, hash_, _) in enumerate(entries)]
+
+    @staticmethod
+    def _insert_new(s: Session, rows: list[dict[str, object]]) -> dict[str, int]:
+        """Insert the rows whose (campaign, hash) is not stored yet (another worker of the
+        campaign may be first); hash -> id of those inserted."""
+        upsert = UPSERTS.get(s.connection().dialect.name)
+        if upsert is not None:
+            t = cast(Table, CorpusEntry.__table__)
+            done = s.execute(upsert(t).values(rows)
+                             .on_conflict_do_nothing(index_elements=[t.c.campaign_id, t.c.hash])
+                             .returning(t.c.hash, t.c.id))
+            return {str(hash_): int(id_) for hash_, id_ in done}
+        ids = {}
+        for values in rows:
+            row = CorpusEntry(**values)
+            try:
+                with s.begin_nested():
+                    s.add(row)
+            except IntegrityError:
+                continue
+            ids[row.hash] = row.id
         return ids
 
     def corpus_newest(self, limit: int, campaign: int | None = None) -> tuple[list[str], int]:

@@ -23,7 +23,7 @@ from fuzzer.store.models import OpCount as OpCountTable
 from fuzzer.store.values import OpCount
 
 # INSERT ... ON CONFLICT DO UPDATE, where the database has it (operation counts).
-_UPSERTS: dict[str, Callable[[Table], sqlite.Insert | postgresql.Insert]] = {
+UPSERTS: dict[str, Callable[[Table], sqlite.Insert | postgresql.Insert]] = {
     "sqlite": sqlite.insert, "postgresql": postgresql.insert}
 
 
@@ -98,7 +98,7 @@ def add_op_counts(s: Session, campaign_id: int, ops: Iterable[OpCount]) -> None:
         return
     table = cast(Table, OpCountTable.__table__)
     conn = s.connection()
-    upsert = _UPSERTS.get(conn.dialect.name)
+    upsert = UPSERTS.get(conn.dialect.name)
     if upsert is not None:
         ins = upsert(table)
         conn.execute(ins.on_conflict_do_update(
