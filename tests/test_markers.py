@@ -95,3 +95,25 @@ def test_process_madvise_steps_alike_in_both_modes(
         assert isinstance(got, tuple)
         if dict(row.features).get("pmadv_self_any", True):
             assert got[1] == [], program.text()
+
+
+# process_madvise, then a call the executor's own close() of the pidfd could pass for:
+# stepped by PTRACE_SYSCALL, the step once ended at the call's exit, and the next step
+# took that close() (fd 0, returning 0) for the program's close(0) (expected EBADF).
+AFTER_PMADV = [
+    "process_madvise(p0, @34, 2p, @34, 2p, 1, MADV_PAGEOUT, 0)\nclose(0)\n",
+    "mmap(@0, 4p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)\n"
+    "process_madvise(p0, @0, 2p, @2, 1p, 2, MADV_COLD, 0)\nclose(0)\nmemfd_create()\n"
+    "close(0)\nclose(0)\n",
+    "fork()\np1: process_madvise(p0, @0, 1p, @1, 1p, 2, MADV_COLD, 0)\np1: close(0)\nclose(0)\n",
+]
+
+
+@pytest.mark.parametrize("text", AFTER_PMADV)
+def test_the_call_after_process_madvise_is_the_programs_own(
+        modes: tuple[Supervisor, Supervisor], text: str) -> None:
+    marked, stepped = modes
+    program = parse(text)
+    got = _seen(marked, program)
+    assert got == _seen(stepped, program)
+    assert isinstance(got, tuple) and got[1] == []  # no divergence in either mode

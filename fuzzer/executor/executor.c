@@ -8,6 +8,7 @@
  * memfd_create() of that pseudo-call (the executor supplies the name), the
  * getpid(), pidfd_open() and close() around a process_madvise() (it names a
  * process of the program by number; the executor opens that process's pidfd),
+ * which ends at a getppid() checkpoint carrying its result whatever the mode,
  * and exit_group(): the supervisor can tell each stop apart by number alone.
  * A SIGSEGV or SIGBUS raised by a touch is an outcome, not a crash: the handler
  * jumps back to the loop without a syscall (sigsetjmp without a saved mask,
@@ -291,7 +292,9 @@ static void run_program(void)
 			raw(SYS_exit_group, 0, 0, 0, 0, 0, 0);
 			break;
 		case SYS_process_madvise:
-			mark(process_madvise(me, c));
+			/* A checkpoint in both modes: stepping by PTRACE_SYSCALL, the call's
+			 * exit is not the step's end, as the pidfd's close() follows it. */
+			raw(SYS_getppid, process_madvise(me, c), 0, 0, 0, 0, 0);
 			break;
 		case SYS_fork:
 			if (pidfds)

@@ -50,6 +50,11 @@ EXIT_SETUP = 91
 START_TIMEOUT = 2.0  # seconds the fork server may take to fork a program's child
 
 
+# Calls whose step ends at the executor's getppid() checkpoint after them, also when
+# stepping by PTRACE_SYSCALL: a touch (no syscall of its own), and process_madvise,
+# whose pidfd the executor closes after the call (that close() is not the program's).
+CHECKPOINTED = frozenset({"touch", "process_madvise"})
+
 class SupervisorError(RuntimeError):
     """The executor could not be started or misbehaved (not a kernel finding)."""
 
@@ -250,8 +255,12 @@ class Run:
                     proc.entered = pt.ptrace_peekuser(proc.pid, OFF_ORIG_RAX)
                     if self.injector and not call.syscall.is_pseudo and proc.entered == nr:
                         proc.pending = self.injector.entry(proc.pid)
-                    if call.name == "touch" and proc.entered == SYS_GETPPID:
-                        return self._made(proc, i, None)
+                    if call.name in CHECKPOINTED and proc.entered == SYS_GETPPID:
+                        # the executor's checkpoint after the call: a touch has no
+                        # result, process_madvise's is the checkpoint's argument
+                        ret = (None if call.name == "touch"
+                               else signed(pt.ptrace_peekuser(proc.pid, OFF_RDI)))
+                        return self._made(proc, i, ret)
                 case SyscallStop():
                     entered, proc.entered = proc.entered, None
                     if entered == nr and call.name != "touch":
@@ -260,7 +269,8 @@ class Run:
                             proc.pending = None
                         else:
                             ret = signed(pt.ptrace_peekuser(proc.pid, OFF_RAX))
-                        return self._made(proc, i, ret)
+                        if call.name not in CHECKPOINTED:
+                            return self._made(proc, i, ret)
                 case stop:
                     if (step := self._between(n, proc, i, forks, stop)) is not None:
                         return step
