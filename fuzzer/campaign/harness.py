@@ -89,6 +89,12 @@ class Worker:
 
     def fuzz(self) -> None:
         """Run the seed programs, then fuzz until the time or the runs are used."""
+        if self.corpus.shared and isinstance(self.store, Store):
+            # The features the campaign's corpus covers already (a worker restarted or
+            # resumed): seen, so that only what is new to the campaign is stored again.
+            # Its counters are still fresh: libFuzzer keeps the planted programs.
+            self.feedback.seen.update(
+                f for _, _, fs in self.store.corpus_features([self.job.campaign]) for f in fs)
         seeds = self._seed_programs()
         for program in seeds:
             if self.run_one(program):
