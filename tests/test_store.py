@@ -827,7 +827,7 @@ def test_op_counts_without_an_upsert(store: Store, monkeypatch: pytest.MonkeyPat
     """Databases without ON CONFLICT get the same sums, row by row."""
     cid = store.start_campaign(kernel="k", host="h", options={})
     store.add_progress(cid, programs=1, steps=1, ops=[OpCount("mmap", "steps", "", 1)])
-    monkeypatch.setattr(store_stats, "_UPSERTS", {})
+    monkeypatch.setattr(store_stats, "UPSERTS", {})
     store.add_progress(cid, programs=1, steps=2, ops=[OpCount("mmap", "steps", "", 2),
                                                       OpCount("mlock", "steps", "", 1)])
     assert [(r.call, r.count) for r in store.op_counts(cid)] == [("mlock", 1), ("mmap", 3)]
