@@ -213,6 +213,8 @@ def test_kernel_crash_in_exec_is_a_finding() -> None:
 @pytest.mark.kernel
 def test_campaign_in_uml_stores_guest_release_and_features(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path}/db.sqlite"
+    # Its own guests' folders must go; another run's (on a shared /tmp) are not its business.
+    before = set(Path(tempfile.gettempdir()).glob("mmfuzz-uml-*"))
     # Ended by its runs; --time (wall-clock, the boots included) only bounds it.
     result = runner.invoke(app, ["run", "--kernel", f"uml:{UML}", "--guest-mem", "256",
                                  "--time", "300", "--runs", "40", "--db", db,
@@ -238,7 +240,8 @@ def test_campaign_in_uml_stores_guest_release_and_features(tmp_path: Path) -> No
         assert {s.kernel for s in store.bucket(bucket.id).samples} == {campaign.kernel}
     listing = runner.invoke(app, ["kernels", "--db", db])
     assert listing.exit_code == 0 and campaign.kernel in listing.output
-    assert not list(Path(tempfile.gettempdir()).glob("mmfuzz-uml-*")) and _no_guest_left()
+    assert not set(Path(tempfile.gettempdir()).glob("mmfuzz-uml-*")) - before
+    assert _no_guest_left()
 
 
 @needs_uml
