@@ -13,8 +13,9 @@ import pytest
 
 from fuzzer.campaign import feedback
 from fuzzer.campaign.feedback import Feedback, SharedCorpus, counter
+from fuzzer.oracle import Divergence
 from fuzzer.prog import parse
-from fuzzer.store import Store, open_store
+from fuzzer.store import SampleContext, Store, open_store
 
 A, B = "munlockall()", "mlockall(MCL_CURRENT)"
 
@@ -89,6 +90,36 @@ def test_plant_and_pull(store: Store, tmp_path: Path) -> None:
     bytes_search.add(parse("mlock(@2, 1p)"), ["x"])  # the campaign has it: not again
     bytes_search.store_pending()
     assert len(store.corpus_after(0)) == 7
+
+
+def test_a_fresh_campaign_plants_nothing_other_campaigns_stored(store: Store) -> None:
+    """`bench detect` runs its campaigns one after the other on one database: planted
+    the corpus and the minimized bucket of the run before, a run replayed the program
+    that run found (four runs of five "found" one injection in 17-19 s, the time to
+    run the planted corpus). A fresh campaign plants its own entries alone, and its
+    pulls start after what was stored before it."""
+    earlier = store.start_campaign(kernel="k", host="h", options={})
+    store.add_corpus(earlier, A, parse(A).hash, ["munlockall ok on absent"])
+    found = parse("mlock(@0, 1p)")
+    bucket, _ = store.record(Divergence("lock", "lock: mlock left pages unlocked", 0, "lo", ".."),
+                             SampleContext(None, found.text(), found.hash, "k"))
+    store.set_minimized(bucket, program_text=found.text(), program_hash=found.hash, step=0,
+                        original_calls=1, minimized_calls=1)
+    cid = store.start_campaign(kernel="k", host="h", options={})
+    own = parse(B)
+    store.add_corpus(cid, own.text(), own.hash, ["mlockall(CURRENT) ok on absent"])
+    seed = parse("munlock(@0, 1p)")
+    fresh = SharedCorpus(store, cid, None, others=False)
+    assert fresh.plant([seed]) == 2
+    assert _inbox(fresh) == [seed.text(), own.text()]
+    assert fresh.pull(fresh.next_pull) == 0  # the earlier campaign's entries are not pulled
+    later = parse("mlock(@1, 1p)")
+    store.add_corpus(earlier, later.text(), later.hash, ["mlock ok on present"])
+    assert fresh.pull(fresh.next_pull) == 1 and _inbox(fresh) == [later.text()]
+    # Not fresh, a campaign plants the earlier campaign's entry and the bucket's program.
+    shared = SharedCorpus(store, cid, None)
+    assert shared.plant([]) == 4
+    assert {parse(A).text(), found.text()} <= set(_inbox(shared))
 
 
 def test_a_corpus_folder_keeps_every_entry_and_plants_its_newest(store: Store,

@@ -23,6 +23,7 @@ from fuzzer.executor import executor_path
 from fuzzer.inject import InjectionError, load
 from fuzzer.inject.catalogue import CATALOGUE
 from fuzzer.prog import parse
+from fuzzer.store import open_store
 from fuzzer.trace import Supervisor
 
 pytestmark = pytest.mark.kernel
@@ -360,3 +361,17 @@ def test_bench_detect_deep_with_inject_is_one_line() -> None:
     assert result.exit_code == 2
     assert "--deep and --inject do not go together" in result.output
     assert "Traceback" not in result.output
+
+
+@pytest.mark.slow
+def test_bench_detect_runs_start_from_nothing_stored(tmp_path: Path) -> None:
+    """Each run of `bench detect` is a campaign of its own on one database, and starts
+    fresh: planted the corpus and minimized bucket of the run before, it replayed the
+    program that run found."""
+    db = f"sqlite:///{tmp_path / 'd.sqlite'}"
+    result = runner.invoke(app, ["bench", "detect", "--runs", "2", "--time", "60",
+                                 "--no-baseline", "--inject", "munlock-skipped", "--db", db])
+    assert result.exit_code == 0, result.output
+    assert "2/2" in result.output
+    campaigns = open_store(db, create=False).campaigns()
+    assert len(campaigns) == 2 and all(c.options["fresh"] is True for c in campaigns)

@@ -62,14 +62,16 @@ def detect(
 ) -> list[Detection]:
     """K campaigns per injection (seeds 1..K), each stopping at its first divergence;
     on `kernel` (host, or uml:PATH: the campaigns run in User-Mode Linux guests), with
-    the given search (Options.search)."""
+    the given search (Options.search). Each starts from nothing stored (Options.fresh):
+    planted the corpus and buckets of the runs before it, a run would replay the program
+    an earlier one found."""
     rows = []
     for name in ([None] if baseline else []) + list(names):
         found = []
         for seed in range(1, runs + 1):
             opts = Options(db=db, time=seconds, seed=seed, stop_on_first=True,
                            injections=() if name is None else (name,),
-                           kernel=kernel, guest_mem=guest_mem, search=search)
+                           kernel=kernel, guest_mem=guest_mem, search=search, fresh=True)
             result = run_campaign(store, opts, show=lambda p: None, every=1e9)
             if result.status == "interrupted":
                 raise KeyboardInterrupt  # Ctrl-C or SIGTERM ends the benchmark, not one run

@@ -95,12 +95,14 @@ class SharedCorpus:
     where a batch of entries and a pull of every entry since the last are too much
     text), nothing is stored or pulled; the seeds and the buckets' minimized programs
     are still planted. Without `inputs` (a byte search, whose inputs are not program
-    text), nothing is queued: entries are stored, that is all."""
+    text), nothing is queued: entries are stored, that is all. Without `others` (a
+    campaign that starts from nothing, Options.fresh), what other campaigns stored is
+    not planted: neither their entries nor the buckets' minimized programs."""
 
     def __init__(self, store: WorkerStore, campaign: int, folder: Path | None,
-                 shared: bool = True, inputs: bool = True) -> None:
+                 shared: bool = True, inputs: bool = True, others: bool = True) -> None:
         self.store, self.campaign, self.folder = store, campaign, folder
-        self.shared, self.inputs = shared, inputs
+        self.shared, self.inputs, self.others = shared, inputs, others
         self.inbox: deque[bytes] = deque()  # program texts for libFuzzer to run, oldest first
         self.last = 0  # the highest entry id this worker has read
         self.mine: set[int] = set()  # entry ids it added itself
@@ -130,13 +132,16 @@ class SharedCorpus:
     def plant(self, seeds: list[Program]) -> int:
         """Queue the seeds, the buckets' minimized programs, the newest stored entries
         and the folder's newest files (unparsable ones are left out: stored before a
-        grammar change), each once; how many were queued."""
+        grammar change), each once; how many were queued. Without `others`, only the
+        seeds, the campaign's own entries and the folder's files."""
         texts: list[str] = []
         if self.shared:  # the campaign's own entries (it may be resumed), and everyone's
             texts, _ = self.store.corpus_newest(PLANTED_ENTRIES, campaign=self.campaign)
-            newest, self.last = self.store.corpus_newest(PLANTED_ENTRIES)
+            # `last` either way: a pull goes on after what was stored before the start.
+            newest, self.last = self.store.corpus_newest(PLANTED_ENTRIES if self.others else 0)
             texts += newest
-        texts += self.store.minimized_programs(PLANTED_BUCKETS)
+        if self.others:
+            texts += self.store.minimized_programs(PLANTED_BUCKETS)
         texts += self._folder_texts(PLANTED_FILES)
         return self._queue([p.text() for p in [*seeds, *_parsed(texts)]])
 

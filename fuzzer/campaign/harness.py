@@ -70,7 +70,8 @@ class Worker:
         self.feedback = Feedback(counters=opts.feedback != "lines")
         programs = opts.search == "programs"  # else libFuzzer's folder is opts.corpus
         self.corpus = SharedCorpus(store, job.campaign, opts.corpus if programs else None,
-                                   shared=opts.db != GUEST_DB, inputs=programs)
+                                   shared=opts.db != GUEST_DB, inputs=programs,
+                                   others=not opts.fresh)
         self.new_features: list[str] = []  # since the last progress message
         self.deadline = job.deadline if job.deadline is not None else self.started + opts.time
         self.last = time.monotonic()  # of the last progress message
