@@ -13,11 +13,9 @@ mapping; the model is not consulted, so `prog` stays below `model`):
 - a call on a mapping, in a process with nothing mapped, is mostly an mmap
   instead (ftruncate and close with no memfd open: a memfd_create);
 - most addresses are a mapping's first page or inside one, a few just before
-  or after one, some where one of the latest range calls' ranges started or
-  ended (a split: the locked part a munlock left, the neighbour of an mprotect);
-  most lengths end inside the mapping, at its end or at the end of the mapped
-  pages after it (so most mm calls succeed: a random range mostly meets a hole,
-  ENOMEM, before the semantics behind it);
+  or after one; most lengths end inside the mapping, at its end or at the end
+  of the mapped pages after it (so most mm calls succeed: a random range mostly
+  meets a hole, ENOMEM, before the semantics behind it);
 - mremap mostly keeps DONTUNMAP's size, moves FIXED to free pages and grows in
   place into free pages;
 - a controlled share stays invalid to keep every error path reached: random
@@ -109,21 +107,9 @@ class View:
 
     pages: list[int] = field(default_factory=lambda: [0] * ARENA_PAGES)
     fds: list[int] = field(default_factory=list)
-    # The pages where the latest range calls' ranges start and end (newest last): a VMA
-    # splits there, and calls at those edges reach what the split left.
-    edges: list[int] = field(default_factory=list)
 
     def copy(self) -> View:
-        return View(list(self.pages), list(self.fds), list(self.edges))
-
-    def edge(self, pages: range) -> None:
-        """Remember where a range call's range starts and ends."""
-        for page in (pages.start, pages.stop):
-            if 0 < page < ARENA_PAGES:
-                if page in self.edges:
-                    self.edges.remove(page)
-                self.edges.append(page)
-        del self.edges[:-EDGES]
+        return View(list(self.pages), list(self.fds))
 
 
 KNOWN_MREMAP = MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP
@@ -133,8 +119,6 @@ NEEDS_MAPPING = frozenset({"touch", "mlock", "mlock2", "munlock", "mprotect", "m
 NEEDS_FD = frozenset({"ftruncate", "close"})  # ... and with no memfd open, a memfd_create
 # Range calls that may split a mapping where their range starts or ends.
 SPLITS = frozenset({"mprotect", "mlock", "mlock2", "munlock", "madvise", "mseal"})
-EDGES = 4  # range edges a view remembers (View.edges)
-RECENT_EDGE = 16  # weight of an address at one of them, beside 100 for the others
 
 
 class Generator:
@@ -203,7 +187,6 @@ class Generator:
             if addr % PAGE:
                 return
             pages = range(addr // PAGE, min(page_up(addr + length) // PAGE, ARENA_PAGES))
-            view.edge(pages)
             if call.name == "mmap":
                 if _may_map(call, view.pages):
                     self._set(view, pages, self._new_id())
@@ -257,21 +240,16 @@ class Generator:
 
     def page(self, near_mapped: int = 88, edge: int = 4) -> int:
         """A page index: usually (near_mapped %) in a mapping the program made (often
-        its first page, or a mapped page where a recent range call's range started
-        or ended), sometimes (edge % each) just before or after one; else any page.
-        (Before or after a mapping, a range call mostly meets a hole; an mmap there
-        makes a neighbour, which may merge.)"""
+        its first page), sometimes (edge % each) just before or after one; else any
+        page. (Before or after a mapping, a range call mostly meets a hole; an mmap
+        there makes a neighbour, which may merge.)"""
         mapped = self.mapped()
         if mapped and chance(self.src, near_mapped):
             i = mapped[self.src.ConsumeIntInRange(0, len(mapped) - 1)]
-            recent = [e for e in self._view().edges if self.shadow[e]]
             match pick(self.src, [(57 - edge, "inside"), (43 - edge, "start"),
-                                  (edge, "before"), (edge, "after"),
-                                  (RECENT_EDGE if recent else 0, "edge")]):
+                                  (edge, "before"), (edge, "after")]):
                 case "inside":
                     return i
-                case "edge":
-                    return recent[self.src.ConsumeIntInRange(0, len(recent) - 1)]
                 case "start":
                     return self.mapping_start(i)
                 case "before":
@@ -443,9 +421,7 @@ class Generator:
         old = self.addr(3)
         run = self.vma_run(old // PAGE)
         if run and chance(self.src, 85):
-            # Often the rest of the mapping: a range that ends where it was split.
-            pages = run if chance(self.src, 40) else self.src.ConsumeIntInRange(1, run)
-            old_len = min(pages * PAGE, ARENA_SIZE - old)
+            old_len = min(self.src.ConsumeIntInRange(1, run) * PAGE, ARENA_SIZE - old)
         else:
             old_len = self.length(old)
         room = (ARENA_SIZE - old) // PAGE
