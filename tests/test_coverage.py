@@ -3,8 +3,7 @@ the exact features each reaches, the model standing in for the kernel's outcomes
 
 Each expectation is derived by hand from the module's rules: an event per step
 (class, outcome, range state before the call), a pair per successful event and
-the latest earlier successful event of the same process on a range that overlaps or
-borders its own.
+the latest earlier successful event of the same process on an overlapping range.
 """
 
 from __future__ import annotations
@@ -45,25 +44,6 @@ ROWS: list[tuple[str, str, set[str]]] = [
         "mmap(S|ANON|LOCKED,NONE) ok on absent",
         "munlock ok on locked",
         "mmap(S|ANON|LOCKED,NONE) ok on absent > munlock ok on locked",
-    }),
-    # Ranges that border pair: the locked part a munlock split off, then moved, pairs
-    # with the munlock (not with the mlock2 that locked it), on either side of the split.
-    ("split-edge", """
-        mmap(@0, 6p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
-        mlock2(@0, 6p, MLOCK_ONFAULT)
-        munlock(@2, 2p)
-        mremap(@4, 2p, 2p, MREMAP_MAYMOVE|MREMAP_FIXED, @10)
-        munmap(@1, 1p)
-        """, {
-        "mmap(P|ANON,RW) ok on absent",
-        "mlock2(ONFAULT) ok on present",
-        "munlock ok on onfault",
-        "mremap(FIXED,same) ok on onfault",
-        "munmap ok on onfault",
-        "mmap(P|ANON,RW) ok on absent > mlock2(ONFAULT) ok on present",
-        "mlock2(ONFAULT) ok on present > munlock ok on onfault",
-        "munlock ok on onfault > mremap(FIXED,same) ok on onfault",
-        "munlock ok on onfault > munmap ok on onfault",
     }),
     # After a fork, a MAP_SHARED range is shared with the other process; the child's
     # first call pairs with nothing (the parent's events are another process's).

@@ -21,10 +21,8 @@ page. A failure keeps those modifiers only when the lock limits can cause it
 counting it twice would pull the search towards argument errors.
 
 A program's features are its events, and a pair for every successful event
-with the latest earlier successful event of the same process whose range
-overlaps or borders its own: "A > B", both without the modifiers. Bordering
-counts because VMAs split and merge at range edges: an mremap of the locked
-part a munlock just split off meets the munlocked range only at the split. About 180 call classes
+whose range overlaps the range of the latest earlier successful event of the
+same process: "A > B", both without the modifiers. About 180 call classes
 times a dozen outcomes and 48 states bound the single events; the ones a
 campaign reaches, and the pairs among them, are a few thousand.
 """
@@ -186,7 +184,7 @@ def _modifiers(call: Call, state: State) -> str:
 
 def features(events: Sequence[Event]) -> frozenset[str]:
     """A program's features: every event, and every pair of successive successful
-    events of one process on ranges that overlap or border (module docstring)."""
+    events of one process on overlapping ranges (module docstring)."""
     found = {e.text() for e in events}
     latest: list[tuple[Event, range]] = []  # successful events, newest last
     for e in events:
@@ -194,16 +192,15 @@ def features(events: Sequence[Event]) -> frozenset[str]:
             continue
         pages = call_pages(e.call)
         prev = next((p for p, r in reversed(latest) if p.call.proc == e.call.proc
-                     and _meet(r, pages)), None)
+                     and _overlap(r, pages)), None)
         if prev is not None:
             found.add(prev.text(modifiers=False) + PAIR + e.text(modifiers=False))
         latest.append((e, pages))
     return frozenset(found)
 
 
-def _meet(a: range, b: range) -> bool:
-    """Whether two page ranges overlap or one ends where the other starts."""
-    return bool(a) and bool(b) and a.start <= b.stop and b.start <= a.stop
+def _overlap(a: range, b: range) -> bool:
+    return bool(a) and bool(b) and a.start < b.stop and b.start < a.stop
 
 
 def feature_call(feature: str) -> str:
