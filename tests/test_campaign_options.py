@@ -34,7 +34,8 @@ def test_options_as_stored_with_the_campaign() -> None:
 
 
 @pytest.mark.parametrize("name", ["time", "runs", "db", "seed", "workers", "budget",
-                                  "minimize_budget", "explore", "kernel", "guest_mem"])
+                                  "minimize_budget", "explore", "kernel", "guest_mem",
+                                  "worker_rss", "fresh"])
 def test_mmfuzz_run_takes_its_defaults_from_options(name: str) -> None:
     assert inspect.signature(run_cmd).parameters[name].default == getattr(DEFAULTS, name)
 

@@ -488,3 +488,24 @@ def test_help_has_examples() -> None:
         assert result.exit_code == 0, args
         assert "Example: mmfuzz" in result.stdout, args
 
+
+
+@pytest.mark.kernel
+@pytest.mark.slow
+def test_a_fresh_campaign_plants_nothing_stored(tmp_path: Path) -> None:
+    """`--fresh`: the corpus an earlier campaign stored in the database and the folder
+    are not planted; without it they are."""
+    db, corpus = f"sqlite:///{tmp_path / 'x.sqlite'}", tmp_path / "corpus"
+    common = ("--time", "120", "--runs", "60", "--db", db, "--corpus", str(corpus),
+              "--seeds", str(tmp_path / "none"), "--crashes", str(tmp_path / "crashes"))
+    first = invoke("run", *common)
+    assert first.exit_code == 0, first.output
+    assert "programs planted" not in first.output  # nothing stored yet, no seeds
+    fresh = invoke("run", "--fresh", *common)
+    assert fresh.exit_code == 0, fresh.output
+    assert "programs planted" not in fresh.output
+    shared = invoke("run", *common)
+    assert shared.exit_code == 0, shared.output
+    assert "programs planted at the workers' start" in shared.output
+    options = [c.options for c in open_store(db, create=False).campaigns()]
+    assert sorted(o["fresh"] for o in options) == [False, False, True]

@@ -97,7 +97,8 @@ class SharedCorpus:
     are still planted. Without `inputs` (a byte search, whose inputs are not program
     text), nothing is queued: entries are stored, that is all. Without `others` (a
     campaign that starts from nothing, Options.fresh), what other campaigns stored is
-    not planted: neither their entries nor the buckets' minimized programs."""
+    not planted: neither their entries, nor the buckets' minimized programs, nor the
+    folder's files (the folder is still written)."""
 
     def __init__(self, store: WorkerStore, campaign: int, folder: Path | None,
                  shared: bool = True, inputs: bool = True, others: bool = True) -> None:
@@ -133,7 +134,7 @@ class SharedCorpus:
         """Queue the seeds, the buckets' minimized programs, the newest stored entries
         and the folder's newest files (unparsable ones are left out: stored before a
         grammar change), each once; how many were queued. Without `others`, only the
-        seeds, the campaign's own entries and the folder's files."""
+        seeds and the campaign's own entries."""
         texts: list[str] = []
         if self.shared:  # the campaign's own entries (it may be resumed), and everyone's
             texts, _ = self.store.corpus_newest(PLANTED_ENTRIES, campaign=self.campaign)
@@ -142,7 +143,7 @@ class SharedCorpus:
             texts += newest
         if self.others:
             texts += self.store.minimized_programs(PLANTED_BUCKETS)
-        texts += self._folder_texts(PLANTED_FILES)
+            texts += self._folder_texts(PLANTED_FILES)
         return self._queue([p.text() for p in [*seeds, *_parsed(texts)]])
 
     def pull(self, now: float) -> int:

@@ -50,9 +50,10 @@ class Options:
     # A worker whose RSS passes this many MiB ends, and is started again at once with the
     # corpus from the database (libFuzzer's in-memory corpus grows with the search). 0: never.
     worker_rss: int = 192
-    # Start from nothing other campaigns stored: neither their corpus entries nor the
-    # buckets' minimized programs are planted (its own are, when it is resumed). `bench
-    # detect` sets it, so that each of its runs is independent of the runs before it.
+    # Start from nothing other campaigns stored: neither their corpus entries, nor the
+    # buckets' minimized programs, nor the corpus folder's files are planted (its own
+    # entries are, when it is resumed). `bench detect` sets it, so that each of its runs
+    # is independent of the runs before it; `mmfuzz run --fresh` too.
     fresh: bool = False
 
     def as_json(self) -> dict[str, object]:

@@ -71,6 +71,10 @@ WorkerRssOpt = Annotated[int, typer.Option(
     "--worker-rss", metavar="MIB", help="Restart a worker whose memory (RSS) passes MIB, at "
     "once, with the corpus from the database (0: never).", min=0)]
 SeedsOpt = Annotated[Path, typer.Option("--seeds", help="Folder of seed programs run first.")]
+FreshOpt = Annotated[bool, typer.Option(
+    "--fresh", help="Start from nothing stored: plant neither the database's corpus and "
+    "buckets nor the --corpus folder's programs (the seeds still run), e.g. to compare "
+    "kernels with campaigns that do not learn from each other.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="libFuzzer seed (worker i uses seed+i).")]
 WorkersOpt = Annotated[int, typer.Option(
     "--workers", help="Worker processes, one CPU each.", min=1)]
@@ -129,6 +133,7 @@ def run_cmd(
     kernel: KernelOption = DEFAULTS.kernel,
     guest_mem: GuestMemOption = DEFAULTS.guest_mem,
     worker_rss: WorkerRssOpt = DEFAULTS.worker_rss,
+    fresh: FreshOpt = DEFAULTS.fresh,
     plain: PlainOpt = False,
     resume: ResumeOpt = None,
 ) -> None:
@@ -236,7 +241,8 @@ def _options(p: dict[str, Any]) -> Options:
                    calls=wanted, minimize_budget=p["minimize_budget"], crashes=p["crashes"],
                    explore=p["explore"], search=search, feedback=feedback,
                    kernel=str(target), kernel_name=target.name or "",
-                   guest_mem=p["guest_mem"], cpus=cpus or "", worker_rss=p["worker_rss"])
+                   guest_mem=p["guest_mem"], cpus=cpus or "", worker_rss=p["worker_rss"],
+                   fresh=p["fresh"])
 
 
 @app.command("exec")
