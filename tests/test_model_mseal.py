@@ -45,6 +45,24 @@ ROWS = [
         mseal(@2, 2p, 0)
         mseal(@1, 2p, 0)
         """, ["@0", "@3", "-ENOMEM", "-ENOMEM", "-ENOMEM"], "@0-1 rw-p AA; @3 rw-p A"),
+    # ------------------------------------------------------------- mremap's order of checks
+    # check_mremap_params refuses a new range that overlaps the old one (EINVAL) before
+    # check_prep_vma looks at the seal (6.17+); before, do_mremap looked the VMA up and
+    # refused a sealed one (can_modify_vma: EPERM) before mremap_to() checked the new
+    # range. Found on 6.12.118 in a UML campaign, as a false alarm of the model.
+    case("mseal-mremap-overlap", """
+        mmap(@0, 2p, PROT_NONE, MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
+        mseal(@1, 1p, 0)
+        mremap(@1, 4p, 4p, MREMAP_MAYMOVE|MREMAP_DONTUNMAP, @0)
+        mremap(@1, 1p, 1p, MREMAP_MAYMOVE|MREMAP_FIXED, @1)
+        """, ["@0", "0", "-EINVAL", "-EINVAL"], "@0 ---s .; @1 ---s sl ."),
+    case("mseal-mremap-overlap-before-6.17", """
+        mmap(@0, 2p, PROT_NONE, MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
+        mseal(@1, 1p, 0)
+        mremap(@1, 4p, 4p, MREMAP_MAYMOVE|MREMAP_DONTUNMAP, @0)
+        mremap(@1, 1p, 1p, MREMAP_MAYMOVE|MREMAP_FIXED, @1)
+        """, ["@0", "0", "-EPERM", "-EPERM"], "@0 ---s .; @1 ---s sl .",
+        features={"mremap_checks_first": False}),
     # ------------------------------------------------------------- munmap, mmap MAP_FIXED
     # vms_gather_munmap_vmas: any sealed VMA in the range refuses the whole munmap
     case("mseal-munmap", f"""
