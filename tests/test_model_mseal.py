@@ -63,6 +63,26 @@ ROWS = [
         mremap(@1, 1p, 1p, MREMAP_MAYMOVE|MREMAP_FIXED, @1)
         """, ["@0", "0", "-EPERM", "-EPERM"], "@0 ---s .; @1 ---s sl .",
         features={"mremap_checks_first": False}),
+    # ... and mremap_to() unmapped a FIXED target with do_munmap, which refuses a sealed
+    # one, as 6.17+'s mremap_to does (a false alarm on 6.12: the model had cleared it);
+    # the overlap of the old and new ranges is EINVAL before either, in both.
+    case("mseal-mremap-fixed-onto-sealed-before-6.17", """
+        mmap(@0, 1p, PROT_NONE, MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
+        mseal(@0, 1p, 0)
+        mmap(@3, 2p, PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
+        mremap(@3, 2p, 2p, MREMAP_MAYMOVE|MREMAP_FIXED|MREMAP_DONTUNMAP, @0)
+        mremap(@3, 1p, 3p, MREMAP_MAYMOVE|MREMAP_FIXED, @0)
+        mremap(@3, 1p, 5p, MREMAP_MAYMOVE|MREMAP_FIXED, @0)
+        """, ["@0", "0", "@3", "-EPERM", "-EPERM", "-EINVAL"], "@0 ---s sl .; @3-4 ---p ..",
+        features={"mremap_checks_first": False}),
+    case("mseal-mremap-fixed-onto-sealed", """
+        mmap(@0, 1p, PROT_NONE, MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
+        mseal(@0, 1p, 0)
+        mmap(@3, 2p, PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
+        mremap(@3, 2p, 2p, MREMAP_MAYMOVE|MREMAP_FIXED|MREMAP_DONTUNMAP, @0)
+        mremap(@3, 1p, 3p, MREMAP_MAYMOVE|MREMAP_FIXED, @0)
+        mremap(@3, 1p, 5p, MREMAP_MAYMOVE|MREMAP_FIXED, @0)
+        """, ["@0", "0", "@3", "-EPERM", "-EPERM", "-EINVAL"], "@0 ---s sl .; @3-4 ---p .."),
     # ------------------------------------------------------------- munmap, mmap MAP_FIXED
     # vms_gather_munmap_vmas: any sealed VMA in the range refuses the whole munmap
     case("mseal-munmap", f"""

@@ -133,9 +133,14 @@ def _do_mremap(
     if flags & MREMAP_FIXED and not state.features.mremap_checks_first:
         # Before about 6.17, mremap_to() unmapped the target (and a shrunk source's
         # tail) before vma_to_resize() checked the source: its errors come after that.
+        # do_munmap refuses a sealed target, or a sealed VMA in the tail (§14).
+        if unmap_refused(state, arena_pages(new, new_len)):
+            return -EPERM, None
         _clear(state, arena_pages(new, new_len))
-        if new_len < old_len and _munmap(state, old + new_len, old_len - new_len):
-            return -EINVAL, None
+        if new_len < old_len:
+            error = _munmap(state, old + new_len, old_len - new_len)
+            if error:
+                return error, None
         vma = vmas.vma_at(state, old // PAGE)
         assert vma is not None
     head = _page(state, old // PAGE).attrs
