@@ -97,7 +97,7 @@ def _check_params(state: State, old: int, old_len: int, new_len: int, flags: int
         if vmas.vma_at(state, old // PAGE) is None:
             return -EFAULT
         if _page(state, old // PAGE).attrs.sl:
-            return -EPERM  # do_mremap's can_modify_vma(), right after the lookup (6.10-6.16)
+            return -EPERM  # do_mremap's can_modify_vma(), right after the lookup (6.12)
     if new_len > TASK_SIZE and (state.features.mremap_checks_first or implies_new):
         return -EINVAL
     if implies_new and (
