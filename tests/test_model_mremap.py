@@ -749,6 +749,22 @@ ROWS = [
         mremap(@0, 5p, 6p, 0, @0)
         """, ["@0", "0", "-ENOMEM", "0", "0", "-EFAULT", "0", "0", "@1", "0", "@0"],
         "@0-5 rw-p ......"),
+    # old_len 0 (the "duplicate" case) overlaps nothing, so a FIXED target may be the
+    # old VMA itself: mremap_to() unmaps it, then vma_to_resize() finds no VMA (EFAULT).
+    # Before 6.17 the model asserted it was there: a 6.12 campaign's workers died on it.
+    case("fixed-target-is-the-duplicated-vma", """
+        mmap(@0, 1p, PROT_NONE, MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
+        mremap(@0, 0, 1p, MREMAP_MAYMOVE|MREMAP_FIXED, @0)
+        mmap(@4, 2p, PROT_NONE, MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
+        mremap(@5, 0, 2p, MREMAP_MAYMOVE|MREMAP_FIXED, @4)
+        """, ["@0", "-EFAULT", "@4", "-EINVAL"], "@4-5 ---s .."),
+    case("fixed-target-is-the-duplicated-vma-before-6.17", """
+        mmap(@0, 1p, PROT_NONE, MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
+        mremap(@0, 0, 1p, MREMAP_MAYMOVE|MREMAP_FIXED, @0)
+        mmap(@4, 2p, PROT_NONE, MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
+        mremap(@5, 0, 2p, MREMAP_MAYMOVE|MREMAP_FIXED, @4)
+        """, ["@0", "-EFAULT", "@4", "-EINVAL"], "@4-5 ---s ..",
+        features={"mremap_checks_first": False}),
 ]
 
 @pytest.mark.parametrize("c", model_params(ROWS))

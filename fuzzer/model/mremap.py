@@ -142,7 +142,8 @@ def _do_mremap(
             if error:
                 return error, None
         vma = vmas.vma_at(state, old // PAGE)
-        assert vma is not None
+        if vma is None:
+            return -EFAULT, None  # old_len 0 at new: the target was the old VMA (vma_to_resize)
     head = _page(state, old // PAGE).attrs
     expand = new_len > old_len
     if expand or implies_new:
