@@ -130,20 +130,15 @@ def _do_mremap(
         return -EFAULT, None
     if _page(state, old // PAGE).attrs.sl:
         return -EPERM, None  # check_prep_vma: a sealed VMA is not remapped at all (§14)
-    if flags & MREMAP_FIXED and not state.features.mremap_checks_first:
-        # Before about 6.17, mremap_to() unmapped the target (and a shrunk source's
-        # tail) before vma_to_resize() checked the source: its errors come after that.
-        # do_munmap refuses a sealed target, or a sealed VMA in the tail (§14).
-        if unmap_refused(state, arena_pages(new, new_len)):
-            return -EPERM, None
-        _clear(state, arena_pages(new, new_len))
-        if new_len < old_len:
-            error = _munmap(state, old + new_len, old_len - new_len)
-            if error:
-                return error, None
+    # Before about 6.17, mremap_to() made its unmaps before vma_to_resize() checked the
+    # source: the source's errors come after them.
+    unmapped = bool(flags & MREMAP_FIXED) and not state.features.mremap_checks_first
+    if unmapped:
+        error = _unmap_first(state, old, old_len, new_len, new, flags)
+        if error:
+            return error, None
         vma = vmas.vma_at(state, old // PAGE)
-        if vma is None:
-            return -EFAULT, None  # old_len 0 at new: the target was the old VMA (vma_to_resize)
+        assert vma is not None  # _unmap_first: EFAULT otherwise
     head = _page(state, old // PAGE).attrs
     expand = new_len > old_len
     if expand or implies_new:
@@ -160,7 +155,7 @@ def _do_mremap(
         if new_len > TASK_SIZE:  # an old kernel (see above) without a target
             return -ENOMEM, None  # may_expand_vm(): more than RLIMIT_AS can hold
     if implies_new:
-        ret = _mremap_to(state, old, old_len, new_len, new, flags)
+        ret = _mremap_to(state, old, old_len, new_len, new, flags, unmapped)
     else:
         ret = _mremap_at(state, vma, old, old_len, new_len, flags)
     if ret < 0 or not (expand and head.lo):
@@ -191,22 +186,34 @@ def _mremap_at(state: State, vma: range, old: int, old_len: int, new_len: int,
     return _move_vma(state, old, old_len, new_len, OUTSIDE, dontunmap=False)
 
 
-def _mremap_to(state: State, old: int, old_len: int, new_len: int, new: int, flags: int) -> int:
-    if flags & MREMAP_FIXED:
-        if unmap_refused(state, arena_pages(new, new_len)):
-            return -EPERM  # a sealed target is not unmapped (§14)
-        _clear(state, arena_pages(new, new_len))  # do_munmap of the target comes first
-        if vmas.vma_at(state, old // PAGE) is None:
-            return -EFAULT  # old_len 0 at new: the target was the old VMA
-    if new_len < old_len:
-        error = _munmap(state, old + new_len, old_len - new_len)
+def _mremap_to(state: State, old: int, old_len: int, new_len: int, new: int, flags: int,
+               unmapped: bool) -> int:
+    """mremap_to(); `unmapped`: its unmaps were made already (_unmap_first)."""
+    if not unmapped:
+        error = _unmap_first(state, old, old_len, new_len, new, flags)
         if error:
-            return error  # the target stays unmapped
-        old_len = new_len
+            return error
+    old_len = min(old_len, new_len)
     dest = new
     if not flags & MREMAP_FIXED and not _free(state, new // PAGE, new_len // PAGE):
         dest = OUTSIDE  # DONTUNMAP alone: new is a hint, used only if the range is free
     return _move_vma(state, old, old_len, new_len, dest, bool(flags & MREMAP_DONTUNMAP))
+
+
+def _unmap_first(state: State, old: int, old_len: int, new_len: int, new: int,
+                 flags: int) -> int:
+    """The unmaps mremap_to() starts with, 0 or -errno (what was unmapped stays so): a
+    FIXED target's, which a seal refuses (§14), then a shrunk source's tail. With old_len
+    0 the target may be the old VMA itself, which vma_to_resize() then does not find."""
+    if flags & MREMAP_FIXED:
+        if unmap_refused(state, arena_pages(new, new_len)):
+            return -EPERM
+        _clear(state, arena_pages(new, new_len))
+        if vmas.vma_at(state, old // PAGE) is None:
+            return -EFAULT
+    if new_len < old_len:
+        return _munmap(state, old + new_len, old_len - new_len)
+    return 0
 
 
 def _remap_move(state: State, old: int, length: int, new: int, dontunmap: bool) -> int:
