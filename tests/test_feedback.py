@@ -16,6 +16,7 @@ from fuzzer.campaign.feedback import Feedback, SharedCorpus, counter
 from fuzzer.oracle import Divergence
 from fuzzer.prog import parse
 from fuzzer.store import SampleContext, Store, open_store
+from tests.inbox import drained
 
 A, B = "munlockall()", "mlockall(MCL_CURRENT)"
 
@@ -45,14 +46,6 @@ def test_counters_are_stable_and_in_the_block() -> None:
     assert len(spread) > 950  # a few thousand features: few collisions
 
 
-def _inbox(corpus: SharedCorpus) -> list[str]:
-    """What the corpus hands libFuzzer, oldest first, until nothing is queued."""
-    texts = []
-    while (data := corpus.next_input(1 << 16)) is not None:
-        texts.append(data.decode())
-    return texts
-
-
 def test_plant_and_pull(store: Store, tmp_path: Path) -> None:
     cid = store.start_campaign(kernel="k", host="h", options={})
     p_a = parse(A)
@@ -63,7 +56,7 @@ def test_plant_and_pull(store: Store, tmp_path: Path) -> None:
     # The seed and the stored entry (once, although both the campaign's and everyone's
     # newest hold it); not the unparsable one.
     assert mine.plant([seed]) == 2
-    assert _inbox(mine) == [seed.text(), p_a.text()]
+    assert drained(mine) == [seed.text(), p_a.text()]
     # An entry of its own is not pulled; another worker's is, once PULL_EVERY has passed.
     mine.add(parse("munlock(@0, 1p)"), ["munlock ok on absent"])
     assert len(store.corpus_after(0)) == 2  # stored at the next store_pending()
@@ -74,19 +67,19 @@ def test_plant_and_pull(store: Store, tmp_path: Path) -> None:
     start = mine.next_pull
     assert mine.pull(start - 0.1) == 0
     assert mine.pull(start) == 1
-    assert _inbox(mine) == [p_b.text()]
+    assert drained(mine) == [p_b.text()]
     assert mine.pull(start + feedback.PULL_EVERY) == 0  # nothing new since
     # A fresh program (not libFuzzer's input) is queued for libFuzzer as it is stored.
     fresh = parse("mlock(@2, 1p)")
     mine.add(fresh, ["mlock ENOMEM on absent"], deliver=True)
     mine.add(parse("mlock(@3, 1p)"), ["mlock ENOMEM on locked"])  # libFuzzer's own input
-    assert _inbox(mine) == [fresh.text()]
+    assert drained(mine) == [fresh.text()]
     mine.store_pending()
     # A byte search's inputs are not program text: nothing is queued, entries are stored.
     bytes_search = SharedCorpus(store, cid, None, inputs=False)
-    assert bytes_search.plant([seed]) == 0 and _inbox(bytes_search) == []
+    assert bytes_search.plant([seed]) == 0 and drained(bytes_search) == []
     bytes_search.add(parse("mlock(@1, 1p)"), ["mlock ok on absent"], deliver=True)
-    assert _inbox(bytes_search) == []
+    assert drained(bytes_search) == []
     bytes_search.add(parse("mlock(@2, 1p)"), ["x"])  # the campaign has it: not again
     bytes_search.store_pending()
     assert len(store.corpus_after(0)) == 7
@@ -111,15 +104,15 @@ def test_a_fresh_campaign_plants_nothing_other_campaigns_stored(store: Store) ->
     seed = parse("munlock(@0, 1p)")
     fresh = SharedCorpus(store, cid, None, others=False)
     assert fresh.plant([seed]) == 2
-    assert _inbox(fresh) == [seed.text(), own.text()]
+    assert drained(fresh) == [seed.text(), own.text()]
     assert fresh.pull(fresh.next_pull) == 0  # the earlier campaign's entries are not pulled
     later = parse("mlock(@1, 1p)")
     store.add_corpus(earlier, later.text(), later.hash, ["mlock ok on present"])
-    assert fresh.pull(fresh.next_pull) == 1 and _inbox(fresh) == [later.text()]
+    assert fresh.pull(fresh.next_pull) == 1 and drained(fresh) == [later.text()]
     # Not fresh, a campaign plants the earlier campaign's entry and the bucket's program.
     shared = SharedCorpus(store, cid, None)
     assert shared.plant([]) == 4
-    assert {parse(A).text(), found.text()} <= set(_inbox(shared))
+    assert {parse(A).text(), found.text()} <= set(drained(shared))
 
 
 def test_a_corpus_folder_keeps_every_entry_and_plants_its_newest(store: Store,
@@ -139,7 +132,7 @@ def test_a_corpus_folder_keeps_every_entry_and_plants_its_newest(store: Store,
     later = SharedCorpus(store, cid, folder, shared=False)
     assert later.plant([programs[0]]) == 3
     # the seed first, then the files newest first; the unparsable one left out
-    assert _inbox(later) == [programs[0].text(), programs[2].text(), programs[1].text()]
+    assert drained(later) == [programs[0].text(), programs[2].text(), programs[1].text()]
 
 
 def test_the_inbox_is_bounded_and_passes_over_what_does_not_fit(store: Store,
@@ -170,7 +163,7 @@ def test_a_guest_worker_keeps_its_corpus_off_the_serial_line(store: Store,
     guest.add(fresh, ["mlock ENOMEM on absent"], deliver=True)
     guest.store_pending()
     assert guest.pending == [] and len(store.corpus_after(0)) == 1  # nothing stored
-    assert _inbox(guest) == [seed.text(), fresh.text()]
+    assert drained(guest) == [seed.text(), fresh.text()]
     assert guest.pull(guest.next_pull + feedback.PULL_EVERY) == 0
 
 

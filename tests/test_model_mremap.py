@@ -43,6 +43,14 @@ VMLCK_LEAK = ("DONTUNMAP of a VM_LOCKED VMA: move_vma() adds new_len to locked_v
               "(vrm_stat_account) and dontunmap_complete() clears VM_LOCKED on the old VMA "
               "without taking it off, so VmLck exceeds the locked VMAs (and stays after munmap)")
 
+# Run as two rows: on kernels with and without mremap_checks_first.
+DUPLICATED_TARGET = """
+    mmap(@0, 1p, PROT_NONE, MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
+    mremap(@0, 0, 1p, MREMAP_MAYMOVE|MREMAP_FIXED, @0)
+    mmap(@4, 2p, PROT_NONE, MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
+    mremap(@5, 0, 2p, MREMAP_MAYMOVE|MREMAP_FIXED, @4)
+    """
+
 ROWS = [
     # ------------------------------------------- §6 check_mremap_params (all EINVAL)
     # flags outside MAYMOVE|FIXED|DONTUNMAP
@@ -752,19 +760,11 @@ ROWS = [
     # old_len 0 (the "duplicate" case) overlaps nothing, so a FIXED target may be the
     # old VMA itself: mremap_to() unmaps it, then vma_to_resize() finds no VMA (EFAULT).
     # Before 6.17 the model asserted it was there: a 6.12 campaign's workers died on it.
-    case("fixed-target-is-the-duplicated-vma", """
-        mmap(@0, 1p, PROT_NONE, MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
-        mremap(@0, 0, 1p, MREMAP_MAYMOVE|MREMAP_FIXED, @0)
-        mmap(@4, 2p, PROT_NONE, MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
-        mremap(@5, 0, 2p, MREMAP_MAYMOVE|MREMAP_FIXED, @4)
-        """, ["@0", "-EFAULT", "@4", "-EINVAL"], "@4-5 ---s .."),
-    case("fixed-target-is-the-duplicated-vma-before-6.17", """
-        mmap(@0, 1p, PROT_NONE, MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
-        mremap(@0, 0, 1p, MREMAP_MAYMOVE|MREMAP_FIXED, @0)
-        mmap(@4, 2p, PROT_NONE, MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
-        mremap(@5, 0, 2p, MREMAP_MAYMOVE|MREMAP_FIXED, @4)
-        """, ["@0", "-EFAULT", "@4", "-EINVAL"], "@4-5 ---s ..",
-        features={"mremap_checks_first": False}),
+    case("fixed-target-is-the-duplicated-vma", DUPLICATED_TARGET,
+         ["@0", "-EFAULT", "@4", "-EINVAL"], "@4-5 ---s .."),
+    case("fixed-target-is-the-duplicated-vma-before-6.17", DUPLICATED_TARGET,
+         ["@0", "-EFAULT", "@4", "-EINVAL"], "@4-5 ---s ..",
+         features={"mremap_checks_first": False}),
 ]
 
 @pytest.mark.parametrize("c", model_params(ROWS))

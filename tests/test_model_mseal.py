@@ -16,6 +16,21 @@ from tests.tables import Case, case, check_model, check_table, model_params
 RW, AP = "PROT_READ|PROT_WRITE", "MAP_PRIVATE|MAP_ANONYMOUS"
 FIXED = f"{AP}|MAP_FIXED"
 POP = f"{AP}|MAP_FIXED|MAP_POPULATE"
+# Programs run as two rows each: on kernels with and without mremap_checks_first.
+OVERLAP = """
+    mmap(@0, 2p, PROT_NONE, MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
+    mseal(@1, 1p, 0)
+    mremap(@1, 4p, 4p, MREMAP_MAYMOVE|MREMAP_DONTUNMAP, @0)
+    mremap(@1, 1p, 1p, MREMAP_MAYMOVE|MREMAP_FIXED, @1)
+    """
+FIXED_ONTO_SEALED = """
+    mmap(@0, 1p, PROT_NONE, MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
+    mseal(@0, 1p, 0)
+    mmap(@3, 2p, PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
+    mremap(@3, 2p, 2p, MREMAP_MAYMOVE|MREMAP_FIXED|MREMAP_DONTUNMAP, @0)
+    mremap(@3, 1p, 3p, MREMAP_MAYMOVE|MREMAP_FIXED, @0)
+    mremap(@3, 1p, 5p, MREMAP_MAYMOVE|MREMAP_FIXED, @0)
+    """
 
 ROWS = [
     # ------------------------------------------------------------- do_mseal's arguments
@@ -50,39 +65,18 @@ ROWS = [
     # check_prep_vma looks at the seal (6.17+); before, do_mremap looked the VMA up and
     # refused a sealed one (can_modify_vma: EPERM) before mremap_to() checked the new
     # range. Found on 6.12.118 in a UML campaign, as a false alarm of the model.
-    case("mseal-mremap-overlap", """
-        mmap(@0, 2p, PROT_NONE, MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
-        mseal(@1, 1p, 0)
-        mremap(@1, 4p, 4p, MREMAP_MAYMOVE|MREMAP_DONTUNMAP, @0)
-        mremap(@1, 1p, 1p, MREMAP_MAYMOVE|MREMAP_FIXED, @1)
-        """, ["@0", "0", "-EINVAL", "-EINVAL"], "@0 ---s .; @1 ---s sl ."),
-    case("mseal-mremap-overlap-before-6.17", """
-        mmap(@0, 2p, PROT_NONE, MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
-        mseal(@1, 1p, 0)
-        mremap(@1, 4p, 4p, MREMAP_MAYMOVE|MREMAP_DONTUNMAP, @0)
-        mremap(@1, 1p, 1p, MREMAP_MAYMOVE|MREMAP_FIXED, @1)
-        """, ["@0", "0", "-EPERM", "-EPERM"], "@0 ---s .; @1 ---s sl .",
-        features={"mremap_checks_first": False}),
+    case("mseal-mremap-overlap", OVERLAP, ["@0", "0", "-EINVAL", "-EINVAL"],
+         "@0 ---s .; @1 ---s sl ."),
+    case("mseal-mremap-overlap-before-6.17", OVERLAP, ["@0", "0", "-EPERM", "-EPERM"],
+         "@0 ---s .; @1 ---s sl .", features={"mremap_checks_first": False}),
     # ... and mremap_to() unmapped a FIXED target with do_munmap, which refuses a sealed
     # one, as 6.17+'s mremap_to does (a false alarm on 6.12: the model had cleared it);
     # the overlap of the old and new ranges is EINVAL before either, in both.
-    case("mseal-mremap-fixed-onto-sealed-before-6.17", """
-        mmap(@0, 1p, PROT_NONE, MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
-        mseal(@0, 1p, 0)
-        mmap(@3, 2p, PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
-        mremap(@3, 2p, 2p, MREMAP_MAYMOVE|MREMAP_FIXED|MREMAP_DONTUNMAP, @0)
-        mremap(@3, 1p, 3p, MREMAP_MAYMOVE|MREMAP_FIXED, @0)
-        mremap(@3, 1p, 5p, MREMAP_MAYMOVE|MREMAP_FIXED, @0)
-        """, ["@0", "0", "@3", "-EPERM", "-EPERM", "-EINVAL"], "@0 ---s sl .; @3-4 ---p ..",
-        features={"mremap_checks_first": False}),
-    case("mseal-mremap-fixed-onto-sealed", """
-        mmap(@0, 1p, PROT_NONE, MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
-        mseal(@0, 1p, 0)
-        mmap(@3, 2p, PROT_NONE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
-        mremap(@3, 2p, 2p, MREMAP_MAYMOVE|MREMAP_FIXED|MREMAP_DONTUNMAP, @0)
-        mremap(@3, 1p, 3p, MREMAP_MAYMOVE|MREMAP_FIXED, @0)
-        mremap(@3, 1p, 5p, MREMAP_MAYMOVE|MREMAP_FIXED, @0)
-        """, ["@0", "0", "@3", "-EPERM", "-EPERM", "-EINVAL"], "@0 ---s sl .; @3-4 ---p .."),
+    case("mseal-mremap-fixed-onto-sealed-before-6.17", FIXED_ONTO_SEALED,
+         ["@0", "0", "@3", "-EPERM", "-EPERM", "-EINVAL"], "@0 ---s sl .; @3-4 ---p ..",
+         features={"mremap_checks_first": False}),
+    case("mseal-mremap-fixed-onto-sealed", FIXED_ONTO_SEALED,
+         ["@0", "0", "@3", "-EPERM", "-EPERM", "-EINVAL"], "@0 ---s sl .; @3-4 ---p .."),
     # ------------------------------------------------------------- munmap, mmap MAP_FIXED
     # vms_gather_munmap_vmas: any sealed VMA in the range refuses the whole munmap
     case("mseal-munmap", f"""

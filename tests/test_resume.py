@@ -19,6 +19,7 @@ from fuzzer.campaign.options import DEFAULTS, Options
 from fuzzer.campaign.run import CampaignError, resume_options
 from fuzzer.prog import parse
 from fuzzer.store import CampaignRow, Store, StoreError, open_store
+from tests.inbox import drained
 
 T0 = datetime(2026, 11, 2, 12, 0, tzinfo=UTC)
 
@@ -249,9 +250,7 @@ def test_a_campaign_plants_its_own_entries_when_others_are_newer(
     assert store.corpus_newest(10, campaign=ours)[0] == PROGRAMS[:3]
     corpus = SharedCorpus(store, ours, None)
     corpus.plant([])
-    planted = set()
-    while (data := corpus.next_input(1 << 16)) is not None:  # what libFuzzer is handed
-        planted.add(data.decode())
+    planted = set(drained(corpus))  # what libFuzzer is handed
     assert {parse(t).text() for t in PROGRAMS[:3]} <= planted
     assert {parse(t).text() for t in PROGRAMS[-3:]} <= planted  # the newest of all, too
 
