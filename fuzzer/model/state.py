@@ -69,6 +69,48 @@ class Attrs:
     obj: int = 0
     pgoff: int = 0  # page offset within the shmem object
 
+    # __init__, __eq__ and __hash__ are spelled out: mypyc compiles a class body's
+    # methods, while the ones @dataclass generates run as interpreted Python (an Attrs
+    # cost ~1 µs to make). tests/test_attrs_copies.py holds them to the generated ones.
+    def __init__(self, shared: bool, prot: int, lo: bool = False, lf: bool = False,
+                 dc: bool = False, wf: bool = False, nr: bool = False, hg: bool = False,
+                 nh: bool = False, rr: bool = False, sr: bool = False, dd: bool = False,
+                 mg: bool = False, xo: bool = False, sl: bool = False, dp: bool = False,
+                 gu: bool = False, obj: int = 0, pgoff: int = 0) -> None:
+        object.__setattr__(self, "shared", shared)
+        object.__setattr__(self, "prot", prot)
+        object.__setattr__(self, "lo", lo)
+        object.__setattr__(self, "lf", lf)
+        object.__setattr__(self, "dc", dc)
+        object.__setattr__(self, "wf", wf)
+        object.__setattr__(self, "nr", nr)
+        object.__setattr__(self, "hg", hg)
+        object.__setattr__(self, "nh", nh)
+        object.__setattr__(self, "rr", rr)
+        object.__setattr__(self, "sr", sr)
+        object.__setattr__(self, "dd", dd)
+        object.__setattr__(self, "mg", mg)
+        object.__setattr__(self, "xo", xo)
+        object.__setattr__(self, "sl", sl)
+        object.__setattr__(self, "dp", dp)
+        object.__setattr__(self, "gu", gu)
+        object.__setattr__(self, "obj", obj)
+        object.__setattr__(self, "pgoff", pgoff)
+
+    def _key(self) -> tuple[bool, int, bool, bool, bool, bool, bool, bool, bool, bool, bool,
+                            bool, bool, bool, bool, bool, bool, int, int]:
+        return (self.shared, self.prot, self.lo, self.lf, self.dc, self.wf, self.nr, self.hg,
+                self.nh, self.rr, self.sr, self.dd, self.mg, self.xo, self.sl, self.dp,
+                self.gu, self.obj, self.pgoff)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Attrs):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
     # The copies with a few fields changed are spelled out, not dataclasses.replace:
     # replace is interpreted Python (fields(), a getattr each, keywords), and these
     # run for every page a call touches. tests/test_attrs_copies.py holds each to
@@ -89,6 +131,19 @@ class Attrs:
                      self.hg, self.nh, self.rr, self.sr, self.dd, self.mg, self.xo, self.sl,
                      self.dp, False, self.obj, 0)
 
+    def flags_key(self) -> Attrs:
+        """What mprotect, mlock and madvise change in a VMA: everything but the mapping
+        (its object and offset) and the sticky gu."""
+        return Attrs(False, self.prot, self.lo, self.lf, self.dc, self.wf, self.nr, self.hg,
+                     self.nh, self.rr, self.sr, self.dd, self.mg, self.xo, self.sl, self.dp,
+                     False, 0, 0)
+
+    def anon_key(self) -> Attrs:
+        """What anon_vma_compatible compares: all but protection, offset and the sticky gu."""
+        return Attrs(self.shared, 0, self.lo, self.lf, self.dc, self.wf, self.nr, self.hg,
+                     self.nh, self.rr, self.sr, self.dd, self.mg, self.xo, self.sl, self.dp,
+                     False, self.obj, 0)
+
     def with_prot(self, prot: int, xo: bool) -> Attrs:
         return Attrs(self.shared, prot, self.lo, self.lf, self.dc, self.wf, self.nr, self.hg,
                      self.nh, self.rr, self.sr, self.dd, self.mg, xo, self.sl, self.dp,
@@ -105,6 +160,19 @@ class Attrs:
 class Page:
     attrs: Attrs
     state: str = ABSENT
+
+    # spelled out for mypyc, as Attrs's are
+    def __init__(self, attrs: Attrs, state: str = ABSENT) -> None:
+        object.__setattr__(self, "attrs", attrs)
+        object.__setattr__(self, "state", state)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Page):
+            return NotImplemented
+        return self.attrs == other.attrs and self.state == other.state
+
+    def __hash__(self) -> int:
+        return hash((self.attrs, self.state))
 
 
 @dataclass(slots=True)

@@ -23,7 +23,6 @@ dc, wf, nr, hg, nh, rr, sr, dd, mg), plus VM_ACCOUNT.
 
 from __future__ import annotations
 
-import functools
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
@@ -49,7 +48,9 @@ def track(state: State) -> None:
     created: list[int] = []
     was_attrs: dict[int, Attrs] = {}  # the flags before, where they may have changed
     faulted: list[int] = []
-    for i, (was, now) in enumerate(zip(state.vmas_seen, state.pages, strict=True)):
+    seen, pages = state.vmas_seen, state.pages
+    for i in range(N):  # not zip(strict=True), which mypyc calls as a Python builtin
+        was, now = seen[i], pages[i]
         if now is was:
             continue
         if was is not None and (now is None or _replaced(was.attrs, now.attrs)):
@@ -96,11 +97,9 @@ def _replaced(was: Attrs, now: Attrs) -> bool:
     return (was.shared, was.obj, was.pgoff) != (now.shared, now.obj, now.pgoff)
 
 
-@functools.lru_cache(maxsize=4096)
 def _flags(a: Attrs) -> Attrs:
-    """What mprotect, mlock and madvise change in a VMA: everything but the mapping.
-    (Cached: a handful of distinct Attrs recur, and this runs for every page.)"""
-    return replace(a, shared=False, obj=0, pgoff=0, gu=False)
+    """What mprotect, mlock and madvise change in a VMA: everything but the mapping."""
+    return a.flags_key()
 
 
 def _same_mmap(state: State, i: int) -> bool:
@@ -184,7 +183,7 @@ def _anon_reusable(state: State, i: int) -> bool:
     if not _boundary(state, i):
         return False
     a, b = _page(state, i - 1).attrs, _page(state, i).attrs
-    same = replace(a, prot=0, pgoff=0, gu=False) == replace(b, prot=0, pgoff=0, gu=False)
+    same = a.anon_key() == b.anon_key()
     (_, anon_a, acct_a), (_, anon_b, acct_b) = slot(state, i - 1), slot(state, i)
     # reusable_anon_vma: only an anon_vma with a single chain entry (not a fork child's)
     return same and acct_a == acct_b and _contiguous(state, i) and (anon_a or anon_b) > 0
