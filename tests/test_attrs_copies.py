@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from dataclasses import astuple, fields, replace
 
-from fuzzer.model.state import Attrs, Page
+from fuzzer.model.state import FLAG_NAMES, Attrs, Page
 
 
 def random_attrs(rng: random.Random) -> Attrs:
@@ -18,6 +18,7 @@ def random_attrs(rng: random.Random) -> Attrs:
 
 def test_attrs_copies_equal_replace() -> None:
     rng = random.Random(3)
+    assert {f.name for f in fields(Attrs) if f.type in ("bool", bool)} - {"shared"} == FLAG_NAMES
     for _ in range(5000):
         a = random_attrs(rng)
         lo, lf, xo = (rng.random() < 0.5 for _ in range(3))
@@ -26,6 +27,8 @@ def test_attrs_copies_equal_replace() -> None:
         assert a.with_pgoff(n) == replace(a, pgoff=n)
         assert a.with_prot(n % 8, xo) == replace(a, prot=n % 8, xo=xo)
         assert a.merge_key() == replace(a, pgoff=0, gu=False)
+        flags = {n: rng.random() < 0.5 for n in rng.sample(sorted(FLAG_NAMES), rng.randrange(4))}
+        assert a.with_flags(flags) == replace(a, **flags)
         assert a.flags_key() == replace(a, shared=False, obj=0, pgoff=0, gu=False)
         assert a.anon_key() == replace(a, prot=0, pgoff=0, gu=False)
 

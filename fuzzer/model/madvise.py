@@ -211,7 +211,7 @@ def _populate(state: State, pages: range, write: bool) -> Prediction:
 def _set(state: State, idx: int, **changes: bool) -> None:
     page = state.pages[idx]
     assert page is not None
-    state.pages[idx] = Page(replace(page.attrs, **changes), page.state)
+    state.pages[idx] = Page(page.attrs.with_flags(changes), page.state)
 
 
 def _zap(state: State, idx: int) -> None:

@@ -131,6 +131,17 @@ class Attrs:
                      self.hg, self.nh, self.rr, self.sr, self.dd, self.mg, self.xo, self.sl,
                      self.dp, False, self.obj, 0)
 
+    def with_flags(self, changes: dict[str, bool]) -> Attrs:
+        """A copy with some of the boolean VMA flags (lo ... gu) set as `changes` says."""
+        assert changes.keys() <= FLAG_NAMES, changes
+        get = changes.get
+        return Attrs(self.shared, self.prot, get("lo", self.lo), get("lf", self.lf),
+                     get("dc", self.dc), get("wf", self.wf), get("nr", self.nr),
+                     get("hg", self.hg), get("nh", self.nh), get("rr", self.rr),
+                     get("sr", self.sr), get("dd", self.dd), get("mg", self.mg),
+                     get("xo", self.xo), get("sl", self.sl), get("dp", self.dp),
+                     get("gu", self.gu), self.obj, self.pgoff)
+
     def flags_key(self) -> Attrs:
         """What mprotect, mlock and madvise change in a VMA: everything but the mapping
         (its object and offset) and the sticky gu."""
@@ -154,6 +165,10 @@ class Attrs:
         """Whether GUP can fault the page in for populate (check_vma_flags): any of R, W, X
         (populate passes FOLL_FORCE), and no pkey that denies data access."""
         return bool(self.prot & RWX) and not self.xo
+
+
+FLAG_NAMES = frozenset(("lo", "lf", "dc", "wf", "nr", "hg", "nh", "rr", "sr", "dd", "mg", "xo",
+                        "sl", "dp", "gu"))  # Attrs.with_flags
 
 
 @dataclass(frozen=True, slots=True)
