@@ -33,6 +33,8 @@ class Observer:
         self._buf = bytearray(1 << 18)
         self._view = memoryview(self._buf)
         self._fds: list[int] = []
+        self._last: Snapshot | None = None  # the last snapshot, and the smaps it was read from
+        self._last_smaps = b""
 
     def __enter__(self) -> Observer:
         # Opened here, not in __init__, and closed on *any* exception (a budget
@@ -93,13 +95,27 @@ class Observer:
             raise ObserveError(e.errno, f"reading /proc/{self.pid}: {e.strerror}") from None
 
     def snapshot(self) -> Snapshot:
+        """What /proc shows now. When smaps, VmLck and pagemap read exactly as they did
+        at the last snapshot (a call that failed, a touch of a present page: about
+        half the steps), that Snapshot is returned again, the same object: the text is
+        not decoded or parsed a second time."""
         try:
-            smaps = self._read_text(self._smaps)
+            smaps = bytes(self._read(self._smaps))
             status = self._vmlck_line()
             words = _PAGEMAP.unpack(os.pread(self._pagemap, _PAGEMAP.size, _PAGEMAP_OFFSET))
         except OSError as e:
             raise ObserveError(e.errno, f"reading /proc/{self.pid}: {e.strerror}") from None
-        return Snapshot(parse_smaps(smaps), parse_vmlck(status), words, zero_pfn())
+        last = self._last
+        if last is not None and smaps == self._last_smaps and words == last.pagemap:
+            vmlck = parse_vmlck(status)
+            if vmlck == last.vmlck:
+                return last
+            snap = Snapshot(last.vmas, vmlck, words, zero_pfn())
+        else:
+            snap = Snapshot(parse_smaps(str(smaps, "utf-8")), parse_vmlck(status), words,
+                            zero_pfn())
+        self._last, self._last_smaps = snap, smaps
+        return snap
 
 
 @cache
