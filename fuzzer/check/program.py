@@ -23,6 +23,7 @@ from fuzzer.observe import Observer, Snapshot
 from fuzzer.observe.probe import CAP_SYS_RESOURCE, has_capability, memlock_limits, probe
 from fuzzer.observe.proc import zero_pfn
 from fuzzer.oracle import Divergence, DivergenceKind, call_feature, compare
+from fuzzer.oracle.compare import StateKey, state_key
 from fuzzer.oracle.views import kernel_presence, model_presence
 from fuzzer.prog import ARENA, Call, Program
 from fuzzer.prog.step import Step
@@ -136,6 +137,7 @@ def _check_run(run: Run, report: Report, on_step: StepHook | None, ranges: bool)
         report.initial = observers[0].snapshot()
         world = World.start(initial_state(report.initial))
         seen: dict[int, Shown] = {}
+        known: dict[int, Known] = {}
         for st in run.steps():
             n = st.call.proc
             before = range_state(world, st.call) if ranges else ""
@@ -145,9 +147,9 @@ def _check_run(run: Run, report: Report, on_step: StepHook | None, ranges: bool)
                 observers[child] = stack.enter_context(Observer(run.pids[child]))
             elif st.call.name == "exit":
                 observers.pop(n).close()
-            found, snap = _compare_all(st, pred, world, observers, seen)
+            found, snap = _compare_all(st, pred, world, observers, seen, known)
             if found:  # re-read once: a transient /proc state is not a finding
-                found, snap = _compare_all(st, pred, world, observers, seen)
+                found, snap = _compare_all(st, pred, world, observers, seen, known)
             rep = StepReport(st, pred, tuple(found), before)
             report.steps.append(rep)
             if snap is not None:  # not after the caller's exit
@@ -167,17 +169,30 @@ def _shown(state: State) -> Shown:
     return list(state.pages), mapcounts(state)
 
 
+Known = tuple[Snapshot, StateKey]
+
+
 def _compare_all(st: Step, pred: Prediction, world: World, observers: dict[int, Observer],
-                 seen: dict[int, Shown]) -> tuple[list[Divergence], Snapshot | None]:
+                 seen: dict[int, Shown], known: dict[int, Known],
+                 ) -> tuple[list[Divergence], Snapshot | None]:
     """The calling process first (result, signal, state), then every other live one;
     with the caller's snapshot. `seen` keeps, per process, what the model said it
-    shows when it was last compared whole."""
+    shows when it was last compared whole. `known` keeps, until the program forks,
+    the last snapshot the caller agreed with and the key of its state then: a step
+    that changed neither (the Observer gives back the same Snapshot, about half
+    the steps) has only its result compared (`compare`'s `known`)."""
     n = st.call.proc
     found: list[Divergence] = []
     snap = None
     if n in observers:  # after exit() there is nothing of the caller to compare
         snap = observers[n].snapshot()
-        found = compare(st, pred, world.proc(n), snap)
+        state = world.proc(n)
+        key = None if world.forked else state_key(state)
+        last = known.get(n)
+        same = key is not None and last is not None and last[0] is snap and last[1] == key
+        found = compare(st, pred, state, snap, known=same)
+        if key is not None and not found:
+            known[n] = (snap, key)
         if world.forked:
             seen[n] = _shown(world.proc(n))
     if not world.forked:

@@ -45,15 +45,42 @@ Finding = tuple[DivergenceKind, str, str, str]
 
 
 def compare(step: Step, pred: Prediction, state: State, snap: Snapshot,
-            where: str = "") -> list[Divergence]:
+            where: str = "", known: bool = False) -> list[Divergence]:
     """Every divergence at one step (empty when the kernel agrees with the model).
 
     `where` is empty for the process that made the call; for another process
     of the program it says which ("in the child", "in another process"), is
     appended to the titles, and only that process's state (`state`, `snap`)
     is compared.
+
+    `known`: the caller has compared this very snapshot with a state of the same
+    `state_key` before, and that found nothing: only the result and the signal
+    are compared (the rest reads nothing but the snapshot and what the key holds).
     """
     findings = [] if where else _result_checks(step, pred)
+    if not known:
+        findings += _state_checks(state, snap)
+    findings.sort(key=lambda f: _RANK[f[0]])  # the primary first (oracle/primary.py)
+    return [_divergence(step, kind, what, exp, obs, where) for kind, what, exp, obs in findings]
+
+
+StateKey = tuple[object, ...]
+
+
+def state_key(state: State) -> StateKey:
+    """Everything of a process's State that `_state_checks` reads, for a program that has
+    not forked (with other processes, Pss depends on their pages too): its pages (the
+    objects, which are immutable), the executor's own VMAs' lock flags, what lies
+    outside the arena, and what of it maps arena pages' frames and page-cache pages
+    (`mapcounts`). tests/test_compare_known.py holds it to the full comparison."""
+    return (tuple(state.pages), tuple((r.start, r.end, r.lo, r.lf) for r in state.rest),
+            state.outside_mapped, state.outside_locked, tuple(state.outside_frames),
+            tuple((v.obj, tuple(sorted(v.mapped))) for v in state.outside_shmem_vmas))
+
+
+def _state_checks(state: State, snap: Snapshot) -> list[Finding]:
+    """Pages, VMAs, the process and VmLck: all but the result."""
+    findings: list[Finding] = []
     expected, observed = model_view(state.pages), kernel_view(snap)
     if expected != observed:
         findings += [(kind, what, render(expected), render(observed))
@@ -62,8 +89,7 @@ def compare(step: Step, pred: Prediction, state: State, snap: Snapshot,
     findings += _process_checks(state, snap)
     findings += _lock_invariant(snap)
     findings += _vmlck_checks(state, snap, any(f[0] == K.LOCK for f in findings))
-    findings.sort(key=lambda f: _RANK[f[0]])  # the primary first (oracle/primary.py)
-    return [_divergence(step, kind, what, exp, obs, where) for kind, what, exp, obs in findings]
+    return findings
 
 
 def _divergence(step: Step, kind: DivergenceKind, what: str, expected: str, observed: str,
