@@ -1,5 +1,6 @@
-"""parse_smaps, which looks each VMA's text up before it parses it, gives the very
-Vmas of one regular-expression pass over the whole text (parse_smaps_whole), on
+"""parse_smaps, which looks each VMA's text up before it parses it, and SmapsParser,
+which also reuses the VMAs whose text did not change since the last text, give the
+very Vmas of one regular-expression pass over the whole text (parse_smaps_whole), on
 every smaps text the checks of many generated programs read, forks included.
 """
 
@@ -23,14 +24,15 @@ def test_lookup_parse_equals_whole_parse(supervisor: Supervisor,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     texts = 0
 
-    def both(text: str) -> tuple[parse.Vma, ...]:
+    def both(self: proc.Observer, smaps: bytes) -> tuple[parse.Vma, ...]:
         nonlocal texts
         texts += 1
-        looked_up = parse.parse_smaps(text)
-        assert looked_up == parse.parse_smaps_whole(text), text
-        return looked_up
+        text = str(smaps, "utf-8")
+        reused = self._parser.parse(text)
+        assert reused == parse.parse_smaps(text) == parse.parse_smaps_whole(text), text
+        return reused
 
-    monkeypatch.setattr(proc, "parse_smaps", both)
+    monkeypatch.setattr(proc.Observer, "_parse", both)
     for program in workload(PROGRAMS, 7):
         try:
             check(supervisor, program)
@@ -57,3 +59,32 @@ def test_the_same_text_twice_gives_equal_vmas() -> None:
     assert first == second == parse.parse_smaps_whole(text)
     assert [v.lo for v in first] == [False, True]
     assert first[1].pss == 4096 and first[1].name == ""
+
+
+def _vma_text(start: int, rss: int, flags: str) -> str:
+    return (f"{start:x}-{start + 0x4000:x} rw-p 00000000 00:00 0 \nSize: 16 kB\n"
+            f"Rss: {rss} kB\nPss: {rss} kB\nLocked: 0 kB\nVmFlags: {flags}\n")
+
+
+# Texts one parser reads in turn: a VMA's Rss changes, its flags change, a VMA comes
+# and goes, the same text again.
+SEQUENCE = [
+    [(0x1000000, 0, "rd wr"), (0x2000000, 4, "rd wr"), (0x3000000, 0, "rd")],
+    [(0x1000000, 0, "rd wr"), (0x2000000, 8, "rd wr"), (0x3000000, 0, "rd")],
+    [(0x1000000, 0, "rd wr"), (0x2000000, 8, "rd wr lo"), (0x3000000, 0, "rd")],
+    [(0x1000000, 0, "rd wr"), (0x2000000, 8, "rd wr lo"), (0x2800000, 0, "rd"),
+     (0x3000000, 0, "rd")],
+    [(0x1000000, 0, "rd wr"), (0x3000000, 0, "rd")],
+    [(0x1000000, 0, "rd wr"), (0x3000000, 0, "rd")],
+    [(0x1000000, 16, "rd wr"), (0x3000000, 0, "rd ex")],
+]
+
+
+def test_a_parser_reading_text_after_text_equals_the_whole_parse() -> None:
+    parser = parse.SmapsParser()
+    for vmas in SEQUENCE:
+        text = "".join(_vma_text(*v) for v in vmas)
+        got = parser.parse(text)
+        assert got == parse.parse_smaps_whole(text)
+        assert [(v.start, v.rss // 1024, " ".join(sorted(v.flags))) for v in got] == \
+            [(start, rss, " ".join(sorted(flags.split()))) for start, rss, flags in vmas]

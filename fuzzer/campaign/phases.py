@@ -92,7 +92,7 @@ def _targets() -> list[tuple[object, str, str]]:
         (Observer, "close", "/proc reads"),
         (Observer, "snapshot", "/proc reads"),
         (Observer, "pagemap", "/proc reads"),
-        (proc_module, "parse_smaps", "parsing"),
+        (Observer, "_parse", "parsing"),
         (proc_module, "parse_vmlck", "parsing"),
         (check_module, "initial_state", "model"),
         (World, "start", "model"),

@@ -15,7 +15,7 @@ from functools import cache
 
 from fuzzer.prog import ARENA
 from fuzzer.prog.syscalls import PAGE
-from fuzzer.snapshot.parse import PM_PFN_MASK, PM_PRESENT, Snapshot, parse_smaps, parse_vmlck
+from fuzzer.snapshot.parse import PM_PFN_MASK, PM_PRESENT, SmapsParser, Snapshot, Vma, parse_vmlck
 
 _PAGEMAP = struct.Struct(f"<{ARENA.pages}Q")
 _PAGEMAP_OFFSET = ARENA.base // PAGE * 8
@@ -35,6 +35,7 @@ class Observer:
         self._fds: list[int] = []
         self._last: Snapshot | None = None  # the last snapshot, and the smaps it was read from
         self._last_smaps = b""
+        self._parser = SmapsParser()
 
     def __enter__(self) -> Observer:
         # Opened here, not in __init__, and closed on *any* exception (a budget
@@ -87,6 +88,9 @@ class Observer:
         j = self._buf.find(b"\n", i + 1, len(data))
         return str(data[i + 1 : j if j >= 0 else len(data)], "utf-8")
 
+    def _parse(self, smaps: bytes) -> tuple[Vma, ...]:
+        return self._parser.parse(str(smaps, "utf-8"))
+
     def pagemap(self) -> tuple[int, ...]:
         """The arena's pagemap words alone."""
         try:
@@ -112,8 +116,7 @@ class Observer:
                 return last
             snap = Snapshot(last.vmas, vmlck, words, zero_pfn())
         else:
-            snap = Snapshot(parse_smaps(str(smaps, "utf-8")), parse_vmlck(status), words,
-                            zero_pfn())
+            snap = Snapshot(self._parse(smaps), parse_vmlck(status), words, zero_pfn())
         self._last, self._last_smaps = snap, smaps
         return snap
 

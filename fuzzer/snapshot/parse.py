@@ -72,24 +72,59 @@ def parse_smaps(text: str) -> tuple[Vma, ...]:
     """Every VMA of an smaps text. Most of them are the same text at every step (the
     executor's own, an arena VMA nothing touched): each VMA's text is looked up
     first, and only a VMA not seen before goes through the regular expression."""
-    # "VmFlags: " ends each VMA's text: piece k holds the rest of VMA k-1's flags
-    # line, then VMA k up to its VmFlags (the last piece: the last flags line alone).
-    pieces = text.split("\nVmFlags: ")
-    vmas: list[Vma] = []
-    for k in range(len(pieces) - 1):
-        body = pieces[k]
-        if k:
-            body = body[body.find("\n") + 1 :]  # after the previous VMA's flags
-        after = pieces[k + 1]
-        end = after.find("\n")
-        record = body + "\nVmFlags: " + (after if end < 0 else after[:end])
-        vma = _SEEN.get(record)
-        if vma is None:
-            vma = _parse_one(record)
-            if len(_SEEN) >= _SEEN_MAX:
-                _SEEN.clear()
-            _SEEN[record] = vma
-        vmas.append(vma)
+    pieces = _pieces(text)
+    return _checked(text, [_record_vma(pieces, k) for k in range(len(pieces) - 1)])
+
+
+class SmapsParser:
+    """parse_smaps for one process, read step after step: a VMA whose text is where and
+    what it was in the text parsed last is that text's Vma, found without building and
+    hashing its text (most of a process's VMAs, at most steps)."""
+
+    def __init__(self) -> None:
+        self._pieces: list[str] = []
+        self._vmas: list[Vma] = []
+
+    def parse(self, text: str) -> tuple[Vma, ...]:
+        pieces = _pieces(text)
+        last, last_vmas = self._pieces, self._vmas
+        same = len(pieces) == len(last)
+        vmas: list[Vma] = []
+        for k in range(len(pieces) - 1):
+            # VMA k's text is the end of piece k and the first line of piece k+1
+            if same and pieces[k] == last[k] and pieces[k + 1] == last[k + 1]:
+                vmas.append(last_vmas[k])
+            else:
+                vmas.append(_record_vma(pieces, k))
+        result = _checked(text, vmas)
+        self._pieces, self._vmas = pieces, vmas
+        return result
+
+
+def _pieces(text: str) -> list[str]:
+    """"VmFlags: " ends each VMA's text: piece k holds the rest of VMA k-1's flags line,
+    then VMA k up to its VmFlags (the last piece: the last flags line alone)."""
+    return text.split("\nVmFlags: ")
+
+
+def _record_vma(pieces: list[str], k: int) -> Vma:
+    """VMA k of the pieces, from the cache of VMA texts seen before, or parsed."""
+    body = pieces[k]
+    if k:
+        body = body[body.find("\n") + 1 :]  # after the previous VMA's flags
+    after = pieces[k + 1]
+    end = after.find("\n")
+    record = body + "\nVmFlags: " + (after if end < 0 else after[:end])
+    vma = _SEEN.get(record)
+    if vma is None:
+        vma = _parse_one(record)
+        if len(_SEEN) >= _SEEN_MAX:
+            _SEEN.clear()
+        _SEEN[record] = vma
+    return vma
+
+
+def _checked(text: str, vmas: list[Vma]) -> tuple[Vma, ...]:
     if len(vmas) != text.count("VmFlags:"):
         raise ValueError("smaps: a VMA lacks Rss, Pss, Locked or VmFlags")
     return tuple(vmas)
