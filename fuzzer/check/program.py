@@ -27,6 +27,7 @@ from fuzzer.oracle.compare import StateKey, state_key
 from fuzzer.oracle.views import kernel_presence, model_presence
 from fuzzer.prog import ARENA, Call, Program
 from fuzzer.prog.step import Step
+from fuzzer.snapshot.parse import SmapsParser
 from fuzzer.trace.supervisor import ChildCrash, Hang, Run, Supervisor
 
 
@@ -133,7 +134,7 @@ def _call_at(program: Program, index: int) -> Call:
 def _check_run(run: Run, report: Report, on_step: StepHook | None, ranges: bool) -> None:
     """Step the model beside `run`, comparing after each step, until the first divergence."""
     with contextlib.ExitStack() as stack:
-        observers = {0: stack.enter_context(Observer(run.pid))}
+        observers = {0: stack.enter_context(Observer(run.pid, _parser(0)))}
         report.initial = observers[0].snapshot()
         world = World.start(initial_state(report.initial))
         seen: dict[int, Shown] = {}
@@ -144,7 +145,7 @@ def _check_run(run: Run, report: Report, on_step: StepHook | None, ranges: bool)
             pred = world_step(world, st.call)
             if st.call.name == "fork" and world.children in run.pids:
                 child = world.children
-                observers[child] = stack.enter_context(Observer(run.pids[child]))
+                observers[child] = stack.enter_context(Observer(run.pids[child], _parser(child)))
             elif st.call.name == "exit":
                 observers.pop(n).close()
             found, snap = _compare_all(st, pred, world, observers, seen, known)
@@ -162,6 +163,15 @@ def _check_run(run: Run, report: Report, on_step: StepHook | None, ranges: bool)
 
 
 Shown = tuple[list[Page | None], list[int]]
+
+# One smaps parser per process number, kept from program to program: every program's
+# processes are forks of one server, and most of their VMAs read as the last program's
+# did (SmapsParser reuses a VMA only when its text is the same).
+_PARSERS: dict[int, SmapsParser] = {}
+
+
+def _parser(n: int) -> SmapsParser:
+    return _PARSERS.setdefault(n, SmapsParser())
 
 
 def _shown(state: State) -> Shown:

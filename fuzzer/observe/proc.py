@@ -28,14 +28,16 @@ class ObserveError(OSError):
 class Observer:
     """Snapshots of one process; use as a context manager."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, parser: SmapsParser | None = None) -> None:
+        """`parser`: one that parsed another process's smaps before (a process of the
+        last program, forked from the same server, shows most VMAs as this one will)."""
         self.pid = pid
-        self._buf = bytearray(1 << 18)
+        self._buf = bytearray(1 << 16)  # grows when a file is longer (_read)
         self._view = memoryview(self._buf)
         self._fds: list[int] = []
         self._last: Snapshot | None = None  # the last snapshot, and the smaps it was read from
         self._last_smaps = b""
-        self._parser = SmapsParser()
+        self._parser = parser or SmapsParser()
 
     def __enter__(self) -> Observer:
         # Opened here, not in __init__, and closed on *any* exception (a budget

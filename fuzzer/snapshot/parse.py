@@ -77,27 +77,32 @@ def parse_smaps(text: str) -> tuple[Vma, ...]:
 
 
 class SmapsParser:
-    """parse_smaps for one process, read step after step: a VMA whose text is where and
-    what it was in the text parsed last is that text's Vma, found without building and
-    hashing its text (most of a process's VMAs, at most steps)."""
+    """parse_smaps for one process, read step after step: a VMA whose text is what it was
+    in the text parsed last is that text's Vma, found without building and hashing its
+    text. VMAs are matched by their place counted from the start, and from the end
+    (a call that splits an arena VMA moves the executor's last VMAs down the list)."""
 
     def __init__(self) -> None:
-        self._pieces: list[str] = []
-        self._vmas: list[Vma] = []
+        # the last text's pieces and Vmas, as one tuple: a parser that two threads share
+        # reads and replaces them together
+        self._last: tuple[list[str], list[Vma]] = ([], [])
 
     def parse(self, text: str) -> tuple[Vma, ...]:
         pieces = _pieces(text)
-        last, last_vmas = self._pieces, self._vmas
-        same = len(pieces) == len(last)
+        last, last_vmas = self._last
+        n, m = len(pieces), len(last)
         vmas: list[Vma] = []
-        for k in range(len(pieces) - 1):
+        for k in range(n - 1):
             # VMA k's text is the end of piece k and the first line of piece k+1
-            if same and pieces[k] == last[k] and pieces[k + 1] == last[k + 1]:
+            if k + 1 < m and pieces[k] == last[k] and pieces[k + 1] == last[k + 1]:
                 vmas.append(last_vmas[k])
+            elif k >= n - m and pieces[k] == last[k - n + m] and \
+                    pieces[k + 1] == last[k + 1 - n + m]:
+                vmas.append(last_vmas[k - n + m])
             else:
                 vmas.append(_record_vma(pieces, k))
         result = _checked(text, vmas)
-        self._pieces, self._vmas = pieces, vmas
+        self._last = (pieces, vmas)
         return result
 
 
