@@ -25,6 +25,7 @@ def test_attrs_copies_equal_replace() -> None:
         n = rng.randrange(100)
         assert a.with_lock(lo, lf) == replace(a, lo=lo, lf=lf)
         assert a.with_pgoff(n) == replace(a, pgoff=n)
+        assert a.with_obj(n) == replace(a, obj=n)
         assert a.with_prot(n % 8, xo) == replace(a, prot=n % 8, xo=xo)
         assert a.merge_key() == replace(a, pgoff=0, gu=False)
         flags = {n: rng.random() < 0.5 for n in rng.sample(sorted(FLAG_NAMES), rng.randrange(4))}

@@ -8,7 +8,6 @@ kernel function cited beside it, because the order decides which errno wins.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 
 from fuzzer.model import madvise as madvise_mod
 from fuzzer.model import memfd, mseal, pmadvise, vmas
@@ -169,7 +168,8 @@ def _do_mmap(state: State, addr: int, length: int, prot: int, flags: int, given:
     if droppable:
         # VM_DROPPABLE with VM_NORESERVE, VM_WIPEONFORK and VM_DONTDUMP; __mmap_complete
         # clears the VM_LOCKED that MCL_FUTURE gave (after do_mmap chose to populate).
-        attrs = replace(attrs, dp=True, nr=True, wf=True, dd=True, lo=False, lf=False)
+        attrs = attrs.with_flags({"dp": True, "nr": True, "wf": True, "dd": True, "lo": False,
+                                  "lf": False})
     return _map(state, attrs, addr, length, pgoff, file, outside, bool(wants_populate))
 
 
@@ -189,7 +189,7 @@ def _map(state: State, attrs: Attrs, addr: int, length: int, pgoff: int, file: i
     unmap(state, pages)  # MAP_FIXED replaces whatever overlaps, as munmap would
     vmas.track(state)  # ... first: a new VMA, even where its pages look like the old ones
     if file is None and attrs.shared:  # shmem_zero_setup: a new object as large as the mapping
-        attrs = replace(attrs, obj=state.next_obj)
+        attrs = attrs.with_obj(state.next_obj)
         state.next_obj += 1
         state.shmem[attrs.obj] = set()
         state.shmem_size[attrs.obj] = length // PAGE

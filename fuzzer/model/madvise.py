@@ -20,7 +20,6 @@ generator can leave them out).
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 
 from fuzzer.model import vmas
 from fuzzer.model.mseal import discard_refused
@@ -383,7 +382,7 @@ def _guard_install(state: State, idx: int) -> int:
         other = state.pages[j]
         assert other is not None
         if not other.attrs.gu:
-            state.pages[j] = Page(replace(other.attrs, gu=True), other.state)
+            state.pages[j] = Page(other.attrs.with_flags({"gu": True}), other.state)
     page = state.pages[idx]
     assert page is not None
     state.pages[idx] = Page(page.attrs, GUARD)

@@ -19,8 +19,6 @@ for pagemap's X bit (`pages.mark_mapped_twice`) and for Pss (`pages.mapcounts`).
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from fuzzer.model import vmas
 from fuzzer.model.mseal import unmap_refused
 from fuzzer.model.pages import (
@@ -283,7 +281,7 @@ def _move_vma(state: State, old: int, old_len: int, new_len: int, dest: int,
         # takes its new address (so it can merge there).
         pg = pgoff + k if head.attrs.obj or anon else vmas.PGOFF_BASE + first + k
         letter = moved[k] if k < len(moved) else ABSENT
-        state.pages[first + k] = Page(replace(head.attrs, pgoff=pg), letter)
+        state.pages[first + k] = Page(head.attrs.with_pgoff(pg), letter)
         state.vmas[first + k] = (vid, anon, acct)
     vmas.merge(state, range(first, first + new_len // PAGE))
     return dest
@@ -314,7 +312,7 @@ def _extend(state: State, vma: range, count: int) -> None:
     last = vma.stop - 1
     attrs, slot, first = _page(state, last).attrs, vmas.slot(state, last), vmas.pgoff(state, last)
     for k in range(1, count + 1):
-        state.pages[last + k] = Page(replace(attrs, pgoff=first + k))
+        state.pages[last + k] = Page(attrs.with_pgoff(first + k))
         state.vmas[last + k] = slot
     vmas.merge(state, range(vma.start, vma.stop + count), left=False)
 

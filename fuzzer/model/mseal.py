@@ -10,8 +10,6 @@ checks where its kernel function does; this module holds the checks they share.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from fuzzer.model import vmas
 from fuzzer.model.pages import Prediction, arena_pages, checked_length, err, ok
 from fuzzer.model.state import Page, State
@@ -36,7 +34,7 @@ def mseal(state: State, addr: int, length: int, flags: int) -> Prediction:
     for i in pages:
         page = state.pages[i]
         assert page is not None
-        state.pages[i] = Page(replace(page.attrs, sl=True), page.state)
+        state.pages[i] = Page(page.attrs.with_flags({"sl": True}), page.state)
     return ok()
 
 

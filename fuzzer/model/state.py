@@ -142,6 +142,11 @@ class Attrs:
                      get("xo", self.xo), get("sl", self.sl), get("dp", self.dp),
                      get("gu", self.gu), self.obj, self.pgoff)
 
+    def with_obj(self, obj: int) -> Attrs:
+        return Attrs(self.shared, self.prot, self.lo, self.lf, self.dc, self.wf, self.nr,
+                     self.hg, self.nh, self.rr, self.sr, self.dd, self.mg, self.xo, self.sl,
+                     self.dp, self.gu, obj, self.pgoff)
+
     def flags_key(self) -> Attrs:
         """What mprotect, mlock and madvise change in a VMA: everything but the mapping
         (its object and offset) and the sticky gu."""

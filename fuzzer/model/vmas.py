@@ -23,9 +23,7 @@ dc, wf, nr, hg, nh, rr, sr, dd, mg), plus VM_ACCOUNT.
 
 from __future__ import annotations
 
-from collections import Counter
-from collections.abc import Callable
-from dataclasses import replace
+from collections.abc import Callable, Iterable
 
 from fuzzer.model.state import ANON, Attrs, Page, State
 from fuzzer.prog.program import ARENA_BASE, ARENA_PAGES
@@ -80,7 +78,7 @@ def track(state: State) -> None:
 def _new_mapping(state: State, run: range, was_attrs: dict[int, Attrs]) -> None:
     """One mmap: a VMA with the flags most of its pages have now (the others count as
     changed later), merged with its neighbours, populated at once if all of it is."""
-    attrs = Counter(_attrs(state, i).with_pgoff(0) for i in run).most_common(1)[0][0]
+    attrs = _most_common(_attrs(state, i).with_pgoff(0) for i in run)
     vid = new_id(state)
     # accountable_mapping: VM_ACCOUNT for private writable memory without VM_NORESERVE
     acct = not attrs.shared and not attrs.nr and bool(attrs.prot & PROT_WRITE)
@@ -90,6 +88,20 @@ def _new_mapping(state: State, run: range, was_attrs: dict[int, Attrs]) -> None:
     merge(state, run)
     if all(_page(state, i).state[0] == ANON for i in run):
         _anon_vma_prepare(state, run.start)
+
+
+def _most_common(values: Iterable[Attrs]) -> Attrs:
+    """Counter(values).most_common(1)'s value (the first seen among equals), without
+    Counter, which is interpreted Python."""
+    counts: dict[Attrs, int] = {}
+    for a in values:
+        counts[a] = counts.get(a, 0) + 1
+    best, most = None, 0
+    for a, n in counts.items():
+        if n > most:
+            best, most = a, n
+    assert best is not None, "an empty run"
+    return best
 
 
 def _replaced(was: Attrs, now: Attrs) -> bool:
@@ -218,7 +230,7 @@ def spread_sticky(state: State, vma: range) -> None:
         for i in vma:
             p = _page(state, i)
             if not p.attrs.gu:
-                state.pages[i] = Page(replace(p.attrs, gu=True), p.state)
+                state.pages[i] = Page(p.attrs.with_flags({"gu": True}), p.state)
 
 
 def _mergeable(state: State, i: int) -> bool:
