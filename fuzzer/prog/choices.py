@@ -163,3 +163,13 @@ MADV_CHOICES = [(12, MADV_DONTNEED), (8, MADV_DONTNEED_LOCKED), (6, MADV_FREE),
                 (2, MADV_COLD), (1, MADV_DONTDUMP), (1, MADV_NOHUGEPAGE),
                 (6, MADV_GUARD_INSTALL), (3, MADV_GUARD_REMOVE), (6, MADV_PAGEOUT),
                 (2, 5), (1, 99)]
+# madvise on a shared mapping (Generator.advice): the hole punch, guard regions, and the
+# advice whose shmem side differs (DONTNEED keeps the cache, POPULATE fills it, PAGEOUT).
+MADV_SHARED = [(20, MADV_REMOVE), (16, MADV_GUARD_INSTALL), (6, MADV_GUARD_REMOVE),
+               (10, MADV_DONTNEED), (8, MADV_POPULATE_WRITE), (6, MADV_POPULATE_READ),
+               (6, MADV_PAGEOUT), (4, MADV_FREE), (4, MADV_DONTNEED_LOCKED),
+               (3, MADV_WIPEONFORK), (3, MADV_DONTFORK)]
+# ... that has guard pages: what a guard marker meets there
+MADV_GUARDED_SHARED = [(30, MADV_REMOVE), (10, MADV_GUARD_REMOVE), (10, MADV_DONTNEED),
+                       (8, MADV_GUARD_INSTALL), (6, MADV_POPULATE_WRITE), (6, MADV_PAGEOUT),
+                       (4, MADV_FREE), (4, MADV_DONTNEED_LOCKED)]

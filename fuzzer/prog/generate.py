@@ -35,6 +35,8 @@ from fuzzer.prog.choices import (
     FILE_OFFSETS,
     FILE_SIZES,
     MADV_CHOICES,
+    MADV_GUARDED_SHARED,
+    MADV_SHARED,
     MAP_TYPE_CHOICES,
     MCL_CHOICES,
     MEMLOCK_LIMITS,
@@ -66,6 +68,8 @@ from fuzzer.prog.program import (
     page_up,
 )
 from fuzzer.prog.syscalls import (
+    MADV_GUARD_INSTALL,
+    MADV_GUARD_REMOVE,
     MAP_ANONYMOUS,
     MAP_FIXED,
     MAP_FIXED_NOREPLACE,
@@ -103,13 +107,17 @@ def _may_map(call: Call, shadow: list[int]) -> bool:
 class View:
     """One process as the generator guesses it: per arena page the mapping it is
     part of (0: unmapped; a new number for every mmap, and for the part of a
-    mapping a range call may have split off), and its open memfds."""
+    mapping a range call may have split off), and its open memfds; which mappings
+    are shared, and the pages a guard install was aimed at (madvise's advice
+    follows them: `Generator.advice`)."""
 
     pages: list[int] = field(default_factory=lambda: [0] * ARENA_PAGES)
     fds: list[int] = field(default_factory=list)
+    shared: set[int] = field(default_factory=set)  # mapping numbers
+    guarded: set[int] = field(default_factory=set)  # arena pages
 
     def copy(self) -> View:
-        return View(list(self.pages), list(self.fds))
+        return View(list(self.pages), list(self.fds), set(self.shared), set(self.guarded))
 
 
 KNOWN_MREMAP = MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP
@@ -190,10 +198,18 @@ class Generator:
             if call.name == "mmap":
                 if _may_map(call, view.pages):
                     self._set(view, pages, self._new_id())
+                    if pages and call.args[3] & 0xF == MAP_SHARED:  # as _may_map reads it
+                        view.shared.add(view.pages[pages.start])
+                    view.guarded -= set(pages)
             elif call.name == "munmap":
                 self._set(view, pages, 0)
+                view.guarded -= set(pages)
             else:
                 self._split(view, pages)
+                if call.name == "madvise" and call.args[2] == MADV_GUARD_INSTALL:
+                    view.guarded |= {i for i in pages if view.pages[i]}
+                elif call.name == "madvise" and call.args[2] == MADV_GUARD_REMOVE:
+                    view.guarded -= set(pages)
 
     def _set(self, view: View, pages: range, value: int) -> None:
         for i in pages:
@@ -206,6 +222,7 @@ class Generator:
         for i in pages:
             if view.pages[i]:
                 view.pages[i] = renamed.setdefault(view.pages[i], self._new_id())
+        view.shared |= {new for old, new in renamed.items() if old in view.shared}
 
     def _track_mremap(self, view: View, call: Call) -> None:
         """Roughly what a successful mremap did: the kept range moves (FIXED: to
@@ -225,9 +242,13 @@ class Generator:
                 return  # EINVAL
             if not flags & MREMAP_FIXED and any(view.pages[i] for i in new_pages):
                 new_pages = range(0)  # a hint that is taken: moved out of the arena
+            was = view.pages[old_pages.start] if old_pages else 0
             if not flags & MREMAP_DONTUNMAP:
                 self._set(view, old_pages, 0)
-            self._set(view, new_pages, self._new_id())
+            moved = self._new_id()
+            self._set(view, new_pages, moved)
+            if was in view.shared:
+                view.shared.add(moved)
             return
         if new_len <= old_len:
             self._set(view, range(page_up(old + new_len) // PAGE, old_pages.stop), 0)
@@ -326,7 +347,7 @@ class Generator:
                 return Call(name, (pick(self.src, MEMLOCK_LIMITS),))
             case "madvise":
                 addr = self.addr(4)
-                return Call("madvise", (addr, self.span(addr), pick(self.src, MADV_CHOICES)))
+                return Call("madvise", (addr, self.span(addr), self.advice(addr)))
             case "mremap":
                 return self.mremap()
             case "mmap":
@@ -349,6 +370,19 @@ class Generator:
             case _:
                 addr = self.addr(15 if name != "munmap" else 4)
                 return Call(name, (addr, self.span(addr)))
+
+    def advice(self, addr: int) -> int:
+        """madvise's advice, mostly from the table for the mapping at `addr`: a shared
+        mapping gets more of the advice only shared memory takes (REMOVE's hole punch)
+        and of guard regions, one with guard pages most often REMOVE or a guard's
+        removal (what a guard meets there: shmem_fallocate, zap, GUARD_REMOVE)."""
+        view = self._view()
+        page = addr // PAGE
+        mapping = view.pages[page] if 0 <= page < ARENA_PAGES and not addr % PAGE else 0
+        if mapping not in view.shared or not chance(self.src, 60):
+            return pick(self.src, MADV_CHOICES)
+        guarded = any(view.pages[i] == mapping for i in view.guarded)
+        return pick(self.src, MADV_GUARDED_SHARED if guarded else MADV_SHARED)
 
     def process_madvise(self) -> Call:
         """Another live process whose pid the caller knows (or itself), and two ranges
