@@ -17,7 +17,7 @@ from fuzzer.model import SUPPORTED, covers
 from fuzzer.prog import parse
 from fuzzer.prog.generate import ByteSource, Generator, generate
 from fuzzer.prog.program import check_call, check_program
-from fuzzer.prog.syscalls import MAP_LOCKED, MAP_POPULATE
+from fuzzer.prog.syscalls import MADV_REMOVE, MAP_LOCKED, MAP_POPULATE, PAGE
 
 
 @given(st.binary(max_size=600))
@@ -66,3 +66,39 @@ def test_many_random_inputs_stay_in_the_arena() -> None:
             call = gen.call()
             check_call(call)
             gen.track(call)
+
+
+SHARED = "mmap(@0, 4p, PROT_READ|PROT_WRITE, MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED, -1, 0)\n"
+PRIVATE = "mmap(@0, 4p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)\n"
+GUARD = "madvise(@1, 1p, MADV_GUARD_INSTALL)\n"
+# (calls so far, a page, whether its mapping reads as shared, the guarded pages,
+#  least and most share of MADV_REMOVE in madvise's advice at that page)
+ADVICE_CASES = [
+    (PRIVATE, 0, False, set(), 0.0, 0.08),
+    (PRIVATE + GUARD, 0, False, {1}, 0.0, 0.08),
+    (SHARED, 0, True, set(), 0.10, 0.25),
+    (SHARED + GUARD, 0, True, {1}, 0.18, 0.40),
+    (SHARED + GUARD, 3, True, {1}, 0.18, 0.40),
+    (SHARED + "mprotect(@0, 1p, PROT_READ)\n", 2, True, set(), 0.10, 0.25),  # split: shared
+    (SHARED + GUARD + "madvise(@0, 4p, MADV_GUARD_REMOVE)\n", 0, True, set(), 0.10, 0.25),
+    (SHARED + GUARD + "munmap(@1, 1p)\n", 0, True, set(), 0.10, 0.25),
+    (SHARED + GUARD + PRIVATE, 0, False, set(), 0.0, 0.08),  # mapped over
+    (SHARED + "mremap(@0, 4p, 4p, MREMAP_MAYMOVE|MREMAP_FIXED, @8)\n", 9, True, set(),
+     0.10, 0.25),  # moved: still shared
+]
+
+
+@pytest.mark.parametrize(("text", "page", "shared", "guarded", "least", "most"), ADVICE_CASES)
+def test_advice_follows_the_mapping(text: str, page: int, shared: bool, guarded: set[int],
+                                    least: float, most: float) -> None:
+    rng = random.Random(5)
+    gen = Generator(ByteSource(b""), SUPPORTED, covers)
+    for call in parse(text).calls:
+        gen.track(call)
+    view = gen.views[0]
+    assert (view.pages[page] in view.shared, view.guarded) == (shared, guarded)
+    removes = 0
+    for _ in range(2000):
+        gen.src = ByteSource(rng.randbytes(8))
+        removes += gen.advice(page * PAGE) == MADV_REMOVE
+    assert least <= removes / 2000 <= most

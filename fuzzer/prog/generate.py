@@ -381,7 +381,8 @@ class Generator:
         mapping = view.pages[page] if 0 <= page < ARENA_PAGES and not addr % PAGE else 0
         if mapping not in view.shared or not chance(self.src, 60):
             return pick(self.src, MADV_CHOICES)
-        guarded = any(view.pages[i] == mapping for i in view.guarded)
+        # (a guard install splits the generator's mapping, not the VMA: any shared guard)
+        guarded = any(view.pages[i] in view.shared for i in view.guarded)
         return pick(self.src, MADV_GUARDED_SHARED if guarded else MADV_SHARED)
 
     def process_madvise(self) -> Call:
