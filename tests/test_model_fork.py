@@ -85,6 +85,37 @@ ROWS = [
         fork()
         p1: touch(@2, read)
         """, ["@0", "-", "-", "pid", "-"], "@0-2 rw-p ZaZ"),
+    # anon_vma_fork gives every VMA of the child an anon_vma of its own, even two that
+    # shared one in the parent (a split): in the child they never merge again
+    # (is_mergeable_anon_vma), so a mremap across them fails (vma_to_resize: EFAULT)
+    case("fork-child-vmas-get-separate-anon-vmas", f"""
+        mmap(@0, 2p, {RW}, {AP}, -1, 0)
+        touch(@0, write)
+        mprotect(@1, 1p, PROT_READ)
+        fork()
+        p1: mprotect(@1, 1p, {RW})
+        p1: mremap(@0, 2p, 3p, 0, @0)
+        """, ["@0", "-", "0", "pid", "0", "-EFAULT"], "@0-1 rw-p a."),
+    # ... the same in a grandchild, from a campaign on 6.18: mlockall locks @1 but it
+    # stays a VMA of its own, so the guard at @0 does not end its population (__mm_populate
+    # skips the rest of a VMA whose GUP failed, not the next VMA)
+    case("fork-grandchild-guarded-split-populates", """
+        mmap(@0, 2p, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)
+        madvise(@0, 1p, MADV_GUARD_INSTALL)
+        fork()
+        p1: mlock(@0, 1p)
+        p1: fork()
+        p2: mlockall(MCL_CURRENT|MCL_FUTURE)
+        """, ["@0", "0", "pid", "-ENOMEM", "pid", "0"], "@0-1 r--p lo GZ"),
+    # ... while in the process that split them they merge again, and the guard at the
+    # start of the merged VMA ends its population
+    case("guarded-split-merges-again-unpopulated", """
+        mmap(@0, 2p, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)
+        madvise(@0, 1p, MADV_GUARD_INSTALL)
+        fork()
+        p1: mlock(@0, 1p)
+        p1: mlockall(MCL_CURRENT|MCL_FUTURE)
+        """, ["@0", "0", "pid", "-ENOMEM", "0"], "@0-1 r--p lo G."),
     # the child exits: the parent's pages are exclusive again
     case("fork-child-exit-restores-exclusive", f"""
         mmap(@0, 2p, {RW}, {AP}, -1, 0)

@@ -135,7 +135,10 @@ def _fork(world: World, parent_no: int) -> Prediction:
     child.outside_frames = [(f, a) for f, a in parent.outside_frames if not (a.dc or a.wf)]
     child.outside_shmem_vmas = _copied_outside(parent)
     child.rest = [replace(v, lo=False, lf=False) for v in parent.rest]
-    renamed: dict[int, int] = {}  # parent anon_vma -> the child's (chained: negative)
+    # anon_vma_fork runs per VMA: every child VMA with an anon_vma gets one of its own,
+    # even two that shared one in the parent (a split), so they never merge again
+    renamed: dict[tuple[int, int], int] = {}  # parent (VMA, anon_vma) -> the child's
+    # anon_vma (chained to the parent's: negative)
     for i, page in enumerate(parent.pages):
         if page is None:
             continue
@@ -148,7 +151,7 @@ def _fork(world: World, parent_no: int) -> Prediction:
         if a.wf:
             anon = 0  # dup_mmap: a VM_WIPEONFORK child starts without an anon_vma
         if anon:
-            anon = renamed.setdefault(anon, -vmas.new_id(parent))
+            anon = renamed.setdefault((vid, anon), -vmas.new_id(parent))
         child.vmas[i] = (vid, anon, acct)
         # vma_needs_copy: page tables only for a VMA with an anon_vma or VM_MAYBE_GUARD
         # (a shared VMA without one refaults from the page cache), never for VM_WIPEONFORK.
