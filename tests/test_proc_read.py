@@ -27,7 +27,7 @@ def test_status_line_and_whole_files_in_a_small_buffer() -> None:
             line = obs._vmlck_line()
             assert line.startswith("VmLck:") and "\n" not in line
             assert parse_vmlck(line) == parse_vmlck(_status())
-            text = obs._read_text(obs._smaps)
+            text = str(obs._read(obs._smaps), "utf-8")
             assert text.count("VmFlags:") == len(parse_smaps(text)) > 0
             snap = obs.snapshot()
             assert snap.vmlck == parse_vmlck(_status())

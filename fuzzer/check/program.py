@@ -204,7 +204,7 @@ def _compare_all(st: Step, pred: Prediction, world: World, observers: dict[int, 
         if key is not None and not found:
             known[n] = (snap, key)
         if world.forked:
-            seen[n] = _shown(world.proc(n))
+            seen[n] = _shown(state)
     if not world.forked:
         return found, snap
     for other, state in world.live():

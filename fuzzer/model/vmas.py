@@ -64,7 +64,8 @@ def track(state: State) -> None:
             faulted.append(i)
     for run in _runs(created, lambda i: _same_mmap(state, i)):
         _new_mapping(state, run, was_attrs)
-    changed = [i for i in sorted(was_attrs) if _flags(was_attrs[i]) != _flags(_attrs(state, i))]
+    changed = [i for i in sorted(was_attrs)
+               if was_attrs[i].flags_key() != _attrs(state, i).flags_key()]
     pending = set(changed)
     # The calls change VMA after VMA, lowest first: when one is done, the next still has
     # its old flags (and VM_ACCOUNT), so it joins this one only when its own turn comes.
@@ -109,11 +110,6 @@ def _replaced(was: Attrs, now: Attrs) -> bool:
     return (was.shared, was.obj, was.pgoff) != (now.shared, now.obj, now.pgoff)
 
 
-def _flags(a: Attrs) -> Attrs:
-    """What mprotect, mlock and madvise change in a VMA: everything but the mapping."""
-    return a.flags_key()
-
-
 def _same_mmap(state: State, i: int) -> bool:
     """Whether page i came from the same mmap as page i-1: the same object, the next
     offset (mmap numbers its pages from 0; later calls may have changed the flags)."""
@@ -124,9 +120,9 @@ def _same_mmap(state: State, i: int) -> bool:
 def _same_change(state: State, was: dict[int, Attrs], i: int) -> bool:
     """Whether page i had the same flag change as page i-1, in the same VMA."""
     same_vma = slot(state, i - 1)[0] == slot(state, i)[0]
-    before = _flags(was[i - 1]) == _flags(was[i])
-    return same_vma and before and _flags(_page(state, i - 1).attrs) == _flags(
-        _page(state, i).attrs)
+    before = was[i - 1].flags_key() == was[i].flags_key()
+    return same_vma and before and \
+        _page(state, i - 1).attrs.flags_key() == _page(state, i).attrs.flags_key()
 
 
 def _runs(indexes: list[int], joins: Callable[[int], bool]) -> list[range]:

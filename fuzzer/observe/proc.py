@@ -77,9 +77,6 @@ class Observer:
                 return self._view[:got]
             got += n
 
-    def _read_text(self, fd: int) -> str:
-        return str(self._read(fd), "utf-8")
-
     def _vmlck_line(self) -> str:
         """status's VmLck line alone, decoded: the only line of it a Snapshot keeps (the
         whole text if it has none, for parse_vmlck's error)."""
@@ -111,16 +108,15 @@ class Observer:
             words = _PAGEMAP.unpack(os.pread(self._pagemap, _PAGEMAP.size, _PAGEMAP_OFFSET))
         except OSError as e:
             raise ObserveError(e.errno, f"reading /proc/{self.pid}: {e.strerror}") from None
-        last = self._last
+        vmlck, last = parse_vmlck(status), self._last
         if last is not None and smaps == self._last_smaps and words == last.pagemap:
-            vmlck = parse_vmlck(status)
             if vmlck == last.vmlck:
                 return last
-            snap = Snapshot(last.vmas, vmlck, words, zero_pfn())
+            vmas = last.vmas
         else:
-            snap = Snapshot(self._parse(smaps), parse_vmlck(status), words, zero_pfn())
-        self._last, self._last_smaps = snap, smaps
-        return snap
+            vmas = self._parse(smaps)
+        self._last, self._last_smaps = Snapshot(vmas, vmlck, words, zero_pfn()), smaps
+        return self._last
 
 
 @cache

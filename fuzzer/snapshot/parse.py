@@ -90,15 +90,15 @@ class SmapsParser:
     def parse(self, text: str) -> tuple[Vma, ...]:
         pieces = _pieces(text)
         last, last_vmas = self._last
-        n, m = len(pieces), len(last)
         vmas: list[Vma] = []
-        for k in range(n - 1):
-            # VMA k's text is the end of piece k and the first line of piece k+1
-            if k + 1 < m and pieces[k] == last[k] and pieces[k + 1] == last[k + 1]:
-                vmas.append(last_vmas[k])
-            elif k >= n - m and pieces[k] == last[k - n + m] and \
-                    pieces[k + 1] == last[k + 1 - n + m]:
-                vmas.append(last_vmas[k - n + m])
+        for k in range(len(pieces) - 1):
+            # VMA k's text is the end of piece k and the first line of piece k+1: the
+            # same two pieces at place k of the last text, or at its place from the end
+            for j in (k, k - len(pieces) + len(last)):
+                if 0 <= j < len(last) - 1 and pieces[k] == last[j] and \
+                        pieces[k + 1] == last[j + 1]:
+                    vmas.append(last_vmas[j])
+                    break
             else:
                 vmas.append(_record_vma(pieces, k))
         result = _checked(text, vmas)
