@@ -51,6 +51,19 @@ class Prediction:
     ret: int | None = None  # value, or -errno; None for a touch
     signal: tuple[int, int] | None = None  # (signo, si_code) raised by a touch
 
+    # Spelled out as state.Attrs's are (one Prediction a step; tests/test_attrs_copies.py).
+    def __init__(self, ret: int | None = None, signal: tuple[int, int] | None = None) -> None:
+        object.__setattr__(self, "ret", ret)
+        object.__setattr__(self, "signal", signal)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Prediction):
+            return NotImplemented
+        return self.ret == other.ret and self.signal == other.signal
+
+    def __hash__(self) -> int:
+        return hash((self.ret, self.signal))
+
 
 def ok(value: int = 0) -> Prediction:
     return Prediction(ret=value)

@@ -31,6 +31,33 @@ class Vma:
     locked: int
     flags: frozenset[str]
 
+    # __init__, __eq__ and __hash__ are spelled out, as for the model's Attrs: the ones
+    # @dataclass generates run interpreted in a mypyc build (about 1 µs a Vma, several
+    # a step). tests/test_attrs_copies.py holds them to the generated ones.
+    def __init__(self, start: int, end: int, perms: str, inode: int, name: str, rss: int,
+                 pss: int, locked: int, flags: frozenset[str]) -> None:
+        object.__setattr__(self, "start", start)
+        object.__setattr__(self, "end", end)
+        object.__setattr__(self, "perms", perms)
+        object.__setattr__(self, "inode", inode)
+        object.__setattr__(self, "name", name)
+        object.__setattr__(self, "rss", rss)
+        object.__setattr__(self, "pss", pss)
+        object.__setattr__(self, "locked", locked)
+        object.__setattr__(self, "flags", flags)
+
+    def _key(self) -> tuple[int, int, str, int, str, int, int, int, frozenset[str]]:
+        return (self.start, self.end, self.perms, self.inode, self.name, self.rss, self.pss,
+                self.locked, self.flags)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Vma):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
     @property
     def size(self) -> int:
         return self.end - self.start
@@ -51,6 +78,23 @@ class Snapshot:
     vmlck: int  # status VmLck, bytes
     pagemap: tuple[int, ...]  # raw pagemap words, one per arena page
     zero_pfn: int  # PFN of the shared zero page (0 if unknown)
+
+    # Spelled out as Vma's are (one Snapshot a step that changed what /proc shows).
+    def __init__(self, vmas: tuple[Vma, ...], vmlck: int, pagemap: tuple[int, ...],
+                 zero_pfn: int) -> None:
+        object.__setattr__(self, "vmas", vmas)
+        object.__setattr__(self, "vmlck", vmlck)
+        object.__setattr__(self, "pagemap", pagemap)
+        object.__setattr__(self, "zero_pfn", zero_pfn)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Snapshot):
+            return NotImplemented
+        return (self.vmas, self.vmlck, self.pagemap, self.zero_pfn) == \
+            (other.vmas, other.vmlck, other.pagemap, other.zero_pfn)
+
+    def __hash__(self) -> int:
+        return hash((self.vmas, self.vmlck, self.pagemap, self.zero_pfn))
 
     def locked_size(self) -> int:
         """Invariant 2's right-hand side: total Size of all VM_LOCKED VMAs."""

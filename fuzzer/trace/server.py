@@ -106,8 +106,7 @@ class ForkServer:
             self._spawn()
             os.write(self._frames, frame)
         self._pending = True
-        with alarm.waiting():  # the caller's budget (alarm.arm)
-            _, status = os.waitpid(self.pid, WALL)
+        _, status = alarm.waitpid(self.pid, WALL)  # in the caller's budget (alarm.arm)
         return self._forked(status)
 
     def _forked(self, status: int) -> int:
@@ -131,8 +130,7 @@ class ForkServer:
         self._pending = False
         try:
             alarm.arm(ACK_TIMEOUT)
-            with alarm.waiting():
-                _, status = os.waitpid(self.pid, WALL)
+            _, status = alarm.waitpid(self.pid, WALL)
         except Exception:
             self.close()
             return 0

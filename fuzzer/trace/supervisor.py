@@ -31,7 +31,7 @@ from fuzzer.prog import Program
 from fuzzer.prog.step import Step
 from fuzzer.prog.syscalls import SIGBUS, SIGSEGV, SYS_GETPPID
 from fuzzer.prog.wire import encode
-from fuzzer.trace import alarm
+from fuzzer.trace import alarm, ptrace_calls
 from fuzzer.trace.apply import Injector, Pending
 from fuzzer.trace.ptrace_abi import (
     OFF_ORIG_RAX,
@@ -212,8 +212,7 @@ class Run:
 
     def _wait(self, pid: int) -> Stop:
         try:
-            with alarm.waiting():
-                _, status = os.waitpid(pid, WALL)
+            _, status = alarm.waitpid(pid, WALL)
         except alarm.Expired:
             raise Hang(self._index, self.budget) from None
         if os.WIFSTOPPED(status):
@@ -248,18 +247,18 @@ class Run:
         nr = call.syscall.nr
         while True:
             self._in_budget()
-            pt.ptrace_syscall(proc.pid, proc.resume_sig)
+            ptrace_calls.syscall(proc.pid, proc.resume_sig)
             proc.resume_sig = 0
             match self._wait(proc.pid):
                 case SyscallStop() if proc.entered is None:
-                    proc.entered = pt.ptrace_peekuser(proc.pid, OFF_ORIG_RAX)
+                    proc.entered = ptrace_calls.peekuser(proc.pid, OFF_ORIG_RAX)
                     if self.injector and not call.syscall.is_pseudo and proc.entered == nr:
                         proc.pending = self.injector.entry(proc.pid)
                     if call.name in CHECKPOINTED and proc.entered == SYS_GETPPID:
                         # the executor's checkpoint after the call: a touch has no
                         # result, process_madvise's is the checkpoint's argument
                         ret = (None if call.name == "touch"
-                               else signed(pt.ptrace_peekuser(proc.pid, OFF_RDI)))
+                               else signed(ptrace_calls.peekuser(proc.pid, OFF_RDI)))
                         return self._made(proc, i, ret)
                 case SyscallStop():
                     entered, proc.entered = proc.entered, None
@@ -268,7 +267,7 @@ class Run:
                             ret = self.injector.exit(proc.pid, proc.pending)
                             proc.pending = None
                         else:
-                            ret = signed(pt.ptrace_peekuser(proc.pid, OFF_RAX))
+                            ret = signed(ptrace_calls.peekuser(proc.pid, OFF_RAX))
                         if call.name not in CHECKPOINTED:
                             return self._made(proc, i, ret)
                 case stop:
@@ -280,13 +279,13 @@ class Run:
         after call i (its seccomp stop); the call's result is the marker's argument."""
         while True:
             self._in_budget()
-            pt.ptrace_cont(proc.pid, proc.resume_sig)
+            ptrace_calls.cont(proc.pid, proc.resume_sig)
             proc.resume_sig = 0
             match self._wait(proc.pid):
                 case EventStop(event) if event == PTRACE_EVENT_SECCOMP:
                     if self.program.calls[i].name == "touch":
                         return self._made(proc, i, None)
-                    return self._made(proc, i, signed(pt.ptrace_peekuser(proc.pid, OFF_RDI)))
+                    return self._made(proc, i, signed(ptrace_calls.peekuser(proc.pid, OFF_RDI)))
                 case stop:
                     if (step := self._between(n, proc, i, forks, stop)) is not None:
                         return step
@@ -355,7 +354,7 @@ class Run:
 
     def _finish(self, n: int, proc: _Proc) -> None:
         """After the last call: let process n run to its exit_group(0)."""
-        resume = pt.ptrace_cont if self.markers else pt.ptrace_syscall
+        resume = ptrace_calls.cont if self.markers else ptrace_calls.syscall
         while True:
             self._in_budget()
             resume(proc.pid, proc.resume_sig)
