@@ -461,6 +461,23 @@ def test_bench_throughput() -> None:
 @pytest.mark.slow
 @pytest.mark.kernel
 @pytest.mark.usefixtures("keep_affinity")
+def test_bench_throughput_rounds() -> None:
+    """--rounds pairs each product run with a ceiling run, and the figures printed are
+    the round of the median ratio."""
+    result = invoke("bench", "throughput", "--programs", "20", "--rounds", "3")
+    assert_clean(result)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    rounds = [ln for ln in lines if ln.startswith("  round ")]
+    assert [ln.split()[1] for ln in rounds] == ["1:", "2:", "3:"], result.stdout
+    ratios = sorted(float(ln.rsplit(" ", 1)[1].rstrip("%")) for ln in rounds)
+    shown = next(ln for ln in lines if ln.startswith("product / ceiling: "))
+    assert float(shown.split()[3].rstrip("%")) == ratios[1], result.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.kernel
+@pytest.mark.usefixtures("keep_affinity")
 def test_bench_memory(tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'm.sqlite'}"
     result = invoke("bench", "memory", "--time", "12", "--every", "2", "--warmup", "4",

@@ -53,6 +53,9 @@ class Measured:
     about: list[str]
     ceiling: Ceiling | None = None
     breakdown: Breakdown | None = None
+    # Every round (product, then ceiling, on the same programs) when there were several;
+    # figures and ceiling are then the round of the median ratio.
+    rounds: tuple[tuple[Throughput, Ceiling], ...] = ()
 
 
 class Target(Protocol):
@@ -118,9 +121,17 @@ class Target(Protocol):
         """Run a built C reproducer: its exit status (None: out of time) and output."""
         ...
 
-    def throughput(self, programs: int, seed: int, cpu: int) -> Measured:
-        """The throughput benchmark over `programs` generated programs."""
+    def throughput(self, programs: int, seed: int, cpu: int, rounds: int = 1) -> Measured:
+        """The throughput benchmark over `programs` generated programs (`rounds` times,
+        each product run followed by its ceiling: on the host only)."""
         ...
+
+
+def median_round(pairs: list[tuple[Throughput, Ceiling]]) -> tuple[Throughput, Ceiling]:
+    """The round whose product/ceiling ratio is the median (the lower of the two middle
+    ones for an even count)."""
+    ranked = sorted(pairs, key=lambda pair: pair[0].steps_per_s / pair[1].steps_per_s)
+    return ranked[(len(ranked) - 1) // 2]
 
 
 def _supervisor(inject: list[str], budget: float | None = None) -> Supervisor:
@@ -184,14 +195,20 @@ class HostTarget:
     def run_c(self, binary: Path, timeout: float) -> tuple[int | None, str]:
         return run_c(binary, timeout)
 
-    def throughput(self, programs: int, seed: int, cpu: int) -> Measured:
-        ran: list[tuple[Program, int]] = []
+    def throughput(self, programs: int, seed: int, cpu: int, rounds: int = 1) -> Measured:
+        pairs: list[tuple[Throughput, Ceiling]] = []
         with Supervisor(executor_path(), cpu=cpu) as supervisor:
-            r = throughput(supervisor, programs, seed, ran)
-            ceiling = run_ceiling(ran, budget=r.seconds * 2 + 60)
+            # Each product run is paired with a ceiling run right after it: on a host
+            # whose speed drifts (a shared VM), a ratio of neighbours drifts least.
+            for _ in range(rounds):
+                ran: list[tuple[Program, int]] = []
+                r = throughput(supervisor, programs, seed, ran)
+                pairs.append((r, run_ceiling(ran, budget=r.seconds * 2 + 60)))
             phases = breakdown(supervisor, ran)
+        r, ceiling = median_round(pairs)
         return Measured(r, [f"kernel: host ({os.uname().release}), CPU {cpu}",
-                            f"model, parser and oracle: {native.describe()}"], ceiling, phases)
+                            f"model, parser and oracle: {native.describe()}"], ceiling, phases,
+                        tuple(pairs) if rounds > 1 else ())
 
 
 @dataclass(frozen=True)
@@ -260,7 +277,7 @@ class UmlTarget:
     def run_c(self, binary: Path, timeout: float) -> tuple[int | None, str]:
         return session.run_in_guest(self.kernel, [str(binary)], timeout)
 
-    def throughput(self, programs: int, seed: int, cpu: int) -> Measured:
+    def throughput(self, programs: int, seed: int, cpu: int, rounds: int = 1) -> Measured:
         m, ready = session.throughput_in_guest(self.kernel, programs, seed)
         figures = Throughput(m.programs, m.steps, m.seconds, m.divergent_programs,
                              m.model_seconds)

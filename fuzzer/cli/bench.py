@@ -45,13 +45,19 @@ def throughput_cmd(
         "--kernel", help="host or uml:PATH; repeat it to compare kernels on the same workload "
         "(default: host).")] = None,
     guest_mem: GuestMemOption = GUEST_MEM,
+    rounds: Annotated[int, typer.Option(
+        "--rounds", help="Product and ceiling runs, in pairs, on the host; the figures are "
+        "the round of the median ratio.", min=1, max=50)] = 1,
 ) -> None:
     """Programs/s and checked steps/s of one worker over a fixed generated workload.
 
     On the host it also runs the C-only ceiling (fuzzer/executor/ceiling.c) on the
-    same programs and CPU, and times the product's run phase by phase.
+    same programs and CPU, and times the product's run phase by phase. On a host
+    whose speed varies from minute to minute, --rounds 5 gives a steadier ratio.
 
     Example: mmfuzz bench throughput --programs 2000
+
+    Example: mmfuzz bench throughput --programs 2000 --cpu 1 --rounds 5
 
     Example: mmfuzz bench throughput --kernel host --kernel uml:/usr/bin/linux
     """
@@ -60,11 +66,11 @@ def throughput_cmd(
         for i, target in enumerate(targets):
             if i:
                 out.print("", markup=False)
-            _throughput(target, programs, seed, cpu)
+            _throughput(target, programs, seed, cpu, rounds)
 
 
-def _throughput(target: Target, programs: int, seed: int, cpu: int) -> None:
-    measured = target.throughput(programs, seed, cpu)
+def _throughput(target: Target, programs: int, seed: int, cpu: int, rounds: int) -> None:
+    measured = target.throughput(programs, seed, cpu, rounds)
     r = measured.figures
     for line in measured.about:
         out.print(line, markup=False)
@@ -81,8 +87,20 @@ def _throughput(target: Target, programs: int, seed: int, cpu: int) -> None:
     if measured.ceiling is None or measured.breakdown is None:
         out.print("ceiling and breakdown: on the host kernel only", markup=False)
         return
+    _rounds(measured.rounds)
     _ceiling(r, measured.ceiling)
     _breakdown(r, measured.breakdown)
+
+
+def _rounds(rounds: tuple[tuple[Throughput, Ceiling], ...]) -> None:
+    if not rounds:
+        return
+    out.print(f"{len(rounds)} rounds (product, then the ceiling on the same programs); "
+              "the figures below are the round of the median ratio:", markup=False)
+    for k, (r, c) in enumerate(rounds, 1):
+        out.print(f"  round {k}: product {r.steps_per_s:,.0f} steps/s, ceiling "
+                  f"{c.steps_per_s:,.0f} steps/s, {r.steps_per_s / c.steps_per_s:.1%}",
+                  markup=False)
 
 
 def _ceiling(r: Throughput, c: Ceiling) -> None:
