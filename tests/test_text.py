@@ -30,6 +30,8 @@ from fuzzer.prog import (
     parse,
     read_program,
 )
+from fuzzer.prog import program as program_module
+from fuzzer.prog import text as text_module
 from fuzzer.prog.program import MAX_CALLS, MAX_PROCS, WRAP_MIN, Processes, check_program
 from fuzzer.prog.syscalls import (
     MADV_ADVICE,
@@ -171,6 +173,27 @@ def test_canonical_line_round_trips(line: str) -> None:
     assert format_program(parse(text)) == text
     (call,) = parse(text).calls
     assert format_call(call) == line
+
+
+@pytest.mark.parametrize("line", CANONICAL)
+def test_kept_lines_and_texts_equal_fresh_ones(line: str) -> None:
+    """parse_call keeps each line's Call and format_call each Call's text (a campaign
+    reads the same lines again and again): a kept one is what a fresh parse or format
+    gives, the second time too."""
+    fresh = text_module._parse_call(line)
+    assert text_module.parse_call(line) == fresh
+    assert text_module.parse_call(line) is text_module.parse_call(line)
+    assert format_call(fresh) == program_module._format_call(fresh) == line
+    assert format_call(fresh) == line
+
+
+def test_the_kept_lines_and_texts_stay_bounded() -> None:
+    pages = ARENA_SIZE // 4096
+    for n in range(text_module.LINES_CACHED + 10):
+        call = text_module.parse_call(f"touch(@{n % pages}+{n // pages:#x}, read)")
+        format_call(call)
+        assert len(text_module._LINES) <= text_module.LINES_CACHED
+        assert len(program_module._TEXTS) <= program_module.TEXTS_CACHED
 
 
 @pytest.mark.parametrize("text", MULTI_LINE, ids=["three-calls", "max-calls"])

@@ -128,6 +128,23 @@ def _parse_flags(kind: Kind, text: str) -> int:
 
 
 def parse_call(line: str) -> Call:
+    """One call's text (no comment, stripped) as a Call. A campaign parses corpus
+    programs and their mutants again and again, and most of their lines were read
+    before: a line's Call (immutable) is kept, up to LINES_CACHED lines."""
+    call = _LINES.get(line)
+    if call is None:
+        call = _parse_call(line)  # a line in error raises here, and is not kept
+        if len(_LINES) >= LINES_CACHED:
+            _LINES.clear()
+        _LINES[line] = call
+    return call
+
+
+LINES_CACHED = 8192  # about 200 bytes each
+_LINES: dict[str, Call] = {}
+
+
+def _parse_call(line: str) -> Call:
     m = _CALL.match(line)
     if not m:
         raise ValueError(f"cannot read {line!r} as a call (want name(arg, ...))")
