@@ -1,6 +1,7 @@
 """The hot pure layers compiled with mypyc: which modules, their build, and the switch back.
 
-The modules below (the smaps parser, the model, the oracle's comparison) are
+The modules below (the smaps parser, the model, the oracle's comparison, the
+semantic coverage a campaign computes for every step) are
 compiled to C extensions by `native.main()` (`make setup` runs it)
 and placed beside their sources, where the import system prefers them. The
 Python sources stay the specification; the interpreted modules are used
@@ -47,6 +48,7 @@ MODULES = (
     "fuzzer.oracle.title",
     "fuzzer.oracle.views",
     "fuzzer.oracle.compare",
+    "fuzzer.check.coverage",
 )
 
 _why_pure = ""  # set by select(): why the interpreted modules are used, if they are
