@@ -17,7 +17,7 @@ from fuzzer.campaign.memory import Growth, Sample, growth, rss_kb, worker_pids
 from fuzzer.campaign.seen import FeatureSet
 from fuzzer.model.state import Attrs, Page
 from fuzzer.oracle import views
-from fuzzer.prog import parse
+from fuzzer.prog import Call, format_call, parse, program, text
 from fuzzer.snapshot import parse as smaps
 from fuzzer.store import open_store
 
@@ -55,6 +55,10 @@ CACHES: list[tuple[str, Callable[[int], None], Callable[[], int], int]] = [
      lambda: len(smaps._SEEN), smaps._SEEN_MAX),
     ("harness: parsed corpus programs", _programs,
      lambda: harness._text_program.cache_info().currsize, harness.PROGRAMS_CACHED),
+    ("text: Call by its line", lambda i: text.parse_call(f"touch(@{i % 64}+{i // 64:#x}, read)"),
+     lambda: len(text._LINES), text.LINES_CACHED),
+    ("program: text by its Call", lambda i: format_call(Call("munlock", (0, i))),
+     lambda: len(program._TEXTS), program.TEXTS_CACHED),
     ("ops: counted keys by outcome", lambda i: ops._keys("munlockall", (), f"-{i}"),
      lambda: ops._keys.cache_info().currsize, 4096),
 ]

@@ -187,15 +187,6 @@ def test_kept_lines_and_texts_equal_fresh_ones(line: str) -> None:
     assert format_call(fresh) == line
 
 
-def test_the_kept_lines_and_texts_stay_bounded() -> None:
-    pages = ARENA_SIZE // 4096
-    for n in range(text_module.LINES_CACHED + 10):
-        call = text_module.parse_call(f"touch(@{n % pages}+{n // pages:#x}, read)")
-        format_call(call)
-        assert len(text_module._LINES) <= text_module.LINES_CACHED
-        assert len(program_module._TEXTS) <= program_module.TEXTS_CACHED
-
-
 @pytest.mark.parametrize("text", MULTI_LINE, ids=["three-calls", "max-calls"])
 def test_canonical_program_round_trips(text: str) -> None:
     assert format_program(parse(text)) == text
