@@ -13,6 +13,7 @@ import importlib
 import os
 import signal
 import struct
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -385,6 +386,27 @@ def test_one_fork_server_serves_every_run_and_dies_with_close() -> None:
     supervisor.close()
     assert gone(server)
     assert not [c for c in children() if c[1].startswith("mmfuzz-")]
+
+
+def test_a_fork_server_killed_as_the_frame_is_written_is_replaced() -> None:
+    """A SIGKILL lands asynchronously: the frame can go into the pipe of a server that
+    is dying (here, whose pipe another reader holds open). Its death, not a fork, is
+    what the wait then sees, and a fresh server gets the frame."""
+    with Supervisor(executor_path(), budget=10.0) as supervisor:
+        assert check(supervisor, parse(SHORT)).divergences == []
+        first = supervisor.server.pid
+        reader = os.open(f"/proc/{first}/fd/0", os.O_RDONLY)  # the frames' pipe
+        try:
+            os.kill(first, signal.SIGKILL)
+            deadline = time.monotonic() + 10
+            while Path(f"/proc/{first}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z":
+                assert time.monotonic() < deadline, "the killed server did not die"
+                time.sleep(0.01)
+            assert check(supervisor, parse(FORKS)).divergences == []
+            assert supervisor.server.pid not in (0, first)
+        finally:
+            os.close(reader)
+        assert gone(first)
 
 
 def test_a_killed_fork_server_is_replaced() -> None:

@@ -80,6 +80,8 @@ class ForkServer:
         try:
             _, status = os.waitpid(self.pid, WALL)
             if not os.WIFSTOPPED(status) or os.WSTOPSIG(status) != signal.SIGSTOP:
+                if not os.WIFSTOPPED(status):
+                    self.pid = 0  # reaped: its pid is not ours to signal any more
                 raise ServerError(
                     f"the executor's fork server did not start (status {status:#x})")
             pt.ptrace_setoptions(self.pid, OPTIONS)
@@ -107,6 +109,14 @@ class ForkServer:
             os.write(self._frames, frame)
         self._pending = True
         _, status = alarm.waitpid(self.pid, WALL)  # in the caller's budget (alarm.arm)
+        if os.WIFSIGNALED(status):
+            # Killed before it read the frame: a SIGKILL lands while the dying server's
+            # pipe still takes writes. A fresh server gets the frame, once.
+            self._reaped()
+            self._spawn()
+            os.write(self._frames, frame)
+            self._pending = True
+            _, status = alarm.waitpid(self.pid, WALL)
         return self._forked(status)
 
     def _forked(self, status: int) -> int:
@@ -117,7 +127,10 @@ class ForkServer:
             pt.ptrace_cont(self.pid, 0)
             return self.child
         rejected = os.WIFEXITED(status) and os.WEXITSTATUS(status) == EXIT_BAD_INPUT
-        self.close()
+        if os.WIFSTOPPED(status):
+            self.close()  # alive, stopped where it should not be: killed and reaped
+        else:
+            self._reaped()
         raise ServerError("the executor rejected the wire program" if rejected
                           else f"the executor's fork server did not fork (status {status:#x})")
 
@@ -150,6 +163,12 @@ class ForkServer:
         ready, _, _ = select.select([self._acks], [], [], ACK_TIMEOUT)
         if not ready or os.read(self._acks, 1) != b"\0":
             self.close()
+
+    def _reaped(self) -> None:
+        """The server's end was waited for: its descriptors closed, and its pid, which
+        the system may give to another process now, forgotten without a signal."""
+        self.pid = 0
+        self.close()
 
     def close(self) -> None:
         """Kill the server by its pid and reap it (its own child, traced by us)."""
