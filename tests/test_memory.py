@@ -56,9 +56,9 @@ CACHES: list[tuple[str, Callable[[int], None], Callable[[], int], int]] = [
     ("harness: parsed corpus programs", _programs,
      lambda: harness._text_program.cache_info().currsize, harness.PROGRAMS_CACHED),
     ("text: Call by its line", lambda i: text.parse_call(f"touch(@{i % 64}+{i // 64:#x}, read)"),
-     lambda: len(text._LINES), text.LINES_CACHED),
+     lambda: text.parse_call.cache_info().currsize, text.LINES_CACHED),
     ("program: text by its Call", lambda i: format_call(Call("munlock", (0, i))),
-     lambda: len(program._TEXTS), program.TEXTS_CACHED),
+     lambda: format_call.cache_info().currsize, program.TEXTS_CACHED),
     ("ops: counted keys by outcome", lambda i: ops._keys("munlockall", (), f"-{i}"),
      lambda: ops._keys.cache_info().currsize, 4096),
 ]

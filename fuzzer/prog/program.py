@@ -10,6 +10,7 @@ that is what keeps a fuzzed munmap or madvise from touching the executor.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from dataclasses import dataclass
 
@@ -234,24 +235,14 @@ def format_arg(kind: Kind, value: int) -> str:
             return format_flags(kind, value)
 
 
+TEXTS_CACHED = 8192  # about 200 bytes each
+
+
+@functools.lru_cache(maxsize=TEXTS_CACHED)
 def format_call(call: Call) -> str:
     """The call's canonical text. A campaign formats the programs it keeps and its
     mutants, which share most of their calls: a call's text is kept, up to
     TEXTS_CACHED calls."""
-    text = _TEXTS.get(call)
-    if text is None:
-        text = _format_call(call)
-        if len(_TEXTS) >= TEXTS_CACHED:
-            _TEXTS.clear()
-        _TEXTS[call] = text
-    return text
-
-
-TEXTS_CACHED = 8192  # about 200 bytes each
-_TEXTS: dict[Call, str] = {}
-
-
-def _format_call(call: Call) -> str:
     kinds = (kind for _, kind in call.syscall.args)
     args = ", ".join(format_arg(kind, value) for kind, value in zip(kinds, call.args, strict=True))
     prefix = f"p{call.proc}: " if call.proc else ""

@@ -13,6 +13,7 @@ text; comments and blank lines are not part of a program.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import TextIO
 
@@ -127,24 +128,15 @@ def _parse_flags(kind: Kind, text: str) -> int:
     return value
 
 
+LINES_CACHED = 8192  # about 200 bytes each
+
+
+@functools.lru_cache(maxsize=LINES_CACHED)
 def parse_call(line: str) -> Call:
     """One call's text (no comment, stripped) as a Call. A campaign parses corpus
     programs and their mutants again and again, and most of their lines were read
-    before: a line's Call (immutable) is kept, up to LINES_CACHED lines."""
-    call = _LINES.get(line)
-    if call is None:
-        call = _parse_call(line)  # a line in error raises here, and is not kept
-        if len(_LINES) >= LINES_CACHED:
-            _LINES.clear()
-        _LINES[line] = call
-    return call
-
-
-LINES_CACHED = 8192  # about 200 bytes each
-_LINES: dict[str, Call] = {}
-
-
-def _parse_call(line: str) -> Call:
+    before: a line's Call (immutable) is kept, up to LINES_CACHED lines (a line in
+    error raises, and is not kept)."""
     m = _CALL.match(line)
     if not m:
         raise ValueError(f"cannot read {line!r} as a call (want name(arg, ...))")

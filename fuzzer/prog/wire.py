@@ -54,4 +54,3 @@ def encode(program: Program) -> bytes:
         words += values
         words += _PADDING[len(values)]
     return struct.pack(f"<{len(words)}Q", *words)
-
