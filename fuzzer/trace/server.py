@@ -101,23 +101,32 @@ class ForkServer:
         """Fork a child for the wire program: its pid, the child stopped at birth.
         Raises ServerError if the server rejects the frame."""
         frame = _FLAGS.pack(flags) + wire
+        status = self._offer(frame)
+        if status is None or os.WIFSIGNALED(status):
+            # It died since the last program (killed): its pipe is closed, or, while it
+            # was dying (a SIGKILL lands late), still took the frame and the wait sees
+            # its death. A fresh server gets the frame, once.
+            if status is None:
+                self.close()
+            else:
+                self._reaped()
+            self._spawn()
+            status = self._offer(frame)
+            if status is None:
+                self.close()
+                raise ServerError("the executor's fork server closed its pipe at once")
+        return self._forked(status)
+
+    def _offer(self, frame: bytes) -> int | None:
+        """Write the frame and wait, in the caller's budget (alarm.arm), for what the
+        server does with it: its wait status, or None if its pipe is closed."""
         try:
             os.write(self._frames, frame)
-        except BrokenPipeError:  # it died since the last program (killed): a fresh one
-            self.close()
-            self._spawn()
-            os.write(self._frames, frame)
+        except BrokenPipeError:
+            return None
         self._pending = True
-        _, status = alarm.waitpid(self.pid, WALL)  # in the caller's budget (alarm.arm)
-        if os.WIFSIGNALED(status):
-            # Killed before it read the frame: a SIGKILL lands while the dying server's
-            # pipe still takes writes. A fresh server gets the frame, once.
-            self._reaped()
-            self._spawn()
-            os.write(self._frames, frame)
-            self._pending = True
-            _, status = alarm.waitpid(self.pid, WALL)
-        return self._forked(status)
+        _, status = alarm.waitpid(self.pid, WALL)
+        return status
 
     def _forked(self, status: int) -> int:
         self._pending = False
