@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gc
 import tracemalloc
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,7 +14,15 @@ import pytest
 
 from fuzzer.campaign import harness, ops, seen
 from fuzzer.campaign.feedback import Feedback, SharedCorpus
-from fuzzer.campaign.memory import Growth, Sample, growth, rss_kb, worker_pids
+from fuzzer.campaign.memory import (
+    GC_THRESHOLDS,
+    Growth,
+    Sample,
+    growth,
+    rss_kb,
+    settled_heap,
+    worker_pids,
+)
 from fuzzer.campaign.seen import FeatureSet
 from fuzzer.model.state import Attrs, Page
 from fuzzer.oracle import views
@@ -157,3 +166,28 @@ def test_growth_figures() -> None:
 def test_rss_of_this_process_and_of_no_worker() -> None:
     assert rss_kb() > 1000 and rss_kb(2**22 + 1) == 0
     assert worker_pids(1) == [] or all(p > 1 for p in worker_pids(1))
+
+
+class _Node:
+    def __init__(self) -> None:
+        self.other: _Node | None = None
+
+
+def test_a_settled_heap_still_collects_cycles_and_is_undone_after() -> None:
+    """settled_heap runs the collector less often, never not at all: a reference cycle
+    made inside it is freed once enough objects were made after it, with no explicit
+    collection; the thresholds and the frozen objects are given back at its end."""
+    before = gc.get_threshold()
+    with settled_heap():
+        assert gc.get_threshold() == GC_THRESHOLDS
+        assert gc.get_freeze_count() > 0  # what lived at the start, out of the passes
+        a, b = _Node(), _Node()
+        a.other, b.other = b, a
+        gone = weakref.ref(a)
+        del a, b
+        assert gone() is not None  # a cycle: reference counts alone do not free it
+        keep = [[] for _ in range(3 * GC_THRESHOLDS[0])]  # containers, tracked
+        assert gone() is None
+        del keep
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0

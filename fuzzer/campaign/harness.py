@@ -22,7 +22,7 @@ import atheris
 
 from fuzzer.campaign.channel import Emit
 from fuzzer.campaign.feedback import Feedback, SharedCorpus
-from fuzzer.campaign.memory import MemTrace, rss_kb
+from fuzzer.campaign.memory import MemTrace, rss_kb, settled_heap
 from fuzzer.campaign.options import GUEST_DB, Job
 from fuzzer.campaign.record import Recorder
 from fuzzer.campaign.spool import Spool, spool_path
@@ -106,7 +106,8 @@ class Worker:
                           custom_mutator=self.mutator, custom_crossover=self.crossover)
         else:
             atheris.Setup(self._libfuzzer_args(), self.one_input)
-        atheris.Fuzz()
+        with settled_heap():  # seeds run: what lives now lives on
+            atheris.Fuzz()
 
     def one_input(self, data: bytes) -> None:
         """libFuzzer's callback: decode one program from the input and check it."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from importlib import import_module
 from typing import Any
 
+from fuzzer.campaign.memory import settled_heap
 from fuzzer.model import Unsupported
 from fuzzer.model.world import World
 from fuzzer.observe import Observer
@@ -124,7 +125,7 @@ def breakdown(supervisor: Supervisor, ran: list[tuple[Program, int]]) -> Breakdo
 
     clock = _Clock()
     steps = 0
-    with _timed(clock):
+    with settled_heap(), _timed(clock):  # as the run it is compared with (throughput.py)
         start = time.perf_counter_ns()
         for program, _ in ran:
             with contextlib.suppress(Unsupported):

@@ -4,8 +4,8 @@ The workload is deterministic (programs decoded from seeded random bytes), so
 two runs compare like with like. Besides the end-to-end rate it times the
 Python-only part of the same workload (generation, model, a comparison against
 a stored snapshot) so the share of the kernel side shows as a ratio from the
-same run. It imports nothing of the campaign (target.py runs it on the host,
-guest.py in a guest).
+same run. It imports nothing of the campaign but memory.py's
+collector settings (target.py runs it on the host, guest.py in a guest).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import random
 import time
 from dataclasses import dataclass
 
+from fuzzer.campaign.memory import settled_heap
 from fuzzer.check import StepReport, check, initial_state
 from fuzzer.model import SUPPORTED, State, Unsupported, covers
 from fuzzer.model.world import World
@@ -56,38 +57,39 @@ def throughput(supervisor: Supervisor, count: int = 1000, seed: int = 1,
     steps = diverged = 0
     # each run's first snapshot, and each step with the snapshot it was compared with
     seen: list[tuple[Snapshot, list[tuple[StepReport, Snapshot | None]]]] = []
-    start = time.perf_counter()
-    for program in programs:
-        kept: list[tuple[StepReport, Snapshot | None]] = []
+    with settled_heap():  # as in a campaign's worker (memory.py)
+        start = time.perf_counter()
+        for program in programs:
+            kept: list[tuple[StepReport, Snapshot | None]] = []
 
-        def keep(rep: StepReport, state: State | None, snap: Snapshot | None,
-                 kept: list[tuple[StepReport, Snapshot | None]] = kept) -> None:
-            kept.append((rep, snap))
+            def keep(rep: StepReport, state: State | None, snap: Snapshot | None,
+                     kept: list[tuple[StepReport, Snapshot | None]] = kept) -> None:
+                kept.append((rep, snap))
 
-        try:
-            report = check(supervisor, program, keep)
-        except Unsupported:  # a case the model refuses by state: not timed work
-            continue
-        steps += len(report.steps)
-        diverged += bool(report.divergences)
-        if report.initial is not None:
-            seen.append((report.initial, kept))
-            if ran is not None:
-                ran.append((program, len(report.steps)))
-    seconds = time.perf_counter() - start
+            try:
+                report = check(supervisor, program, keep)
+            except Unsupported:  # a case the model refuses by state: not timed work
+                continue
+            steps += len(report.steps)
+            diverged += bool(report.divergences)
+            if report.initial is not None:
+                seen.append((report.initial, kept))
+                if ran is not None:
+                    ran.append((program, len(report.steps)))
+        seconds = time.perf_counter() - start
 
-    # The same Python work again (model steps and comparisons against the very
-    # snapshots the run read), without the kernel: the rest of the run's time is
-    # the kernel, ptrace and /proc.
-    start = time.perf_counter()
-    # (For a program that forks, only the caller's snapshot of each step is kept,
-    # so the replay compares one process a step where the run compared all.)
-    for initial, kept in seen:
-        world = World.start(initial_state(initial))
-        for rep, snap in kept:
-            pred = world_step(world, rep.call)
-            state = world.procs[rep.call.proc]
-            if state is not None and snap is not None:
-                compare(rep.step, pred, state, snap)
-    model_seconds = time.perf_counter() - start
+        # The same Python work again (model steps and comparisons against the very
+        # snapshots the run read), without the kernel: the rest of the run's time is
+        # the kernel, ptrace and /proc.
+        start = time.perf_counter()
+        # (For a program that forks, only the caller's snapshot of each step is kept,
+        # so the replay compares one process a step where the run compared all.)
+        for initial, kept in seen:
+            world = World.start(initial_state(initial))
+            for rep, snap in kept:
+                pred = world_step(world, rep.call)
+                state = world.procs[rep.call.proc]
+                if state is not None and snap is not None:
+                    compare(rep.step, pred, state, snap)
+        model_seconds = time.perf_counter() - start
     return Throughput(len(seen), steps, seconds, diverged, model_seconds)
