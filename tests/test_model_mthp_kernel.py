@@ -78,3 +78,20 @@ def test_sizes_are_put_back() -> None:
     with mthp_sizes(1 << 4):
         assert _selected(path) == "madvise"
     assert _selected(path) == before
+
+
+def test_steps_say_when_a_large_folio_was_mapped(run_text: Callable[[str], Report]) -> None:
+    """check/program.py tells each step whether the model mapped a large folio in it, which
+    `mmfuzz stats ops` counts as (call, "folio", "mTHP")."""
+    with mthp_sizes(1 << 4):
+        if not probe().mthp_orders:
+            pytest.skip("no mTHP here (a kernel before 6.18, or no hugepages-64kB)")
+        report = run_text("""
+            mmap(@16, 32p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
+            madvise(@16, 32p, MADV_HUGEPAGE)
+            touch(@20, write)
+            touch(@21, write)
+            madvise(@40, 1p, MADV_POPULATE_WRITE)
+            """)
+    assert report.divergences == []
+    assert [s.large_folios for s in report.steps] == [0, 0, 1, 0, 1]

@@ -168,6 +168,7 @@ def anon_folio(state: State, idx: int) -> None:
                 p = state.pages[j]
                 assert p is not None
                 state.pages[j] = Page(p.attrs, ANON_LARGE)
+            state.large_folios += 1
             return
     page = state.pages[idx]
     assert page is not None
