@@ -293,11 +293,13 @@ class Generator:
 
     def length(self, addr: int) -> int:
         room = ARENA_SIZE - addr
-        kind = pick(self.src, [(80, "pages"), (7, "bytes"), (6, "zero"), (3, "wrap"),
-                                (4, "rest")])
+        kind = pick(self.src, [(76, "pages"), (7, "bytes"), (6, "zero"), (3, "wrap"),
+                                (4, "rest"), (4, "block")])
         match kind:
             case "pages":
                 n = self.src.ConsumeIntInRange(1, 8) * PAGE
+            case "block":  # room for a 16-page aligned block: a 64 KiB mTHP (SEMANTICS §19)
+                n = self.src.ConsumeIntInRange(16, 32) * PAGE
             case "bytes":
                 n = self.src.ConsumeIntInRange(1, 8 * PAGE)
             case "zero":
