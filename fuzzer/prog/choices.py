@@ -163,7 +163,7 @@ MADV_CHOICES = [(12, MADV_DONTNEED), (8, MADV_DONTNEED_LOCKED), (6, MADV_FREE),
                 (6, MADV_REMOVE), (5, MADV_DONTFORK), (4, MADV_DOFORK),
                 (5, MADV_WIPEONFORK), (4, MADV_KEEPONFORK), (8, MADV_POPULATE_READ),
                 (8, MADV_POPULATE_WRITE), (2, MADV_NORMAL), (2, MADV_WILLNEED),
-                (2, MADV_COLD), (1, MADV_DONTDUMP), (5, MADV_HUGEPAGE), (2, MADV_NOHUGEPAGE),
+                (2, MADV_COLD), (1, MADV_DONTDUMP), (10, MADV_HUGEPAGE), (2, MADV_NOHUGEPAGE),
                 (6, MADV_GUARD_INSTALL), (3, MADV_GUARD_REMOVE), (6, MADV_PAGEOUT),
                 (2, 5), (1, 99)]
 # madvise on a shared mapping (Generator.advice): the hole punch, guard regions, and the
