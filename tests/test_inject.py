@@ -35,15 +35,15 @@ runner = CliRunner()
 RW = "PROT_READ|PROT_WRITE"
 AP = "MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED"
 
-MTHP_CASES = {"populate-mthp-order-zero"}
+MTHP_CASES = {"hugepage-advice-ignored"}
 # (injection, program, the title its first divergence must have)
 CASES = [
     # needs an mTHP size (the case runs with hugepages-64kB "madvise": MTHP_CASES)
-    ("populate-mthp-order-zero", f"""
+    ("hugepage-advice-ignored", f"""
         mmap(@16, 32p, {RW}, {AP}, -1, 0)
         madvise(@16, 32p, MADV_HUGEPAGE)
-        madvise(@20, 2p, MADV_POPULATE_WRITE)
-        """, "presence: madvise(POPULATE_WRITE) left pages not anonymous"),
+        touch(@20, write)
+        """, "presence: touch(write) left pages not anonymous"),
     ("guard-dropped-on-fork", f"""
         mmap(@0, 2p, {RW}, {AP}, -1, 0)
         madvise(@1, 1p, MADV_GUARD_INSTALL)
@@ -210,8 +210,8 @@ def test_injection_is_detected(name: str, text: str, title: str) -> None:
 
 def test_fallback_marks_the_divergence(monkeypatch: pytest.MonkeyPatch) -> None:
     """A divergence in a program during which the mTHP fallback counters moved is marked
-    (check/program.py): here the counters are made to move, and the populate injection
-    maps fewer pages than the model, as a real fallback would."""
+    (check/program.py): here the counters are made to move, and the injection makes the
+    fault map fewer pages than the model, as a real fallback would."""
     import fuzzer.check.program as checking
     reads = iter(range(100))
     monkeypatch.setattr(checking, "fallbacks", lambda orders: next(reads))

@@ -25,9 +25,10 @@ from fuzzer.prog.syscalls import (
     EPERM,
     MADV_DONTNEED_LOCKED,
     MADV_GUARD_REMOVE,
+    MADV_HUGEPAGE,
+    MADV_NOHUGEPAGE,
     MADV_PAGEOUT,
     MADV_POPULATE_READ,
-    MADV_POPULATE_WRITE,
     MADV_REMOVE,
     MAP_ANONYMOUS,
     MAP_DROPPABLE,
@@ -286,57 +287,27 @@ class DroppableLockedAccepted(Injection):
         return None
 
 
-# The largest mTHP block that fits in the arena (256 KiB): the populate injection looks
-# at the aligned blocks of this size around its range.
-_MTHP_SPAN = 64
-
-
-class PopulateMthpOrderZero(Injection):
-    name = "populate-mthp-order-zero"
-    description = ("madvise(MADV_POPULATE_WRITE) in a VM_HUGEPAGE VMA maps only the pages "
-                   "it was asked for, one page per fault, where a write fault maps the whole "
-                   "mTHP folio around them (the faulting path drops the large orders "
-                   "alloc_anon_folio would pick; without a fallback counter moving).")
-    source = ("hypothetical: faultin_page_range() -> handle_mm_fault() losing the large "
-              "orders of thp_vma_allowable_orders() for GUP faults (mm/memory.c "
-              "alloc_anon_folio, 6.8+ mTHP); needs an mTHP size enabled in sysfs")
-
-    def __init__(self) -> None:
-        self._before: dict[int, tuple[int, list[int]]] = {}
+class HugepageAdviceIgnored(Injection):
+    name = "hugepage-advice-ignored"
+    description = ("madvise(MADV_HUGEPAGE) succeeds, but later write faults in the range map "
+                   "single pages: the mTHP sizes sysfs enables for advised VMAs (\"madvise\", "
+                   "or \"inherit\" under a top-level \"madvise\") never apply. Emulated as "
+                   "MADV_NOHUGEPAGE, which makes the same checks and splits.")
+    source = ("hypothetical: __thp_vma_allowable_orders() (mm/huge_memory.c, 6.8+ mTHP) "
+              "losing huge_anon_orders_madvise for VM_HUGEPAGE VMAs; needs an mTHP size "
+              "enabled in sysfs (docs/SEMANTICS.md §19)")
 
     def on_entry(self, call: Syscall) -> EntryAction:
-        if call.name == "madvise" and call.args["advice"] & 0xFFFFFFFF == MADV_POPULATE_WRITE:
-            addr = call.args["addr"]
-            flags = call.process.flags_at(addr)
-            if addr % PAGE == 0 and flags is not None and "hg" in flags:
-                span = _MTHP_SPAN * PAGE
-                start = addr - addr % span
-                end = min(addr + max(call.args["len"], 1), start + 2 * span)
-                pages = -(-(end - start) // span) * _MTHP_SPAN
-                self._before[call.pid] = (start, call.pagemap(start, pages))
+        if call.name == "madvise" and call.args["advice"] & 0xFFFFFFFF == MADV_HUGEPAGE:
+            return Rewrite(advice=MADV_NOHUGEPAGE)
         return None
-
-    def on_exit(self, call: Syscall, result: int) -> ExitAction:
-        seen = self._before.pop(call.pid, None)
-        if call.name != "madvise" or seen is None or result != 0:
-            return None
-        start, before = seen
-        lo, hi = call.args["addr"], call.args["addr"] + call.args["len"]
-        after = call.pagemap(start, len(before))
-        extras: list[Extra] = []
-        for i, (old, new) in enumerate(zip(before, after, strict=True)):
-            addr = start + i * PAGE
-            if new & PM_PRESENT and not old & PM_PRESENT and not lo <= addr < hi:
-                # a page of the folio outside the range: as if never faulted
-                extras.append(Extra("madvise", (addr, PAGE, MADV_DONTNEED_LOCKED)))
-        return Then(tuple(extras)) if extras else None
 
 
 SHALLOW: tuple[type[Injection], ...] = (
     PopulateNeedsLock, MlockallOnfaultAccepted, Mlock2OnfaultIgnored, MunlockSkipped,
     MremapGrowUnlocked, FixedNoreplaceAsHint, MmapLen0Accepted, MprotectLockedNoCow,
     MsealHoleSealsHead, MunmapSealedUnmapsHead, GuardDroppedOnFork, PageoutReclaimsLocked,
-    DroppableLockedAccepted, GuardDroppedByHolePunch, PopulateMthpOrderZero,
+    DroppableLockedAccepted, GuardDroppedByHolePunch, HugepageAdviceIgnored,
 )
 CATALOGUE: dict[str, type[Injection]] = {cls.name: cls for cls in SHALLOW + DEEP}
 """Every named injection; the deep ones (`deep = True`, fuzzer/inject/deep.py) need several
