@@ -181,12 +181,6 @@ def _state_of(state: State, idx: int) -> str:
     return page.state
 
 
-def in_large_folio(state: State, pages: range) -> bool:
-    """Whether a page of the range belongs to a large folio (`A+`, `aN+`)."""
-    return any(p is not None and p.state[-1] == LARGE
-               for p in (state.pages[i] for i in pages))
-
-
 def fault_around(state: State, idx: int) -> None:
     """do_fault_around: map the pages the object caches in a window of the faulting VMA.
 
