@@ -9,7 +9,7 @@ a strict xfail on the side it concerns.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
@@ -41,7 +41,7 @@ class Case:
     # Probed features (fuzzer/model/features.py) the expectations depend on, where they
     # differ between machines: the model runs with them, and the kernel twin runs only
     # on a kernel that has them (a row for each value keeps both sides tested).
-    features: tuple[tuple[str, bool], ...] = ()
+    features: tuple[tuple[str, int], ...] = ()  # a bool, or an int (mthp_orders)
 
     def model_features(self) -> Features:
         return replace(NEWEST, **dict(self.features))
@@ -49,7 +49,7 @@ class Case:
 
 def case(name: str, text: str, results: list[str], final: str, locked: int | None = None,
          model_bug: str | None = None, kernel_bug: str | None = None,
-         features: dict[str, bool] | None = None) -> Case:
+         features: Mapping[str, int] | None = None) -> Case:
     return Case(name, text, tuple(results), final, locked, model_bug, kernel_bug,
                 tuple(sorted((features or {}).items())))
 

@@ -223,8 +223,9 @@ def test_generated_programs_mostly_succeed_and_reach_every_errno() -> None:
     calls succeed, and every errno path above is still reached."""
     # mlockall's EPERM and ENOMEM need drop_cap_ipc_lock and a small limit before it:
     # about one program in 4000 gets there, so which seed reaches them moves with any
-    # change to the call table (11 did before process_madvise joined it; 12 does now).
-    rng = random.Random(12)
+    # change to the call table (11 did before process_madvise joined it; 12 before the
+    # mTHP block lengths and MADV_HUGEPAGE; 5 does now).
+    rng = random.Random(5)
     seen: dict[str, Counter[str]] = {}
     for _ in range(4000):
         program = generate(ByteSource(rng.randbytes(256)), SUPPORTED, covers)

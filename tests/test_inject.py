@@ -8,6 +8,7 @@ COMMAND` (forks followed, exit status passed through) are covered too.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -22,9 +23,11 @@ from fuzzer.cli.app import app
 from fuzzer.executor import executor_path
 from fuzzer.inject import InjectionError, load
 from fuzzer.inject.catalogue import CATALOGUE
+from fuzzer.observe.probe import probe
 from fuzzer.prog import parse
 from fuzzer.store import open_store
 from fuzzer.trace import Supervisor
+from tests.test_model_mthp_kernel import mthp_sizes
 
 pytestmark = pytest.mark.kernel
 runner = CliRunner()
@@ -32,8 +35,15 @@ runner = CliRunner()
 RW = "PROT_READ|PROT_WRITE"
 AP = "MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED"
 
+MTHP_CASES = {"hugepage-advice-ignored"}
 # (injection, program, the title its first divergence must have)
 CASES = [
+    # needs an mTHP size (the case runs with hugepages-64kB "madvise": MTHP_CASES)
+    ("hugepage-advice-ignored", f"""
+        mmap(@16, 32p, {RW}, {AP}, -1, 0)
+        madvise(@16, 32p, MADV_HUGEPAGE)
+        touch(@20, write)
+        """, "presence: touch(write) left pages not anonymous"),
     ("guard-dropped-on-fork", f"""
         mmap(@0, 2p, {RW}, {AP}, -1, 0)
         madvise(@1, 1p, MADV_GUARD_INSTALL)
@@ -188,11 +198,31 @@ def test_every_catalogue_entry_has_a_case() -> None:
 
 @pytest.mark.parametrize(("name", "text", "title"), CASES, ids=[c[0] for c in CASES])
 def test_injection_is_detected(name: str, text: str, title: str) -> None:
-    program = parse(textwrap.dedent(text))
-    assert check(Supervisor(executor_path()), program).divergences == []
-    report = check(Supervisor(executor_path(), injections=[load(name)]), program)
+    with mthp_sizes(1 << 4) if name in MTHP_CASES else contextlib.nullcontext():
+        if name in MTHP_CASES and not probe().mthp_orders:
+            pytest.skip("no mTHP here (a kernel before 6.18, or no hugepages-64kB)")
+        program = parse(textwrap.dedent(text))
+        assert check(Supervisor(executor_path()), program).divergences == []
+        report = check(Supervisor(executor_path(), injections=[load(name)]), program)
     assert report.divergences, f"{name} went unnoticed"
     assert report.divergences[0].title == title
+
+
+def test_fallback_marks_the_divergence(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A divergence in a program during which the mTHP fallback counters moved is marked
+    (check/program.py): here the counters are made to move, and the injection makes the
+    fault map fewer pages than the model, as a real fallback would."""
+    import fuzzer.check.program as checking
+    reads = iter(range(100))
+    monkeypatch.setattr(checking, "fallbacks", lambda orders: next(reads))
+    name, text, title = CASES[0]
+    with mthp_sizes(1 << 4):
+        if not probe().mthp_orders:
+            pytest.skip("no mTHP here (a kernel before 6.18, or no hugepages-64kB)")
+        report = check(Supervisor(executor_path(), injections=[load(name)]),
+                       parse(textwrap.dedent(text)))
+    assert [d.title for d in report.divergences][:1] == [title + checking.FELL_BACK]
+    assert "anon_fault_fallback moved" in report.divergences[0].observed
 
 
 @pytest.mark.parametrize(("name", "text"), SHORT_OF_ONE, ids=[c[0] for c in SHORT_OF_ONE])

@@ -173,3 +173,20 @@ def test_summary_groups_and_orders() -> None:
 def test_summary_of_nothing() -> None:
     s = summary([])
     assert (s.steps, s.calls, s.not_exercised) == (0, {}, list(SYSCALLS))
+
+
+def test_large_folio_steps_count_apart() -> None:
+    """A step in which the model mapped a large folio (mTHP, docs/SEMANTICS.md §19) also
+    counts (call, "folio", "mTHP"); `stats ops` shows it beside the call's arguments."""
+    counter = OpCounter()
+    touch, populate = parse("touch(@20, write)\nmadvise(@20, 1p, MADV_POPULATE_WRITE)\n").calls
+    counter.add(touch, None, None, True)
+    counter.add(touch, None, None)
+    counter.add(populate, 0, None, True)
+    rows = counter.take()
+    assert OpCount("touch", "folio", "mTHP", 1) in rows
+    assert OpCount("madvise", "folio", "mTHP", 1) in rows
+    assert OpCount("touch", "steps", "", 2) in rows
+    s = summary(rows)
+    assert s.calls["touch"].args["folio"] == {"mTHP": 1}
+    assert s.calls["touch"].outcomes == {"ok": 2}

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from fuzzer.model.features import NEWEST, Features
-from fuzzer.observe.probe import probe
+from fuzzer.observe.probe import mthp_orders, probe
 
 pytestmark = pytest.mark.kernel
 
@@ -37,12 +37,13 @@ SINCE = [
     ("map_stack_nohugepage", (6, 7)),  # with THP, which x86 kernels here have
     ("madv_populate_stops_at_hole", (6, 9)),
     ("mremap_checks_first", (6, 17)),
+    ("thp_except_advised", (6, 18)),  # PR_THP_DISABLE_EXCEPT_ADVISED
 ]
 # Not a matter of the release alone: the architecture (x86, not UML), the CPU
 # (protection keys), the configuration (THP), or a change whose release is known only
 # to lie between two.
 OTHER = {"write_implies_read", "thp", "merge_into_null_anon_vma", "exec_only_readable",
-         "mprotect_uncharges", "no_swap"}
+         "mprotect_uncharges", "no_swap", "mthp_orders"}
 
 
 @pytest.mark.parametrize(("feature", "since"), SINCE)
@@ -90,3 +91,46 @@ def test_summary_names_what_is_missing() -> None:
     old = Features(release="5.10", pagemap_scan=False, mremap_multi_vma_move=False)
     assert old.summary() == "5.10 (without pagemap_scan, mremap_multi_vma_move)"
     assert NEWEST.summary() == "unknown"
+
+
+def test_thp_probe_puts_the_setting_back() -> None:
+    """The PR_THP_DISABLE_EXCEPT_ADVISED probe sets it on this process and restores it:
+    PR_GET_THP_DISABLE reads what it read before (0 here: THP as the system says)."""
+    import ctypes
+    libc = ctypes.CDLL(None)
+    before = libc.prctl(42, 0, 0, 0, 0)  # PR_GET_THP_DISABLE
+    probe.cache_clear()
+    probe()
+    assert libc.prctl(42, 0, 0, 0, 0) == before
+
+
+@pytest.mark.parametrize(("top", "sizes", "want"), [
+    ("madvise", {64: "never", 2048: "inherit"}, 0),  # this host's defaults
+    ("madvise", {64: "madvise", 2048: "inherit"}, 1 << 4),
+    ("never", {16: "inherit", 32: "always", 64: "madvise"}, 1 << 3 | 1 << 4),
+    ("always", {16: "inherit", 128: "never", 256: "madvise"}, 1 << 2 | 1 << 6),
+    ("madvise", {512: "madvise", 1024: "always", 2048: "always"}, 0),  # larger than the arena
+    ("always", {8: "always"}, 0),  # order 1 is no anonymous order
+])
+def test_mthp_orders_from_sysfs(top: str, sizes: dict[int, str], want: int) -> None:
+    assert mthp_orders(top, sizes, arena_pages=64) == want
+
+
+def test_mthp_orders_follow_sysfs() -> None:
+    path = "/sys/kernel/mm/transparent_hugepage"
+    if not os.path.exists(path) or not probe().thp_except_advised:
+        assert probe().mthp_orders == 0
+        return
+    probe.cache_clear()
+    want = 0
+    with open(f"{path}/enabled") as f:
+        top = f.read().split("[")[1].split("]")[0]
+    for name in os.listdir(path):
+        if name.startswith("hugepages-") and os.path.exists(f"{path}/{name}/enabled"):
+            with open(f"{path}/{name}/enabled") as f:
+                setting = f.read().split("[")[1].split("]")[0]
+            kb = int(name[len("hugepages-"):-2])
+            if kb <= 256 and (setting in ("always", "madvise")
+                              or (setting == "inherit" and top != "never")):
+                want |= 1 << (kb // 4).bit_length() - 1
+    assert probe().mthp_orders == want

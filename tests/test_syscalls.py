@@ -66,6 +66,11 @@ C_EXPR: dict[str, str | None] = {
     "RLIM_INFINITY": None,  # (rlim_t)-1, checked below
     "MAX_ERRNO": None,  # include/linux/err.h, not in the uapi headers: checked below
     "RWX": "PROT_READ | PROT_WRITE | PROT_EXEC",
+    "SYS_PRCTL": "__NR_prctl",
+    "PR_SET_THP_DISABLE": "PR_SET_THP_DISABLE",  # <sys/prctl.h>
+    "PR_GET_THP_DISABLE": "PR_GET_THP_DISABLE",
+    # Newer than the build machine's headers (uapi since 6.18): checked by literal below.
+    "PR_THP_DISABLE_EXCEPT_ADVISED": None,
 }
 PREFIXES = ("PROT_", "MAP_", "MLOCK_", "MCL_", "MREMAP_", "MADV_", "E", "SIG", "SEGV_")
 
@@ -73,7 +78,7 @@ PREFIXES = ("PROT_", "MAP_", "MLOCK_", "MCL_", "MREMAP_", "MADV_", "E", "SIG", "
 # <asm-generic/mman-common.h> does), so the probe also includes <linux/mman.h>;
 # with both, every name in the table is defined and nothing is skipped.
 HEADERS = ["sys/mman.h", "linux/mman.h", "sys/syscall.h", "errno.h", "signal.h", "stdio.h",
-           "unistd.h", "sys/uio.h"]
+           "unistd.h", "sys/uio.h", "sys/prctl.h"]
 
 
 def table_constants() -> dict[str, int]:
@@ -163,6 +168,7 @@ def test_every_table_constant_is_checked() -> None:
     assert U64 == (1 << 64) - 1
     assert syscalls.MAP_DROPPABLE == 0x08  # include/uapi/linux/mman.h
     assert syscalls.SYS_MSEAL == 462  # arch/x86/entry/syscalls/syscall_64.tbl
+    assert syscalls.PR_THP_DISABLE_EXCEPT_ADVISED == 1 << 1  # include/uapi/linux/prctl.h
     assert (syscalls.MADV_GUARD_INSTALL, syscalls.MADV_GUARD_REMOVE) == (102, 103)  # mman-common.h
     assert syscalls.RLIM_INFINITY == (1 << 64) - 1 == resource.RLIM_INFINITY % (1 << 64)
 

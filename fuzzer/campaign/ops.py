@@ -4,8 +4,11 @@ A step counts as keys (call, what, value): (call, "steps", "") once; for every
 argument that is a choice rather than a number, (call, argument name, value)
 once per flag set in it, named as the program text names it (PROT_READ,
 MAP_PRIVATE, MADV_COLD, read; an unknown bit in hex, "0" or PROT_NONE for no
-flag); and (call, "outcome", "ok" | errno name | signal). Everything comes from
-the syscall table and the text format, so a call added there is counted too.
+flag); and (call, "outcome", "ok" | errno name | signal). A step in which the
+model mapped a large folio (mTHP, docs/SEMANTICS.md §19: a write fault or a
+populate in a MADV_HUGEPAGE VMA) also counts (call, "folio", "mTHP"). Everything
+comes from the syscall table and the text format, so a call added there is
+counted too.
 
 The hot path (OpCounter.add, about 2,000 steps/s per worker) only bumps a
 counter keyed by the step's choices; keys are expanded when the counts are
@@ -26,13 +29,15 @@ from fuzzer.prog.syscalls import SYSCALLS, Kind
 from fuzzer.store import OpCount
 
 NUMBERS = frozenset({Kind.ADDR, Kind.LEN, Kind.INT})  # arguments not counted: not choices
-STEPS, OUTCOME = "steps", "outcome"  # what, besides argument names
+STEPS, OUTCOME, FOLIO = "steps", "outcome", "folio"  # what, besides argument names
+MTHP = "mTHP"  # the value of FOLIO: the step mapped a large folio
 Key = tuple[str, str, str]  # (call, what, value)
 
 
-def op_keys(call: Call, result: str) -> tuple[Key, ...]:
-    """The keys one step of `call` with outcome `result` adds one to."""
-    return _keys(call.name, _choices(call), result)
+def op_keys(call: Call, result: str, large: bool = False) -> tuple[Key, ...]:
+    """The keys one step of `call` with outcome `result` adds one to (`large`: it mapped
+    a large folio)."""
+    return _keys(call.name, _choices(call), result, large)
 
 
 def arg_values(kind: Kind, value: int) -> tuple[str, ...]:
@@ -57,16 +62,17 @@ class OpCounter:
     """Counts steps in memory; take() hands the totals over as OpCount rows."""
 
     def __init__(self) -> None:
-        self._raw: Counter[tuple[str, tuple[int, ...], str]] = Counter()
+        self._raw: Counter[tuple[str, tuple[int, ...], str, bool]] = Counter()
 
-    def add(self, call: Call, ret: int | None, signal: tuple[int, int] | None) -> None:
-        self._raw[call.name, _choices(call), outcome(ret, signal)] += 1
+    def add(self, call: Call, ret: int | None, signal: tuple[int, int] | None,
+            large: bool = False) -> None:
+        self._raw[call.name, _choices(call), outcome(ret, signal), large] += 1
 
     def take(self) -> list[OpCount]:
         """The counts of everything counted since the last take(), sorted by key."""
         totals: Counter[Key] = Counter()
-        for (name, choices, result), n in self._raw.items():
-            for key in _keys(name, choices, result):
+        for (name, choices, result, large), n in self._raw.items():
+            for key in _keys(name, choices, result, large):
                 totals[key] += n
         self._raw.clear()
         return [OpCount(c, w, v, n) for (c, w, v), n in sorted(totals.items())]
@@ -84,11 +90,13 @@ def _choices(call: Call) -> tuple[int, ...]:
 
 
 @lru_cache(maxsize=4096)  # fuzzed flag values are unbounded; the common ones repeat
-def _keys(name: str, choices: tuple[int, ...], result: str) -> tuple[Key, ...]:
+def _keys(name: str, choices: tuple[int, ...], result: str, large: bool = False) -> tuple[Key, ...]:
     keys = [(name, STEPS, "")]
     for (_, arg, kind), value in zip(_choice_args(name), choices, strict=True):
         keys += [(name, arg, v) for v in arg_values(kind, value)]
     keys.append((name, OUTCOME, result))
+    if large:
+        keys.append((name, FOLIO, MTHP))
     return tuple(keys)
 
 
@@ -96,7 +104,8 @@ def _keys(name: str, choices: tuple[int, ...], result: str) -> tuple[Key, ...]:
 @dataclass(frozen=True)
 class CallOps:
     steps: int
-    args: dict[str, dict[str, int]]  # argument -> value -> steps, most frequent first
+    # argument (and "folio", for steps that mapped an mTHP) -> value -> steps, most frequent first
+    args: dict[str, dict[str, int]]
     outcomes: dict[str, int]  # ok / errno / signal -> steps, most frequent first
 
 

@@ -20,6 +20,7 @@ from fuzzer.model.state import RestVma
 from fuzzer.model.world import World
 from fuzzer.model.world import step as world_step
 from fuzzer.observe import Observer, Snapshot
+from fuzzer.observe.mthp import fallbacks
 from fuzzer.observe.probe import CAP_SYS_RESOURCE, has_capability, memlock_limits, probe
 from fuzzer.observe.proc import zero_pfn
 from fuzzer.oracle import Divergence, DivergenceKind, call_feature, compare
@@ -39,6 +40,7 @@ class StepReport:
     prediction: Prediction
     divergences: tuple[Divergence, ...]
     before: str = ""  # the call's range before it (coverage.range_state), if asked for
+    large_folios: int = 0  # large folios (mTHP) the model mapped in this step (§19)
 
     @property
     def index(self) -> int:
@@ -139,10 +141,17 @@ def _check_run(run: Run, report: Report, on_step: StepHook | None, ranges: bool)
         world = World.start(initial_state(report.initial))
         seen: dict[int, Shown] = {}
         known: dict[int, Known] = {}
+        orders = world.proc(0).features.mthp_orders
+        fell_back = fallbacks(orders) if orders else 0  # before the first call runs
+        folios = 0
         for st in run.steps():
             n = st.call.proc
             before = range_state(world, st.call) if ranges else ""
+            if orders:
+                folios = _large_folios(world)
             pred = world_step(world, st.call)
+            if orders:
+                folios = max(0, _large_folios(world) - folios)
             if st.call.name == "fork" and world.children in run.pids:
                 child = world.children
                 observers[child] = stack.enter_context(Observer(run.pids[child], _parser(child)))
@@ -151,7 +160,9 @@ def _check_run(run: Run, report: Report, on_step: StepHook | None, ranges: bool)
             found, snap = _compare_all(st, pred, world, observers, seen, known)
             if found:  # re-read once: a transient /proc state is not a finding
                 found, snap = _compare_all(st, pred, world, observers, seen, known)
-            rep = StepReport(st, pred, tuple(found), before)
+            if found and orders and fallbacks(orders) != fell_back:
+                found = [_fell_back(d) for d in found]
+            rep = StepReport(st, pred, tuple(found), before, folios)
             report.steps.append(rep)
             if snap is not None:  # not after the caller's exit
                 report.snapshot = snap
@@ -160,6 +171,24 @@ def _check_run(run: Run, report: Report, on_step: StepHook | None, ranges: bool)
             if found:
                 report.divergences = found
                 return
+
+
+def _large_folios(world: World) -> int:
+    """Large folios the model mapped so far, over the live processes (a child starts at 0,
+    a process that exits takes its count along: only a step's rise is read)."""
+    return sum(s.large_folios for _, s in world.live())
+
+
+FELL_BACK = " [mTHP fell back]"  # marks the title, so such a divergence is a bucket apart
+
+
+def _fell_back(d: Divergence) -> Divergence:
+    """A divergence of a program during which an mTHP allocation fell back (the sysfs
+    fallback counters moved: fuzzer/observe/mthp.py): the kernel may have mapped a
+    smaller folio than the model, so it is marked, in its title and what was seen."""
+    return Divergence(d.kind, d.title + FELL_BACK, d.step, d.expected,
+                      d.observed + " (hugepages-*/stats/anon_fault_fallback moved during the "
+                      "program: a large folio allocation failed somewhere; re-run it)")
 
 
 Shown = tuple[list[Page | None], list[int]]

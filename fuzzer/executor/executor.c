@@ -2,7 +2,8 @@
  * mmfuzz executor: the child that runs one wire-encoded program and nothing else.
  *
  * It reads the program from stdin, closes every descriptor, disables THP for
- * itself, asks to be traced and stops. From then on the only syscalls it makes
+ * itself (except in MADV_HUGEPAGE VMAs, where the kernel allows it), asks to
+ * be traced and stops. From then on the only syscalls it makes
  * are the program's own calls, one getppid() checkpoint after every page touch,
  * the prlimit64() or capget()+capset() of a privilege pseudo-call, the
  * memfd_create() of that pseudo-call (the executor supplies the name), the
@@ -388,6 +389,24 @@ static int serve(void)
 	return r == 0 ? 0 : EXIT_BAD_INPUT;
 }
 
+#ifndef PR_THP_DISABLE_EXCEPT_ADVISED
+#define PR_THP_DISABLE_EXCEPT_ADVISED (1 << 1) /* uapi/linux/prctl.h, 6.18 */
+#endif
+
+/*
+ * THP off, except in VM_HUGEPAGE VMAs (6.18+): there a write fault may map a
+ * large anonymous folio, which the model predicts from the host's mTHP sizes
+ * (docs/SEMANTICS.md §19; fuzzer/observe/probe.py finds the same answer).
+ * Older kernels refuse the flag (EINVAL): THP off completely. Inherited by
+ * every fork (MMF_INIT_MASK).
+ */
+static int thp_off_except_advised(void)
+{
+	if (prctl(PR_SET_THP_DISABLE, 1, PR_THP_DISABLE_EXCEPT_ADVISED, 0, 0) == 0)
+		return 0;
+	return prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
+}
+
 int main(int argc, char **argv)
 {
 	int traced = !(argc > 1 && strcmp(argv[1], "--no-trace") == 0);
@@ -398,7 +417,7 @@ int main(int argc, char **argv)
 
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() == 1)
 		return EXIT_SETUP;
-	if (prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0) != 0)
+	if (thp_off_except_advised() != 0)
 		return EXIT_SETUP;
 	if (handle_faults() != 0 || pin_to_one_cpu() != 0)
 		return EXIT_SETUP;

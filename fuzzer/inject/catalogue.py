@@ -25,6 +25,8 @@ from fuzzer.prog.syscalls import (
     EPERM,
     MADV_DONTNEED_LOCKED,
     MADV_GUARD_REMOVE,
+    MADV_HUGEPAGE,
+    MADV_NOHUGEPAGE,
     MADV_PAGEOUT,
     MADV_POPULATE_READ,
     MADV_REMOVE,
@@ -285,11 +287,27 @@ class DroppableLockedAccepted(Injection):
         return None
 
 
+class HugepageAdviceIgnored(Injection):
+    name = "hugepage-advice-ignored"
+    description = ("madvise(MADV_HUGEPAGE) succeeds, but later write faults in the range map "
+                   "single pages: the mTHP sizes sysfs enables for advised VMAs (\"madvise\", "
+                   "or \"inherit\" under a top-level \"madvise\") never apply. Emulated as "
+                   "MADV_NOHUGEPAGE, which makes the same checks and splits.")
+    source = ("hypothetical: __thp_vma_allowable_orders() (mm/huge_memory.c, 6.8+ mTHP) "
+              "losing huge_anon_orders_madvise for VM_HUGEPAGE VMAs; needs an mTHP size "
+              "enabled in sysfs (docs/SEMANTICS.md §19)")
+
+    def on_entry(self, call: Syscall) -> EntryAction:
+        if call.name == "madvise" and call.args["advice"] & 0xFFFFFFFF == MADV_HUGEPAGE:
+            return Rewrite(advice=MADV_NOHUGEPAGE)
+        return None
+
+
 SHALLOW: tuple[type[Injection], ...] = (
     PopulateNeedsLock, MlockallOnfaultAccepted, Mlock2OnfaultIgnored, MunlockSkipped,
     MremapGrowUnlocked, FixedNoreplaceAsHint, MmapLen0Accepted, MprotectLockedNoCow,
     MsealHoleSealsHead, MunmapSealedUnmapsHead, GuardDroppedOnFork, PageoutReclaimsLocked,
-    DroppableLockedAccepted, GuardDroppedByHolePunch,
+    DroppableLockedAccepted, GuardDroppedByHolePunch, HugepageAdviceIgnored,
 )
 CATALOGUE: dict[str, type[Injection]] = {cls.name: cls for cls in SHALLOW + DEEP}
 """Every named injection; the deep ones (`deep = True`, fuzzer/inject/deep.py) need several

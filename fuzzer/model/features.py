@@ -51,6 +51,16 @@ class Features:
     # "unrestrict process_madvise() for current process"); before, only the four it
     # takes for another process (COLD, PAGEOUT, WILLNEED, COLLAPSE). §18.
     pmadv_self_any: bool = True
+    # prctl(PR_SET_THP_DISABLE, 1, PR_THP_DISABLE_EXCEPT_ADVISED) (6.18+; before, EINVAL):
+    # the executor then disables THP except in VM_HUGEPAGE VMAs, else completely.
+    thp_except_advised: bool = True
+    # The anonymous mTHP orders a write fault may give a VM_HUGEPAGE VMA, as a bit mask
+    # (bit n: order n, a block of 2**n pages), those whose block fits in the arena: read
+    # from sysfs (hugepages-<N>kB/enabled "always" or "madvise", or "inherit" with the
+    # top-level enabled "always" or "madvise"). 0 where none is enabled, with
+    # thp_except_advised False (the executor disables THP) or without THP: no large folio
+    # in the arena. A machine setting, not a release: the default is 0. §19.
+    mthp_orders: int = 0
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -58,7 +68,21 @@ class Features:
     def summary(self) -> str:
         """One line for people: the release and what it lacks."""
         missing = [k for k, v in self.as_dict().items() if v is False]
-        return self.release + (f" (without {', '.join(missing)})" if missing else "")
+        sizes = mthp_sizes_kb(self.mthp_orders)
+        return (self.release + (f" (without {', '.join(missing)})" if missing else "")
+                + (f", mTHP {'/'.join(f'{kb}K' for kb in sizes)}" if sizes else ""))
+
+    def mthp_orders_desc(self) -> list[int]:
+        """The enabled mTHP orders, largest first (the order alloc_anon_folio tries them)."""
+        return [n for n in range(ORDER_LIMIT, 0, -1) if self.mthp_orders >> n & 1]
+
+
+ORDER_LIMIT = 16  # no mTHP order above this (PMD_ORDER is 9 on x86-64)
+
+
+def mthp_sizes_kb(orders: int) -> list[int]:
+    """The folio sizes of an mTHP order mask, in KiB (4 KiB pages), smallest first."""
+    return [4 << n for n in range(ORDER_LIMIT + 1) if orders >> n & 1]
 
 
 NEWEST = Features()

@@ -36,8 +36,10 @@ from fuzzer.model.pages import (
 from fuzzer.model.state import (
     ABSENT,
     ANON,
+    ANON_LARGE,
     ANON_LAZY,
     GUARD,
+    LARGE,
     LAZY,
     SHARED_ANON,
     SHMEM,
@@ -196,7 +198,7 @@ def _populate(state: State, pages: range, write: bool) -> Prediction:
         if write and page.attrs.shared and not absent:
             # follow_page_pte with FOLL_TOUCH|FOLL_WRITE dirties the folio it finds
             state.shmem_dirty.add((page.attrs.obj, page.attrs.pgoff))
-        if (absent or (write and not page.attrs.shared and page.state != ANON)) \
+        if (absent or (write and not page.attrs.shared and page.state not in (ANON, ANON_LARGE))) \
                 and not fault(state, idx, write):
             return err(EFAULT)  # SIGBUS past the shmem object's end
     return err(ENOMEM) if hole else ok()
@@ -275,6 +277,7 @@ def _free(state: State, idx: int) -> int:
     if page.attrs.lo or page.attrs.obj:
         return EINVAL
     letter = page.state
+    _not_split(page, "MADV_FREE")
     if page.attrs.dp:
         return 0
     if letter == ANON:
@@ -313,7 +316,22 @@ def _cold(state: State, idx: int) -> int:
     # can_madv_lru_vma: VM_LOCKED is EINVAL. Otherwise pages are only deactivated.
     page = state.pages[idx]
     assert page is not None
-    return EINVAL if page.attrs.lo else 0
+    if page.attrs.lo:
+        return EINVAL
+    _not_split(page, "MADV_COLD")
+    return 0
+
+
+def _not_split(page: Page, advice: str) -> None:
+    """MADV_FREE, MADV_COLD and MADV_PAGEOUT split a large folio the range covers only in
+    part (madvise_free_pte_range, madvise_cold_or_pageout_pte_range), PAGEOUT without
+    swap even a whole one (shrink_folio_list splits it when add_to_swap fails), and a
+    split maps the zero-filled pages of an anonymous folio to the shared zero page
+    (__split_huge_page -> remap_page with RMP_USE_SHARED_ZEROPAGE), which depends on
+    page contents the model does not keep (docs/SEMANTICS.md §19)."""
+    if page.state[-1] == LARGE:
+        raise Unsupported(f"{advice} over a large folio (mTHP): a split maps its zero-filled "
+                          "pages to the zero page, by contents the model does not keep")
 
 
 def _pageout(state: State, idx: int) -> int:
@@ -332,6 +350,7 @@ def _pageout(state: State, idx: int) -> int:
         return EINVAL
     if not state.features.no_swap:
         raise Unsupported(PAGEOUT_WITH_SWAP)
+    _not_split(page, "MADV_PAGEOUT")
     if page.state == SHMEM:
         state.pages[idx] = Page(a, ABSENT)
         if (a.obj, a.pgoff) not in state.shmem_dirty:

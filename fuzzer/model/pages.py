@@ -17,8 +17,10 @@ from fuzzer.model import vmas
 from fuzzer.model.state import (
     ABSENT,
     ANON,
+    ANON_LARGE,
     ANON_LAZY,
     GUARD,
+    LARGE,
     LAZY,
     SHARED_ANON,
     SHMEM,
@@ -110,7 +112,11 @@ def fault(state: State, idx: int, write: bool) -> bool:
     assert page is not None
     a = page.attrs
     if not a.obj:
-        if write:  # a lazily freed page (`Al`) is dirty again: plain `A`
+        if write and page.state == ABSENT and a.hg and state.features.mthp_orders:
+            anon_folio(state, idx)
+        elif write and page.state != ANON_LARGE:
+            # a lazily freed page (`Al`) is dirty again: plain `A`; a zero page or a
+            # frame fork shared (`aN`, `aN+`) is copied to one new page (wp_page_copy)
             state.pages[idx] = Page(a, ANON)
         elif page.state == ABSENT:
             state.pages[idx] = Page(a, ZERO)  # do_anonymous_page maps the zero page
@@ -135,6 +141,44 @@ def fault(state: State, idx: int, write: bool) -> bool:
         state.shmem_dirty.add((a.obj, a.pgoff))  # do_shared_fault: fault_dirty_shared_page
     state.pages[idx] = Page(a, ANON if write and not a.shared else SHMEM)
     return True
+
+
+def anon_folio(state: State, idx: int) -> None:
+    """do_anonymous_page -> alloc_anon_folio (mm/memory.c), for a write fault on a none
+    PTE of a VM_HUGEPAGE private anonymous VMA (docs/SEMANTICS.md §19).
+
+    thp_vma_allowable_orders gives the enabled orders below PMD_ORDER (the probe's
+    `mthp_orders`; the executor's PR_THP_DISABLE_EXCEPT_ADVISED leaves them to
+    VM_HUGEPAGE VMAs, and VM_NOHUGEPAGE clears VM_HUGEPAGE), thp_vma_suitable_orders
+    keeps those whose naturally aligned block lies inside the VMA (no pgoff check for
+    anonymous VMAs), and the highest of them whose PTEs are all none (pte_range_none:
+    a present page, the zero page or a guard marker is not none) is allocated and
+    mapped whole (set_ptes). None left: one page. A failed allocation falls back to the
+    next order silently (anon_fault_fallback in sysfs, which check/program.py watches).
+    """
+    vma = vmas.vma_of(state, idx)
+    for order in state.features.mthp_orders_desc():
+        size = 1 << order
+        start = idx - idx % size
+        if start < vma.start or start + size > vma.stop:
+            continue
+        block = range(start, start + size)
+        if all(_state_of(state, j) == ABSENT for j in block):
+            for j in block:
+                p = state.pages[j]
+                assert p is not None
+                state.pages[j] = Page(p.attrs, ANON_LARGE)
+            state.large_folios += 1
+            return
+    page = state.pages[idx]
+    assert page is not None
+    state.pages[idx] = Page(page.attrs, ANON)
+
+
+def _state_of(state: State, idx: int) -> str:
+    page = state.pages[idx]
+    assert page is not None  # inside the page's VMA
+    return page.state
 
 
 def fault_around(state: State, idx: int) -> None:
@@ -256,7 +300,10 @@ def mark_mapped_twice(state: State) -> None:
                 continue
             letter = p.state
             if letter[0] == SHARED_ANON and frames.get(letter, 0) == 1:
-                letter = ANON_LAZY if letter[-1] == LAZY else ANON
+                # pagemap's X bit is per page (folio_precise_page_mapcount == 1 with
+                # CONFIG_PAGE_MAPCOUNT), also for a page of a large folio (§19)
+                last = letter[-1]
+                letter = ANON_LAZY if last == LAZY else ANON_LARGE if last == LARGE else ANON
             elif letter in (SHMEM, SHMEM_TWICE):
                 letter = SHMEM_TWICE if cached.get((p.attrs.obj, p.attrs.pgoff), 0) > 1 else SHMEM
             if letter != p.state:

@@ -13,8 +13,10 @@ oracle compares page by page. Presence uses one letter per page:
        (`world.py`)
     G  a guard marker (MADV_GUARD_INSTALL): no page, and a touch is SIGSEGV
     Al an `A` page MADV_FREE made lazy-free that is still clean: reclaim drops it
-       (docs/SEMANTICS.md §16); a frame fork shared from one is `aNl`. Only the
-       first letter of a state is what /proc shows: the oracle sees `A` and `a`
+       (docs/SEMANTICS.md §16); a frame fork shared from one is `aNl`.
+    A+ an `A` page of a large anonymous folio (mTHP, §19); `aN+` once fork shared it.
+       Only the first letter of a state is what /proc shows: the oracle sees `A`
+       and `a`
 """
 
 from __future__ import annotations
@@ -31,8 +33,12 @@ GUARD = "G"  # a guard region's PTE marker (docs/SEMANTICS.md §15)
 SHARED_ANON = "a"  # followed by the frame number
 LAZY = "l"  # ends the state of a lazily freed, clean anonymous page (`Al`, `aNl`)
 ANON_LAZY = ANON + LAZY
+# ends the state of a page of a large anonymous folio, an mTHP (`A+`, `aN+`;
+# docs/SEMANTICS.md §19): what splitting the folio would do is not modelled
+LARGE = "+"
+ANON_LARGE = ANON + LARGE
 # what smaps Rss counts (the zero page is not counted)
-RESIDENT = frozenset({ANON, ANON_LAZY, SHMEM, SHMEM_TWICE})
+RESIDENT = frozenset({ANON, ANON_LAZY, ANON_LARGE, SHMEM, SHMEM_TWICE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -283,6 +289,9 @@ class State:
         default_factory=lambda: [None] * ARENA_PAGES)
     vmas_seen: list[Page | None] = field(default_factory=lambda: [None] * ARENA_PAGES)
     next_id: int = 1
+    # Large folios (mTHP) this process's faults mapped so far (`pages.anon_folio`): a
+    # step that raised it is counted as such (`mmfuzz stats ops`, check/program.py)
+    large_folios: int = 0
 
     def copy(self) -> State:
         new = copy.copy(self)
@@ -342,5 +351,6 @@ def prot_text(prot: int) -> str:
     )
 
 
-__all__ = ["ABSENT", "ANON", "ANON_LAZY", "GUARD", "LAZY", "PAGE", "RESIDENT", "SHARED_ANON",
-           "SHMEM", "SHMEM_TWICE", "ZERO", "Attrs", "OutsideFile", "Page", "RestVma", "State"]
+__all__ = ["ABSENT", "ANON", "ANON_LARGE", "ANON_LAZY", "GUARD", "LARGE", "LAZY", "PAGE",
+           "RESIDENT", "SHARED_ANON", "SHMEM", "SHMEM_TWICE", "ZERO", "Attrs", "OutsideFile",
+           "Page", "RestVma", "State"]

@@ -13,6 +13,7 @@ import resource
 from functools import cache
 
 from fuzzer.model.features import Features
+from fuzzer.prog.program import ARENA_PAGES
 from fuzzer.prog.syscalls import (
     ENOSYS,
     MADV_DONTNEED_LOCKED,
@@ -32,11 +33,15 @@ from fuzzer.prog.syscalls import (
     MREMAP_FIXED,
     MREMAP_MAYMOVE,
     PAGE,
+    PR_GET_THP_DISABLE,
+    PR_SET_THP_DISABLE,
+    PR_THP_DISABLE_EXCEPT_ADVISED,
     PROT_EXEC,
     PROT_NONE,
     PROT_READ,
     PROT_WRITE,
     RLIM_INFINITY,
+    SYS_PRCTL,
     SYSCALLS,
 )
 
@@ -50,7 +55,7 @@ EINVAL = 22
 
 
 def _sys(name: str, *args: int) -> int:
-    nr = SYSCALLS[name].nr if name in SYSCALLS else {"ioctl": SYS_IOCTL}[name]
+    nr = SYSCALLS[name].nr if name in SYSCALLS else {"ioctl": SYS_IOCTL, "prctl": SYS_PRCTL}[name]
     ret = _libc.syscall(ctypes.c_long(nr), *(ctypes.c_ulong(a & (2**64 - 1)) for a in args))
     return -ctypes.get_errno() if ret == -1 else int(ret)
 
@@ -280,6 +285,65 @@ def _madv_populate_stops_at_hole() -> bool:
         _sys("munmap", p, 2 * PAGE)
 
 
+def _thp_except_advised() -> bool:
+    """Whether PR_SET_THP_DISABLE takes PR_THP_DISABLE_EXCEPT_ADVISED (6.18+; EINVAL
+    before, and without THP): set on this process, then its own setting put back
+    (PR_GET_THP_DISABLE: 0 enabled, 1 disabled, 3 disabled except where advised)."""
+    was = _sys("prctl", PR_GET_THP_DISABLE, 0, 0, 0, 0)
+    ok = _sys("prctl", PR_SET_THP_DISABLE, 1, PR_THP_DISABLE_EXCEPT_ADVISED, 0, 0) == 0
+    if ok and was >= 0:
+        _sys("prctl", PR_SET_THP_DISABLE, int(was != 0), was & PR_THP_DISABLE_EXCEPT_ADVISED,
+             0, 0)
+    return ok
+
+
+THP_SYSFS = "/sys/kernel/mm/transparent_hugepage"
+
+
+def mthp_orders(top: str, sizes: dict[int, str], arena_pages: int = ARENA_PAGES) -> int:
+    """The order mask of anonymous mTHP sizes a VM_HUGEPAGE VMA may get (pure).
+
+    `top` is the top-level enabled setting, `sizes` each hugepages-<N>kB/enabled
+    setting by size in KiB (the words in brackets). Per `__thp_vma_allowable_orders`
+    (mm/huge_memory.c), a VM_HUGEPAGE VMA takes huge_anon_orders_always and _madvise,
+    and _inherit when the top level is "always" or "madvise"
+    (hugepage_global_enabled). Only blocks that fit in the arena count.
+    """
+    mask = 0
+    for kb, setting in sizes.items():
+        pages = kb // 4
+        order = pages.bit_length() - 1
+        # THP_ORDERS_ALL_ANON leaves out orders 0 and 1 (8 KiB is a shmem size only)
+        if kb % 4 or pages != 1 << order or order < 2 or pages > arena_pages:
+            continue
+        if setting in ("always", "madvise") or (
+                setting == "inherit" and top in ("always", "madvise")):
+            mask |= 1 << order
+    return mask
+
+
+def _selected(path: str) -> str:
+    """The bracketed word of a THP sysfs setting ("always [madvise] never" -> "madvise")."""
+    with open(path) as f:
+        text = f.read()
+    return text[text.index("[") + 1:text.index("]")] if "[" in text else ""
+
+
+def _mthp_orders() -> int:
+    """The host's anonymous mTHP orders for VM_HUGEPAGE VMAs (0 without the sysfs files:
+    no THP, or a kernel before mTHP, 6.8)."""
+    try:
+        top = _selected(f"{THP_SYSFS}/enabled")
+        # hugepages-8kB has shmem_enabled only: no anonymous setting
+        names = [n for n in os.listdir(THP_SYSFS) if n.startswith("hugepages-")
+                 and n.endswith("kB") and os.path.exists(f"{THP_SYSFS}/{n}/enabled")]
+        sizes = {int(n[len("hugepages-"):-len("kB")]): _selected(f"{THP_SYSFS}/{n}/enabled")
+                 for n in names}
+    except (OSError, ValueError):
+        return 0
+    return mthp_orders(top, sizes)
+
+
 @cache
 def memlock_limits() -> tuple[int, int]:
     """RLIMIT_MEMLOCK (soft, hard) in bytes, as every executor inherits it from us."""
@@ -301,7 +365,10 @@ def has_capability(cap: int) -> bool:
 
 @cache
 def probe() -> Features:
-    """The features of the running kernel (probed once per process)."""
+    """The features of the running kernel (probed once per process; a test that changes
+    the host's mTHP settings clears the cache: `probe.cache_clear()`)."""
+    thp = _madvise_ok(MADV_NOHUGEPAGE, lock=False)
+    except_advised = _thp_except_advised()
     return Features(
         release=os.uname().release,
         lf_mnemonic=_lf_mnemonic(),
@@ -311,7 +378,7 @@ def probe() -> Features:
         mremap_multi_vma_move=_multi_vma_move(),
         map_fixed_noreplace=_fixed_noreplace(),
         write_implies_read=_write_implies_read(),
-        thp=_madvise_ok(MADV_NOHUGEPAGE, lock=False),
+        thp=thp,
         map_stack_nohugepage=_map_stack_nohugepage(),
         mremap_checks_first=_mremap_checks_first(),
         madv_populate_stops_at_hole=_madv_populate_stops_at_hole(),
@@ -325,4 +392,7 @@ def probe() -> Features:
         no_swap=_no_swap(),
         process_madvise=_process_madvise(),
         pmadv_self_any=_pmadv_self_any(),
+        thp_except_advised=except_advised,
+        # Without the flag the executor disables THP completely (executor.c): no mTHP.
+        mthp_orders=_mthp_orders() if except_advised and thp else 0,
     )

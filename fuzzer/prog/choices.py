@@ -25,6 +25,7 @@ from fuzzer.prog.syscalls import (
     MADV_FREE,
     MADV_GUARD_INSTALL,
     MADV_GUARD_REMOVE,
+    MADV_HUGEPAGE,
     MADV_KEEPONFORK,
     MADV_NOHUGEPAGE,
     MADV_NORMAL,
@@ -154,13 +155,15 @@ MREMAP_CHOICES = [(30, 0), (30, MREMAP_MAYMOVE), (20, MREMAP_MAYMOVE | MREMAP_FI
                   (8, MREMAP_MAYMOVE | MREMAP_DONTUNMAP), (4, MREMAP_FIXED),
                   (3, MREMAP_DONTUNMAP), (3, MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP),
                   (2, 0x8)]
-# Mostly the advice with semantics to check; a few unused values for EINVAL.
+# Mostly the advice with semantics to check; a few unused values for EINVAL. HUGEPAGE
+# gives a VMA large folios where the host enables an mTHP size (docs/SEMANTICS.md §19);
+# elsewhere it only splits VMAs.
 # HWPOISON and SOFT_OFFLINE are never generated (nor accepted: see program.py).
 MADV_CHOICES = [(12, MADV_DONTNEED), (8, MADV_DONTNEED_LOCKED), (6, MADV_FREE),
                 (6, MADV_REMOVE), (5, MADV_DONTFORK), (4, MADV_DOFORK),
                 (5, MADV_WIPEONFORK), (4, MADV_KEEPONFORK), (8, MADV_POPULATE_READ),
                 (8, MADV_POPULATE_WRITE), (2, MADV_NORMAL), (2, MADV_WILLNEED),
-                (2, MADV_COLD), (1, MADV_DONTDUMP), (1, MADV_NOHUGEPAGE),
+                (2, MADV_COLD), (1, MADV_DONTDUMP), (10, MADV_HUGEPAGE), (2, MADV_NOHUGEPAGE),
                 (6, MADV_GUARD_INSTALL), (3, MADV_GUARD_REMOVE), (6, MADV_PAGEOUT),
                 (2, 5), (1, 99)]
 # madvise on a shared mapping (Generator.advice): the hole punch, guard regions, and the

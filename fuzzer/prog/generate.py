@@ -70,11 +70,13 @@ from fuzzer.prog.program import (
 from fuzzer.prog.syscalls import (
     MADV_GUARD_INSTALL,
     MADV_GUARD_REMOVE,
+    MADV_HUGEPAGE,
     MAP_ANONYMOUS,
     MAP_FIXED,
     MAP_FIXED_NOREPLACE,
     MAP_PRIVATE,
     MAP_SHARED,
+    MAP_TYPE,
     MREMAP_DONTUNMAP,
     MREMAP_FIXED,
     MREMAP_MAYMOVE,
@@ -84,6 +86,7 @@ from fuzzer.prog.syscalls import (
 
 __all__ = ["MAX_GENERATED_CALLS", "ByteSource", "Source", "generate"]
 MAX_GENERATED_CALLS = 24
+MTHP_PAGES = 16  # a 64 KiB mTHP block: what the generator leaves room for (SEMANTICS §19)
 
 
 def _may_map(call: Call, shadow: list[int]) -> bool:
@@ -293,11 +296,13 @@ class Generator:
 
     def length(self, addr: int) -> int:
         room = ARENA_SIZE - addr
-        kind = pick(self.src, [(80, "pages"), (7, "bytes"), (6, "zero"), (3, "wrap"),
-                                (4, "rest")])
+        kind = pick(self.src, [(72, "pages"), (7, "bytes"), (6, "zero"), (3, "wrap"),
+                                (4, "rest"), (8, "block")])
         match kind:
             case "pages":
                 n = self.src.ConsumeIntInRange(1, 8) * PAGE
+            case "block":  # room for a 16-page aligned block: a 64 KiB mTHP (SEMANTICS §19)
+                n = self.src.ConsumeIntInRange(MTHP_PAGES, 2 * MTHP_PAGES) * PAGE
             case "bytes":
                 n = self.src.ConsumeIntInRange(1, 8 * PAGE)
             case "zero":
@@ -347,7 +352,16 @@ class Generator:
                 return Call(name, (pick(self.src, MEMLOCK_LIMITS),))
             case "madvise":
                 addr = self.addr(4)
-                return Call("madvise", (addr, self.span(addr), self.advice(addr)))
+                length, advice = self.span(addr), self.advice(addr)
+                pages = min(page_up(length), ARENA_SIZE - addr) // PAGE if length < WRAP_MIN \
+                    else 0
+                if advice == MADV_HUGEPAGE and pages and not addr % PAGE \
+                        and chance(self.src, 60):
+                    # a write in the range next: where the host enables an mTHP size, the
+                    # fault maps a large folio (docs/SEMANTICS.md §19)
+                    page = addr // PAGE + self.src.ConsumeIntInRange(0, pages - 1)
+                    self.pending.append(Call("touch", (page * PAGE, 1)))
+                return Call("madvise", (addr, length, advice))
             case "mremap":
                 return self.mremap()
             case "mmap":
@@ -513,6 +527,20 @@ class Generator:
             if chance(self.src, weight):
                 flags |= bit
         off = 0 if chance(self.src, 96) else pick(self.src, [(1, 5), (1, PAGE), (1, 1 << 40)])
+        pages = min(page_up(length), ARENA_SIZE - addr) // PAGE if length < WRAP_MIN else 0
+        if flags & MAP_FIXED and pages >= MTHP_PAGES and not addr % PAGE \
+                and flags & MAP_TYPE == MAP_PRIVATE and flags & MAP_ANONYMOUS \
+                and chance(self.src, 50):
+            # Room for a 64 KiB mTHP block: often advised huge and written at once (in the
+            # first aligned block it holds, if any), as a program that wants large folios
+            # does (docs/SEMANTICS.md §19)
+            first = addr // PAGE
+            block = -(-first // MTHP_PAGES) * MTHP_PAGES
+            page = (block if block + MTHP_PAGES <= first + pages else first) \
+                + self.src.ConsumeIntInRange(0, MTHP_PAGES - 1)
+            page = min(page, first + pages - 1)
+            self.pending += [Call("madvise", (addr, pages * PAGE, MADV_HUGEPAGE)),
+                             Call("touch", (page * PAGE, 1))]
         return Call("mmap", (addr, length, pick(self.src, PROTS), flags, -1, off))
 
     def file_mmap(self, addr: int, length: int) -> Call:

@@ -147,6 +147,10 @@ OP_EXIT = 1004
 SYS_MEMFD_CREATE, OP_MEMFD_CREATE = 319, 1010
 RLIM_INFINITY = U64
 SYS_MSEAL = 462  # 6.10+
+# prctl (kernel/sys.c): the executor's THP setting and the probe of it (docs/SEMANTICS.md §19)
+SYS_PRCTL = 157
+PR_SET_THP_DISABLE, PR_GET_THP_DISABLE = 41, 42
+PR_THP_DISABLE_EXCEPT_ADVISED = 1 << 1  # arg3 of PR_SET_THP_DISABLE (6.18+)
 SYS_PROCESS_MADVISE = 440  # 5.10+
 UIO_MAXIOV = 1024  # include/uapi/linux/uio.h: more iovecs than this is EINVAL
 PMADV_IOVECS = 2  # the iovecs a program gives process_madvise (more are zero-length)

@@ -1,0 +1,30 @@
+"""The host's anonymous mTHP fault counters (sysfs), read around a checked program.
+
+A large folio's allocation can fail (no free block of its order, or the memory
+cgroup's charge), and alloc_anon_folio then falls back to the next enabled order,
+or one page, without a word: only hugepages-<N>kB/stats/anon_fault_fallback (and
+_fallback_charge) of the order that failed move. The model always predicts the
+order that fits (docs/SEMANTICS.md §19), so a divergence in a program during which
+those counters moved is marked as such (check/program.py), never dropped. The
+counters are the whole machine's: another process's fallback marks ours too.
+"""
+
+from __future__ import annotations
+
+from fuzzer.model.features import mthp_sizes_kb
+from fuzzer.observe.probe import THP_SYSFS
+
+FALLBACK_STATS = ("anon_fault_fallback", "anon_fault_fallback_charge")
+
+
+def fallbacks(orders: int) -> int:
+    """The sum of the fallback counters of these orders' sizes (0 where unreadable)."""
+    total = 0
+    for kb in mthp_sizes_kb(orders):
+        for name in FALLBACK_STATS:
+            try:
+                with open(f"{THP_SYSFS}/hugepages-{kb}kB/stats/{name}") as f:
+                    total += int(f.read())
+            except (OSError, ValueError):
+                pass
+    return total
