@@ -26,7 +26,8 @@ CHECKS = sorted(p.name for p in DIR.glob("check_*.c"))
 PARTS = [cparts.PIN_CPU, cparts.SYS, cparts.TOUCH, cparts.PRLIMIT, cparts.DROP_CAP,
          cparts.PMADVISE,
          cparts.READ_TEXT, cparts.SMAPS, cparts.IN_ARENA, cparts.VMA_OF, cparts.ARENA_SPAN,
-         cparts.PAGEMAP, cparts.RUNS, cparts.ERRNO, cparts.SIGNAL_TEXT, cparts.ON_ALARM]
+         cparts.PAGEMAP, cparts.RUNS, cparts.ERRNO, cparts.SIGNAL_TEXT, cparts.ON_ALARM,
+         cparts.PROCS]
 
 # A value of the right type for every placeholder (TPL_BUDGET sits in a string literal).
 VALUES = {
@@ -44,6 +45,8 @@ VALUES = {
     "TPL_CODE": "2",
     "TPL_WANT": "(long)0x200000000000UL",
     "TPL_ADDRESS": "1",
+    "TPL_PROCS": "2",
+    "TPL_FORK_BUDGET": "20",
 }
 
 

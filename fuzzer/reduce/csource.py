@@ -24,7 +24,7 @@ from fuzzer.oracle.views import model_view, render
 from fuzzer.prog import ARENA_BASE, ARENA_PAGES, Call, Program, format_call
 from fuzzer.prog.arena import ARENAS, HOST, UML
 from fuzzer.prog.syscalls import MAP_ANONYMOUS, PAGE, SYSCALLS, Kind
-from fuzzer.reduce import cparts, cwidth
+from fuzzer.reduce import cforks, cparts, cwidth
 from fuzzer.reduce.cchecks import Check, check_for
 from fuzzer.reduce.cparts import c_string, fill, part, template
 from fuzzer.reduce.finding import ExportError, Finding
@@ -77,7 +77,7 @@ def call_parts(call: Call) -> tuple[str, list[str]]:
             return "drop_cap_ipc_lock", []
         case "memfd_create":
             return "sys", ["SYS_memfd_create", '(unsigned long)"mmfuzz"', *["0"] * 5]
-        case "process_madvise":  # the target is the caller: a reproducer never forks
+        case "process_madvise":  # the target is the caller (cforks.refuse)
             spec = call.syscall.args[1:]
             return "process_madvise_self", [
                 _arg(kind, v) for (_, kind), v in zip(spec, call.args[1:], strict=True)]
@@ -100,20 +100,34 @@ def c_source(finding: Finding, bucket_id: int | None = None) -> str:
     if not 0 <= step < len(program.calls):
         raise ExportError(f"step {step} is not in a program of {len(program.calls)} calls")
     calls = program.calls[: step + 1]
-    if any(c.name == "fork" for c in calls):
-        raise ExportError("C reproducers of programs that fork are not written yet; "
-                          "use --format prog (and `mmfuzz exec`) or --format syz")
-    state, pred = predict(program, step)
-    check = check_for(finding, state, pred, calls[-1])
+    if cforks.forks(calls):
+        # the check runs in the process(es) the divergence is in, against its own state
+        cforks.refuse(finding, calls)
+        world, pred = cforks.predict_world(program, step)
+        checks = [(n, check_for(finding, world.proc(n), pred, calls[-1]))
+                  for n in cforks.checkers(finding, world)]
+        state = world.proc(checks[0][0])
+    else:
+        state, pred = predict(program, step)
+        checks = [(0, check_for(finding, state, pred, calls[-1]))]
+    check = checks[0][1]
     arenas = ", ".join(f"{a.base:#x}UL" for a in ARENAS)
     head = fill(template(cparts.HEAD), {"arenas": arenas, "pages": ARENA_PAGES,
                                         "title": c_string(finding.title)})
     blocks = [*_fallback_numbers({c.name for c in calls}, _uses_fds(calls))]
     blocks += [part(name) for name in _part_names(finding.kind, calls, check)]
-    blocks += [check.code, part(cparts.REPORT), _main(calls, check)]
+    if cforks.forks(calls):
+        blocks.append(cforks.procs_part(calls))
+        blocks += [cforks.renamed(c.code, n) if len(checks) > 1 else c.code
+                   for n, c in checks]
+        blocks += [part(cparts.REPORT), _forked_main(calls, checks)]
+    else:
+        blocks += [check.code, part(cparts.REPORT), _main(calls, check)]
     model = model_text(calls[-1], state, pred)
+    where = [n for n, _ in checks] if cforks.forks(calls) else []
     # Every block after the head follows a blank line.
-    source = _header(finding, bucket_id, model) + head + "".join("\n" + b for b in blocks)
+    source = _header(finding, bucket_id, model, where) + head + \
+        "".join("\n" + b for b in blocks)
     return cwidth.fit(source)
 
 
@@ -148,6 +162,8 @@ def _fallback_numbers(names: set[str], fds: bool = False) -> list[str]:
         nrs.update(pidfd_open=434, close=3)
     if fds:
         nrs["close_range"] = 436
+    if "fork" in names:
+        nrs["pidfd_open"] = 434  # waiting for a process that exits (procs.h)
     if not nrs:
         return []
     return ["".join(f"#ifndef SYS_{n}\n#define SYS_{n} {nr}\n#endif\n" for n, nr in nrs.items())]
@@ -166,7 +182,8 @@ def model_text(call: Call, state: State, pred: Prediction) -> str:
     return "; ".join(parts)
 
 
-def _header(finding: Finding, bucket_id: int | None, model: str) -> str:
+def _header(finding: Finding, bucket_id: int | None, model: str,
+            where: list[int] | None = None) -> str:
     which = f" for bucket #{bucket_id}" if bucket_id is not None else ""
     call = format_call(finding.program.calls[finding.step])
     lines = [
@@ -184,12 +201,13 @@ def _header(finding: Finding, bucket_id: int | None, model: str) -> str:
         f"on: {HOST.base:#x} on an x86-64 host, {UML.base:#x} in a UML",
         "guest), then checks the diverging property in /proc against the",
         "model's prediction for that step.",
+        *(_processes_text(where) if where else []),
         "",
         "Build: cc -Wall -static -o repro repro.c",
         "Run:   ./repro   (as root: pagemap shows PFNs, which tell the zero",
         "       page apart)",
         "Exit:  1 the divergence reproduces, 0 it does not, 2 /proc could",
-        "       not be read",
+        "       not be read" + (" or the processes did not finish" if where else ""),
     ]
     room = cwidth.WIDTH - 3
     body = "\n".join((" * " + _comment(part)).rstrip() for x in lines
@@ -199,24 +217,37 @@ def _header(finding: Finding, bucket_id: int | None, model: str) -> str:
     return f"/*\n{body}\n */\n"
 
 
+def _processes_text(where: list[int]) -> list[str]:
+    names = ", ".join(f"p{n}" for n in where)
+    return [
+        "",
+        "The program's processes each make their own calls, in the",
+        "program's order: a turn passes between them through pipes.",
+        (f"The check runs in {names}, where the divergence is, against the model's "
+         "state of that process." if len(where) == 1 else
+         f"The check runs in each of {names} (the divergence is in one of them), "
+         "against the model's state of each; it reproduces if any shows it."),
+    ]
+
+
 def _uses_fds(calls: tuple[Call, ...]) -> bool:
     """Whether descriptor numbers matter: memfds, or an mmap of a descriptor."""
     return any(c.name in FD_CALLS or (c.name == "mmap" and not c.arg("flags") & MAP_ANONYMOUS)
                for c in calls)
 
 
-def _main(calls: tuple[Call, ...], check: Check) -> str:
+def _decls(calls: tuple[Call, ...], uses_ret: bool) -> list[str]:
     decls = ["\tstruct sigaction sa;\n"]
-    if check.uses_ret:
+    if uses_ret:
         decls.append("\tlong ret;\n")
-    fds = _uses_fds(calls)
-    if fds:
+    if _uses_fds(calls):
         decls.append("\tint out;\n")
+    return decls
+
+
+def _setup(calls: tuple[Call, ...], check: Check) -> list[str]:
+    """The executor's set-up, before the first call (forks inherit it)."""
     body = [
-        "\n",
-        "\tif (find_arena() != 0)\n",
-        "\t\treturn report(2);\n",
-        "\n",
         "\t/* as the executor does: no THP but in MADV_HUGEPAGE ranges\n",
         "\t * (PR_THP_DISABLE_EXCEPT_ADVISED, 6.18+; before, none), so\n",
         "\t * presence is exact to the page, or to the mTHP folio the\n",
@@ -235,7 +266,7 @@ def _main(calls: tuple[Call, ...], check: Check) -> str:
         "\tsigaction(SIGBUS, &sa, NULL);\n",
         check.setup,
     ]
-    if fds:
+    if _uses_fds(calls):
         body += [
             "\t/* as the executor does: no descriptor open, so memfds are\n",
             "\t * numbered from 0 (stdout waits at 1000 until the calls are\n",
@@ -243,16 +274,39 @@ def _main(calls: tuple[Call, ...], check: Check) -> str:
             "\tout = fcntl(1, F_DUPFD, 1000);\n",
             "\tsys(SYS_close_range, 0, 999, 0, 0, 0, 0);\n",
         ]
+    return body
+
+
+def _call_lines(calls: tuple[Call, ...], uses_ret: bool, indent: str) -> list[tuple[str, str]]:
+    """Each call's comment (at one tab) and statement (at `indent`)."""
+    out = []
     last = len(calls) - 1
     for i, call in enumerate(calls):
         note = " -- the diverging step" if i == last else ""
-        body.append("\n" + cwidth.comment(f"{i}: {_comment(format_call(call))}{note}"))
-        assign = "ret = " if i == last and check.uses_ret else ""
+        comment = cwidth.comment(f"{i}: {_comment(format_call(call))}{note}")
+        assign = "ret = " if i == last and uses_ret else ""
         fn, args = call_parts(call)
-        body.append(cwidth.call(assign + fn, args, ";"))
-    if fds:
+        out.append((comment, cwidth.call(assign + fn, args, ";", indent)))
+    return out
+
+
+def _main(calls: tuple[Call, ...], check: Check) -> str:
+    body = ["\n", "\tif (find_arena() != 0)\n", "\t\treturn report(2);\n", "\n",
+            *_setup(calls, check)]
+    for comment, stmt in _call_lines(calls, check.uses_ret, "\t"):
+        body.append("\n" + comment + stmt)
+    if _uses_fds(calls):
         body.append("\n\tdup2(out, 1);\n")
     body.append("\n\treturn report(check(" + ("ret" if check.uses_ret else "") + "));\n")
+    return "int main(void)\n{\n" + "".join(_decls(calls, check.uses_ret)) + "".join(body) + "}\n"
+
+
+def _forked_main(calls: tuple[Call, ...], checks: list[tuple[int, Check]]) -> str:
+    """main for a program that forks (fuzzer/reduce/cforks.py)."""
+    uses_ret = any(c.uses_ret for _, c in checks)
+    decls = [*_decls(calls, uses_ret), "\tpid_t pid;\n"]
+    body = cforks.main_body(calls, checks, _uses_fds(calls), _setup(calls, checks[0][1]),
+                            _call_lines(calls, uses_ret, "\t\t"))
     return "int main(void)\n{\n" + "".join(decls) + "".join(body) + "}\n"
 
 
