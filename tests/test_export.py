@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from fuzzer.oracle.compare import KINDS
-from fuzzer.prog import ARENA_BASE, parse
+from fuzzer.prog import ARENA_BASE, format_call, parse
 from fuzzer.reduce.csource import c_source
 from fuzzer.reduce.cwidth import too_wide
 from fuzzer.reduce.export import export, finding_of, slug, write_bucket_folder
@@ -275,3 +275,170 @@ def test_c_fits_in_a_mail(kind: str, text: str, step: int) -> None:
     title = f"{kind}: a title long enough to need a second line in the C source " * 2
     source = c_source(Finding(parse(text), step, title, kind), 12345)
     assert too_wide(source) == [], source
+
+
+# ---------------------------------------------------------------- C, programs that fork
+
+# (kind, program, step, title, where the check runs): the check runs in the process the
+# title names (the caller; "in the child": the fork's; "in another process": every other
+# live one), against the model's state of that process.
+FORKED = [
+    # the UML 6.1 DONTFORK bug's program: the child reads its parent's DONTFORK page
+    ("signal", f"mmap(@0, 2p, {RW}, {AP}, -1, 0)\ntouch(@0, write)\n"
+               "madvise(@0, 1p, MADV_DONTFORK)\nfork()\np1: touch(@0, read)\n", 4,
+     "signal: touch(read) raised no signal instead of SIGSEGV/MAPERR", [1]),
+    ("presence", f"mmap(@0, 2p, {RW}, {AP}|MAP_POPULATE, -1, 0)\nfork()\n", 1,
+     "presence: fork left pages not shared anonymous in the child", [1]),
+    ("presence", f"mmap(@0, 2p, {RW}, {AP}|MAP_POPULATE, -1, 0)\nfork()\n"
+                 "p1: touch(@0, write)\n", 2,
+     "presence: touch(write) left pages not anonymous in another process", [0]),
+    # an exit: the next process waits until the exited one is gone (its pages are
+    # exclusive again)
+    ("presence", f"mmap(@0, 2p, {RW}, {AP}|MAP_POPULATE, -1, 0)\nfork()\np1: exit()\n", 2,
+     "presence: exit left pages not anonymous in another process", [0]),
+    ("presence", f"mmap(@0, 2p, {RW}, {AP}|MAP_POPULATE, -1, 0)\nfork()\np1: exit()\n"
+                 "touch(@1, write)\n", 3, "presence: touch(write) left pages absent", [0]),
+    # three processes, a divergence "in another process": checked in both others
+    ("presence", f"mmap(@0, 2p, {RW}, {AP}|MAP_POPULATE, -1, 0)\nfork()\nfork()\n"
+                 "madvise(@0, 1p, MADV_DONTNEED)\n", 3,
+     "presence: madvise(DONTNEED) left pages absent in another process", [1, 2]),
+    # a grandchild: p1 forks p2
+    ("presence", f"mmap(@0, 1p, {RW}, {AP}|MAP_POPULATE, -1, 0)\nfork()\np1: fork()\n"
+                 "p2: touch(@0, write)\n", 3, "presence: touch(write) left pages absent", [2]),
+    ("result", f"mmap(@0, 2p, {RW}, {AP}, -1, 0)\nfork()\np1: mlock(@0, 3p)\n", 2,
+     "result: mlock returned 0 instead of -ENOMEM", [1]),
+    ("lock", f"mmap(@0, 2p, {RW}, {AP}, -1, 0)\nmlock(@0, 2p)\nfork()\n", 2,
+     "lock: fork left pages locked in the child", [1]),
+    ("lock", f"mmap(@0, 2p, {RW}, {AP}, -1, 0)\nmlock(@0, 2p)\nfork()\n"
+             "p1: munlock(@0, 1p)\n", 3, "lock: munlock left pages unlocked in another process",
+     [0]),
+    ("vmlck", f"mmap(@0, 2p, {RW}, {AP}|MAP_LOCKED, -1, 0)\nfork()\n", 1,
+     "vmlck: fork made VmLck differ from the size of locked VMAs in the child", [1]),
+    ("fork-flags", f"mmap(@0, 3p, {RW}, {AP}, -1, 0)\nmadvise(@1, 1p, MADV_WIPEONFORK)\n"
+                   "madvise(@2, 1p, MADV_DONTFORK)\nfork()\n", 3,
+     "fork-flags: fork left pages dc in the child", [1]),
+    ("prot", f"mmap(@0, 2p, {RW}, {AP}, -1, 0)\nfork()\np1: mprotect(@1, 1p, PROT_READ)\n",
+     2, "prot: mprotect left pages rw-p", [1]),
+    ("vma", f"mmap(@0, 4p, {RW}, {AP}, -1, 0)\nfork()\np1: mlock(@1, 2p)\n", 2,
+     "vma: mlock left VMAs merged", [1]),
+    # memfds are numbered from 0 in every process; the pipes sit above 1000
+    ("presence", f"memfd_create()\nftruncate(0, 2p)\n"
+                 f"mmap(@0, 2p, {RW}, MAP_SHARED|MAP_FIXED, 0, 0)\ntouch(@0, write)\n"
+                 "fork()\np1: memfd_create()\np1: ftruncate(1, 1p)\n"
+                 f"p1: mmap(@4, 1p, {RW}, MAP_SHARED|MAP_FIXED|MAP_POPULATE, 1, 0)\n"
+                 "p1: touch(@0, read)\n", 8, "presence: touch(read) left pages absent", [1]),
+]
+FORKED_IDS = [f"{k}{i}" for i, (k, *_) in enumerate(FORKED)]
+
+
+def _forked(text: str, step: int, kind: str, title: str) -> Finding:
+    return Finding(parse(text), step, title, kind)
+
+
+@pytest.mark.parametrize(("kind", "text", "step", "title", "where"), FORKED, ids=FORKED_IDS)
+def test_forked_c_checks_where_the_divergence_is(tmp_path: Path, kind: str, text: str,
+                                                 step: int, title: str,
+                                                 where: list[int]) -> None:
+    source = export(_forked(text, step, kind, title), "c")
+    assert too_wide(source) == [], source
+    names = " and ".join(f"p{n}" for n in where)
+    assert f"The check runs in {'each of ' if len(where) > 1 else ''}" in source
+    unwrapped = " ".join(source.split())
+    assert f" {', '.join(f'p{n}' for n in where)}" in unwrapped, names
+    program = parse(text)
+    for i, call in enumerate(program.calls[: step + 1]):
+        assert f"/* {i}: {format_call(call)}" in source.replace("\n\t * ", " ")
+        if call.name not in ("fork", "exit"):
+            assert f"\tif (me == {call.proc}) {{\n\t\tturn();\n" in source
+    checks = source.count("done(report(check")
+    assert checks == len(where)
+    if len(where) > 1:
+        assert all(f"#define check check_p{n}\n" in source for n in where)
+    _build(tmp_path, _forked(text, step, kind, title))
+
+
+@pytest.mark.kernel
+@pytest.mark.parametrize(("kind", "text", "step", "title", "where"), FORKED, ids=FORKED_IDS)
+def test_forked_c_agrees_on_this_kernel(tmp_path: Path, kind: str, text: str, step: int,
+                                        title: str, where: list[int]) -> None:
+    from fuzzer.check import check
+    from fuzzer.executor import executor_path
+    from fuzzer.trace import Supervisor
+
+    report = check(Supervisor(executor_path()), parse(text))
+    assert not report.divergences, report.divergences  # the model is right here
+    binary = _build(tmp_path, _forked(text, step, kind, title))
+    proc = subprocess.run([str(binary)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout
+    assert proc.stdout.count("not reproduced") == len(where), proc.stdout
+    assert _left_running(binary) == []
+
+
+def _left_running(binary: Path) -> list[int]:
+    """Processes still running `binary` (none may be: the first one kills and reaps)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and (proc / "exe").resolve() == binary.resolve():
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+FORK_INJECTED = [
+    ("guard-dropped-on-fork", f"mmap(@0, 2p, {RW}, {AP}, -1, 0)\n"
+                              "madvise(@1, 1p, MADV_GUARD_INSTALL)\nfork()\n"),
+    ("fork-inherits-mcl-future", f"mmap(@0, 1p, {RW}, {AP}, -1, 0)\nmlockall(MCL_FUTURE)\n"
+                                 f"fork()\np1: mmap(@2, 2p, {RW}, {AP}, -1, 0)\n"),
+]
+
+
+@pytest.mark.slow
+@pytest.mark.kernel
+@pytest.mark.parametrize(("name", "text"), FORK_INJECTED, ids=[n for n, _ in FORK_INJECTED])
+def test_forked_c_reproduces_only_under_the_injection(tmp_path: Path, name: str,
+                                                      text: str) -> None:
+    test_c_reproduces_only_under_the_injection(tmp_path, name, text)
+    assert _left_running(tmp_path / "repro") == []
+
+
+@pytest.mark.parametrize(("kind", "text", "step", "title", "match"), [
+    ("rss", f"mmap(@0, 2p, {RW}, {AP}|MAP_POPULATE, -1, 0)\nfork()\n", 1,
+     "rss: fork x in the child", "cannot check Rss"),
+    ("hang", f"mmap(@0, 2p, {RW}, {AP}, -1, 0)\nfork()\n", 1, "hang: fork x", "a hang"),
+    ("result", f"mmap(@0, 2p, {RW}, {AP}, -1, 0)\nfork()\n", 1, "result: fork x",
+     "fork's result"),
+    ("presence", f"mmap(@0, 2p, {RW}, {AP}, -1, 0)\nfork()\n"
+                 "p1: process_madvise(p0, @0, 1p, @2, 1p, 2, MADV_DONTNEED, 0)\n", 2,
+     "presence: x in another process", "process_madvise on another process"),
+    ("presence", f"mmap(@0, 2p, {RW}, {AP}, -1, 0)\nfork()\np1: touch(@0, read)\n", 2,
+     "presence: x in the child", "'in the child' at a call other than fork"),
+    ("presence", f"mmap(@0, 2p, {RW}, {AP}, -1, 0)\nfork()\np1: exit()\n", 2,
+     "presence: exit x", "just exited"),
+], ids=["rss", "hang", "fork-result", "pmadvise-other", "child-not-fork", "exited"])
+def test_forked_c_refuses(kind: str, text: str, step: int, title: str, match: str) -> None:
+    with pytest.raises(ExportError, match=match):
+        c_source(_forked(text, step, kind, title))
+
+
+def test_forked_syz_stays_refused() -> None:
+    finding = _forked(f"mmap(@0, 2p, {RW}, {AP}, -1, 0)\nfork()\n", 1, "presence", "t: x")
+    with pytest.raises(ExportError, match="--format prog"):
+        export(finding, "syz")
+
+
+@pytest.mark.uml
+@pytest.mark.slow
+def test_forked_c_reproduces_the_uml_dontfork_bug(tmp_path: Path) -> None:
+    """UML 6.1's fork child reads its parent's MADV_DONTFORK page (the host raises
+    SIGSEGV there, as the model says): the C reproducer, run in a guest, exits 1."""
+    from fuzzer.campaign.target import target_of
+    from fuzzer.kernel import parse_kernel
+    from tests.uml import UML
+
+    kind, text, step, title, _ = FORKED[0]
+    binary = _build(tmp_path, _forked(text, step, kind, title))
+    status, said = target_of(parse_kernel(f"uml:{UML}")).run_c(binary, 120)
+    assert status == 1, said
+    assert f"reproduced: {title}" in said and "observed: no signal" in said

@@ -95,13 +95,12 @@ def refuse(finding: Finding, calls: tuple[Call, ...]) -> None:
 
 
 def renamed(code: str, n: int) -> str:
-    """A check's code with its top-level names suffixed `_pN`, so one per process fits
-    in one source (each with its own process's expected values)."""
-    names = set(re.findall(r"^static\b[^=(\[;]*?\b(\w+)\s*[\[(=;]", code, re.MULTILINE))
-    if not names:
-        return code
-    pattern = re.compile(r"\b(" + "|".join(sorted(names)) + r")\b")
-    return pattern.sub(lambda m: f"{m.group(1)}_p{n}", code)
+    """A check's code with its top-level names made `NAME_pN` by macros around it, so one
+    check per process fits in one source (each with its own process's expected values)."""
+    names = sorted(set(re.findall(r"^static\b[^=(\[;]*?\b(\w+)\s*[\[(=;]", code, re.MULTILINE)))
+    define = "".join(f"#define {x} {x}_p{n}\n" for x in names)
+    undef = "".join(f"#undef {x}\n" for x in names)
+    return f"/* p{n}'s check */\n{define}{code}{undef}"
 
 
 def procs_part(calls: tuple[Call, ...]) -> str:
