@@ -312,6 +312,11 @@ FORKED = [
     ("lock", f"mmap(@0, 2p, {RW}, {AP}, -1, 0)\nmlock(@0, 2p)\nfork()\n"
              "p1: munlock(@0, 1p)\n", 3, "lock: munlock left pages unlocked in another process",
      [0]),
+    # mlockall: the check sees the reproducer's own VMAs locked in p0, not in the child
+    ("lock", f"mmap(@0, 2p, {RW}, {AP}, -1, 0)\nmlockall(MCL_CURRENT)\nfork()\n", 2,
+     "lock: fork left pages locked in the child", [1]),
+    ("lock", f"mmap(@0, 2p, {RW}, {AP}, -1, 0)\nmlockall(MCL_CURRENT)\nfork()\n"
+             "touch(@1, read)\n", 3, "lock: touch(read) left pages unlocked", [0]),
     ("vmlck", f"mmap(@0, 2p, {RW}, {AP}|MAP_LOCKED, -1, 0)\nfork()\n", 1,
      "vmlck: fork made VmLck differ from the size of locked VMAs in the child", [1]),
     ("fork-flags", f"mmap(@0, 3p, {RW}, {AP}, -1, 0)\nmadvise(@1, 1p, MADV_WIPEONFORK)\n"

@@ -36,7 +36,8 @@ from fuzzer.reduce.finding import ExportError, Finding
 FORK_BUDGET = 20  # seconds for every process's calls and checks (a UML guest is slow)
 IN_CHILD = " in the child"
 IN_OTHER = " in another process"
-# Kinds whose check reads more than one process's own view, or the run as a whole.
+# Kinds a forked program's C does not check yet: what each check would need to expect
+# (outside the arena, Pss shared with other processes, the run as a whole).
 UNCHECKED = {
     "mapping": "what is mapped outside the arena",
     "rss": "Rss and Pss, which other processes' pages change",

@@ -10,6 +10,8 @@ predicts at that step (the model runs here, so the C carries the expected
 values): page presence, lock flags, protections, mappings, VmLck, smaps
 Rss/Locked, VMA boundaries, the call's result, the touch's signal, a hang or
 a crash, depending on the bucket's kind. Exit 1: it reproduces; 0: it does not.
+A program that forks runs as processes that take turns, and checks in the
+process the divergence is in (cforks.py).
 """
 
 from __future__ import annotations
@@ -123,8 +125,8 @@ def c_source(finding: Finding, bucket_id: int | None = None) -> str:
         blocks += [part(cparts.REPORT), _forked_main(calls, checks)]
     else:
         blocks += [check.code, part(cparts.REPORT), _main(calls, check)]
-    model = model_text(calls[-1], state, pred)
     where = [n for n, _ in checks] if cforks.forks(calls) else []
+    model = model_text(calls[-1], state, pred, where[0] if where else None)
     # Every block after the head follows a blank line.
     source = _header(finding, bucket_id, model, where) + head + \
         "".join("\n" + b for b in blocks)
@@ -169,9 +171,10 @@ def _fallback_numbers(names: set[str], fds: bool = False) -> list[str]:
     return ["".join(f"#ifndef SYS_{n}\n#define SYS_{n} {nr}\n#endif\n" for n, nr in nrs.items())]
 
 
-def model_text(call: Call, state: State, pred: Prediction) -> str:
-    """What the model predicts after a step, as the oracle prints it."""
-    parts = [render(model_view(state.pages))]
+def model_text(call: Call, state: State, pred: Prediction, proc: int | None = None) -> str:
+    """What the model predicts after a step, as the oracle prints it (`proc`: the process
+    whose `state` it is, named when the program forks)."""
+    parts = [(f"in p{proc}: " if proc is not None else "") + render(model_view(state.pages))]
     if call.name == "touch":
         parts.insert(0, signal_text(pred.signal))
     else:
