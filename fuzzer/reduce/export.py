@@ -110,7 +110,7 @@ def export(finding: Finding, fmt: str, bucket_id: int | None = None) -> str:
         case "syz":
             if any(c.proc or c.name == "fork" for c in finding.program.calls):
                 raise ExportError("syzkaller programs have one process: "
-                                  "a program that forks exports as --format prog")
+                                  "a program that forks exports as --format c or --format prog")
             return syz_program(finding.program, header_lines(finding, bucket_id))
         case "report":
             raise ExportError("a report is made from a stored bucket: mmfuzz export ID "
