@@ -18,9 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from fuzzer.check import Report
+from fuzzer.check import Report, check
+from fuzzer.executor import executor_path
 from fuzzer.model.features import mthp_sizes_kb
 from fuzzer.observe.probe import probe
+from fuzzer.prog import parse
+from fuzzer.trace import Supervisor
 from tests.tables import Case, check_kernel, model_params
 from tests.test_model_mthp import ROWS
 
@@ -95,3 +98,47 @@ def test_steps_say_when_a_large_folio_was_mapped(run_text: Callable[[str], Repor
             """)
     assert report.divergences == []
     assert [s.large_folios for s in report.steps] == [0, 0, 1, 0, 1]
+
+
+@contextmanager
+def shmem_size_advised(kb: int) -> Iterator[None]:
+    """hugepages-<kb>kB/shmem_enabled set to "advise" for the block, then put back."""
+    path = THP / f"hugepages-{kb}kB" / "shmem_enabled"
+    if not path.exists() or not os.access(path, os.W_OK):
+        pytest.skip(f"no writable {path}")
+    old = _selected(path)
+    try:
+        path.write_text("advise")
+        probe.cache_clear()
+        yield
+    finally:
+        path.write_text(old)
+        probe.cache_clear()
+
+
+def test_a_shmem_mthp_setting_keeps_thp_off(tmp_path: Path) -> None:
+    """With a shmem mTHP size on for advised VMAs, a VM_HUGEPAGE memfd mapping could get a
+    large shmem folio, which the model has no rule for: the probe then says the executor
+    keeps THP off everywhere (no anonymous mTHP either), and a fork server started then
+    does so: a write in an advised private anonymous VMA maps one page, as the model says."""
+    if not probe().thp_except_advised:
+        pytest.skip("the executor disables THP here already (before 6.18, or shmem mTHP on)")
+    with mthp_sizes(1 << 4), shmem_size_advised(64):
+        features = probe()
+        assert not features.thp_except_advised and features.mthp_orders == 0
+        with Supervisor(executor_path(), budget=10.0) as supervisor:
+            report = check(supervisor, parse("""
+                mmap(@16, 32p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
+                madvise(@16, 32p, MADV_HUGEPAGE)
+                touch(@20, write)
+                memfd_create()
+                ftruncate(0, 32p)
+                mmap(@0, 16p, PROT_READ|PROT_WRITE, MAP_SHARED|MAP_FIXED, 0, 0)
+                madvise(@0, 16p, MADV_HUGEPAGE)
+                touch(@4, write)
+                """))
+    assert report.divergences == []
+    assert sum(s.large_folios for s in report.steps) == 0
+    assert report.snapshot is not None
+    present = [i for i, w in enumerate(report.snapshot.pagemap) if w >> 63]
+    assert present == [4, 20]

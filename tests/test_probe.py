@@ -8,7 +8,7 @@ import re
 import pytest
 
 from fuzzer.model.features import NEWEST, Features
-from fuzzer.observe.probe import mthp_orders, probe
+from fuzzer.observe.probe import mthp_orders, probe, shmem_thp
 
 pytestmark = pytest.mark.kernel
 
@@ -114,6 +114,23 @@ def test_thp_probe_puts_the_setting_back() -> None:
 ])
 def test_mthp_orders_from_sysfs(top: str, sizes: dict[int, str], want: int) -> None:
     assert mthp_orders(top, sizes, arena_pages=64) == want
+
+
+@pytest.mark.parametrize(("top", "sizes", "want"), [
+    ("never", {8: "never", 64: "never", 2048: "inherit"}, False),  # this host's defaults
+    ("deny", {64: "inherit"}, False),  # deny: no shmem THP at all, inherit follows it
+    ("advise", {64: "never", 2048: "inherit"}, True),  # PMD for advised VMAs
+    ("within_size", {64: "never"}, True),
+    ("force", {64: "never"}, True),
+    ("never", {16: "advise"}, True),  # one size for advised VMAs
+    ("never", {64: "always"}, True),
+    ("never", {32: "within_size"}, True),
+    ("never", {4096: "always"}, True),  # conservative: any size, even past the arena
+])
+def test_shmem_thp_from_sysfs(top: str, sizes: dict[int, str], want: bool) -> None:
+    """Where a VM_HUGEPAGE shmem VMA could get a large folio, which the model lacks:
+    then the executor keeps THP off everywhere (shmem_allowable_huge_orders)."""
+    assert shmem_thp(top, sizes) == want
 
 
 def test_mthp_orders_follow_sysfs() -> None:

@@ -373,12 +373,10 @@ int main(void)
 	/* p0 */
 	setpgid(0, 0);
 	alarm(2 * BUDGET);
-	/* as the executor does: no THP but in MADV_HUGEPAGE ranges
-	 * (PR_THP_DISABLE_EXCEPT_ADVISED, 6.18+; before, none), so
-	 * presence is exact to the page, or to the mTHP folio the
-	 * host's sysfs sizes give (docs/SEMANTICS.md section 19) */
-	if (prctl(PR_SET_THP_DISABLE, 1, 1 << 1, 0, 0) != 0)
-		prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
+	/* as the executor does without mTHP: no THP, so presence is
+	 * exact to the page (the expected values below come from a
+	 * model without large folios) */
+	prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
 	/* and on one CPU, which MADV_PAGEOUT's results depend on */
 	if (pin_to_one_cpu() != 0) {
 		perror("sched_setaffinity");

@@ -2,7 +2,7 @@
  * mmfuzz executor: the child that runs one wire-encoded program and nothing else.
  *
  * It reads the program from stdin, closes every descriptor, disables THP for
- * itself (except in MADV_HUGEPAGE VMAs, where the kernel allows it), asks to
+ * itself (with --thp-advised, except in MADV_HUGEPAGE VMAs), asks to
  * be traced and stops. From then on the only syscalls it makes
  * are the program's own calls, one getppid() checkpoint after every page touch,
  * the prlimit64() or capget()+capset() of a privilege pseudo-call, the
@@ -36,8 +36,8 @@
  * first argument is the call's raw result (a marker): one stop a call under
  * PTRACE_CONT. Without it, the calls are as above (PTRACE_SYSCALL stepping).
  *
- * Usage: mmfuzz-executor [--no-trace]   (program on stdin)
- *        mmfuzz-executor --server       (frames on stdin, one byte a frame on stdout)
+ * Usage: mmfuzz-executor [--no-trace] [--thp-advised]   (program on stdin)
+ *        mmfuzz-executor --server [--thp-advised]   (frames on stdin, a byte a frame out)
  *        mmfuzz-executor --exec COMMAND [ARGS...]
  *            asks to be traced, stops, then execs COMMAND: how `mmfuzz inject`
  *            starts an arbitrary program under its injections.
@@ -394,15 +394,17 @@ static int serve(void)
 #endif
 
 /*
- * THP off, except in VM_HUGEPAGE VMAs (6.18+): there a write fault may map a
- * large anonymous folio, which the model predicts from the host's mTHP sizes
- * (docs/SEMANTICS.md §19; fuzzer/observe/probe.py finds the same answer).
- * Older kernels refuse the flag (EINVAL): THP off completely. Inherited by
- * every fork (MMF_INIT_MASK).
+ * THP off; with `advised` (--thp-advised, given by the supervisor when the
+ * probe says the model can follow it: fuzzer/observe/probe.py), off except in
+ * VM_HUGEPAGE VMAs (6.18+): there a write fault may map a large anonymous
+ * folio, which the model predicts from the host's mTHP sizes
+ * (docs/SEMANTICS.md §19). Older kernels refuse the flag (EINVAL): THP off
+ * completely. Inherited by every fork (MMF_INIT_MASK).
  */
-static int thp_off_except_advised(void)
+static int thp_off(int advised)
 {
-	if (prctl(PR_SET_THP_DISABLE, 1, PR_THP_DISABLE_EXCEPT_ADVISED, 0, 0) == 0)
+	if (advised &&
+	    prctl(PR_SET_THP_DISABLE, 1, PR_THP_DISABLE_EXCEPT_ADVISED, 0, 0) == 0)
 		return 0;
 	return prctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);
 }
@@ -411,13 +413,16 @@ int main(int argc, char **argv)
 {
 	int traced = !(argc > 1 && strcmp(argv[1], "--no-trace") == 0);
 	int server = argc > 1 && strcmp(argv[1], "--server") == 0;
+	int advised = 0;
 
 	if (argc > 2 && strcmp(argv[1], "--exec") == 0)
 		return exec_traced(argv + 2);
+	for (int i = 1; i < argc; i++)
+		advised |= strcmp(argv[i], "--thp-advised") == 0;
 
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() == 1)
 		return EXIT_SETUP;
-	if (thp_off_except_advised() != 0)
+	if (thp_off(advised) != 0)
 		return EXIT_SETUP;
 	if (handle_faults() != 0 || pin_to_one_cpu() != 0)
 		return EXIT_SETUP;

@@ -51,8 +51,10 @@ class Features:
     # "unrestrict process_madvise() for current process"); before, only the four it
     # takes for another process (COLD, PAGEOUT, WILLNEED, COLLAPSE). §18.
     pmadv_self_any: bool = True
-    # prctl(PR_SET_THP_DISABLE, 1, PR_THP_DISABLE_EXCEPT_ADVISED) (6.18+; before, EINVAL):
-    # the executor then disables THP except in VM_HUGEPAGE VMAs, else completely.
+    # prctl(PR_SET_THP_DISABLE, 1, PR_THP_DISABLE_EXCEPT_ADVISED) (6.18+; before, EINVAL),
+    # and no shmem mTHP setting that could give a VM_HUGEPAGE shmem VMA a large folio
+    # (probe.shmem_thp: the model has none): the executor then disables THP except in
+    # VM_HUGEPAGE VMAs (--thp-advised), else completely.
     thp_except_advised: bool = True
     # The anonymous mTHP orders a write fault may give a VM_HUGEPAGE VMA, as a bit mask
     # (bit n: order n, a block of 2**n pages), those whose block fits in the arena: read

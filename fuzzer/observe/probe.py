@@ -329,6 +329,33 @@ def _selected(path: str) -> str:
     return text[text.index("[") + 1:text.index("]")] if "[" in text else ""
 
 
+def shmem_thp(top: str, sizes: dict[int, str]) -> bool:
+    """Whether a shmem VMA with VM_HUGEPAGE could get a large folio (pure): `top` is
+    shmem_enabled, `sizes` each hugepages-<N>kB/shmem_enabled (the words in brackets).
+
+    Per shmem_allowable_huge_orders (mm/shmem.c), "always", "within_size" and "advise"
+    let a VM_HUGEPAGE VMA have its size, "inherit" sizes follow the top-level setting,
+    and a top-level "force" forces it. The model has no shmem large folios, so then the
+    executor keeps THP off everywhere (`thp_except_advised` False). Read conservatively:
+    any such setting counts, even a size the arena cannot hold."""
+    if top not in ("never", "deny", ""):
+        return True
+    return any(setting not in ("never", "inherit") for setting in sizes.values())
+
+
+def _shmem_thp() -> bool:
+    """shmem_thp of the host's settings (False without the sysfs files: no THP)."""
+    try:
+        top = _selected(f"{THP_SYSFS}/shmem_enabled")
+        sizes = {int(n[len("hugepages-"):-len("kB")]):
+                 _selected(f"{THP_SYSFS}/{n}/shmem_enabled")
+                 for n in os.listdir(THP_SYSFS) if n.startswith("hugepages-")
+                 and n.endswith("kB") and os.path.exists(f"{THP_SYSFS}/{n}/shmem_enabled")}
+    except (OSError, ValueError):
+        return False
+    return shmem_thp(top, sizes)
+
+
 def _mthp_orders() -> int:
     """The host's anonymous mTHP orders for VM_HUGEPAGE VMAs (0 without the sysfs files:
     no THP, or a kernel before mTHP, 6.8)."""
@@ -368,7 +395,9 @@ def probe() -> Features:
     """The features of the running kernel (probed once per process; a test that changes
     the host's mTHP settings clears the cache: `probe.cache_clear()`)."""
     thp = _madvise_ok(MADV_NOHUGEPAGE, lock=False)
-    except_advised = _thp_except_advised()
+    # The executor leaves THP to VM_HUGEPAGE VMAs (and the model predicts anonymous mTHP)
+    # only where no shmem large folio could come with it (shmem_thp).
+    except_advised = _thp_except_advised() and not _shmem_thp()
     return Features(
         release=os.uname().release,
         lf_mnemonic=_lf_mnemonic(),

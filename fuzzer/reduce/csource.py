@@ -251,12 +251,10 @@ def _decls(calls: tuple[Call, ...], uses_ret: bool) -> list[str]:
 def _setup(calls: tuple[Call, ...], check: Check) -> list[str]:
     """The executor's set-up, before the first call (forks inherit it)."""
     body = [
-        "\t/* as the executor does: no THP but in MADV_HUGEPAGE ranges\n",
-        "\t * (PR_THP_DISABLE_EXCEPT_ADVISED, 6.18+; before, none), so\n",
-        "\t * presence is exact to the page, or to the mTHP folio the\n",
-        "\t * host's sysfs sizes give (docs/SEMANTICS.md section 19) */\n",
-        "\tif (prctl(PR_SET_THP_DISABLE, 1, 1 << 1, 0, 0) != 0)\n",
-        "\t\tprctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);\n",
+        "\t/* as the executor does without mTHP: no THP, so presence is\n",
+        "\t * exact to the page (the expected values below come from a\n",
+        "\t * model without large folios) */\n",
+        "\tprctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);\n",
         "\t/* and on one CPU, which MADV_PAGEOUT's results depend on */\n",
         "\tif (pin_to_one_cpu() != 0) {\n",
         "\t\tperror(\"sched_setaffinity\");\n",

@@ -52,8 +52,11 @@ class ServerError(RuntimeError):
 class ForkServer:
     """One `mmfuzz-executor --server` process; `start` forks a traced child per program."""
 
-    def __init__(self, executor: Path) -> None:
+    def __init__(self, executor: Path, thp_advised: bool = False) -> None:
+        """`thp_advised`: the server leaves THP to MADV_HUGEPAGE VMAs instead of turning it
+        off (`Features.thp_except_advised`, executor.c thp_off)."""
         self.executor = executor
+        self._argv = [str(executor), "--server", *(["--thp-advised"] if thp_advised else [])]
         self.pid = 0
         self._tid = 0  # the thread that traces the server
         self._frames = self._acks = -1
@@ -66,7 +69,7 @@ class ForkServer:
         ack_r, ack_w = os.pipe()
         try:
             self.pid = os.posix_spawn(
-                str(self.executor), [str(self.executor), "--server"], {},
+                str(self.executor), self._argv, {},
                 file_actions=[(os.POSIX_SPAWN_DUP2, prog_r, 0), (os.POSIX_SPAWN_DUP2, ack_w, 1),
                               (os.POSIX_SPAWN_CLOSE, prog_w), (os.POSIX_SPAWN_CLOSE, ack_r)])
         except BaseException:

@@ -27,6 +27,7 @@ from types import TracebackType
 from ptrace.binding import func as pt
 
 from fuzzer.inject import Injection
+from fuzzer.observe.probe import probe
 from fuzzer.prog import Program
 from fuzzer.prog.step import Step
 from fuzzer.prog.syscalls import SIGBUS, SIGSEGV, SYS_GETPPID
@@ -403,7 +404,8 @@ class Supervisor:
         self.markers: bool | None = None  # None: markers unless there are injections
         if cpu is not None:
             os.sched_setaffinity(0, {cpu})
-        self.server = ForkServer(executor)
+        # large anonymous folios where the model follows them (docs/SEMANTICS.md §19)
+        self.server = ForkServer(executor, thp_advised=probe().thp_except_advised)
         weakref.finalize(self, self.server.close)  # and at exit: the server is killed
 
     def run(self, program: Program) -> Run:
