@@ -28,6 +28,7 @@ from fuzzer.oracle.compare import StateKey, state_key
 from fuzzer.oracle.views import kernel_presence, model_presence
 from fuzzer.prog import ARENA, Call, Program
 from fuzzer.prog.step import Step
+from fuzzer.prog.syscalls import PAGE
 from fuzzer.snapshot.parse import SmapsParser
 from fuzzer.trace.supervisor import ChildCrash, Hang, Run, Supervisor
 
@@ -149,6 +150,7 @@ def _check_run(run: Run, report: Report, on_step: StepHook | None, ranges: bool)
             before = range_state(world, st.call) if ranges else ""
             if orders:
                 folios = _large_folios(world)
+            world.proc(n).placed = _placed(st)
             pred = world_step(world, st.call)
             if orders:
                 folios = max(0, _large_folios(world) - folios)
@@ -171,6 +173,17 @@ def _check_run(run: Run, report: Report, on_step: StepHook | None, ranges: bool)
             if found:
                 report.divergences = found
                 return
+
+
+def _placed(st: Step) -> int:
+    """Where the kernel put a mapping the step placed outside the arena, as a page number
+    (State.placed: the model cannot know it, and a fault-around window there depends
+    on it); 0 for any other step."""
+    ret = st.ret
+    if st.call.name in ("mmap", "mremap") and ret is not None and 0 < ret < TASK_SIZE \
+            and not ARENA.contains(ret):
+        return ret // PAGE
+    return 0
 
 
 def _large_folios(world: World) -> int:

@@ -22,6 +22,7 @@ from __future__ import annotations
 from fuzzer.model import vmas
 from fuzzer.model.mseal import unmap_refused
 from fuzzer.model.pages import (
+    FAULT_AROUND_PAGES,
     OUTSIDE,
     TASK_SIZE,
     Prediction,
@@ -333,23 +334,30 @@ def map_outside(state: State, attrs: Attrs, pgoff: int, moved: list[str], count:
     vma = OutsideFile(attrs.obj, pgoff, count, attrs, anon, mapped, copies)
     state.outside_shmem_vmas.append(vma)
     if grows:
-        _populate_file_vma(state, vma, pgoff + len(moved), pgoff + count)
+        _populate_file_vma(state, vma, pgoff + len(moved), pgoff + count, state.placed)
 
 
-def _populate_file_vma(state: State, vma: OutsideFile, first: int, stop: int) -> None:
+def _populate_file_vma(state: State, vma: OutsideFile, first: int, stop: int,
+                       placed: int = 0) -> None:
     """populate_vma_page_range over file offsets [first, stop) of a VMA outside the arena:
     every page up to the object's end is allocated in its cache. A shared or read-only
-    private VMA maps them with read faults, and fault-around maps what else is cached
-    from its first offset on (its window depends on an address outside the arena: the
-    whole VMA is assumed); a page it maps already, or where it has a private copy
-    (a private VMA written before it was made read-only), is not mapped again. A
-    writable private VMA gets private copies instead (write faults: do_cow_fault,
-    do_wp_page), which replace the cached pages it mapped."""
+    private VMA maps them with read faults, and fault-around also maps what else is
+    cached before `first` in the VMA, in the 16-page window of the first fault
+    (`pages.fault_around`): from its 64 KiB-aligned start, which `placed` (the page
+    number of the VMA's start, when known) gives; unknown, the whole VMA is assumed. A
+    page it maps already, or where it has a private copy (a private VMA written before
+    it was made read-only), is not mapped again. A writable private VMA gets private
+    copies instead (write faults: do_cow_fault, do_wp_page), which replace the cached
+    pages it mapped."""
     end = min(stop, state.shmem_size.get(vma.obj, 0))
     cache = state.shmem.setdefault(vma.obj, set())
     cache.update(range(first, end))
     if vma.attrs.shared or not vma.attrs.prot & PROT_WRITE:
-        vma.mapped |= {pg for pg in cache if vma.first <= pg < end and pg not in vma.copies}
+        lowest = vma.first
+        if placed:  # the window of the fault at `first` (also past the object's end: the
+            # fault maps around before shmem_fault's SIGBUS), in the VMA
+            lowest = max(vma.first, first - (placed + first - vma.first) % FAULT_AROUND_PAGES)
+        vma.mapped |= {pg for pg in cache if lowest <= pg < end and pg not in vma.copies}
     else:
         vma.mapped -= set(range(first, end))
         vma.copies |= set(range(first, end))

@@ -282,6 +282,11 @@ class State:
     # mapped there, so they still count as sharers (`world.py`). Each with the
     # attributes of the VMA it moved with, whose protection no later call changes.
     outside_frames: list[tuple[str, Attrs]] = field(default_factory=list)
+    # Where the kernel put the mapping the next call places outside the arena, as a page
+    # number (the call's result, which the checker knows before it steps the model; 0
+    # where it is not known: a C reproducer's model, a table row). Only fault-around
+    # depends on it: its window is 16 pages aligned in the address (§9, §12).
+    placed: int = 0
     # VMA identity, private to vmas.py (docs/SEMANTICS.md §11): per arena page its
     # (VMA id, anon_vma id, VM_ACCOUNT); the pages as vmas.track last saw them;
     # the next id vmas.py hands out.
