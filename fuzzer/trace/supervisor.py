@@ -27,7 +27,6 @@ from types import TracebackType
 from ptrace.binding import func as pt
 
 from fuzzer.inject import Injection
-from fuzzer.observe.probe import probe
 from fuzzer.prog import Program
 from fuzzer.prog.step import Step
 from fuzzer.prog.syscalls import SIGBUS, SIGSEGV, SYS_GETPPID
@@ -404,7 +403,11 @@ class Supervisor:
         self.markers: bool | None = None  # None: markers unless there are injections
         if cpu is not None:
             os.sched_setaffinity(0, {cpu})
-        # large anonymous folios where the model follows them (docs/SEMANTICS.md §19)
+        # large anonymous folios where the model follows them (docs/SEMANTICS.md §19).
+        # Imported here: the probe imports the model, which a worker's Atheris must be
+        # the first to import (tests/test_campaign_options.py).
+        from fuzzer.observe.probe import probe
+
         self.server = ForkServer(executor, thp_advised=probe().thp_except_advised)
         weakref.finalize(self, self.server.close)  # and at exit: the server is killed
 
