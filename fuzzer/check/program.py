@@ -144,16 +144,15 @@ def _check_run(run: Run, report: Report, on_step: StepHook | None, ranges: bool)
         known: dict[int, Known] = {}
         orders = world.proc(0).features.mthp_orders
         fell_back = fallbacks(orders) if orders else 0  # before the first call runs
-        folios = 0
         for st in run.steps():
             n = st.call.proc
             before = range_state(world, st.call) if ranges else ""
-            if orders:
-                folios = _large_folios(world)
-            world.proc(n).placed = _placed(st)
+            caller = world.proc(n)  # a large folio is only ever mapped in the caller
+            folios = caller.large_folios
+            if st.call.name in PLACING:
+                caller.placed = _placed(st)
             pred = world_step(world, st.call)
-            if orders:
-                folios = max(0, _large_folios(world) - folios)
+            folios = caller.large_folios - folios
             if st.call.name == "fork" and world.children in run.pids:
                 child = world.children
                 observers[child] = stack.enter_context(Observer(run.pids[child], _parser(child)))
@@ -175,21 +174,16 @@ def _check_run(run: Run, report: Report, on_step: StepHook | None, ranges: bool)
                 return
 
 
+PLACING = frozenset({"mmap", "mremap"})  # calls the kernel may place outside the arena
+
+
 def _placed(st: Step) -> int:
-    """Where the kernel put a mapping the step placed outside the arena, as a page number
-    (State.placed: the model cannot know it, and a fault-around window there depends
-    on it); 0 for any other step."""
+    """Where the kernel put the mapping of an mmap or mremap, as a page number, if outside
+    the arena (State.placed: the model cannot know it, and a fault-around window there
+    depends on it); else 0."""
     ret = st.ret
-    if st.call.name in ("mmap", "mremap") and ret is not None and 0 < ret < TASK_SIZE \
-            and not ARENA.contains(ret):
-        return ret // PAGE
-    return 0
-
-
-def _large_folios(world: World) -> int:
-    """Large folios the model mapped so far, over the live processes (a child starts at 0,
-    a process that exits takes its count along: only a step's rise is read)."""
-    return sum(s.large_folios for _, s in world.live())
+    return ret // PAGE if ret is not None and 0 < ret < TASK_SIZE and not ARENA.contains(ret) \
+        else 0
 
 
 FELL_BACK = " [mTHP fell back]"  # marks the title, so such a divergence is a bucket apart

@@ -294,8 +294,9 @@ class State:
         default_factory=lambda: [None] * ARENA_PAGES)
     vmas_seen: list[Page | None] = field(default_factory=lambda: [None] * ARENA_PAGES)
     next_id: int = 1
-    # Large folios (mTHP) this process's faults mapped so far (`pages.anon_folio`): a
-    # step that raised it is counted as such (`mmfuzz stats ops`, check/program.py)
+    # Large folios (mTHP) mapped by this process's faults so far, a fork child's from its
+    # parent's count on (`pages.anon_folio`): a step that raised its caller's is counted
+    # as such (`mmfuzz stats ops`, check/program.py)
     large_folios: int = 0
 
     def copy(self) -> State:

@@ -128,7 +128,6 @@ def _fork(world: World, parent_no: int) -> Prediction:
     child.next_obj = max(child.next_obj, n * OBJ_RANGE)
     child.def_lo = child.def_lf = False  # VM_INIT_DEF_MASK: MCL_FUTURE is not inherited
     child.outside_locked = 0
-    child.large_folios = 0  # the child's own faults from here
     # dup_mmap skips VM_DONTCOPY VMAs outside the arena too, and a VM_WIPEONFORK one
     # starts empty there: the child shares none of their frames.
     child.outside_mapped = parent.outside_mapped - parent.outside_dontfork
