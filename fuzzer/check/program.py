@@ -20,11 +20,11 @@ from fuzzer.model.state import RestVma
 from fuzzer.model.world import World
 from fuzzer.model.world import step as world_step
 from fuzzer.observe import Observer, Snapshot
-from fuzzer.observe.mthp import fallbacks
+from fuzzer.observe.mthp import FELL_BACK, fallbacks
 from fuzzer.observe.probe import CAP_SYS_RESOURCE, has_capability, memlock_limits, probe
 from fuzzer.observe.proc import zero_pfn
 from fuzzer.oracle import Divergence, DivergenceKind, call_feature, compare
-from fuzzer.oracle.compare import StateKey, state_key
+from fuzzer.oracle.compare import IN_CHILD, IN_OTHER, StateKey, state_key
 from fuzzer.oracle.views import kernel_presence, model_presence
 from fuzzer.prog import ARENA, Call, Program
 from fuzzer.prog.step import Step
@@ -186,9 +186,6 @@ def _placed(st: Step) -> int:
         else 0
 
 
-FELL_BACK = " [mTHP fell back]"  # marks the title, so such a divergence is a bucket apart
-
-
 def _fell_back(d: Divergence) -> Divergence:
     """A divergence of a program during which an mTHP allocation fell back (the sysfs
     fallback counters moved: fuzzer/observe/mthp.py): the kernel may have mapped a
@@ -257,8 +254,7 @@ def _compare_all(st: Step, pred: Prediction, world: World, observers: dict[int, 
                 _shown(state) == seen.get(other) and \
                 model_presence(state.pages) == kernel_presence(observer.pagemap(), zero_pfn()):
             continue
-        where = "in the child" if st.call.name == "fork" and other == world.children \
-            else "in another process"
+        where = IN_CHILD if st.call.name == "fork" and other == world.children else IN_OTHER
         found += compare(st, pred, state, observer.snapshot(), where)
         seen[other] = _shown(state)
     return found, snap

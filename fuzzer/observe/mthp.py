@@ -15,6 +15,7 @@ from fuzzer.model.features import mthp_sizes_kb
 from fuzzer.observe.probe import THP_SYSFS
 
 FALLBACK_STATS = ("anon_fault_fallback", "anon_fault_fallback_charge")
+FELL_BACK = " [mTHP fell back]"  # ends such a divergence's title: a bucket apart
 
 
 def fallbacks(orders: int) -> int:

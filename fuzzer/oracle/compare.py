@@ -40,6 +40,9 @@ KINDS = tuple(k for k in DivergenceKind if k is not K.KERNEL_CRASH)
 _RANK = {kind: i for i, kind in enumerate(PRECEDENCE)}
 
 
+# compare's `where` for a process other than the caller, appended to the titles
+IN_CHILD, IN_OTHER = "in the child", "in another process"
+
 # One difference before it is titled: (kind, what happened, expected, observed).
 Finding = tuple[DivergenceKind, str, str, str]
 

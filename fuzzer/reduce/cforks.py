@@ -26,6 +26,8 @@ import re
 from fuzzer.model import Prediction, State, World
 from fuzzer.model.state import RestVma
 from fuzzer.model.world import step as world_step
+from fuzzer.observe.mthp import FELL_BACK
+from fuzzer.oracle.compare import IN_CHILD, IN_OTHER
 from fuzzer.prog import Call, Program
 from fuzzer.prog.syscalls import PAGE
 from fuzzer.reduce import cparts, cwidth
@@ -34,8 +36,6 @@ from fuzzer.reduce.cparts import fill, template
 from fuzzer.reduce.finding import ExportError, Finding
 
 FORK_BUDGET = 20  # seconds for every process's calls and checks (a UML guest is slow)
-IN_CHILD = " in the child"
-IN_OTHER = " in another process"
 # Kinds a forked program's C does not check yet: what each check would need to expect
 # (outside the arena, Pss shared with other processes, the run as a whole).
 UNCHECKED = {
@@ -64,12 +64,12 @@ def predict_world(program: Program, step: int) -> tuple[World, Prediction]:
 def checkers(finding: Finding, world: World) -> list[int]:
     """The processes the check runs in, as the oracle named the divergence's."""
     call = finding.program.calls[finding.step]
-    title = re.sub(r" \[[^]]*\]$", "", finding.title)  # a mark such as [mTHP fell back]
-    if title.endswith(IN_CHILD):
+    title = finding.title.removesuffix(FELL_BACK)
+    if title.endswith(" " + IN_CHILD):
         if call.name != "fork":
             raise ExportError("a divergence 'in the child' at a call other than fork")
         return [world.children]
-    if title.endswith(IN_OTHER):
+    if title.endswith(" " + IN_OTHER):
         new = world.children if call.name == "fork" else -1
         found = [n for n, _ in world.live() if n not in (call.proc, new)]
         if not found:
