@@ -343,32 +343,31 @@ def shmem_thp(top: str, sizes: dict[int, str]) -> bool:
     return any(setting not in ("never", "inherit") for setting in sizes.values())
 
 
-def _shmem_thp() -> bool:
-    """shmem_thp of the host's settings (False without the sysfs files: no THP)."""
+def _thp_settings(name: str) -> tuple[str, dict[int, str]] | None:
+    """The top-level THP setting `name` ("enabled", "shmem_enabled") and each size's
+    (hugepages-<N>kB/`name`, by N; a size without that file has none: hugepages-8kB has
+    shmem_enabled only); None without the sysfs files (no THP, or no mTHP before 6.8:
+    the sizes are then empty)."""
     try:
-        top = _selected(f"{THP_SYSFS}/shmem_enabled")
-        sizes = {int(n[len("hugepages-"):-len("kB")]):
-                 _selected(f"{THP_SYSFS}/{n}/shmem_enabled")
+        top = _selected(f"{THP_SYSFS}/{name}")
+        sizes = {int(n[len("hugepages-"):-len("kB")]): _selected(f"{THP_SYSFS}/{n}/{name}")
                  for n in os.listdir(THP_SYSFS) if n.startswith("hugepages-")
-                 and n.endswith("kB") and os.path.exists(f"{THP_SYSFS}/{n}/shmem_enabled")}
+                 and n.endswith("kB") and os.path.exists(f"{THP_SYSFS}/{n}/{name}")}
     except (OSError, ValueError):
-        return False
-    return shmem_thp(top, sizes)
+        return None
+    return top, sizes
+
+
+def _shmem_thp() -> bool:
+    """shmem_thp of the host's settings (False without them: no THP)."""
+    settings = _thp_settings("shmem_enabled")
+    return settings is not None and shmem_thp(*settings)
 
 
 def _mthp_orders() -> int:
-    """The host's anonymous mTHP orders for VM_HUGEPAGE VMAs (0 without the sysfs files:
-    no THP, or a kernel before mTHP, 6.8)."""
-    try:
-        top = _selected(f"{THP_SYSFS}/enabled")
-        # hugepages-8kB has shmem_enabled only: no anonymous setting
-        names = [n for n in os.listdir(THP_SYSFS) if n.startswith("hugepages-")
-                 and n.endswith("kB") and os.path.exists(f"{THP_SYSFS}/{n}/enabled")]
-        sizes = {int(n[len("hugepages-"):-len("kB")]): _selected(f"{THP_SYSFS}/{n}/enabled")
-                 for n in names}
-    except (OSError, ValueError):
-        return 0
-    return mthp_orders(top, sizes)
+    """The host's anonymous mTHP orders for VM_HUGEPAGE VMAs (0 without the settings)."""
+    settings = _thp_settings("enabled")
+    return mthp_orders(*settings) if settings is not None else 0
 
 
 @cache
