@@ -89,6 +89,12 @@ MAX_GENERATED_CALLS = 24
 MTHP_PAGES = 16  # a 64 KiB mTHP block: what the generator leaves room for (SEMANTICS §19)
 
 
+def _arena_pages(addr: int, length: int) -> range:
+    """The arena pages a range starting at `addr` covers (what lies past the arena's end
+    left out)."""
+    return range(addr // PAGE, min(page_up(addr + length) // PAGE, ARENA_PAGES))
+
+
 def _may_map(call: Call, shadow: list[int]) -> bool:
     """Whether an mmap is likely to map at its address (a known type, an aligned
     offset, anonymous or with a descriptor; FIXED, or FIXED_NOREPLACE or a hint
@@ -98,7 +104,7 @@ def _may_map(call: Call, shadow: list[int]) -> bool:
             bool(flags & MAP_ANONYMOUS) or fd >= 0)):
         return False
     addr, length = call.arg("addr"), call.arg("len")
-    pages = range(addr // PAGE, min(page_up(addr + length) // PAGE, ARENA_PAGES))
+    pages = _arena_pages(addr, length)
     if flags & MAP_FIXED_NOREPLACE:
         return not any(shadow[i] for i in pages)  # else EEXIST
     if flags & MAP_FIXED:
@@ -197,7 +203,7 @@ class Generator:
                 addr -= addr % PAGE
             if addr % PAGE:
                 return
-            pages = range(addr // PAGE, min(page_up(addr + length) // PAGE, ARENA_PAGES))
+            pages = _arena_pages(addr, length)
             if call.name == "mmap":
                 if _may_map(call, view.pages):
                     self._set(view, pages, self._new_id())
@@ -235,11 +241,11 @@ class Generator:
         if old % PAGE or new % PAGE or not view.pages[min(old // PAGE, ARENA_PAGES - 1)] or \
                 max(old_len, new_len) >= WRAP_MIN or not new_len or flags & ~KNOWN_MREMAP:
             return
-        old_pages = range(old // PAGE, min(page_up(old + old_len) // PAGE, ARENA_PAGES))
+        old_pages = _arena_pages(old, old_len)
         moves_to = bool(flags & (MREMAP_FIXED | MREMAP_DONTUNMAP))
         if moves_to and not flags & MREMAP_MAYMOVE:
             return  # EINVAL
-        new_pages = range(new // PAGE, min(page_up(new + new_len) // PAGE, ARENA_PAGES))
+        new_pages = _arena_pages(new, new_len)
         if moves_to:
             if flags & MREMAP_DONTUNMAP and old_len != new_len:
                 return  # EINVAL
@@ -353,8 +359,7 @@ class Generator:
             case "madvise":
                 addr = self.addr(4)
                 length, advice = self.span(addr), self.advice(addr)
-                pages = min(page_up(length), ARENA_SIZE - addr) // PAGE if length < WRAP_MIN \
-                    else 0
+                pages = len(_arena_pages(addr, length)) if length < WRAP_MIN else 0
                 if advice == MADV_HUGEPAGE and pages and not addr % PAGE \
                         and chance(self.src, 60):
                     # a write in the range next: where the host enables an mTHP size, the
@@ -527,7 +532,7 @@ class Generator:
             if chance(self.src, weight):
                 flags |= bit
         off = 0 if chance(self.src, 96) else pick(self.src, [(1, 5), (1, PAGE), (1, 1 << 40)])
-        pages = min(page_up(length), ARENA_SIZE - addr) // PAGE if length < WRAP_MIN else 0
+        pages = len(_arena_pages(addr, length)) if length < WRAP_MIN else 0
         if flags & MAP_FIXED and pages >= MTHP_PAGES and not addr % PAGE \
                 and flags & MAP_TYPE == MAP_PRIVATE and flags & MAP_ANONYMOUS \
                 and chance(self.src, 50):
