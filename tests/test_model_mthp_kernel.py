@@ -11,6 +11,7 @@ without the sysfs files, or with other sizes enabled than the row's.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -38,25 +39,31 @@ def _selected(path: Path) -> str:
 
 
 @contextmanager
-def mthp_sizes(orders: int) -> Iterator[None]:
-    """The sizes of `orders` set to "madvise" for the block, then put back."""
-    paths = [THP / f"hugepages-{kb}kB" / "enabled" for kb in mthp_sizes_kb(orders)]
+def _sizes_set(kbs: list[int], name: str, value: str) -> Iterator[None]:
+    """hugepages-<kb>kB/`name` of each size set to `value` for the block, then put back
+    (the probe asked again both times); skipped where a file is missing or read-only."""
+    paths = [THP / f"hugepages-{kb}kB" / name for kb in kbs]
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
-        pytest.skip(f"no {', '.join(missing)}: this kernel has no such mTHP size")
+        pytest.skip(f"no {', '.join(missing)}: this kernel has no such mTHP setting")
     if paths and not os.access(paths[0], os.W_OK):
         pytest.skip("the mTHP sysfs settings are not writable here (not root)")
     old: dict[Path, str] = {}
     try:
         for path in paths:
             old[path] = _selected(path)
-            path.write_text("madvise")
+            path.write_text(value)
         probe.cache_clear()
         yield
     finally:
         for path, setting in old.items():
             path.write_text(setting)
         probe.cache_clear()
+
+
+def mthp_sizes(orders: int) -> contextlib.AbstractContextManager[None]:
+    """The anonymous sizes of `orders` set to "madvise" for the block, then put back."""
+    return _sizes_set(mthp_sizes_kb(orders), "enabled", "madvise")
 
 
 @pytest.mark.parametrize("c", model_params(ROWS))
@@ -100,22 +107,6 @@ def test_steps_say_when_a_large_folio_was_mapped(run_text: Callable[[str], Repor
     assert [s.large_folios for s in report.steps] == [0, 0, 1, 0, 1]
 
 
-@contextmanager
-def shmem_size_advised(kb: int) -> Iterator[None]:
-    """hugepages-<kb>kB/shmem_enabled set to "advise" for the block, then put back."""
-    path = THP / f"hugepages-{kb}kB" / "shmem_enabled"
-    if not path.exists() or not os.access(path, os.W_OK):
-        pytest.skip(f"no writable {path}")
-    old = _selected(path)
-    try:
-        path.write_text("advise")
-        probe.cache_clear()
-        yield
-    finally:
-        path.write_text(old)
-        probe.cache_clear()
-
-
 def test_a_shmem_mthp_setting_keeps_thp_off(tmp_path: Path) -> None:
     """With a shmem mTHP size on for advised VMAs, a VM_HUGEPAGE memfd mapping could get a
     large shmem folio, which the model has no rule for: the probe then says the executor
@@ -123,7 +114,7 @@ def test_a_shmem_mthp_setting_keeps_thp_off(tmp_path: Path) -> None:
     does so: a write in an advised private anonymous VMA maps one page, as the model says."""
     if not probe().thp_except_advised:
         pytest.skip("the executor disables THP here already (before 6.18, or shmem mTHP on)")
-    with mthp_sizes(1 << 4), shmem_size_advised(64):
+    with mthp_sizes(1 << 4), _sizes_set([64], "shmem_enabled", "advise"):
         features = probe()
         assert not features.thp_except_advised and features.mthp_orders == 0
         with Supervisor(executor_path(), budget=10.0) as supervisor:
