@@ -40,6 +40,7 @@ MODULES = (
     "fuzzer.model.madvise",
     "fuzzer.model.memfd",
     "fuzzer.model.mlockall",
+    "fuzzer.model.mlocked",
     "fuzzer.model.mremap",
     "fuzzer.model.mseal",
     "fuzzer.model.pmadvise",

@@ -83,7 +83,7 @@ def _random_vma(rng: random.Random) -> Made:
 def _random_snapshot(rng: random.Random) -> Made:
     vmas = tuple(Vma(*_vma_args(rng)) for _ in range(rng.randrange(3)))  # type: ignore[arg-type]
     return Snapshot, (vmas, rng.randrange(2), tuple(rng.randrange(2) for _ in range(2)),
-                      rng.randrange(2))
+                      rng.randrange(2), rng.randrange(-1, 2))
 
 
 def _random_prediction(rng: random.Random) -> Made:

@@ -166,6 +166,7 @@ AGREEING = [
     ("rss", f"mmap(@0, 3p, {RW}, MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED, -1, 0)\n"
             "touch(@1, write)\n", 1),
     ("locked", f"mmap(@0, 2p, {RW}, {AP}|MAP_LOCKED, -1, 0)\n", 0),
+    ("mlocked", f"mmap(@0, 4p, {RW}, {AP}|MAP_LOCKED, -1, 0)\nmunlock(@1, 2p)\n", 1),
     ("vma", f"mmap(@0, 4p, {RW}, {AP}, -1, 0)\nmlock(@1, 2p)\n", 1),
     ("result", f"mmap(@0, 2p, {RW}, {AP}, -1, 0)\nmlock(@0, 3p)\n", 1),
     ("result", f"mmap(@0, 2p, {RW}, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)\n"
@@ -317,6 +318,10 @@ FORKED = [
      "lock: fork left pages locked in the child", [1]),
     ("lock", f"mmap(@0, 2p, {RW}, {AP}, -1, 0)\nmlockall(MCL_CURRENT)\nfork()\n"
              "touch(@1, read)\n", 3, "lock: touch(read) left pages unlocked", [0]),
+    # PG_mlocked: the child's copy is not mlocked, the frames it shares with the locked
+    # parent are not judged
+    ("mlocked", f"mmap(@0, 2p, {RW}, {AP}|MAP_LOCKED, -1, 0)\nfork()\np1: touch(@0, write)\n",
+     2, "mlocked: touch(write) left pages mlocked that no locked VMA maps", [1]),
     ("vmlck", f"mmap(@0, 2p, {RW}, {AP}|MAP_LOCKED, -1, 0)\nfork()\n", 1,
      "vmlck: fork made VmLck differ from the size of locked VMAs in the child", [1]),
     ("fork-flags", f"mmap(@0, 3p, {RW}, {AP}, -1, 0)\nmadvise(@1, 1p, MADV_WIPEONFORK)\n"

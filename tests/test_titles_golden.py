@@ -122,6 +122,10 @@ def vmlck(delta: int) -> Bend:
         o.snap, vmlck=o.snap.vmlck + delta)))
 
 
+def mlocked(mask: int, what: str) -> Bend:
+    return Bend(f"PG_mlocked {what}", lambda o: replace(o, snap=replace(o.snap, mlocked=mask)))
+
+
 def hang(at: int) -> Bend:
     return Bend(f"step {at} never returns (5 s budget)", raises=Hang(at, 5.0))
 
@@ -186,6 +190,11 @@ ROWS = [
     # seal
     row("seal-lost", f"{MAP2}\nmseal(@0, 2p, 0)", flags(1, drop="sl")),
     row("seal-gained", f"{MAP2}\nmunmap(@1, 1p)", flags(1, add="sl")),
+    # mlocked (PG_mlocked from /proc/kpageflags)
+    row("mlocked-left-after-munlock", f"{MAP2}\nmlock(@0, 2p)\nmunlock(@0, 2p)",
+        mlocked(0b11, "on @0-1")),
+    row("mlocked-missing-in-locked-vma", f"mmap(@0, 2p, {RW}, {PA}|MAP_LOCKED, -1, 0)",
+        mlocked(0b01, "on @0 only")),
     # presence
     row("presence-absent", f"mmap(@0, 4p, {RW}, {PA}|MAP_POPULATE, -1, 0)",
         word(2, 0, "absent")),

@@ -14,7 +14,8 @@
  *     PTRACE_CONT), the wait for the child's first stop;
  *   - /proc/PID/{smaps,status,pagemap} opened once per process, and one snapshot
  *     (smaps and status read whole from offset 0, the arena's pagemap words in
- *     one pread) of process 0 before its first call;
+ *     one pread, the present pages' flags from /proc/kpageflags where root can
+ *     read them) of process 0 before its first call;
  *   - per call, the calling process resumed with PTRACE_CONT until its marker
  *     (the seccomp stop of the getppid() the executor makes after each call),
  *     with PEEKUSER of the result (rdi) unless it is a touch, the fork event
@@ -39,6 +40,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/ptrace.h>
 #include <sys/user.h>
 #include <sys/wait.h>
@@ -102,12 +104,69 @@ static void read_whole(int fd)
 		;
 }
 
+#define PM_PRESENT (1ULL << 63)
+#define PM_PFN ((1ULL << 55) - 1)
+#define FLAG_RUN 64
+static int kpageflags = -1; /* opened once, as fuzzer/observe/pageflags.py does */
+static uint64_t zero_pfn;
+
+static int by_value(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The present pages' flags as fuzzer/observe/pageflags.py reads them: the zero page
+ * left out, frames sorted, one pread per run of frames less than FLAG_RUN apart. */
+static void read_flags(void)
+{
+	static uint64_t pfns[512], flags[FLAG_RUN];
+	int n = 0, k;
+
+	for (uint64_t i = 0; i < arena_pages; i++) {
+		uint64_t pfn = pagemap[i] & PM_PFN;
+
+		if (pagemap[i] & PM_PRESENT && pfn && pfn != zero_pfn)
+			pfns[n++] = pfn;
+	}
+	qsort(pfns, (size_t)n, sizeof(pfns[0]), by_value);
+	for (int j = 0; j < n; j = k) {
+		for (k = j + 1; k < n && pfns[k] - pfns[j] < FLAG_RUN; k++)
+			;
+		if (pread(kpageflags, flags, (pfns[k - 1] - pfns[j] + 1) * 8,
+			  (off_t)(pfns[j] * 8)) < 0)
+			perror("kpageflags");
+	}
+}
+
 static void snapshot(struct proc *p)
 {
 	read_whole(p->fds[0]);
 	read_whole(p->fds[1]);
 	if (pread(p->fds[2], pagemap, arena_pages * 8, (off_t)(arena_base / 4096 * 8)) < 0)
 		perror("pagemap");
+	if (kpageflags >= 0)
+		read_flags();
+}
+
+/* PG_mlocked is read where the product reads it (/proc/kpageflags opens, pagemap shows
+ * PFNs): the zero page's PFN from a read fault on a page of our own. */
+static void open_flags(void)
+{
+	volatile char *page = mmap(NULL, 4096, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint64_t word = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+
+	if (page == MAP_FAILED || fd < 0)
+		return;
+	(void)*page;
+	if (pread(fd, &word, 8, (off_t)((uintptr_t)page / 4096 * 8)) == 8 && word & PM_PRESENT)
+		zero_pfn = word & PM_PFN;
+	close(fd);
+	munmap((void *)page, 4096);
+	if (zero_pfn)
+		kpageflags = open("/proc/kpageflags", O_RDONLY | O_CLOEXEC);
 }
 
 static int adopt(int n, pid_t pid)
@@ -320,6 +379,7 @@ int main(int argc, char **argv)
 		used += words;
 	}
 	fclose(f);
+	open_flags();
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (start_server() != 0) {
 		fprintf(stderr, "the executor's fork server did not start\n");

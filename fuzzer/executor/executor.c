@@ -11,6 +11,8 @@
  * process of the program by number; the executor opens that process's pidfd),
  * which ends at a getppid() checkpoint carrying its result whatever the mode,
  * and exit_group(): the supervisor can tell each stop apart by number alone.
+ * In marker mode a madvise(MADV_POPULATE_READ) of the executor's own page precedes
+ * every stop (drain(): it settles PG_mlocked before the supervisor reads it).
  * A SIGSEGV or SIGBUS raised by a touch is an outcome, not a crash: the handler
  * jumps back to the loop without a syscall (sigsetjmp without a saved mask,
  * SA_NODEFER so the signal stays unblocked).
@@ -94,11 +96,28 @@ static long raw(long nr, long a, long b, long c, long d, long e, long f)
 	return ret;
 }
 
+/*
+ * Marker mode: before each stop, empty this CPU's LRU and mlock batches (lru_add_drain(),
+ * which MADV_POPULATE_READ's faultin_page_range() ends with), so that the PG_mlocked
+ * the supervisor reads from /proc/kpageflags is settled: munlock_folio() only queues
+ * the page (fuzzer/observe/pageflags.py). Our own page, present after the first time.
+ */
+#define MADV_POPULATE_READ 22
+static char drain_page[4096] __attribute__((aligned(4096)));
+
+static void drain(void)
+{
+	if (markers)
+		raw(SYS_madvise, (long)drain_page, sizeof(drain_page), MADV_POPULATE_READ, 0, 0, 0);
+}
+
 /* The call is made: stop here with its result (marker mode only). */
 static void mark(long ret)
 {
-	if (markers)
+	if (markers) {
+		drain();
 		raw(SYS_getppid, ret, 0, 0, 0, 0, 0);
+	}
 }
 static sigjmp_buf touch_env;
 static volatile sig_atomic_t touching;
@@ -211,6 +230,7 @@ static void touch(uint64_t op, uint64_t addr)
 			(void)*p;
 	}
 	touching = 0;
+	drain();
 	raw(SYS_getppid, 0, 0, 0, 0, 0, 0); /* checkpoint: the supervisor observes here */
 }
 
@@ -295,7 +315,9 @@ static void run_program(void)
 		case SYS_process_madvise:
 			/* A checkpoint in both modes: stepping by PTRACE_SYSCALL, the call's
 			 * exit is not the step's end, as the pidfd's close() follows it. */
-			raw(SYS_getppid, process_madvise(me, c), 0, 0, 0, 0, 0);
+			ret = process_madvise(me, c);
+			drain();
+			raw(SYS_getppid, ret, 0, 0, 0, 0, 0);
 			break;
 		case SYS_fork:
 			if (pidfds)

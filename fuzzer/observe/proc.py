@@ -13,6 +13,7 @@ import os
 import struct
 from functools import cache
 
+from fuzzer.observe.pageflags import KPAGEFLAGS, PageFlags
 from fuzzer.prog import ARENA
 from fuzzer.prog.syscalls import PAGE
 from fuzzer.snapshot.parse import PM_PFN_MASK, PM_PRESENT, SmapsParser, Snapshot, Vma, parse_vmlck
@@ -28,10 +29,14 @@ class ObserveError(OSError):
 class Observer:
     """Snapshots of one process; use as a context manager."""
 
-    def __init__(self, pid: int, parser: SmapsParser | None = None) -> None:
+    def __init__(self, pid: int, parser: SmapsParser | None = None,
+                 flags: PageFlags | None = None) -> None:
         """`parser`: one that parsed another process's smaps before (a process of the
-        last program, forked from the same server, shows most VMAs as this one will)."""
+        last program, forked from the same server, shows most VMAs as this one will).
+        `flags`: read the arena pages' PG_mlocked into every new Snapshot (only where
+        the executor drains its CPU before each stop: fuzzer/observe/pageflags.py)."""
         self.pid = pid
+        self._flags = flags
         self._buf = bytearray(1 << 16)  # grows when a file is longer (_read)
         self._view = memoryview(self._buf)
         self._fds: list[int] = []
@@ -97,25 +102,36 @@ class Observer:
         except OSError as e:
             raise ObserveError(e.errno, f"reading /proc/{self.pid}: {e.strerror}") from None
 
-    def snapshot(self) -> Snapshot:
-        """What /proc shows now. When smaps, VmLck and pagemap read exactly as they did
-        at the last snapshot (a call that failed, a touch of a present page: about
-        half the steps), that Snapshot is returned again, the same object: the text is
-        not decoded or parsed a second time."""
+    def snapshot(self, flags: bool = True) -> Snapshot:
+        """What /proc shows now. When smaps, VmLck, pagemap (and PG_mlocked) read
+        exactly as they did at the last snapshot (a call that failed, a touch of a
+        present page: about half the steps), that Snapshot is returned again, the same
+        object: the text is not decoded or parsed a second time.
+
+        The flags are read again every time: another process's call can change them
+        (a frame two processes share) while this one's text stays the same. `flags`
+        False leaves them unread (-1) in this snapshot: after an exit, whose munlocks
+        wait in its CPU's batch until the next stop drains it."""
+        zero = zero_pfn()
         try:
             smaps = bytes(self._read(self._smaps))
             status = self._vmlck_line()
             words = _PAGEMAP.unpack(os.pread(self._pagemap, _PAGEMAP.size, _PAGEMAP_OFFSET))
         except OSError as e:
             raise ObserveError(e.errno, f"reading /proc/{self.pid}: {e.strerror}") from None
+        try:
+            mlocked = -1 if self._flags is None or not flags \
+                else self._flags.mlocked(words, zero)
+        except OSError as e:
+            raise ObserveError(e.errno, f"reading {KPAGEFLAGS}: {e.strerror}") from None
         vmlck, last = parse_vmlck(status), self._last
         if last is not None and smaps == self._last_smaps and words == last.pagemap:
-            if vmlck == last.vmlck:
+            if vmlck == last.vmlck and mlocked == last.mlocked:
                 return last
             vmas = last.vmas
         else:
             vmas = self._parse(smaps)
-        self._last, self._last_smaps = Snapshot(vmas, vmlck, words, zero_pfn()), smaps
+        self._last, self._last_smaps = Snapshot(vmas, vmlck, words, zero, mlocked), smaps
         return self._last
 
 

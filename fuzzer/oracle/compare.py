@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from itertools import pairwise
 
-from fuzzer.model import OUTSIDE, Prediction, State
+from fuzzer.model import OUTSIDE, Prediction, State, mlocked
 from fuzzer.model.pages import NEW_PID, TASK_SIZE, mapcounts
 from fuzzer.model.state import RestVma
 from fuzzer.oracle.divergence import Divergence
@@ -91,7 +91,10 @@ def _state_checks(state: State, snap: Snapshot) -> list[Finding]:
     findings += _vma_checks(state, snap, observed)
     findings += _process_checks(state, snap)
     findings += _lock_invariant(snap)
-    findings += _vmlck_checks(state, snap, any(f[0] == K.LOCK for f in findings))
+    lock_found = any(f[0] == K.LOCK for f in findings)
+    findings += _vmlck_checks(state, snap, lock_found)
+    if snap.mlocked >= 0 and not lock_found:  # a wrong lock flag explains any flag
+        findings += _mlocked_checks(state, snap.mlocked)
     return findings
 
 
@@ -321,6 +324,35 @@ def _vmlck_checks(state: State, snap: Snapshot, lock_found: bool) -> list[Findin
         return [(K.VMLCK, "left VmLck different from the model's locked size",
                  f"VmLck {state.locked_pages() * 4} kB", f"VmLck {snap.vmlck // 1024} kB")]
     return []
+
+
+def _mlocked_checks(state: State, observed: int) -> list[Finding]:
+    """PG_mlocked of the arena's pages (`snap.mlocked`) against the locked VMAs that map
+    them (fuzzer/model/mlocked.py says which pages are judged)."""
+    must, must_not = mlocked.expected(state)
+    leaked, missing = observed & must_not, must & ~observed
+    if not leaked and not missing:
+        return []
+    expected = f"mlocked: {_page_list(must)}; not mlocked: {_page_list(must_not)}"
+    seen = f"mlocked: {_page_list(observed & (must | must_not))}"
+    if leaked:
+        return [(K.MLOCKED, "left pages mlocked that no locked VMA maps", expected, seen)]
+    return [(K.MLOCKED, "left pages of a locked VMA not mlocked", expected, seen)]
+
+
+def _page_list(mask: int) -> str:
+    """Arena pages of a bit mask as runs: "@0-3 @7"; "none" when empty."""
+    runs, i = [], 0
+    while mask >> i:
+        if mask >> i & 1:
+            j = i
+            while mask >> (j + 1) & 1:
+                j += 1
+            runs.append(f"@{i}-{j}" if j > i else f"@{i}")
+            i = j + 1
+        else:
+            i += 1
+    return " ".join(runs) or "none"
 
 
 def _merged(state: State, v: Vma) -> RestVma | None:

@@ -21,6 +21,7 @@ class DivergenceKind(StrEnum):
     RSS = "rss"
     LOCKED = "locked"
     VMLCK = "vmlck"
+    MLOCKED = "mlocked"  # PG_mlocked of a page against the locked VMAs mapping it (§20)
     HANG = "hang"  # the executor made no progress within its budget
     CRASH = "crash"  # the executor was killed outside a touch
     KERNEL_CRASH = "kernel-crash"  # a guest kernel's own fault (fuzzer/kernel): never exported
@@ -30,6 +31,6 @@ K = DivergenceKind
 # Which divergence of a step is its primary one, the one its sample is filed under
 # (fuzzer/oracle/primary.py says why this order).
 PRECEDENCE = (K.KERNEL_CRASH, K.CRASH, K.HANG, K.RESULT, K.SIGNAL, K.MAPPING, K.PROT, K.SEAL,
-              K.LOCK, K.FORK_FLAGS, K.PRESENCE, K.VMA, K.LOCKED, K.RSS, K.VMLCK)
+              K.LOCK, K.FORK_FLAGS, K.PRESENCE, K.VMA, K.LOCKED, K.RSS, K.VMLCK, K.MLOCKED)
 
 __all__ = ["PRECEDENCE", "DivergenceKind"]

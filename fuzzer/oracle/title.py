@@ -66,6 +66,7 @@ FEATURES: dict[K, tuple[int, bool]] = {
     K.RSS: (STATE_MAP_FLAGS, True),
     K.LOCKED: (STATE_MAP_FLAGS, False),
     K.VMLCK: (STATE_MAP_FLAGS, False),
+    K.MLOCKED: (STATE_MAP_FLAGS, False),
     K.HANG: (ALL_MAP_FLAGS, False),
     K.CRASH: (ALL_MAP_FLAGS, False),
     K.KERNEL_CRASH: (ALL_MAP_FLAGS, False),

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fuzzer.model import OUTSIDE, Prediction, State
+from fuzzer.model import OUTSIDE, Prediction, State, mlocked
 from fuzzer.oracle.compare import KINDS
 from fuzzer.prog import Call
 from fuzzer.prog.syscalls import PROT_EXEC, PROT_READ, PROT_WRITE
@@ -44,6 +44,7 @@ _PARTS: dict[str, list[str]] = {
     "vmlck": [*_SM, cparts.IN_ARENA, cparts.ARENA_SPAN],
     "rss": [*_SM, cparts.IN_ARENA, cparts.ARENA_SPAN, cparts.PAGEMAP],
     "locked": [*_SM, cparts.IN_ARENA, cparts.ARENA_SPAN],
+    "mlocked": [cparts.PAGEMAP, cparts.RUNS],
     "signal": [cparts.SIGNAL_TEXT],
     "hang": [cparts.ON_ALARM],
     "crash": [],
@@ -51,6 +52,7 @@ _PARTS: dict[str, list[str]] = {
 _SETUP = {
     "presence": "\tfind_zero_pfn();\n",
     "rss": "\tfind_zero_pfn();\n",
+    "mlocked": "\tfind_zero_pfn();\n",
     "mapping": "\tif (read_smaps() != 0)\n\t\treturn report(2);\n"
                "\toutside_before = outside_kb();\n",
     "hang": f"\tsignal(SIGALRM, on_alarm);\n\talarm({HANG_SECONDS});\n",
@@ -72,6 +74,8 @@ def _prot(prot: int, shared: bool) -> str:
 
 def _cells(kind: str, state: State) -> str:
     """The model's expectation for a per-page kind: one cell per arena page."""
+    if kind == "mlocked":
+        return mlocked.cells(state)
     classes: dict[tuple[object, ...], str] = {}
     out = []
     for p in state.pages:

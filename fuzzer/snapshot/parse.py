@@ -78,23 +78,27 @@ class Snapshot:
     vmlck: int  # status VmLck, bytes
     pagemap: tuple[int, ...]  # raw pagemap words, one per arena page
     zero_pfn: int  # PFN of the shared zero page (0 if unknown)
+    # bit i set where arena page i's frame has PG_mlocked (/proc/kpageflags); -1 when
+    # the flags were not read (fuzzer/observe/pageflags.py)
+    mlocked: int
 
     # Spelled out as Vma's are (one Snapshot a step that changed what /proc shows).
     def __init__(self, vmas: tuple[Vma, ...], vmlck: int, pagemap: tuple[int, ...],
-                 zero_pfn: int) -> None:
+                 zero_pfn: int, mlocked: int = -1) -> None:
         object.__setattr__(self, "vmas", vmas)
         object.__setattr__(self, "vmlck", vmlck)
         object.__setattr__(self, "pagemap", pagemap)
         object.__setattr__(self, "zero_pfn", zero_pfn)
+        object.__setattr__(self, "mlocked", mlocked)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Snapshot):
             return NotImplemented
-        return (self.vmas, self.vmlck, self.pagemap, self.zero_pfn) == \
-            (other.vmas, other.vmlck, other.pagemap, other.zero_pfn)
+        return (self.vmas, self.vmlck, self.pagemap, self.zero_pfn, self.mlocked) == \
+            (other.vmas, other.vmlck, other.pagemap, other.zero_pfn, other.mlocked)
 
     def __hash__(self) -> int:
-        return hash((self.vmas, self.vmlck, self.pagemap, self.zero_pfn))
+        return hash((self.vmas, self.vmlck, self.pagemap, self.zero_pfn, self.mlocked))
 
     def locked_size(self) -> int:
         """Invariant 2's right-hand side: total Size of all VM_LOCKED VMAs."""

@@ -1,0 +1,88 @@
+"""Which present arena pages the kernel must, and must not, have marked PG_mlocked.
+
+A page is mlocked while a VM_LOCKED VMA maps it (mm/mlock.c: `mlock_folio` when it is
+mapped into one or the VMA is locked, `munlock_folio` when a locked VMA lets it go;
+docs/SEMANTICS.md §20). The kernel counts the locked mappings of a page
+(`folio->mlock_count`) only while the page is on the unevictable LRU, and says it
+"might undercount": a page mapped by two locked VMAs may lose the flag when one lets
+go. So the rule the oracle holds the kernel to has two halves of different reach:
+
+- **must not**: a page that no VM_LOCKED VMA of any process maps is not mlocked (a
+  page left mlocked is an unevictable leak). Holds for every small page.
+- **must**: a private anonymous page mapped once, by a locked VMA, is mlocked.
+
+Not judged: absent pages, the zero page and guard markers (no page); pages of large
+folios (§19: `munlock_vma_folio` munlocks a whole folio when one of its pages is
+unmapped and leaves the rest to reclaim); and any page whose frame a VMA outside the
+arena maps (the model does not follow those VMAs' lock flags).
+"""
+
+from __future__ import annotations
+
+from fuzzer.model.pages import count_mappings
+from fuzzer.model.state import (
+    ABSENT,
+    ANON,
+    GUARD,
+    LARGE,
+    SHARED_ANON,
+    SHMEM,
+    SHMEM_TWICE,
+    ZERO,
+    State,
+)
+
+
+def expected(state: State) -> tuple[int, int]:
+    """(must, must_not): bit i set where arena page i of `state` must be mlocked, and
+    where it must not be."""
+    states = state.processes()
+    mapped, cached = count_mappings(states)
+    outside = {f for s in states for f, _ in s.outside_frames}
+    outside_cached = {(v.obj, pg) for s in states for v in s.outside_shmem_vmas
+                      for pg in v.mapped}
+    locked: dict[object, int] = {}
+    for s in states:
+        for p in s.pages:
+            if p is not None and p.attrs.lo:
+                key = _frame(p.state, p.attrs.obj, p.attrs.pgoff)
+                locked[key] = locked.get(key, 0) + 1
+    must = must_not = 0
+    for i, p in enumerate(state.pages):
+        if p is None or p.state in (ABSENT, ZERO, GUARD) or p.state[-1] == LARGE:
+            continue
+        letter = p.state
+        if letter[0] == SHARED_ANON:
+            if letter in outside:
+                continue
+            n, lo = mapped.get(letter, 0), locked.get(letter, 0)
+        elif letter in (SHMEM, SHMEM_TWICE):
+            key = (p.attrs.obj, p.attrs.pgoff)
+            if key in outside_cached:
+                continue
+            n, lo = cached.get(key, 0), locked.get(key, 0)
+        else:  # A, Al: a private anonymous page of this mapping alone
+            n, lo = 1, int(p.attrs.lo)
+        if not lo:
+            must_not |= 1 << i
+        elif n == 1 and letter[0] == ANON:
+            must |= 1 << i
+    return must, must_not
+
+
+def _frame(letter: str, obj: int, pgoff: int) -> object:
+    """What identifies a page's frame over the processes: a shared anonymous frame's
+    letter, a page cache page's (object, offset); None for a page of one mapping."""
+    if letter[0] == SHARED_ANON:
+        return letter
+    if letter in (SHMEM, SHMEM_TWICE):
+        return (obj, pgoff)
+    return None
+
+
+def cells(state: State) -> str:
+    """`expected` as one letter per arena page: `M` must be mlocked, `u` must not be,
+    `-` not judged (the C reproducer's check, the tables)."""
+    must, must_not = expected(state)
+    return "".join("M" if must >> i & 1 else "u" if must_not >> i & 1 else "-"
+                   for i in range(len(state.pages)))

@@ -1,0 +1,73 @@
+"""Reads the PG_mlocked flag of the pages a process maps, from /proc/kpageflags.
+
+pagemap gives root each present page's frame number (PFN); /proc/kpageflags holds
+one u64 of flags per PFN, bit 33 `KPF_MLOCKED` (fs/proc/page.c `stable_page_flags`).
+The model predicts which pages must and must not carry it (fuzzer/model/mlocked.py,
+docs/SEMANTICS.md §20); this module only reads it.
+
+The kernel clears PG_mlocked through a per-CPU batch (mm/mlock.c `munlock_folio`),
+which `lru_add_drain()` empties: the executor drains its CPU before every marker
+(a MADV_POPULATE_READ of its own page), so what is read here is settled. Without
+markers (PTRACE_SYSCALL stepping, for injections) there is no drain and the flags
+are not read.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+
+from fuzzer.snapshot.parse import PM_PFN_MASK, PM_PRESENT
+
+KPAGEFLAGS = "/proc/kpageflags"
+KPF_MLOCKED = 1 << 33
+_WORD = 8
+_RUN = 64  # PFNs at most this far apart are read with one pread
+
+
+class PageFlags:
+    """One descriptor of /proc/kpageflags for the whole process (it is global)."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+
+    def mlocked(self, words: tuple[int, ...], zero_pfn: int) -> int:
+        """Bit i set where arena page i (pagemap word i) is present, not the zero page,
+        and its frame has PG_mlocked."""
+        pfns = sorted((w & PM_PFN_MASK, i) for i, w in enumerate(words)
+                      if w & PM_PRESENT and w & PM_PFN_MASK not in (0, zero_pfn))
+        out = 0
+        j = 0
+        while j < len(pfns):
+            first = pfns[j][0]
+            k = j + 1
+            while k < len(pfns) and pfns[k][0] - first < _RUN:
+                k += 1
+            last = pfns[k - 1][0]
+            data = os.pread(self._fd, (last - first + 1) * _WORD, first * _WORD)
+            for pfn, i in pfns[j:k]:
+                at = (pfn - first) * _WORD
+                if int.from_bytes(data[at:at + _WORD], "little") & KPF_MLOCKED:
+                    out |= 1 << i
+            j = k
+        return out
+
+
+@cache
+def page_flags() -> PageFlags | None:
+    """The reader, or None where the flags cannot be read: no /proc/kpageflags (a kernel
+    without CONFIG_PROC_PAGE_MONITOR), no privilege to open it, or PFNs hidden."""
+    from fuzzer.observe.proc import zero_pfn  # proc imports this module
+
+    if zero_pfn() == 0:  # pagemap shows no PFNs to this process
+        return None
+    try:
+        fd = os.open(KPAGEFLAGS, os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        os.pread(fd, _WORD, zero_pfn() * _WORD)
+    except OSError:
+        os.close(fd)
+        return None
+    return PageFlags(fd)

@@ -1,0 +1,184 @@
+"""PG_mlocked of each page against the locked VMAs that map it (docs/SEMANTICS.md §20).
+
+A page is mlocked while a VM_LOCKED VMA maps it: `mlock_folio` when the VMA is locked
+over a present page (mlock_pte_range) or a page faults into a locked VMA
+(folio_add_lru_vma, mlock_new_folio), `munlock_folio` when a locked VMA lets the page
+go (munlock, munmap, a copy on write, truncation: `munlock_vma_folio` from the rmap
+removal). The cells of a row say, per arena page, what the model holds the kernel to
+after the last step (fuzzer/model/mlocked.py): `M` must be mlocked, `u` must not be,
+`-` not judged (no page, the zero page, a page mapped twice with a locked mapping, a
+shared-memory page in a locked VMA: the kernel's count of locked mappings "might
+undercount"). The kernel twin (`test_model_mlocked_kernel.py`) runs each row with
+the flags read from /proc/kpageflags at every step, and checks the last step's
+flags against the cells too. Every row holds on 6.18.44.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from fuzzer.model import State, mlocked
+from tests.tables import Case, case, check_model, check_table, model_params
+
+RW, AP = "PROT_READ|PROT_WRITE", "MAP_PRIVATE|MAP_ANONYMOUS"
+LOCKED4 = f"mmap(@0, 4p, {RW}, {AP}|MAP_LOCKED, -1, 0)"
+MEMFD4 = """
+        memfd_create()
+        ftruncate(0, 4p)"""
+
+ROWS = [
+    # mlock populates with write faults (FOLL_WRITE) and marks every page
+    case("mlock-populates-and-marks", f"""
+        mmap(@0, 8p, {RW}, {AP}, -1, 0)
+        touch(@0, write)
+        mlock(@0, 8p)
+        """, ["@0", "-", "0"], "@0-7 rw-p lo AAAAAAAA", locked=8),
+    # munlock of the middle: mlock_fixup splits, munlock_folio clears just those pages
+    case("munlock-clears-the-middle", f"""
+        mmap(@0, 8p, {RW}, {AP}, -1, 0)
+        mlock(@0, 8p)
+        munlock(@2, 2p)
+        """, ["@0", "0", "0"], "@0-1 rw-p lo AA; @2-3 rw-p AA; @4-7 rw-p lo AAAA", locked=6),
+    # MLOCK_ONFAULT marks the page already there, and each page that faults in later;
+    # a read fault maps the zero page, which is never mlocked (vm_normal_folio is NULL)
+    case("lock-on-fault-marks-what-faults-in", f"""
+        mmap(@0, 8p, {RW}, {AP}, -1, 0)
+        touch(@1, write)
+        mlock2(@0, 8p, MLOCK_ONFAULT)
+        touch(@5, write)
+        touch(@6, read)
+        """, ["@0", "-", "0", "-", "-"], "@0-7 rw-p lo lf .A...AZ.", locked=8),
+    # mprotect splits a locked VMA and keeps VM_LOCKED on each part: nothing munlocks
+    case("mprotect-split-keeps-the-mark", f"""
+        mmap(@0, 8p, {RW}, {AP}|MAP_LOCKED, -1, 0)
+        mprotect(@2, 2p, PROT_NONE)
+        mprotect(@2, 2p, {RW})
+        """, ["@0", "0", "0"], "@0-7 rw-p lo AAAAAAAA", locked=8),
+    # MCL_FUTURE locks and populates a new mapping; munlockall clears it all
+    case("munlockall-clears-every-page", f"""
+        mlockall(MCL_CURRENT|MCL_FUTURE)
+        mmap(@0, 4p, {RW}, {AP}, -1, 0)
+        munlockall()
+        """, ["0", "@0", "0"], "@0-3 rw-p AAAA", locked=0),
+    # mremap moves the PTEs: the pages keep their flag at the new place
+    case("mremap-moves-the-marked-pages", f"""
+        {LOCKED4}
+        mremap(@0, 4p, 4p, MREMAP_MAYMOVE|MREMAP_FIXED, @8)
+        """, ["@0", "@8"], "@8-11 rw-p lo AAAA", locked=4),
+    # growing a locked mapping in place populates (and marks) the new pages
+    case("mremap-grows-a-locked-mapping", f"""
+        {LOCKED4}
+        mremap(@0, 4p, 8p, 0, @0)
+        """, ["@0", "@0"], "@0-7 rw-p lo AAAAAAAA", locked=8),
+    # a read-only private mapping is populated with the zero page: nothing to judge
+    case("read-only-locked-maps-zero-pages", f"""
+        mmap(@0, 4p, PROT_READ, {AP}|MAP_LOCKED, -1, 0)
+        """, ["@0"], "@0-3 r--p lo ZZZZ", locked=4),
+    # the parent's copy on write: its new page faults into a locked VMA (marked); the
+    # frames still shared with the child's unlocked VMA are not judged
+    case("fork-parent-copy-on-write", f"""
+        {LOCKED4}
+        fork()
+        touch(@0, write)
+        """, ["@0", "pid", "-"], "@0-3 rw-p lo Aaaa", locked=4),
+    # the child's VMA is not locked (dup_mmap clears VM_LOCKED): its copy is not marked
+    case("fork-child-copy-is-not-locked", f"""
+        {LOCKED4}
+        fork()
+        p1: touch(@0, write)
+        """, ["@0", "pid", "-"], "@0-3 rw-p Aaaa", locked=0),
+    # the child's exit unmaps its unlocked mappings: the parent's pages stay marked
+    case("fork-child-exit-leaves-parent-pages-marked", f"""
+        {LOCKED4}
+        fork()
+        p1: exit()
+        touch(@0, read)
+        """, ["@0", "pid", "exit", "-"], "@0-3 rw-p lo AAAA", locked=4),
+    # munlock in the parent clears the frames it still shares with the child
+    case("fork-parent-munlock-clears-shared-frames", f"""
+        {LOCKED4}
+        fork()
+        p1: touch(@0, write)
+        munlock(@0, 4p)
+        """, ["@0", "pid", "-", "0"], "@0-3 rw-p Aaaa", locked=0),
+    # two locked mappings of each frame (parent, child), then neither: no flag is left
+    case("fork-child-mlock-then-exit", f"""
+        {LOCKED4}
+        fork()
+        p1: mlock(@0, 4p)
+        munlock(@0, 4p)
+        p1: exit()
+        touch(@0, read)
+        """, ["@0", "pid", "0", "0", "exit", "-"], "@0-3 rw-p AAAA", locked=0),
+    # munmap of the locked VMA munlocks the page-cache pages the other VMA still maps
+    case("shmem-page-unmapped-from-its-locked-vma", f"""{MEMFD4}
+        mmap(@0, 4p, {RW}, MAP_SHARED|MAP_LOCKED, 0, 0)
+        mmap(@8, 4p, {RW}, MAP_SHARED, 0, 0)
+        touch(@8, read)
+        munmap(@0, 4p)
+        """, ["0", "0", "@0", "@8", "-", "0"], "@8-11 rw-s FFFF", locked=0),
+    # a locked private file mapping populates private copies (marked); the page-cache
+    # pages it copied are mapped only by the unlocked shared VMA
+    case("shmem-private-copy-in-a-locked-vma", f"""{MEMFD4}
+        mmap(@0, 4p, {RW}, MAP_PRIVATE|MAP_LOCKED, 0, 0)
+        mmap(@8, 4p, PROT_READ, MAP_SHARED, 0, 0)
+        touch(@8, read)
+        """, ["0", "0", "@0", "@8", "-"], "@0-3 rw-p lo AAAA; @8-11 r--s FFFF", locked=4),
+    # truncation takes the last two pages from both VMAs; munlock clears the rest
+    case("truncation-takes-pages-from-a-locked-vma", f"""{MEMFD4}
+        mmap(@0, 4p, PROT_READ, MAP_SHARED|MAP_LOCKED, 0, 0)
+        mmap(@8, 4p, PROT_READ, MAP_SHARED, 0, 0)
+        touch(@8, read)
+        ftruncate(0, 2p)
+        munlock(@0, 4p)
+        """, ["0", "0", "@0", "@8", "-", "0", "0"], "@0-3 r--s ff..; @8-11 r--s ff..",
+         locked=0),
+    # MADV_DONTNEED_LOCKED zaps two marked pages; the one that faults back is marked
+    case("madv-dontneed-locked-zaps-marked-pages", f"""
+        {LOCKED4}
+        madvise(@1, 2p, MADV_DONTNEED_LOCKED)
+        touch(@1, write)
+        """, ["@0", "0", "-"], "@0-3 rw-p lo AA.A", locked=4),
+    # MAP_FIXED over locked pages: the new, unlocked mapping's populated pages are not
+    case("mmap-fixed-over-locked-pages", f"""
+        {LOCKED4}
+        mmap(@1, 2p, {RW}, {AP}|MAP_FIXED|MAP_POPULATE, -1, 0)
+        """, ["@0", "@1"], "@0 rw-p lo A; @1-2 rw-p AA; @3 rw-p lo A", locked=2),
+]
+
+# What the model holds the kernel to after each row's last step, page by page from @0.
+CELLS = {
+    "mlock-populates-and-marks": "MMMMMMMM",
+    "munlock-clears-the-middle": "MMuuMMMM",
+    "lock-on-fault-marks-what-faults-in": "-M---M",
+    "mprotect-split-keeps-the-mark": "MMMMMMMM",
+    "munlockall-clears-every-page": "uuuu",
+    "mremap-moves-the-marked-pages": "--------MMMM",
+    "mremap-grows-a-locked-mapping": "MMMMMMMM",
+    "read-only-locked-maps-zero-pages": "",
+    "fork-parent-copy-on-write": "M",
+    "fork-child-copy-is-not-locked": "u",
+    "fork-child-exit-leaves-parent-pages-marked": "MMMM",
+    "fork-parent-munlock-clears-shared-frames": "uuuu",
+    "fork-child-mlock-then-exit": "uuuu",
+    "shmem-page-unmapped-from-its-locked-vma": "--------uuuu",
+    "shmem-private-copy-in-a-locked-vma": "MMMM----uuuu",
+    "truncation-takes-pages-from-a-locked-vma": "uu------uu",
+    "madv-dontneed-locked-zaps-marked-pages": "MM-M",
+    "mmap-fixed-over-locked-pages": "MuuM",
+}
+
+
+def cells(state: State) -> str:
+    """The model's cells of a process, trailing `-` left out."""
+    return mlocked.cells(state).rstrip("-")
+
+
+@pytest.mark.parametrize("c", model_params(ROWS))
+def test_mlocked_model(c: Case) -> None:
+    assert cells(check_model(c)) == CELLS[c.name]
+
+
+def test_table_shape() -> None:
+    check_table(ROWS, at_least=18)
+    assert sorted(CELLS) == sorted(c.name for c in ROWS)
