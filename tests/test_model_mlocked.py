@@ -17,7 +17,11 @@ from __future__ import annotations
 
 import pytest
 
-from fuzzer.model import State, mlocked
+from fuzzer.campaign.throughput import workload
+from fuzzer.model import State, Unsupported, mlocked
+from fuzzer.model.features import NEWEST
+from fuzzer.model.world import World
+from fuzzer.model.world import step as world_step
 from tests.tables import Case, case, check_model, check_table, model_params
 
 RW, AP = "PROT_READ|PROT_WRITE", "MAP_PRIVATE|MAP_ANONYMOUS"
@@ -182,3 +186,27 @@ def test_mlocked_model(c: Case) -> None:
 def test_table_shape() -> None:
     check_table(ROWS, at_least=18)
     assert sorted(CELLS) == sorted(c.name for c in ROWS)
+
+
+def test_one_process_shortcut_judges_as_counting_every_mapping() -> None:
+    """`expected` of a process alone, with nothing outside the arena, skips counting the
+    mappings of each frame over the processes (`_alone`): held to the counting rule
+    (`counted`) after every step of generated programs, in every process it serves."""
+    compared = judged = 0
+    for program in workload(3000, 21):
+        world = World.start(State(features=NEWEST))
+        for call in program.calls:
+            try:
+                world_step(world, call)
+            except Unsupported:
+                break
+            for _, s in world.live():
+                if len(s.processes()) > 1 or s.outside_frames or s.outside_shmem_vmas:
+                    continue
+                alone = mlocked._alone(s)
+                if alone is None:
+                    continue
+                assert alone == mlocked.counted(s), program.text()
+                compared += 1
+                judged += alone != (0, 0)
+    assert compared > 10_000 and judged > 5_000, (compared, judged)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from fuzzer.check.coverage import Event, features, outcome, range_state
-from fuzzer.model import Page, Prediction, State
+from fuzzer.model import Page, Prediction, State, mlocked
 from fuzzer.model.pages import TASK_SIZE, mapcounts
 from fuzzer.model.state import RestVma
 from fuzzer.model.world import World
@@ -29,7 +29,7 @@ from fuzzer.oracle.compare import IN_CHILD, IN_OTHER, StateKey, state_key
 from fuzzer.oracle.views import kernel_presence, model_presence
 from fuzzer.prog import ARENA, Call, Program
 from fuzzer.prog.step import Step
-from fuzzer.prog.syscalls import PAGE
+from fuzzer.prog.syscalls import MAP_LOCKED, PAGE
 from fuzzer.snapshot.parse import SmapsParser
 from fuzzer.trace.supervisor import ChildCrash, Hang, Run, Supervisor
 
@@ -138,8 +138,10 @@ def _call_at(program: Program, index: int) -> Call:
 def _check_run(run: Run, report: Report, on_step: StepHook | None, ranges: bool) -> None:
     """Step the model beside `run`, comparing after each step, until the first divergence."""
     with contextlib.ExitStack() as stack:
-        # PG_mlocked is read where the executor settles it before each stop (markers)
-        flags = page_flags() if run.markers and probe().madv_populate else None
+        # PG_mlocked is read where the executor settles it before each stop (markers),
+        # in a program that can lock anything
+        flags = page_flags() if run.markers and probe().madv_populate and \
+            _may_lock(report.program) else None
         observers = {0: stack.enter_context(Observer(run.pid, _parser(0), flags))}
         report.initial = observers[0].snapshot()
         world = World.start(initial_state(report.initial))
@@ -179,6 +181,14 @@ def _check_run(run: Run, report: Report, on_step: StepHook | None, ranges: bool)
 
 
 PLACING = frozenset({"mmap", "mremap"})  # calls the kernel may place outside the arena
+LOCKING = frozenset({"mlock", "mlock2", "mlockall"})
+
+
+def _may_lock(program: Program) -> bool:
+    """Whether any VMA of the program can become VM_LOCKED: without a call of the mlock
+    family or a MAP_LOCKED mmap none does, so no page can be mlocked (§20)."""
+    return any(c.name in LOCKING or (c.name == "mmap" and c.args[3] & MAP_LOCKED)
+               for c in program.calls)
 
 
 def _placed(st: Step) -> int:
@@ -232,14 +242,17 @@ def _compare_all(st: Step, pred: Prediction, world: World, observers: dict[int, 
     found: list[Divergence] = []
     snap = None
     if n in observers:  # after exit() there is nothing of the caller to compare
-        snap = observers[n].snapshot()
+        observer = observers[n]
+        text = observer.snapshot()
         state = world.proc(n)
         key = None if world.forked else state_key(state)
         last = known.get(n)
-        same = key is not None and last is not None and last[0] is snap and last[1] == key
-        found = compare(st, pred, state, snap, known=same)
+        same = key is not None and last is not None and last[0] is text and last[1] == key
+        judged = None if same or not observer.reads_flags else mlocked.expected(state)
+        snap = text if judged is None else observer.with_flags(text, judged[0] | judged[1])
+        found = compare(st, pred, state, snap, known=same, judged=judged)
         if key is not None and not found:
-            known[n] = (snap, key)
+            known[n] = (text, key)
         if world.forked:
             seen[n] = _shown(state)
     if not world.forked:
@@ -259,8 +272,12 @@ def _compare_all(st: Step, pred: Prediction, world: World, observers: dict[int, 
                 model_presence(state.pages) == kernel_presence(observer.pagemap(), zero_pfn()):
             continue
         where = IN_CHILD if st.call.name == "fork" and other == world.children else IN_OTHER
-        # an exit's munlocks wait in its CPU's batch: no stop drained them yet
-        found += compare(st, pred, state, observer.snapshot(flags=st.call.name != "exit"),
-                         where)
+        snap_other = observer.snapshot()
+        # an exit's munlocks wait in its CPU's batch, which no stop has drained yet
+        judged = None if st.call.name == "exit" or not observer.reads_flags \
+            else mlocked.expected(state)
+        if judged is not None:
+            snap_other = observer.with_flags(snap_other, judged[0] | judged[1])
+        found += compare(st, pred, state, snap_other, where, judged=judged)
         seen[other] = _shown(state)
     return found, snap

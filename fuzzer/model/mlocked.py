@@ -37,6 +37,17 @@ def expected(state: State) -> tuple[int, int]:
     """(must, must_not): bit i set where arena page i of `state` must be mlocked, and
     where it must not be."""
     states = state.processes()
+    if len(states) == 1 and not state.outside_frames and not state.outside_shmem_vmas:
+        alone = _alone(state)
+        if alone is not None:
+            return alone
+    return counted(state)
+
+
+def counted(state: State) -> tuple[int, int]:
+    """`expected` by counting every mapping of each frame over the processes (what
+    `_alone` shortcuts; tests/test_model_mlocked.py holds the two together)."""
+    states = state.processes()
     mapped, cached = count_mappings(states)
     outside = {f for s in states for f, _ in s.outside_frames}
     outside_cached = {(v.obj, pg) for s in states for v in s.outside_shmem_vmas
@@ -67,6 +78,33 @@ def expected(state: State) -> tuple[int, int]:
             must_not |= 1 << i
         elif n == 1 and letter[0] == ANON:
             must |= 1 << i
+    return must, must_not
+
+
+def _alone(state: State) -> tuple[int, int] | None:
+    """`expected` of a process that has not forked (or whose children are gone) and maps
+    nothing outside the arena, without counting mappings over processes: its arena
+    pages are every mapping of their frames. None if a frame fork shared is left."""
+    locked: set[tuple[int, int]] = set()
+    for p in state.pages:
+        if p is not None and p.attrs.lo and p.state in (SHMEM, SHMEM_TWICE):
+            locked.add((p.attrs.obj, p.attrs.pgoff))
+    must = must_not = 0
+    for i, p in enumerate(state.pages):
+        if p is None:
+            continue
+        letter = p.state
+        if letter in (ABSENT, ZERO, GUARD) or letter[-1] == LARGE:
+            continue
+        if letter[0] == ANON:
+            if p.attrs.lo:
+                must |= 1 << i
+            else:
+                must_not |= 1 << i
+        elif letter[0] == SHARED_ANON:
+            return None
+        elif (p.attrs.obj, p.attrs.pgoff) not in locked:
+            must_not |= 1 << i
     return must, must_not
 
 

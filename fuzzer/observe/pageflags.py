@@ -3,7 +3,8 @@
 pagemap gives root each present page's frame number (PFN); /proc/kpageflags holds
 one u64 of flags per PFN, bit 33 `KPF_MLOCKED` (fs/proc/page.c `stable_page_flags`).
 The model predicts which pages must and must not carry it (fuzzer/model/mlocked.py,
-docs/SEMANTICS.md §20); this module only reads it.
+docs/SEMANTICS.md §20); this module only reads it, for the pages the model judges
+(a frame's flags cost one pread: the frames of a process's pages lie far apart).
 
 The kernel clears PG_mlocked through a per-CPU batch (mm/mlock.c `munlock_folio`),
 which `lru_add_drain()` empties: the executor drains its CPU before every marker
@@ -31,11 +32,12 @@ class PageFlags:
     def __init__(self, fd: int) -> None:
         self._fd = fd
 
-    def mlocked(self, words: tuple[int, ...], zero_pfn: int) -> int:
-        """Bit i set where arena page i (pagemap word i) is present, not the zero page,
-        and its frame has PG_mlocked."""
+    def mlocked(self, words: tuple[int, ...], zero_pfn: int, pages: int = -1) -> int:
+        """Bit i set where arena page i (pagemap word i) is one of `pages` (a bit mask),
+        present, not the zero page, and its frame has PG_mlocked."""
         pfns = sorted((w & PM_PFN_MASK, i) for i, w in enumerate(words)
-                      if w & PM_PRESENT and w & PM_PFN_MASK not in (0, zero_pfn))
+                      if pages >> i & 1 and w & PM_PRESENT
+                      and w & PM_PFN_MASK not in (0, zero_pfn))
         out = 0
         j = 0
         while j < len(pfns):

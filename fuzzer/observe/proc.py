@@ -102,37 +102,43 @@ class Observer:
         except OSError as e:
             raise ObserveError(e.errno, f"reading /proc/{self.pid}: {e.strerror}") from None
 
-    def snapshot(self, flags: bool = True) -> Snapshot:
-        """What /proc shows now. When smaps, VmLck, pagemap (and PG_mlocked) read
-        exactly as they did at the last snapshot (a call that failed, a touch of a
-        present page: about half the steps), that Snapshot is returned again, the same
-        object: the text is not decoded or parsed a second time.
-
-        The flags are read again every time: another process's call can change them
-        (a frame two processes share) while this one's text stays the same. `flags`
-        False leaves them unread (-1) in this snapshot: after an exit, whose munlocks
-        wait in its CPU's batch until the next stop drains it."""
-        zero = zero_pfn()
+    def snapshot(self) -> Snapshot:
+        """What /proc shows now (PG_mlocked left unread: `with_flags`). When smaps, VmLck
+        and pagemap read exactly as they did at the last snapshot (a call that failed,
+        a touch of a present page: about half the steps), that Snapshot is returned
+        again, the same object: the text is not decoded or parsed a second time."""
         try:
             smaps = bytes(self._read(self._smaps))
             status = self._vmlck_line()
             words = _PAGEMAP.unpack(os.pread(self._pagemap, _PAGEMAP.size, _PAGEMAP_OFFSET))
         except OSError as e:
             raise ObserveError(e.errno, f"reading /proc/{self.pid}: {e.strerror}") from None
-        try:
-            mlocked = -1 if self._flags is None or not flags \
-                else self._flags.mlocked(words, zero)
-        except OSError as e:
-            raise ObserveError(e.errno, f"reading {KPAGEFLAGS}: {e.strerror}") from None
         vmlck, last = parse_vmlck(status), self._last
         if last is not None and smaps == self._last_smaps and words == last.pagemap:
-            if vmlck == last.vmlck and mlocked == last.mlocked:
+            if vmlck == last.vmlck:
                 return last
             vmas = last.vmas
         else:
             vmas = self._parse(smaps)
-        self._last, self._last_smaps = Snapshot(vmas, vmlck, words, zero, mlocked), smaps
+        self._last, self._last_smaps = Snapshot(vmas, vmlck, words, zero_pfn()), smaps
         return self._last
+
+    @property
+    def reads_flags(self) -> bool:
+        return self._flags is not None
+
+    def with_flags(self, snap: Snapshot, pages: int) -> Snapshot:
+        """`snap` with the PG_mlocked of the arena pages in the bit mask `pages` read now
+        (the others' bits 0); `snap` itself where the flags are not read. Read afresh
+        every time: another process's call can change them (a frame two processes
+        share) while this one's text stays the same."""
+        if self._flags is None:
+            return snap
+        try:
+            mlocked = self._flags.mlocked(snap.pagemap, snap.zero_pfn, pages)
+        except OSError as e:
+            raise ObserveError(e.errno, f"reading {KPAGEFLAGS}: {e.strerror}") from None
+        return Snapshot(snap.vmas, snap.vmlck, snap.pagemap, snap.zero_pfn, mlocked)
 
 
 @cache

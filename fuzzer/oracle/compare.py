@@ -48,7 +48,8 @@ Finding = tuple[DivergenceKind, str, str, str]
 
 
 def compare(step: Step, pred: Prediction, state: State, snap: Snapshot,
-            where: str = "", known: bool = False) -> list[Divergence]:
+            where: str = "", known: bool = False,
+            judged: tuple[int, int] | None = None) -> list[Divergence]:
     """Every divergence at one step (empty when the kernel agrees with the model).
 
     `where` is empty for the process that made the call; for another process
@@ -59,10 +60,13 @@ def compare(step: Step, pred: Prediction, state: State, snap: Snapshot,
     `known`: the caller has compared this very snapshot with a state of the same
     `state_key` before, and that found nothing: only the result and the signal
     are compared (the rest reads nothing but the snapshot and what the key holds).
+
+    `judged`: `mlocked.expected(state)`, where the caller has it already (it read the
+    flags of those pages).
     """
     findings = [] if where else _result_checks(step, pred)
     if not known:
-        findings += _state_checks(state, snap)
+        findings += _state_checks(state, snap, judged)
     findings.sort(key=lambda f: _RANK[f[0]])  # the primary first (oracle/primary.py)
     return [_divergence(step, kind, what, exp, obs, where) for kind, what, exp, obs in findings]
 
@@ -81,7 +85,8 @@ def state_key(state: State) -> StateKey:
             tuple((v.obj, tuple(sorted(v.mapped))) for v in state.outside_shmem_vmas))
 
 
-def _state_checks(state: State, snap: Snapshot) -> list[Finding]:
+def _state_checks(state: State, snap: Snapshot,
+                  judged: tuple[int, int] | None = None) -> list[Finding]:
     """Pages, VMAs, the process and VmLck: all but the result."""
     findings: list[Finding] = []
     expected, observed = model_view(state.pages), kernel_view(snap)
@@ -94,7 +99,7 @@ def _state_checks(state: State, snap: Snapshot) -> list[Finding]:
     lock_found = any(f[0] == K.LOCK for f in findings)
     findings += _vmlck_checks(state, snap, lock_found)
     if snap.mlocked >= 0 and not lock_found:  # a wrong lock flag explains any flag
-        findings += _mlocked_checks(state, snap.mlocked)
+        findings += _mlocked_checks(judged or mlocked.expected(state), snap.mlocked)
     return findings
 
 
@@ -326,10 +331,10 @@ def _vmlck_checks(state: State, snap: Snapshot, lock_found: bool) -> list[Findin
     return []
 
 
-def _mlocked_checks(state: State, observed: int) -> list[Finding]:
+def _mlocked_checks(judged: tuple[int, int], observed: int) -> list[Finding]:
     """PG_mlocked of the arena's pages (`snap.mlocked`) against the locked VMAs that map
-    them (fuzzer/model/mlocked.py says which pages are judged)."""
-    must, must_not = mlocked.expected(state)
+    them: `judged` (fuzzer/model/mlocked.py) says which pages must and must not be."""
+    must, must_not = judged
     leaked, missing = observed & must_not, must & ~observed
     if not leaked and not missing:
         return []
