@@ -23,6 +23,7 @@ from fuzzer.check import Report, StepReport, check
 from fuzzer.executor import executor_path
 from fuzzer.model import State
 from fuzzer.observe import Snapshot
+from fuzzer.observe.pageflags import PageFlags
 from fuzzer.prog import ARENA_BASE, ARENA_SIZE, Program, parse
 from fuzzer.prog.syscalls import EINVAL, ENOMEM, PAGE, SEGV_ACCERR, SEGV_MAPERR, SIGSEGV
 from fuzzer.snapshot.parse import SmapsParser
@@ -193,8 +194,9 @@ def test_hang_while_opening_proc_leaks_no_descriptor(monkeypatch: pytest.MonkeyP
     # The alarm lands right after Observer opened its files: the race a budget
     # of 70-100 us hits in about 1% of runs, made certain here.
     class LateAlarm(check_module.Observer):  # type: ignore[misc,name-defined]
-        def __init__(self, pid: int, parser: SmapsParser | None = None) -> None:
-            super().__init__(pid, parser)
+        def __init__(self, pid: int, parser: SmapsParser | None = None,
+                     flags: PageFlags | None = None) -> None:
+            super().__init__(pid, parser, flags)
             os.kill(os.getpid(), signal.SIGALRM)
 
     monkeypatch.setattr(check_module, "Observer", LateAlarm)
@@ -226,8 +228,9 @@ def test_an_alarm_that_rings_in_a_gc_callback_is_not_lost(
             sum(range(1000))  # bytecodes of the callback, where the handler runs
 
     class Collecting(check_module.Observer):  # type: ignore[misc,name-defined]
-        def __init__(self, pid: int, parser: SmapsParser | None = None) -> None:
-            super().__init__(pid, parser)
+        def __init__(self, pid: int, parser: SmapsParser | None = None,
+                     flags: PageFlags | None = None) -> None:
+            super().__init__(pid, parser, flags)
             gc.callbacks.append(ring)
             try:
                 gc.collect()

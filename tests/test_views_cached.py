@@ -32,12 +32,13 @@ def test_cached_views_equal_full_views(supervisor: Supervisor,
     real = check_program.compare
 
     def both(step: Step, pred: Prediction, state: State, snap: Snapshot,
-             where: str = "", known: bool = False) -> list[object]:
+             where: str = "", known: bool = False,
+             judged: tuple[int, int] | None = None) -> list[object]:
         nonlocal compared
         compared += 1
         assert views.model_view(state.pages) == views.model_view_full(state.pages)
         assert views.kernel_view(snap) == views.kernel_view_full(snap)
-        return real(step, pred, state, snap, where, known)  # type: ignore[return-value]
+        return real(step, pred, state, snap, where, known, judged)  # type: ignore[return-value]
 
     monkeypatch.setattr(check_program, "compare", both)
     for program in workload(PROGRAMS, 11):

@@ -15,9 +15,13 @@ are not read.
 
 from __future__ import annotations
 
+import ctypes
+import mmap
 import os
+import struct
 from functools import cache
 
+from fuzzer.prog.syscalls import PAGE
 from fuzzer.snapshot.parse import PM_PFN_MASK, PM_PRESENT
 
 KPAGEFLAGS = "/proc/kpageflags"
@@ -57,8 +61,10 @@ class PageFlags:
 
 @cache
 def page_flags() -> PageFlags | None:
-    """The reader, or None where the flags cannot be read: no /proc/kpageflags (a kernel
-    without CONFIG_PROC_PAGE_MONITOR), no privilege to open it, or PFNs hidden."""
+    """The reader, or None where the flags cannot be read or mean nothing: no
+    /proc/kpageflags (a kernel without CONFIG_PROC_PAGE_MONITOR), no privilege to open
+    it, PFNs hidden, or a page this process locks not shown mlocked (User-Mode Linux
+    6.1 shows none: `shows_mlock`)."""
     from fuzzer.observe.proc import zero_pfn  # proc imports this module
 
     if zero_pfn() == 0:  # pagemap shows no PFNs to this process
@@ -67,9 +73,31 @@ def page_flags() -> PageFlags | None:
         fd = os.open(KPAGEFLAGS, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None
+    flags = PageFlags(fd)
     try:
-        os.pread(fd, _WORD, zero_pfn() * _WORD)
+        if shows_mlock(flags):
+            return flags
     except OSError:
-        os.close(fd)
-        return None
-    return PageFlags(fd)
+        pass
+    os.close(fd)
+    return None
+
+
+def shows_mlock(flags: PageFlags) -> bool:
+    """Whether a page of our own that mlock populated reads as mlocked (mlock_folio sets
+    the flag at once: no batch to wait for)."""
+    page = mmap.mmap(-1, PAGE, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    try:
+        addr = ctypes.addressof(ctypes.c_char.from_buffer(page))
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.mlock(ctypes.c_void_p(addr), ctypes.c_size_t(PAGE)) != 0:
+            return False
+        try:
+            with open("/proc/self/pagemap", "rb", buffering=0) as f:
+                (word,) = struct.unpack("<Q", os.pread(f.fileno(), _WORD, addr // PAGE * _WORD))
+            return flags.mlocked((word,), 0) == 1
+        finally:
+            libc.munlock(ctypes.c_void_p(addr), ctypes.c_size_t(PAGE))
+    finally:
+        del addr
+        page.close()
