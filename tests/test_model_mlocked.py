@@ -15,11 +15,14 @@ flags against the cells too. Every row holds on 6.18.44.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from fuzzer.campaign.throughput import workload
 from fuzzer.model import State, Unsupported, mlocked
 from fuzzer.model.features import NEWEST
+from fuzzer.model.state import LARGE
 from fuzzer.model.world import World
 from fuzzer.model.world import step as world_step
 from tests.tables import Case, case, check_model, check_table, model_params
@@ -150,8 +153,51 @@ ROWS = [
         """, ["@0", "@1"], "@0 rw-p lo A; @1-2 rw-p AA; @3 rw-p lo A", locked=2),
 ]
 
+# Large folios (mTHP, §19; 64 kB enabled for MADV_HUGEPAGE VMAs: the kernel twin sets it).
+# Their pages are judged only while no large-folio page is locked: none may be mlocked.
+K64 = {"mthp_orders": 1 << 4}
+HG = f"""
+        mmap(@16, 32p, {RW}, {AP}|MAP_FIXED, -1, 0)
+        madvise(@16, 32p, MADV_HUGEPAGE)
+        touch(@20, write)"""
+HG_OK = ["@16", "0", "-"]
+ROWS_MTHP = [
+    # the write maps a 16-page folio; nothing ever locked it
+    case("large-folio-never-locked", HG, HG_OK,
+         f"@16-47 rw-p {'A' * 16}{'.' * 16}", locked=0, features=K64),
+    # mlock covers both folios whole (the second one populated): both mlocked; munlock
+    # clears both
+    case("large-folios-munlocked-whole", f"""{HG}
+        mlock(@16, 32p)
+        munlock(@16, 32p)
+        """, [*HG_OK, "0", "0"], f"@16-47 rw-p {'A' * 32}", locked=0, features=K64),
+    # mlock of half a folio skips it (allow_mlock_munlock); munlock leaves it unmarked
+    case("large-folio-partly-locked-then-unlocked", f"""{HG}
+        mlock(@16, 8p)
+        munlock(@16, 8p)
+        """, [*HG_OK, "0", "0"], f"@16-47 rw-p {'A' * 16}{'.' * 16}", locked=0,
+         features=K64),
+    # a folio partly in a locked VMA may be marked or not: its pages are not judged
+    case("large-folio-partly-locked-not-judged", f"""{HG}
+        mlock(@16, 32p)
+        munlock(@16, 8p)
+        """, [*HG_OK, "0", "0"], f"@16-23 rw-p {'A' * 8}; @24-47 rw-p lo {'A' * 24}",
+         locked=24, features=K64),
+    # fork shares both folios with the child's unlocked VMA; the parent's munlock clears them
+    case("large-folios-shared-after-fork-munlocked", f"""{HG}
+        mlock(@16, 32p)
+        fork()
+        munlock(@16, 32p)
+        """, [*HG_OK, "0", "pid", "0"], f"@16-47 rw-p {'a' * 32}", locked=0, features=K64),
+]
+
 # What the model holds the kernel to after each row's last step, page by page from @0.
 CELLS = {
+    "large-folio-never-locked": "-" * 16 + "u" * 16,
+    "large-folios-munlocked-whole": "-" * 16 + "u" * 32,
+    "large-folio-partly-locked-then-unlocked": "-" * 16 + "u" * 16,
+    "large-folio-partly-locked-not-judged": "",
+    "large-folios-shared-after-fork-munlocked": "-" * 16 + "u" * 32,
     "mlock-populates-and-marks": "MMMMMMMM",
     "munlock-clears-the-middle": "MMuuMMMM",
     "lock-on-fault-marks-what-faults-in": "-M---M",
@@ -178,23 +224,26 @@ def cells(state: State) -> str:
     return mlocked.cells(state).rstrip("-")
 
 
-@pytest.mark.parametrize("c", model_params(ROWS))
+@pytest.mark.parametrize("c", model_params(ROWS + ROWS_MTHP))
 def test_mlocked_model(c: Case) -> None:
     assert cells(check_model(c)) == CELLS[c.name]
 
 
 def test_table_shape() -> None:
-    check_table(ROWS, at_least=18)
-    assert sorted(CELLS) == sorted(c.name for c in ROWS)
+    check_table(ROWS + ROWS_MTHP, at_least=23)
+    assert sorted(CELLS) == sorted(c.name for c in ROWS + ROWS_MTHP)
 
 
-def test_one_process_shortcut_judges_as_counting_every_mapping() -> None:
+@pytest.mark.parametrize("orders", [0, 1 << 2 | 1 << 4], ids=["small", "mthp-16-64k"])
+def test_one_process_shortcut_judges_as_counting_every_mapping(orders: int) -> None:
     """`expected` of a process alone, with nothing outside the arena, skips counting the
     mappings of each frame over the processes (`_alone`): held to the counting rule
-    (`counted`) after every step of generated programs, in every process it serves."""
-    compared = judged = 0
+    (`counted`) after every step of generated programs, in every process it serves,
+    without and with large folios."""
+    compared = judged = large = 0
+    features = replace(NEWEST, mthp_orders=orders)
     for program in workload(3000, 21):
-        world = World.start(State(features=NEWEST))
+        world = World.start(State(features=features))
         for call in program.calls:
             try:
                 world_step(world, call)
@@ -209,4 +258,6 @@ def test_one_process_shortcut_judges_as_counting_every_mapping() -> None:
                 assert alone == mlocked.counted(s), program.text()
                 compared += 1
                 judged += alone != (0, 0)
+                large += any(p is not None and p.state[-1] == LARGE for p in s.pages)
     assert compared > 10_000 and judged > 5_000, (compared, judged)
+    assert large > (100 if orders else -1), large

@@ -11,10 +11,12 @@ go. So the rule the oracle holds the kernel to has two halves of different reach
   page left mlocked is an unevictable leak). Holds for every small page.
 - **must**: a private anonymous page mapped once, by a locked VMA, is mlocked.
 
-Not judged: absent pages, the zero page and guard markers (no page); pages of large
-folios (§19: `munlock_vma_folio` munlocks a whole folio when one of its pages is
-unmapped and leaves the rest to reclaim); and any page whose frame a VMA outside the
-arena maps (the model does not follow those VMAs' lock flags).
+Not judged: absent pages, the zero page and guard markers (no page); any page whose
+frame a VMA outside the arena maps (the model does not follow those VMAs' lock flags).
+Pages of large folios (§19) only in the first half, and only while no large-folio page
+of any process is locked: `mlock_folio` skips a folio the mlock walk does not cover
+whole, and `munlock_vma_folio` munlocks a whole folio when one locked mapping of part of
+it goes, leaving the rest to reclaim, so a folio partly locked may be either.
 """
 
 from __future__ import annotations
@@ -58,11 +60,15 @@ def counted(state: State) -> tuple[int, int]:
             if p is not None and p.attrs.lo:
                 key = _frame(p.state, p.attrs.obj, p.attrs.pgoff)
                 locked[key] = locked.get(key, 0) + 1
+    large = _large_unlocked(states)
     must = must_not = 0
     for i, p in enumerate(state.pages):
-        if p is None or p.state in (ABSENT, ZERO, GUARD) or p.state[-1] == LARGE:
+        if p is None or p.state in (ABSENT, ZERO, GUARD):
             continue
         letter = p.state
+        if letter[-1] == LARGE:
+            must_not |= large << i
+            continue
         if letter[0] == SHARED_ANON:
             if letter in outside:
                 continue
@@ -89,12 +95,16 @@ def _alone(state: State) -> tuple[int, int] | None:
     for p in state.pages:
         if p is not None and p.attrs.lo and p.state in (SHMEM, SHMEM_TWICE):
             locked.add((p.attrs.obj, p.attrs.pgoff))
+    large = _large_unlocked([state])
     must = must_not = 0
     for i, p in enumerate(state.pages):
         if p is None:
             continue
         letter = p.state
-        if letter in (ABSENT, ZERO, GUARD) or letter[-1] == LARGE:
+        if letter in (ABSENT, ZERO, GUARD):
+            continue
+        if letter[-1] == LARGE:
+            must_not |= large << i
             continue
         if letter[0] == ANON:
             if p.attrs.lo:
@@ -106,6 +116,20 @@ def _alone(state: State) -> tuple[int, int] | None:
         elif (p.attrs.obj, p.attrs.pgoff) not in locked:
             must_not |= 1 << i
     return must, must_not
+
+
+def _large_unlocked(states: list[State]) -> int:
+    """1 where no page of any large folio can have a locked mapping: no large-folio page
+    of any process lies in a locked VMA, and no process maps anything outside the arena
+    (where a locked VMA may map part of a folio). 0 otherwise: which pages share a folio
+    is not kept, and a folio partly in a locked VMA may or may not be mlocked."""
+    for s in states:
+        if s.outside_mapped or s.outside_frames:
+            return 0
+        for p in s.pages:
+            if p is not None and p.attrs.lo and p.state[-1] == LARGE:
+                return 0
+    return 1
 
 
 def _frame(letter: str, obj: int, pgoff: int) -> object:
