@@ -250,24 +250,45 @@ def mprotect(state: State, addr: int, length: int, prot: int) -> Prediction:
     if first != pages.start:
         return err(ENOMEM)
     new, xo = prot & RWX, _exec_only_pkey(state, prot)
-    stopped = 0  # the VMA whose populate met a guard marker: the rest of it stays (§15)
+    # mprotect_fixup, one VMA after the other: its protection, then, for a private locked
+    # VMA that becomes writable, its population (a write fault of each page, which maps
+    # an mTHP block where one lies in the VMA as it now is, §19). Up to a hole (ENOMEM)
+    # or a sealed VMA (EPERM, even for the same protection): the VMAs before stay changed.
+    vmas.track(state)
+    error = 0
+    run: list[int] = []
     for idx in pages:
         page = state.pages[idx]
-        if page is None:
-            return err(ENOMEM)  # VMAs before the hole keep their new protection
-        a = page.attrs
-        if a.sl:
-            return err(EPERM)  # mprotect_fixup, even for the same protection: VMAs before stay
-        # mprotect_fixup: a private locked VMA that becomes writable is populated.
-        cow = a.lo and not a.shared and not a.prot & PROT_WRITE and new & PROT_WRITE
-        state.pages[idx] = Page(a.with_prot(new, xo), page.state)
-        vma = vmas.slot(state, idx)[0]
-        if cow and not a.lf and vma != stopped:
-            if page.state == GUARD:
-                stopped = vma
-            else:
-                fault(state, idx, write=True)
-    return ok()
+        if page is None or page.attrs.sl:
+            error = ENOMEM if page is None else EPERM
+            break
+        if run and vmas.slot(state, idx)[0] != vmas.slot(state, run[0])[0]:
+            _protect_vma(state, run, new, xo)
+            run = []
+        run.append(idx)
+    _protect_vma(state, run, new, xo)
+    return err(error) if error else ok()
+
+
+def _protect_vma(state: State, pages: list[int], new: int, xo: bool) -> None:
+    """One VMA's part of mprotect: the new protection, then the population of a private
+    locked VMA that becomes writable, which stops at a guard marker (§15)."""
+    if not pages:
+        return
+    head = state.pages[pages[0]]
+    assert head is not None
+    a = head.attrs
+    cow = a.lo and not a.lf and not a.shared and not a.prot & PROT_WRITE and new & PROT_WRITE
+    for idx in pages:
+        page = state.pages[idx]
+        assert page is not None
+        state.pages[idx] = Page(page.attrs.with_prot(new, xo), page.state)
+    for idx in pages if cow else ():
+        page = state.pages[idx]
+        assert page is not None
+        if page.state == GUARD:
+            return
+        fault(state, idx, write=True)
 
 
 def _lock_range(addr: int, length: int) -> tuple[int, int]:
