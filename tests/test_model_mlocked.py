@@ -162,9 +162,12 @@ HG = f"""
         touch(@20, write)"""
 HG_OK = ["@16", "0", "-"]
 ROWS_MTHP = [
-    # the write maps a 16-page folio; nothing ever locked it
-    case("large-folio-never-locked", HG, HG_OK,
-         f"@16-47 rw-p {'A' * 16}{'.' * 16}", locked=0, features=K64),
+    # the write maps a 16-page folio; nothing ever locked it (the small page at @0 is, so
+    # the program has a locking call: without one no flag is read at all)
+    case("large-folio-never-locked", f"""
+        mmap(@0, 1p, {RW}, {AP}|MAP_LOCKED, -1, 0){HG}
+        """, ["@0", *HG_OK], f"@0 rw-p lo A; @16-47 rw-p {'A' * 16}{'.' * 16}", locked=1,
+         features=K64),
     # mlock covers both folios whole (the second one populated): both mlocked; munlock
     # clears both
     case("large-folios-munlocked-whole", f"""{HG}
@@ -207,7 +210,7 @@ ROWS_MTHP = [
 
 # What the model holds the kernel to after each row's last step, page by page from @0.
 CELLS = {
-    "large-folio-never-locked": "-" * 16 + "u" * 16,
+    "large-folio-never-locked": "M" + "-" * 15 + "u" * 16,
     "large-folios-munlocked-whole": "-" * 16 + "u" * 32,
     "large-folio-partly-locked-then-unlocked": "-" * 16 + "u" * 16,
     "large-folio-partly-locked-not-judged": "",

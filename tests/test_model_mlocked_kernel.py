@@ -53,6 +53,7 @@ def _check(c: Case, run_text: Callable[[str], Report]) -> None:
     assert report.snapshot is not None
     seen = report.snapshot.mlocked
     want = CELLS[c.name]
+    assert seen >= 0 or not want.strip("-"), "the flags of judged pages were not read"
     observed = "".join("-" if cell == "-" else "M" if seen >> i & 1 else "u"
                        for i, cell in enumerate(want))
     assert observed == want

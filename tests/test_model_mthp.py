@@ -36,6 +36,18 @@ NONE16 = "." * 16
 BLOCK = "A" * 16
 
 ROWS = [
+    # Hunt bucket (6.18.44, 16-128 kB on): mprotect_fixup makes the VMA writable whole
+    # (@2-5 merges back with @6-7), then populates the locked range with write faults:
+    # the fault at @4 maps the 16 kB block @4-7, past the range mprotect was given. The
+    # model changed and faulted page by page, each fault seeing a VMA of one page.
+    case("mthp-mprotect-populate-maps-block", """
+        mmap(@2, 6p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_LOCKED, -1, 0)
+        madvise(@2, 6p, MADV_HUGEPAGE)
+        process_madvise(p0, @2, 6p, @0, 1p, 2, MADV_DONTNEED_LOCKED, 0)
+        mprotect(@2, 4p, PROT_NONE)
+        mprotect(@2, 4p, PROT_READ|PROT_WRITE)
+        """, ["@2", "0", "24576", "0", "0"], "@2-7 rw-p lo AAAAAA", locked=6,
+         features=K16_64),
     # alloc_anon_folio: thp_vma_suitable_orders keeps order 4 (@16-31 lies inside the
     # VMA) and pte_range_none holds: the whole block is allocated and mapped (set_ptes)
     case("mthp-write-fault-maps-block", f"""{HG}
