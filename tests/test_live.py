@@ -135,7 +135,7 @@ def test_a_stalled_worker_shows_at_once_in_the_plain_lines(tmp_path: Path) -> No
             time.sleep(0.1)
         worker = pids[0]
         time.sleep(14)  # fuzzing, at whatever rate this machine allows
-        os.kill(worker, signal.SIGSTOP)
+        _stop_between_writes(worker, tmp_path / "x.sqlite")
         time.sleep(12)
         os.kill(worker, signal.SIGCONT)
         out, err = campaign.communicate(timeout=180)
@@ -153,6 +153,25 @@ def test_a_stalled_worker_shows_at_once_in_the_plain_lines(tmp_path: Path) -> No
     stalled = [line for now, overall, line in rates if now == 0 and overall > 0]
     assert stalled, out
     assert any("SLOW: worker 0" in line for line in stalled), out
+
+
+def _stop_between_writes(pid: int, db: Path) -> None:
+    """SIGSTOP `pid` at a moment it holds no write lock on the database's files
+    (/proc/locks; in WAL mode every connection keeps read locks): a worker stopped
+    inside an SQLite write keeps the database locked, and the campaign's own heartbeat
+    then waits for it, lines and all, which is not what this test is about."""
+    for _ in range(100):
+        os.kill(pid, signal.SIGSTOP)
+        time.sleep(0.05)  # the stop takes effect
+        inodes = {os.stat(f).st_ino for f in (db, *db.parent.glob(db.name + "-*"))
+                  if f.exists()}
+        held = [line.split() for line in Path("/proc/locks").read_text().splitlines()]
+        if not any(f[3] == "WRITE" and int(f[5].rsplit(":", 1)[1]) in inodes
+                   for f in held if len(f) > 5 and f[4] == str(pid)):
+            return
+        os.kill(pid, signal.SIGCONT)
+        time.sleep(0.1)
+    raise AssertionError(f"worker {pid} held a write lock on {db} at each of 100 tries")
 
 
 def test_plain_forces_lines_on_a_terminal(tmp_path: Path) -> None:
