@@ -63,8 +63,9 @@ class PageFlags:
 def page_flags() -> PageFlags | None:
     """The reader, or None where the flags cannot be read or mean nothing: no
     /proc/kpageflags (a kernel without CONFIG_PROC_PAGE_MONITOR), no privilege to open
-    it, PFNs hidden, or a page this process locks not shown mlocked (User-Mode Linux
-    6.1 shows none: `shows_mlock`)."""
+    it, PFNs hidden, or a page this process locks not shown mlocked (`shows_mlock`: in
+    User-Mode Linux 6.1 the file ends at `max_pfn`, which it sets to a page count, before
+    most pages)."""
     from fuzzer.observe.proc import zero_pfn  # proc imports this module
 
     if zero_pfn() == 0:  # pagemap shows no PFNs to this process
