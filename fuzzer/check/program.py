@@ -248,8 +248,7 @@ def _compare_all(st: Step, pred: Prediction, world: World, observers: dict[int, 
         key = None if world.forked else state_key(state)
         last = known.get(n)
         same = key is not None and last is not None and last[0] is text and last[1] == key
-        judged = None if same or not observer.reads_flags else mlocked.expected(state)
-        snap = text if judged is None else observer.with_flags(text, judged[0] | judged[1])
+        snap, judged = _with_flags(observer, state, text, read=not same)
         found = compare(st, pred, state, snap, known=same, judged=judged)
         if key is not None and not found:
             known[n] = (text, key)
@@ -272,12 +271,20 @@ def _compare_all(st: Step, pred: Prediction, world: World, observers: dict[int, 
                 model_presence(state.pages) == kernel_presence(observer.pagemap(), zero_pfn()):
             continue
         where = IN_CHILD if st.call.name == "fork" and other == world.children else IN_OTHER
-        snap_other = observer.snapshot()
         # an exit's munlocks wait in its CPU's batch, which no stop has drained yet
-        judged = None if st.call.name == "exit" or not observer.reads_flags \
-            else mlocked.expected(state)
-        if judged is not None:
-            snap_other = observer.with_flags(snap_other, judged[0] | judged[1])
-        found += compare(st, pred, state, snap_other, where, judged=judged)
+        other_snap, judged = _with_flags(observer, state, observer.snapshot(),
+                                         read=st.call.name != "exit")
+        found += compare(st, pred, state, other_snap, where, judged=judged)
         seen[other] = _shown(state)
     return found, snap
+
+
+def _with_flags(observer: Observer, state: State, snap: Snapshot, read: bool,
+                ) -> tuple[Snapshot, tuple[int, int] | None]:
+    """`snap` with the PG_mlocked of the pages the model judges, and those judgements
+    (`mlocked.expected`, which compare takes too); `snap` and None where they are not
+    read: not `read`, or an observer that reads no flags (§20)."""
+    if not read or not observer.reads_flags:
+        return snap, None
+    judged = mlocked.expected(state)
+    return observer.with_flags(snap, judged[0] | judged[1]), judged

@@ -111,13 +111,18 @@ static void drain(void)
 		raw(SYS_madvise, (long)drain_page, sizeof(drain_page), MADV_POPULATE_READ, 0, 0, 0);
 }
 
+/* Stop here for the supervisor to observe: a getppid() carrying `ret`. */
+static void stop(long ret)
+{
+	drain();
+	raw(SYS_getppid, ret, 0, 0, 0, 0, 0);
+}
+
 /* The call is made: stop here with its result (marker mode only). */
 static void mark(long ret)
 {
-	if (markers) {
-		drain();
-		raw(SYS_getppid, ret, 0, 0, 0, 0, 0);
-	}
+	if (markers)
+		stop(ret);
 }
 static sigjmp_buf touch_env;
 static volatile sig_atomic_t touching;
@@ -230,8 +235,7 @@ static void touch(uint64_t op, uint64_t addr)
 			(void)*p;
 	}
 	touching = 0;
-	drain();
-	raw(SYS_getppid, 0, 0, 0, 0, 0, 0); /* checkpoint: the supervisor observes here */
+	stop(0); /* a checkpoint in both modes */
 }
 
 /* RLIMIT_MEMLOCK, soft and hard: the supervisor sees the prlimit64 call. */
@@ -315,9 +319,7 @@ static void run_program(void)
 		case SYS_process_madvise:
 			/* A checkpoint in both modes: stepping by PTRACE_SYSCALL, the call's
 			 * exit is not the step's end, as the pidfd's close() follows it. */
-			ret = process_madvise(me, c);
-			drain();
-			raw(SYS_getppid, ret, 0, 0, 0, 0, 0);
+			stop(process_madvise(me, c));
 			break;
 		case SYS_fork:
 			if (pidfds)

@@ -94,11 +94,19 @@ def shows_mlock(flags: PageFlags) -> bool:
         if libc.mlock(ctypes.c_void_p(addr), ctypes.c_size_t(PAGE)) != 0:
             return False
         try:
-            with open("/proc/self/pagemap", "rb", buffering=0) as f:
-                (word,) = struct.unpack("<Q", os.pread(f.fileno(), _WORD, addr // PAGE * _WORD))
-            return flags.mlocked((word,), 0) == 1
+            return flags.mlocked((own_pagemap_word(addr),), 0) == 1
         finally:
             libc.munlock(ctypes.c_void_p(addr), ctypes.c_size_t(PAGE))
     finally:
         del addr
         page.close()
+
+
+def own_pagemap_word(addr: int) -> int:
+    """This process's pagemap word of the page at `addr`."""
+    fd = os.open("/proc/self/pagemap", os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        (word,) = struct.unpack("<Q", os.pread(fd, _WORD, addr // PAGE * _WORD))
+    finally:
+        os.close(fd)
+    return int(word)

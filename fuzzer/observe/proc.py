@@ -13,7 +13,7 @@ import os
 import struct
 from functools import cache
 
-from fuzzer.observe.pageflags import KPAGEFLAGS, PageFlags
+from fuzzer.observe.pageflags import KPAGEFLAGS, PageFlags, own_pagemap_word
 from fuzzer.prog import ARENA
 from fuzzer.prog.syscalls import PAGE
 from fuzzer.snapshot.parse import PM_PFN_MASK, PM_PRESENT, SmapsParser, Snapshot, Vma, parse_vmlck
@@ -33,8 +33,8 @@ class Observer:
                  flags: PageFlags | None = None) -> None:
         """`parser`: one that parsed another process's smaps before (a process of the
         last program, forked from the same server, shows most VMAs as this one will).
-        `flags`: read the arena pages' PG_mlocked into every new Snapshot (only where
-        the executor drains its CPU before each stop: fuzzer/observe/pageflags.py)."""
+        `flags`: the reader `with_flags` uses for the arena pages' PG_mlocked (given only
+        where the executor drains its CPU before each stop: fuzzer/observe/pageflags.py)."""
         self.pid = pid
         self._flags = flags
         self._buf = bytearray(1 << 16)  # grows when a file is longer (_read)
@@ -157,9 +157,7 @@ def zero_pfn() -> int:
         return 0
     try:
         ctypes.c_char.from_address(addr).value  # noqa: B018 -- the read fault maps the zero page
-        with open("/proc/self/pagemap", "rb") as f:
-            f.seek(addr // PAGE * 8)
-            (word,) = struct.unpack("<Q", f.read(8))
+        word = own_pagemap_word(addr)
     finally:
         libc.munmap(ctypes.c_void_p(addr), ctypes.c_size_t(PAGE))
     return word & PM_PFN_MASK if word & PM_PRESENT else 0
