@@ -43,7 +43,7 @@ SINCE = [
 # (protection keys), the configuration (THP), or a change whose release is known only
 # to lie between two.
 OTHER = {"write_implies_read", "thp", "merge_into_null_anon_vma", "exec_only_readable",
-         "mprotect_uncharges", "no_swap", "mthp_orders"}
+         "mprotect_uncharges", "no_swap", "mthp_orders", "disk_ra_pages"}
 
 
 @pytest.mark.parametrize(("feature", "since"), SINCE)

@@ -50,6 +50,10 @@ C_EXPR: dict[str, str | None] = {
     "SYS_PRLIMIT64": "__NR_prlimit64",
     "SYS_FORK": "__NR_fork",
     "SYS_MEMFD_CREATE": "__NR_memfd_create",
+    "SYS_OPENAT": "__NR_openat",
+    "AT_FDCWD": "AT_FDCWD",  # <fcntl.h>
+    "O_RDWR": "O_RDWR",
+    "O_TMPFILE": "O_TMPFILE",
     "SYS_PROCESS_MADVISE": "__NR_process_madvise",
     "UIO_MAXIOV": "UIO_MAXIOV",  # <sys/uio.h>
     "PMADV_IOVECS": None,  # the iovecs a program gives process_madvise: the format's own
@@ -63,6 +67,7 @@ C_EXPR: dict[str, str | None] = {
     "OP_DROP_CAP_IPC_LOCK": None,
     "OP_EXIT": None,
     "OP_MEMFD_CREATE": None,
+    "OP_TMPFILE": None,
     "RLIM_INFINITY": None,  # (rlim_t)-1, checked below
     "MAX_ERRNO": None,  # include/linux/err.h, not in the uapi headers: checked below
     "RWX": "PROT_READ | PROT_WRITE | PROT_EXEC",
@@ -78,7 +83,7 @@ PREFIXES = ("PROT_", "MAP_", "MLOCK_", "MCL_", "MREMAP_", "MADV_", "E", "SIG", "
 # <asm-generic/mman-common.h> does), so the probe also includes <linux/mman.h>;
 # with both, every name in the table is defined and nothing is skipped.
 HEADERS = ["sys/mman.h", "linux/mman.h", "sys/syscall.h", "errno.h", "signal.h", "stdio.h",
-           "unistd.h", "sys/uio.h", "sys/prctl.h"]
+           "unistd.h", "sys/uio.h", "sys/prctl.h", "fcntl.h"]
 
 
 def table_constants() -> dict[str, int]:

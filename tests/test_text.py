@@ -152,6 +152,7 @@ CANONICAL = [
     "touch(@0, write)",
     "touch(@63+4095, write)",
     "memfd_create()",
+    "tmpfile()",
     "ftruncate(0, 1p+5)",
     "ftruncate(3, 0)",
     "ftruncate(0, 4095)",

@@ -12,7 +12,7 @@ call, as the model sees it:
 The range state is one of absent, partial (some pages mapped), present,
 shared (with another process), locked, onfault (the first that applies, from
 the end of that list), or `none` (the call's range is empty or wraps, or the
-call does not act on the arena: memfd_create, ftruncate, close, the privilege
+call does not act on the arena: memfd_create, tmpfile, ftruncate, close, the privilege
 calls), with `+child` for a call of a forked process, `+nocap` once
 CAP_IPC_LOCK is dropped and `+rlimit` under an RLIMIT_MEMLOCK lower than the
 arena. mlockall, munlockall, fork and exit see the whole arena; a touch its
@@ -59,7 +59,7 @@ from fuzzer.prog.syscalls import (
 
 OK = "ok"
 PAIR = " > "  # between the two events of a pair feature
-OFF_ARENA = frozenset({"memfd_create", "ftruncate", "close", "prlimit_memlock",
+OFF_ARENA = frozenset({"memfd_create", "tmpfile", "ftruncate", "close", "prlimit_memlock",
                        "drop_cap_ipc_lock"})  # no range state, no pairs
 LIMIT_ERRORS = frozenset({"EPERM", "EAGAIN", "ENOMEM"})  # failures that keep the modifiers
 _ADVICE = {v: name[5:] for name, v in MADV_ADVICE.items()}

@@ -7,6 +7,8 @@
  * are the program's own calls, one getppid() checkpoint after every page touch,
  * the prlimit64() or capget()+capset() of a privilege pseudo-call, the
  * memfd_create() of that pseudo-call (the executor supplies the name), the
+ * openat() of the tmpfile pseudo-call (an O_TMPFILE file in the --files directory),
+ * the
  * getpid(), pidfd_open() and close() around a process_madvise() (it names a
  * process of the program by number; the executor opens that process's pidfd),
  * which ends at a getppid() checkpoint carrying its result whatever the mode,
@@ -38,14 +40,18 @@
  * first argument is the call's raw result (a marker): one stop a call under
  * PTRACE_CONT. Without it, the calls are as above (PTRACE_SYSCALL stepping).
  *
- * Usage: mmfuzz-executor [--no-trace] [--thp-advised]   (program on stdin)
- *        mmfuzz-executor --server [--thp-advised]   (frames on stdin, a byte a frame out)
+ * Usage: mmfuzz-executor [--no-trace] [--thp-advised] [--files DIR]   (program on stdin)
+ *        mmfuzz-executor --server [--thp-advised] [--files DIR]
+ *            (frames on stdin, a byte a frame out)
+ *        --files DIR: the directory, on a disk file system, in which tmpfile makes its
+ *            files (without it tmpfile fails with ENOENT, as the model then predicts)
  *        mmfuzz-executor --exec COMMAND [ARGS...]
  *            asks to be traced, stops, then execs COMMAND: how `mmfuzz inject`
  *            starts an arbitrary program under its injections.
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <setjmp.h>
 #include <stddef.h>
@@ -80,6 +86,7 @@ enum { EXIT_BAD_INPUT = 90, EXIT_SETUP = 91 };
 
 static uint64_t prog[2 + MAX_CALLS * WORDS];
 static int markers; /* FLAG_MARKERS: a getppid() marker after every call */
+static const char *files_dir = ""; /* --files: where tmpfile makes its files */
 
 /* A syscall as the kernel returns it (-errno on failure), not libc's -1. */
 static long raw(long nr, long a, long b, long c, long d, long e, long f)
@@ -313,6 +320,11 @@ static void run_program(void)
 			/* no flags; smaps names its mappings /memfd:mmfuzz (deleted) */
 			mark(raw(SYS_memfd_create, (long)"mmfuzz", 0, 0, 0, 0, 0));
 			break;
+		case OP_TMPFILE:
+			/* an unnamed file: smaps names it DIR/#INODE (deleted) */
+			mark(raw(SYS_openat, AT_FDCWD, (long)files_dir, O_TMPFILE | O_RDWR, 0600, 0,
+				 0));
+			break;
 		case OP_EXIT:
 			raw(SYS_exit_group, 0, 0, 0, 0, 0, 0);
 			break;
@@ -441,8 +453,11 @@ int main(int argc, char **argv)
 
 	if (argc > 2 && strcmp(argv[1], "--exec") == 0)
 		return exec_traced(argv + 2);
-	for (int i = 1; i < argc; i++)
+	for (int i = 1; i < argc; i++) {
 		advised |= strcmp(argv[i], "--thp-advised") == 0;
+		if (strcmp(argv[i], "--files") == 0 && i + 1 < argc)
+			files_dir = argv[++i];
+	}
 
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() == 1)
 		return EXIT_SETUP;

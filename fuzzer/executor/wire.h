@@ -10,6 +10,7 @@
 #define OP_DROP_CAP_IPC_LOCK 1003
 #define OP_EXIT 1004
 #define OP_MEMFD_CREATE 1010
+#define OP_TMPFILE 1011
 
 /* The fork server's frame: u64 flags, then the wire program. */
 #define FLAG_MARKERS 1 /* a getppid(result) marker after every call: one stop a call */

@@ -144,7 +144,7 @@ def _do_mmap(state: State, addr: int, length: int, prot: int, flags: int, given:
         return err(EAGAIN)
     mtype = flags & MAP_TYPE
     if file is not None:
-        error = memfd.file_mmap_error(given, pgoff, length)
+        error = memfd.file_mmap_error(given, pgoff, length, disk=file in state.disk)
         if error:
             return err(error)
         mtype = MAP_PRIVATE if mtype == MAP_PRIVATE else MAP_SHARED  # or SHARED_VALIDATE
@@ -413,6 +413,7 @@ _HANDLERS: dict[str, Callable[..., Prediction]] = {
     "prlimit_memlock": prlimit_memlock,
     "drop_cap_ipc_lock": drop_cap_ipc_lock,
     "memfd_create": memfd.memfd_create,
+    "tmpfile": memfd.tmpfile,
     "ftruncate": memfd.ftruncate,
     "close": memfd.close,
     "process_madvise": process_madvise_self,
@@ -421,8 +422,8 @@ _HANDLERS: dict[str, Callable[..., Prediction]] = {
 # The calls whose semantics the model covers; the generator makes only these.
 SUPPORTED = frozenset(
     {"mmap", "munmap", "mprotect", "mlock", "mlock2", "munlock", "touch", "mlockall",
-     "munlockall", "prlimit_memlock", "drop_cap_ipc_lock", "memfd_create", "ftruncate",
-     "close", "mseal"}
+     "munlockall", "prlimit_memlock", "drop_cap_ipc_lock", "memfd_create", "tmpfile",
+     "ftruncate", "close", "mseal"}
     | ({"mremap"} if mremap_mod.MODELLED else set())
     | ({"madvise"} if madvise_mod.MODELLED else set())
 )

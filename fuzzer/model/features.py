@@ -63,6 +63,12 @@ class Features:
     # thp_except_advised False (the executor disables THP) or without THP: no large folio
     # in the arena. A machine setting, not a release: the default is 0. §19.
     mthp_orders: int = 0
+    # The readahead window, in pages, of the disk behind tmpfile's directory (its bdi's
+    # ra_pages: read_ahead_kb / 4), where the supervisor found a directory the model
+    # follows (probe.files_dir: ext4 with 4 KiB blocks, readahead of at least twice the
+    # arena) and gives it to the executor; 0 where it found none (tmpfile is then
+    # ENOENT). A machine setting; the default is this project's test host's (8 MiB). §21.
+    disk_ra_pages: int = 2048
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)

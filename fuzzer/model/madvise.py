@@ -225,7 +225,15 @@ def _zap(state: State, idx: int) -> None:
 
 
 def _willneed(state: State, idx: int) -> int:
-    # Without swap entries there is nothing to read in (anon and shmem).
+    """Without swap entries there is nothing to read in (anon and shmem). A tmpfile's
+    range is read into its cache (madvise_willneed -> vfs_fadvise(POSIX_FADV_WILLNEED)
+    -> force_page_cache_ra, up to the end of the file; holes are zero-filled at once):
+    mapped by no one, but a later fault-around maps it (§21)."""
+    page = state.pages[idx]
+    assert page is not None
+    a = page.attrs
+    if a.obj in state.disk and a.pgoff < state.shmem_size[a.obj]:
+        state.shmem.setdefault(a.obj, set()).add(a.pgoff)
     return 0
 
 
@@ -351,6 +359,8 @@ def _pageout(state: State, idx: int) -> int:
     if not state.features.no_swap:
         raise Unsupported(PAGEOUT_WITH_SWAP)
     _not_split(page, "MADV_PAGEOUT")
+    if page.state == SHMEM and a.obj in state.disk:
+        raise Unsupported(PAGEOUT_DISK)
     if page.state == SHMEM:
         state.pages[idx] = Page(a, ABSENT)
         if (a.obj, a.pgoff) not in state.shmem_dirty:
@@ -363,6 +373,8 @@ def _pageout(state: State, idx: int) -> int:
 
 
 PAGEOUT_WITH_SWAP = "MADV_PAGEOUT with swap: what reclaim writes out is not modelled"
+PAGEOUT_DISK = ("MADV_PAGEOUT of a tmpfile page: whether reclaim drops it depends on "
+                "writeback and on the page-cache folio's size, which the model does not keep")
 PAGEOUT_LAZY = ("MADV_PAGEOUT after MADV_FREE met a page fork shared: whether its folio is "
                 "lazily freed and clean in the process left with it is not kept")
 

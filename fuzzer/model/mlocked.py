@@ -16,7 +16,10 @@ frame a VMA outside the arena maps (the model does not follow those VMAs' lock f
 Pages of large folios (§19) only in the first half, and only while no large-folio page
 of any process is locked: `mlock_folio` skips a folio the mlock walk does not cover
 whole, and `munlock_vma_folio` munlocks a whole folio when one locked mapping of part of
-it goes, leaving the rest to reclaim, so a folio partly locked may be either.
+it goes, leaving the rest to reclaim, so a folio partly locked may be either. A
+tmpfile's page cache (§21) holds large folios too (read-ahead allocates them, of sizes
+the model does not keep): its pages are judged in the first half only while no locked
+VMA of any process maps any page of that file, and no VMA outside the arena maps it.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ def counted(state: State) -> tuple[int, int]:
                 key = _frame(p.state, p.attrs.obj, p.attrs.pgoff)
                 locked[key] = locked.get(key, 0) + 1
     large = _large_unlocked(states)
+    disk = _disk_locked(states)
     must = must_not = 0
     for i, p in enumerate(state.pages):
         if p is None or p.state in (ABSENT, ZERO, GUARD):
@@ -75,7 +79,7 @@ def counted(state: State) -> tuple[int, int]:
             n, lo = mapped.get(letter, 0), locked.get(letter, 0)
         elif letter in (SHMEM, SHMEM_TWICE):
             key = (p.attrs.obj, p.attrs.pgoff)
-            if key in outside_cached:
+            if key in outside_cached or p.attrs.obj in disk:
                 continue
             n, lo = cached.get(key, 0), locked.get(key, 0)
         else:  # A, Al: a private anonymous page of this mapping alone
@@ -96,6 +100,7 @@ def _alone(state: State) -> tuple[int, int] | None:
         if p is not None and p.attrs.lo and p.state in (SHMEM, SHMEM_TWICE):
             locked.add((p.attrs.obj, p.attrs.pgoff))
     large = _large_unlocked([state])
+    disk = _disk_locked([state])
     must = must_not = 0
     for i, p in enumerate(state.pages):
         if p is None:
@@ -113,9 +118,23 @@ def _alone(state: State) -> tuple[int, int] | None:
                 must_not |= 1 << i
         elif letter[0] == SHARED_ANON:
             return None
-        elif (p.attrs.obj, p.attrs.pgoff) not in locked:
+        elif (p.attrs.obj, p.attrs.pgoff) not in locked and p.attrs.obj not in disk:
             must_not |= 1 << i
     return must, must_not
+
+
+def _disk_locked(states: list[State]) -> set[int]:
+    """The tmpfiles whose pages are not judged: a locked VMA of some process maps a page
+    of the file (a large page-cache folio may hold that page and others), or a VMA
+    outside the arena maps it (its lock flags are not followed)."""
+    disk = states[0].disk
+    if not disk:
+        return set()
+    found = {v.obj for s in states for v in s.outside_shmem_vmas if v.obj in disk}
+    for s in states:
+        found.update(p.attrs.obj for p in s.pages
+                     if p is not None and p.attrs.lo and p.attrs.obj in disk)
+    return found
 
 
 def _large_unlocked(states: list[State]) -> int:

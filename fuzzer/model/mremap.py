@@ -26,6 +26,7 @@ from fuzzer.model.pages import (
     OUTSIDE,
     TASK_SIZE,
     Prediction,
+    Unsupported,
     arena_pages,
     populate,
 )
@@ -351,7 +352,12 @@ def _populate_file_vma(state: State, vma: OutsideFile, first: int, stop: int,
     pages it mapped."""
     end = min(stop, state.shmem_size.get(vma.obj, 0))
     cache = state.shmem.setdefault(vma.obj, set())
+    if vma.obj in state.disk and not cache.issuperset(range(first, end)):
+        raise Unsupported("populating a tmpfile mapping outside the arena where the file has "
+                          "holes: which pages its read-ahead lets fault-around map there")
     cache.update(range(first, end))
+    if vma.obj in state.disk:
+        state.disk[vma.obj].unread -= set(range(first, end))  # the faults read them
     if vma.attrs.shared or not vma.attrs.prot & PROT_WRITE:
         lowest = vma.first
         if placed:  # the window of the fault at `first` (also past the object's end: the

@@ -26,6 +26,7 @@ from fuzzer.model.state import (
     SHMEM,
     SHMEM_TWICE,
     ZERO,
+    Attrs,
     Page,
     State,
 )
@@ -33,6 +34,7 @@ from fuzzer.model.vmas import vma_of
 from fuzzer.prog.program import ARENA_BASE, ARENA_PAGES, page_up
 from fuzzer.prog.syscalls import (
     PAGE,
+    PROT_EXEC,
     PROT_WRITE,
     U64,
 )
@@ -128,6 +130,16 @@ def fault(state: State, idx: int, write: bool) -> bool:
     if page.state != ABSENT:
         state.pages[idx] = Page(a, ANON)  # do_wp_page: a private copy of the cached page
         return True
+    cached = state.shmem.setdefault(a.obj, set())
+    disk = state.disk.get(a.obj)
+    if disk is not None and a.pgoff < state.shmem_size[a.obj]:
+        # filemap_fault reads the page in (and ahead, on a miss) with the fault lock
+        # dropped (maybe_unlock_mmap_for_io) and returns VM_FAULT_RETRY: the retried fault
+        # finds it cached and uptodate, and a read fault's fault-around maps all it
+        # finds (§21)
+        if a.pgoff not in cached:
+            read_ahead(state, idx, a, cached)
+        disk.unread.discard(a.pgoff)
     if not write:
         fault_around(state, idx)
     elif not a.shared:
@@ -136,11 +148,57 @@ def fault(state: State, idx: int, write: bool) -> bool:
         vmas.anon_vma_at(state, idx)
     if a.pgoff >= state.shmem_size[a.obj]:
         return False
-    state.shmem.setdefault(a.obj, set()).add(a.pgoff)  # shmem_fault allocates a hole
+    cached.add(a.pgoff)  # shmem_fault allocates a hole
     if write and a.shared:
         state.shmem_dirty.add((a.obj, a.pgoff))  # do_shared_fault: fault_dirty_shared_page
     state.pages[idx] = Page(a, ANON if write and not a.shared else SHMEM)
     return True
+
+
+MMAP_LOTSAMISS = 100  # mm/filemap.c: more misses than this and mmap faults stop reading ahead
+
+
+def read_ahead(state: State, idx: int, a: Attrs, cached: set[int]) -> None:
+    """filemap_fault on page idx, whose offset a tmpfile does not cache (§21):
+    do_sync_mmap_readahead, in 6.18's order of cases. (The caller adds the page itself.)
+
+    - VM_HUGEPAGE: a PMD-aligned window read into PMD-order folios, which fault-around
+      and finish_fault then map whole: refused (the folios' sizes are not kept).
+    - MADV_RANDOM: no readahead; filemap_read_folio of the page alone.
+    - MADV_SEQUENTIAL: page_cache_sync_ra from the page to the end of the file.
+    - Else the miss counts in the open file's mmap_miss (past MMAP_LOTSAMISS no
+      readahead is done: refused), and
+      - VM_EXEC: from the page to the VMA's end (async_size 0; exec_folio_order is 0
+        on x86);
+      - otherwise read-around: `ra_pages` pages from `pgoff - ra_pages / 2` (clipped at
+        0), which covers the file here: the whole file.
+
+    Holes are zero-filled at once (ext4_mpage_readpages), into order-0 folios. A file
+    larger than half the window is refused: read-around would not reach its start, and
+    its PG_readahead marker (at start + ra_pages * 3/4; ra_pages/2 for SEQUENTIAL from
+    offset 0) would fall inside it, a page fault-around skips (next_uptodate_folio)."""
+    end = state.shmem_size[a.obj]
+    if a.hg:
+        raise Unsupported("a page-cache miss of a tmpfile in a VM_HUGEPAGE VMA: readahead "
+                          "into PMD-order folios, which fault-around maps whole")
+    if end > state.features.disk_ra_pages // 2:
+        raise Unsupported("a page-cache miss of a tmpfile larger than half the readahead "
+                          "window")
+    if a.rr:
+        return
+    if a.sr:
+        cached.update(range(a.pgoff, end))
+        return
+    disk = state.disk[a.obj]
+    if disk.misses >= MMAP_LOTSAMISS:
+        raise Unsupported("a tmpfile with more page-cache misses than MMAP_LOTSAMISS: "
+                          "the kernel may stop reading ahead")
+    disk.misses += 1
+    if a.prot & PROT_EXEC:
+        vma = vma_of(state, idx)
+        cached.update(range(a.pgoff, min(end, a.pgoff + vma.stop - idx)))
+        return
+    cached.update(range(end))
 
 
 def anon_folio(state: State, idx: int) -> None:
@@ -195,10 +253,13 @@ def fault_around(state: State, idx: int) -> None:
     vma = vma_of(state, idx)
     start = max(idx - idx % FAULT_AROUND_PAGES, vma.start)
     cached = state.shmem.get(a.obj, set())
+    disk = state.disk.get(a.obj)
+    unread = disk.unread if disk is not None else set()  # next_uptodate_folio skips them
     for j in range(start, min(start + FAULT_AROUND_PAGES, vma.stop)):
         other = state.pages[j]
         assert other is not None and other.attrs.obj == a.obj
-        if other.state == ABSENT and other.attrs.pgoff in cached:
+        if other.state == ABSENT and other.attrs.pgoff in cached and \
+                other.attrs.pgoff not in unread:
             state.pages[j] = Page(other.attrs, SHMEM)
 
 

@@ -202,6 +202,23 @@ class Page:
 
 
 @dataclass(slots=True)
+class DiskFile:
+    """What a tmpfile (docs/SEMANTICS.md §21) keeps beyond the page cache every file has."""
+
+    size: int = 0  # in bytes: ext4_truncate zeroes the block of an unaligned new end
+    # page-cache misses of mmap faults, an upper bound of the open file's mmap_miss
+    # (cache hits lower it): past MMAP_LOTSAMISS the kernel stops reading ahead
+    misses: int = 0
+    # cached offsets whose folio is not uptodate: ext4_block_truncate_page creates the
+    # folio of a hole's partial block and leaves it unread; readahead skips it (it is
+    # cached), fault-around skips it (next_uptodate_folio), a fault on it reads it
+    unread: set[int] = field(default_factory=set)
+
+    def copy(self) -> DiskFile:
+        return DiskFile(self.size, self.misses, set(self.unread))
+
+
+@dataclass(slots=True)
 class OutsideFile:
     """A file VMA (shared or private) the kernel placed outside the arena, by mremap or
     by an mmap that went elsewhere. It is never unmapped (no program can name it) and
@@ -266,6 +283,9 @@ class State:
     shmem_size: dict[int, int] = field(default_factory=dict)
     outside_shmem_vmas: list[OutsideFile] = field(default_factory=list)
     fds: dict[int, int] = field(default_factory=dict)  # open descriptor -> memfd object
+    # The objects that are files on disk (tmpfile), not shmem: a page-cache miss reads
+    # ahead (§21). One dict for the world, like the cache.
+    disk: dict[int, DiskFile] = field(default_factory=dict)
     # Page-cache pages (object, offset) written through a shared mapping: dirty, which
     # reclaim without swap cannot clean (MADV_PAGEOUT keeps them cached, drops the
     # clean ones; docs/SEMANTICS.md §16). One set for the world, like the cache.
@@ -309,6 +329,7 @@ class State:
         new.shmem_size = dict(self.shmem_size)
         new.outside_shmem_vmas = [v.copy() for v in self.outside_shmem_vmas]
         new.fds = dict(self.fds)
+        new.disk = {obj: f.copy() for obj, f in self.disk.items()}
         new.shmem_dirty = set(self.shmem_dirty)
         new.outside_frames = list(self.outside_frames)
         return new
@@ -342,12 +363,16 @@ class State:
         live.update(obj for s in self.processes() for obj in s.fds.values())
         for obj in [o for o in self.shmem if o not in live]:
             del self.shmem[obj]
+            self.disk.pop(obj, None)
 
     def forget_clean(self) -> None:
         """Keep dirtiness only for pages still cached: a page that truncation, a hole
         punch or reclaim dropped comes back clean (after every call, `calls.step`)."""
         if self.shmem_dirty:
             self.shmem_dirty &= {(o, pg) for o, offs in self.shmem.items() for pg in offs}
+        for obj, f in self.disk.items():
+            if f.unread:
+                f.unread &= self.shmem.get(obj, set())
 
 
 def prot_text(prot: int) -> str:

@@ -389,6 +389,84 @@ def has_capability(cap: int) -> bool:
     return False
 
 
+FILES_ENV = "MMFUZZ_FILES"  # the directory for tmpfile's files, if not the default
+FILES_DIR = "/var/tmp/mmfuzz-files"
+EXT4_SUPER_MAGIC = 0xEF53
+# The readahead the model needs: a read-around window (ra_pages, centred on the miss and
+# clipped at 0) covering the whole arena from any page of it, i.e. twice the arena.
+MIN_READ_AHEAD_KB = 2 * ARENA_PAGES * PAGE // 1024
+
+
+class _Statfs(ctypes.Structure):
+    _fields_ = [("f_type", ctypes.c_long), ("f_bsize", ctypes.c_long),
+                ("rest", ctypes.c_long * 14)]
+
+
+def _statfs_type(path: str) -> tuple[int, int]:
+    buf = _Statfs()
+    if _libc.statfs(path.encode(), ctypes.byref(buf)) != 0:
+        return 0, 0
+    return buf.f_type & 0xFFFF_FFFF, buf.f_bsize
+
+
+def read_ahead_kb(dev: int) -> int:
+    """The readahead of the block device behind a file system (its queue's read_ahead_kb,
+    which its bdi's ra_pages is; a partition's is its disk's); 0 if unknown."""
+    node = f"/sys/dev/block/{os.major(dev)}:{os.minor(dev)}"
+    try:
+        real = os.path.realpath(node)
+        if os.path.exists(os.path.join(real, "partition")):
+            real = os.path.dirname(real)
+        with open(os.path.join(real, "queue", "read_ahead_kb")) as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 0
+
+
+def files_problem(path: str) -> str:
+    """Why `path` cannot hold tmpfile's files ("" when it can): the model follows ext4
+    with 4 KiB blocks, mounted exec and writable, with readahead >= MIN_READ_AHEAD_KB,
+    where O_TMPFILE works."""
+    try:
+        st = os.stat(path)
+    except OSError as e:
+        return f"{path}: {e.strerror}"
+    ftype, bsize = _statfs_type(path)
+    if ftype != EXT4_SUPER_MAGIC:
+        return f"{path} is not on ext4 (file system type {ftype:#x})"
+    if bsize != PAGE:
+        return f"{path}: ext4 with {bsize}-byte blocks, not {PAGE}"
+    vfs = os.statvfs(path)
+    if vfs.f_flag & (os.ST_NOEXEC | os.ST_RDONLY):
+        return f"{path} is on a noexec or read-only mount"
+    ra = read_ahead_kb(st.st_dev)
+    if ra < MIN_READ_AHEAD_KB:
+        return f"{path}: readahead {ra} kB, the model needs {MIN_READ_AHEAD_KB} kB or more"
+    try:
+        os.close(os.open(path, os.O_TMPFILE | os.O_RDWR, 0o600))
+    except OSError as e:
+        return f"{path}: O_TMPFILE: {e.strerror}"
+    return ""
+
+
+@cache
+def files_dir() -> str:
+    """The directory the executor makes tmpfile's files in (--files), made if missing;
+    "" where none fits the model (tmpfile is then ENOENT, Features.disk_ra_pages 0)."""
+    path = os.environ.get(FILES_ENV) or FILES_DIR
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+    except OSError:
+        return ""
+    return "" if files_problem(path) else path
+
+
+def disk_ra_pages() -> int:
+    """Features.disk_ra_pages: the readahead of files_dir's disk in pages, 0 without one."""
+    path = files_dir()
+    return read_ahead_kb(os.stat(path).st_dev) * 1024 // PAGE if path else 0
+
+
 @cache
 def probe() -> Features:
     """The features of the running kernel (probed once per process; a test that changes
@@ -423,4 +501,5 @@ def probe() -> Features:
         thp_except_advised=except_advised,
         # Without the flag the executor disables THP completely (executor.c): no mTHP.
         mthp_orders=_mthp_orders() if except_advised and thp else 0,
+        disk_ra_pages=disk_ra_pages(),
     )

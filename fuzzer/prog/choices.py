@@ -124,8 +124,8 @@ WRAPPING = [U64, U64 - PAGE + 1, (1 << 64) - PAGE, WRAP_MIN]
 CALLS = [(22, "mmap"), (26, "touch"), (10, "mlock"), (10, "mlock2"), (8, "munlock"),
          (14, "mprotect"), (8, "munmap"), (10, "madvise"), (10, "mremap"), (3, "mlockall"),
          (3, "munlockall"), (2, "drop_cap_ipc_lock"), (3, "prlimit_memlock"), (4, "fork"),
-         (5, "exit"), (7, "memfd_create"), (8, "ftruncate"), (2, "close"), (6, "mseal"),
-         (4, "process_madvise")]
+         (5, "exit"), (7, "memfd_create"), (5, "tmpfile"), (8, "ftruncate"), (2, "close"),
+         (6, "mseal"), (4, "process_madvise")]
 # mseal's flags: 0, and rarely a reserved bit (EINVAL).
 MSEAL_FLAGS = [(95, 0), (5, 1)]
 # process_madvise: another process (when the caller knows one) or itself; how many

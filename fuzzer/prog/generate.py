@@ -11,7 +11,7 @@ mmap, munmap, mremap, fork and exit, and split where a range call may split a
 mapping; the model is not consulted, so `prog` stays below `model`):
 
 - a call on a mapping, in a process with nothing mapped, is mostly an mmap
-  instead (ftruncate and close with no memfd open: a memfd_create);
+  instead (ftruncate and close with no file open: a memfd_create or a tmpfile);
 - most addresses are a mapping's first page or inside one, a few just before
   or after one; most lengths end inside the mapping, at its end or at the end
   of the mapped pages after it (so most mm calls succeed: a random range mostly
@@ -133,7 +133,8 @@ KNOWN_MREMAP = MREMAP_MAYMOVE | MREMAP_FIXED | MREMAP_DONTUNMAP
 # Calls that act on a mapping: with nothing mapped, mostly an mmap comes instead.
 NEEDS_MAPPING = frozenset({"touch", "mlock", "mlock2", "munlock", "mprotect", "madvise",
                            "mremap", "mseal", "munmap", "process_madvise"})
-NEEDS_FD = frozenset({"ftruncate", "close"})  # ... and with no memfd open, a memfd_create
+NEEDS_FD = frozenset({"ftruncate", "close"})  # ... and with no file open, a memfd_create
+FILE_CREATORS = ("memfd_create", "tmpfile")  # (or a tmpfile: a file on disk, §21)
 # Range calls that may split a mapping where their range starts or ends.
 SPLITS = frozenset({"mprotect", "mlock", "mlock2", "munlock", "madvise", "mseal"})
 
@@ -188,7 +189,7 @@ class Generator:
             self.views.pop(call.proc, None)
             return
         view = self.views.setdefault(call.proc, View())
-        if call.name == "memfd_create":
+        if call.name in FILE_CREATORS:
             view.fds.append(min(set(range(len(view.fds) + 1)) - set(view.fds)))
         elif call.name == "close" and call.args[0] in view.fds:
             view.fds.remove(call.args[0])
@@ -326,15 +327,15 @@ class Generator:
 
     def instead(self, name: str) -> str:
         """The call to make for `name`: mostly an mmap when the process has nothing
-        mapped and `name` acts on a mapping, a memfd_create when it has no memfd
-        open and `name` needs one (the rest reach the errors of a hole or a bad
+        mapped and `name` acts on a mapping, a memfd_create or tmpfile when it has no
+        file open and `name` needs one (the rest reach the errors of a hole or a bad
         descriptor, as before)."""
         if name in NEEDS_MAPPING and "mmap" in self.allowed and not any(self.shadow) \
                 and chance(self.src, 85):
             return "mmap"
-        if name in NEEDS_FD and "memfd_create" in self.allowed and not self.fds \
-                and chance(self.src, 85):
-            return "memfd_create"
+        creators = [c for c in FILE_CREATORS if c in self.allowed]
+        if name in NEEDS_FD and creators and not self.fds and chance(self.src, 85):
+            return creators[0] if len(creators) == 1 or chance(self.src, 60) else creators[1]
         return name
 
     def named(self, name: str) -> Call:
@@ -342,8 +343,8 @@ class Generator:
         match name:
             case "mlockall":
                 return Call("mlockall", (pick(self.src, MCL_CHOICES),))
-            case "memfd_create":
-                # mostly given a size at once: an empty memfd maps only SIGBUS
+            case "memfd_create" | "tmpfile":
+                # mostly given a size at once: an empty file maps only SIGBUS
                 if any(n == "ftruncate" for _, n in self.calls) and chance(self.src, 75):
                     fd = min(set(range(len(self.fds) + 1)) - set(self.fds))
                     self.pending.append(Call("ftruncate", (fd, self.file_size())))
@@ -597,8 +598,8 @@ class Generator:
                 size = self.src.ConsumeIntInRange(1, PAGE - 1)
             case "same":
                 size = self.size
-            case "huge":
-                size = 1 << 40
+            case "huge":  # sparse; past ext4's largest file (16 TiB) for a tmpfile
+                size = 1 << (40 if chance(self.src, 50) else 50)
             case _:
                 size = U64
         self.size = size if size < 1 << 63 else self.size

@@ -18,7 +18,10 @@ EPERM, ENOMEM, EACCES, EFAULT, EEXIST, EINVAL = 1, 12, 13, 14, 17, 22
 EBADF, EAGAIN, EOVERFLOW, EOPNOTSUPP = 9, 11, 75, 95
 ENOSYS = 38  # a syscall the kernel under test lacks (mseal before 6.10)
 ESRCH = 3
+ENOENT, EFBIG = 2, 27  # tmpfile without a directory to make it in; ftruncate past s_maxbytes
 ERRNO_NAMES = {
+    ENOENT: "ENOENT",
+    EFBIG: "EFBIG",
     EPERM: "EPERM",
     EBADF: "EBADF",
     EAGAIN: "EAGAIN",
@@ -47,6 +50,7 @@ MAP_FIXED, MAP_ANONYMOUS, MAP_32BIT, MAP_GROWSDOWN = 0x10, 0x20, 0x40, 0x100
 MAP_DENYWRITE, MAP_EXECUTABLE, MAP_LOCKED = 0x800, 0x1000, 0x2000
 MAP_NORESERVE, MAP_POPULATE, MAP_NONBLOCK = 0x4000, 0x8000, 0x10000
 MAP_STACK, MAP_HUGETLB, MAP_FIXED_NOREPLACE = 0x20000, 0x40000, 0x100000
+MAP_SYNC = 0x80000  # with MAP_SHARED_VALIDATE, on a file with FOP_MMAP_SYNC (ext4: DAX only)
 
 MLOCK_ONFAULT = 0x01
 MCL_CURRENT, MCL_FUTURE, MCL_ONFAULT = 0x01, 0x02, 0x04
@@ -145,6 +149,12 @@ OP_EXIT = 1004
 # memfd_create: the executor supplies the name ("mmfuzz", so smaps shows
 # /memfd:mmfuzz (deleted)) and no flags; the supervisor sees memfd_create itself.
 SYS_MEMFD_CREATE, OP_MEMFD_CREATE = 319, 1010
+# tmpfile: open(DIR, O_TMPFILE | O_RDWR, 0600), an unnamed file on a disk file system
+# (ext4) in the directory the supervisor gives the executor (docs/SEMANTICS.md §21);
+# the supervisor sees the openat itself.
+SYS_OPENAT, OP_TMPFILE = 257, 1011
+AT_FDCWD = -100
+O_RDWR, O_TMPFILE = 0o2, 0o20200000  # O_TMPFILE includes O_DIRECTORY
 RLIM_INFINITY = U64
 SYS_MSEAL = 462  # 6.10+
 # prctl (kernel/sys.c): the executor's THP setting and the probe of it (docs/SEMANTICS.md §19)
@@ -186,6 +196,7 @@ SYSCALLS: dict[str, Syscall] = {
         # memfds: the executor starts with no descriptors open, so memfd_create
         # returns the lowest free number (0 first) and programs name fds by number.
         Syscall("memfd_create", SYS_MEMFD_CREATE, (), ranges=(), op=OP_MEMFD_CREATE),
+        Syscall("tmpfile", SYS_OPENAT, (), ranges=(), op=OP_TMPFILE),
         Syscall("ftruncate", 77, (("fd", Kind.INT), ("len", Kind.LEN)), ranges=()),
         Syscall("close", 3, (("fd", Kind.INT),), ranges=()),
         # mseal(addr, len, flags): flags must be 0 (mm/mseal.c do_mseal)

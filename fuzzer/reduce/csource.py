@@ -32,7 +32,10 @@ from fuzzer.reduce.cparts import c_string, fill, part, template
 from fuzzer.reduce.finding import ExportError, Finding
 
 # Calls whose descriptor numbers the reproducer must give as the executor does.
-FD_CALLS = frozenset({"memfd_create", "ftruncate", "close"})
+FD_CALLS = frozenset({"memfd_create", "tmpfile", "ftruncate", "close"})
+# Where a reproducer makes its tmpfile (§21): it must be on ext4 with a readahead of at
+# least 512 kB, as mmfuzz's own directory is (fuzzer/observe/probe.py files_problem).
+TMPFILE_DIR = "/var/tmp"
 
 
 # ------------------------------------------------------------ the model
@@ -79,6 +82,9 @@ def call_parts(call: Call) -> tuple[str, list[str]]:
             return "drop_cap_ipc_lock", []
         case "memfd_create":
             return "sys", ["SYS_memfd_create", '(unsigned long)"mmfuzz"', *["0"] * 5]
+        case "tmpfile":  # on ext4 (TMPFILE_DIR)
+            return "sys", ["SYS_openat", "AT_FDCWD", f'(unsigned long)"{TMPFILE_DIR}"',
+                           "O_TMPFILE | O_RDWR", "0600", "0", "0"]
         case "process_madvise":  # the target is the caller (cforks.refuse)
             spec = call.syscall.args[1:]
             return "process_madvise_self", [
@@ -160,6 +166,8 @@ def _fallback_numbers(names: set[str], fds: bool = False) -> list[str]:
         nrs.update(capget=125, capset=126)
     if "memfd_create" in names:
         nrs["memfd_create"] = 319
+    if "tmpfile" in names:
+        nrs["openat"] = 257
     if "process_madvise" in names:
         nrs.update(pidfd_open=434, close=3)
     if fds:

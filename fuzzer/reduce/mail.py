@@ -27,6 +27,7 @@ SUBSYSTEM = {
     "madvise": "mm/madvise", "mlock": "mm/mlock", "mlock2": "mm/mlock", "munlock": "mm/mlock",
     "mlockall": "mm/mlock", "munlockall": "mm/mlock", "prlimit_memlock": "mm/mlock",
     "drop_cap_ipc_lock": "mm/mlock", "mseal": "mm/mseal", "memfd_create": "mm/memfd",
+    "tmpfile": "mm/filemap",
     "fork": "fork", "touch": "mm/memory", "process_madvise": "mm/madvise",
 }
 _RUN = re.compile(r"@(\d+)(?:-(\d+))? (\S+)(.*)")

@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from fuzzer.prog import ARENA_BASE, Call, Program, format_call
 from fuzzer.prog.program import WRAP_MIN, page_up
-from fuzzer.prog.syscalls import PAGE, U64, Kind
+from fuzzer.prog.syscalls import O_RDWR, O_TMPFILE, PAGE, U64, Kind
+from fuzzer.reduce.csource import TMPFILE_DIR
 
 SYZ_BASE = 0x7F00_0000_0000  # where these lines put arena page 0
 SCRATCH = SYZ_BASE + 0x100_0000  # a free spot past the 64-page arena, for structs
@@ -52,6 +53,9 @@ def syz_call(call: Call) -> str:
             # mmfuzz numbers fds from 0 (its executor closes all first); syz-executor
             # does not, so ftruncate/close/mmap fds may need renumbering
             return f"memfd_create(&({SCRATCH:#x})='mmfuzz\\x00', 0x0)"
+        case "tmpfile":  # open(TMPFILE_DIR, O_TMPFILE | O_RDWR, 0600)
+            return (f"openat(0xffffffffffffff9c, &({SCRATCH:#x})='{TMPFILE_DIR}\\x00', "
+                    f"{O_TMPFILE | O_RDWR:#x}, 0x180)")
         case "process_madvise":
             return _process_madvise(call)
     lengths: dict[int, int] = {}

@@ -52,11 +52,13 @@ class ServerError(RuntimeError):
 class ForkServer:
     """One `mmfuzz-executor --server` process; `start` forks a traced child per program."""
 
-    def __init__(self, executor: Path, thp_advised: bool = False) -> None:
+    def __init__(self, executor: Path, thp_advised: bool = False, files: str = "") -> None:
         """`thp_advised`: the server leaves THP to MADV_HUGEPAGE VMAs instead of turning it
-        off (`Features.thp_except_advised`, executor.c thp_off)."""
+        off (`Features.thp_except_advised`, executor.c thp_off). `files`: the directory
+        tmpfile makes its files in (probe.files_dir; none: tmpfile is ENOENT)."""
         self.executor = executor
-        self._argv = [str(executor), "--server", *(["--thp-advised"] if thp_advised else [])]
+        self._argv = [str(executor), "--server", *(["--thp-advised"] if thp_advised else []),
+                      *(["--files", files] if files else [])]
         self.pid = 0
         self._tid = 0  # the thread that traces the server
         self._frames = self._acks = -1

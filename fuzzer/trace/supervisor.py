@@ -403,12 +403,14 @@ class Supervisor:
         self.markers: bool | None = None  # None: markers unless there are injections
         if cpu is not None:
             os.sched_setaffinity(0, {cpu})
-        # large anonymous folios where the model follows them (docs/SEMANTICS.md §19).
+        # large anonymous folios where the model follows them (docs/SEMANTICS.md §19),
+        # and tmpfile's files where it follows them (§21).
         # Imported here: the probe imports the model, which a worker's Atheris must be
         # the first to import (tests/test_campaign_options.py).
-        from fuzzer.observe.probe import probe
+        from fuzzer.observe.probe import files_dir, probe
 
-        self.server = ForkServer(executor, thp_advised=probe().thp_except_advised)
+        self.server = ForkServer(executor, thp_advised=probe().thp_except_advised,
+                                 files=files_dir() if probe().disk_ra_pages else "")
         weakref.finalize(self, self.server.close)  # and at exit: the server is killed
 
     def run(self, program: Program) -> Run:
