@@ -108,6 +108,22 @@ ROWS = [
         """, ["0", "0", "@0", "-", "-"], "@0-7 r-xs .FFFFFFF", features=DISK),
     # @3 reads @3-7 and maps them; @1 misses again (@0-2 not cached): the exec readahead
     # caches @1-7, and the retried fault maps @1-7 (no @0)
+    # Campaign bucket: MADV_RANDOM does not stop the exec readahead ("VM_EXEC case below
+    # is already intended for random access")
+    case("exec-ignores-random", new("8p") + f"""
+        mmap(@0, 8p, {RX}, {FS}, 0, 0)
+        madvise(@0, 8p, MADV_RANDOM)
+        touch(@3, read)
+        """, ["0", "0", "@0", "0", "-"], "@0-7 r-xs ...FFFFF", features=DISK),
+    # ... and MADV_SEQUENTIAL comes before it: from the page to the end of the file
+    case("exec-sequential-reads-to-eof", new("8p") + f"""
+        mmap(@0, 4p, {RX}, {FS}, 0, 0)
+        madvise(@0, 4p, MADV_SEQUENTIAL)
+        touch(@1, read)
+        mmap(@4, 4p, {RX}, {FS}, 0, 16384)
+        touch(@6, read)
+        """, ["0", "0", "@0", "0", "-", "@4", "-"], "@0-7 r-xs .FFFFFFF",
+         features=DISK),
     # [T] WILLNEED reads @8-11 in; a later miss maps the window all the same
     case("willneed-reads-in-range", FILE32 + """
         madvise(@8, 4p, MADV_WILLNEED)

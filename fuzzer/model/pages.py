@@ -164,7 +164,8 @@ def read_ahead(state: State, idx: int, a: Attrs, cached: set[int]) -> None:
 
     - VM_HUGEPAGE: a PMD-aligned window read into PMD-order folios, which fault-around
       and finish_fault then map whole: refused (the folios' sizes are not kept).
-    - MADV_RANDOM: no readahead; filemap_read_folio of the page alone.
+    - MADV_RANDOM: no readahead; filemap_read_folio of the page alone (not in a VM_EXEC
+      VMA, whose case below "is already intended for random access").
     - MADV_SEQUENTIAL: page_cache_sync_ra from the page to the end of the file.
     - Else the miss counts in the open file's mmap_miss (past MMAP_LOTSAMISS no
       readahead is done: refused), and
@@ -184,7 +185,8 @@ def read_ahead(state: State, idx: int, a: Attrs, cached: set[int]) -> None:
     if end > state.features.disk_ra_pages // 2:
         raise Unsupported("a page-cache miss of a tmpfile larger than half the readahead "
                           "window")
-    if a.rr:
+    exec_ = bool(a.prot & PROT_EXEC)
+    if a.rr and not exec_:  # "VM_EXEC case below is already intended for random access"
         return
     if a.sr:
         cached.update(range(a.pgoff, end))
@@ -194,7 +196,7 @@ def read_ahead(state: State, idx: int, a: Attrs, cached: set[int]) -> None:
         raise Unsupported("a tmpfile with more page-cache misses than MMAP_LOTSAMISS: "
                           "the kernel may stop reading ahead")
     disk.misses += 1
-    if a.prot & PROT_EXEC:
+    if exec_:
         vma = vma_of(state, idx)
         cached.update(range(a.pgoff, min(end, a.pgoff + vma.stop - idx)))
         return
