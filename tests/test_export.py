@@ -45,6 +45,8 @@ SYZ = [
     ("madvise(@0, 2p, MADV_DONTNEED)", "madvise(&(0x7f0000000000/0x2000)=nil, 0x2000, 0x4)"),
     ("mlockall(MCL_CURRENT|MCL_ONFAULT)", "mlockall(0x5)"),
     ("munlockall()", "munlockall()"),
+    ("tmpfile()", "openat(0xffffffffffffff9c, &(0x7f0001000000)='/var/tmp\\x00', 0x410002, "
+                  "0x180)"),
     ("mlock(@0, 0xffffffffffffffff)", "mlock(&(0x7f0000000000/0x1000)=nil, 0xffffffffffffffff)"),
     ("touch(@1, write)", "# touch(@1, write): a page access, no syscall"),
     ("prlimit_memlock(2p)", "prlimit64(0x0, 0x8, &(0x7f0001000000)={0x2000, 0x2000}, 0x0)"),
@@ -191,6 +193,10 @@ AGREEING = [
                  "process_madvise(p0, @0, 1p, @2, 1p, 2, MADV_DONTNEED, 0)\n", 2),
     ("result", f"mmap(@0, 2p, {RW}, {AP}|MAP_POPULATE, -1, 0)\n"
                "process_madvise(p0, @0, 1p, @3, 1p, 2, MADV_COLD, 0)\n", 1),
+    # a tmpfile in TMPFILE_DIR (ext4 here): the miss reads ahead, the retry maps the
+    # window; an unaligned shrink leaves a folio unread that fault-around skips
+    ("presence", "memfd_create()\ntmpfile()\nftruncate(1, 4p)\nftruncate(1, 3p+5)\n"
+                 "mmap(@0, 4p, PROT_READ, MAP_SHARED|MAP_FIXED, 1, 0)\ntouch(@1, read)\n", 5),
 ]
 
 

@@ -32,6 +32,10 @@ LOCKED4 = f"mmap(@0, 4p, {RW}, {AP}|MAP_LOCKED, -1, 0)"
 MEMFD4 = """
         memfd_create()
         ftruncate(0, 4p)"""
+TMPFILE4 = """
+        tmpfile()
+        ftruncate(0, 4p)"""
+DISK = {"disk_ra_pages": 2048}
 
 ROWS = [
     # mlock populates with write faults (FOLL_WRITE) and marks every page
@@ -151,6 +155,21 @@ ROWS = [
         {LOCKED4}
         mmap(@1, 2p, {RW}, {AP}|MAP_FIXED|MAP_POPULATE, -1, 0)
         """, ["@0", "@1"], "@0 rw-p lo A; @1-2 rw-p AA; @3 rw-p lo A", locked=2),
+    # a tmpfile's page cache may hold large folios (readahead's, §21): its pages are not
+    # judged while a locked VMA maps any of them, and must not be mlocked once none does
+    case("tmpfile-pages-not-judged-while-locked", f"""{TMPFILE4}
+        mmap(@0, 4p, PROT_READ, MAP_SHARED|MAP_LOCKED, 0, 0)
+        mmap(@8, 4p, PROT_READ, MAP_SHARED, 0, 0)
+        touch(@8, read)
+        """, ["0", "0", "@0", "@8", "-"], "@0-3 r--s lo ffff; @8-11 r--s ffff", locked=4,
+         features=DISK),
+    case("tmpfile-pages-munlocked", f"""{TMPFILE4}
+        mmap(@0, 4p, PROT_READ, MAP_SHARED|MAP_LOCKED, 0, 0)
+        mmap(@8, 4p, PROT_READ, MAP_SHARED, 0, 0)
+        touch(@8, read)
+        munlock(@0, 4p)
+        """, ["0", "0", "@0", "@8", "-", "0"], "@0-3 r--s ffff; @8-11 r--s ffff", locked=0,
+         features=DISK),
 ]
 
 # Large folios (mTHP, §19; 64 kB enabled for MADV_HUGEPAGE VMAs: the kernel twin sets it).
@@ -234,6 +253,8 @@ CELLS = {
     "truncation-takes-pages-from-a-locked-vma": "uu------uu",
     "madv-dontneed-locked-zaps-marked-pages": "MM-M",
     "mmap-fixed-over-locked-pages": "MuuM",
+    "tmpfile-pages-not-judged-while-locked": "",
+    "tmpfile-pages-munlocked": "uuuu----uuuu",
 }
 
 
@@ -248,7 +269,7 @@ def test_mlocked_model(c: Case) -> None:
 
 
 def test_table_shape() -> None:
-    check_table(ROWS + ROWS_MTHP, at_least=24)
+    check_table(ROWS + ROWS_MTHP, at_least=26)
     assert sorted(CELLS) == sorted(c.name for c in ROWS + ROWS_MTHP)
 
 

@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 import pytest
 
 from fuzzer.model.features import NEWEST, Features
-from fuzzer.observe.probe import mthp_orders, probe, shmem_thp
+from fuzzer.observe.probe import (
+    files_dir,
+    files_problem,
+    mthp_orders,
+    probe,
+    read_ahead_kb,
+    shmem_thp,
+)
 
 pytestmark = pytest.mark.kernel
 
@@ -91,6 +99,21 @@ def test_summary_names_what_is_missing() -> None:
     old = Features(release="5.10", pagemap_scan=False, mremap_multi_vma_move=False)
     assert old.summary() == "5.10 (without pagemap_scan, mremap_multi_vma_move)"
     assert NEWEST.summary() == "unknown"
+    assert Features(release="6.18", disk_ra_pages=0).summary() == "6.18 (without disk files)"
+
+
+def test_files_problem_names_what_the_model_does_not_follow(tmp_path: Path) -> None:
+    """tmpfile's directory must be on ext4 with enough readahead (§21): /dev/shm is
+    tmpfs, a missing path says so, and the probe's own directory passes where the
+    machine has one (then disk_ra_pages is its disk's readahead in pages)."""
+    assert "not on ext4" in files_problem("/dev/shm")
+    assert "No such file" in files_problem(str(tmp_path / "missing"))
+    directory = files_dir()
+    if directory:
+        assert files_problem(directory) == ""
+        assert probe().disk_ra_pages == read_ahead_kb(os.stat(directory).st_dev) // 4 >= 128
+    else:
+        assert probe().disk_ra_pages == 0
 
 
 def test_thp_probe_puts_the_setting_back() -> None:

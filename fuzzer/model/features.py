@@ -76,6 +76,8 @@ class Features:
     def summary(self) -> str:
         """One line for people: the release and what it lacks."""
         missing = [k for k, v in self.as_dict().items() if v is False]
+        if not self.disk_ra_pages:
+            missing.append("disk files")
         sizes = mthp_sizes_kb(self.mthp_orders)
         return (self.release + (f" (without {', '.join(missing)})" if missing else "")
                 + (f", mTHP {'/'.join(f'{kb}K' for kb in sizes)}" if sizes else ""))
