@@ -47,7 +47,8 @@ MEMFD_FORKS = """
     p3: mlock(@0, 2p)
     """
 SET_AXES = ["kind: anonymous private", "kind: anonymous shared", "kind: memfd shared",
-            "kind: memfd private", "prot: PROT_NONE", "prot: R", "prot: RW", "prot: X",
+            "kind: memfd private", "kind: tmpfile shared", "kind: tmpfile private",
+            "prot: PROT_NONE", "prot: R", "prot: RW", "prot: X",
             "prot: RWX", "lock: unlocked", "lock: MAP_LOCKED", "lock: mlock",
             "lock: mlock2 ONFAULT", "pages: 1 page", "pages: 2 pages", "pages: 8 pages",
             "process: parent", "process: child"]
@@ -77,6 +78,12 @@ ROWS = [
             """,
          "kind: memfd shared": f"""step 3
             memfd_create()
+            ftruncate(0, 2p)
+            mmap(@0, 2p, {RW}, MAP_SHARED|MAP_FIXED, 0, 0)
+            mlock2(@0, 2p, MLOCK_ONFAULT)
+            """,
+         "kind: tmpfile shared": f"""step 3
+            tmpfile()
             ftruncate(0, 2p)
             mmap(@0, 2p, {RW}, MAP_SHARED|MAP_FIXED, 0, 0)
             mlock2(@0, 2p, MLOCK_ONFAULT)
@@ -141,7 +148,8 @@ ROWS = [
             mmap(@0, 2p, {RW}, {AP}|MAP_LOCKED, -1, 0)
             mremap(@0, 2p, 2p, MREMAP_MAYMOVE|MREMAP_FIXED|MREMAP_DONTUNMAP, @2)
             """}),
-    # a memfd program: anonymous kinds drop its fd; three forks leave no room for a child
+    # a memfd program: anonymous kinds drop its fd, tmpfile kinds open a tmpfile instead
+    # of the memfd; three forks leave no room for a child
     Row("memfd, three forks", MEMFD_FORKS, 6,
         ["add: MAP_LOCKED on mmap", "add: MAP_POPULATE on mmap",
          *_base(SET_AXES[:-1], "kind: memfd shared", "prot: R", "lock: unlocked",
@@ -150,6 +158,15 @@ ROWS = [
             memfd_create()
             ftruncate(0, 2p)
             mmap(@0, 2p, PROT_READ, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
+            fork()
+            fork()
+            fork()
+            p3: mlock(@0, 2p)
+            """,
+         "kind: tmpfile private": """step 6
+            tmpfile()
+            ftruncate(0, 2p)
+            mmap(@0, 2p, PROT_READ, MAP_PRIVATE|MAP_FIXED, 0, 0)
             fork()
             fork()
             fork()
@@ -233,9 +250,9 @@ def test_within_counts_distinct_programs() -> None:
     """A budget of runs keeps the first variants whose programs fit; a base variant (the
     program itself) costs one run on every axis together."""
     variants = make_variants(parse(textwrap.dedent(ONFAULT)), 1)
-    # 16 changed programs, one of them twice (+MAP_LOCKED is also "locked by MAP_LOCKED"),
+    # 18 changed programs, one of them twice (+MAP_LOCKED is also "locked by MAP_LOCKED"),
     # and the program itself
-    assert (len([v for v in variants if not v.base]), distinct_programs(variants)) == (16, 16)
+    assert (len([v for v in variants if not v.base]), distinct_programs(variants)) == (18, 18)
     kept = within(variants, 4)
     assert distinct_programs(kept) == 4
     assert [f"{v.axis}: {v.value}" for v in kept][:5] == [

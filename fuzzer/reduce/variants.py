@@ -7,7 +7,8 @@ that each change one thing, along these axes:
   (the type bits, MAP_ANONYMOUS and MAP_FIXED stay: they decide what is mapped where);
 - add: a flag that matters here added (MAP_LOCKED, MAP_POPULATE, MLOCK_ONFAULT,
   MCL_ONFAULT, MREMAP_MAYMOVE, MREMAP_FIXED and MREMAP_DONTUNMAP with a free target);
-- kind: the range's mmaps made anonymous private/shared or memfd shared/private;
+- kind: the range's mmaps made anonymous private/shared, memfd shared/private or tmpfile
+  (a file on disk) shared/private;
 - prot: their protection set to PROT_NONE, R, RW, X or RWX;
 - lock: the range unlocked, or locked by MAP_LOCKED, mlock or mlock2(MLOCK_ONFAULT);
 - pages: 1, 2 or 8 pages, every address and length of the program scaled alike;
@@ -61,7 +62,9 @@ AXES = ("drop", "add", "kind", "prot", "lock", "pages", "process")
 _KEEP_MAP = MAP_ANONYMOUS | MAP_FIXED  # never dropped: they decide what is mapped where
 PROTS = {"PROT_NONE": 0, "R": PROT_READ, "RW": PROT_READ | PROT_WRITE, "X": PROT_EXEC,
          "RWX": PROT_READ | PROT_WRITE | PROT_EXEC}
-KINDS = ("anonymous private", "anonymous shared", "memfd shared", "memfd private")
+KINDS = ("anonymous private", "anonymous shared", "memfd shared", "memfd private",
+         "tmpfile shared", "tmpfile private")
+FILE_CREATORS = ("memfd_create", "tmpfile")  # the calls that open a file, as `kind` names it
 LOCKS = ("unlocked", "MAP_LOCKED", "mlock", "mlock2 ONFAULT")
 SIZES = (1, 2, 8)
 _LOCK_CALLS = ("mlock", "mlock2", "mlockall")
@@ -124,11 +127,34 @@ def range_mmaps(program: Program, step: int) -> list[int]:
     return hit or mmaps
 
 
-def _kind_of(call: Call) -> str:
+def _kind_of(program: Program, i: int) -> str:
+    call = program.calls[i]
     flags = call.arg("flags")
     shared = flags & MAP_TYPE in (MAP_SHARED, MAP_SHARED | MAP_PRIVATE)
-    what = "anonymous" if flags & MAP_ANONYMOUS else "memfd"
+    if flags & MAP_ANONYMOUS:
+        what = "anonymous"
+    else:
+        made = _creators(program, i).get(call.arg("fd") & 0xFFFF_FFFF)
+        what = "memfd" if made is None else program.calls[made].name.replace("_create", "")
     return f"{what} {'shared' if shared else 'private'}"
+
+
+def _creators(program: Program, upto: int) -> dict[int, int]:
+    """Before call `upto`, in its process: each open descriptor's creating call (its
+    index). Descriptors are the lowest free numbers (the executor starts with none), a
+    fork child inherits its parent's, close frees one."""
+    fds: dict[int, dict[int, int]] = {0: {}}
+    forks = 0
+    for j, call in enumerate(program.calls[:upto]):
+        own = fds.setdefault(call.proc, {})
+        if call.name in FILE_CREATORS:
+            own[min(set(range(len(own) + 1)) - set(own))] = j
+        elif call.name == "close":
+            own.pop(call.args[0] & 0xFFFF_FFFF, None)
+        elif call.name == "fork":
+            forks += 1
+            fds[forks] = dict(own)
+    return fds.get(program.calls[upto].proc, {})
 
 
 def _prot_name(prot: int) -> str:
@@ -230,25 +256,42 @@ def _kinds(program: Program, step: int) -> Iterable[Variant | None]:
     mmaps = range_mmaps(program, step)
     if not mmaps:
         return
-    base = _kind_of(program.calls[mmaps[0]])
-    has_memfd = any(c.name in ("memfd_create", "close") for c in program.calls)
+    base = _kind_of(program, mmaps[0])
+    has_files = any(c.name in (*FILE_CREATORS, "close") for c in program.calls)
     for kind in KINDS:
-        lines = _to_kind(program, mmaps, kind) if not (kind.startswith("memfd") and has_memfd
-                                                       and not base.startswith("memfd")) else None
+        # a program with descriptors of its own maps no new file into an anonymous
+        # range: the file would renumber them
+        refused = has_files and _is_file(kind) and not _is_file(base)
+        lines = _to_kind(program, mmaps, kind) if not refused else None
         yield _set("kind", kind, base, program, step, lines)
 
 
+def _is_file(kind: str) -> bool:
+    return not kind.startswith("anonymous")
+
+
 def _to_kind(program: Program, mmaps: list[int], kind: str) -> list[Line]:
-    """The range's mmaps made `kind`; for a memfd, one memfd_create and ftruncate first
-    (fd 0, each mmap at the file offset equal to its arena offset)."""
+    """The range's mmaps made `kind`; for a file, one memfd_create or tmpfile and an
+    ftruncate first (fd 0, each mmap at the file offset equal to its arena offset), or,
+    where they map files already, the calls that opened those files made the other
+    kind of file."""
     mtype = MAP_SHARED if kind.endswith("shared") else MAP_PRIVATE
+    creator = "tmpfile" if kind.startswith("tmpfile") else "memfd_create"
     lines: list[Line] = []
     already = any(program.calls[i].arg("fd") >= 0 for i in mmaps)
-    if kind.startswith("memfd") and not already:
+    reopened: set[int] = set()  # the creating calls of the files the range maps
+    if _is_file(kind) and not already:
         end = max(e for i in mmaps for _, e in _ranges(program.calls[i]))
-        lines += [(None, Call("memfd_create", ())), (None, Call("ftruncate", (0, end * PAGE)))]
+        lines += [(None, Call(creator, ())), (None, Call("ftruncate", (0, end * PAGE)))]
+    elif _is_file(kind):
+        for i in mmaps:
+            made = _creators(program, i).get(program.calls[i].arg("fd") & 0xFFFF_FFFF)
+            if made is not None:
+                reopened.add(made)
     for i, call in enumerate(program.calls):
-        if i in mmaps:
+        if i in reopened:
+            call = Call(creator, (), call.proc)
+        elif i in mmaps:
             flags = call.arg("flags") & ~MAP_TYPE | mtype
             if kind.startswith("anonymous"):
                 call = _with(call, flags=flags | MAP_ANONYMOUS, fd=-1, off=0)
