@@ -22,11 +22,14 @@ from fuzzer.model.features import NEWEST, Features
 from fuzzer.model.pages import NEW_PID
 from fuzzer.model.world import World
 from fuzzer.model.world import step as world_step
+from fuzzer.observe import Observer
 from fuzzer.observe.probe import probe
 from fuzzer.oracle import signal_text as oracle_signal_text
-from fuzzer.oracle.views import kernel_view, model_view, render
+from fuzzer.oracle.views import arena_vmas, kernel_view, model_view, render
 from fuzzer.prog import ARENA_BASE, ARENA_SIZE, Call, parse
 from fuzzer.prog.syscalls import PAGE, errno_name, is_errno
+from fuzzer.snapshot.parse import Vma
+from fuzzer.trace import Supervisor
 
 
 @dataclass(frozen=True)
@@ -185,3 +188,19 @@ def check_table(rows: list[Case], at_least: int) -> None:
 # the execute-only pkey, and every data access and populate fails.
 EXEC_READABLE = {"exec_only_readable": True}
 EXEC_PKEY = {"exec_only_readable": False}
+
+
+def two_files_mapped(supervisor: Supervisor, create: str) -> list[Vma]:
+    """The arena VMAs after two files made by `create` (`memfd_create()`, `tmpfile()`) are
+    mapped: the first shared at @0 and private at @2, the second shared at @4, a page
+    each (what the kernel twins check smaps names them)."""
+    program = parse(f"""
+        {create}
+        {create}
+        mmap(@0, 1p, PROT_READ, MAP_SHARED|MAP_FIXED, 0, 0)
+        mmap(@2, 1p, PROT_READ, MAP_PRIVATE|MAP_FIXED, 0, 0)
+        mmap(@4, 1p, PROT_READ, MAP_SHARED|MAP_FIXED, 1, 0)
+        """)
+    with supervisor.run(program) as run, Observer(run.pid) as observer:
+        snaps = [observer.snapshot() for _ in run.steps()]
+    return arena_vmas(snaps[-1])

@@ -13,11 +13,8 @@ from collections.abc import Callable
 import pytest
 
 from fuzzer.check import Report
-from fuzzer.observe import Observer
-from fuzzer.oracle.views import arena_vmas
-from fuzzer.prog import parse
 from fuzzer.trace import Supervisor
-from tests.tables import Case, check_kernel, kernel_params
+from tests.tables import Case, check_kernel, kernel_params, two_files_mapped
 from tests.test_model_memfd import ROWS
 
 pytestmark = pytest.mark.kernel
@@ -31,16 +28,7 @@ def test_memfd_on_kernel(c: Case, run_text: Callable[[str], Report]) -> None:
 def test_smaps_names_the_memfd(supervisor: Supervisor) -> None:
     """smaps shows `/memfd:mmfuzz (deleted)` with the memfd's inode for shared and
     private mappings alike, `s` and `p` in the permissions; two memfds, two inodes."""
-    program = parse("""
-        memfd_create()
-        memfd_create()
-        mmap(@0, 1p, PROT_READ, MAP_SHARED|MAP_FIXED, 0, 0)
-        mmap(@2, 1p, PROT_READ, MAP_PRIVATE|MAP_FIXED, 0, 0)
-        mmap(@4, 1p, PROT_READ, MAP_SHARED|MAP_FIXED, 1, 0)
-        """)
-    with supervisor.run(program) as run, Observer(run.pid) as observer:
-        snaps = [observer.snapshot() for _ in run.steps()]
-    vmas = arena_vmas(snaps[-1])
+    vmas = two_files_mapped(supervisor, "memfd_create()")
     assert [v.perms for v in vmas] == ["r--s", "r--p", "r--s"]
     assert {v.name for v in vmas} == {"/memfd:mmfuzz (deleted)"}
     assert vmas[0].inode == vmas[1].inode != vmas[2].inode

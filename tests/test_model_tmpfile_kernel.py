@@ -14,12 +14,9 @@ from collections.abc import Callable
 import pytest
 
 from fuzzer.check import Report
-from fuzzer.observe import Observer
 from fuzzer.observe.probe import files_dir
-from fuzzer.oracle.views import arena_vmas
-from fuzzer.prog import parse
 from fuzzer.trace import Supervisor
-from tests.tables import Case, check_kernel, kernel_params
+from tests.tables import Case, check_kernel, kernel_params, two_files_mapped
 from tests.test_model_tmpfile import ROWS
 
 pytestmark = pytest.mark.kernel
@@ -36,16 +33,7 @@ def test_smaps_names_the_tmpfile(supervisor: Supervisor) -> None:
     directory = files_dir()
     if not directory:
         pytest.skip("no directory for tmpfile's files on this machine (probe.files_problem)")
-    program = parse("""
-        tmpfile()
-        tmpfile()
-        mmap(@0, 1p, PROT_READ, MAP_SHARED|MAP_FIXED, 0, 0)
-        mmap(@2, 1p, PROT_READ, MAP_PRIVATE|MAP_FIXED, 0, 0)
-        mmap(@4, 1p, PROT_READ, MAP_SHARED|MAP_FIXED, 1, 0)
-        """)
-    with supervisor.run(program) as run, Observer(run.pid) as observer:
-        snaps = [observer.snapshot() for _ in run.steps()]
-    vmas = arena_vmas(snaps[-1])
+    vmas = two_files_mapped(supervisor, "tmpfile()")
     assert [v.perms for v in vmas] == ["r--s", "r--p", "r--s"]
     for v in vmas:
         assert v.name == f"{directory}/#{v.inode} (deleted)", v.name

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from fuzzer.model.pages import Prediction, Unsupported, err, ok, unmap_file_pages
 from fuzzer.model.state import DiskFile, State
-from fuzzer.prog.program import page_up
+from fuzzer.prog.program import lowest_free_fd, page_up
 from fuzzer.prog.syscalls import (
     EBADF,
     EFBIG,
@@ -70,13 +70,19 @@ EXT4_MAX_BYTES = ((1 << 32) - 1) * PAGE
 
 def memfd_create(state: State) -> Prediction:
     """A new, empty memfd at the lowest free descriptor (alloc_fd)."""
-    fd = min(set(range(len(state.fds) + 1)) - set(state.fds))
+    fd, _ = _new_file(state)
+    return ok(fd)
+
+
+def _new_file(state: State) -> tuple[int, int]:
+    """An empty file object at the lowest free descriptor: (descriptor, object)."""
+    fd = lowest_free_fd(state.fds)
     obj = state.next_obj
     state.next_obj += 1
     state.shmem[obj] = set()
     state.shmem_size[obj] = 0
     state.fds[fd] = obj
-    return ok(fd)
+    return fd, obj
 
 
 def tmpfile(state: State) -> Prediction:
@@ -85,10 +91,9 @@ def tmpfile(state: State) -> Prediction:
     it (the executor then opens "")."""
     if not state.features.disk_ra_pages:
         return err(ENOENT)
-    prediction = memfd_create(state)
-    assert prediction.ret is not None
-    state.disk[state.fds[prediction.ret]] = DiskFile()
-    return prediction
+    fd, obj = _new_file(state)
+    state.disk[obj] = DiskFile()
+    return ok(fd)
 
 
 def ftruncate(state: State, fd: int, length: int) -> Prediction:

@@ -65,6 +65,7 @@ from fuzzer.prog.program import (
     Program,
     ProgramError,
     check_call,
+    lowest_free_fd,
     page_up,
 )
 from fuzzer.prog.syscalls import (
@@ -190,7 +191,7 @@ class Generator:
             return
         view = self.views.setdefault(call.proc, View())
         if call.name in FILE_CREATORS:
-            view.fds.append(min(set(range(len(view.fds) + 1)) - set(view.fds)))
+            view.fds.append(lowest_free_fd(view.fds))
         elif call.name == "close" and call.args[0] in view.fds:
             view.fds.remove(call.args[0])
         elif call.name == "mremap":
@@ -346,7 +347,7 @@ class Generator:
             case "memfd_create" | "tmpfile":
                 # mostly given a size at once: an empty file maps only SIGBUS
                 if any(n == "ftruncate" for _, n in self.calls) and chance(self.src, 75):
-                    fd = min(set(range(len(self.fds) + 1)) - set(self.fds))
+                    fd = lowest_free_fd(self.fds)
                     self.pending.append(Call("ftruncate", (fd, self.file_size())))
                 return Call(name, ())
             case "munlockall" | "drop_cap_ipc_lock" | "fork" | "exit":

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from fuzzer.prog.arena import Arena, running
@@ -85,6 +86,12 @@ class Program:
 
 def page_up(n: int) -> int:
     return (n + PAGE - 1) // PAGE * PAGE
+
+
+def lowest_free_fd(used: Collection[int]) -> int:
+    """The descriptor the kernel hands out next (alloc_fd: the lowest free number); the
+    executor starts with none open, so a program's files are numbered from 0."""
+    return min(set(range(len(used) + 1)) - set(used))
 
 
 def check_call(call: Call) -> None:

@@ -36,6 +36,7 @@ from fuzzer.prog.program import (
     ProgramError,
     check_program,
     format_flags,
+    lowest_free_fd,
 )
 from fuzzer.prog.syscalls import (
     MAP_ANONYMOUS,
@@ -148,7 +149,7 @@ def _creators(program: Program, upto: int) -> dict[int, int]:
     for j, call in enumerate(program.calls[:upto]):
         own = fds.setdefault(call.proc, {})
         if call.name in FILE_CREATORS:
-            own[min(set(range(len(own) + 1)) - set(own))] = j
+            own[lowest_free_fd(own)] = j
         elif call.name == "close":
             own.pop(call.args[0] & 0xFFFF_FFFF, None)
         elif call.name == "fork":

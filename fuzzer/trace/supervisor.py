@@ -410,7 +410,7 @@ class Supervisor:
         from fuzzer.observe.probe import files_dir, probe
 
         self.server = ForkServer(executor, thp_advised=probe().thp_except_advised,
-                                 files=files_dir() if probe().disk_ra_pages else "")
+                                 files=files_dir())  # "" where disk_ra_pages is 0
         weakref.finalize(self, self.server.close)  # and at exit: the server is killed
 
     def run(self, program: Program) -> Run:
