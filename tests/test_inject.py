@@ -36,6 +36,7 @@ RW = "PROT_READ|PROT_WRITE"
 AP = "MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED"
 
 MTHP_CASES = {"hugepage-advice-ignored"}
+TMPFILE_CASES = {"random-advice-reads-around"}  # need tmpfile's files (disk_ra_pages)
 # (injection, program, the title its first divergence must have)
 CASES = [
     # needs an mTHP size (the case runs with hugepages-64kB "madvise": MTHP_CASES)
@@ -104,6 +105,14 @@ CASES = [
         """, "result: mmap(DROPPABLE|ANONYMOUS|LOCKED, RW) returned an arena address "
              "instead of -EINVAL"),
     # deep ones (fuzzer/inject/deep.py): each needs every call before the last
+    # (needs tmpfile's files on disk: TMPFILE_CASES)
+    ("random-advice-reads-around", """
+        tmpfile()
+        ftruncate(0, 8p)
+        mmap(@0, 8p, PROT_READ, MAP_SHARED, 0, 0)
+        madvise(@0, 8p, MADV_RANDOM)
+        touch(@0, read)
+        """, "presence: touch(read) made pages present"),
     ("fork-inherits-mcl-future", f"""
         mmap(@0, 1p, {RW}, {AP}, -1, 0)
         mlockall(MCL_FUTURE)
@@ -145,6 +154,18 @@ CASES = [
 # A deep injection does nothing unless all its preconditions hold: each program here is
 # its case above with one precondition missing, and agrees with the kernel under it.
 SHORT_OF_ONE = [
+    ("random-advice-reads-around", """
+        tmpfile()
+        ftruncate(0, 8p)
+        mmap(@0, 8p, PROT_READ, MAP_SHARED, 0, 0)
+        madvise(@0, 8p, MADV_NORMAL)
+        touch(@0, read)
+        """),
+    ("random-advice-reads-around", f"""
+        mmap(@0, 8p, PROT_READ, {AP}, -1, 0)
+        madvise(@0, 8p, MADV_RANDOM)
+        touch(@0, read)
+        """),
     ("fork-inherits-mcl-future", f"""
         mmap(@0, 1p, {RW}, {AP}, -1, 0)
         mlockall(MCL_CURRENT)
@@ -201,6 +222,8 @@ def test_injection_is_detected(name: str, text: str, title: str) -> None:
     with mthp_sizes(1 << 4) if name in MTHP_CASES else contextlib.nullcontext():
         if name in MTHP_CASES and not probe().mthp_orders:
             pytest.skip("no mTHP here (a kernel before 6.18, or no hugepages-64kB)")
+        if name in TMPFILE_CASES and not probe().disk_ra_pages:
+            pytest.skip("no directory for tmpfile's files (docs/SEMANTICS.md §21)")
         program = parse(textwrap.dedent(text))
         assert check(Supervisor(executor_path()), program).divergences == []
         report = check(Supervisor(executor_path(), injections=[load(name)]), program)

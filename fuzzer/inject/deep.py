@@ -14,6 +14,8 @@ from fuzzer.inject.api import EntryAction, ExitAction, Extra, Injection, Skip, S
 from fuzzer.inject.process import Process
 from fuzzer.prog.syscalls import (
     MADV_POPULATE_WRITE,
+    MADV_RANDOM,
+    MADV_WILLNEED,
     MCL_FUTURE,
     MCL_ONFAULT,
     MLOCK_ONFAULT,
@@ -200,7 +202,29 @@ class MremapMoveSplitLocks(_AfterSplit):
         return Then((Extra("mlock", (result, _pages(call.args["new_len"]) * PAGE)),))
 
 
+class RandomAdviceReadsAround(Injection):
+    name = "random-advice-reads-around"
+    deep = True  # a file on disk, mapped, advised MADV_RANDOM, then read by a fault
+    description = ("madvise(MADV_RANDOM) sets VM_RAND_READ (smaps shows rr), but a file's "
+                   "faults still read around: the first read fault in the range reads its "
+                   "neighbours into the page cache, and fault-around maps them, where the "
+                   "page alone must be read and mapped. Emulated by reading the advised range "
+                   "into the cache at once (MADV_WILLNEED), as that read-around would.")
+    source = ("hypothetical: do_sync_mmap_readahead() (mm/filemap.c) losing its "
+              "VM_RAND_READ case, as a reordering of its cases might (6.18 reordered them "
+              "for exec memory: \"mm/filemap: allow arch to request folio size for exec "
+              "memory\"); needs tmpfile's files on disk (docs/SEMANTICS.md §21)")
+
+    def on_exit(self, call: Syscall, result: int) -> ExitAction:
+        if call.name == "madvise" and result == 0 \
+                and call.args["advice"] & 0xFFFFFFFF == MADV_RANDOM:
+            return Then((Extra("madvise", (call.args["addr"], call.args["len"],
+                                           MADV_WILLNEED)),))
+        return None
+
+
 DEEP: tuple[type[Injection], ...] = (
     ForkInheritsMclFuture, MremapGrowSplitOnfault, Mlock2OnfaultOverLimit,
     MprotectMovedOnfaultPopulates, MunmapInsideOnfaultKept, MremapMoveSplitLocks,
+    RandomAdviceReadsAround,
 )
