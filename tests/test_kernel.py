@@ -21,13 +21,15 @@ from fuzzer.kernel import HOST, KernelError, parse_kernel
 from fuzzer.kernel.channel import Channel, ChannelClosed, ChannelTimeout
 from fuzzer.kernel.console import find_crash, normalize
 from fuzzer.kernel.proxy import StoreProxy, serve
+from fuzzer.kernel.uml import GUEST_FILES_ENV, files_disk
 from fuzzer.oracle import Divergence
 from fuzzer.reduce.export import folder_name
 from fuzzer.store import OpCount, SampleContext, open_store
 from tests.uml import UML
 
 FIXTURES = Path(__file__).parent / "fixtures" / "uml"
-SEEDS = Path(__file__).parent.parent / "corpus" / "seeds"
+ROOT = Path(__file__).parent.parent
+SEEDS = ROOT / "corpus" / "seeds"
 runner = CliRunner()
 # Boots a guest: conftest marks it kernel too, and skips it (saying why) without UML.
 needs_uml = pytest.mark.uml
@@ -206,6 +208,52 @@ def test_kernel_crash_in_exec_is_a_finding() -> None:
     assert result.exit_code == 1, result.output
     assert "kernel-crash: Kernel panic - not syncing: sysrq triggered crash" in result.output
     assert "write_sysrq_trigger" in result.output  # the console log, with the stack
+    assert _no_guest_left()
+
+
+def test_guest_disk_only_when_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """MMFUZZ_GUEST_FILES=1 gives a guest an ext4 disk (ubd0) for tmpfile's files: a sparse
+    image mkfs.ext4 made with 4 KiB blocks; without it, no disk."""
+    monkeypatch.delenv(GUEST_FILES_ENV, raising=False)
+    assert files_disk(str(tmp_path)) == [] and not list(tmp_path.iterdir())
+    monkeypatch.setenv(GUEST_FILES_ENV, "1")
+    image = tmp_path / "files.ext4"
+    assert files_disk(str(tmp_path)) == [f"ubd0={image}"]
+    with open(image, "rb") as f:
+        f.seek(1024)
+        superblock = f.read(1024)
+    assert int.from_bytes(superblock[56:58], "little") == 0xEF53  # s_magic
+    assert 1024 << int.from_bytes(superblock[24:28], "little") == 4096  # s_log_block_size
+
+
+# A 6.1 guest (Debian's or its rebuild: before 6.18's exec readahead and before
+# 74207de2ba10) on a disk of its own: each agrees with the model.
+GUEST_FILE_PROGRAMS = [
+    SEEDS / "96-tmpfile-readahead.prog",
+    # the exec cases probed as Features.exec_readahead (test_model_tmpfile.py's rows
+    # exec-reads-around-before-6.18 and exec-random-reads-the-page-before-6.18)
+    "tmpfile()\nftruncate(0, 8p)\nmmap(@0, 8p, PROT_READ|PROT_EXEC, MAP_SHARED, 0, 0)\n"
+    "touch(@3, read)\nmmap(@8, 8p, PROT_READ|PROT_EXEC, MAP_SHARED, 0, 0)\n"
+    "madvise(@8, 8p, MADV_RANDOM)\ntouch(@11, read)\n",
+    # fault-around maps a file's last page alone in a region without a page table (the
+    # README finding of 6.18.44 and 6.12.118, which carry 74207de2ba10; 6.1 does not)
+    ROOT / "crashes" / "presence-touch-read-left-pages-not-shmem" / "minimized.prog",
+]
+
+
+@needs_uml
+@pytest.mark.kernel
+@pytest.mark.parametrize("program", GUEST_FILE_PROGRAMS, ids=["seed-96", "exec", "fault-around"])
+def test_tmpfile_in_a_guest_with_a_disk(program: Path | str, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(GUEST_FILES_ENV, "1")
+    if isinstance(program, str):
+        (tmp_path / "p.prog").write_text(program)
+        program = tmp_path / "p.prog"
+    result = runner.invoke(app, ["exec", "--kernel", f"uml:{UML}", str(program)])
+    assert result.exit_code == 0, result.output
+    assert "no divergence" in result.output and "kernel: 6.1." in result.output
+    assert "tmpfile()" in result.output and "-ENOENT" not in result.output  # it ran on disk
     assert _no_guest_left()
 
 

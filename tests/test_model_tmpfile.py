@@ -115,6 +115,20 @@ ROWS = [
         madvise(@0, 8p, MADV_RANDOM)
         touch(@3, read)
         """, ["0", "0", "@0", "0", "-"], "@0-7 r-xs ...FFFFF", features=DISK),
+    # Before 6.18 (exec_readahead False: UML 6.1.176 and 6.12.118, twins in
+    # test_kernel.py) VM_EXEC is no case of its own: read-around reads the whole file,
+    # and MADV_RANDOM the page alone
+    case("exec-reads-around-before-6.18", new("8p") + f"""
+        mmap(@0, 8p, {RX}, {FS}, 0, 0)
+        touch(@3, read)
+        """, ["0", "0", "@0", "-"], "@0-7 r-xs FFFFFFFF",
+        features={**DISK, "exec_readahead": False}),
+    case("exec-random-reads-the-page-before-6.18", new("8p") + f"""
+        mmap(@0, 8p, {RX}, {FS}, 0, 0)
+        madvise(@0, 8p, MADV_RANDOM)
+        touch(@3, read)
+        """, ["0", "0", "@0", "0", "-"], "@0-7 r-xs ...F....",
+        features={**DISK, "exec_readahead": False}),
     # ... and MADV_SEQUENTIAL comes before it: from the page to the end of the file
     case("exec-sequential-reads-to-eof", new("8p") + f"""
         mmap(@0, 4p, {RX}, {FS}, 0, 0)

@@ -18,6 +18,13 @@ for scratch in /run /mnt /tmp; do
 done
 mount -t tmpfs -o size=64m,mode=1777 tmpfs "$scratch"
 grep -q " /dev devtmpfs " /proc/mounts || mount -t devtmpfs devtmpfs /dev
+# tmpfile's files: the ext4 disk the host made (ubd0) where MMFUZZ_GUEST_FILES asked for one,
+# with a readahead the model follows (fuzzer/observe/probe.py files_problem).
+if [ -b /dev/ubda ] && mkdir -p "$scratch/files" &&
+    mount -t ext4 /dev/ubda "$scratch/files" &&
+    echo 8192 >/sys/block/ubda/queue/read_ahead_kb; then
+  export MMFUZZ_FILES="$scratch/files"
+fi
 export HOME="$scratch" TMPDIR="$scratch" PYTHONDONTWRITEBYTECODE=1
 if [ -n "$mmfuzz_script" ]; then
   cd "$mmfuzz_root" && "$mmfuzz_python" "$mmfuzz_script" guest

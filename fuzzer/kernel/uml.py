@@ -38,6 +38,8 @@ INIT = Path(__file__).with_name("init.sh")
 ROOT = Path(__file__).resolve().parents[2]  # the repository, at the same path in the guest
 BOOT_TIMEOUT = 120.0  # seconds from exec to the ready message (Python starts in ~1.5 s)
 HALT_GRACE = 10.0  # seconds a guest that finished gets to power itself off
+GUEST_FILES_ENV = "MMFUZZ_GUEST_FILES"  # 1: each guest gets an ext4 disk for tmpfile's files
+FILES_IMAGE_MB = 64
 DYING = 5.0  # seconds a guest that closed its channel at boot gets to print its last words
 
 
@@ -84,6 +86,7 @@ class Guest:
         executor_path()  # built here if needed: the guest cannot write its own root
         assert self.kernel.uml is not None
         self._tmp = tempfile.mkdtemp(prefix="mmfuzz-uml-")
+        disk = files_disk(self._tmp)
         to_guest_r, to_guest_w = os.pipe()
         from_guest_r, from_guest_w = os.pipe()
         self._fds = [to_guest_w, from_guest_r]
@@ -93,7 +96,7 @@ class Guest:
             "con=null", "con0=null,fd:1", "ssl=null", f"ssl0=fd:{to_guest_r},fd:{from_guest_w}",
             f"uml_dir={self._tmp}", "oops=panic", "panic_on_warn=1", "printk.time=1",
             f"mmfuzz_root={ROOT}", f"mmfuzz_python={sys.executable}",
-            *([f"mmfuzz_script={self.script}"] if self.script else []),
+            *([f"mmfuzz_script={self.script}"] if self.script else []), *disk,
         ]
         env = {"TMPDIR": self._tmp, "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
         start = time.monotonic()
@@ -188,6 +191,27 @@ class Guest:
         if self._tmp:
             shutil.rmtree(self._tmp, ignore_errors=True)
             self._tmp = ""
+
+
+def files_disk(tmp: str) -> list[str]:
+    """The kernel arguments that give a guest an ext4 disk for tmpfile's files, when
+    MMFUZZ_GUEST_FILES=1 asks for one: a sparse image in `tmp`, made by mkfs.ext4 with 4 KiB
+    blocks, as ubd0; init.sh mounts it and names it in MMFUZZ_FILES (docs/SEMANTICS.md §21).
+    Without it a guest has no such directory and tmpfile is ENOENT there."""
+    if os.environ.get(GUEST_FILES_ENV, "") in ("", "0"):
+        return []
+    mkfs = shutil.which("mkfs.ext4") or shutil.which("mkfs.ext4", path="/usr/sbin:/sbin")
+    if mkfs is None:
+        raise KernelError(f"{GUEST_FILES_ENV}=1 needs mkfs.ext4 on the host (Debian: e2fsprogs)")
+    image = os.path.join(tmp, "files.ext4")
+    with open(image, "wb") as f:
+        f.truncate(FILES_IMAGE_MB << 20)
+    done = subprocess.run([mkfs, "-q", "-F", "-b", "4096", image], capture_output=True,
+                          text=True, stdin=subprocess.DEVNULL)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise KernelError(f"mkfs.ext4 of the guest's disk failed: {last}")
+    return [f"ubd0={image}"]
 
 
 def _no_core_dumps() -> None:

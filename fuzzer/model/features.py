@@ -69,6 +69,10 @@ class Features:
     # arena) and gives it to the executor; 0 where it found none (tmpfile is then
     # ENOENT). A machine setting; the default is this project's test host's (8 MiB). §21.
     disk_ra_pages: int = 2048
+    # A tmpfile's page-cache miss in a VM_EXEC VMA reads from the page to the VMA's end,
+    # MADV_RANDOM or not (6.18+); before, VM_EXEC is not a case of its own there (read-around,
+    # or the page alone under MADV_RANDOM). §21.
+    exec_readahead: bool = True
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)

@@ -170,7 +170,8 @@ def read_ahead(state: State, idx: int, a: Attrs, cached: set[int]) -> None:
     - Else the miss counts in the open file's mmap_miss (past MMAP_LOTSAMISS no
       readahead is done: refused), and
       - VM_EXEC: from the page to the VMA's end (async_size 0; exec_folio_order is 0
-        on x86);
+        on x86), where the kernel has that case (6.18+: `exec_readahead`; before,
+        VM_EXEC is read like any VMA);
       - otherwise read-around: `ra_pages` pages from `pgoff - ra_pages / 2` (clipped at
         0), which covers the file here: the whole file.
 
@@ -185,7 +186,7 @@ def read_ahead(state: State, idx: int, a: Attrs, cached: set[int]) -> None:
     if end > state.features.disk_ra_pages // 2:
         raise Unsupported("a page-cache miss of a tmpfile larger than half the readahead "
                           "window")
-    exec_ = bool(a.prot & PROT_EXEC)
+    exec_ = bool(a.prot & PROT_EXEC) and state.features.exec_readahead
     if a.rr and not exec_:  # "VM_EXEC case below is already intended for random access"
         return
     if a.sr:

@@ -22,6 +22,7 @@ from fuzzer.prog.syscalls import (
     MADV_NOHUGEPAGE,
     MADV_NORMAL,
     MADV_POPULATE_READ,
+    MADV_RANDOM,
     MAP_ANONYMOUS,
     MAP_DROPPABLE,
     MAP_FIXED,
@@ -461,6 +462,35 @@ def files_dir() -> str:
     return "" if files_problem(path) else path
 
 
+def _exec_readahead() -> bool:
+    """Whether a page-cache miss in an executable mapping of a file reads from the page to
+    the VMA's end, MADV_RANDOM or not (6.18, "mm/filemap: allow arch to request folio size
+    for exec memory"); before, such a VMA read around like any other, and MADV_RANDOM read
+    the page alone. A 4-page tmpfile mapped PROT_READ|PROT_EXEC and advised MADV_RANDOM:
+    its first page is read, then mincore says whether its last is cached. True where
+    there is no directory for tmpfile's files (nothing reads a file then)."""
+    path = files_dir()
+    if not path:
+        return True
+    fd = os.open(path, os.O_TMPFILE | os.O_RDWR, 0o600)
+    try:
+        os.ftruncate(fd, 4 * PAGE)
+        p = _sys("mmap", 0, 4 * PAGE, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0)
+        if p < 0:
+            raise OSError(-p, "probe: mmap of a tmpfile failed")
+        try:
+            _sys("madvise", p, 4 * PAGE, MADV_RANDOM)
+            ctypes.c_char.from_address(p).value  # noqa: B018 -- the read fault reads it
+            cached = (ctypes.c_ubyte * 4)()
+            if _libc.mincore(ctypes.c_void_p(p), ctypes.c_size_t(4 * PAGE), cached) != 0:
+                raise OSError(ctypes.get_errno(), "probe: mincore failed")
+            return bool(cached[3] & 1)
+        finally:
+            _sys("munmap", p, 4 * PAGE)
+    finally:
+        os.close(fd)
+
+
 def disk_ra_pages() -> int:
     """Features.disk_ra_pages: the readahead of files_dir's disk in pages, 0 without one."""
     path = files_dir()
@@ -502,4 +532,5 @@ def probe() -> Features:
         # Without the flag the executor disables THP completely (executor.c): no mTHP.
         mthp_orders=_mthp_orders() if except_advised and thp else 0,
         disk_ra_pages=disk_ra_pages(),
+        exec_readahead=_exec_readahead(),
     )
