@@ -362,8 +362,9 @@ UML_DIFFERENCES = {
         mremap(@10, 4p, 5p, 0, @0)
     """,
     # 6.1's mremap looks the VMA up (EFAULT) before mremap_to() checks the new range.
-    # mremap_to() unmaps the target before it checks the source, DONTUNMAP's lengths
-    # are compared as given, and a huge new_len fails in may_expand_vm() (ENOMEM).
+    # mremap_to() unmaps the target before it checks the source (after a shrunk tail's
+    # unmap: EINVAL for a huge old_len), DONTUNMAP's lengths are compared as given, and a
+    # huge new_len fails in may_expand_vm() (ENOMEM).
     "mremap_checks_first": """
         mremap(@0, 1p, 1p, MREMAP_MAYMOVE|MREMAP_FIXED, @0)
         mremap(@0, 1p, 0xfffffffffffff000, MREMAP_MAYMOVE, @0)
@@ -373,6 +374,8 @@ UML_DIFFERENCES = {
         mremap(@19, 3p, 7p, MREMAP_MAYMOVE|MREMAP_FIXED, @22)
         mremap(@20, 1p, 0xfffffffffffff000, 0, @44)
         mremap(@57, 2p+2166, 3p, MREMAP_MAYMOVE|MREMAP_FIXED|MREMAP_DONTUNMAP, @20)
+        mmap(@30, 1p, PROT_NONE, MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
+        mremap(@30, 0xfffffffffffff000, 1p, MREMAP_MAYMOVE|MREMAP_FIXED, @30)
     """,
     # Before 6.9 MADV_POPULATE_* ran in madvise_walk_vmas: a hole is ENOMEM only at
     # the end, after a later PROT_NONE VMA's EINVAL.

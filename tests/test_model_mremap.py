@@ -765,6 +765,20 @@ ROWS = [
     case("fixed-target-is-the-duplicated-vma-before-6.17", DUPLICATED_TARGET,
          ["@0", "-EFAULT", "@4", "-EINVAL"], "@4-5 ---s ..",
          features={"mremap_checks_first": False}),
+    # Before 6.17 mremap_to() unmaps the FIXED target, then a shrunk source's tail, and
+    # only then looks the source up: a huge old_len wraps past the target (no overlap),
+    # the target was the source, and the tail's do_munmap is EINVAL (a length past
+    # TASK_SIZE) before vma_to_resize()'s EFAULT. A 6.12 guest campaign's bucket (a model
+    # mistake: the model looked the source up between the two unmaps, as 6.17+ does:
+    # its mremap_to() looks the source up again right after the target's unmap).
+    case("fixed-target-then-huge-tail-before-6.17", """
+        mmap(@0, 1p, PROT_NONE, MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
+        mremap(@0, 0xfffffffffffff000, 1p, MREMAP_MAYMOVE|MREMAP_FIXED, @0)
+        """, ["@0", "-EINVAL"], "(arena empty)", features={"mremap_checks_first": False}),
+    case("fixed-target-then-huge-tail", """
+        mmap(@0, 1p, PROT_NONE, MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
+        mremap(@0, 0xfffffffffffff000, 1p, MREMAP_MAYMOVE|MREMAP_FIXED, @0)
+        """, ["@0", "-EFAULT"], "(arena empty)"),
 ]
 
 @pytest.mark.parametrize("c", model_params(ROWS))

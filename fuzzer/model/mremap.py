@@ -203,16 +203,23 @@ def _mremap_to(state: State, old: int, old_len: int, new_len: int, new: int, fla
 def _unmap_first(state: State, old: int, old_len: int, new_len: int, new: int,
                  flags: int) -> int:
     """The unmaps mremap_to() starts with, 0 or -errno (what was unmapped stays so): a
-    FIXED target's, which a seal refuses (§14), then a shrunk source's tail. With old_len
-    0 the target may be the old VMA itself, which vma_to_resize() then does not find."""
+    FIXED target's, which a seal refuses (§14), then a shrunk source's tail. The target
+    may be the old VMA itself (old_len 0, or a huge old_len that wraps past the target):
+    since 6.17 mremap_to() looks the source up again right after the target's unmap
+    (EFAULT); before, vma_to_resize() did, after the tail's unmap, whose own checks (EINVAL
+    for a length past TASK_SIZE) come first."""
     if flags & MREMAP_FIXED:
         if unmap_refused(state, arena_pages(new, new_len)):
             return -EPERM
         _clear(state, arena_pages(new, new_len))
-        if vmas.vma_at(state, old // PAGE) is None:
+        if state.features.mremap_checks_first and vmas.vma_at(state, old // PAGE) is None:
             return -EFAULT
     if new_len < old_len:
-        return _munmap(state, old + new_len, old_len - new_len)
+        error = _munmap(state, old + new_len, old_len - new_len)
+        if error:
+            return error
+    if flags & MREMAP_FIXED and vmas.vma_at(state, old // PAGE) is None:
+        return -EFAULT
     return 0
 
 
