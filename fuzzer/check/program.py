@@ -13,7 +13,6 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from fuzzer import phase
 from fuzzer.check.coverage import Event, features, outcome, range_state
 from fuzzer.model import Page, Prediction, State, mlocked
 from fuzzer.model.pages import TASK_SIZE, mapcounts
@@ -145,9 +144,7 @@ def _check_run(run: Run, report: Report, on_step: StepHook | None, ranges: bool)
             _may_lock(report.program) else None
         observers = {0: stack.enter_context(Observer(run.pid, _parser(0), flags))}
         report.initial = observers[0].snapshot()
-        mark = phase.begin()
         world = World.start(initial_state(report.initial))
-        phase.end(phase.MODEL, mark)
         seen: dict[int, Shown] = {}
         known: dict[int, Known] = {}
         orders = world.proc(0).features.mthp_orders
@@ -159,9 +156,7 @@ def _check_run(run: Run, report: Report, on_step: StepHook | None, ranges: bool)
             folios = caller.large_folios
             if st.call.name in PLACING:
                 caller.placed = _placed(st)
-            mark = phase.begin()
             pred = world_step(world, st.call)
-            phase.end(phase.MODEL, mark)
             folios = caller.large_folios - folios
             if st.call.name == "fork" and world.children in run.pids:
                 child = world.children
@@ -169,11 +164,9 @@ def _check_run(run: Run, report: Report, on_step: StepHook | None, ranges: bool)
                     Observer(run.pids[child], _parser(child), flags))
             elif st.call.name == "exit":
                 observers.pop(n).close()
-            mark = phase.begin()
             found, snap = _compare_all(st, pred, world, observers, seen, known)
             if found:  # re-read once: a transient /proc state is not a finding
                 found, snap = _compare_all(st, pred, world, observers, seen, known)
-            phase.end(phase.COMPARISON, mark)
             if found and orders and fallbacks(orders) != fell_back:
                 found = [_fell_back(d) for d in found]
             rep = StepReport(st, pred, tuple(found), before, folios)

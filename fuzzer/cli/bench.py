@@ -118,8 +118,8 @@ def _ceiling(r: Throughput, c: Ceiling) -> None:
 
 def _breakdown(r: Throughput, b: Breakdown) -> None:
     overhead = b.total / r.seconds - 1 if r.seconds else 0.0
-    out.print(f"breakdown (a second run of the same programs with the phase clock on, "
-              f"exclusive times; its marks add {overhead:+.0%} "
+    out.print(f"breakdown (a second run of the same programs with a timer wrapped around the "
+              f"functions of each phase, exclusive times; the timers add {overhead:+.0%} "
               f"to the run: {b.total:.2f} s):", markup=False)
     for phase, what in PHASES.items():
         s = b.seconds[phase]

@@ -13,7 +13,6 @@ import os
 import struct
 from functools import cache
 
-from fuzzer import phase
 from fuzzer.observe.pageflags import KPAGEFLAGS, PageFlags, own_pagemap_word
 from fuzzer.prog import ARENA
 from fuzzer.prog.syscalls import PAGE
@@ -48,7 +47,6 @@ class Observer:
     def __enter__(self) -> Observer:
         # Opened here, not in __init__, and closed on *any* exception (a budget
         # alarm may land in the middle): no descriptor outlives the with block.
-        mark = phase.begin()
         try:
             for name in ("smaps", "status", "pagemap"):
                 self._fds.append(os.open(f"/proc/{self.pid}/{name}", os.O_RDONLY))
@@ -59,17 +57,14 @@ class Observer:
                 raise ObserveError(e.errno, msg) from None
             raise
         self._smaps, self._status, self._pagemap = self._fds
-        phase.end(phase.PROC, mark)
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
     def close(self) -> None:
-        mark = phase.begin()
         while self._fds:
             os.close(self._fds.pop())
-        phase.end(phase.PROC, mark)
 
     def _read(self, fd: int) -> memoryview:
         """The whole file, read from offset 0 into the buffer: a view of its bytes
@@ -98,45 +93,34 @@ class Observer:
         return str(data[i + 1 : j if j >= 0 else len(data)], "utf-8")
 
     def _parse(self, smaps: bytes) -> tuple[Vma, ...]:
-        mark = phase.begin()
-        vmas = self._parser.parse(str(smaps, "utf-8"))
-        phase.end(phase.PARSING, mark)
-        return vmas
+        return self._parser.parse(str(smaps, "utf-8"))
 
     def pagemap(self) -> tuple[int, ...]:
         """The arena's pagemap words alone."""
-        mark = phase.begin()
         try:
-            words = _PAGEMAP.unpack(os.pread(self._pagemap, _PAGEMAP.size, _PAGEMAP_OFFSET))
+            return _PAGEMAP.unpack(os.pread(self._pagemap, _PAGEMAP.size, _PAGEMAP_OFFSET))
         except OSError as e:
             raise ObserveError(e.errno, f"reading /proc/{self.pid}: {e.strerror}") from None
-        phase.end(phase.PROC, mark)
-        return words
 
     def snapshot(self) -> Snapshot:
         """What /proc shows now (PG_mlocked left unread: `with_flags`). When smaps, VmLck
         and pagemap read exactly as they did at the last snapshot (a call that failed,
         a touch of a present page: about half the steps), that Snapshot is returned
         again, the same object: the text is not decoded or parsed a second time."""
-        mark = phase.begin()
         try:
             smaps = bytes(self._read(self._smaps))
             status = self._vmlck_line()
             words = _PAGEMAP.unpack(os.pread(self._pagemap, _PAGEMAP.size, _PAGEMAP_OFFSET))
         except OSError as e:
             raise ObserveError(e.errno, f"reading /proc/{self.pid}: {e.strerror}") from None
-        parsing = phase.begin()
         vmlck, last = parse_vmlck(status), self._last
-        phase.end(phase.PARSING, parsing)
         if last is not None and smaps == self._last_smaps and words == last.pagemap:
             if vmlck == last.vmlck:
-                phase.end(phase.PROC, mark)
                 return last
             vmas = last.vmas
         else:
             vmas = self._parse(smaps)
         self._last, self._last_smaps = Snapshot(vmas, vmlck, words, zero_pfn()), smaps
-        phase.end(phase.PROC, mark)
         return self._last
 
     @property
@@ -150,12 +134,10 @@ class Observer:
         share) while this one's text stays the same."""
         if self._flags is None:
             return snap
-        mark = phase.begin()
         try:
             mlocked = self._flags.mlocked(snap.pagemap, snap.zero_pfn, pages)
         except OSError as e:
             raise ObserveError(e.errno, f"reading {KPAGEFLAGS}: {e.strerror}") from None
-        phase.end(phase.FLAGS, mark)
         return Snapshot(snap.vmas, snap.vmlck, snap.pagemap, snap.zero_pfn, mlocked)
 
 

@@ -26,7 +26,6 @@ from types import TracebackType
 
 from ptrace.binding import func as pt
 
-from fuzzer import phase
 from fuzzer.inject import Injection
 from fuzzer.prog import Program
 from fuzzer.prog.step import Step
@@ -138,7 +137,6 @@ class Run:
 
     def __enter__(self) -> Run:
         self.server.ready()  # a first or fresh server is not the program's time
-        mark = phase.begin()
         try:
             # The fork is the server's, on the server's own clock (as a spawn was not
             # the program's); the budget starts with the child.
@@ -170,7 +168,6 @@ class Run:
             raise
         self._procs[0] = _Proc(self.pid)
         self.pids[0] = self.pid
-        phase.end(phase.SPAWN, mark)
         return self
 
     def __exit__(
@@ -187,7 +184,6 @@ class Run:
         """Kill the processes still running and reap every process of the run, in the
         order they were created: once its parent is gone a child is ours to reap (the
         supervisor is a child subreaper). Only pids never seen to exit are killed."""
-        mark = phase.begin()
         alarm.disarm()
         running = [p.pid for p in self._procs.values()]
         child = self.server.settle()  # even if it was forked as the run was left
@@ -213,10 +209,8 @@ class Run:
         self._procs.clear()
         self.pids.clear()
         self.server.done()  # the server has reaped them all: nothing of the run is left
-        phase.end(phase.REAP, mark)
 
     def _wait(self, pid: int) -> Stop:
-        phase.count_wait()
         try:
             _, status = alarm.waitpid(pid, WALL)
         except alarm.Expired:
@@ -241,14 +235,9 @@ class Run:
                 raise SupervisorError(f"p{call.proc} is not running at step {i}")
             if call.name == "fork":
                 forks += 1
-            mark = phase.begin()
-            step = self._advance(call.proc, proc, i, forks)
-            phase.end(phase.PTRACE, mark)
-            yield step
+            yield self._advance(call.proc, proc, i, forks)
         for n, proc in sorted(self._procs.items()):
-            mark = phase.begin()
             self._finish(n, proc)
-            phase.end(phase.PTRACE, mark)
 
     def _advance(self, n: int, proc: _Proc, i: int, forks: int) -> Step:
         """Resume process n until it has made call i."""
