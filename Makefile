@@ -13,8 +13,9 @@ $(BIN)/mmfuzz: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
-# The executor, and the hot pure modules compiled with mypyc (fuzzer/native.py; rebuilt
-# only when their sources changed; MMFUZZ_PURE=1 runs the interpreted ones instead).
+# The executor and the step's system calls in C (fuzzer/stepcalls.c), and the hot pure
+# modules compiled with mypyc (fuzzer/native.py; rebuilt only when their sources changed;
+# MMFUZZ_PURE=1 runs the interpreted ones instead).
 setup: $(BIN)/mmfuzz
 	$(BIN)/python -m fuzzer.executor
 	$(BIN)/python -c 'import fuzzer.native; fuzzer.native.main()'

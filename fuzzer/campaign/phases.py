@@ -24,7 +24,7 @@ from fuzzer.model import Unsupported
 from fuzzer.model.world import World
 from fuzzer.observe import Observer
 from fuzzer.prog import Program
-from fuzzer.trace import Supervisor
+from fuzzer.trace import Supervisor, alarm
 from fuzzer.trace.supervisor import Run
 
 # Phases in the order they are printed, with what each covers.
@@ -110,10 +110,12 @@ def _timed(clock: _Clock) -> Iterator[None]:
     """Wrap every target for the length of the block; put the originals back after."""
     saved: list[tuple[object, str, object]] = []
     try:
-        for owner, name, phase in [*_targets(), (Run, "_wait", "")]:
+        # Run._wait and alarm.cont_wait (a marker's resume and wait): counted, not timed
+        waits = [(Run, "_wait", ""), (alarm, "cont_wait", "")]
+        for owner, name, phase in [*_targets(), *waits]:
             original = vars(owner)[name]  # the descriptor itself (World.start: a classmethod)
             saved.append((owner, name, original))
-            wrap = clock.wrap if phase else clock.count  # Run._wait: counted, not timed
+            wrap = clock.wrap if phase else clock.count
             setattr(owner, name, wrap(getattr(owner, name), phase))
         yield
     finally:

@@ -21,7 +21,7 @@ from typing import Protocol
 
 from rich.console import Console
 
-from fuzzer import native
+from fuzzer import native, stepcalls
 from fuzzer.campaign.ceiling import Ceiling, run_ceiling
 from fuzzer.campaign.phases import Breakdown, breakdown
 from fuzzer.campaign.throughput import Throughput, throughput
@@ -207,7 +207,8 @@ class HostTarget:
             phases = breakdown(supervisor, ran)
         r, ceiling = median_round(pairs)
         return Measured(r, [f"kernel: host ({os.uname().release}), CPU {cpu}",
-                            f"model, parser and oracle: {native.describe()}"], ceiling, phases,
+                            f"model, parser and oracle: {native.describe()}",
+                            f"ptrace and /proc calls: {stepcalls.describe()}"], ceiling, phases,
                         tuple(pairs) if rounds > 1 else ())
 
 

@@ -2,7 +2,9 @@
 
 The files are opened once per child and re-read from offset 0 at every step
 (seq_file regenerates them) with pread, into one preallocated buffer: at a few
-hundred steps a second the allocations and the syscalls matter.
+thousand steps a second the allocations and the syscalls matter. The reads are
+made by fuzzer/stepcalls.c where it is built, else by their Python twins here
+(`PyReads`), which do the same.
 """
 
 from __future__ import annotations
@@ -12,14 +14,73 @@ import mmap
 import os
 import struct
 from functools import cache
+from typing import Protocol
 
+from fuzzer import stepcalls
 from fuzzer.observe.pageflags import KPAGEFLAGS, PageFlags, own_pagemap_word
 from fuzzer.prog import ARENA
 from fuzzer.prog.syscalls import PAGE
 from fuzzer.snapshot.parse import PM_PFN_MASK, PM_PRESENT, SmapsParser, Snapshot, Vma, parse_vmlck
 
-_PAGEMAP = struct.Struct(f"<{ARENA.pages}Q")
 _PAGEMAP_OFFSET = ARENA.base // PAGE * 8
+VMLCK = b"VmLck:"  # the only line of status a Snapshot keeps
+
+
+class Reads(Protocol):
+    """Whole-file reads from offset 0 (stepcalls.c says what each does)."""
+
+    def read_file(self, fd: int, /) -> bytes: ...
+    def read_line(self, fd: int, prefix: bytes, /) -> str: ...
+    def read_words(self, fd: int, offset: int, count: int, /) -> tuple[int, ...]: ...
+
+
+class PyReads:
+    """The Python twins of stepcalls.c's reads, into one buffer grown as a file needs."""
+
+    def __init__(self) -> None:
+        self._buf = bytearray(1 << 16)
+        self._view = memoryview(self._buf)
+
+    def _whole(self, fd: int) -> int:
+        """The whole file, read from offset 0 into the buffer: its length."""
+        # preadv at explicit offsets: no lseek back to 0 first (seq_file restarts the
+        # file at offset 0 and goes on from where the last read ended).
+        got = 0
+        while True:
+            if got == len(self._buf):
+                self._view.release()  # a bytearray with a view cannot grow
+                self._buf += bytes(len(self._buf))
+                self._view = memoryview(self._buf)
+            n = os.preadv(fd, [self._view[got:]], got)
+            if n == 0:
+                return got
+            got += n
+
+    def read_file(self, fd: int, /) -> bytes:
+        n = self._whole(fd)  # first: it may grow the buffer, and replace the view
+        return bytes(self._view[:n])
+
+    def read_line(self, fd: int, prefix: bytes, /) -> str:
+        """The file's first line that starts with `prefix`, without its newline (the whole
+        text if no line does)."""
+        n = self._whole(fd)
+        if self._buf.startswith(prefix, 0, n):
+            i = 0
+        elif (i := self._buf.find(b"\n" + prefix, 0, n) + 1) == 0:
+            return str(self._view[:n], "utf-8")
+        j = self._buf.find(b"\n", i, n)
+        return str(self._view[i : j if j >= 0 else n], "utf-8")
+
+    def read_words(self, fd: int, offset: int, count: int, /) -> tuple[int, ...]:
+        """`count` 64-bit words read at `offset` in one pread (EIO if fewer are)."""
+        data = os.pread(fd, count * 8, offset)
+        if len(data) != count * 8:
+            raise OSError(5, os.strerror(5))
+        return struct.unpack(f"<{count}Q", data)
+
+
+# The reads every Observer makes (a module global: tests/test_stepcalls.py swaps it).
+READS: Reads = stepcalls.load() or PyReads()
 
 
 class ObserveError(OSError):
@@ -37,8 +98,6 @@ class Observer:
         where the executor drains its CPU before each stop: fuzzer/observe/pageflags.py)."""
         self.pid = pid
         self._flags = flags
-        self._buf = bytearray(1 << 16)  # grows when a file is longer (_read)
-        self._view = memoryview(self._buf)
         self._fds: list[int] = []
         self._last: Snapshot | None = None  # the last snapshot, and the smaps it was read from
         self._last_smaps = b""
@@ -66,39 +125,13 @@ class Observer:
         while self._fds:
             os.close(self._fds.pop())
 
-    def _read(self, fd: int) -> memoryview:
-        """The whole file, read from offset 0 into the buffer: a view of its bytes
-        (valid until the next read)."""
-        # preadv at explicit offsets: no lseek back to 0 first (seq_file restarts the
-        # file at offset 0 and goes on from where the last read ended).
-        got = 0
-        while True:
-            if got == len(self._buf):
-                self._view.release()  # a bytearray with a view cannot grow
-                self._buf += bytes(len(self._buf))
-                self._view = memoryview(self._buf)
-            n = os.preadv(fd, [self._view[got:]], got)
-            if n == 0:
-                return self._view[:got]
-            got += n
-
-    def _vmlck_line(self) -> str:
-        """status's VmLck line alone, decoded: the only line of it a Snapshot keeps (the
-        whole text if it has none, for parse_vmlck's error)."""
-        data = self._read(self._status)
-        i = self._buf.find(b"\nVmLck:", 0, len(data))
-        if i < 0:
-            return str(data, "utf-8")
-        j = self._buf.find(b"\n", i + 1, len(data))
-        return str(data[i + 1 : j if j >= 0 else len(data)], "utf-8")
-
     def _parse(self, smaps: bytes) -> tuple[Vma, ...]:
         return self._parser.parse(str(smaps, "utf-8"))
 
     def pagemap(self) -> tuple[int, ...]:
         """The arena's pagemap words alone."""
         try:
-            return _PAGEMAP.unpack(os.pread(self._pagemap, _PAGEMAP.size, _PAGEMAP_OFFSET))
+            return READS.read_words(self._pagemap, _PAGEMAP_OFFSET, ARENA.pages)
         except OSError as e:
             raise ObserveError(e.errno, f"reading /proc/{self.pid}: {e.strerror}") from None
 
@@ -108,9 +141,9 @@ class Observer:
         a touch of a present page: about half the steps), that Snapshot is returned
         again, the same object: the text is not decoded or parsed a second time."""
         try:
-            smaps = bytes(self._read(self._smaps))
-            status = self._vmlck_line()
-            words = _PAGEMAP.unpack(os.pread(self._pagemap, _PAGEMAP.size, _PAGEMAP_OFFSET))
+            smaps = READS.read_file(self._smaps)
+            status = READS.read_line(self._status, VMLCK)
+            words = READS.read_words(self._pagemap, _PAGEMAP_OFFSET, ARENA.pages)
         except OSError as e:
             raise ObserveError(e.errno, f"reading /proc/{self.pid}: {e.strerror}") from None
         vmlck, last = parse_vmlck(status), self._last

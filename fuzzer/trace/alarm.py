@@ -21,6 +21,8 @@ import os
 import signal
 from types import FrameType
 
+from fuzzer.trace import ptrace_calls
+
 REPEAT = 0.05  # seconds between rings once the budget ran out
 
 
@@ -72,6 +74,19 @@ def waitpid(pid: int, options: int) -> tuple[int, int]:
         _waiting -= 1
 
 
+def cont_wait(pid: int, signo: int) -> tuple[int, int]:
+    """ptrace_calls.cont_wait (resume a tracee, wait for its stop, read its marker), raising
+    Expired as `waitpid` does."""
+    global _waiting
+    check()
+    _waiting += 1
+    try:
+        check()
+        return ptrace_calls.cont_wait(pid, signo)
+    finally:
+        _waiting -= 1
+
+
 def check() -> None:
     """Raise Expired if the budget ran out (before resuming a process: it would run on)."""
     global _fired
@@ -80,4 +95,4 @@ def check() -> None:
         raise Expired
 
 
-__all__ = ["REPEAT", "Expired", "arm", "check", "disarm", "waitpid"]
+__all__ = ["REPEAT", "Expired", "arm", "check", "cont_wait", "disarm", "waitpid"]

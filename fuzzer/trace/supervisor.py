@@ -47,6 +47,7 @@ from fuzzer.trace.ptrace_abi import (
 from fuzzer.trace.server import FLAG_MARKERS, OPTIONS, ForkServer, ServerError
 
 EXIT_SETUP = 91
+STOPPED = 0x7F  # the low byte of a waitpid status that is a stop
 START_TIMEOUT = 2.0  # seconds the fork server may take to fork a program's child
 
 
@@ -215,6 +216,10 @@ class Run:
             _, status = alarm.waitpid(pid, WALL)
         except alarm.Expired:
             raise Hang(self._index, self.budget) from None
+        return self._stop(pid, status)
+
+    def _stop(self, pid: int, status: int) -> Stop:
+        """What a waitpid status of process `pid` says (and how process 0 ended)."""
         if os.WIFSTOPPED(status):
             sig = os.WSTOPSIG(status)
             if sig == signal.SIGTRAP and status >> 16:
@@ -279,16 +284,18 @@ class Run:
         after call i (its seccomp stop); the call's result is the marker's argument."""
         while True:
             self._in_budget()
-            ptrace_calls.cont(proc.pid, proc.resume_sig)
+            try:
+                status, rdi = alarm.cont_wait(proc.pid, proc.resume_sig)
+            except alarm.Expired:
+                raise Hang(self._index, self.budget) from None
             proc.resume_sig = 0
-            match self._wait(proc.pid):
-                case EventStop(event) if event == PTRACE_EVENT_SECCOMP:
-                    if self.program.calls[i].name == "touch":
-                        return self._made(proc, i, None)
-                    return self._made(proc, i, signed(ptrace_calls.peekuser(proc.pid, OFF_RDI)))
-                case stop:
-                    if (step := self._between(n, proc, i, forks, stop)) is not None:
-                        return step
+            if status >> 16 == PTRACE_EVENT_SECCOMP and status & 0xFF == STOPPED:
+                if self.program.calls[i].name == "touch":
+                    return self._made(proc, i, None)
+                return self._made(proc, i, signed(rdi))
+            stop = self._stop(proc.pid, status)
+            if (step := self._between(n, proc, i, forks, stop)) is not None:
+                return step
 
     def _made(self, proc: _Proc, i: int, ret: int | None) -> Step:
         """Call i is made (ret: its result; None for a touch, with the signal it raised)."""
