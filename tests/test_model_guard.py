@@ -253,6 +253,24 @@ ROWS = [
         madvise(@2, 1p, MADV_GUARD_INSTALL)
         madvise(@1, 1p, MADV_GUARD_REMOVE)
         """, ["@0", "0", "-ENOMEM", "-EINVAL", "0"], "@0-2 rw-s lo F..", locked=3),
+    # mremap moves the markers with the VMA, outside the arena too: mlockall's
+    # __mm_populate faults on the moved marker (EFAULT) and goes on at the next VMA, so
+    # with the marker first nothing of that VMA is faulted in, and the arena's page is
+    # mapped once (a campaign's false alarm: the model populated the whole moved VMA).
+    # With a page before the marker, its read fault maps around (do_fault_around), past
+    # the marker, the page the arena cached first (mlockall walks it first): mapped twice.
+    case("shmem-guard-moved-outside-first", f"""
+        mmap(@0, 2p, PROT_READ, {AS}, -1, 0)
+        madvise(@0, 1p, MADV_GUARD_INSTALL)
+        mremap(@0, 1p, 2p, MREMAP_MAYMOVE, @0)
+        mlockall(MCL_CURRENT)
+        """, ["@0", "0", "outside", "0"], "@1 r--s lo F"),
+    case("shmem-guard-moved-outside-second", f"""
+        mmap(@0, 3p, PROT_READ, {AS}, -1, 0)
+        madvise(@1, 1p, MADV_GUARD_INSTALL)
+        mremap(@0, 2p, 3p, MREMAP_MAYMOVE, @0)
+        mlockall(MCL_CURRENT)
+        """, ["@0", "0", "outside", "0"], "@2 r--s lo f"),
     # munmap and MAP_FIXED take the markers with the page tables
     case("shmem-guard-remap", f"""
         mmap(@0, 2p, {RW}, {AS}, -1, 0)

@@ -33,6 +33,7 @@ from fuzzer.model.pages import (
 from fuzzer.model.state import (
     ABSENT,
     ANON,
+    GUARD,
     SHARED_ANON,
     SHMEM,
     SHMEM_TWICE,
@@ -339,7 +340,8 @@ def map_outside(state: State, attrs: Attrs, pgoff: int, moved: list[str], count:
     anon = anon or (grows and not attrs.shared and bool(attrs.prot & PROT_WRITE))
     mapped = {pgoff + k for k, letter in enumerate(moved) if letter in (SHMEM, SHMEM_TWICE)}
     copies = {pgoff + k for k, letter in enumerate(moved) if letter[0] in (ANON, SHARED_ANON)}
-    vma = OutsideFile(attrs.obj, pgoff, count, attrs, anon, mapped, copies)
+    guards = {pgoff + k for k, letter in enumerate(moved) if letter == GUARD}
+    vma = OutsideFile(attrs.obj, pgoff, count, attrs, anon, mapped, copies, guards)
     state.outside_shmem_vmas.append(vma)
     if grows:
         _populate_file_vma(state, vma, pgoff + len(moved), pgoff + count, state.placed)
@@ -356,8 +358,15 @@ def _populate_file_vma(state: State, vma: OutsideFile, first: int, stop: int,
     page it maps already, or where it has a private copy (a private VMA written before
     it was made read-only), is not mapped again. A writable private VMA gets private
     copies instead (write faults: do_cow_fault, do_wp_page), which replace the cached
-    pages it mapped."""
-    end = min(stop, state.shmem_size.get(vma.obj, 0))
+    pages it mapped. A guard marker that moved with the VMA ends the walk: GUP faults on
+    it (EFAULT), and __mm_populate goes on at the next VMA (§15). Fault-around fills empty
+    PTEs only, so never a marker's, but the window of the last fault before a marker
+    reaches past it: to that window's end where `placed` is known, else to the VMA's."""
+    cut = min([stop, *(g for g in vma.guards if g >= first)])
+    if cut <= first:
+        return  # the first fault is the marker's: nothing is faulted in
+    size = state.shmem_size.get(vma.obj, 0)
+    end = min(cut, size)
     cache = state.shmem.setdefault(vma.obj, set())
     if vma.obj in state.disk and not cache.issuperset(range(first, end)):
         raise Unsupported("populating a tmpfile mapping outside the arena where the file has "
@@ -366,11 +375,17 @@ def _populate_file_vma(state: State, vma: OutsideFile, first: int, stop: int,
     if vma.obj in state.disk:
         state.disk[vma.obj].unread -= set(range(first, end))  # the faults read them
     if vma.attrs.shared or not vma.attrs.prot & PROT_WRITE:
-        lowest = vma.first
-        if placed:  # the window of the fault at `first` (also past the object's end: the
-            # fault maps around before shmem_fault's SIGBUS), in the VMA
+        lowest, highest = vma.first, vma.first + vma.count
+        if placed:  # the windows of the first and the last fault (also past the object's
+            # end: the fault maps around before shmem_fault's SIGBUS), in the VMA
             lowest = max(vma.first, first - (placed + first - vma.first) % FAULT_AROUND_PAGES)
-        vma.mapped |= {pg for pg in cache if lowest <= pg < end and pg not in vma.copies}
+            last = max(first, min(cut, size + 1) - 1)
+            window = last - (placed + last - vma.first) % FAULT_AROUND_PAGES
+            highest = min(highest, window + FAULT_AROUND_PAGES)
+        if cut == stop:  # no marker in the way: the walk itself reached every page
+            highest = min(highest, end)
+        vma.mapped |= {pg for pg in cache if lowest <= pg < highest
+                       and pg not in vma.copies and pg not in vma.guards}
     else:
         vma.mapped -= set(range(first, end))
         vma.copies |= set(range(first, end))

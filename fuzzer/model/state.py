@@ -235,10 +235,13 @@ class OutsideFile:
     # offsets where a private VMA maps its own copy instead: population and fault-around
     # leave those PTEs alone
     copies: set[int] = field(default_factory=set)
+    # offsets of the guard markers that moved with it (§15): population stops at the
+    # first, and fault-around leaves them alone
+    guards: set[int] = field(default_factory=set)
 
     def copy(self) -> OutsideFile:
         return OutsideFile(self.obj, self.first, self.count, self.attrs, self.anon,
-                           set(self.mapped), set(self.copies))
+                           set(self.mapped), set(self.copies), set(self.guards))
 
 
 @dataclass(slots=True)

@@ -177,8 +177,8 @@ def _copied_outside(parent: State) -> list[OutsideFile]:
     """The child's file VMAs outside the arena right after fork: all but VM_DONTCOPY
     ones (dup_mmap skips them). vma_needs_copy copies the page tables of a private file
     VMA with an anon_vma and of any with VM_MAYBE_GUARD (copy_present_pte maps each
-    cached page once more); another shared VMA, or a private one without an anon_vma,
-    starts with no page mapped."""
+    cached page once more, copy_nonpresent_pte copies each guard marker); another shared
+    VMA, or a private one without an anon_vma, starts with no page mapped."""
     out = []
     for v in parent.outside_shmem_vmas:
         if v.attrs.dc:
@@ -186,7 +186,8 @@ def _copied_outside(parent: State) -> list[OutsideFile]:
         copied = v.attrs.gu or (v.anon and not v.attrs.shared)
         out.append(OutsideFile(v.obj, v.first, v.count, v.attrs, v.anon,
                                set(v.mapped) if copied else set(),
-                               set(v.copies) if copied else set()))
+                               set(v.copies) if copied else set(),
+                               set(v.guards) if copied else set()))
     return out
 
 
