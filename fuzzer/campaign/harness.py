@@ -38,7 +38,11 @@ from fuzzer.store.ports import WorkerStore
 from fuzzer.trace import Supervisor
 from fuzzer.trace.supervisor import Run
 
-PROGRESS_EVERY = 0.5  # seconds
+PROGRESS_EVERY = 0.5  # seconds between progress messages to the campaign (its live view)
+# seconds between the worker's writes of its progress and new corpus entries to the store:
+# each is a transaction (a WAL fsync in SQLite), about 5 % of a worker's time at every
+# progress message
+STORE_EVERY = 5.0
 RSS_EVERY = 5.0  # seconds between looks at the worker's own RSS (--worker-rss)
 RECYCLE_LEFT = 30.0  # seconds: a worker with less time left is not restarted for its size
 RECYCLE_AGE = 20.0  # seconds a worker runs at least before it is restarted for its size
@@ -76,6 +80,8 @@ class Worker:
         self.deadline = job.deadline if job.deadline is not None else self.started + opts.time
         self.last = time.monotonic()  # of the last progress message
         self.last_point = self.last - POINT_EVERY  # a point at the first flush
+        self.last_store = self.last  # of the last store write
+        self.unstored = (0, 0)  # programs and steps not yet written to the store
         # Exploration: libFuzzer keeps mutating a small corpus, and rare-but-plain
         # programs (one mlockall(MCL_ONFAULT)) can stay out of reach for minutes. A
         # share of inputs is decoded from fresh random bytes instead (seeded, so a
@@ -212,17 +218,25 @@ class Worker:
         return data
 
     def flush(self, *, final: bool = False) -> None:
+        """A progress message; every STORE_EVERY seconds (and at the end) the progress
+        and the new corpus entries to the store too."""
         programs, steps, unsupported = self.recorder.take_progress()
-        self.recorder.write_progress(self.job.campaign, programs, steps)
+        now = time.monotonic()
+        self.unstored = (self.unstored[0] + programs, self.unstored[1] + steps)
+        if final or now - self.last_store >= STORE_EVERY:
+            self.last_store = now
+            self.recorder.write_progress(self.job.campaign, *self.unstored)
+            self.unstored = (0, 0)
+            if not self.recorder.store_away:  # the corpus waits (in memory) for the server
+                with contextlib.suppress(StoreUnreachable):  # gone since: the same
+                    self.corpus.store_pending()
         spool = self.recorder.spool
         if final and spool is not None:
             spool.drain(now=True)  # the campaign's parent writes what is left (drain_folder)
             for warning in spool.failed:
                 self.emit({"warning": warning})
-        now = time.monotonic()
-        if not self.recorder.store_away:  # the corpus waits (in memory) for the server
-            with contextlib.suppress(StoreUnreachable):  # gone since: the same
-                self.corpus.store_pending()
+        if not self.recorder.store_away:
+            with contextlib.suppress(StoreUnreachable):
                 self.corpus.pull(now)
         for warning in self.corpus.take_warnings():
             self.emit({"warning": warning})
