@@ -231,6 +231,17 @@ ROWS = [
         fork()
         p1: madvise(@0, 1p, MADV_NORMAL)
         """, ["0", "0", "@0", "-", "0", "0", "@2", "-", "pid", "0"], "@0-3 rw-s f..f"),
+    # ... also where the merge comes with mlockall's population: the page it faults in
+    # before the marker is in the merged VMA, whose page tables fork copies (a campaign
+    # bucket, presence: fork left pages not shmem, was the model losing VM_MAYBE_GUARD
+    # on that page as it faulted it in: a false alarm)
+    case("shmem-guard-sticky-mlockall-fork", f"""
+        mmap(@0, 2p, PROT_READ, {AS}, -1, 0)
+        mlock2(@0, 1p, MLOCK_ONFAULT)
+        madvise(@1, 1p, MADV_GUARD_INSTALL)
+        mlockall(MCL_CURRENT)
+        fork()
+        """, ["@0", "0", "0", "0", "pid"], "@0-1 r--s lo fG"),
     # a memfd mapped private: markers and the VMA's anon_vma as for anonymous memory;
     # fork copies the page-cache page and the private copy alike
     case("memfd-private-guard-fork", NEW + f"""

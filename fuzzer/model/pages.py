@@ -151,7 +151,12 @@ def fault(state: State, idx: int, write: bool) -> bool:
     cached.add(a.pgoff)  # shmem_fault allocates a hole
     if write and a.shared:
         state.shmem_dirty.add((a.obj, a.pgoff))  # do_shared_fault: fault_dirty_shared_page
-    state.pages[idx] = Page(a, ANON if write and not a.shared else SHMEM)
+    # The page as it is now: fault-around and the anon_vma asked for the VMA's bounds, and
+    # bringing those up to date (vmas.track) may have given the page a merged neighbour's
+    # VM_STICKY (`gu`) meanwhile.
+    now = state.pages[idx]
+    assert now is not None
+    state.pages[idx] = Page(now.attrs, ANON if write and not a.shared else SHMEM)
     return True
 
 
