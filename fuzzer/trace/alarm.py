@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import signal
+from collections.abc import Callable
 from types import FrameType
 
 from fuzzer.trace import ptrace_calls
@@ -60,31 +61,29 @@ def disarm() -> None:
     _fired = False
 
 
-def waitpid(pid: int, options: int) -> tuple[int, int]:
-    """os.waitpid, raising Expired if the budget ran out before it or runs out during
-    it (a plain function, not a context manager: the supervisor waits about once a
-    step, and a generator-based one cost a microsecond each time)."""
+def waiting(call: Callable[[int, int], tuple[int, int]], a: int, b: int) -> tuple[int, int]:
+    """call(a, b), a blocking wait, raising Expired if the budget ran out before it or runs
+    out during it (a plain function, not a context manager: the supervisor waits about
+    once a step, and a generator-based one cost a microsecond each time)."""
     global _waiting
     check()
     _waiting += 1
     try:
         check()
-        return os.waitpid(pid, options)
+        return call(a, b)
     finally:
         _waiting -= 1
+
+
+def waitpid(pid: int, options: int) -> tuple[int, int]:
+    """os.waitpid in a `waiting`."""
+    return waiting(os.waitpid, pid, options)
 
 
 def cont_wait(pid: int, signo: int) -> tuple[int, int]:
-    """ptrace_calls.cont_wait (resume a tracee, wait for its stop, read its marker), raising
-    Expired as `waitpid` does."""
-    global _waiting
-    check()
-    _waiting += 1
-    try:
-        check()
-        return ptrace_calls.cont_wait(pid, signo)
-    finally:
-        _waiting -= 1
+    """ptrace_calls.cont_wait (resume a tracee, wait for its stop, read its marker) in a
+    `waiting`."""
+    return waiting(ptrace_calls.cont_wait, pid, signo)
 
 
 def check() -> None:
