@@ -52,7 +52,7 @@ def why_not() -> str:
         return f"{ENV}=python"
     if not LIBRARY.exists():
         return "not built (make setup)"
-    if LIBRARY.stat().st_mtime < SOURCE.stat().st_mtime:
+    if SOURCE.exists() and LIBRARY.stat().st_mtime < SOURCE.stat().st_mtime:
         return "older than stepcalls.c (make setup)"
     return ""
 
@@ -78,6 +78,8 @@ def describe() -> str:
 def build() -> Path:
     """Compile the module beside its source (renamed into place: a running process keeps
     the file it mapped)."""
+    if not SOURCE.exists():
+        raise BuildError(f"no {SOURCE} (an installed copy without the C source)")
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         raise BuildError("no C compiler found (install gcc, or set CC)")
@@ -85,8 +87,11 @@ def build() -> Path:
     if not Path(include, "Python.h").exists():
         raise BuildError(f"no Python.h in {include} (install python3-dev)")
     tmp = LIBRARY.with_name(f"{LIBRARY.name}.{os.getpid()}.tmp")
-    proc = subprocess.run([cc, *CFLAGS, f"-I{include}", "-o", str(tmp), str(SOURCE)],
-                          capture_output=True, text=True)
+    try:
+        proc = subprocess.run([cc, *CFLAGS, f"-I{include}", "-o", str(tmp), str(SOURCE)],
+                              capture_output=True, text=True)
+    except OSError as e:
+        raise BuildError(f"cannot run {cc}: {e.strerror}") from None
     if proc.returncode != 0:
         first = (proc.stderr.strip().splitlines() or ["unknown error"])[0]
         raise BuildError(f"building {SOURCE.name} failed: {first}")

@@ -62,9 +62,12 @@ def build(source: Path = SOURCE, name: str = BINARY_NAME) -> Path:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-            proc = subprocess.run(
-                [cc, *CFLAGS, "-o", str(tmp), str(source)], capture_output=True, text=True
-            )
+            try:
+                proc = subprocess.run(
+                    [cc, *CFLAGS, "-o", str(tmp), str(source)], capture_output=True, text=True
+                )
+            except OSError as e:
+                raise ExecutorBuildError(f"cannot run {cc}: {e.strerror}") from None
             if proc.returncode != 0:
                 first = (proc.stderr.strip().splitlines() or ["unknown error"])[0]
                 raise ExecutorBuildError(f"building {what} failed: {first}")
