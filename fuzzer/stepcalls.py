@@ -19,12 +19,12 @@ from __future__ import annotations
 import importlib.machinery
 import importlib.util
 import os
-import shutil
-import subprocess
 import sysconfig
 from functools import cache
 from pathlib import Path
 from typing import Protocol, cast
+
+from fuzzer.executor import ExecutorBuildError, compile_c
 
 SOURCE = Path(__file__).with_name("stepcalls.c")
 NAME = "fuzzer._stepcalls"
@@ -80,20 +80,13 @@ def build() -> Path:
     the file it mapped)."""
     if not SOURCE.exists():
         raise BuildError(f"no {SOURCE} (an installed copy without the C source)")
-    cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if cc is None:
-        raise BuildError("no C compiler found (install gcc, or set CC)")
     include = sysconfig.get_paths()["include"]
     if not Path(include, "Python.h").exists():
         raise BuildError(f"no Python.h in {include} (install python3-dev)")
     tmp = LIBRARY.with_name(f"{LIBRARY.name}.{os.getpid()}.tmp")
     try:
-        proc = subprocess.run([cc, *CFLAGS, f"-I{include}", "-o", str(tmp), str(SOURCE)],
-                              capture_output=True, text=True)
-    except OSError as e:
-        raise BuildError(f"cannot run {cc}: {e.strerror}") from None
-    if proc.returncode != 0:
-        first = (proc.stderr.strip().splitlines() or ["unknown error"])[0]
-        raise BuildError(f"building {SOURCE.name} failed: {first}")
+        compile_c([*CFLAGS, f"-I{include}", "-o", str(tmp), str(SOURCE)], SOURCE.name)
+    except ExecutorBuildError as e:
+        raise BuildError(str(e)) from None
     tmp.replace(LIBRARY)
     return LIBRARY

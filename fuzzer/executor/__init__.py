@@ -51,26 +51,30 @@ def _up_to_date(source: Path, name: str) -> Path:
     return build(source, name)
 
 
-def build(source: Path = SOURCE, name: str = BINARY_NAME) -> Path:
-    """Compile `source` (static, -O2, warnings as errors) into the first writable place."""
+def compile_c(args: list[str], what: str) -> None:
+    """Run the C compiler ($CC, cc or gcc) with `args`; ExecutorBuildError with the first
+    line of its errors if it fails."""
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         raise ExecutorBuildError("no C compiler found (install gcc, or set CC)")
+    try:
+        proc = subprocess.run([cc, *args], capture_output=True, text=True)
+    except OSError as e:
+        raise ExecutorBuildError(f"cannot run {cc}: {e.strerror}") from None
+    if proc.returncode != 0:
+        first = (proc.stderr.strip().splitlines() or ["unknown error"])[0]
+        raise ExecutorBuildError(f"building {what} failed: {first}")
+
+
+def build(source: Path = SOURCE, name: str = BINARY_NAME) -> Path:
+    """Compile `source` (static, -O2, warnings as errors) into the first writable place."""
     errors = []
     what = "the executor" if name == BINARY_NAME else name
     for path in _candidates(name):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-            try:
-                proc = subprocess.run(
-                    [cc, *CFLAGS, "-o", str(tmp), str(source)], capture_output=True, text=True
-                )
-            except OSError as e:
-                raise ExecutorBuildError(f"cannot run {cc}: {e.strerror}") from None
-            if proc.returncode != 0:
-                first = (proc.stderr.strip().splitlines() or ["unknown error"])[0]
-                raise ExecutorBuildError(f"building {what} failed: {first}")
+            compile_c([*CFLAGS, "-o", str(tmp), str(source)], what)
             tmp.replace(path)
             return path
         except PermissionError as e:
