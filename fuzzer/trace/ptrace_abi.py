@@ -22,3 +22,8 @@ def signed(word: int) -> int:
     """A register as the signed long a syscall returns (negative errno on failure)."""
     word &= U64
     return word - (1 << 64) if word >> 63 else word
+
+
+def is_marker(status: int) -> bool:
+    """Whether a waitpid status is a PTRACE_EVENT_SECCOMP stop: the executor's marker."""
+    return status & 0xFF == 0x7F and status >> 16 == PTRACE_EVENT_SECCOMP

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from ptrace import PtraceError
 
 from fuzzer import stepcalls
-from fuzzer.trace.ptrace_abi import OFF_RDI, PTRACE_EVENT_SECCOMP, U64, WALL
+from fuzzer.trace.ptrace_abi import OFF_RDI, U64, WALL, is_marker
 
 PTRACE_PEEKUSER, PTRACE_CONT, PTRACE_SYSCALL = 3, 7, 24
 
@@ -60,7 +60,7 @@ def py_cont_wait(pid: int, signo: int) -> tuple[int, int]:
     seccomp event stop; else 0)."""
     cont(pid, signo)
     _, status = os.waitpid(pid, WALL)
-    if status >> 16 == PTRACE_EVENT_SECCOMP and os.WIFSTOPPED(status):
+    if is_marker(status):
         return status, peekuser(pid, OFF_RDI)
     return status, 0
 

@@ -38,16 +38,15 @@ from fuzzer.trace.ptrace_abi import (
     OFF_RAX,
     OFF_RDI,
     PTRACE_EVENT_FORK,
-    PTRACE_EVENT_SECCOMP,
     PTRACE_O_TRACESECCOMP,
     SYSCALL_TRAP,
     WALL,
+    is_marker,
     signed,
 )
 from fuzzer.trace.server import FLAG_MARKERS, OPTIONS, ForkServer, ServerError
 
 EXIT_SETUP = 91
-STOPPED = 0x7F  # the low byte of a waitpid status that is a stop
 START_TIMEOUT = 2.0  # seconds the fork server may take to fork a program's child
 
 
@@ -289,7 +288,7 @@ class Run:
             except alarm.Expired:
                 raise Hang(self._index, self.budget) from None
             proc.resume_sig = 0
-            if status >> 16 == PTRACE_EVENT_SECCOMP and status & 0xFF == STOPPED:
+            if is_marker(status):
                 if self.program.calls[i].name == "touch":
                     return self._made(proc, i, None)
                 return self._made(proc, i, signed(rdi))
