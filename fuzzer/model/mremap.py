@@ -344,12 +344,11 @@ def map_outside(state: State, attrs: Attrs, pgoff: int, moved: list[str], count:
     vma = OutsideFile(attrs.obj, pgoff, count, attrs, anon, mapped, copies, guards)
     state.outside_shmem_vmas.append(vma)
     if grows:
-        _populate_file_vma(state, vma, pgoff + len(moved), pgoff + count, state.placed)
+        _populate_file_vma(state, vma, pgoff + len(moved), state.placed)
 
 
-def _populate_file_vma(state: State, vma: OutsideFile, first: int, stop: int,
-                       placed: int = 0) -> None:
-    """populate_vma_page_range over file offsets [first, stop) of a VMA outside the arena:
+def _populate_file_vma(state: State, vma: OutsideFile, first: int, placed: int = 0) -> None:
+    """populate_vma_page_range from file offset `first` to the end of a VMA outside the arena:
     every page up to the object's end is allocated in its cache. A shared or read-only
     private VMA maps them with read faults, and fault-around also maps what else is
     cached before `first` in the VMA, in the 16-page window of the first fault
@@ -362,6 +361,7 @@ def _populate_file_vma(state: State, vma: OutsideFile, first: int, stop: int,
     it (EFAULT), and __mm_populate goes on at the next VMA (§15). Fault-around fills empty
     PTEs only, so never a marker's, but the window of the last fault before a marker
     reaches past it: to that window's end where `placed` is known, else to the VMA's."""
+    stop = vma.first + vma.count
     cut = min([stop, *(g for g in vma.guards if g >= first)])
     if cut <= first:
         return  # the first fault is the marker's: nothing is faulted in
@@ -375,15 +375,14 @@ def _populate_file_vma(state: State, vma: OutsideFile, first: int, stop: int,
     if vma.obj in state.disk:
         state.disk[vma.obj].unread -= set(range(first, end))  # the faults read them
     if vma.attrs.shared or not vma.attrs.prot & PROT_WRITE:
-        lowest, highest = vma.first, vma.first + vma.count
+        # nothing past the object's end is mapped (filemap_map_pages stops at i_size)
+        lowest, highest = vma.first, min(stop, size)
         if placed:  # the windows of the first and the last fault (also past the object's
             # end: the fault maps around before shmem_fault's SIGBUS), in the VMA
             lowest = max(vma.first, first - (placed + first - vma.first) % FAULT_AROUND_PAGES)
             last = max(first, min(cut, size + 1) - 1)
             window = last - (placed + last - vma.first) % FAULT_AROUND_PAGES
             highest = min(highest, window + FAULT_AROUND_PAGES)
-        if cut == stop:  # no marker in the way: the walk itself reached every page
-            highest = min(highest, end)
         vma.mapped |= {pg for pg in cache if lowest <= pg < highest
                        and pg not in vma.copies and pg not in vma.guards}
     else:
@@ -403,7 +402,7 @@ def populate_outside(state: State, onfault: bool = False) -> None:
     for vma in state.outside_shmem_vmas:
         attrs = vma.attrs
         if attrs.populatable and not onfault:  # shmem: never droppable
-            _populate_file_vma(state, vma, vma.first, vma.first + vma.count)
+            _populate_file_vma(state, vma, vma.first)
             if not attrs.shared and attrs.prot & PROT_WRITE:  # write faults: do_cow_fault
                 vma.anon = True
     state.outside_frames = [(frame, a) for frame, a in state.outside_frames
