@@ -8,10 +8,13 @@ the latest earlier successful event of the same process on an overlapping range.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from fuzzer.check.coverage import Event, call_class, feature_call, features, outcome, range_state
 from fuzzer.model import State
+from fuzzer.model.features import NEWEST
 from fuzzer.model.world import World
 from fuzzer.model.world import step as world_step
 from fuzzer.prog import parse
@@ -103,9 +106,52 @@ ROWS: list[tuple[str, str, set[str]]] = [
 ]
 
 
-def model_features(text: str) -> frozenset[str]:
-    """The features of a program as the model predicts its outcomes."""
-    world = World.start(State())
+# With hugepages-16kB on (docs/SEMANTICS.md §19), a write fault in a MADV_HUGEPAGE VMA
+# maps the aligned 4-page block around it as one large folio, and a range holding any
+# page of it is a `folio` range; the same program without mTHP maps one page and has
+# no folio state (the feedback that pulls a campaign towards calls on large folios).
+HG_PROGRAM = """
+        mmap(@0, 8p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
+        madvise(@0, 8p, MADV_HUGEPAGE)
+        touch(@1, write)
+        mlock(@3, 2p)
+        munlock(@1, 1p)
+        mprotect(@4, 2p, PROT_READ)
+        """
+HG_COMMON = {
+    "mmap(P|ANON,RW) ok on absent",
+    "madvise(HUGEPAGE) ok on present",
+    "touch(write) ok on present",
+    "mprotect(RO) ok on locked",
+    "mmap(P|ANON,RW) ok on absent > madvise(HUGEPAGE) ok on present",
+    "madvise(HUGEPAGE) ok on present > touch(write) ok on present",
+}
+FOLIO_ROWS: list[tuple[str, int, set[str]]] = [
+    # @0-3 is the folio: mlock(@3, 2p) covers its last page and munlock(@1) one inside;
+    # mlock's populate of @4 (the block @4-7 is not inside the VMA @3-4) maps one page,
+    # so mprotect's @4-5 holds no folio page; each pairs with the latest overlapping
+    # event (madvise, touch, mlock)
+    ("folio-16k", 1 << 2, HG_COMMON | {
+        "mlock ok on present folio",
+        "munlock ok on present folio",
+        "madvise(HUGEPAGE) ok on present > mlock ok on present folio",
+        "touch(write) ok on present > munlock ok on present folio",
+        "mlock ok on present folio > mprotect(RO) ok on locked",
+    }),
+    ("no-mthp", 0, HG_COMMON | {
+        "mlock ok on present",
+        "munlock ok on present",
+        "madvise(HUGEPAGE) ok on present > mlock ok on present",
+        "touch(write) ok on present > munlock ok on present",
+        "mlock ok on present > mprotect(RO) ok on locked",
+    }),
+]
+
+
+def model_features(text: str, orders: int = 0) -> frozenset[str]:
+    """The features of a program as the model predicts its outcomes (with the mTHP
+    orders `orders` enabled)."""
+    world = World.start(State(features=replace(NEWEST, mthp_orders=orders)))
     events = []
     for call in parse(text).calls:
         before = range_state(world, call)
@@ -117,6 +163,12 @@ def model_features(text: str) -> frozenset[str]:
 @pytest.mark.parametrize(("name", "text", "expected"), ROWS, ids=[r[0] for r in ROWS])
 def test_features(name: str, text: str, expected: set[str]) -> None:
     assert model_features(text) == expected
+
+
+@pytest.mark.parametrize(("name", "orders", "expected"), FOLIO_ROWS,
+                         ids=[r[0] for r in FOLIO_ROWS])
+def test_folio_features(name: str, orders: int, expected: set[str]) -> None:
+    assert model_features(HG_PROGRAM, orders) == expected
 
 
 @pytest.mark.parametrize(("line", "cls"), [

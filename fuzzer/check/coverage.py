@@ -13,7 +13,11 @@ The range state is one of absent, partial (some pages mapped), present,
 shared (with another process), locked, onfault (the first that applies, from
 the end of that list), or `none` (the call's range is empty or wraps, or the
 call does not act on the arena: memfd_create, tmpfile, ftruncate, close, the privilege
-calls), with `+child` for a call of a forked process, `+nocap` once
+calls). A range holding a page of a large folio (an mTHP, docs/SEMANTICS.md §19)
+adds ` folio` to it (`locked folio`): what a call does to part of a large folio
+(a split, a partial munlock, a copy on write of one page) is code apart, and
+without the word a program that reaches it would look like any other. It stays
+in pairs. Then `+child` for a call of a forked process, `+nocap` once
 CAP_IPC_LOCK is dropped and `+rlimit` under an RLIMIT_MEMLOCK lower than the
 arena. mlockall, munlockall, fork and exit see the whole arena; a touch its
 page. A failure keeps those modifiers only when the lock limits can cause it
@@ -23,7 +27,7 @@ counting it twice would pull the search towards argument errors.
 A program's features are its events, and a pair for every successful event
 whose range overlaps the range of the latest earlier successful event of the
 same process: "A > B", both without the modifiers. About 180 call classes
-times a dozen outcomes and 48 states bound the single events; the ones a
+times a dozen outcomes and 96 states bound the single events; the ones a
 campaign reaches, and the pairs among them, are a few thousand.
 """
 
@@ -32,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from fuzzer.model.state import SHARED_ANON, State
+from fuzzer.model.state import LARGE, SHARED_ANON, State
 from fuzzer.model.world import World
 from fuzzer.oracle import signal_text
 from fuzzer.prog.program import ARENA_PAGES, ARENA_SIZE, WRAP_MIN, Call
@@ -59,6 +63,7 @@ from fuzzer.prog.syscalls import (
 
 OK = "ok"
 PAIR = " > "  # between the two events of a pair feature
+FOLIO = " folio"  # ends the range state of a range holding a page of a large folio
 OFF_ARENA = frozenset({"memfd_create", "tmpfile", "ftruncate", "close", "prlimit_memlock",
                        "drop_cap_ipc_lock"})  # no range state, no pairs
 LIMIT_ERRORS = frozenset({"EPERM", "EAGAIN", "ENOMEM"})  # failures that keep the modifiers
@@ -163,14 +168,15 @@ def _primary(world: World, state: State, pages: range) -> str:
     mapped = [p for p in (state.pages[i] for i in pages) if p is not None]
     if not mapped:
         return "absent"
+    folio = FOLIO if any(p.state.endswith(LARGE) for p in mapped) else ""
     if any(p.attrs.lf for p in mapped):
-        return "onfault"
+        return "onfault" + folio
     if any(p.attrs.lo for p in mapped):
-        return "locked"
+        return "locked" + folio
     others = len(world.live()) > 1
     if others and any(p.state.startswith(SHARED_ANON) or p.attrs.shared for p in mapped):
-        return "shared"
-    return "present" if len(mapped) == len(pages) else "partial"
+        return "shared" + folio
+    return ("present" if len(mapped) == len(pages) else "partial") + folio
 
 
 def _modifiers(call: Call, state: State) -> str:
