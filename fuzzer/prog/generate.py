@@ -88,6 +88,7 @@ from fuzzer.prog.syscalls import (
 __all__ = ["MAX_GENERATED_CALLS", "ByteSource", "Source", "generate"]
 MAX_GENERATED_CALLS = 24
 MTHP_PAGES = 16  # a 64 KiB mTHP block: what the generator leaves room for (SEMANTICS §19)
+MTHP_MIN_PAGES = 4  # the smallest anonymous mTHP block (16 KiB, order 2)
 
 
 def _arena_pages(addr: int, length: int) -> range:
@@ -535,17 +536,15 @@ class Generator:
                 flags |= bit
         off = 0 if chance(self.src, 96) else pick(self.src, [(1, 5), (1, PAGE), (1, 1 << 40)])
         pages = len(_arena_pages(addr, length)) if length < WRAP_MIN else 0
-        if flags & MAP_FIXED and pages >= MTHP_PAGES and not addr % PAGE \
+        if flags & MAP_FIXED and pages >= MTHP_MIN_PAGES and not addr % PAGE \
                 and flags & MAP_TYPE == MAP_PRIVATE and flags & MAP_ANONYMOUS \
                 and chance(self.src, 50):
-            # Room for a 64 KiB mTHP block: often advised huge and written at once (in the
-            # first aligned block it holds, if any), as a program that wants large folios
-            # does (docs/SEMANTICS.md §19)
-            first = addr // PAGE
-            block = -(-first // MTHP_PAGES) * MTHP_PAGES
-            page = (block if block + MTHP_PAGES <= first + pages else first) \
-                + self.src.ConsumeIntInRange(0, MTHP_PAGES - 1)
-            page = min(page, first + pages - 1)
+            # Room for an mTHP block: often advised huge and written at once, in the
+            # largest aligned block it holds (16 to 64 KiB), as a program that wants large
+            # folios does (docs/SEMANTICS.md §19). Where the host enables a size that
+            # fits, the write maps a folio; the calls after it then meet one.
+            page = mthp_block(addr // PAGE, pages)
+            page += self.src.ConsumeIntInRange(0, MTHP_MIN_PAGES - 1)
             self.pending += [Call("madvise", (addr, pages * PAGE, MADV_HUGEPAGE)),
                              Call("touch", (page * PAGE, 1))]
         return Call("mmap", (addr, length, pick(self.src, PROTS), flags, -1, off))
@@ -644,6 +643,19 @@ class Generator:
         if not calls:  # every call was left out: a program still has one
             calls.append(Call("touch", (0, 0)))
         return Program(tuple(calls))
+
+
+def mthp_block(first: int, pages: int) -> int:
+    """The first page of the largest naturally aligned block of MTHP_MIN_PAGES to
+    MTHP_PAGES pages (a power of two) inside the `pages` pages from `first`; `first`
+    if none fits."""
+    size = MTHP_PAGES
+    while size >= MTHP_MIN_PAGES:
+        block = -(-first // size) * size
+        if block + size <= first + pages:
+            return block
+        size //= 2
+    return first
 
 
 def generate(
