@@ -217,6 +217,30 @@ ROWS = [
         mmap(@0, 2p, {R}, MAP_SHARED, 0, 0)
         touch(@1, read)
         """, ["0", "0", "0", "@0", "-"], "@0-1 r--s .F", features=DISK),
+    # Before c7fc0366c656 (6.13, ext4_zeroes_old_eof False: UML 6.1.176, twin in
+    # test_kernel.py) growing zeroes nothing at the old end: no folio, so the fault at @0
+    # is a miss that reads the whole file, and fault-around maps @1 too
+    case("grow-from-unaligned-reads-ahead-before-6.13", new("2589") + f"""
+        ftruncate(0, 2p)
+        mmap(@0, 2p, {R}, MAP_SHARED, 0, 0)
+        touch(@0, read)
+        """, ["0", "0", "0", "@0", "-"], "@0-1 r--s FF",
+        features={**DISK, "ext4_zeroes_old_eof": False}),
+    # UML 6.1.176 campaign bucket (`presence: touch(read) made pages present`, 14 calls
+    # minimized to 5): file pages 3-4 mapped, the file grown from 4p+2679 to 5p; 6.18
+    # leaves page 4 an unread folio that fault-around skips, 6.1 reads it ahead and
+    # maps it
+    case("grow-mapped-tail-before-6.13", new("4p+2679") + f"""
+        mmap(@0, 2p, {R}, MAP_SHARED, 0, 12288)
+        ftruncate(0, 5p)
+        touch(@0, read)
+        """, ["0", "0", "@0", "0", "-"], "@0-1 r--s FF",
+        features={**DISK, "ext4_zeroes_old_eof": False}),
+    case("grow-mapped-tail-skips-old-end", new("4p+2679") + f"""
+        mmap(@0, 2p, {R}, MAP_SHARED, 0, 12288)
+        ftruncate(0, 5p)
+        touch(@0, read)
+        """, ["0", "0", "@0", "0", "-"], "@0-1 r--s F.", features=DISK),
     # an aligned end zeroes nothing: the miss reads both pages
     case("grow-from-aligned-reads-ahead", new("1p") + f"""
         ftruncate(0, 2p)

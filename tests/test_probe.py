@@ -52,7 +52,8 @@ SINCE = [
 # to lie between two.
 OTHER = {"write_implies_read", "thp", "merge_into_null_anon_vma", "exec_only_readable",
          "mprotect_uncharges", "no_swap", "mthp_orders", "disk_ra_pages",
-         "exec_readahead"}  # 6.18+, but probed only where tmpfile's files can be made
+         "exec_readahead",  # 6.18+, but probed only where tmpfile's files can be made
+         "ext4_zeroes_old_eof"}  # 6.13+ and stable backports, probed likewise
 
 
 @pytest.mark.parametrize(("feature", "since"), SINCE)

@@ -73,6 +73,11 @@ class Features:
     # MADV_RANDOM or not (6.18+); before, VM_EXEC is not a case of its own there (read-around,
     # or the page alone under MADV_RANDOM). §21.
     exec_readahead: bool = True
+    # ext4 zeroes the rest of the old end's block when a truncate grows a file from an
+    # unaligned size, through a page-cache folio made if missing, which stays unread over
+    # a hole (6.13+ and stable backports: c7fc0366c656 "ext4: partial zero eof block on
+    # unaligned inode size extension"); before, growing touched no folio. §21.
+    ext4_zeroes_old_eof: bool = True
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)

@@ -131,8 +131,10 @@ def ftruncate(state: State, fd: int, length: int) -> Prediction:
         # (every block the cache lacks is one here: nothing the model follows writes a
         # page out and drops it): ext4_setattr's ext4_truncate, for any size not above
         # the old one ("even if i_size didn't change"), zeroes past the new end; growing
-        # past an unaligned end zeroes past the old one [T]
-        zeroed = length if length <= disk.size else disk.size
+        # past an unaligned end zeroes past the old one [T] (since 6.13: ext4_zeroes_old_eof;
+        # before, growing makes no folio)
+        zeroed = length if length <= disk.size else \
+            disk.size if state.features.ext4_zeroes_old_eof else 0
         if zeroed % PAGE and zeroed // PAGE not in state.shmem[obj]:
             state.shmem[obj].add(zeroed // PAGE)
             disk.unread.add(zeroed // PAGE)

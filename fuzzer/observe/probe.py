@@ -491,6 +491,36 @@ def _exec_readahead() -> bool:
         os.close(fd)
 
 
+def _ext4_zeroes_old_eof() -> bool:
+    """Whether growing a file from an unaligned size leaves a page-cache folio at the old
+    end (ext4 zeroes the rest of that block through it: c7fc0366c656, 6.13+ and stable
+    backports), unread over a hole. A 1-page file of 100 bytes grown to 2 pages, mapped,
+    and read at page 1: the miss reads the file ahead, which skips a folio already there;
+    mincore (which counts only uptodate folios) then says page 0 is not cached where the
+    zeroing made its folio, and cached where it did not. True where there is no directory
+    for tmpfile's files."""
+    path = files_dir()
+    if not path:
+        return True
+    fd = os.open(path, os.O_TMPFILE | os.O_RDWR, 0o600)
+    try:
+        os.ftruncate(fd, 100)
+        os.ftruncate(fd, 2 * PAGE)
+        p = _sys("mmap", 0, 2 * PAGE, PROT_READ, MAP_PRIVATE, fd, 0)
+        if p < 0:
+            raise OSError(-p, "probe: mmap of a tmpfile failed")
+        try:
+            ctypes.c_char.from_address(p + PAGE).value  # noqa: B018 -- the miss reads ahead
+            cached = (ctypes.c_ubyte * 2)()
+            if _libc.mincore(ctypes.c_void_p(p), ctypes.c_size_t(2 * PAGE), cached) != 0:
+                raise OSError(ctypes.get_errno(), "probe: mincore failed")
+            return not cached[0] & 1
+        finally:
+            _sys("munmap", p, 2 * PAGE)
+    finally:
+        os.close(fd)
+
+
 def disk_ra_pages() -> int:
     """Features.disk_ra_pages: the readahead of files_dir's disk in pages, 0 without one."""
     path = files_dir()
@@ -533,4 +563,5 @@ def probe() -> Features:
         mthp_orders=_mthp_orders() if except_advised and thp else 0,
         disk_ra_pages=disk_ra_pages(),
         exec_readahead=_exec_readahead(),
+        ext4_zeroes_old_eof=_ext4_zeroes_old_eof(),
     )
