@@ -461,6 +461,34 @@ def test_bench_throughput() -> None:
 @pytest.mark.slow
 @pytest.mark.kernel
 @pytest.mark.usefixtures("keep_affinity")
+def test_bench_throughput_on_a_folder(tmp_path: Path) -> None:
+    """--corpus runs a folder's programs, the first --programs in name order, on the
+    product and on the ceiling alike; a file that is no program is skipped and said."""
+    for seed in sorted(SEEDS.glob("*.prog"))[:4]:
+        (tmp_path / seed.name).write_text(seed.read_text())
+    (tmp_path / "00-not-a-program").write_text("mlock(\n")
+    result = invoke("bench", "throughput", "--corpus", str(tmp_path), "--programs", "3")
+    assert_clean(result)
+    assert result.exit_code == 0, result.output
+    first = sorted(SEEDS.glob("*.prog"))[:3]
+    steps = sum(len(parse(p.read_text())) for p in first)
+    assert f"workload: 3 programs of {tmp_path}, {steps} steps" in result.stdout
+    assert "note: 1 files of" in result.stdout and "00-not-a-program" in result.stdout
+    assert "product / ceiling: " in result.stdout
+    assert "note: the ceiling ran" not in result.stdout
+
+
+def test_bench_throughput_folder_errors(tmp_path: Path) -> None:
+    assert_user_error(invoke("bench", "throughput", "--corpus", str(tmp_path / "none")),
+                      "is not a folder")
+    (tmp_path / "bad").write_text("not a program\n")
+    assert_user_error(invoke("bench", "throughput", "--corpus", str(tmp_path)),
+                      "holds no program")
+
+
+@pytest.mark.slow
+@pytest.mark.kernel
+@pytest.mark.usefixtures("keep_affinity")
 def test_bench_throughput_rounds() -> None:
     """--rounds pairs each product run with a ceiling run, and the figures printed are
     the round of the median ratio."""

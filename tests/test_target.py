@@ -53,7 +53,7 @@ runner = CliRunner()
 
 ONE_OF_EACH: list[Request] = [
     Halt(), Probe(), Exec("mlock(@0, 1p)\n", "a.prog", True, 2.5, ["x"]),
-    Check(["a\n", "b\n"]), Repro("t\n", "title", 3, ["i"]), Throughput(10, 2),
+    Check(["a\n", "b\n"]), Repro("t\n", "title", 3, ["i"]), Throughput(10, 2, ["t\n"]),
     Minimize("t\n", "title", 4, 1, 300), Variants("t\n", "title", 4, 1, "vma"),
     Run(["/bin/true"], 5.0), Worker('{"job": 1}'),
 ]
@@ -74,6 +74,8 @@ def test_the_wire_is_the_one_guests_already_read() -> None:
     assert request_to_json(Repro("t\n", "x", 3)) == {
         "mode": "repro", "text": "t\n", "title": "x", "runs": 3, "inject": []}
     # Optional fields may be left out by the sender.
+    assert request_from_json({"mode": "throughput", "programs": 5, "seed": 1}) == \
+        Throughput(5, 1, [])
     assert request_from_json({"mode": "exec", "text": "t", "budget": 1}) == Exec(
         "t", "<program>", False, 1.0, [])
 
@@ -145,6 +147,17 @@ def test_a_guest_target_checks_and_probes() -> None:
     assert target.check(CHECKED) == [[]]
     build, features = target.probe()
     assert build.release and build.binary is not None and features
+
+
+@pytest.mark.uml
+def test_bench_throughput_on_a_folder_in_a_guest(tmp_path: Path) -> None:
+    """--corpus sends the folder's programs to the guest, which runs them and no others."""
+    for name, text in (("a", "mlock(@0, 1p)\n"), ("b", "munlock(@0, 1p)\nmlockall(1)\n")):
+        (tmp_path / name).write_text(text)
+    result = runner.invoke(app, ["bench", "throughput", "--kernel", f"uml:{UML}",
+                                 "--corpus", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert f"workload: 2 programs of {tmp_path}, 3 steps, 1.5 steps/program" in result.output
 
 
 @pytest.mark.uml

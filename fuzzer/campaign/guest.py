@@ -214,7 +214,7 @@ def _throughput(request: Throughput) -> Measured:
     from fuzzer.campaign.throughput import throughput  # imports the model
 
     with Supervisor(executor_path()) as supervisor:
-        r = throughput(supervisor, request.programs, request.seed)
+        r = throughput(supervisor, request.programs, request.seed, texts=request.texts)
     return Measured(r.programs, r.steps, r.seconds, r.divergent_programs, r.model_seconds)
 
 

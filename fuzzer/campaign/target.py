@@ -15,6 +15,7 @@ fuzzer/kernel/messages.py) and this process keeps the database.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -121,9 +122,11 @@ class Target(Protocol):
         """Run a built C reproducer: its exit status (None: out of time) and output."""
         ...
 
-    def throughput(self, programs: int, seed: int, cpu: int, rounds: int = 1) -> Measured:
-        """The throughput benchmark over `programs` generated programs (`rounds` times,
-        each product run followed by its ceiling: on the host only)."""
+    def throughput(self, programs: int, seed: int, cpu: int, rounds: int = 1,
+                   texts: Sequence[str] = ()) -> Measured:
+        """The throughput benchmark over `programs` generated programs, or the first
+        `programs` of `texts` (`rounds` times, each product run followed by its ceiling:
+        on the host only)."""
         ...
 
 
@@ -195,14 +198,15 @@ class HostTarget:
     def run_c(self, binary: Path, timeout: float) -> tuple[int | None, str]:
         return run_c(binary, timeout)
 
-    def throughput(self, programs: int, seed: int, cpu: int, rounds: int = 1) -> Measured:
+    def throughput(self, programs: int, seed: int, cpu: int, rounds: int = 1,
+                   texts: Sequence[str] = ()) -> Measured:
         pairs: list[tuple[Throughput, Ceiling]] = []
         with Supervisor(executor_path(), cpu=cpu) as supervisor:
             # Each product run is paired with a ceiling run right after it: on a host
             # whose speed drifts (a shared VM), a ratio of neighbours drifts least.
             for _ in range(rounds):
                 ran: list[tuple[Program, int]] = []
-                r = throughput(supervisor, programs, seed, ran)
+                r = throughput(supervisor, programs, seed, ran, texts)
                 pairs.append((r, run_ceiling(ran, budget=r.seconds * 2 + 60)))
             phases = breakdown(supervisor, ran)
         r, ceiling = median_round(pairs)
@@ -278,8 +282,9 @@ class UmlTarget:
     def run_c(self, binary: Path, timeout: float) -> tuple[int | None, str]:
         return session.run_in_guest(self.kernel, [str(binary)], timeout)
 
-    def throughput(self, programs: int, seed: int, cpu: int, rounds: int = 1) -> Measured:
-        m, ready = session.throughput_in_guest(self.kernel, programs, seed)
+    def throughput(self, programs: int, seed: int, cpu: int, rounds: int = 1,
+                   texts: Sequence[str] = ()) -> Measured:
+        m, ready = session.throughput_in_guest(self.kernel, programs, seed, texts)
         figures = Throughput(m.programs, m.steps, m.seconds, m.divergent_programs,
                              m.model_seconds)
         return Measured(figures, [f"kernel: {self.kernel} ({ready.release}; booted in "

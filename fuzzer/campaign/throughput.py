@@ -1,7 +1,8 @@
 """The throughput benchmark: one worker's programs/s and checked steps/s.
 
-The workload is deterministic (programs decoded from seeded random bytes), so
-two runs compare like with like. Besides the end-to-end rate it times the
+The workload is deterministic (programs decoded from seeded random bytes, or
+the programs of a folder, such as a campaign's corpus), so two runs compare
+like with like. Besides the end-to-end rate it times the
 Python-only part of the same workload (generation, model, a comparison against
 a stored snapshot) so the share of the kernel side shows as a ratio from the
 same run. It imports nothing of the campaign but memory.py's
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from fuzzer.campaign.memory import settled_heap
@@ -21,7 +23,7 @@ from fuzzer.model.world import World
 from fuzzer.model.world import step as world_step
 from fuzzer.observe import Snapshot
 from fuzzer.oracle import compare
-from fuzzer.prog import Program
+from fuzzer.prog import Program, ProgramError, parse
 from fuzzer.prog.generate import ByteSource, generate
 from fuzzer.trace import Supervisor
 
@@ -43,17 +45,31 @@ class Throughput:
         return self.steps / self.seconds
 
 
-def workload(count: int, seed: int) -> list[Program]:
+def workload(count: int, seed: int, texts: Sequence[str] = ()) -> list[Program]:
+    """`count` programs decoded from seeded random bytes; with `texts`, the first
+    `count` of those that are programs on this kernel's arena (a folder's files,
+    read by the caller: a host program with a wrapping length is none in a guest)."""
+    if texts:
+        programs = []
+        for text in texts:
+            try:
+                programs.append(parse(text))
+            except ProgramError:
+                continue
+            if len(programs) == count:
+                break
+        return programs
     rng = random.Random(seed)
     return [generate(ByteSource(rng.randbytes(256)), SUPPORTED, covers) for _ in range(count)]
 
 
 def throughput(supervisor: Supervisor, count: int = 1000, seed: int = 1,
-               ran: list[tuple[Program, int]] | None = None) -> Throughput:
+               ran: list[tuple[Program, int]] | None = None,
+               texts: Sequence[str] = ()) -> Throughput:
     """The workload checked by one supervisor. `ran`, if given, receives each counted
     program with the number of steps it was checked for (the ceiling's and the
     breakdown's workload: the same programs, as far as the product ran them)."""
-    programs = workload(count, seed)
+    programs = workload(count, seed, texts)
     steps = diverged = 0
     # each run's first snapshot, and each step with the snapshot it was compared with
     seen: list[tuple[Snapshot, list[tuple[StepReport, Snapshot | None]]]] = []

@@ -29,6 +29,7 @@ from fuzzer.executor import executor_path
 from fuzzer.inject import load
 from fuzzer.inject.catalogue import CATALOGUE
 from fuzzer.kernel import GUEST_MEM
+from fuzzer.prog import ProgramError, parse
 from fuzzer.store import open_store
 from fuzzer.trace import Supervisor
 
@@ -48,33 +49,70 @@ def throughput_cmd(
     rounds: Annotated[int, typer.Option(
         "--rounds", help="Product and ceiling runs, in pairs, on the host; the figures are "
         "the round of the median ratio.", min=1, max=50)] = 1,
+    corpus: Annotated[Path | None, typer.Option(
+        "--corpus", help="A folder of programs to run instead of generated ones (a "
+        "campaign's --corpus folder, corpus/seeds): the first --programs of its files, in "
+        "name order.")] = None,
 ) -> None:
-    """Programs/s and checked steps/s of one worker over a fixed generated workload.
+    """Programs/s and checked steps/s of one worker over a fixed workload: generated
+    programs, or a folder's.
 
     On the host it also runs the C-only ceiling (fuzzer/executor/ceiling.c) on the
     same programs and CPU, and times the product's run phase by phase. On a host
     whose speed varies from minute to minute, --rounds 5 gives a steadier ratio.
+    With --corpus set to a campaign's corpus folder it measures the programs that
+    campaign ran (longer and deeper than generated ones), so the campaign's own
+    rate can be read against it.
 
     Example: mmfuzz bench throughput --programs 2000
 
     Example: mmfuzz bench throughput --programs 2000 --cpu 1 --rounds 5
 
+    Example: mmfuzz bench throughput --corpus corpus/campaign --programs 2000
+
     Example: mmfuzz bench throughput --kernel host --kernel uml:/usr/bin/linux
     """
     with user_errors():
+        texts = _folder_programs(corpus) if corpus is not None else []
         targets = [target_of(kernel_of(k, guest_mem)) for k in kernel or ["host"]]
         for i, target in enumerate(targets):
             if i:
                 out.print("", markup=False)
-            _throughput(target, programs, seed, cpu, rounds)
+            _throughput(target, programs, seed, cpu, rounds, texts,
+                        f"programs of {corpus}" if corpus is not None else
+                        f"generated programs (seed {seed})")
 
 
-def _throughput(target: Target, programs: int, seed: int, cpu: int, rounds: int) -> None:
-    measured = target.throughput(programs, seed, cpu, rounds)
+def _folder_programs(folder: Path) -> list[str]:
+    """The texts of `folder`'s files that are programs, in name order (a file that is
+    none is skipped, and said once; a folder with none is an error)."""
+    if not folder.is_dir():
+        raise fail(f"--corpus: {folder} is not a folder")
+    texts, skipped = [], []
+    for path in sorted(p for p in folder.iterdir() if p.is_file()):
+        try:
+            text = path.read_text()
+            parse(text, str(path))
+        except (ProgramError, UnicodeDecodeError) as e:
+            skipped.append(f"{path.name}: {e}")
+            continue
+        texts.append(text)
+    if not texts:
+        raise fail(f"--corpus: {folder} holds no program"
+                   + (f" ({len(skipped)} files, first: {skipped[0]})" if skipped else ""))
+    if skipped:
+        out.print(f"note: {len(skipped)} files of {folder} are not programs, skipped "
+                  f"(first: {skipped[0]})", markup=False)
+    return texts
+
+
+def _throughput(target: Target, programs: int, seed: int, cpu: int, rounds: int,
+                texts: list[str], what: str) -> None:
+    measured = target.throughput(programs, seed, cpu, rounds, texts)
     r = measured.figures
     for line in measured.about:
         out.print(line, markup=False)
-    out.print(f"workload: {r.programs} generated programs (seed {seed}), {r.steps} steps, "
+    out.print(f"workload: {r.programs} {what}, {r.steps} steps, "
               f"{r.programs and r.steps / r.programs:.1f} steps/program", markup=False)
     out.print(f"one worker: {r.programs_per_s:,.0f} programs/s, "
               f"{r.steps_per_s:,.0f} checked steps/s ({r.seconds:.2f} s)", markup=False)

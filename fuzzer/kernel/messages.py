@@ -157,10 +157,11 @@ class Throughput:
     MODE: ClassVar[str] = "throughput"
     programs: int
     seed: int
+    texts: list[str] = field(default_factory=list)  # a folder's programs; none: generated
 
     @classmethod
     def from_json(cls, obj: dict[str, object]) -> Self:
-        return cls(_int(obj, "programs"), _int(obj, "seed"))
+        return cls(_int(obj, "programs"), _int(obj, "seed"), _strs(obj, "texts", []))
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ for the others an error with the crash's title.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import TYPE_CHECKING, TypeVar
 
@@ -178,6 +178,9 @@ def check_in_guest(kernel: Kernel, texts: list[str]) -> list[list[str]]:
     return result.titles
 
 
-def throughput_in_guest(kernel: Kernel, programs: int, seed: int) -> tuple[Measured, Ready]:
-    """The throughput benchmark run in a guest; its figures and the guest (release, boot time)."""
-    return request(kernel, Throughput(programs, seed), Measured, timeout=programs * 10 + 120)
+def throughput_in_guest(kernel: Kernel, programs: int, seed: int,
+                        texts: Sequence[str] = ()) -> tuple[Measured, Ready]:
+    """The throughput benchmark run in a guest (on `texts`' programs, if any, else on
+    generated ones); its figures and the guest (release, boot time)."""
+    return request(kernel, Throughput(programs, seed, list(texts)), Measured,
+                   timeout=programs * 10 + 120)
