@@ -98,6 +98,29 @@ ROWS: list[tuple[str, str, set[str]]] = [
         "mlockall(CURRENT|ONFAULT) ok on partial",
         "mmap(P|ANON,RO) ok on absent > mlockall(CURRENT|ONFAULT) ok on partial",
     }),
+    # The youngest code's words: a guard marker, a sealed VMA, a droppable one (with the
+    # folio of FOLIO_ROWS, in that order); a failure keeps them and makes no pair.
+    ("guard-sealed-droppable", """
+        mmap(@0, 4p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
+        madvise(@1, 1p, MADV_GUARD_INSTALL)
+        munlock(@0, 2p)
+        mseal(@2, 2p, 0)
+        mprotect(@1, 2p, PROT_READ)
+        mmap(@8, 1p, PROT_READ|PROT_WRITE, MAP_DROPPABLE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
+        touch(@8, write)
+        """, {
+        "mmap(P|ANON,RW) ok on absent",
+        "madvise(GUARD_INSTALL) ok on present",
+        "munlock ok on present guard",
+        "mseal ok on present",
+        "mprotect(RO) EPERM on present guard sealed",
+        "mmap(T?|ANON,RW) ok on absent",
+        "touch(write) ok on present droppable",
+        "mmap(P|ANON,RW) ok on absent > madvise(GUARD_INSTALL) ok on present",
+        "madvise(GUARD_INSTALL) ok on present > munlock ok on present guard",
+        "mmap(P|ANON,RW) ok on absent > mseal ok on present",
+        "mmap(T?|ANON,RW) ok on absent > touch(write) ok on present droppable",
+    }),
     # A length that wraps covers no page of the arena.
     ("wrapping-range", """
         munmap(@0, 0xffffffffffffffff)

@@ -13,11 +13,14 @@ The range state is one of absent, partial (some pages mapped), present,
 shared (with another process), locked, onfault (the first that applies, from
 the end of that list), or `none` (the call's range is empty or wraps, or the
 call does not act on the arena: memfd_create, tmpfile, ftruncate, close, the privilege
-calls). A range holding a page of a large folio (an mTHP, docs/SEMANTICS.md §19)
-adds ` folio` to it (`locked folio`): what a call does to part of a large folio
-(a split, a partial munlock, a copy on write of one page) is code apart, and
-without the word a program that reaches it would look like any other. It stays
-in pairs. Then `+child` for a call of a forked process, `+nocap` once
+calls). The youngest mm code has words of its own after it, in this order:
+` folio` where the range holds a page of a large folio (an mTHP, docs/SEMANTICS.md
+§19), ` guard` a guard marker (§15), ` sealed` a sealed VMA (§14), ` droppable` a
+MAP_DROPPABLE one (§17): `locked folio`, `partial guard sealed`. What a call does
+to part of a large folio, over a guard marker or to a sealed range is code apart,
+and without the word a program that reaches it would look like any other, so the
+search would not keep it. The words stay in pairs. Then `+child` for a call of a
+forked process, `+nocap` once
 CAP_IPC_LOCK is dropped and `+rlimit` under an RLIMIT_MEMLOCK lower than the
 arena. mlockall, munlockall, fork and exit see the whole arena; a touch its
 page. A failure keeps those modifiers only when the lock limits can cause it
@@ -27,7 +30,8 @@ counting it twice would pull the search towards argument errors.
 A program's features are its events, and a pair for every successful event
 whose range overlaps the range of the latest earlier successful event of the
 same process: "A > B", both without the modifiers. About 180 call classes
-times a dozen outcomes and 96 states bound the single events; the ones a
+times a dozen outcomes and 48 states, each with 16 combinations of words, bound the
+single events; the ones a
 campaign reaches, and the pairs among them, are a few thousand.
 """
 
@@ -36,7 +40,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from fuzzer.model.state import LARGE, SHARED_ANON, State
+from fuzzer.model.state import GUARD, LARGE, SHARED_ANON, Page, State
 from fuzzer.model.world import World
 from fuzzer.oracle import signal_text
 from fuzzer.prog.program import ARENA_PAGES, ARENA_SIZE, WRAP_MIN, Call
@@ -63,7 +67,8 @@ from fuzzer.prog.syscalls import (
 
 OK = "ok"
 PAIR = " > "  # between the two events of a pair feature
-FOLIO = " folio"  # ends the range state of a range holding a page of a large folio
+# The words of the youngest code (module docstring), in the order they are written
+FOLIO, GUARD_WORD, SEALED, DROPPABLE = " folio", " guard", " sealed", " droppable"
 OFF_ARENA = frozenset({"memfd_create", "tmpfile", "ftruncate", "close", "prlimit_memlock",
                        "drop_cap_ipc_lock"})  # no range state, no pairs
 LIMIT_ERRORS = frozenset({"EPERM", "EAGAIN", "ENOMEM"})  # failures that keep the modifiers
@@ -168,15 +173,29 @@ def _primary(world: World, state: State, pages: range) -> str:
     mapped = [p for p in (state.pages[i] for i in pages) if p is not None]
     if not mapped:
         return "absent"
-    folio = FOLIO if any(p.state.endswith(LARGE) for p in mapped) else ""
+    young = _young(mapped)
     if any(p.attrs.lf for p in mapped):
-        return "onfault" + folio
+        return "onfault" + young
     if any(p.attrs.lo for p in mapped):
-        return "locked" + folio
+        return "locked" + young
     others = len(world.live()) > 1
     if others and any(p.state.startswith(SHARED_ANON) or p.attrs.shared for p in mapped):
-        return "shared" + folio
-    return ("present" if len(mapped) == len(pages) else "partial") + folio
+        return "shared" + young
+    return ("present" if len(mapped) == len(pages) else "partial") + young
+
+
+def _young(mapped: list[Page]) -> str:
+    """The words of the youngest code for the mapped pages of a range (module docstring)."""
+    words = ""
+    if any(p.state.endswith(LARGE) for p in mapped):
+        words += FOLIO
+    if any(p.state == GUARD for p in mapped):
+        words += GUARD_WORD
+    if any(p.attrs.sl for p in mapped):
+        words += SEALED
+    if any(p.attrs.dp for p in mapped):
+        words += DROPPABLE
+    return words
 
 
 def _modifiers(call: Call, state: State) -> str:
