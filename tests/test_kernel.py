@@ -5,6 +5,7 @@ package user-mode-linux, which .ci/run installs)."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -211,12 +212,20 @@ def test_kernel_crash_in_exec_is_a_finding() -> None:
     assert _no_guest_left()
 
 
-def test_guest_disk_only_when_asked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """MMFUZZ_GUEST_FILES=1 gives a guest an ext4 disk (ubd0) for tmpfile's files: a sparse
-    image mkfs.ext4 made with 4 KiB blocks; without it, no disk."""
-    monkeypatch.delenv(GUEST_FILES_ENV, raising=False)
+def test_guest_disk_unless_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A guest gets an ext4 disk (ubd0) for tmpfile's files: a sparse image mkfs.ext4 made
+    with 4 KiB blocks; MMFUZZ_GUEST_FILES=0, no disk. Without mkfs.ext4 on the PATH (and
+    in /usr/sbin, /sbin), no disk either, but MMFUZZ_GUEST_FILES=1 makes it an error."""
+    monkeypatch.setenv(GUEST_FILES_ENV, "0")
+    assert files_disk(str(tmp_path)) == [] and not list(tmp_path.iterdir())
+    monkeypatch.setattr(shutil, "which", lambda *_, **__: None)
+    monkeypatch.delenv(GUEST_FILES_ENV)
     assert files_disk(str(tmp_path)) == [] and not list(tmp_path.iterdir())
     monkeypatch.setenv(GUEST_FILES_ENV, "1")
+    with pytest.raises(KernelError, match=r"MMFUZZ_GUEST_FILES=1 needs mkfs\.ext4"):
+        files_disk(str(tmp_path))
+    monkeypatch.undo()
+    monkeypatch.delenv(GUEST_FILES_ENV, raising=False)
     image = tmp_path / "files.ext4"
     assert files_disk(str(tmp_path)) == [f"ubd0={image}"]
     with open(image, "rb") as f:

@@ -18,7 +18,7 @@ for scratch in /run /mnt /tmp; do
 done
 mount -t tmpfs -o size=64m,mode=1777 tmpfs "$scratch"
 grep -q " /dev devtmpfs " /proc/mounts || mount -t devtmpfs devtmpfs /dev
-# tmpfile's files: the ext4 disk the host made (ubd0) where MMFUZZ_GUEST_FILES asked for one,
+# tmpfile's files: the ext4 disk the host made (ubd0; not with MMFUZZ_GUEST_FILES=0),
 # with a readahead the model follows (fuzzer/observe/probe.py files_problem).
 if [ -b /dev/ubda ] && mkdir -p "$scratch/files" &&
     mount -t ext4 /dev/ubda "$scratch/files" &&

@@ -38,7 +38,9 @@ INIT = Path(__file__).with_name("init.sh")
 ROOT = Path(__file__).resolve().parents[2]  # the repository, at the same path in the guest
 BOOT_TIMEOUT = 120.0  # seconds from exec to the ready message (Python starts in ~1.5 s)
 HALT_GRACE = 10.0  # seconds a guest that finished gets to power itself off
-GUEST_FILES_ENV = "MMFUZZ_GUEST_FILES"  # 1: each guest gets an ext4 disk for tmpfile's files
+# Each guest gets an ext4 disk for tmpfile's files: where mkfs.ext4 is found, unless this is
+# 0; with 1, a host without mkfs.ext4 is an error
+GUEST_FILES_ENV = "MMFUZZ_GUEST_FILES"
 FILES_IMAGE_MB = 64
 DYING = 5.0  # seconds a guest that closed its channel at boot gets to print its last words
 
@@ -194,15 +196,21 @@ class Guest:
 
 
 def files_disk(tmp: str) -> list[str]:
-    """The kernel arguments that give a guest an ext4 disk for tmpfile's files, when
-    MMFUZZ_GUEST_FILES=1 asks for one: a sparse image in `tmp`, made by mkfs.ext4 with 4 KiB
-    blocks, as ubd0; init.sh mounts it and names it in MMFUZZ_FILES (docs/SEMANTICS.md §21).
-    Without it a guest has no such directory and tmpfile is ENOENT there."""
-    if os.environ.get(GUEST_FILES_ENV, "") in ("", "0"):
+    """The kernel arguments that give a guest an ext4 disk for tmpfile's files: a sparse
+    image in `tmp`, made by mkfs.ext4 with 4 KiB blocks, as ubd0; init.sh mounts it and
+    names it in MMFUZZ_FILES (docs/SEMANTICS.md §21). Made wherever the host has
+    mkfs.ext4, unless MMFUZZ_GUEST_FILES=0; MMFUZZ_GUEST_FILES=1 makes a host without it
+    an error. Without a disk a guest has no such directory and tmpfile is ENOENT there
+    (the campaign's `kernel:` line says `without disk files`)."""
+    asked = os.environ.get(GUEST_FILES_ENV, "")
+    if asked == "0":
         return []
     mkfs = shutil.which("mkfs.ext4") or shutil.which("mkfs.ext4", path="/usr/sbin:/sbin")
     if mkfs is None:
-        raise KernelError(f"{GUEST_FILES_ENV}=1 needs mkfs.ext4 on the host (Debian: e2fsprogs)")
+        if not asked:
+            return []
+        raise KernelError(f"{GUEST_FILES_ENV}={asked} needs mkfs.ext4 on the host "
+                          "(Debian: e2fsprogs)")
     image = os.path.join(tmp, "files.ext4")
     with open(image, "wb") as f:
         f.truncate(FILES_IMAGE_MB << 20)
