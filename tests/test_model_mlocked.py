@@ -7,10 +7,11 @@ go (munlock, munmap, a copy on write, truncation: `munlock_vma_folio` from the r
 removal). The cells of a row say, per arena page, what the model holds the kernel to
 after the last step (fuzzer/model/mlocked.py): `M` must be mlocked, `u` must not be,
 `-` not judged (no page, the zero page, a page mapped twice with a locked mapping, a
-shared-memory page in a locked VMA: the kernel's count of locked mappings "might
-undercount"). The kernel twin (`test_model_mlocked_kernel.py`) runs each row with
-the flags read from /proc/kpageflags at every step, and checks the last step's
-flags against the cells too. Every row holds on 6.18.44.
+shared-memory page that two locked mappings mapped at once since it last had none: the
+kernel's count of locked mappings "might undercount"). The kernel twin
+(`test_model_mlocked_kernel.py`) runs each row with the flags read from
+/proc/kpageflags at every step, and checks the last step's flags against the cells
+too. Every row holds on 6.18.44.
 """
 
 from __future__ import annotations
@@ -128,6 +129,33 @@ ROWS = [
         touch(@8, read)
         munmap(@0, 4p)
         """, ["0", "0", "@0", "@8", "-", "0"], "@8-11 rw-s FFFF", locked=0),
+    # a shared locked VMA maps its page-cache pages with mlock_vma_folio: each mapped once,
+    # by that VMA, is marked
+    case("shmem-pages-of-a-locked-vma-marked", f"""{MEMFD4}
+        mmap(@0, 4p, {RW}, MAP_SHARED|MAP_LOCKED, 0, 0)
+        """, ["0", "0", "@0"], "@0-3 rw-s lo FFFF", locked=4),
+    # a read fault maps a page-cache page into a lock-on-fault VMA: marked
+    case("shmem-fault-in-onfault-vma-marked", f"""{MEMFD4}
+        mmap(@0, 4p, {RW}, MAP_SHARED, 0, 0)
+        mlock2(@0, 4p, MLOCK_ONFAULT)
+        touch(@1, read)
+        """, ["0", "0", "@0", "0", "-"], "@0-3 rw-s lo lf .F..", locked=4),
+    # two locked VMAs map each page; one goes: the other still locks it, but the count
+    # of locked mappings may have undercounted (a page that entered the LRU mlocked
+    # starts at 0), so the flag may be gone: not judged
+    case("shmem-two-locked-mappings-then-one", f"""{MEMFD4}
+        mmap(@0, 4p, {RW}, MAP_SHARED|MAP_LOCKED, 0, 0)
+        mmap(@8, 4p, {RW}, MAP_SHARED|MAP_LOCKED, 0, 0)
+        munmap(@8, 4p)
+        """, ["0", "0", "@0", "@8", "0"], "@0-3 rw-s lo FFFF", locked=4),
+    # ... until no locked mapping is left: munlock clears them, mlock marks them again
+    case("shmem-relocked-after-none", f"""{MEMFD4}
+        mmap(@0, 4p, {RW}, MAP_SHARED|MAP_LOCKED, 0, 0)
+        mmap(@8, 4p, {RW}, MAP_SHARED|MAP_LOCKED, 0, 0)
+        munmap(@8, 4p)
+        munlock(@0, 4p)
+        mlock(@0, 4p)
+        """, ["0", "0", "@0", "@8", "0", "0", "0"], "@0-3 rw-s lo FFFF", locked=4),
     # a locked private file mapping populates private copies (marked); the page-cache
     # pages it copied are mapped only by the unlocked shared VMA
     case("shmem-private-copy-in-a-locked-vma", f"""{MEMFD4}
@@ -249,6 +277,10 @@ CELLS = {
     "fork-parent-munlock-clears-shared-frames": "uuuu",
     "fork-child-mlock-then-exit": "uuuu",
     "shmem-page-unmapped-from-its-locked-vma": "--------uuuu",
+    "shmem-pages-of-a-locked-vma-marked": "MMMM",
+    "shmem-fault-in-onfault-vma-marked": "-M",
+    "shmem-two-locked-mappings-then-one": "",
+    "shmem-relocked-after-none": "MMMM",
     "shmem-private-copy-in-a-locked-vma": "MMMM----uuuu",
     "truncation-takes-pages-from-a-locked-vma": "uu------uu",
     "madv-dontneed-locked-zaps-marked-pages": "MM-M",

@@ -9,7 +9,12 @@ go. So the rule the oracle holds the kernel to has two halves of different reach
 
 - **must not**: a page that no VM_LOCKED VMA of any process maps is not mlocked (a
   page left mlocked is an unevictable leak). Holds for every small page.
-- **must**: a private anonymous page mapped once, by a locked VMA, is mlocked.
+- **must**: a private anonymous page mapped once, by a locked VMA, is mlocked. So is a
+  shared-memory page (memfd, shared anonymous) mapped once, by a locked VMA, unless two
+  locked mappings have mapped it at once since it last had none (`State.lock_shared`):
+  a page that enters the LRU already mlocked starts with a count of 0 (`lru_add`: "Err
+  on the safe side, underestimate"), so one of two locked mappings letting go can
+  clear the flag the other still asks for.
 
 Not judged: absent pages, the zero page and guard markers (no page); any page whose
 frame a VMA outside the arena maps (the model does not follow those VMAs' lock flags).
@@ -65,6 +70,7 @@ def counted(state: State) -> tuple[int, int]:
                 locked[key] = locked.get(key, 0) + 1
     large = _large_unlocked(states)
     disk = _disk_locked(states)
+    shared = state.lock_shared
     must = must_not = 0
     for i, p in enumerate(state.pages):
         if p is None or p.state in (ABSENT, ZERO, GUARD):
@@ -78,16 +84,17 @@ def counted(state: State) -> tuple[int, int]:
                 continue
             n, lo = mapped.get(letter, 0), locked.get(letter, 0)
         elif letter in (SHMEM, SHMEM_TWICE):
-            key = (p.attrs.obj, p.attrs.pgoff)
-            if key in outside_cached or p.attrs.obj in disk:
+            cache_key = (p.attrs.obj, p.attrs.pgoff)
+            if cache_key in outside_cached or p.attrs.obj in disk:
                 continue
-            n, lo = cached.get(key, 0), locked.get(key, 0)
+            n, lo = cached.get(cache_key, 0), locked.get(cache_key, 0)
         else:  # A, Al: a private anonymous page of this mapping alone
             n, lo = 1, int(p.attrs.lo)
         if not lo:
             must_not |= 1 << i
-        elif n == 1 and letter[0] == ANON:
-            must |= 1 << i
+        elif n == 1 and (letter[0] == ANON or (
+                letter == SHMEM and (p.attrs.obj, p.attrs.pgoff) not in shared)):
+            must |= 1 << i  # mapped once, by a locked VMA (a page-cache page: see above)
     return must, must_not
 
 
@@ -118,8 +125,12 @@ def _alone(state: State) -> tuple[int, int] | None:
                 must_not |= 1 << i
         elif letter[0] == SHARED_ANON:
             return None
-        elif (p.attrs.obj, p.attrs.pgoff) not in locked and p.attrs.obj not in disk:
-            must_not |= 1 << i
+        elif p.attrs.obj not in disk:
+            key = (p.attrs.obj, p.attrs.pgoff)
+            if key not in locked:
+                must_not |= 1 << i
+            elif p.attrs.lo and letter == SHMEM and key not in state.lock_shared:
+                must |= 1 << i  # mapped once (F, not f), by this locked VMA
     return must, must_not
 
 

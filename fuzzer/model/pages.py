@@ -360,14 +360,21 @@ def mark_mapped_twice(state: State) -> None:
     cache page mapped at two places (two arena pages, another process, or a VMA
     that mremap moved outside the arena) is not exclusive (`folio_maybe_mapped_shared`):
     `f`, otherwise `F`; a frame fork left shared (`aN`) that only one mapping is
-    left of is exclusive again: `A` (`Al` from a lazy frame, `aNl`)."""
+    left of is exclusive again: `A` (`Al` from a lazy frame, `aNl`).
+
+    It also keeps `State.lock_shared`: the page-cache pages two locked arena mappings
+    map now join it, those no locked arena mapping maps leave it."""
     states = state.processes()
     frames, cached = count_mappings(states)
+    locked: dict[tuple[int, int], int] = {}
     for s in states:
         for i, p in enumerate(s.pages):
             if p is None:
                 continue
             letter = p.state
+            if p.attrs.lo and letter in (SHMEM, SHMEM_TWICE):
+                key = (p.attrs.obj, p.attrs.pgoff)
+                locked[key] = locked.get(key, 0) + 1
             if letter[0] == SHARED_ANON and frames.get(letter, 0) == 1:
                 # pagemap's X bit is per page (folio_precise_page_mapcount == 1 with
                 # CONFIG_PAGE_MAPCOUNT), also for a page of a large folio (§19)
@@ -379,6 +386,10 @@ def mark_mapped_twice(state: State) -> None:
                 s.pages[i] = Page(p.attrs, letter)
                 if s.vmas_seen[i] is p:  # a new letter is no change of VMA
                     s.vmas_seen[i] = s.pages[i]
+    shared = state.lock_shared
+    if shared or locked:
+        shared.intersection_update(locked)
+        shared.update(key for key, n in locked.items() if n > 1)
 
 
 def mapcounts(state: State) -> list[int]:

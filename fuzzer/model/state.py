@@ -293,6 +293,11 @@ class State:
     # reclaim without swap cannot clean (MADV_PAGEOUT keeps them cached, drops the
     # clean ones; docs/SEMANTICS.md §16). One set for the world, like the cache.
     shmem_dirty: set[tuple[int, int]] = field(default_factory=set)
+    # Page-cache pages (object, offset) that two locked mappings mapped at once, after
+    # some call, since the last call after which none did: their `mlock_count` may
+    # undercount, so one locked mapping left need not keep PG_mlocked (§20). One set
+    # for the world, like the cache (`pages.mark_mapped_twice` keeps it).
+    lock_shared: set[tuple[int, int]] = field(default_factory=set)
     # Whether MADV_FREE met (in any process) a frame fork left shared that was not
     # lazily freed already: the frame's folio may be lazy-free then with some of its
     # PTEs dirty (the other processes' ones) and may have been PG_dirty, which the model
@@ -334,6 +339,7 @@ class State:
         new.fds = dict(self.fds)
         new.disk = {obj: f.copy() for obj, f in self.disk.items()}
         new.shmem_dirty = set(self.shmem_dirty)
+        new.lock_shared = set(self.lock_shared)
         new.outside_frames = list(self.outside_frames)
         return new
 
