@@ -75,7 +75,8 @@ def step(state: State, call: Call) -> Prediction:
     # and fault-around, whose semantics depend on VMA boundaries, see them exactly.
     vmas.track(state)
     # Which shmem pages are mapped more than once, whatever call mapped or unmapped them.
-    mark_mapped_twice(state)
+    mark_mapped_twice(state, call.name == "mremap" or (
+        call.name == "mmap" and bool(call.args[3] & MAP_FIXED)))
     state.forget_clean()
     return prediction
 

@@ -10,11 +10,13 @@ go. So the rule the oracle holds the kernel to has two halves of different reach
 - **must not**: a page that no VM_LOCKED VMA of any process maps is not mlocked (a
   page left mlocked is an unevictable leak). Holds for every small page.
 - **must**: a private anonymous page mapped once, by a locked VMA, is mlocked. So is a
-  shared-memory page (memfd, shared anonymous) mapped once, by a locked VMA, unless two
-  locked mappings have mapped it at once since it last had none (`State.lock_shared`):
-  a page that enters the LRU already mlocked starts with a count of 0 (`lru_add`: "Err
-  on the safe side, underestimate"), so one of two locked mappings letting go can
-  clear the flag the other still asks for.
+  shared-memory page (memfd, shared anonymous) mapped once, by a locked VMA, unless
+  `State.lock_shared` holds it: two locked mappings have mapped it at once since it last
+  had none (a page that enters the LRU already mlocked starts with a count of 0,
+  `lru_add`: "Err on the safe side, underestimate", so one of two locked mappings
+  letting go can clear the flag the other still asks for), or a MAP_FIXED mmap or an
+  mremap replaced its locked mapping with another (the queued munlock of the old one
+  clears the flag the new one's mlock found still set).
 
 Not judged: absent pages, the zero page and guard markers (no page); any page whose
 frame a VMA outside the arena maps (the model does not follow those VMAs' lock flags).

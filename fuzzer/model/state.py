@@ -293,11 +293,16 @@ class State:
     # reclaim without swap cannot clean (MADV_PAGEOUT keeps them cached, drops the
     # clean ones; docs/SEMANTICS.md §16). One set for the world, like the cache.
     shmem_dirty: set[tuple[int, int]] = field(default_factory=set)
-    # Page-cache pages (object, offset) that two locked mappings mapped at once, after
-    # some call, since the last call after which none did: their `mlock_count` may
-    # undercount, so one locked mapping left need not keep PG_mlocked (§20). One set
-    # for the world, like the cache (`pages.mark_mapped_twice` keeps it).
+    # Page-cache pages (object, offset) whose PG_mlocked a locked mapping need not keep
+    # (§20), since the last call after which no locked mapping mapped them: two locked
+    # mappings mapped one at once after some call (its `mlock_count` may undercount),
+    # or a call that unmaps and maps in one go (mmap with MAP_FIXED, mremap) left one
+    # locked mapped that was before it (the munlock of the old mapping, still queued,
+    # clears the flag the new mapping's mlock had found set). And the pages a locked
+    # arena mapping maps after the last call. One set each for the world, like the
+    # cache (`pages.mark_mapped_twice` keeps them).
     lock_shared: set[tuple[int, int]] = field(default_factory=set)
+    lock_held: set[tuple[int, int]] = field(default_factory=set)
     # Whether MADV_FREE met (in any process) a frame fork left shared that was not
     # lazily freed already: the frame's folio may be lazy-free then with some of its
     # PTEs dirty (the other processes' ones) and may have been PG_dirty, which the model
@@ -340,6 +345,7 @@ class State:
         new.disk = {obj: f.copy() for obj, f in self.disk.items()}
         new.shmem_dirty = set(self.shmem_dirty)
         new.lock_shared = set(self.lock_shared)
+        new.lock_held = set(self.lock_held)
         new.outside_frames = list(self.outside_frames)
         return new
 
