@@ -32,7 +32,9 @@ from fuzzer.prog.syscalls import (
     MADV_PAGEOUT,
     MADV_POPULATE_READ,
     MADV_POPULATE_WRITE,
+    MADV_RANDOM,
     MADV_REMOVE,
+    MADV_SEQUENTIAL,
     MADV_WILLNEED,
     MADV_WIPEONFORK,
     MAP_DENYWRITE,
@@ -142,6 +144,10 @@ PMADV_FLAGS = [(96, 0), (4, 1)]
 # (around page edges, inside a page, 0, and rarely huge or negative).
 FILE_MAP_TYPES = [(50, MAP_PRIVATE), (40, MAP_SHARED), (7, MAP_SHARED_VALIDATE), (3, 0),
                   (1, MAP_DROPPABLE)]
+# The readahead advice a file mapping is given before its first read (Generator.file_mmap):
+# what a page-cache miss on a file on disk reads depends on it (docs/SEMANTICS.md §21).
+FILE_READ_ADVICE = [(4, MADV_RANDOM), (3, MADV_SEQUENTIAL), (2, MADV_NORMAL),
+                    (1, MADV_WILLNEED)]
 FILE_OFFSETS = [(50, "zero"), (42, "pages"), (3, "unaligned"), (3, "far"), (2, "negative")]
 FILE_SIZES = [(35, "pages"), (15, "over"), (10, "under"), (12, "zero"), (15, "bytes"),
               (10, "same"), (2, "huge"), (1, "negative")]

@@ -33,6 +33,7 @@ from fuzzer.prog.choices import (
     EXTRA_MAP_FLAGS,
     FILE_MAP_TYPES,
     FILE_OFFSETS,
+    FILE_READ_ADVICE,
     FILE_SIZES,
     MADV_CHOICES,
     MADV_GUARDED_SHARED,
@@ -569,10 +570,19 @@ class Generator:
         call = Call("mmap", (addr, length, pick(self.src, PROTS), flags, self.fd(), off))
         # Often touched at once: a file mapping's faults (fault-around, copy-on-write,
         # SIGBUS past the end) are what it is for, and a random touch seldom lands on it.
+        # Sometimes advised first how to read ahead (RANDOM, SEQUENTIAL, ...), and read:
+        # the first miss on a file on disk reads what the advice says (§21), and once
+        # any fault has read the file, later advice has nothing left to read.
         pages = min(page_up(length), ARENA_SIZE - addr) // PAGE if length < WRAP_MIN else 0
         if flags & MAP_FIXED and pages and chance(self.src, 50):
             page = addr // PAGE + self.src.ConsumeIntInRange(0, pages - 1)
-            self.pending.append(Call("touch", (page * PAGE, self.src.ConsumeIntInRange(0, 1))))
+            if chance(self.src, 30):
+                self.pending += [Call("madvise", (addr, pages * PAGE,
+                                                  pick(self.src, FILE_READ_ADVICE))),
+                                 Call("touch", (page * PAGE, 0))]
+            else:
+                self.pending.append(Call("touch", (page * PAGE,
+                                                   self.src.ConsumeIntInRange(0, 1))))
         return call
 
     def fd(self) -> int:
