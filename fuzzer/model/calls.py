@@ -22,6 +22,7 @@ from fuzzer.model.pages import (
     arena_pages,
     err,
     fault,
+    locked_cache_pages,
     mark_mapped_twice,
     ok,
     populate,
@@ -70,13 +71,15 @@ from fuzzer.prog.syscalls import (
 
 
 def step(state: State, call: Call) -> Prediction:
+    # what a call that unmaps and maps in one go may munlock and mlock again (§20)
+    held = locked_cache_pages(state) if call.name == "mremap" or (
+        call.name == "mmap" and call.args[3] & MAP_FIXED) else None
     prediction = _HANDLERS[call.name](state, *call.args)
     # VMA identity (splits, merges, anon_vmas) follows every call, so that mremap
     # and fault-around, whose semantics depend on VMA boundaries, see them exactly.
     vmas.track(state)
     # Which shmem pages are mapped more than once, whatever call mapped or unmapped them.
-    mark_mapped_twice(state, call.name == "mremap" or (
-        call.name == "mmap" and bool(call.args[3] & MAP_FIXED)))
+    mark_mapped_twice(state, held)
     state.forget_clean()
     return prediction
 

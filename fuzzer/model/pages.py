@@ -355,17 +355,23 @@ def count_mappings(states: list[State]) -> tuple[dict[str, int], dict[tuple[int,
     return frames, cached
 
 
-def mark_mapped_twice(state: State, remaps: bool = False) -> None:
+def locked_cache_pages(state: State) -> set[tuple[int, int]]:
+    """The page-cache pages (object, offset) a locked arena mapping of any process maps."""
+    return {(p.attrs.obj, p.attrs.pgoff) for s in state.processes() for p in s.pages
+            if p is not None and p.attrs.lo and p.state in (SHMEM, SHMEM_TWICE)}
+
+
+def mark_mapped_twice(state: State, held: set[tuple[int, int]] | None = None) -> None:
     """pagemap's X bit, after every call, in every process of the program: a page
     cache page mapped at two places (two arena pages, another process, or a VMA
     that mremap moved outside the arena) is not exclusive (`folio_maybe_mapped_shared`):
     `f`, otherwise `F`; a frame fork left shared (`aN`) that only one mapping is
     left of is exclusive again: `A` (`Al` from a lazy frame, `aNl`).
 
-    It also keeps `State.lock_shared` and `lock_held`: the page-cache pages two locked
-    arena mappings map now join `lock_shared`, and so do those a locked mapping maps
-    before and after a call that `remaps` (unmaps and maps in one go: mmap with MAP_FIXED,
-    mremap); those no locked arena mapping maps leave it."""
+    It also keeps `State.lock_shared`: the page-cache pages two locked arena mappings map
+    now join it, and so do those a locked mapping maps now that one mapped before a call
+    that unmaps and maps in one go (`held`: `locked_cache_pages` before it, given for
+    mmap with MAP_FIXED and mremap); those no locked arena mapping maps leave it."""
     states = state.processes()
     frames, cached = count_mappings(states)
     locked: dict[tuple[int, int], int] = {}
@@ -388,13 +394,11 @@ def mark_mapped_twice(state: State, remaps: bool = False) -> None:
                 s.pages[i] = Page(p.attrs, letter)
                 if s.vmas_seen[i] is p:  # a new letter is no change of VMA
                     s.vmas_seen[i] = s.pages[i]
-    shared, held = state.lock_shared, state.lock_held
+    shared = state.lock_shared
     if shared or locked:
         shared.intersection_update(locked)
-        shared.update(key for key, n in locked.items() if n > 1 or (remaps and key in held))
-    if held or locked:
-        held.clear()
-        held.update(locked)
+        shared.update(key for key, n in locked.items()
+                      if n > 1 or (held is not None and key in held))
 
 
 def mapcounts(state: State) -> list[int]:

@@ -298,11 +298,9 @@ class State:
     # mappings mapped one at once after some call (its `mlock_count` may undercount),
     # or a call that unmaps and maps in one go (mmap with MAP_FIXED, mremap) left one
     # locked mapped that was before it (the munlock of the old mapping, still queued,
-    # clears the flag the new mapping's mlock had found set). And the pages a locked
-    # arena mapping maps after the last call. One set each for the world, like the
-    # cache (`pages.mark_mapped_twice` keeps them).
+    # clears the flag the new mapping's mlock had found set). One set for the world,
+    # like the cache (`pages.mark_mapped_twice` keeps it).
     lock_shared: set[tuple[int, int]] = field(default_factory=set)
-    lock_held: set[tuple[int, int]] = field(default_factory=set)
     # Whether MADV_FREE met (in any process) a frame fork left shared that was not
     # lazily freed already: the frame's folio may be lazy-free then with some of its
     # PTEs dirty (the other processes' ones) and may have been PG_dirty, which the model
@@ -345,7 +343,6 @@ class State:
         new.disk = {obj: f.copy() for obj, f in self.disk.items()}
         new.shmem_dirty = set(self.shmem_dirty)
         new.lock_shared = set(self.lock_shared)
-        new.lock_held = set(self.lock_held)
         new.outside_frames = list(self.outside_frames)
         return new
 

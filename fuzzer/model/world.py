@@ -125,7 +125,7 @@ def _fork(world: World, parent_no: int) -> Prediction:
     child = parent.copy()
     child.shmem, child.shmem_size = parent.shmem, parent.shmem_size  # one page cache
     child.shmem_dirty = parent.shmem_dirty
-    child.lock_shared, child.lock_held = parent.lock_shared, parent.lock_held
+    child.lock_shared = parent.lock_shared
     child.disk = parent.disk
     child.next_obj = max(child.next_obj, n * OBJ_RANGE)
     child.def_lo = child.def_lf = False  # VM_INIT_DEF_MASK: MCL_FUTURE is not inherited
