@@ -68,8 +68,8 @@ def counted(state: State) -> tuple[int, int]:
     for s in states:
         for p in s.pages:
             if p is not None and p.attrs.lo:
-                key = _frame(p.state, p.attrs.obj, p.attrs.pgoff)
-                locked[key] = locked.get(key, 0) + 1
+                frame = _frame(p.state, p.attrs.obj, p.attrs.pgoff)
+                locked[frame] = locked.get(frame, 0) + 1
     large = _large_unlocked(states)
     disk = _disk_locked(states)
     shared = state.lock_shared
@@ -81,22 +81,23 @@ def counted(state: State) -> tuple[int, int]:
         if letter[-1] == LARGE:
             must_not |= large << i
             continue
+        # n mappings of the frame, lo of them locked; whether mapped once by a locked VMA
+        # it must be mlocked (a frame fork shared never: once alone it is `A` again)
         if letter[0] == SHARED_ANON:
             if letter in outside:
                 continue
-            n, lo = mapped.get(letter, 0), locked.get(letter, 0)
+            n, lo, judged = mapped.get(letter, 0), locked.get(letter, 0), False
         elif letter in (SHMEM, SHMEM_TWICE):
-            cache_key = (p.attrs.obj, p.attrs.pgoff)
-            if cache_key in outside_cached or p.attrs.obj in disk:
+            key = (p.attrs.obj, p.attrs.pgoff)
+            if key in outside_cached or p.attrs.obj in disk:
                 continue
-            n, lo = cached.get(cache_key, 0), locked.get(cache_key, 0)
+            n, lo, judged = cached.get(key, 0), locked.get(key, 0), key not in shared
         else:  # A, Al: a private anonymous page of this mapping alone
-            n, lo = 1, int(p.attrs.lo)
+            n, lo, judged = 1, int(p.attrs.lo), True
         if not lo:
             must_not |= 1 << i
-        elif n == 1 and (letter[0] == ANON or (
-                letter == SHMEM and (p.attrs.obj, p.attrs.pgoff) not in shared)):
-            must |= 1 << i  # mapped once, by a locked VMA (a page-cache page: see above)
+        elif n == 1 and judged:
+            must |= 1 << i
     return must, must_not
 
 
