@@ -462,6 +462,32 @@ def files_dir() -> str:
     return "" if files_problem(path) else path
 
 
+def _tmpfile_cached(sizes: tuple[int, ...], pages: int, prot: int, advice: int | None,
+                    read: int) -> list[bool]:
+    """Which of the first `pages` pages of a fresh tmpfile are cached after its sizes were
+    set in turn (ftruncate), it was mapped private with `prot`, advised `advice` (if any)
+    and read at page `read`: mincore, which counts only uptodate folios. Needs files_dir."""
+    fd = os.open(files_dir(), os.O_TMPFILE | os.O_RDWR, 0o600)
+    try:
+        for size in sizes:
+            os.ftruncate(fd, size)
+        p = _sys("mmap", 0, pages * PAGE, prot, MAP_PRIVATE, fd, 0)
+        if p < 0:
+            raise OSError(-p, "probe: mmap of a tmpfile failed")
+        try:
+            if advice is not None:
+                _sys("madvise", p, pages * PAGE, advice)
+            ctypes.c_char.from_address(p + read * PAGE).value  # noqa: B018 -- the miss reads
+            cached = (ctypes.c_ubyte * pages)()
+            if _libc.mincore(ctypes.c_void_p(p), ctypes.c_size_t(pages * PAGE), cached) != 0:
+                raise OSError(ctypes.get_errno(), "probe: mincore failed")
+            return [bool(c & 1) for c in cached]
+        finally:
+            _sys("munmap", p, pages * PAGE)
+    finally:
+        os.close(fd)
+
+
 def _exec_readahead() -> bool:
     """Whether a page-cache miss in an executable mapping of a file reads from the page to
     the VMA's end, MADV_RANDOM or not (6.18, "mm/filemap: allow arch to request folio size
@@ -469,26 +495,9 @@ def _exec_readahead() -> bool:
     the page alone. A 4-page tmpfile mapped PROT_READ|PROT_EXEC and advised MADV_RANDOM:
     its first page is read, then mincore says whether its last is cached. True where
     there is no directory for tmpfile's files (nothing reads a file then)."""
-    path = files_dir()
-    if not path:
+    if not files_dir():
         return True
-    fd = os.open(path, os.O_TMPFILE | os.O_RDWR, 0o600)
-    try:
-        os.ftruncate(fd, 4 * PAGE)
-        p = _sys("mmap", 0, 4 * PAGE, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0)
-        if p < 0:
-            raise OSError(-p, "probe: mmap of a tmpfile failed")
-        try:
-            _sys("madvise", p, 4 * PAGE, MADV_RANDOM)
-            ctypes.c_char.from_address(p).value  # noqa: B018 -- the read fault reads it
-            cached = (ctypes.c_ubyte * 4)()
-            if _libc.mincore(ctypes.c_void_p(p), ctypes.c_size_t(4 * PAGE), cached) != 0:
-                raise OSError(ctypes.get_errno(), "probe: mincore failed")
-            return bool(cached[3] & 1)
-        finally:
-            _sys("munmap", p, 4 * PAGE)
-    finally:
-        os.close(fd)
+    return _tmpfile_cached((4 * PAGE,), 4, PROT_READ | PROT_EXEC, MADV_RANDOM, 0)[3]
 
 
 def _ext4_zeroes_old_eof() -> bool:
@@ -499,26 +508,9 @@ def _ext4_zeroes_old_eof() -> bool:
     mincore (which counts only uptodate folios) then says page 0 is not cached where the
     zeroing made its folio, and cached where it did not. True where there is no directory
     for tmpfile's files."""
-    path = files_dir()
-    if not path:
+    if not files_dir():
         return True
-    fd = os.open(path, os.O_TMPFILE | os.O_RDWR, 0o600)
-    try:
-        os.ftruncate(fd, 100)
-        os.ftruncate(fd, 2 * PAGE)
-        p = _sys("mmap", 0, 2 * PAGE, PROT_READ, MAP_PRIVATE, fd, 0)
-        if p < 0:
-            raise OSError(-p, "probe: mmap of a tmpfile failed")
-        try:
-            ctypes.c_char.from_address(p + PAGE).value  # noqa: B018 -- the miss reads ahead
-            cached = (ctypes.c_ubyte * 2)()
-            if _libc.mincore(ctypes.c_void_p(p), ctypes.c_size_t(2 * PAGE), cached) != 0:
-                raise OSError(ctypes.get_errno(), "probe: mincore failed")
-            return not cached[0] & 1
-        finally:
-            _sys("munmap", p, 2 * PAGE)
-    finally:
-        os.close(fd)
+    return not _tmpfile_cached((100, 2 * PAGE), 2, PROT_READ, None, 1)[0]
 
 
 def disk_ra_pages() -> int:
