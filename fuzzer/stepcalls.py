@@ -42,10 +42,6 @@ class StepCalls(Protocol):
     def cont_wait(self, pid: int, signo: int, offset: int, /) -> tuple[int, int]: ...
 
 
-class BuildError(RuntimeError):
-    """The module could not be compiled (no C compiler, no Python headers)."""
-
-
 def why_not() -> str:
     """Why the Python twins are used ("" where the C module is)."""
     if os.environ.get(ENV) == "python":
@@ -77,16 +73,13 @@ def describe() -> str:
 
 def build() -> Path:
     """Compile the module beside its source (renamed into place: a running process keeps
-    the file it mapped)."""
+    the file it mapped). ExecutorBuildError, as for the executor, if it cannot be."""
     if not SOURCE.exists():
-        raise BuildError(f"no {SOURCE} (an installed copy without the C source)")
+        raise ExecutorBuildError(f"no {SOURCE} (an installed copy without the C source)")
     include = sysconfig.get_paths()["include"]
     if not Path(include, "Python.h").exists():
-        raise BuildError(f"no Python.h in {include} (install python3-dev)")
+        raise ExecutorBuildError(f"no Python.h in {include} (install python3-dev)")
     tmp = LIBRARY.with_name(f"{LIBRARY.name}.{os.getpid()}.tmp")
-    try:
-        compile_c([*CFLAGS, f"-I{include}", "-o", str(tmp), str(SOURCE)], SOURCE.name)
-    except ExecutorBuildError as e:
-        raise BuildError(str(e)) from None
+    compile_c([*CFLAGS, f"-I{include}", "-o", str(tmp), str(SOURCE)], SOURCE.name)
     tmp.replace(LIBRARY)
     return LIBRARY

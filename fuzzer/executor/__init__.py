@@ -22,7 +22,8 @@ CFLAGS = ["-O2", "-Wall", "-Wextra", "-Werror", "-static"]
 
 
 class ExecutorBuildError(RuntimeError):
-    """The executor could not be compiled (no C compiler, no static libc, ...)."""
+    """A C part could not be compiled: the executor, the ceiling or stepcalls.c (no C
+    compiler, no static libc, no Python headers, ...)."""
 
 
 def _candidates(name: str = BINARY_NAME) -> list[Path]:

@@ -14,5 +14,5 @@ except ExecutorBuildError as e:
     sys.exit(f"error: {e}")
 try:
     print(stepcalls.build())
-except stepcalls.BuildError as e:
+except ExecutorBuildError as e:
     print(f"warning: {e}; checked steps make their system calls from Python", file=sys.stderr)
