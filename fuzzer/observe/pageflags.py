@@ -39,9 +39,19 @@ class PageFlags:
     def mlocked(self, words: tuple[int, ...], zero_pfn: int, pages: int = -1) -> int:
         """Bit i set where arena page i (pagemap word i) is one of `pages` (a bit mask),
         present, not the zero page, and its frame has PG_mlocked."""
-        pfns = sorted((w & PM_PFN_MASK, i) for i, w in enumerate(words)
-                      if pages >> i & 1 and w & PM_PRESENT
-                      and w & PM_PFN_MASK not in (0, zero_pfn))
+        # the set bits of the mask, lowest first (a few pages are judged, of 64)
+        mask = pages & ((1 << len(words)) - 1)
+        pfns = []
+        while mask:
+            low = mask & -mask
+            mask ^= low
+            i = low.bit_length() - 1
+            w = words[i]
+            if w & PM_PRESENT and w & PM_PFN_MASK not in (0, zero_pfn):
+                pfns.append((w & PM_PFN_MASK, i))
+        if not pfns:
+            return 0
+        pfns.sort()
         out = 0
         j = 0
         while j < len(pfns):
