@@ -28,9 +28,13 @@ def _process_madvise_words(args: list[int]) -> list[int]:
             (advice & 0xFFFF_FFFF) | (flags & 0xFFFF_FFFF) << 32]
 
 
-def _layout(spec: Syscall) -> tuple[int, tuple[bool, ...]]:
-    """A call's wire op (touch adds its mode) and which of its arguments are arena offsets."""
-    return (spec.nr if spec.op is None else spec.op), tuple(k == Kind.ADDR for _, k in spec.args)
+def _layout(spec: Syscall) -> tuple[int, tuple[int, ...], int]:
+    """A call's wire op, the places of its arguments that are arena offsets, and the place
+    of the argument added to the op (touch's mode), or -1."""
+    names = [name for name, _ in spec.args]
+    return ((spec.nr if spec.op is None else spec.op),
+            tuple(k for k, (_, kind) in enumerate(spec.args) if kind == Kind.ADDR),
+            names.index("mode") if spec.op == OP_TOUCH else -1)
 
 
 # Per call name: encode() runs once per program checked, and looking each argument's
@@ -43,11 +47,13 @@ def encode(program: Program) -> bytes:
     words = [MAGIC, len(program.calls)]
     base = ARENA.base
     for call in program.calls:
-        op, addrs = _LAYOUTS[call.name]
-        if call.name == "touch":
-            op += call.arg("mode")
-        values = [(base + v if is_addr else v) & U64
-                  for v, is_addr in zip(call.args, addrs, strict=True)]
+        op, addrs, mode = _LAYOUTS[call.name]
+        args = call.args
+        if mode >= 0:
+            op += args[mode]
+        values = [v & U64 for v in args]
+        for k in addrs:
+            values[k] = (base + args[k]) & U64
         if call.name == "process_madvise":
             values = _process_madvise_words(values)
         words.append(op | call.proc << 32)
