@@ -5,11 +5,13 @@
  * its stop, and a snapshot of /proc/PID/{smaps,status,pagemap} (fuzzer/check).
  * The kernel's part of that is the ceiling (fuzzer/executor/ceiling.c); what
  * Python adds around each system call (argument conversion, a buffer view per
- * read, a tuple per pagemap read) is what this module takes away. Each function
- * does exactly what its Python twin does (fuzzer/trace/ptrace_calls.py,
- * fuzzer/observe/proc.py), which it replaces where it is built; the twins stay
- * as the readable version and the fallback, and tests/test_stepcalls.py runs
- * both on the same processes.
+ * read, a tuple per pagemap read) is what this module takes away, with the
+ * parse of the smaps text it reads (smaps_vmas). Each function does exactly what
+ * its Python twin does (fuzzer/trace/ptrace_calls.py, fuzzer/observe/proc.py,
+ * fuzzer/snapshot/parse.py's SmapsParser.parse), which it replaces where it is
+ * built; the twins stay as the readable version and the fallback, and
+ * tests/test_stepcalls.py and tests/test_parse_lookup.py run both on the same
+ * processes.
  *
  * Built by `python -m fuzzer.executor` (make setup) beside this file.
  */
@@ -211,12 +213,210 @@ static PyObject *cont_wait(PyObject *Py_UNUSED(self), PyObject *const *args, Py_
 	return Py_BuildValue("(il)", status, word);
 }
 
+/* The first line of [at, end) that starts with key, as the number after it and its
+ * spaces (Rss:, Pss:, Locked:, in kB): 0, or -1 where no line does. */
+static int field_kb(const char *at, const char *end, const char *key, size_t klen,
+		    unsigned long long *out)
+{
+	while (at < end) {
+		const char *nl = memchr(at, '\n', (size_t)(end - at));
+		const char *stop = nl ? nl : end;
+
+		if ((size_t)(stop - at) > klen && !memcmp(at, key, klen) && at[klen] == ' ') {
+			const char *p = at + klen;
+			unsigned long long v = 0;
+
+			while (p < stop && *p == ' ')
+				p++;
+			if (p == stop || *p < '0' || *p > '9')
+				return -1;
+			while (p < stop && *p >= '0' && *p <= '9')
+				v = v * 10 + (unsigned long long)(*p++ - '0');
+			if (stop - p != 3 || memcmp(p, " kB", 3))
+				return -1;
+			*out = v;
+			return 0;
+		}
+		at = stop + 1;
+	}
+	return -1;
+}
+
+/* A hexadecimal or decimal number at *p, which is moved past it: 0, or -1 if none. */
+static int number(const char **p, const char *end, int base, unsigned long long *out)
+{
+	unsigned long long v = 0;
+	const char *q = *p;
+
+	for (; q < end; q++) {
+		int d = *q >= '0' && *q <= '9' ? *q - '0' :
+			base == 16 && *q >= 'a' && *q <= 'f' ? *q - 'a' + 10 : -1;
+
+		if (d < 0)
+			break;
+		v = v * (unsigned long long)base + (unsigned long long)d;
+	}
+	if (q == *p)
+		return -1;
+	*p = q;
+	*out = v;
+	return 0;
+}
+
+/* One VMA's record [at, end), from its header line to its VmFlags line (no newline
+ * after it), as make(start, end, perms, inode, name, rss_kb, pss_kb, locked_kb, flags),
+ * the Vma parse.py's vma_of_fields builds; NULL with ValueError where it is not one. */
+static PyObject *one_vma(const char *at, const char *end, PyObject *make)
+{
+	unsigned long long start, stop, inode, rss, pss, locked;
+	const char *p = at, *nl = memchr(at, '\n', (size_t)(end - at)), *flags;
+
+	if (!nl)
+		goto bad;
+	if (number(&p, nl, 16, &start) || p == nl || *p++ != '-' || number(&p, nl, 16, &stop) ||
+	    nl - p < 6 || *p++ != ' ')
+		goto bad;
+	const char *perms = p;
+
+	p += 4;
+	if (*p++ != ' ')
+		goto bad;
+	for (int field = 0; field < 2; field++) {  /* offset, device */
+		const char *sp = memchr(p, ' ', (size_t)(nl - p));
+
+		if (!sp || sp == p)
+			goto bad;
+		p = sp + 1;
+	}
+	if (number(&p, nl, 10, &inode))
+		goto bad;
+	while (p < nl && *p == ' ')
+		p++;
+	if (field_kb(nl + 1, end, "Rss:", 4, &rss) || field_kb(nl + 1, end, "Pss:", 4, &pss) ||
+	    field_kb(nl + 1, end, "Locked:", 7, &locked))
+		goto bad;
+	flags = end;
+	while (flags > nl && flags[-1] != '\n')
+		flags--;
+	if (end - flags < 9 || memcmp(flags, "VmFlags: ", 9))
+		goto bad;
+	flags += 9;
+	return PyObject_CallFunction(make, "KKs#Ks#KKKs#", start, stop, perms, (Py_ssize_t)4,
+				     inode, p, (Py_ssize_t)(nl - p), rss, pss, locked, flags,
+				     (Py_ssize_t)(end - flags));
+bad:
+	PyErr_SetString(PyExc_ValueError, "smaps: a VMA lacks Rss, Pss, Locked or VmFlags");
+	return NULL;
+}
+
+#define MAX_VMAS 4096
+
+/* smaps_vmas(text, last_text, last_bounds, last_vmas, make) -> (vmas, bounds): every
+ * VMA of an smaps text, what parse.py's SmapsParser.parse gives for it. bounds[k] is
+ * where VMA k's record starts (bounds[-1]: where the last one ends); a record that
+ * is byte for byte the one at the same place of the last text, counted from the
+ * start or from the end, is that text's Vma, and any other is parsed here and built
+ * by make. */
+static PyObject *smaps_vmas(PyObject *Py_UNUSED(self), PyObject *const *args, Py_ssize_t nargs)
+{
+	static Py_ssize_t bounds[MAX_VMAS + 1];
+	const char *text, *last;
+	Py_ssize_t len, last_len, n = 0, last_n;
+	PyObject *last_bounds, *last_vmas, *make, *vmas = NULL, *out_bounds = NULL;
+
+	if (nargs != 5 || !PyTuple_Check(args[2]) || !PyTuple_Check(args[3])) {
+		PyErr_SetString(PyExc_TypeError,
+				"smaps_vmas(text, last_text, last_bounds: tuple, last_vmas: tuple, make)");
+		return NULL;
+	}
+	if (PyBytes_AsStringAndSize(args[0], (char **)&text, &len) < 0 ||
+	    PyBytes_AsStringAndSize(args[1], (char **)&last, &last_len) < 0)
+		return NULL;
+	last_bounds = args[2];
+	last_vmas = args[3];
+	make = args[4];
+	last_n = PyTuple_GET_SIZE(last_vmas);
+	if (last_n && PyTuple_GET_SIZE(last_bounds) != last_n + 1) {
+		PyErr_SetString(PyExc_ValueError, "smaps_vmas: last_bounds and last_vmas disagree");
+		return NULL;
+	}
+	/* "\nVmFlags: " ends each record's body; its line ends the record */
+	bounds[0] = 0;
+	for (const char *at = text, *end = text + len;;) {
+		const char *hit = memmem(at, (size_t)(end - at), "\nVmFlags: ", 10);
+
+		if (!hit)
+			break;
+		const char *nl = memchr(hit + 1, '\n', (size_t)(end - hit - 1));
+		Py_ssize_t stop = nl ? nl - text + 1 : len;
+
+		if (n == MAX_VMAS) {
+			PyErr_SetString(PyExc_ValueError, "smaps: more VMAs than smaps_vmas takes");
+			return NULL;
+		}
+		bounds[++n] = stop;
+		at = text + stop;
+		if (!nl)
+			break;
+	}
+	vmas = PyTuple_New(n);
+	out_bounds = PyTuple_New(n + 1);
+	if (!vmas || !out_bounds)
+		goto fail;
+	for (Py_ssize_t k = 0; k <= n; k++) {
+		PyObject *b = PyLong_FromSsize_t(bounds[k]);
+
+		if (!b)
+			goto fail;
+		PyTuple_SET_ITEM(out_bounds, k, b);
+	}
+	for (Py_ssize_t k = 0; k < n; k++) {
+		Py_ssize_t from = bounds[k], to = bounds[k + 1];
+		PyObject *vma = NULL;
+		Py_ssize_t places[2] = { k, k - n + last_n };
+
+		for (int c = 0; c < 2 && !vma; c++) {
+			Py_ssize_t j = places[c];
+
+			if (j < 0 || j >= last_n)
+				continue;
+			Py_ssize_t lf = PyLong_AsSsize_t(PyTuple_GET_ITEM(last_bounds, j));
+			Py_ssize_t lt = PyLong_AsSsize_t(PyTuple_GET_ITEM(last_bounds, j + 1));
+
+			if (PyErr_Occurred())
+				goto fail;
+			if (lt - lf == to - from && lt <= last_len && lf >= 0 &&
+			    !memcmp(last + lf, text + from, (size_t)(to - from))) {
+				vma = PyTuple_GET_ITEM(last_vmas, j);
+				Py_INCREF(vma);
+			}
+		}
+		if (!vma) {
+			Py_ssize_t body = to;  /* without the flags line's newline */
+
+			if (body > from && text[body - 1] == '\n')
+				body--;
+			vma = one_vma(text + from, text + body, make);
+			if (!vma)
+				goto fail;
+		}
+		PyTuple_SET_ITEM(vmas, k, vma);
+	}
+	return Py_BuildValue("(NN)", vmas, out_bounds);
+fail:
+	Py_XDECREF(vmas);
+	Py_XDECREF(out_bounds);
+	return NULL;
+}
+
 static PyMethodDef methods[] = {
 	{ "read_file", read_file, METH_O, "The whole file from offset 0, as bytes." },
 	{ "read_line", (PyCFunction)(void (*)(void))read_line, METH_FASTCALL,
 	  "The line of the file that starts with prefix (the whole text if none does)." },
 	{ "read_words", (PyCFunction)(void (*)(void))read_words, METH_FASTCALL,
 	  "count 64-bit words read at offset in one pread." },
+	{ "smaps_vmas", (PyCFunction)(void (*)(void))smaps_vmas, METH_FASTCALL,
+	  "Every VMA of an smaps text, reusing the last text's unchanged ones: (vmas, bounds)." },
 	{ "cont_wait", (PyCFunction)(void (*)(void))cont_wait, METH_FASTCALL,
 	  "PTRACE_CONT, wait, and the marker's word: (status, word)." },
 	{ NULL, NULL, 0, NULL },

@@ -20,11 +20,13 @@ import importlib.machinery
 import importlib.util
 import os
 import sysconfig
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Protocol, cast
 
 from fuzzer.executor import ExecutorBuildError, compile_c
+from fuzzer.snapshot.parse import Vma
 
 SOURCE = Path(__file__).with_name("stepcalls.c")
 NAME = "fuzzer._stepcalls"
@@ -39,6 +41,9 @@ class StepCalls(Protocol):
     def read_file(self, fd: int, /) -> bytes: ...
     def read_line(self, fd: int, prefix: bytes, /) -> str: ...
     def read_words(self, fd: int, offset: int, count: int, /) -> tuple[int, ...]: ...
+    def smaps_vmas(self, text: bytes, last_text: bytes, last_bounds: tuple[int, ...],
+                   last_vmas: tuple[Vma, ...], make: Callable[..., Vma], /,
+                   ) -> tuple[tuple[Vma, ...], tuple[int, ...]]: ...
     def cont_wait(self, pid: int, signo: int, offset: int, /) -> tuple[int, int]: ...
 
 

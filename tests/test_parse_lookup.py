@@ -1,13 +1,15 @@
-"""parse_smaps, which looks each VMA's text up before it parses it, and SmapsParser,
-which also reuses the VMAs whose text did not change since the last text, give the
-very Vmas of one regular-expression pass over the whole text (parse_smaps_whole), on
-every smaps text the checks of many generated programs read, forks included.
+"""parse_smaps, which looks each VMA's text up before it parses it, SmapsParser,
+which also reuses the VMAs whose text did not change since the last text, and its
+parse_bytes, which does the same in C (fuzzer/stepcalls.c), give the very Vmas of one
+regular-expression pass over the whole text (parse_smaps_whole), on every smaps text
+the checks of many generated programs read, forks included.
 """
 
 from __future__ import annotations
 
 import pytest
 
+from fuzzer import stepcalls
 from fuzzer.campaign.throughput import workload
 from fuzzer.check import check
 from fuzzer.model import Unsupported
@@ -23,6 +25,9 @@ PROGRAMS = 1000
 def test_lookup_parse_equals_whole_parse(supervisor: Supervisor,
                                          monkeypatch: pytest.MonkeyPatch) -> None:
     texts = 0
+    calls = stepcalls.load()
+    assert calls is not None, stepcalls.why_not()
+    c_vmas = calls.smaps_vmas
 
     def both(self: proc.Observer, smaps: bytes) -> tuple[parse.Vma, ...]:
         nonlocal texts
@@ -30,6 +35,8 @@ def test_lookup_parse_equals_whole_parse(supervisor: Supervisor,
         text = str(smaps, "utf-8")
         reused = self._parser.parse(text)
         assert reused == parse.parse_smaps(text) == parse.parse_smaps_whole(text), text
+        # stepcalls.c's parse, reusing the unchanged records of this parser's last text
+        assert self._parser.parse_bytes(smaps, c_vmas) == reused, text
         return reused
 
     monkeypatch.setattr(proc.Observer, "_parse", both)
@@ -41,13 +48,31 @@ def test_lookup_parse_equals_whole_parse(supervisor: Supervisor,
     assert texts > 5 * PROGRAMS
 
 
-def test_a_vma_without_its_fields_is_an_error() -> None:
-    text = ("00400000-00401000 r-xp 00000000 08:01 42 /bin/x\nSize: 4 kB\n"
-            "VmFlags: rd ex mr mw me\n")
+def _c_vmas() -> parse.VmasOf:
+    calls = stepcalls.load()
+    if calls is None:
+        pytest.skip(f"fuzzer/stepcalls.c: {stepcalls.why_not()}")
+    return calls.smaps_vmas
+
+
+HEADER = "00400000-00401000 r-xp 00000000 08:01 42 /bin/x\nSize: 4 kB\n"
+
+
+@pytest.mark.parametrize("text", [
+    HEADER + "VmFlags: rd ex mr mw me\n",
+    HEADER + "Rss: 4 kB\nPss: 4 kB\nVmFlags: rd ex mr mw me\n",
+    HEADER + "Rss: 4 kB\nLocked: 0 kB\nVmFlags: rd ex mr mw me\n",
+    HEADER + "Rss: x kB\nPss: 4 kB\nLocked: 0 kB\nVmFlags: rd ex mr mw me\n",
+    "0040000-zz r-xp 00000000 08:01 42 /bin/x\nRss: 4 kB\nPss: 4 kB\nLocked: 0 kB\n"
+    "VmFlags: rd\n",
+], ids=["no-rss-pss-locked", "no-locked", "no-pss", "rss-not-a-number", "bad-header"])
+def test_a_vma_without_its_fields_is_an_error(text: str) -> None:
     with pytest.raises(ValueError, match="lacks"):
         parse.parse_smaps(text)
     with pytest.raises(ValueError, match="lacks"):
         parse.parse_smaps_whole(text)
+    with pytest.raises(ValueError, match="lacks"):
+        parse.SmapsParser().parse_bytes(text.encode(), _c_vmas())
 
 
 def test_the_same_text_twice_gives_equal_vmas() -> None:
@@ -58,6 +83,11 @@ def test_the_same_text_twice_gives_equal_vmas() -> None:
     first, second = parse.parse_smaps(text), parse.parse_smaps(text)
     assert first == second == parse.parse_smaps_whole(text)
     assert [v.lo for v in first] == [False, True]
+    parser = parse.SmapsParser()
+    in_c = parser.parse_bytes(text.encode(), _c_vmas())
+    again = parser.parse_bytes(text.encode(), _c_vmas())
+    assert in_c == again == first
+    assert all(a is b for a, b in zip(in_c, again, strict=True))  # reused, not parsed again
     assert first[1].pss == 4096 and first[1].name == ""
 
 

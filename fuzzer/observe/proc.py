@@ -126,6 +126,9 @@ class Observer:
             os.close(self._fds.pop())
 
     def _parse(self, smaps: bytes) -> tuple[Vma, ...]:
+        vmas_of = getattr(READS, "smaps_vmas", None)  # stepcalls.c's; PyReads has none
+        if vmas_of is not None:
+            return self._parser.parse_bytes(smaps, vmas_of)
         return self._parser.parse(str(smaps, "utf-8"))
 
     def pagemap(self) -> tuple[int, ...]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 PM_PRESENT = 1 << 63
@@ -134,6 +135,8 @@ class SmapsParser:
         # the last text's pieces and Vmas, as one tuple: a parser that two threads share
         # reads and replaces them together
         self._last: tuple[list[str], list[Vma]] = ([], [])
+        # parse_bytes's: the last text, where its records start, and their Vmas
+        self._last_bytes: tuple[bytes, tuple[int, ...], tuple[Vma, ...]] = (b"", (), ())
 
     def parse(self, text: str) -> tuple[Vma, ...]:
         pieces = _pieces(text)
@@ -151,6 +154,29 @@ class SmapsParser:
                 vmas.append(_record_vma(pieces, k))
         self._last = (pieces, vmas)
         return tuple(vmas)
+
+
+    def parse_bytes(self, text: bytes, vmas_of: VmasOf) -> tuple[Vma, ...]:
+        """`parse` of the undecoded text, by `vmas_of`: fuzzer/stepcalls.c's smaps_vmas,
+        which finds the records, reuses the unchanged ones by the same rule as `parse`,
+        and parses the others, in C (`parse` is its readable twin, and
+        tests/test_parse_lookup.py holds the two together)."""
+        last, bounds, last_vmas = self._last_bytes
+        vmas, bounds = vmas_of(text, last, bounds, last_vmas, vma_of_fields)
+        self._last_bytes = (text, bounds, vmas)
+        return vmas
+
+
+# stepcalls.c's smaps_vmas(text, last_text, last_bounds, last_vmas, make) -> (vmas, bounds)
+VmasOf = Callable[[bytes, bytes, tuple[int, ...], tuple[Vma, ...], Callable[..., Vma]],
+                  tuple[tuple[Vma, ...], tuple[int, ...]]]
+
+
+def vma_of_fields(start: int, end: int, perms: str, inode: int, name: str, rss_kb: int,
+                  pss_kb: int, locked_kb: int, flags: str) -> Vma:
+    """A Vma from the fields of its smaps record, as read (smaps_vmas's `make`)."""
+    return Vma(start, end, perms, inode, name, rss_kb * 1024, pss_kb * 1024,
+               locked_kb * 1024, _flag_set(flags))
 
 
 def _pieces(text: str) -> list[str]:
