@@ -43,6 +43,7 @@ import atheris
 
 from fuzzer.campaign.seen import FeatureSet
 from fuzzer.prog import Program, ProgramError, parse
+from fuzzer.prog.program import text_hash
 from fuzzer.store.ports import WorkerStore
 
 # libFuzzer counters for the semantic features, one per feature modulo the size: a campaign
@@ -118,10 +119,11 @@ class SharedCorpus:
         """Store the program with the features it reached first, at the next store(),
         and write it into the folder; with `deliver`, queue it for libFuzzer too (it
         was not libFuzzer's input, so libFuzzer does not know it)."""
-        self.pending.append((program.text(), program.hash, features))
-        self._write([program])
+        text = program.text()  # once: the campaign adds about a hundred programs a second
+        self.pending.append((text, text_hash(text), features))
+        self._write(text)
         if deliver:
-            self._queue([program.text()])
+            self._queue([text])
 
     def store_pending(self) -> None:
         """Store what was added since the last call, in one transaction."""
@@ -197,27 +199,30 @@ class SharedCorpus:
                 texts.append(Path(entry.path).read_text())
         return texts
 
-    def _write(self, programs: Iterable[Program]) -> int:
+    def _write(self, text: str) -> None:
+        """The program text into the folder, as a file named by its SHA-1 (as libFuzzer
+        names its files), unless that file is there already."""
         if self.folder is None or self.full:
-            return 0
-        written = 0
-        for program in programs:
-            data = program.text().encode()
-            path = self.folder / hashlib.sha1(data).hexdigest()  # as libFuzzer names files
-            if not path.exists():
-                try:
-                    path.write_bytes(data)
-                except OSError as e:
-                    if e.errno not in (errno.ENOSPC, errno.EDQUOT):
-                        raise
-                    path.unlink(missing_ok=True)  # not a truncated program
-                    self.full = True
-                    self.warnings.append(f"the corpus folder {self.folder} is full "
-                                         f"({e.strerror}) after {len(list(self.folder.iterdir()))}"
-                                         " files: no more programs are written to it")
-                    return written
-                written += 1
-        return written
+            return
+        data = text.encode()
+        path = os.path.join(self.folder, hashlib.sha1(data).hexdigest())
+        made = False
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o644)
+            made = True
+            with open(fd, "wb") as f:
+                f.write(data)
+        except FileExistsError:
+            return
+        except OSError as e:
+            if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+                raise
+            if made:
+                os.unlink(path)  # not a truncated program
+            self.full = True
+            self.warnings.append(f"the corpus folder {self.folder} is full "
+                                 f"({e.strerror}) after {len(os.listdir(self.folder))}"
+                                 " files: no more programs are written to it")
 
 
 def _parsed(texts: Iterable[str]) -> list[Program]:

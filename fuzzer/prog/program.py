@@ -81,7 +81,13 @@ class Program:
     @property
     def hash(self) -> str:
         """Stable identity of the program (its canonical text)."""
-        return hashlib.sha256(self.text().encode()).hexdigest()[:16]
+        return text_hash(self.text())
+
+
+def text_hash(text: str) -> str:
+    """`Program.hash` of the program whose canonical text is `text` (for a caller that
+    has the text already)."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def page_up(n: int) -> int:
