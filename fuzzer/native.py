@@ -1,8 +1,8 @@
 """The hot pure layers compiled with mypyc: which modules, their build, and the switch back.
 
 The modules below (the smaps parser, the model, the oracle's comparison, the
-semantic coverage a campaign computes for every step, and the generator and
-mutator a campaign makes each program with) are
+semantic coverage a campaign computes for every step, and a campaign's programs:
+their calls, their text, the generator and the mutator) are
 compiled to C extensions by `native.main()` (`make setup` runs it)
 and placed beside their sources, where the import system prefers them. The
 Python sources stay the specification; the interpreted modules are used
@@ -51,6 +51,8 @@ MODULES = (
     "fuzzer.oracle.views",
     "fuzzer.oracle.compare",
     "fuzzer.check.coverage",
+    "fuzzer.prog.program",
+    "fuzzer.prog.text",
     "fuzzer.prog.choices",
     "fuzzer.prog.generate",
     "fuzzer.prog.mutate",
