@@ -164,8 +164,28 @@ def build() -> None:
     STAMP.write_text(digest() + "\n")
 
 
+def stale(root: Path = ROOT, modules: tuple[str, ...] = MODULES) -> list[Path]:
+    """Compiled modules under `root` that are not in `modules` (a build before one was
+    taken off the list): the import system would still prefer them to their source, and
+    their group library no longer defines them."""
+    package = root.name
+    wanted = set(modules)
+    found = []
+    for lib in root.rglob("*.so"):
+        if lib.name.startswith(("compiled__mypyc", "_stepcalls")):
+            continue
+        parts = lib.relative_to(root).with_name(lib.name.split(".")[0]).parts
+        if ".".join((package, *parts)) not in wanted:
+            found.append(lib)
+    return sorted(found)
+
+
 def main(force: bool = False) -> None:
-    """`make setup`: build unless the compiled modules are up to date."""
+    """`make setup`: remove stale compiled modules, and build unless the compiled modules
+    are up to date."""
+    for lib in stale():
+        lib.unlink()
+        print(f"{GROUP}: removed {lib.relative_to(ROOT.parent)}, no longer compiled")
     if force or not up_to_date():
         build()
     print(f"{GROUP}: {len(MODULES)} modules compiled, up to date")
