@@ -296,7 +296,7 @@ def test_campaign_in_uml_stores_guest_release_and_features(tmp_path: Path) -> No
     for name in ("write_implies_read", "thp", "map_stack_nohugepage", "mremap_checks_first",
                  "madv_populate_stops_at_hole", "merge_into_null_anon_vma",
                  "mprotect_uncharges", "mseal", "guard_regions", "shmem_guards",
-                 "pmadv_self_any"):
+                 "pmadv_self_any", "madv_collapse"):
         assert features[name] is False, name  # UML, and 6.1 (see UML_DIFFERENCES)
     assert campaign.options["kernel"] == f"uml:{UML}"
     for bucket in store.buckets(include_labelled=True):
@@ -369,6 +369,13 @@ UML_DIFFERENCES = {
     """,
     # Without CONFIG_TRANSPARENT_HUGEPAGE (UML) MADV_NOHUGEPAGE is not valid advice.
     "thp": "madvise(@0, 1p, MADV_NOHUGEPAGE)",
+    # ... nor MADV_COLLAPSE: EINVAL before the walk, where the host's is ENOMEM for a
+    # range with no VMA (and EINVAL at a VMA of the arena, too small for a huge page).
+    "madv_collapse": """
+        mmap(@0, 2p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS, -1, 0)
+        madvise(@4, 2p, MADV_COLLAPSE)
+        madvise(@0, 2p, MADV_COLLAPSE)
+    """,
     # MAP_STACK gives VM_NOHUGEPAGE from 6.7: on 6.1 the two mappings merge into one
     # VMA, so a 4-page mremap over both succeeds.
     "map_stack_nohugepage": """

@@ -17,6 +17,7 @@ class Features:
     pagemap_scan: bool = True  # PAGEMAP_SCAN ioctl (6.7+)
     madv_populate: bool = True  # MADV_POPULATE_READ/WRITE (5.14+)
     madv_dontneed_locked: bool = True  # MADV_DONTNEED_LOCKED (5.18+)
+    madv_collapse: bool = True  # MADV_COLLAPSE (6.1+, with THP; else EINVAL as unknown advice)
     mremap_multi_vma_move: bool = True  # MREMAP_FIXED move of a range over several VMAs (~6.17+)
     map_fixed_noreplace: bool = True  # MAP_FIXED_NOREPLACE (4.17+)
     # Found by campaigns in User-Mode Linux 6.1 (fuzzer/kernel):

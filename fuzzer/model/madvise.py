@@ -53,6 +53,7 @@ from fuzzer.prog.syscalls import (
     ENOMEM,
     EPERM,
     MADV_COLD,
+    MADV_COLLAPSE,
     MADV_DODUMP,
     MADV_DOFORK,
     MADV_DONTDUMP,
@@ -84,11 +85,11 @@ MODELLED = True
 
 # Valid advice (madvise_behavior_valid) that the program format does not name.
 # They are here, not in the syscall table, because only this module needs them.
-MADV_COLLAPSE, MADV_HWPOISON, MADV_SOFT_OFFLINE = 25, 100, 101
+MADV_HWPOISON, MADV_SOFT_OFFLINE = 100, 101
+HPAGE_PMD_PAGES = 512  # a PMD-mapped huge page on x86-64: 2 MiB
 
 # Advice values whose effect the model does not predict, and why.
 UNSUPPORTED_ADVICE: dict[int, str] = {
-    MADV_COLLAPSE: "MADV_COLLAPSE (THP collapse)",
     MADV_HWPOISON: "MADV_HWPOISON (memory-failure injection)",
     MADV_SOFT_OFFLINE: "MADV_SOFT_OFFLINE (memory-failure injection)",
 }
@@ -101,7 +102,7 @@ VALID_ADVICE = frozenset({
     MADV_REMOVE, MADV_DONTFORK, MADV_DOFORK, MADV_MERGEABLE, MADV_UNMERGEABLE, MADV_HUGEPAGE,
     MADV_NOHUGEPAGE, MADV_DONTDUMP, MADV_DODUMP, MADV_WIPEONFORK, MADV_KEEPONFORK, MADV_COLD,
     MADV_PAGEOUT, MADV_POPULATE_READ, MADV_POPULATE_WRITE, MADV_DONTNEED_LOCKED,
-    MADV_GUARD_INSTALL, MADV_GUARD_REMOVE,
+    MADV_GUARD_INSTALL, MADV_GUARD_REMOVE, MADV_COLLAPSE,
 })
 
 def _valid_advice(state: State) -> frozenset[int]:
@@ -115,6 +116,8 @@ def _valid_advice(state: State) -> frozenset[int]:
         missing |= {MADV_GUARD_INSTALL, MADV_GUARD_REMOVE}  # 6.13+
     if not state.features.thp:
         missing |= {MADV_HUGEPAGE, MADV_NOHUGEPAGE}  # without CONFIG_TRANSPARENT_HUGEPAGE
+    if not state.features.madv_collapse:
+        missing.add(MADV_COLLAPSE)  # 6.1+, and only with CONFIG_TRANSPARENT_HUGEPAGE
     return VALID_ADVICE - missing
 
 
@@ -243,6 +246,17 @@ def _flag_setter(**changes: bool) -> Callable[[State, int], int]:
         _set(state, idx, **changes)
         return 0
     return behavior
+
+
+def _collapse(state: State, idx: int) -> int:
+    """madvise_collapse: first thp_vma_allowable_order(PMD_ORDER) (6.1: hugepage_vma_check).
+    Outside a fault it wants an aligned 2 MiB range at the VMA's end
+    (thp_vma_suitable_order at vm_end - HPAGE_PMD_SIZE), so a VMA smaller than 2 MiB, as
+    every VMA of the 64-page arena is, is EINVAL before anything is collapsed or drained
+    (docs/SEMANTICS.md §7). A larger one would need the collapse itself modelled."""
+    if len(vmas.vma_of(state, idx)) >= HPAGE_PMD_PAGES:
+        raise Unsupported("MADV_COLLAPSE of a VMA of 2 MiB or more (a huge page may form)")
+    return EINVAL
 
 
 def _ksm(mergeable: bool) -> Callable[[State, int], int]:
@@ -452,4 +466,5 @@ _PER_VMA: dict[int, Callable[[State, int], int]] = {
     MADV_DONTNEED_LOCKED: _dontneed_locked,
     MADV_GUARD_INSTALL: _guard_install,
     MADV_GUARD_REMOVE: _guard_remove,
+    MADV_COLLAPSE: _collapse,
 }

@@ -29,6 +29,7 @@ from fuzzer.prog.syscalls import (
     EINVAL,
     ENOSYS,
     MADV_COLD,
+    MADV_COLLAPSE,
     MADV_PAGEOUT,
     MADV_WILLNEED,
     PMADV_IOVECS,
@@ -38,7 +39,6 @@ from fuzzer.prog.syscalls import (
 SSIZE_MIN = 1 << 63  # as size_t: lengths from here on are negative as ssize_t
 
 # process_madvise_remote_valid: the advice another process's address space takes.
-MADV_COLLAPSE = 25  # as in madvise.py: valid, not in the program format's table
 REMOTE_ADVICE = frozenset({MADV_COLD, MADV_PAGEOUT, MADV_WILLNEED, MADV_COLLAPSE})
 
 

@@ -15,7 +15,9 @@ from functools import cache
 from fuzzer.model.features import Features
 from fuzzer.prog.program import ARENA_PAGES
 from fuzzer.prog.syscalls import (
+    ENOMEM,
     ENOSYS,
+    MADV_COLLAPSE,
     MADV_DONTNEED_LOCKED,
     MADV_GUARD_INSTALL,
     MADV_GUARD_REMOVE,
@@ -99,6 +101,14 @@ def _madvise_ok(advice: int, lock: bool) -> bool:
         return _sys("madvise", p, PAGE, advice) == 0
     finally:
         _sys("munmap", p, PAGE)
+
+
+def _madv_collapse() -> bool:
+    # A range with no VMA: ENOMEM where the advice is known (the walk finds nothing),
+    # EINVAL where it is not (before 6.1, or without THP: madvise_behavior_valid).
+    p = _scratch(1)
+    _sys("munmap", p, PAGE)
+    return _sys("madvise", p, PAGE, MADV_COLLAPSE) == -ENOMEM
 
 
 def _pagemap_scan() -> bool:
@@ -533,6 +543,7 @@ def probe() -> Features:
         pagemap_scan=_pagemap_scan(),
         madv_populate=_madvise_ok(MADV_POPULATE_READ, lock=False),
         madv_dontneed_locked=_madvise_ok(MADV_DONTNEED_LOCKED, lock=True),
+        madv_collapse=_madv_collapse(),
         mremap_multi_vma_move=_multi_vma_move(),
         map_fixed_noreplace=_fixed_noreplace(),
         write_implies_read=_write_implies_read(),

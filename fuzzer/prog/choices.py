@@ -17,6 +17,7 @@ from fuzzer.prog.program import (
 )
 from fuzzer.prog.syscalls import (
     MADV_COLD,
+    MADV_COLLAPSE,
     MADV_DOFORK,
     MADV_DONTDUMP,
     MADV_DONTFORK,
@@ -136,7 +137,7 @@ MSEAL_FLAGS = [(95, 0), (5, 1)]
 # others for EINVAL; the caller itself anything madvise takes, 6.13+); the flags.
 PMADV_OTHER = 55  # percent of calls naming another process, when the caller knows one
 PMADV_VLEN = [(35, 1), (50, 2), (5, 0), (6, 3), (2, 1024), (2, 1025)]
-PMADV_REMOTE = [(30, MADV_PAGEOUT), (25, MADV_COLD), (20, MADV_WILLNEED),
+PMADV_REMOTE = [(30, MADV_PAGEOUT), (25, MADV_COLD), (20, MADV_WILLNEED), (4, MADV_COLLAPSE),
                 (4, MADV_DONTNEED), (3, MADV_FREE), (2, MADV_POPULATE_READ), (1, 99)]
 PMADV_FLAGS = [(96, 0), (4, 1)]
 # memfds: how often an mmap maps one (when one is open), its type, offset (mostly
@@ -163,7 +164,7 @@ MREMAP_CHOICES = [(30, 0), (30, MREMAP_MAYMOVE), (20, MREMAP_MAYMOVE | MREMAP_FI
                   (2, 0x8)]
 # Mostly the advice with semantics to check; a few unused values for EINVAL. HUGEPAGE
 # gives a VMA large folios where the host enables an mTHP size (docs/SEMANTICS.md §19);
-# elsewhere it only splits VMAs.
+# elsewhere it only splits VMAs. COLLAPSE finds no VMA of the arena big enough (§7).
 # HWPOISON and SOFT_OFFLINE are never generated (nor accepted: see program.py).
 MADV_CHOICES = [(12, MADV_DONTNEED), (8, MADV_DONTNEED_LOCKED), (6, MADV_FREE),
                 (6, MADV_REMOVE), (5, MADV_DONTFORK), (4, MADV_DOFORK),
@@ -171,7 +172,7 @@ MADV_CHOICES = [(12, MADV_DONTNEED), (8, MADV_DONTNEED_LOCKED), (6, MADV_FREE),
                 (8, MADV_POPULATE_WRITE), (2, MADV_NORMAL), (2, MADV_WILLNEED),
                 (2, MADV_COLD), (1, MADV_DONTDUMP), (10, MADV_HUGEPAGE), (2, MADV_NOHUGEPAGE),
                 (6, MADV_GUARD_INSTALL), (3, MADV_GUARD_REMOVE), (6, MADV_PAGEOUT),
-                (2, 5), (1, 99)]
+                (2, MADV_COLLAPSE), (2, 5), (1, 99)]
 # madvise on a shared mapping (Generator.advice): the hole punch, guard regions, and the
 # advice whose shmem side differs (DONTNEED keeps the cache, POPULATE fills it, PAGEOUT).
 MADV_SHARED = [(20, MADV_REMOVE), (16, MADV_GUARD_INSTALL), (6, MADV_GUARD_REMOVE),
