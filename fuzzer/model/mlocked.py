@@ -16,7 +16,8 @@ go. So the rule the oracle holds the kernel to has two halves of different reach
   `lru_add`: "Err on the safe side, underestimate", so one of two locked mappings
   letting go can clear the flag the other still asks for), or a MAP_FIXED mmap or an
   mremap replaced its locked mapping with another (the queued munlock of the old one
-  clears the flag the new one's mlock found still set).
+  clears the flag the new one's mlock found still set), or an exit munlocked it and the
+  next call mapped it locked (world._after_exit: the same, with the exit's munlock).
 
 Not judged: absent pages, the zero page and guard markers (no page); any page whose
 frame a VMA outside the arena maps (the model does not follow those VMAs' lock flags).

@@ -27,7 +27,7 @@ hands out after a fork are kept apart by giving each process its own range.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from fuzzer.model import madvise as madvise_mod
 from fuzzer.model import pmadvise, vmas
@@ -39,6 +39,8 @@ from fuzzer.model.state import (
     ABSENT,
     ANON,
     SHARED_ANON,
+    SHMEM,
+    SHMEM_TWICE,
     OutsideFile,
     Page,
     State,
@@ -55,6 +57,9 @@ class World:
     procs: list[State | None]
     next_frame: int = 1
     children: int = 0  # forks so far: the n-th created process n, the last child
+    # The page-cache pages (object, offset) an exit munlocked, whose munlock waits in its
+    # CPU's batch until the next call's stop drains it (`_after_exit`, §20)
+    exit_munlocked: set[tuple[int, int]] = field(default_factory=set)
 
     @classmethod
     def start(cls, state: State) -> World:
@@ -86,6 +91,7 @@ def step(world: World, call: Call) -> Prediction:
     if call.name == "fork":
         prediction = _fork(world, call.proc)
     elif call.name == "exit":
+        world.exit_munlocked |= _locked_cache(world.proc(call.proc))
         world.proc(call.proc).peers = []
         world.procs[call.proc] = None
         _link(world)
@@ -99,7 +105,33 @@ def step(world: World, call: Call) -> Prediction:
     if call.name in WORLD_CALLS and world.live():
         # what a fork shared or an exit let go shows in every process
         mark_mapped_twice(world.live()[0][1])
+    if call.name != "exit" and world.exit_munlocked:
+        _after_exit(world)
     return prediction
+
+
+def _locked_cache(state: State) -> set[tuple[int, int]]:
+    """The page-cache pages a locked VMA of this process maps."""
+    return {(p.attrs.obj, p.attrs.pgoff) for p in state.pages
+            if p is not None and p.attrs.lo and p.state in (SHMEM, SHMEM_TWICE)}
+
+
+def _after_exit(world: World) -> None:
+    """The call after an exit (or after exits in a row), on the same CPU: the exit's
+    munlocks wait in its batch (`munlock_folio`, no marker drained it), and a locked
+    mapping that maps one of those pages in this call without draining first (a fault
+    in a VMA already locked: mlock_fixup skips a VMA locked before, and with it
+    mlock_vma_pages_range's lru_add_drain) queues its `mlock_folio` behind them. The drain
+    then clears the flag (the count reaches 0) and `__mlock_folio` finds the folio
+    evictable and leaves it clear ("surprising, but quite possible"; reclaim would set
+    it again). Which call drained first is not kept: every such page that a locked
+    mapping maps after the call joins `lock_shared`, not judged until no locked mapping
+    maps it (6.18.44: a campaign bucket, `mlocked-exit-then-fault-in-locked-vma`)."""
+    live = world.live()
+    if live:
+        now = set().union(*(_locked_cache(s) for _, s in live))
+        live[0][1].lock_shared.update(world.exit_munlocked & now)
+    world.exit_munlocked = set()
 
 
 def _process_madvise(world: World, call: Call) -> Prediction:
