@@ -176,7 +176,7 @@ ROWS = [
     # without draining first (mlock_fixup skips a VMA already locked, and with it
     # mlock_vma_pages_range's lru_add_drain): its mlock_folio queues behind the munlock,
     # and the drain leaves the flag clear, as after a MAP_FIXED replacement. Not judged
-    # (world._after_exit). Without the lock on fault the child's mlock2 drains first
+    # (world.step). Without the lock on fault the child's mlock2 drains first
     # and marks the page.
     case("shmem-exit-then-fault-in-locked-vma", """
         mmap(@0, 12p, PROT_READ, MAP_SHARED|MAP_ANONYMOUS, -1, 0)

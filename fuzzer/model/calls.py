@@ -72,7 +72,7 @@ from fuzzer.prog.syscalls import (
 
 def step(state: State, call: Call) -> Prediction:
     # what a call that unmaps and maps in one go may munlock and mlock again (§20)
-    held = locked_cache_pages(state) if call.name == "mremap" or (
+    held = locked_cache_pages(state.processes()) if call.name == "mremap" or (
         call.name == "mmap" and call.args[3] & MAP_FIXED) else None
     prediction = _HANDLERS[call.name](state, *call.args)
     # VMA identity (splits, merges, anon_vmas) follows every call, so that mremap

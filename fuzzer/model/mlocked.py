@@ -17,7 +17,7 @@ go. So the rule the oracle holds the kernel to has two halves of different reach
   letting go can clear the flag the other still asks for), or a MAP_FIXED mmap or an
   mremap replaced its locked mapping with another (the queued munlock of the old one
   clears the flag the new one's mlock found still set), or an exit munlocked it and the
-  next call mapped it locked (world._after_exit: the same, with the exit's munlock).
+  next call mapped it locked (world.step: the same, with the exit's munlock).
 
 Not judged: absent pages, the zero page and guard markers (no page); any page whose
 frame a VMA outside the arena maps (the model does not follow those VMAs' lock flags).
@@ -32,7 +32,7 @@ VMA of any process maps any page of that file, and no VMA outside the arena maps
 
 from __future__ import annotations
 
-from fuzzer.model.pages import count_mappings
+from fuzzer.model.pages import count_mappings, locked_cache_pages
 from fuzzer.model.state import (
     ABSENT,
     ANON,
@@ -106,10 +106,7 @@ def _alone(state: State) -> tuple[int, int] | None:
     """`expected` of a process that has not forked (or whose children are gone) and maps
     nothing outside the arena, without counting mappings over processes: its arena
     pages are every mapping of their frames. None if a frame fork shared is left."""
-    locked: set[tuple[int, int]] = set()
-    for p in state.pages:
-        if p is not None and p.attrs.lo and p.state in (SHMEM, SHMEM_TWICE):
-            locked.add((p.attrs.obj, p.attrs.pgoff))
+    locked = locked_cache_pages([state])
     large = _large_unlocked([state])
     disk = _disk_locked([state])
     must = must_not = 0

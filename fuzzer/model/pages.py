@@ -355,9 +355,10 @@ def count_mappings(states: list[State]) -> tuple[dict[str, int], dict[tuple[int,
     return frames, cached
 
 
-def locked_cache_pages(state: State) -> set[tuple[int, int]]:
-    """The page-cache pages (object, offset) a locked arena mapping of any process maps."""
-    return {(p.attrs.obj, p.attrs.pgoff) for s in state.processes() for p in s.pages
+def locked_cache_pages(states: list[State]) -> set[tuple[int, int]]:
+    """The page-cache pages (object, offset) a locked arena mapping of these processes
+    maps."""
+    return {(p.attrs.obj, p.attrs.pgoff) for s in states for p in s.pages
             if p is not None and p.attrs.lo and p.state in (SHMEM, SHMEM_TWICE)}
 
 
@@ -370,8 +371,9 @@ def mark_mapped_twice(state: State, held: set[tuple[int, int]] | None = None) ->
 
     It also keeps `State.lock_shared`: the page-cache pages two locked arena mappings map
     now join it, and so do those a locked mapping maps now that one mapped before a call
-    that unmaps and maps in one go (`held`: `locked_cache_pages` before it, given for
-    mmap with MAP_FIXED and mremap); those no locked arena mapping maps leave it."""
+    that unmaps and maps in one go, or that an exit before the call munlocked (`held`:
+    for mmap with MAP_FIXED and mremap, `locked_cache_pages` before it; after an exit,
+    world.py's `exit_munlocked`); those no locked arena mapping maps leave it."""
     states = state.processes()
     frames, cached = count_mappings(states)
     locked: dict[tuple[int, int], int] = {}

@@ -34,13 +34,11 @@ from fuzzer.model import pmadvise, vmas
 from fuzzer.model.calls import SUPPORTED as PROCESS_CALLS
 from fuzzer.model.calls import covers as process_covers
 from fuzzer.model.calls import step as process_step
-from fuzzer.model.pages import NEW_PID, Prediction, mark_mapped_twice
+from fuzzer.model.pages import NEW_PID, Prediction, locked_cache_pages, mark_mapped_twice
 from fuzzer.model.state import (
     ABSENT,
     ANON,
     SHARED_ANON,
-    SHMEM,
-    SHMEM_TWICE,
     OutsideFile,
     Page,
     State,
@@ -58,7 +56,7 @@ class World:
     next_frame: int = 1
     children: int = 0  # forks so far: the n-th created process n, the last child
     # The page-cache pages (object, offset) an exit munlocked, whose munlock waits in its
-    # CPU's batch until the next call's stop drains it (`_after_exit`, §20)
+    # CPU's batch until the next call's stop drains it (`step`, §20)
     exit_munlocked: set[tuple[int, int]] = field(default_factory=set)
 
     @classmethod
@@ -91,7 +89,7 @@ def step(world: World, call: Call) -> Prediction:
     if call.name == "fork":
         prediction = _fork(world, call.proc)
     elif call.name == "exit":
-        world.exit_munlocked |= _locked_cache(world.proc(call.proc))
+        world.exit_munlocked |= locked_cache_pages([world.proc(call.proc)])
         world.proc(call.proc).peers = []
         world.procs[call.proc] = None
         _link(world)
@@ -102,36 +100,19 @@ def step(world: World, call: Call) -> Prediction:
         prediction = _process_madvise(world, call)
     else:
         prediction = process_step(world.proc(call.proc), call)
-    if call.name in WORLD_CALLS and world.live():
-        # what a fork shared or an exit let go shows in every process
-        mark_mapped_twice(world.live()[0][1])
+    # The call after an exit (or exits in a row), on the same CPU: the exit's munlocks
+    # wait in its batch (`munlock_folio`; an exit has no stop to drain it), and a fault in
+    # a VMA locked before (mlock_fixup skips it, and with it mlock_vma_pages_range's
+    # lru_add_drain) queues its `mlock_folio` behind them: the drain clears the flag and
+    # leaves it clear, as after a MAP_FIXED mmap over a locked mapping. So the exit's
+    # pages are that call's `held` (§20; row shmem-exit-then-fault-in-locked-vma).
+    held = None
     if call.name != "exit" and world.exit_munlocked:
-        _after_exit(world)
+        held, world.exit_munlocked = world.exit_munlocked, set()
+    if (call.name in WORLD_CALLS or held) and world.live():
+        # what a fork shared or an exit let go shows in every process
+        mark_mapped_twice(world.live()[0][1], held)
     return prediction
-
-
-def _locked_cache(state: State) -> set[tuple[int, int]]:
-    """The page-cache pages a locked VMA of this process maps."""
-    return {(p.attrs.obj, p.attrs.pgoff) for p in state.pages
-            if p is not None and p.attrs.lo and p.state in (SHMEM, SHMEM_TWICE)}
-
-
-def _after_exit(world: World) -> None:
-    """The call after an exit (or after exits in a row), on the same CPU: the exit's
-    munlocks wait in its batch (`munlock_folio`, no marker drained it), and a locked
-    mapping that maps one of those pages in this call without draining first (a fault
-    in a VMA already locked: mlock_fixup skips a VMA locked before, and with it
-    mlock_vma_pages_range's lru_add_drain) queues its `mlock_folio` behind them. The drain
-    then clears the flag (the count reaches 0) and `__mlock_folio` finds the folio
-    evictable and leaves it clear ("surprising, but quite possible"; reclaim would set
-    it again). Which call drained first is not kept: every such page that a locked
-    mapping maps after the call joins `lock_shared`, not judged until no locked mapping
-    maps it (6.18.44: a campaign bucket, `mlocked-exit-then-fault-in-locked-vma`)."""
-    live = world.live()
-    if live:
-        now = set().union(*(_locked_cache(s) for _, s in live))
-        live[0][1].lock_shared.update(world.exit_munlocked & now)
-    world.exit_munlocked = set()
 
 
 def _process_madvise(world: World, call: Call) -> Prediction:
