@@ -20,13 +20,12 @@ import importlib.machinery
 import importlib.util
 import os
 import sysconfig
-from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 from typing import Protocol, cast
 
 from fuzzer.executor import ExecutorBuildError, compile_c
-from fuzzer.snapshot.parse import Vma
+from fuzzer.snapshot.parse import VmasOf
 
 SOURCE = Path(__file__).with_name("stepcalls.c")
 NAME = "fuzzer._stepcalls"
@@ -41,9 +40,7 @@ class StepCalls(Protocol):
     def read_file(self, fd: int, /) -> bytes: ...
     def read_line(self, fd: int, prefix: bytes, /) -> str: ...
     def read_words(self, fd: int, offset: int, count: int, /) -> tuple[int, ...]: ...
-    def smaps_vmas(self, text: bytes, last_text: bytes, last_bounds: tuple[int, ...],
-                   last_vmas: tuple[Vma, ...], make: Callable[..., Vma], /,
-                   ) -> tuple[tuple[Vma, ...], tuple[int, ...]]: ...
+    smaps_vmas: VmasOf  # what snapshot/parse.py's SmapsParser.parse_bytes calls
     def cont_wait(self, pid: int, signo: int, offset: int, /) -> tuple[int, int]: ...
 
 

@@ -298,8 +298,9 @@ class State:
     # mappings mapped one at once after some call (its `mlock_count` may undercount),
     # or a call that unmaps and maps in one go (mmap with MAP_FIXED, mremap) left one
     # locked mapped that was before it (the munlock of the old mapping, still queued,
-    # clears the flag the new mapping's mlock had found set). One set for the world,
-    # like the cache (`pages.mark_mapped_twice` keeps it).
+    # clears the flag the new mapping's mlock had found set), or so did the call after
+    # an exit that had munlocked one (`world.step`). One set for the world, like the
+    # cache (`pages.mark_mapped_twice` keeps it).
     lock_shared: set[tuple[int, int]] = field(default_factory=set)
     # Whether MADV_FREE met (in any process) a frame fork left shared that was not
     # lazily freed already: the frame's folio may be lazy-free then with some of its

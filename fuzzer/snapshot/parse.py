@@ -155,7 +155,6 @@ class SmapsParser:
         self._last = (pieces, vmas)
         return tuple(vmas)
 
-
     def parse_bytes(self, text: bytes, vmas_of: VmasOf) -> tuple[Vma, ...]:
         """`parse` of the undecoded text, by `vmas_of`: fuzzer/stepcalls.c's smaps_vmas,
         which finds the records, reuses the unchanged ones by the same rule as `parse`,
@@ -205,8 +204,6 @@ def _record_vma(pieces: list[str], k: int) -> Vma:
     return vma
 
 
-
-
 _SEEN: dict[str, Vma] = {}  # one VMA's smaps text -> its Vma
 _SEEN_MAX = 4096
 
@@ -230,8 +227,8 @@ def parse_smaps_whole(text: str) -> tuple[Vma, ...]:
 
 def _vma(fields: tuple[str, ...]) -> Vma:
     start, end, perms, inode, name, rss, pss, locked, flags = fields
-    return Vma(int(start, 16), int(end, 16), perms, int(inode), name, int(rss) * 1024,
-               int(pss) * 1024, int(locked) * 1024, _flag_set(flags))
+    return vma_of_fields(int(start, 16), int(end, 16), perms, int(inode), name, int(rss),
+                         int(pss), int(locked), flags)
 
 
 @functools.lru_cache(maxsize=1024)
