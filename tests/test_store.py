@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.orm import Session
 
 from fuzzer.oracle import Divergence
@@ -25,6 +25,7 @@ from fuzzer.store import (
     open_store,
 )
 from fuzzer.store import stats as store_stats
+from fuzzer.store.corpus import CHUNK, chunks
 from fuzzer.store.models import Program, Sample
 from fuzzer.store.values import injection_names, injections_column
 
@@ -963,6 +964,52 @@ def check_corpus_batches(store: Store) -> None:
     assert store.add_corpus_many(a, []) == []
     with pytest.raises(StoreError, match="no campaign"):
         store.add_corpus_many(99, [("munlockall()", "00000000000000b4", [])])
+    check_batch_shapes(store, a)
+
+
+def check_batch_shapes(store: Store, campaign: int) -> None:
+    """Batches of every size from 1 to 40, and one of 300, use at most one insert statement
+    per power of two (the database's and the driver's statement caches hold each shape,
+    with its last rows bound): every row is stored, and the ids follow the batch order."""
+    inserts: set[str] = set()
+
+    def seen(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if statement.startswith("INSERT INTO corpus_entry"):
+            inserts.add(statement)
+
+    event.listen(store.engine, "before_cursor_execute", seen)
+    try:
+        n = 0
+        for size in [*range(1, 41), 300]:
+            batch = [(f"munmap(@{i % 64}, {i}p)", f"{0xc0000 + i:016x}", [f"s{i}"])
+                     for i in range(n, n + size)]
+            n += size
+            ids = store.add_corpus_many(campaign, batch)
+            assert None not in ids and ids == sorted(ids), size
+    finally:
+        event.remove(store.engine, "before_cursor_execute", seen)
+    assert len(inserts) == len(chunk_sizes(300) | {1, 2, 4, 8, 16, 32}) == 7
+    assert len(store.corpus_after(0, limit=n + 10)) >= n
+
+
+def chunk_sizes(n: int) -> set[int]:
+    return {len(c) for c in chunks([{"row": i} for i in range(n)])}
+
+
+@pytest.mark.parametrize(("rows", "runs"), [
+    (0, []),
+    (1, [1]),
+    (3, [2, 1]),
+    (45, [32, 8, 4, 1]),
+    (256, [256]),
+    (300, [256, 32, 8, 4]),
+    (600, [256, 256, 64, 16, 8]),
+])
+def test_a_batch_is_cut_into_powers_of_two(rows: int, runs: list[int]) -> None:
+    cut = chunks([{"row": i} for i in range(rows)])
+    assert [len(c) for c in cut] == runs
+    assert [r["row"] for c in cut for r in c] == list(range(rows))
+    assert all(len(c) <= CHUNK for c in cut)
 
 
 def test_corpus_batches_are_one_insert_that_skips_what_is_stored(store: Store) -> None:

@@ -22,6 +22,27 @@ from fuzzer.store.base import StoreBase, check_hash, require_campaign
 from fuzzer.store.models import CorpusEntry
 from fuzzer.store.stats import UPSERTS
 
+# Rows per upsert statement at most. A statement of n rows is a statement of its own to
+# SQLAlchemy's compiled cache and to the SQLite driver's prepared statements, and the
+# driver keeps each one's last rows bound: with a statement per batch size, a worker's
+# heap grew by tens of MB over ten minutes (heaptrack: 43 % of its growth was SQLite's
+# prepared inserts and their bound texts). chunks() cuts a batch into powers of two, so
+# a campaign uses at most CHUNK_SHAPES shapes, whatever its batch sizes.
+CHUNK = 256
+CHUNK_SHAPES = CHUNK.bit_length()  # 1, 2, 4, ... CHUNK
+
+
+def chunks(rows: list[dict[str, object]]) -> list[list[dict[str, object]]]:
+    """The rows in order, in runs whose lengths are powers of two up to CHUNK, longest
+    first (45 rows: 32, 8, 4, 1)."""
+    out = []
+    i = 0
+    while i < len(rows):
+        n = min(CHUNK, 1 << ((len(rows) - i).bit_length() - 1))
+        out.append(rows[i:i + n])
+        i += n
+    return out
+
 
 class Corpus(StoreBase):
     def add_corpus(self, campaign_id: int, text: str, hash_: str,
@@ -56,14 +77,16 @@ class Corpus(StoreBase):
     def _insert_new(s: Session, rows: list[dict[str, object]]) -> dict[str, int]:
         """Insert the rows whose (campaign, hash) is not stored yet (another worker of the
         campaign may be first); hash -> id of those inserted."""
+        ids: dict[str, int] = {}
         upsert = UPSERTS.get(s.connection().dialect.name)
         if upsert is not None:
             t = cast(Table, CorpusEntry.__table__)
-            done = s.execute(upsert(t).values(rows)
-                             .on_conflict_do_nothing(index_elements=[t.c.campaign_id, t.c.hash])
-                             .returning(t.c.hash, t.c.id))
-            return {str(hash_): int(id_) for hash_, id_ in done}
-        ids = {}
+            for chunk in chunks(rows):
+                done = s.execute(upsert(t).values(chunk)
+                                 .on_conflict_do_nothing(index_elements=[t.c.campaign_id, t.c.hash])
+                                 .returning(t.c.hash, t.c.id))
+                ids.update((str(hash_), int(id_)) for hash_, id_ in done)
+            return ids
         for values in rows:
             row = CorpusEntry(**values)
             try:
