@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from fuzzer.campaign.feedback import SharedCorpus
+from fuzzer.campaign.packed import unpack
 
 
 def drained(corpus: SharedCorpus) -> list[str]:
     """The programs the corpus hands libFuzzer, oldest first, until nothing is queued."""
     texts = []
     while (data := corpus.next_input(1 << 16)) is not None:
-        texts.append(data.decode())
+        text = unpack(data)
+        assert text is not None, data
+        texts.append(text.decode())
     return texts

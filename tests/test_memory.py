@@ -23,6 +23,7 @@ from fuzzer.campaign.memory import (
     settled_heap,
     worker_pids,
 )
+from fuzzer.campaign.packed import pack
 from fuzzer.campaign.seen import FeatureSet
 from fuzzer.model.state import Attrs, Page
 from fuzzer.oracle import views
@@ -53,7 +54,7 @@ def _model_views(i: int) -> None:
 
 
 def _programs(i: int) -> None:
-    harness._text_program(f"mlock(@0, {i % 60 + 1}p)\nmunlock(@0, {i}p)".encode())
+    harness._text_program(pack(f"mlock(@0, {i % 60 + 1}p)\nmunlock(@0, {i}p)".encode()))
 
 
 # (cache, how to put the i-th distinct entry into it, its size now, its bound)

@@ -41,6 +41,7 @@ from pathlib import Path
 
 import atheris
 
+from fuzzer.campaign.packed import pack
 from fuzzer.campaign.seen import FeatureSet
 from fuzzer.prog import Program, ProgramError, parse
 from fuzzer.prog.program import text_hash
@@ -105,7 +106,7 @@ class SharedCorpus:
                  shared: bool = True, inputs: bool = True, others: bool = True) -> None:
         self.store, self.campaign, self.folder = store, campaign, folder
         self.shared, self.inputs, self.others = shared, inputs, others
-        self.inbox: deque[bytes] = deque()  # program texts for libFuzzer to run, oldest first
+        self.inbox: deque[bytes] = deque()  # packed texts for libFuzzer to run, oldest first
         self.last = 0  # the highest entry id this worker has read
         self.mine: set[int] = set()  # entry ids it added itself
         self.pending: list[tuple[str, str, list[str]]] = []  # added, not yet stored
@@ -166,8 +167,9 @@ class SharedCorpus:
         return self._queue(texts)
 
     def next_input(self, max_size: int) -> bytes | None:
-        """The oldest queued program's text that fits in max_size bytes, or None when
-        none is waiting (a longer one is passed over: libFuzzer could not keep it)."""
+        """The oldest queued program as libFuzzer's input (its packed text: packed.py)
+        that fits in max_size bytes, or None when none is waiting (a longer one is
+        passed over: libFuzzer could not keep it)."""
         while self.inbox:
             data = self.inbox.popleft()
             if len(data) <= max_size:
@@ -182,7 +184,7 @@ class SharedCorpus:
     def _queue(self, texts: Iterable[str]) -> int:
         if not self.inputs:
             return 0
-        data = list(dict.fromkeys(t.encode() for t in texts))  # each once, in order
+        data = list(dict.fromkeys(pack(t.encode()) for t in texts))  # each once, in order
         room = max(0, INBOX - len(self.inbox))
         self.inbox.extend(data[:room])
         return min(len(data), room)

@@ -24,6 +24,7 @@ from fuzzer.campaign.channel import Emit
 from fuzzer.campaign.feedback import Feedback, SharedCorpus
 from fuzzer.campaign.memory import MemTrace, rss_kb, settled_heap
 from fuzzer.campaign.options import GUEST_DB, Job
+from fuzzer.campaign.packed import pack, unpack
 from fuzzer.campaign.record import Recorder
 from fuzzer.campaign.spool import Spool, spool_path
 from fuzzer.executor import executor_path
@@ -183,7 +184,7 @@ class Worker:
         return rss if rss > limit else 0
 
     def program_of(self, data: bytes, cached: bool = True) -> Program:
-        """An input as a program: its text (the corpus of a program search), or else
+        """An input as a program: its packed text (the corpus of a program search), or else
         what the generator decodes from its bytes (a byte search; the first inputs).
         The mutator's inputs are corpus entries, parsed again and again: `cached`."""
         if self.opts.search == "programs":
@@ -304,7 +305,7 @@ class Worker:
         return args
 
 
-MAX_TEXT = 8192  # bytes of program text an input may hold (about 100 calls)
+MAX_TEXT = 8192  # bytes of program text an input may unpack to (about 100 calls)
 # Corpus entries kept parsed for the mutator, about 4 kB each: a miss costs one parse, under
 # 1 % of a program's check, while a cache the size of the corpus would grow with it.
 PROGRAMS_CACHED = 256
@@ -312,26 +313,32 @@ PROGRAMS_CACHED = 256
 
 @functools.lru_cache(maxsize=PROGRAMS_CACHED)
 def _text_program(data: bytes) -> Program | None:
-    """An input's program text, parsed; None if it is not one. (Cached: libFuzzer hands
-    the same corpus entries to the mutator again and again, and parsing costs about
-    25 µs a call. A cached program with its text takes about 4 kB.)"""
+    """An input's program, from its packed text (packed.py); None if it is not one.
+    (Cached: libFuzzer hands the same corpus entries to the mutator again and again,
+    and parsing costs about 25 µs a call. A cached program with its text takes about
+    4 kB.)"""
+    text = unpack(data)
+    if text is None:
+        return None
     try:
-        return parse(data.decode())
+        return parse(text.decode())
     except (UnicodeDecodeError, ProgramError):
         return None
 
 
 def _fit(program: Program, max_size: int) -> tuple[bytes, Program | None]:
-    """The program's text, less its last calls while it is longer than max_size, and
-    the program it is (None for a single call cut short: no longer a program)."""
+    """The program as an input (its packed text), less its last calls while its text is
+    longer than MAX_TEXT or the input longer than max_size, and the program it is (None
+    for a single call that does not fit: its input is cut short, no longer a program)."""
     calls = program.calls
     while True:
         fitted = Program(calls)
         text = fitted.text().encode()
-        if len(text) <= max_size:
-            return text, fitted
+        data = pack(text) if len(text) <= MAX_TEXT else b""
+        if data and len(data) <= max_size:
+            return data, fitted
         if len(calls) <= 1:
-            return text[:max_size], None
+            return (data or pack(text))[:max_size], None
         calls = calls[:-1]
 
 
