@@ -65,3 +65,11 @@ def test_an_input_holds_a_program_of_at_most_max_text_bytes() -> None:
     small, cut = harness._fit(long, 64)
     assert cut is not None and len(small) <= 64 and len(cut.calls) < len(fitted.calls)
     assert unpack(small) == cut.text().encode()
+
+
+def test_a_fresh_program_has_as_many_random_bytes_as_the_input_has_text() -> None:
+    text = TEXTS[2].encode()
+    assert harness.fresh_size(pack(text), programs=True) == len(text)
+    assert harness.fresh_size(text, programs=True) == len(text)  # not packed: its bytes
+    assert harness.fresh_size(pack(text), programs=False) == len(pack(text))
+    assert harness.fresh_size(b"", programs=True) == 0
