@@ -184,10 +184,10 @@ class SharedCorpus:
     def _queue(self, texts: Iterable[str]) -> int:
         if not self.inputs:
             return 0
-        data = list(dict.fromkeys(pack(t.encode()) for t in texts))  # each once, in order
+        queued = list(dict.fromkeys(texts))  # each once, in order
         room = max(0, INBOX - len(self.inbox))
-        self.inbox.extend(data[:room])
-        return min(len(data), room)
+        self.inbox.extend(pack(t.encode()) for t in queued[:room])  # packed only if kept
+        return min(len(queued), room)
 
     def _folder_texts(self, newest: int) -> list[str]:
         """The texts of the folder's `newest` files, newest first."""

@@ -345,11 +345,11 @@ def _fit(program: Program, max_size: int) -> tuple[bytes, Program | None]:
     while True:
         fitted = Program(calls)
         text = fitted.text().encode()
-        data = pack(text) if len(text) <= MAX_TEXT else b""
-        if data and len(data) <= max_size:
+        data = pack(text)
+        if len(text) <= MAX_TEXT and len(data) <= max_size:
             return data, fitted
         if len(calls) <= 1:
-            return (data or pack(text))[:max_size], None
+            return data[:max_size], None
         calls = calls[:-1]
 
 

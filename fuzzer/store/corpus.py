@@ -27,9 +27,8 @@ from fuzzer.store.stats import UPSERTS
 # driver keeps each one's last rows bound: with a statement per batch size, a worker's
 # heap grew by tens of MB over ten minutes (heaptrack: 43 % of its growth was SQLite's
 # prepared inserts and their bound texts). chunks() cuts a batch into powers of two, so
-# a campaign uses at most CHUNK_SHAPES shapes, whatever its batch sizes.
+# a campaign uses at most 9 shapes (1, 2, 4, ... CHUNK), whatever its batch sizes.
 CHUNK = 256
-CHUNK_SHAPES = CHUNK.bit_length()  # 1, 2, 4, ... CHUNK
 
 
 def chunks(rows: list[dict[str, object]]) -> list[list[dict[str, object]]]:
