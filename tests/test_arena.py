@@ -2,10 +2,24 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from fuzzer.prog import ARENA, ARENA_BASE, ARENA_SIZE
-from fuzzer.prog.arena import HOST, UML, Arena, for_space, running, space_end
+from fuzzer.prog.arena import (
+    HOST,
+    HUGE_PAGES,
+    PMD_PAGES,
+    SIZE_ENV,
+    UML,
+    Arena,
+    for_space,
+    running,
+    size_error,
+    sized,
+    space_end,
+)
 from fuzzer.prog.program import WRAP_MIN
 
 # The top of /proc/self/maps in a User-Mode Linux 6.1 guest (TASK_SIZE 0x7fc0000000)
@@ -50,3 +64,28 @@ def test_this_process() -> None:
     """The constants programs are checked and encoded with are this kernel's arena's."""
     assert running() == ARENA
     assert (ARENA.base, ARENA.size, ARENA.wrap_min) == (ARENA_BASE, ARENA_SIZE, WRAP_MIN)
+
+
+@pytest.mark.parametrize(("size", "pages"), [("", 64), ("small", 64), ("huge", 1024)])
+def test_sized_by_the_user(size: str, pages: int) -> None:
+    """MMFUZZ_ARENA picks the size; the base stays the kernel's, and a huge arena's
+    halves are each a 2 MiB-aligned range (a PMD-mapped THP fits in either)."""
+    for arena in (HOST, UML):
+        chosen = for_space(arena.end + (1 << 30), size)
+        assert (chosen.base, chosen.pages) == (arena.base, pages)
+        assert chosen.base % (PMD_PAGES * 4096) == 0
+
+
+@pytest.mark.parametrize("size", ["HUGE", "1024", "big"])
+def test_a_size_it_does_not_know(size: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValueError, match=r"'small' .* or 'huge'"):
+        sized(HOST, size)
+    monkeypatch.setenv(SIZE_ENV, size)
+    assert "MMFUZZ_ARENA" in (size_error() or "")
+    assert running().pages == 64  # what the command line refuses before it runs
+
+
+def test_running_takes_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(SIZE_ENV, "huge")
+    assert size_error() is None
+    assert running() == replace(ARENA, pages=HUGE_PAGES)

@@ -30,10 +30,11 @@ from fuzzer.campaign.transcript import print_report, step_printer
 from fuzzer.check import check
 from fuzzer.executor import executor_path
 from fuzzer.inject import load
-from fuzzer.kernel import Kernel, session
+from fuzzer.kernel import Kernel, KernelError, session
 from fuzzer.kernel.messages import Minimize, Variants
 from fuzzer.observe.probe import probe
-from fuzzer.prog import Program, parse
+from fuzzer.prog import ARENA, Program, parse
+from fuzzer.prog.arena import HOST, SIZE_ENV
 from fuzzer.reduce.bucket import minimize_bucket
 from fuzzer.reduce.crun import run_c
 from fuzzer.reduce.minimize import Result
@@ -299,4 +300,9 @@ def _load(inject: list[str]) -> None:
 
 def target_of(kernel: Kernel) -> Target:
     """The host's kernel or a User-Mode Linux guest's, as `kernel` says."""
-    return HostTarget(kernel) if kernel.uml is None else UmlTarget(kernel)
+    if kernel.uml is None:
+        return HostTarget(kernel)
+    if ARENA.pages != HOST.pages:
+        raise KernelError(f"{SIZE_ENV}=huge: the {ARENA.pages}-page arena runs on the host "
+                          f"only (a guest maps the {HOST.pages}-page arena)")
+    return UmlTarget(kernel)

@@ -38,6 +38,7 @@ from fuzzer.executor import executor_path
 from fuzzer.inject.catalogue import CATALOGUE
 from fuzzer.model import SUPPORTED
 from fuzzer.prog import parse, read_program
+from fuzzer.prog.arena import size_error
 from fuzzer.store import Store, open_store
 from fuzzer.trace.follow import run_command
 
@@ -308,6 +309,9 @@ def inject_cmd(
 
 
 def main() -> None:
+    if (bad := size_error()) is not None:  # the arena was bound at import: refuse it now
+        err.print(f"mmfuzz: {bad}", markup=False)
+        raise SystemExit(2)
     try:
         app()
     except KeyboardInterrupt:

@@ -11,6 +11,8 @@ from fuzzer.campaign.run import Progress
 from fuzzer.cli.common import out
 from fuzzer.model.features import Features
 from fuzzer.observe.probe import probe
+from fuzzer.prog import ARENA
+from fuzzer.prog.arena import HOST, SIZE_ENV
 from fuzzer.store import Store
 
 
@@ -27,6 +29,8 @@ def print_summary(p: Progress, store: Store) -> None:
              if isinstance(features, dict) else probe())
     where = "" if row.options.get("kernel", "host") == "host" else f" in {row.options['kernel']}"
     out.print(f"kernel: {known.summary()}{where}", markup=False)
+    if ARENA.pages != HOST.pages:
+        out.print(f"arena: {ARENA.pages} pages ({SIZE_ENV}=huge)", markup=False)
     for warning in p.warnings:
         out.print(f"warning: {warning}", markup=False)
     if p.restarts:

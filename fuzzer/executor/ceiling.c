@@ -65,7 +65,8 @@ static struct proc slots[MAX_PROCS];
 static pid_t seen[MAX_PROCS];
 static int nseen;
 static char buf[1 << 20];
-static uint64_t pagemap[512];
+#define MAX_ARENA_PAGES 1024 /* the huge arena (fuzzer/prog/arena.py) */
+static uint64_t pagemap[MAX_ARENA_PAGES];
 static uint64_t arena_base, arena_pages;
 static const char *executor;
 static pid_t server;
@@ -121,7 +122,7 @@ static int by_value(const void *a, const void *b)
  * left out, frames sorted, one pread per run of frames less than FLAG_RUN apart. */
 static void read_flags(void)
 {
-	static uint64_t pfns[512], flags[FLAG_RUN];
+	static uint64_t pfns[MAX_ARENA_PAGES], flags[FLAG_RUN];
 	int n = 0, k;
 
 	for (uint64_t i = 0; i < arena_pages; i++) {
@@ -359,7 +360,12 @@ int main(int argc, char **argv)
 	executor = argv[1];
 	arena_base = strtoull(argv[3], NULL, 0);
 	arena_pages = strtoull(argv[4], NULL, 0);
-	if (!(f = fopen(argv[2], "rb")) || arena_pages > 512) {
+	if (arena_pages > MAX_ARENA_PAGES) {
+		fprintf(stderr, "mmfuzz-ceiling: an arena of %llu pages (at most %d)\n",
+			(unsigned long long)arena_pages, MAX_ARENA_PAGES);
+		return 2;
+	}
+	if (!(f = fopen(argv[2], "rb"))) {
 		perror(argv[2]);
 		return 2;
 	}

@@ -14,6 +14,15 @@ process on the same kernel, so both see the same address space. Nothing is
 read from the environment: a guest needs no variable set by its init, and a
 process cannot be told an arena its kernel cannot map.
 
+Its size is the other choice, made by the user: 64 pages unless the environment
+variable `MMFUZZ_ARENA` is `huge`, which gives 1,024 pages (4 MiB, two 2 MiB-aligned
+halves). Only an arena that holds an aligned 2 MiB range whole can show a PMD-mapped
+transparent huge page (docs/SEMANTICS.md §22); every per-page pass of the model and
+the oracle costs 16 times as much in it, so campaigns take it when they ask. The
+environment carries the choice to the worker processes a campaign starts. A guest
+does not get it: a User-Mode Linux target refuses the huge arena
+(`campaign/target.py`).
+
 Why at import and not as a parameter: the model (fuzzer/model) binds the
 arena's constants at import, in some twenty places, and is the reference
 semantics, so `fuzzer/prog/program.py` selects `ARENA = running()` when it is
@@ -24,10 +33,14 @@ address space (`for_space`), tested on both kernels' values.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import os
+from dataclasses import dataclass, field, replace
 
 from fuzzer.prog.syscalls import PAGE
 
+SIZE_ENV = "MMFUZZ_ARENA"  # "huge" for HUGE_PAGES; unset, empty or "small" for 64 pages
+PMD_PAGES = 512  # a PMD-mapped huge page on x86-64: 2 MiB
+HUGE_PAGES = 2 * PMD_PAGES
 USER_HALF = 1 << 63  # mappings at or above this are the kernel's ([vsyscall])
 MAPS = "/proc/self/maps"
 
@@ -66,12 +79,31 @@ UML = Arena("uml", 0x4000000000)
 ARENAS = (HOST, UML)  # in order of preference
 
 
-def for_space(space_end: int) -> Arena:
-    """The arena of a process whose address space ends at `space_end`."""
+def sized(arena: Arena, size: str) -> Arena:
+    """`arena` of the size `size` names (MMFUZZ_ARENA's value)."""
+    if size in ("", "small"):
+        return arena
+    if size == "huge":
+        return replace(arena, pages=HUGE_PAGES)
+    raise ValueError(f"{SIZE_ENV}={size!r}: the arena is 'small' (64 pages) or 'huge' "
+                     f"({HUGE_PAGES} pages)")
+
+
+def for_space(space_end: int, size: str = "") -> Arena:
+    """The arena of a process whose address space ends at `space_end`, of `size`."""
     for arena in ARENAS:
-        if arena.fits(space_end):
-            return arena
+        if sized(arena, size).fits(space_end):
+            return sized(arena, size)
     raise ValueError(f"no arena fits in an address space ending at {space_end:#x}")
+
+
+def size_error() -> str | None:
+    """What is wrong with MMFUZZ_ARENA, in one line; None when it names a size."""
+    try:
+        sized(HOST, os.environ.get(SIZE_ENV, ""))
+    except ValueError as e:
+        return str(e)
+    return None
 
 
 def space_end(maps: str) -> int:
@@ -81,10 +113,15 @@ def space_end(maps: str) -> int:
 
 
 def running() -> Arena:
-    """The arena of this process's kernel; `HOST` when /proc cannot tell."""
+    """The arena of this process's kernel (`HOST` when /proc cannot tell), of the size
+    MMFUZZ_ARENA asks for. A value that names no size gives 64 pages here; the command
+    line refuses it first, in one line (`size_error`, cli/app.py)."""
+    size = os.environ.get(SIZE_ENV, "")
+    if size_error() is not None:
+        size = ""
     try:
         with open(MAPS) as f:
             end = space_end(f.read())
     except OSError:
-        return HOST
-    return for_space(end) if end else HOST
+        return sized(HOST, size)
+    return for_space(end, size) if end else sized(HOST, size)
