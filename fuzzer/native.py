@@ -45,6 +45,7 @@ MODULES = (
     "fuzzer.model.mremap",
     "fuzzer.model.mseal",
     "fuzzer.model.pmadvise",
+    "fuzzer.model.pmd",
     "fuzzer.model.world",
     "fuzzer.oracle.kind",
     "fuzzer.oracle.title",

@@ -25,7 +25,7 @@ from fuzzer.model.world import step as world_step
 from fuzzer.observe import Observer
 from fuzzer.observe.probe import probe
 from fuzzer.oracle import signal_text as oracle_signal_text
-from fuzzer.oracle.views import arena_vmas, kernel_view, model_view, render
+from fuzzer.oracle.views import arena_vmas, kernel_view, model_view, pmd_view, render
 from fuzzer.prog import ARENA_BASE, ARENA_SIZE, Call, parse
 from fuzzer.prog.syscalls import PAGE, errno_name, is_errno
 from fuzzer.snapshot.parse import Vma
@@ -149,7 +149,8 @@ def check_model(c: Case, state: State | None = None) -> State:
     if state is None:
         state = State(features=c.model_features())
     results, state = run_model(c.text, state)
-    assert (results, render(model_view(state.pages))) == (list(c.results), c.final), c.text
+    shown = pmd_view(model_view(state.pages), state.pmds)  # what pagemap shows (§22)
+    assert (results, render(shown)) == (list(c.results), c.final), c.text
     if c.locked is not None:
         assert state.locked_pages() == c.locked, c.text
     return state

@@ -54,7 +54,9 @@ OTHER = {"write_implies_read", "thp", "merge_into_null_anon_vma", "exec_only_rea
          "mprotect_uncharges", "no_swap", "mthp_orders", "disk_ra_pages",
          "exec_readahead",  # 6.18+, but probed only where tmpfile's files can be made
          "ext4_zeroes_old_eof",  # 6.13+ and stable backports, probed likewise
-         "madv_collapse"}  # 6.1+, and only with THP
+         "madv_collapse",  # 6.1+, and only with THP
+         "huge_zero_page",  # a sysfs setting (use_zero_page)
+         "huge_zero_wp_thp"}  # 6.13+, probed only where the PMD size is on
 
 
 @pytest.mark.parametrize(("feature", "since"), SINCE)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fuzzer.model import madvise as madvise_mod
-from fuzzer.model import memfd, mseal, pmadvise, vmas
+from fuzzer.model import memfd, mseal, pmadvise, pmd, vmas
 from fuzzer.model import mremap as mremap_mod
 from fuzzer.model.mlockall import mlockall, munlockall
 from fuzzer.model.pages import (
@@ -78,6 +78,7 @@ def step(state: State, call: Call) -> Prediction:
     # VMA identity (splits, merges, anon_vmas) follows every call, so that mremap
     # and fault-around, whose semantics depend on VMA boundaries, see them exactly.
     vmas.track(state)
+    pmd.settle(state)  # the huge arena's 2 MiB regions: split, zapped, freed (§22)
     # Which shmem pages are mapped more than once, whatever call mapped or unmapped them.
     mark_mapped_twice(state, held)
     state.forget_clean()
@@ -192,6 +193,7 @@ def _map(state: State, attrs: Attrs, addr: int, length: int, pgoff: int, file: i
         return err(EPERM)  # __mmap_region -> vms_gather_munmap_vmas
     unmap(state, pages)  # MAP_FIXED replaces whatever overlaps, as munmap would
     vmas.track(state)  # ... first: a new VMA, even where its pages look like the old ones
+    pmd.settle(state)  # ... and page tables freed with them (free_pgtables, §22)
     if file is None and attrs.shared:  # shmem_zero_setup: a new object as large as the mapping
         attrs = attrs.with_obj(state.next_obj)
         state.next_obj += 1

@@ -79,6 +79,12 @@ class Features:
     # a hole (6.13+ and stable backports: c7fc0366c656 "ext4: partial zero eof block on
     # unaligned inode size extension"); before, growing touched no folio. §21.
     ext4_zeroes_old_eof: bool = True
+    # PMD-mapped huge pages (the huge arena only, docs/SEMANTICS.md §22): a read fault
+    # maps the huge zero page (transparent_hugepage/use_zero_page 1, a machine setting),
+    # and a write to it maps a new huge page (do_huge_zero_wp_pmd, 6.13+; before, the PMD
+    # is split into zero-page PTEs and the written page alone is copied).
+    huge_zero_page: bool = True
+    huge_zero_wp_thp: bool = True
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from fuzzer.model import vmas
+from fuzzer.model import pmd, vmas
 from fuzzer.model.mseal import discard_refused
 from fuzzer.model.pages import (
     Prediction,
@@ -46,6 +46,7 @@ from fuzzer.model.state import (
     Page,
     State,
 )
+from fuzzer.prog.arena import PMD_PAGES
 from fuzzer.prog.syscalls import (
     EACCES,
     EFAULT,
@@ -86,7 +87,7 @@ MODELLED = True
 # Valid advice (madvise_behavior_valid) that the program format does not name.
 # They are here, not in the syscall table, because only this module needs them.
 MADV_HWPOISON, MADV_SOFT_OFFLINE = 100, 101
-HPAGE_PMD_PAGES = 512  # a PMD-mapped huge page on x86-64: 2 MiB, more than the arena holds
+HPAGE_PMD_PAGES = PMD_PAGES  # a PMD-mapped huge page on x86-64: 2 MiB (the huge arena holds 2)
 
 # Advice values whose effect the model does not predict, and why.
 UNSUPPORTED_ADVICE: dict[int, str] = {
@@ -138,8 +139,13 @@ def madvise(state: State, addr: int, length: int, advice: int) -> Prediction:
     # madvise_do_behavior
     if advice in (MADV_POPULATE_READ, MADV_POPULATE_WRITE):
         return _populate(state, pages, write=advice == MADV_POPULATE_WRITE)
+    if advice == MADV_COLLAPSE and state.pmds:
+        return _collapse_huge(state, pages)
     behavior = _PER_VMA[advice]
-    return _walk(state, pages, _sealed(behavior) if advice in DISCARD else behavior)
+    prediction = _walk(state, pages, _sealed(behavior) if advice in DISCARD else behavior)
+    if advice in (MADV_DONTNEED, MADV_DONTNEED_LOCKED):
+        pmd.zapped(state, pages)
+    return prediction
 
 
 # ------------------------------------------------------------- the walks
@@ -252,9 +258,56 @@ def _collapse(state: State, idx: int) -> int:
     """madvise_collapse: first thp_vma_allowable_order(PMD_ORDER) (6.1: hugepage_vma_check).
     Outside a fault it wants an aligned 2 MiB range at the VMA's end
     (thp_vma_suitable_order at vm_end - HPAGE_PMD_SIZE), so a VMA smaller than 2 MiB, as
-    every VMA of the arena is (ARENA_PAGES < HPAGE_PMD_PAGES: tests/test_model_madvise.py),
-    is EINVAL before anything is collapsed or drained (docs/SEMANTICS.md §7)."""
+    every VMA of the 64-page arena is (ARENA_PAGES < HPAGE_PMD_PAGES:
+    tests/test_model_madvise.py), is EINVAL before anything is collapsed or drained
+    (docs/SEMANTICS.md §7). The huge arena's VMAs go to `_collapse_huge`."""
     return EINVAL
+
+
+def _collapse_huge(state: State, pages: range) -> Prediction:
+    """madvise_collapse in the huge arena (§22), VMA by VMA as madvise_walk_vmas goes:
+    thp_vma_allowable_order(TVA_FORCED_COLLAPSE) wants a private anonymous VMA that
+    holds an aligned 2 MiB region whole (thp_vma_suitable_order at vm_end - 2 MiB), not
+    VM_NOHUGEPAGE, and THP not disabled for the process (vma_thp_disabled: the forced
+    collapse counts as advice under PR_THP_DISABLE_EXCEPT_ADVISED, so VM_HUGEPAGE is not
+    needed), with an anon_vma ("THPeligible ... even though anon_vma is not initialized
+    yet" holds for smaps and faults only); else EINVAL. A range that holds no aligned
+    region whole collapses nothing and succeeds. Then each region it holds is scanned: one mapped
+    by a PMD already counts as done (SCAN_PMD_MAPPED); one without a page table is
+    SCAN_PMD_NULL, which lets the others go on and makes the call EINVAL. Collapsing a
+    region of PTEs, and a shmem VMA large enough to collapse, are not modelled."""
+    hole = False
+    idx = pages.start
+    while idx < pages.stop:
+        page = state.pages[idx]
+        if page is None:
+            hole = True
+            idx += 1
+            continue
+        vma = vmas.vma_of(state, idx)
+        part = range(idx, min(pages.stop, vma.stop))
+        whole = [r for r in range(pmd.REGIONS)
+                 if vma.start <= r * HPAGE_PMD_PAGES and (r + 1) * HPAGE_PMD_PAGES <= vma.stop]
+        a = page.attrs
+        if whole and (a.obj or a.shared):
+            raise Unsupported("MADV_COLLAPSE of a shmem VMA that holds a 2 MiB region")
+        if not whole or a.nh or not state.features.thp_except_advised or \
+                not vmas.slot(state, idx)[1]:
+            return err(EINVAL)
+        done = True
+        for r in whole:
+            if not (part.start <= r * HPAGE_PMD_PAGES and (r + 1) * HPAGE_PMD_PAGES <= part.stop):
+                continue
+            kind = state.pmds[r]
+            if kind == pmd.NONE:
+                done = False
+            elif kind != pmd.HUGE:
+                raise Unsupported("MADV_COLLAPSE of a 2 MiB region of PTEs (or of the huge "
+                                  "zero page): the collapse is not modelled")
+        if not done:
+            return err(EINVAL)
+        idx = part.stop
+    return err(ENOMEM) if hole else ok()
 
 
 def _ksm(mergeable: bool) -> Callable[[State, int], int]:

@@ -19,7 +19,7 @@ for pagemap's X bit (`pages.mark_mapped_twice`) and for Pss (`pages.mapcounts`).
 
 from __future__ import annotations
 
-from fuzzer.model import vmas
+from fuzzer.model import pmd, vmas
 from fuzzer.model.mseal import unmap_refused
 from fuzzer.model.pages import (
     FAULT_AROUND_PAGES,
@@ -270,6 +270,10 @@ def _move_vma(state: State, old: int, old_len: int, new_len: int, dest: int,
     src = range(at, at + old_len // PAGE)
     moved = [_page(state, i).state for i in src]
     pgoff = vmas.pgoff(state, at)
+    carried: dict[int, str] = {}
+    if state.pmds:  # the huge arena: page tables move too (§22), after the unmaps so far
+        pmd.settle(state)
+        carried = pmd.moved(state, src, None if dest == OUTSIDE else dest // PAGE, dontunmap)
     if dontunmap:
         _dontunmap_complete(state, vma, src)
     else:
@@ -294,6 +298,7 @@ def _move_vma(state: State, old: int, old_len: int, new_len: int, dest: int,
         state.pages[first + k] = Page(head.attrs.with_pgoff(pg), letter)
         state.vmas[first + k] = (vid, anon, acct)
     vmas.merge(state, range(first, first + new_len // PAGE))
+    pmd.arrived(state, carried)
     return dest
 
 

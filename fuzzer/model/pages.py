@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from fuzzer.model import vmas
+from fuzzer.model import pmd, vmas
 from fuzzer.model.state import (
     ABSENT,
     ANON,
@@ -22,6 +22,7 @@ from fuzzer.model.state import (
     GUARD,
     LARGE,
     LAZY,
+    PMD_ORDER,
     SHARED_ANON,
     SHMEM,
     SHMEM_TWICE,
@@ -114,6 +115,13 @@ def fault(state: State, idx: int, write: bool) -> bool:
     assert page is not None
     a = page.attrs
     if not a.obj:
+        if state.pmds and not a.shared:  # the huge arena: a PMD first (pmd.py, §22)
+            huge = pmd.fault(state, idx, write)
+            if huge is None:
+                raise Unsupported("a fault in a 2 MiB region whose page table a zap may "
+                                  "have freed (CONFIG_PT_RECLAIM)")
+            if huge:
+                return True
         if write and page.state == ABSENT and a.hg and state.features.mthp_orders:
             anon_folio(state, idx)
         elif write and page.state != ANON_LARGE:
@@ -224,6 +232,8 @@ def anon_folio(state: State, idx: int) -> None:
     """
     vma = vmas.vma_of(state, idx)
     for order in state.features.mthp_orders_desc():
+        if order >= PMD_ORDER:
+            continue  # thp_vma_allowable_orders(..., BIT(PMD_ORDER) - 1): the PMD is pmd.py's
         size = 1 << order
         start = idx - idx % size
         if start < vma.start or start + size > vma.stop:

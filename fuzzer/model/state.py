@@ -25,6 +25,7 @@ import copy
 from dataclasses import dataclass, field
 
 from fuzzer.model.features import NEWEST, Features
+from fuzzer.prog.arena import PMD_PAGES
 from fuzzer.prog.program import ARENA_PAGES
 from fuzzer.prog.syscalls import PAGE, PROT_EXEC, PROT_READ, PROT_WRITE, RLIM_INFINITY, RWX
 
@@ -37,6 +38,8 @@ ANON_LAZY = ANON + LAZY
 # docs/SEMANTICS.md §19): what splitting the folio would do is not modelled
 LARGE = "+"
 ANON_LARGE = ANON + LARGE
+PMD_ORDER = 9  # a PMD-mapped huge page: 2**9 pages
+PMD_REGIONS = ARENA_PAGES // PMD_PAGES  # aligned 2 MiB regions: 2 in the huge arena, else 0
 # what smaps Rss counts (the zero page is not counted)
 RESIDENT = frozenset({ANON, ANON_LAZY, ANON_LARGE, SHMEM, SHMEM_TWICE})
 
@@ -330,6 +333,15 @@ class State:
     # parent's count on (`pages.anon_folio`): a step that raised its caller's is counted
     # as such (`mmfuzz stats ops`, check/program.py)
     large_folios: int = 0
+    # Per aligned 2 MiB region of the huge arena, its page-table state (`pmd.py`: "" none,
+    # "t" a table, "H" a PMD-mapped huge page, "Z" the huge zero page, "?" unknown);
+    # empty in the 64-page arena.
+    pmds: list[str] = field(default_factory=lambda: [""] * PMD_REGIONS)
+    pmds_seen: list[Page | None] = field(default_factory=list)  # the pages pmd.settle saw
+    # PMD mappings its faults made so far, of huge pages and of the huge zero page (as
+    # large_folios, for `mmfuzz stats ops`)
+    huge_pages: int = 0
+    huge_zero_pages: int = 0
 
     def copy(self) -> State:
         new = copy.copy(self)
@@ -338,6 +350,8 @@ class State:
         new.rest = [copy.copy(v) for v in self.rest]
         new.vmas = list(self.vmas)
         new.vmas_seen = list(self.vmas_seen)
+        new.pmds = list(self.pmds)
+        new.pmds_seen = list(self.pmds_seen)
         new.shmem_size = dict(self.shmem_size)
         new.outside_shmem_vmas = [v.copy() for v in self.outside_shmem_vmas]
         new.fds = dict(self.fds)

@@ -30,7 +30,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from fuzzer.model import madvise as madvise_mod
-from fuzzer.model import pmadvise, vmas
+from fuzzer.model import pmadvise, pmd, vmas
 from fuzzer.model.calls import SUPPORTED as PROCESS_CALLS
 from fuzzer.model.calls import covers as process_covers
 from fuzzer.model.calls import step as process_step
@@ -125,6 +125,7 @@ def _process_madvise(world: World, call: Call) -> Prediction:
         target, target_no == call.proc, [(args[1], args[2]), (args[3], args[4])],
         call.arg("vlen"), call.arg("advice"), call.arg("flags"))
     vmas.track(target)
+    pmd.settle(target)
     mark_mapped_twice(target)
     target.forget_clean()
     return prediction
@@ -182,6 +183,7 @@ def _fork(world: World, parent_no: int) -> Prediction:
     child.next_id = parent.next_id
     child.vmas_seen = list(child.pages)
     parent.vmas_seen = list(parent.pages)
+    pmd.forked(parent, child)
     world.procs[n] = child
     _link(world)
     return Prediction(NEW_PID)

@@ -13,6 +13,9 @@ import resource
 from functools import cache
 
 from fuzzer.model.features import Features
+from fuzzer.model.state import PMD_ORDER
+from fuzzer.observe.pageflags import own_pagemap_word
+from fuzzer.prog.arena import HUGE_PAGES, PMD_PAGES
 from fuzzer.prog.program import ARENA_PAGES
 from fuzzer.prog.syscalls import (
     ENOMEM,
@@ -21,6 +24,7 @@ from fuzzer.prog.syscalls import (
     MADV_DONTNEED_LOCKED,
     MADV_GUARD_INSTALL,
     MADV_GUARD_REMOVE,
+    MADV_HUGEPAGE,
     MADV_NOHUGEPAGE,
     MADV_NORMAL,
     MADV_POPULATE_READ,
@@ -47,6 +51,7 @@ from fuzzer.prog.syscalls import (
     SYS_PRCTL,
     SYSCALLS,
 )
+from fuzzer.snapshot.parse import PM_EXCLUSIVE, PM_PRESENT
 
 _libc = ctypes.CDLL(None, use_errno=True)
 _libc.syscall.restype = ctypes.c_long
@@ -375,10 +380,43 @@ def _shmem_thp() -> bool:
     return settings is not None and shmem_thp(*settings)
 
 
-def _mthp_orders() -> int:
+def _huge_zero_page() -> bool:
+    """transparent_hugepage/use_zero_page (True where the file is missing: no THP, and
+    then nothing asks)."""
+    try:
+        with open(f"{THP_SYSFS}/use_zero_page") as f:
+            return f.read().strip() != "0"
+    except OSError:
+        return True
+
+
+def _huge_zero_wp_thp() -> bool:
+    """Whether a write to the huge zero page maps a huge page (6.13+), from our own
+    2 MiB-aligned MADV_HUGEPAGE mapping: read, write its first page, then ask pagemap
+    whether the second page is an exclusive page (a new huge page) or the zero page (a
+    split). True where it cannot tell (no PMD size on, no huge zero page, no pagemap):
+    then the model maps no huge zero page for it to matter."""
+    if not _mthp_orders(HUGE_PAGES) >> PMD_ORDER & 1 or not _huge_zero_page():
+        return True
+    p = _scratch(2 * PMD_PAGES)
+    try:
+        huge = -(-p // (PMD_PAGES * PAGE)) * PMD_PAGES * PAGE
+        if _sys("madvise", huge, PMD_PAGES * PAGE, MADV_HUGEPAGE) != 0:
+            return True
+        ctypes.c_char.from_address(huge).value  # noqa: B018 -- the huge zero page
+        ctypes.c_char.from_address(huge).value = b"x"
+        word = own_pagemap_word(huge + PAGE)
+    except OSError:
+        return True
+    finally:
+        _sys("munmap", p, 2 * PMD_PAGES * PAGE)
+    return not word & PM_PRESENT or bool(word & PM_EXCLUSIVE)
+
+
+def _mthp_orders(arena_pages: int = ARENA_PAGES) -> int:
     """The host's anonymous mTHP orders for VM_HUGEPAGE VMAs (0 without the settings)."""
     settings = _thp_settings("enabled")
-    return mthp_orders(*settings) if settings is not None else 0
+    return mthp_orders(*settings, arena_pages) if settings is not None else 0
 
 
 @cache
@@ -567,4 +605,6 @@ def probe() -> Features:
         disk_ra_pages=disk_ra_pages(),
         exec_readahead=_exec_readahead(),
         ext4_zeroes_old_eof=_ext4_zeroes_old_eof(),
+        huge_zero_page=_huge_zero_page(),
+        huge_zero_wp_thp=_huge_zero_wp_thp(),
     )

@@ -13,6 +13,7 @@ from itertools import pairwise
 
 from fuzzer.model import OUTSIDE, Prediction, State, mlocked
 from fuzzer.model.pages import NEW_PID, TASK_SIZE, mapcounts
+from fuzzer.model.pmd import HUGE
 from fuzzer.model.state import RestVma
 from fuzzer.oracle.divergence import Divergence
 from fuzzer.oracle.kind import PRECEDENCE, DivergenceKind
@@ -24,9 +25,11 @@ from fuzzer.oracle.views import (
     arena_vmas,
     kernel_view,
     model_view,
+    pmd_view,
     render,
 )
 from fuzzer.prog import ARENA, Call
+from fuzzer.prog.arena import PMD_PAGES
 from fuzzer.prog.step import Step
 from fuzzer.prog.syscalls import PAGE, SIGBUS, SIGSEGV, errno_name, is_errno, signal_name
 from fuzzer.snapshot.parse import Snapshot, Vma
@@ -80,7 +83,8 @@ def state_key(state: State) -> StateKey:
     objects, which are immutable), the executor's own VMAs' lock flags, what lies
     outside the arena, and what of it maps arena pages' frames and page-cache pages
     (`mapcounts`). tests/test_compare_known.py holds it to the full comparison."""
-    return (tuple(state.pages), tuple((r.start, r.end, r.lo, r.lf) for r in state.rest),
+    return (tuple(state.pages), tuple(state.pmds),
+            tuple((r.start, r.end, r.lo, r.lf) for r in state.rest),
             state.outside_mapped, state.outside_locked, tuple(state.outside_frames),
             tuple((v.obj, tuple(sorted(v.mapped))) for v in state.outside_shmem_vmas))
 
@@ -90,6 +94,8 @@ def _state_checks(state: State, snap: Snapshot,
     """Pages, VMAs, the process and VmLck: all but the result."""
     findings: list[Finding] = []
     expected, observed = model_view(state.pages), kernel_view(snap)
+    if HUGE in state.pmds:
+        expected = pmd_view(expected, state.pmds)
     if expected != observed:
         findings += [(kind, what, render(expected), render(observed))
                      for kind, what in _page_differences(expected, observed)]
@@ -265,7 +271,9 @@ def _vma_checks(
         if v.locked != want_locked:
             out.append((K.LOCKED, "left smaps Locked different from Pss of a locked VMA",
                         f"Locked {want_locked // 1024} kB", _vma_text(v)))
-        exclusive = all(c in "AF" for c in letters if c in "AaFf")
+        # (a PMD's pages all show its first page's exclusive bit, not their own: §22)
+        exclusive = all(c in "AF" for c in letters if c in "AaFf") and not (
+            HUGE in state.pmds and _holds_pmd(state, idx))
         if not v.locked <= v.pss <= v.rss <= v.size or (exclusive and v.pss != v.rss):
             out.append((K.RSS, "broke Locked <= Pss <= Rss <= Size",
                         "Locked <= Pss <= Rss <= Size", _vma_text(v)))
@@ -280,6 +288,12 @@ def _vma_checks(
                 out.append((K.RSS, "left Pss different from the shares of pages mapped twice",
                             f"Pss {want // 1024} kB", _vma_text(v)))
     return out
+
+
+def _holds_pmd(state: State, idx: range) -> bool:
+    """Whether the arena pages `idx` (a VMA) hold a region a PMD maps."""
+    return any(kind == HUGE and idx.start <= r * PMD_PAGES < idx.stop
+               for r, kind in enumerate(state.pmds))
 
 
 def _process_checks(state: State, snap: Snapshot) -> list[Finding]:

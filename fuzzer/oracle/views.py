@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from fuzzer.model.state import Page, prot_text
 from fuzzer.prog import ARENA
+from fuzzer.prog.arena import PMD_PAGES
 from fuzzer.prog.syscalls import PAGE
 from fuzzer.snapshot.parse import (
     PM_EXCLUSIVE,
@@ -74,6 +75,24 @@ def model_view(pages: list[Page | None]) -> View:
             _BY_PAGE.clear()
         _BY_PAGE[id(p)] = (p, view)
         out.append(view)
+    return tuple(out)
+
+
+def pmd_view(view: View, pmds: list[str]) -> View:
+    """`view` with the pages of each region a PMD maps ("H", model/pmd.py) showing the
+    presence of the region's first page: pagemap_pmd_range computes PM_MMAP_EXCLUSIVE
+    once for the PMD, from its first page's mapcount (§22), where the model keeps each
+    page's own (which smaps' Pss still counts)."""
+    out = list(view)
+    for r, kind in enumerate(pmds):
+        start = r * PMD_PAGES
+        head = view[start]
+        if kind != "H" or head is None:
+            continue
+        for i in range(start, start + PMD_PAGES):
+            p = out[i]
+            if p is not None and p.presence != head.presence:
+                out[i] = _interned(p.prot, p.shared, p.lo, p.lf, head.presence, p.dc, p.wf, p.sl)
     return tuple(out)
 
 
