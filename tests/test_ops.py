@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from fuzzer.campaign.ops import NUMBERS, OpCounter, arg_values, op_keys, outcome, summary
+from fuzzer.check.program import HUGE_ZERO, MTHP, PMD
 from fuzzer.prog import ARENA_BASE, Call, parse
 from fuzzer.prog.syscalls import (
     EINVAL,
@@ -177,16 +178,21 @@ def test_summary_of_nothing() -> None:
 
 def test_large_folio_steps_count_apart() -> None:
     """A step in which the model mapped a large folio (mTHP, docs/SEMANTICS.md §19) also
-    counts (call, "folio", "mTHP"); `stats ops` shows it beside the call's arguments."""
+    counts (call, "folio", "mTHP"), one that mapped a PMD (§22) (call, "folio", "PMD") or
+    (call, "folio", "huge zero page"); `stats ops` shows it beside the call's arguments."""
     counter = OpCounter()
     touch, populate = parse("touch(@20, write)\nmadvise(@20, 1p, MADV_POPULATE_WRITE)\n").calls
-    counter.add(touch, None, None, True)
+    counter.add(touch, None, None, MTHP)
     counter.add(touch, None, None)
-    counter.add(populate, 0, None, True)
+    counter.add(touch, None, None, PMD)
+    counter.add(touch, None, None, HUGE_ZERO)
+    counter.add(populate, 0, None, MTHP)
     rows = counter.take()
     assert OpCount("touch", "folio", "mTHP", 1) in rows
+    assert OpCount("touch", "folio", "PMD", 1) in rows
+    assert OpCount("touch", "folio", "huge zero page", 1) in rows
     assert OpCount("madvise", "folio", "mTHP", 1) in rows
-    assert OpCount("touch", "steps", "", 2) in rows
+    assert OpCount("touch", "steps", "", 4) in rows
     s = summary(rows)
-    assert s.calls["touch"].args["folio"] == {"mTHP": 1}
-    assert s.calls["touch"].outcomes == {"ok": 2}
+    assert s.calls["touch"].args["folio"] == {"mTHP": 1, "PMD": 1, "huge zero page": 1}
+    assert s.calls["touch"].outcomes == {"ok": 4}

@@ -6,7 +6,9 @@ once per flag set in it, named as the program text names it (PROT_READ,
 MAP_PRIVATE, MADV_COLD, read; an unknown bit in hex, "0" or PROT_NONE for no
 flag); and (call, "outcome", "ok" | errno name | signal). A step in which the
 model mapped a large folio (mTHP, docs/SEMANTICS.md §19: a write fault or a
-populate in a MADV_HUGEPAGE VMA) also counts (call, "folio", "mTHP"). Everything
+populate in a MADV_HUGEPAGE VMA) also counts (call, "folio", "mTHP"); one that mapped a
+PMD (the huge arena, §22) counts (call, "folio", "PMD") for a huge page and
+(call, "folio", "huge zero page") for the huge zero page. Everything
 comes from the syscall table and the text format, so a call added there is
 counted too.
 
@@ -30,14 +32,13 @@ from fuzzer.store import OpCount
 
 NUMBERS = frozenset({Kind.ADDR, Kind.LEN, Kind.INT})  # arguments not counted: not choices
 STEPS, OUTCOME, FOLIO = "steps", "outcome", "folio"  # what, besides argument names
-MTHP = "mTHP"  # the value of FOLIO: the step mapped a large folio
 Key = tuple[str, str, str]  # (call, what, value)
 
 
-def op_keys(call: Call, result: str, large: bool = False) -> tuple[Key, ...]:
-    """The keys one step of `call` with outcome `result` adds one to (`large`: it mapped
-    a large folio)."""
-    return _keys(call.name, _choices(call), result, large)
+def op_keys(call: Call, result: str, folio: str = "") -> tuple[Key, ...]:
+    """The keys one step of `call` with outcome `result` adds one to (`folio`: what large
+    mapping it made, StepReport.folio: MTHP, PMD, HUGE_ZERO or "")."""
+    return _keys(call.name, _choices(call), result, folio)
 
 
 def arg_values(kind: Kind, value: int) -> tuple[str, ...]:
@@ -62,17 +63,17 @@ class OpCounter:
     """Counts steps in memory; take() hands the totals over as OpCount rows."""
 
     def __init__(self) -> None:
-        self._raw: Counter[tuple[str, tuple[int, ...], str, bool]] = Counter()
+        self._raw: Counter[tuple[str, tuple[int, ...], str, str]] = Counter()
 
     def add(self, call: Call, ret: int | None, signal: tuple[int, int] | None,
-            large: bool = False) -> None:
-        self._raw[call.name, _choices(call), outcome(ret, signal), large] += 1
+            folio: str = "") -> None:
+        self._raw[call.name, _choices(call), outcome(ret, signal), folio] += 1
 
     def take(self) -> list[OpCount]:
         """The counts of everything counted since the last take(), sorted by key."""
         totals: Counter[Key] = Counter()
-        for (name, choices, result, large), n in self._raw.items():
-            for key in _keys(name, choices, result, large):
+        for (name, choices, result, folio), n in self._raw.items():
+            for key in _keys(name, choices, result, folio):
                 totals[key] += n
         self._raw.clear()
         return [OpCount(c, w, v, n) for (c, w, v), n in sorted(totals.items())]
@@ -90,13 +91,13 @@ def _choices(call: Call) -> tuple[int, ...]:
 
 
 @lru_cache(maxsize=4096)  # fuzzed flag values are unbounded; the common ones repeat
-def _keys(name: str, choices: tuple[int, ...], result: str, large: bool = False) -> tuple[Key, ...]:
+def _keys(name: str, choices: tuple[int, ...], result: str, folio: str = "") -> tuple[Key, ...]:
     keys = [(name, STEPS, "")]
     for (_, arg, kind), value in zip(_choice_args(name), choices, strict=True):
         keys += [(name, arg, v) for v in arg_values(kind, value)]
     keys.append((name, OUTCOME, result))
-    if large:
-        keys.append((name, FOLIO, MTHP))
+    if folio:
+        keys.append((name, FOLIO, folio))
     return tuple(keys)
 
 
@@ -104,7 +105,8 @@ def _keys(name: str, choices: tuple[int, ...], result: str, large: bool = False)
 @dataclass(frozen=True)
 class CallOps:
     steps: int
-    # argument (and "folio", for steps that mapped an mTHP) -> value -> steps, most frequent first
+    # argument (and "folio", for steps that mapped a large folio) -> value -> steps, most
+    # frequent first
     args: dict[str, dict[str, int]]
     outcomes: dict[str, int]  # ok / errno / signal -> steps, most frequent first
 

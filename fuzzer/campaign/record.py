@@ -83,7 +83,7 @@ class Recorder:
         self.steps += len(report.steps)
         add = self._ops.add
         for st in report.steps:
-            add(st.call, st.ret, st.signal, st.large_folios > 0)
+            add(st.call, st.ret, st.signal, st.folio)
         if report.divergences:
             seen = SampleContext(self.campaign_id, program.text(), program.hash, self.kernel,
                                  self.injections, self.features, self.build)

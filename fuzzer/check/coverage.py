@@ -15,9 +15,11 @@ the end of that list), or `none` (the call's range is empty or wraps, or the
 call does not act on the arena: memfd_create, tmpfile, ftruncate, close, the privilege
 calls). The youngest mm code has words of its own after it, in this order:
 ` folio` where the range holds a page of a large folio (an mTHP, docs/SEMANTICS.md
-§19), ` guard` a guard marker (§15), ` sealed` a sealed VMA (§14), ` droppable` a
-MAP_DROPPABLE one (§17): `locked folio`, `partial guard sealed`. What a call does
-to part of a large folio, over a guard marker or to a sealed range is code apart,
+§19), ` pmd` where it meets a 2 MiB region a PMD maps (a huge page or the huge zero
+page: the huge arena's, §22), ` guard` a guard marker (§15), ` sealed` a sealed VMA
+(§14), ` droppable` a MAP_DROPPABLE one (§17): `locked folio`, `partial guard sealed`.
+What a call does to part of a large folio, over a guard marker or to a sealed range is
+code apart,
 and without the word a program that reaches it would look like any other, so the
 search would not keep it. The words stay in pairs. Then `+child` for a call of a
 forked process, `+nocap` once
@@ -43,6 +45,7 @@ from dataclasses import dataclass
 from fuzzer.model.state import GUARD, LARGE, SHARED_ANON, Page, State
 from fuzzer.model.world import World
 from fuzzer.oracle import signal_text
+from fuzzer.prog.arena import PMD_PAGES
 from fuzzer.prog.program import ARENA_PAGES, ARENA_SIZE, WRAP_MIN, Call
 from fuzzer.prog.syscalls import (
     MADV_ADVICE,
@@ -69,6 +72,7 @@ OK = "ok"
 PAIR = " > "  # between the two events of a pair feature
 # The words of the youngest code (module docstring), in the order they are written
 FOLIO, GUARD_WORD, SEALED, DROPPABLE = " folio", " guard", " sealed", " droppable"
+PMD_WORD = " pmd"
 OFF_ARENA = frozenset({"memfd_create", "tmpfile", "ftruncate", "close", "prlimit_memlock",
                        "drop_cap_ipc_lock"})  # no range state, no pairs
 LIMIT_ERRORS = frozenset({"EPERM", "EAGAIN", "ENOMEM"})  # failures that keep the modifiers
@@ -174,6 +178,8 @@ def _primary(world: World, state: State, pages: range) -> str:
     if not mapped:
         return "absent"
     young = _young(mapped)
+    if state.pmds and _meets_pmd(state, pages):
+        young = young.replace(FOLIO, FOLIO + PMD_WORD) if FOLIO in young else PMD_WORD + young
     if any(p.attrs.lf for p in mapped):
         return "onfault" + young
     if any(p.attrs.lo for p in mapped):
@@ -196,6 +202,12 @@ def _young(mapped: list[Page]) -> str:
     if any(p.attrs.dp for p in mapped):
         words += DROPPABLE
     return words
+
+
+def _meets_pmd(state: State, pages: range) -> bool:
+    """Whether `pages` meet a region a PMD maps (huge page or huge zero page, §22)."""
+    return any(kind in ("H", "Z") and pages.start < (r + 1) * PMD_PAGES and
+               r * PMD_PAGES < pages.stop for r, kind in enumerate(state.pmds))
 
 
 def _modifiers(call: Call, state: State) -> str:

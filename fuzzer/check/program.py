@@ -33,6 +33,10 @@ from fuzzer.prog.syscalls import MAP_LOCKED, PAGE
 from fuzzer.snapshot.parse import SmapsParser
 from fuzzer.trace.supervisor import ChildCrash, Hang, Run, Supervisor
 
+# StepReport.folio: the step mapped a large folio (mTHP, §19), a PMD-mapped huge page or
+# the huge zero page (§22)
+MTHP, PMD, HUGE_ZERO = "mTHP", "PMD", "huge zero page"
+
 
 @dataclass(frozen=True, slots=True)
 class StepReport:
@@ -43,6 +47,7 @@ class StepReport:
     divergences: tuple[Divergence, ...]
     before: str = ""  # the call's range before it (coverage.range_state), if asked for
     large_folios: int = 0  # large folios (mTHP) the model mapped in this step (§19)
+    folio: str = ""  # "", MTHP, PMD or HUGE_ZERO: what it mapped (`mmfuzz stats ops`)
 
     @property
     def index(self) -> int:
@@ -153,11 +158,13 @@ def _check_run(run: Run, report: Report, on_step: StepHook | None, ranges: bool)
             n = st.call.proc
             before = range_state(world, st.call) if ranges else ""
             caller = world.proc(n)  # a large folio is only ever mapped in the caller
-            folios = caller.large_folios
+            folios, pmds = caller.large_folios, (caller.huge_pages, caller.huge_zero_pages)
             if st.call.name in PLACING:
                 caller.placed = _placed(st)
             pred = world_step(world, st.call)
             folios = caller.large_folios - folios
+            folio = (PMD if caller.huge_pages > pmds[0] else
+                     HUGE_ZERO if caller.huge_zero_pages > pmds[1] else MTHP if folios else "")
             if st.call.name == "fork" and world.children in run.pids:
                 child = world.children
                 observers[child] = stack.enter_context(
@@ -169,7 +176,7 @@ def _check_run(run: Run, report: Report, on_step: StepHook | None, ranges: bool)
                 found, snap = _compare_all(st, pred, world, observers, seen, known)
             if found and orders and fallbacks(orders) != fell_back:
                 found = [_fell_back(d) for d in found]
-            rep = StepReport(st, pred, tuple(found), before, folios)
+            rep = StepReport(st, pred, tuple(found), before, folios, folio)
             report.steps.append(rep)
             if snap is not None:  # not after the caller's exit
                 report.snapshot = snap

@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from fuzzer.prog.arena import HUGE_PAGES, PMD_PAGES
 from fuzzer.prog.choices import (
     CALLS,
     EXTRA_MAP_FLAGS,
@@ -83,6 +84,8 @@ from fuzzer.prog.syscalls import (
     MREMAP_FIXED,
     MREMAP_MAYMOVE,
     PAGE,
+    PROT_READ,
+    PROT_WRITE,
     U64,
 )
 
@@ -90,6 +93,13 @@ __all__ = ["MAX_GENERATED_CALLS", "ByteSource", "Source", "generate"]
 MAX_GENERATED_CALLS = 24
 MTHP_PAGES = 16  # a 64 KiB mTHP block: what the generator leaves room for (SEMANTICS §19)
 MTHP_MIN_PAGES = 4  # the smallest anonymous mTHP block (16 KiB, order 2)
+# The huge arena (MMFUZZ_ARENA=huge) holds 2 MiB regions: lengths that cover one, and
+# pages that start one, come often there (docs/SEMANTICS.md §22). The 64-page arena's
+# choices are unchanged, so its inputs decode to the programs they always did.
+HUGE = ARENA_PAGES >= HUGE_PAGES
+LENGTHS = [(72, "pages"), (7, "bytes"), (6, "zero"), (3, "wrap"), (4, "rest"), (8, "block")]
+LENGTHS_HUGE = [*LENGTHS, (20, "pmd")]
+LENGTHS_ALIGNED = [*LENGTHS, (60, "pmd")]  # from a 2 MiB-aligned page: a third cover one
 
 
 def _arena_pages(addr: int, length: int) -> range:
@@ -290,6 +300,8 @@ class Generator:
                     return max(0, self.mapping_start(i) - 1)
                 case _:
                     return min(ARENA_PAGES - 1, i + self.vma_run(i))
+        if HUGE and chance(self.src, 50):  # a 2 MiB-aligned page: where a PMD can start
+            return self.src.ConsumeIntInRange(0, ARENA_PAGES // PMD_PAGES - 1) * PMD_PAGES
         return self.src.ConsumeIntInRange(0, ARENA_PAGES - 1)
 
     def mapping_start(self, page: int) -> int:
@@ -306,13 +318,16 @@ class Generator:
 
     def length(self, addr: int) -> int:
         room = ARENA_SIZE - addr
-        kind = pick(self.src, [(72, "pages"), (7, "bytes"), (6, "zero"), (3, "wrap"),
-                                (4, "rest"), (8, "block")])
+        lengths = LENGTHS if not HUGE else \
+            LENGTHS_ALIGNED if addr % (PMD_PAGES * PAGE) == 0 else LENGTHS_HUGE
+        kind = pick(self.src, lengths)
         match kind:
             case "pages":
                 n = self.src.ConsumeIntInRange(1, 8) * PAGE
             case "block":  # room for a 16-page aligned block: a 64 KiB mTHP (SEMANTICS §19)
                 n = self.src.ConsumeIntInRange(MTHP_PAGES, 2 * MTHP_PAGES) * PAGE
+            case "pmd":  # room for a 2 MiB region: a PMD-mapped huge page (SEMANTICS §22)
+                n = self.src.ConsumeIntInRange(PMD_PAGES, PMD_PAGES + 2 * MTHP_PAGES) * PAGE
             case "bytes":
                 n = self.src.ConsumeIntInRange(1, 8 * PAGE)
             case "zero":
@@ -548,6 +563,9 @@ class Generator:
             page += self.src.ConsumeIntInRange(0, MTHP_MIN_PAGES - 1)
             self.pending += [Call("madvise", (addr, pages * PAGE, MADV_HUGEPAGE)),
                              Call("touch", (page * PAGE, 1))]
+            if HUGE and pages >= PMD_PAGES and chance(self.src, 70):
+                # a 2 MiB region whole: writable, so that the write maps a huge page (§22)
+                return Call("mmap", (addr, length, PROT_READ | PROT_WRITE, flags, -1, off))
         return Call("mmap", (addr, length, pick(self.src, PROTS), flags, -1, off))
 
     def file_mmap(self, addr: int, length: int) -> Call:
