@@ -24,7 +24,8 @@ from fuzzer.executor import executor_path
 from fuzzer.inject import InjectionError, load
 from fuzzer.inject.catalogue import CATALOGUE
 from fuzzer.observe.probe import probe
-from fuzzer.prog import parse
+from fuzzer.prog import ARENA, parse
+from fuzzer.prog.arena import HUGE_PAGES
 from fuzzer.store import open_store
 from fuzzer.trace import Supervisor
 from tests.test_model_mthp_kernel import mthp_sizes
@@ -36,6 +37,11 @@ RW = "PROT_READ|PROT_WRITE"
 AP = "MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED"
 
 MTHP_CASES = {"hugepage-advice-ignored"}
+# need the huge arena (MMFUZZ_ARENA=huge): tests/test_huge_arena.py runs them there
+HUGE_CASES = {"huge-split-drops-rest", "huge-mprotect-whole-pmd", "huge-munlock-whole-pmd"}
+HG512 = f"""
+        mmap(@0, 512p, {RW}, {AP}, -1, 0)
+        madvise(@0, 512p, MADV_HUGEPAGE)"""
 TMPFILE_CASES = {"random-advice-reads-around"}  # need tmpfile's files (disk_ra_pages)
 # (injection, program, the title its first divergence must have)
 CASES = [
@@ -45,6 +51,19 @@ CASES = [
         madvise(@16, 32p, MADV_HUGEPAGE)
         touch(@20, write)
         """, "presence: touch(write) left pages not anonymous"),
+    # PMD-mapped huge pages (docs/SEMANTICS.md §22): HUGE_CASES
+    ("huge-split-drops-rest", f"""{HG512}
+        touch(@7, write)
+        munmap(@100, 1p)
+        """, "presence: munmap left pages not anonymous"),
+    ("huge-mprotect-whole-pmd", f"""{HG512}
+        touch(@7, write)
+        mprotect(@0, 10p, PROT_READ)
+        """, "prot: mprotect(R) left pages r--p instead of rw-p"),
+    ("huge-munlock-whole-pmd", f"""{HG512}
+        mlock(@0, 512p)
+        munlock(@256, 256p)
+        """, "lock: munlock left pages unlocked"),
     ("guard-dropped-on-fork", f"""
         mmap(@0, 2p, {RW}, {AP}, -1, 0)
         madvise(@1, 1p, MADV_GUARD_INSTALL)
@@ -219,7 +238,12 @@ def test_every_catalogue_entry_has_a_case() -> None:
 
 @pytest.mark.parametrize(("name", "text", "title"), CASES, ids=[c[0] for c in CASES])
 def test_injection_is_detected(name: str, text: str, title: str) -> None:
-    with mthp_sizes(1 << 4) if name in MTHP_CASES else contextlib.nullcontext():
+    if name in HUGE_CASES and ARENA.pages < HUGE_PAGES:
+        pytest.skip("needs the huge arena: tests/test_huge_arena.py runs it there")
+    sizes = 1 << 4 if name in MTHP_CASES else 1 << 9 if name in HUGE_CASES else 0
+    with mthp_sizes(sizes) if sizes else contextlib.nullcontext():
+        if name in HUGE_CASES and not probe().mthp_orders >> 9 & 1:
+            pytest.skip("no PMD-sized THP for advised VMAs here (before 6.18, or THP off)")
         if name in MTHP_CASES and not probe().mthp_orders:
             pytest.skip("no mTHP here (a kernel before 6.18, or no hugepages-64kB)")
         if name in TMPFILE_CASES and not probe().disk_ra_pages:

@@ -303,11 +303,105 @@ class HugepageAdviceIgnored(Injection):
         return None
 
 
+# PMD-mapped huge pages (docs/SEMANTICS.md §22): only the huge arena (MMFUZZ_ARENA=huge)
+# holds a 2 MiB region whole, so only a campaign there can meet these.
+PMD_SIZE = 512 * PAGE
+PM_PFN = (1 << 55) - 1
+
+
+def _huge_page_at(call: Syscall, addr: int) -> int | None:
+    """The 2 MiB-aligned region around `addr` if one huge page maps it whole (its 512
+    pages present, on 512 frames in order from an aligned one), else None."""
+    region = addr - addr % PMD_SIZE
+    words = call.pagemap(region, PMD_SIZE // PAGE)
+    first = words[0] & PM_PFN
+    if first == 0 or first % (PMD_SIZE // PAGE):
+        return None
+    if all(w & PM_PRESENT and w & PM_PFN == first + i for i, w in enumerate(words)):
+        return region
+    return None
+
+
+def _inside_part(call: Syscall) -> int | None:
+    """For a call on (addr, len) that covers part of a 2 MiB region a huge page maps,
+    and nothing outside it: that region."""
+    addr, length = call.args["addr"], call.args["len"]
+    if addr % PAGE or not 0 < length < PMD_SIZE:
+        return None
+    region = addr - addr % PMD_SIZE
+    if addr + length > region + PMD_SIZE:
+        return None
+    return _huge_page_at(call, addr)
+
+
+class HugeSplitDropsRest(Injection):
+    name = "huge-split-drops-rest"
+    description = ("munmap of part of a huge page (a PMD) unmaps that part, and the rest of "
+                   "the huge page is gone from the page tables too: the split lost the PTEs it "
+                   "should have installed for the pages left mapped. Emulated with "
+                   "MADV_DONTNEED_LOCKED of the whole 2 MiB region after the munmap.")
+    source = ("hypothetical: __split_huge_pmd_locked() (mm/huge_memory.c) not refilling the "
+              "page table; needs the huge arena (MMFUZZ_ARENA=huge) and the PMD size enabled "
+              "(docs/SEMANTICS.md §22)")
+
+    def __init__(self) -> None:
+        self._region: dict[int, int] = {}
+
+    def on_entry(self, call: Syscall) -> EntryAction:
+        if call.name == "munmap":
+            region = _inside_part(call)
+            if region is not None:
+                self._region[call.pid] = region
+        return None
+
+    def on_exit(self, call: Syscall, result: int) -> ExitAction:
+        region = self._region.pop(call.pid, None)
+        if call.name != "munmap" or region is None or result != 0:
+            return None
+        return Then((Extra("madvise", (region, PMD_SIZE, MADV_DONTNEED_LOCKED)),), result=0)
+
+
+class HugeMprotectWholePmd(Injection):
+    name = "huge-mprotect-whole-pmd"
+    description = ("mprotect of part of a huge page (a PMD) changes the protection of the "
+                   "whole 2 MiB it maps: the PMD was changed whole instead of split first. "
+                   "Emulated by widening the range to the region.")
+    source = ("hypothetical, after the change_huge_pmd() range checks of mm/huge_memory.c "
+              "(change_pmd_range splits a PMD the range covers only in part); needs the huge "
+              "arena (MMFUZZ_ARENA=huge) and the PMD size enabled (docs/SEMANTICS.md §22)")
+
+    def on_entry(self, call: Syscall) -> EntryAction:
+        if call.name == "mprotect":
+            region = _inside_part(call)
+            if region is not None:
+                return Rewrite(addr=region, len=PMD_SIZE)
+        return None
+
+
+class HugeMunlockWholePmd(Injection):
+    name = "huge-munlock-whole-pmd"
+    description = ("munlock of part of a locked huge page (a PMD) unlocks the whole 2 MiB it "
+                   "maps: the PMD was munlocked whole instead of split first, and VmLck drops "
+                   "with it. Emulated by widening the range to the region.")
+    source = ("hypothetical, after the issue's example of a huge page that munlock splits "
+              "wrongly (mlock_fixup and mlock_pte_range over a PMD-mapped folio, mm/mlock.c); "
+              "needs the huge arena (MMFUZZ_ARENA=huge) and the PMD size enabled "
+              "(docs/SEMANTICS.md §22)")
+
+    def on_entry(self, call: Syscall) -> EntryAction:
+        if call.name == "munlock" and call.process.lock_at(call.args["addr"]) == "locked":
+            region = _inside_part(call)
+            if region is not None:
+                return Rewrite(addr=region, len=PMD_SIZE)
+        return None
+
+
 SHALLOW: tuple[type[Injection], ...] = (
     PopulateNeedsLock, MlockallOnfaultAccepted, Mlock2OnfaultIgnored, MunlockSkipped,
     MremapGrowUnlocked, FixedNoreplaceAsHint, MmapLen0Accepted, MprotectLockedNoCow,
     MsealHoleSealsHead, MunmapSealedUnmapsHead, GuardDroppedOnFork, PageoutReclaimsLocked,
     DroppableLockedAccepted, GuardDroppedByHolePunch, HugepageAdviceIgnored,
+    HugeSplitDropsRest, HugeMprotectWholePmd, HugeMunlockWholePmd,
 )
 CATALOGUE: dict[str, type[Injection]] = {cls.name: cls for cls in SHALLOW + DEEP}
 """Every named injection; the deep ones (`deep = True`, fuzzer/inject/deep.py) need several
