@@ -19,7 +19,7 @@ import pytest
 from fuzzer.oracle.compare import KINDS
 from fuzzer.prog import ARENA_BASE, format_call, parse
 from fuzzer.reduce.csource import c_source
-from fuzzer.reduce.cwidth import too_wide
+from fuzzer.reduce.cwidth import fit, too_wide
 from fuzzer.reduce.export import export, finding_of, slug, write_bucket_folder
 from fuzzer.reduce.finding import ExportError, Finding
 from fuzzer.reduce.syz import SYZ_BASE, syz_call
@@ -282,6 +282,18 @@ def test_c_fits_in_a_mail(kind: str, text: str, step: int) -> None:
     title = f"{kind}: a title long enough to need a second line in the C source " * 2
     source = c_source(Finding(parse(text), step, title, kind), 12345)
     assert too_wide(source) == [], source
+
+
+def test_a_long_literal_is_cut_at_one_indent() -> None:
+    """The huge arena's expected cells run to a thousand letters: each piece of the
+    literal goes one tab in from the line, not one more per piece (which ran out of room
+    after six and left the rest one line of 900 columns)."""
+    line = "\t\t\texpect(" + '"' + "A" * 1024 + '"' + ");"
+    pieces = fit(line).splitlines()
+    assert too_wide("\n".join(pieces)) == []
+    assert {p[: len(p) - len(p.lstrip())] for p in pieces[1:]} == {"\t\t\t\t"}
+    assert "".join(p.strip().strip('");').removeprefix("expect(").strip('"')
+                   for p in pieces) == "A" * 1024
 
 
 # ---------------------------------------------------------------- C, programs that fork

@@ -221,9 +221,10 @@ def _header(finding: Finding, bucket_id: int | None, model: str,
         "       not be read" + (" or the processes did not finish" if where else ""),
     ]
     room = cwidth.WIDTH - 3
+    # (a run of page letters longer than a line, in the huge arena's renders, is cut)
     body = "\n".join((" * " + _comment(part)).rstrip() for x in lines
                      for part in textwrap.wrap(x, room, subsequent_indent="  ",
-                                               break_long_words=False, break_on_hyphens=False)
+                                               break_on_hyphens=False)
                      or [""])
     return f"/*\n{body}\n */\n"
 

@@ -53,19 +53,22 @@ def _literal_end(line: str, start: int) -> int:
     return i
 
 
-def _split(line: str) -> list[str]:
-    """A line too wide, with its widest string literal broken into pieces that fit."""
+def _split(line: str, indent: str | None = None) -> list[str]:
+    """A line too wide, with its widest string literal broken into pieces that fit, each
+    continued one tab in from the line's own indent (`indent`, once it is continued: a
+    literal of a thousand page letters takes many pieces, all at that indent)."""
     if columns(line) <= WIDTH or '"' not in line or line.lstrip().startswith(("/*", "*", "#")):
         return [line]
     start = line.index('"')
     end = _literal_end(line, start)
     if end - start < LONG_LITERAL:
         return [line]  # code around short literals is the templates' to fit
-    indent = line[: len(line) - len(line.lstrip())] + "\t"
+    if indent is None:
+        indent = line[: len(line) - len(line.lstrip())] + "\t"
     room = WIDTH - columns(line[:start]) - 2  # the quotes
     if room < LONG_LITERAL:
         lead, rest = line[:start].rstrip(), indent + line[start:]
-        return [lead, *_split(rest)] if columns(rest) < columns(line) else [line]
+        return [lead, *_split(rest, indent)] if columns(rest) < columns(line) else [line]
     cut = start + 1 + room
     space = line.rfind(" ", start + 1, cut)
     if space > start + LONG_LITERAL // 2:
@@ -74,7 +77,7 @@ def _split(line: str) -> list[str]:
         cut -= 1
     if cut >= end:
         return [line]
-    return [line[:cut] + '"', *_split(indent + '"' + line[cut:])]
+    return [line[:cut] + '"', *_split(indent + '"' + line[cut:], indent)]
 
 
 def fit(source: str) -> str:
