@@ -209,6 +209,20 @@ ROWS: list[tuple[Case, list[str]]] = [
         touch(@520, write)
         """, ["@0", "-", "@1", "0", "@512", "0", "-"],
           f"@512-1023 rw-p {dots(8)}A{dots(503)}", features=K9), ["", "t"]),
+    # do_fault_around clamps its window to the page table (PTRS_PER_PTE): a read at @511
+    # maps the cached page @512 of the same VMA no more, which lies in the next region's
+    # table. Campaign bucket (huge arena, 6.18.44, a tmpfile): `presence: touch(read)
+    # left pages not shmem`, a false alarm of the model, which clamped to the VMA alone
+    (case("pmd-fault-around-stops-at-page-table", f"""
+        memfd_create()
+        ftruncate(0, 2p)
+        mmap(@0, 2p, {RW}, MAP_SHARED|MAP_FIXED, 0, 0)
+        touch(@0, write)
+        touch(@1, write)
+        mmap(@511, 2p, PROT_READ, MAP_SHARED|MAP_FIXED, 0, 0)
+        touch(@511, read)
+        """, ["0", "0", "@0", "-", "-", "@511", "-"], "@0-1 rw-s fF; @511-512 r--s f.",
+          features=K9), ["t", ""]),
     # MADV_COLLAPSE: a region mapped by a PMD already is done (SCAN_PMD_MAPPED)...
     (case("pmd-collapse-mapped-is-done", f"""{HUGE}
         madvise(@0, 512p, MADV_COLLAPSE)

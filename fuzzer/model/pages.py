@@ -32,6 +32,7 @@ from fuzzer.model.state import (
     State,
 )
 from fuzzer.model.vmas import vma_of
+from fuzzer.prog.arena import PMD_PAGES
 from fuzzer.prog.program import ARENA_BASE, ARENA_PAGES, page_up
 from fuzzer.prog.syscalls import (
     PAGE,
@@ -261,9 +262,10 @@ def fault_around(state: State, idx: int) -> None:
     """do_fault_around: map the pages the object caches in a window of the faulting VMA.
 
     The window is 16 pages (fault_around_bytes) from the 64 KiB-aligned start, or
-    from the VMA's start if that comes later, clipped to the VMA's end (the whole
-    arena lies in one page table). filemap_map_pages maps only cached pages,
-    which all lie before the object's end, and skips PTEs already present.
+    from the VMA's start if that comes later, clipped to the VMA's end and to the
+    page table's (PTRS_PER_PTE: the 64-page arena lies in one page table, the huge
+    arena's 2 MiB regions each in one of their own). filemap_map_pages maps only cached
+    pages, which all lie before the object's end, and skips PTEs already present.
     """
     page = state.pages[idx]
     assert page is not None
@@ -273,7 +275,8 @@ def fault_around(state: State, idx: int) -> None:
     cached = state.shmem.get(a.obj, set())
     disk = state.disk.get(a.obj)
     unread = disk.unread if disk is not None else set()  # next_uptodate_folio skips them
-    for j in range(start, min(start + FAULT_AROUND_PAGES, vma.stop)):
+    table_end = (idx // PMD_PAGES + 1) * PMD_PAGES  # the arena's base is 2 MiB-aligned
+    for j in range(start, min(start + FAULT_AROUND_PAGES, vma.stop, table_end)):
         other = state.pages[j]
         assert other is not None and other.attrs.obj == a.obj
         if other.state == ABSENT and other.attrs.pgoff in cached and \
