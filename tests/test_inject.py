@@ -433,6 +433,26 @@ def test_inject_list_marks_the_deep_ones() -> None:
     assert sum(cls.deep for cls in CATALOGUE.values()) >= 6
 
 
+def test_inject_list_marks_the_huge_arena_ones() -> None:
+    result = runner.invoke(app, ["inject", "--list"])
+    for name, cls in CATALOGUE.items():
+        assert (f"{name} (huge arena)" in result.output) == cls.huge, name
+    assert {n for n, c in CATALOGUE.items() if c.huge} == HUGE_CASES
+
+
+def test_bench_detect_of_a_huge_arena_injection_elsewhere_is_one_line() -> None:
+    """Nothing in the 64-page arena can meet a PMD: measuring such an injection there is
+    refused, and the default list leaves them out."""
+    if ARENA.pages >= HUGE_PAGES:
+        pytest.skip("this process has the huge arena")
+    result = runner.invoke(app, ["bench", "detect", "--inject", "huge-split-drops-rest",
+                                 "--runs", "1", "--time", "1"])
+    assert result.exit_code == 2
+    assert "huge-split-drops-rest needs the huge arena: run with MMFUZZ_ARENA=huge" \
+        in result.output
+    assert "Traceback" not in result.output
+
+
 def test_bench_detect_deep_with_inject_is_one_line() -> None:
     result = runner.invoke(app, ["bench", "detect", "--deep", "--inject", "munlock-skipped"])
     assert result.exit_code == 2

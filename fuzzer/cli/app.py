@@ -298,7 +298,8 @@ def inject_cmd(
     """
     if list_:
         for name, cls in sorted(CATALOGUE.items()):
-            mark = " [dim](deep)[/]" if cls.deep else ""
+            mark = (" [dim](deep)[/]" if cls.deep else "") + \
+                (" [dim](huge arena)[/]" if cls.huge else "")
             out.print(f"[bold]{name}[/]{mark}\n  {cls.description}\n  source: {cls.source}")
         return
     if not command:

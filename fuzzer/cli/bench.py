@@ -29,7 +29,8 @@ from fuzzer.executor import executor_path
 from fuzzer.inject import load
 from fuzzer.inject.catalogue import CATALOGUE
 from fuzzer.kernel import GUEST_MEM
-from fuzzer.prog import ProgramError, parse
+from fuzzer.prog import ARENA, ProgramError, parse
+from fuzzer.prog.arena import HUGE_PAGES, SIZE_ENV
 from fuzzer.store import open_store
 from fuzzer.trace import Supervisor
 
@@ -214,9 +215,13 @@ def detect_cmd(
             given = "--inject" if inject else "--deep" if deep else "--no-baseline"
             raise fail(f"--no-inject and {given} do not go together (--no-inject runs only "
                        "the campaigns without injection)")
+        # the huge arena's injections by default only there (elsewhere nothing meets them)
+        huge = ARENA.pages >= HUGE_PAGES
         names = [] if no_inject else inject or sorted(
-            n for n, c in CATALOGUE.items() if c.deep == deep)
+            n for n, c in CATALOGUE.items() if c.deep == deep and (huge or not c.huge))
         for name in names:
+            if not huge and name in CATALOGUE and CATALOGUE[name].huge:
+                raise fail(f"{name} needs the huge arena: run with {SIZE_ENV}=huge")
             load(name)  # fail early on a bad name or plug-in
         url = db or f"sqlite:///{tempfile.mkdtemp(prefix='mmfuzz-detect-')}/detect.sqlite"
         store = open_store(url)

@@ -159,6 +159,8 @@ class Injection:
     description: ClassVar[str] = ""
     source: ClassVar[str] = ""
     deep: ClassVar[bool] = False  # needs several ordered calls to agree (bench detect --deep)
+    # needs the huge arena (MMFUZZ_ARENA=huge): a 2 MiB region whole (docs/SEMANTICS.md §22)
+    huge: ClassVar[bool] = False
 
     def on_entry(self, call: Syscall) -> EntryAction:
         return None

@@ -343,6 +343,7 @@ class HugeSplitDropsRest(Injection):
     source = ("hypothetical: __split_huge_pmd_locked() (mm/huge_memory.c) not refilling the "
               "page table; needs the huge arena (MMFUZZ_ARENA=huge) and the PMD size enabled "
               "(docs/SEMANTICS.md §22)")
+    huge = True
 
     def __init__(self) -> None:
         self._region: dict[int, int] = {}
@@ -369,6 +370,7 @@ class HugeMprotectWholePmd(Injection):
     source = ("hypothetical, after the change_huge_pmd() range checks of mm/huge_memory.c "
               "(change_pmd_range splits a PMD the range covers only in part); needs the huge "
               "arena (MMFUZZ_ARENA=huge) and the PMD size enabled (docs/SEMANTICS.md §22)")
+    huge = True
 
     def on_entry(self, call: Syscall) -> EntryAction:
         if call.name == "mprotect":
@@ -387,6 +389,7 @@ class HugeMunlockWholePmd(Injection):
               "wrongly (mlock_fixup and mlock_pte_range over a PMD-mapped folio, mm/mlock.c); "
               "needs the huge arena (MMFUZZ_ARENA=huge) and the PMD size enabled "
               "(docs/SEMANTICS.md §22)")
+    huge = True
 
     def on_entry(self, call: Syscall) -> EntryAction:
         if call.name == "munlock" and call.process.lock_at(call.args["addr"]) == "locked":
