@@ -421,9 +421,10 @@ def _free(state: State, first: int, count: int) -> bool:
 
 def _clear(state: State, pages: range) -> None:
     """Unmap pages (their shmem objects are dropped once the call is done)."""
-    for i in pages:
-        if 0 <= i < N and state.pages[i] is not None:
-            vmas.drop(state, i)
+    mapped = [i for i in pages if 0 <= i < N and state.pages[i] is not None]
+    for run in vmas.runs(mapped):
+        vmas.drop_run(state, run)
+        for i in run:
             state.pages[i] = None
 
 

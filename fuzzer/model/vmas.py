@@ -43,16 +43,19 @@ def vma_of(state: State, i: int) -> range:
 
 def track(state: State) -> None:
     """Bring `State.vmas` up to date with what other calls did to the pages since last time."""
+    if state.pages == state.vmas_seen:
+        return  # (vma_of asks at every fault: a page equal to the one seen changes nothing)
     created: list[int] = []
     was_attrs: dict[int, Attrs] = {}  # the flags before, where they may have changed
     faulted: list[int] = []
+    dropped: list[int] = []
     seen, pages = state.vmas_seen, state.pages
     for i in range(N):  # not zip(strict=True), which mypyc calls as a Python builtin
         was, now = seen[i], pages[i]
         if now is was:
             continue
         if was is not None and (now is None or _replaced(was.attrs, now.attrs)):
-            drop(state, i)
+            dropped.append(i)
             was = None
         if now is None:
             continue
@@ -62,6 +65,8 @@ def track(state: State) -> None:
             was_attrs[i] = was.attrs
         if now.state[0] == ANON and (was is None or was.state[0] != ANON):  # A or Al
             faulted.append(i)
+    for run in runs(dropped):
+        drop_run(state, run)
     for run in _runs(created, lambda i: _same_mmap(state, i)):
         _new_mapping(state, run, was_attrs)
     changed = [i for i in sorted(was_attrs)
@@ -172,10 +177,11 @@ def anon_vma_at(state: State, i: int) -> None:
 def _anon_vma_prepare(state: State, i: int) -> None:
     """A write fault gives a private VMA an anon_vma, reusing a neighbour's if it can
     (find_mergeable_anon_vma: next first, then prev)."""
-    vma = vma_at(state, i)
-    vid, anon, acct = slot(state, i)
-    if vma is None or anon or _page(state, i).attrs.shared:
-        return
+    entry = state.vmas[i] if 0 <= i < N else None
+    if entry is None or entry[1] or _page(state, i).attrs.shared:
+        return  # (first: the VMA's bounds cost a walk, and most faults find one already)
+    vma = _vma_range(state, i)
+    vid, anon, acct = entry
     if vma.stop < N and _anon_reusable(state, vma.stop):
         anon = slot(state, vma.stop)[1]
     elif vma.start > 0 and _anon_reusable(state, vma.start):
@@ -290,10 +296,18 @@ def split_at(state: State, i: int) -> None:
     _split(state, i)
 
 
-def drop(state: State, i: int) -> None:
-    _split(state, i)
-    _split(state, i + 1)
-    state.vmas[i] = None
+def runs(indexes: list[int]) -> list[range]:
+    """Consecutive indexes, as ranges."""
+    return _runs(indexes, lambda i: True)
+
+
+def drop_run(state: State, run: range) -> None:
+    """The pages of `run` leave their VMAs: split at both ends, then gone. (Page by page
+    this renamed the rest of a VMA at every page: quadratic in a 512-page VMA.)"""
+    _split(state, run.start)
+    _split(state, run.stop)
+    for i in run:
+        state.vmas[i] = None
 
 
 def vma_at(state: State, i: int) -> range | None:
