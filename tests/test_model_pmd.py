@@ -39,6 +39,10 @@ HUGE = f"{HG}\n        touch(@7, write)"  # a huge page at @0-511
 HUGE_OK = [*HG_OK, "-"]
 
 
+COLLAPSE_WRAP = ("madvise_collapse() of a range that holds no aligned 2 MiB region and starts "
+                 "past a region's start returns EINVAL: (hend - hstart) wraps (fixed upstream)")
+
+
 def dots(n: int) -> str:
     return "." * n
 
@@ -245,6 +249,16 @@ ROWS: list[tuple[Case, list[str]]] = [
         touch(@3, write)
         madvise(@0, 1p, MADV_COLLAPSE)
         """, ["@0", "-", "0"], f"@0-511 rw-p ...A{dots(508)}", features=K9), ["t", ""]),
+    # ... and so does one that starts past a region's start (hstart > hend): "the madvised
+    # range contains no complete PMD-aligned window", a successful no-op. 6.18.44 returns
+    # EINVAL there: `thps == ((hend - hstart) >> HPAGE_PMD_SHIFT)` wraps. Fixed upstream
+    # ("if (hstart >= hend) return 0;" in madvise_collapse); README Findings
+    (case("pmd-collapse-inside-a-region-is-nothing", f"""
+        mmap(@0, 512p, {RW}, {FIXED}, -1, 0)
+        touch(@1, write)
+        madvise(@1, 2p, MADV_COLLAPSE)
+        """, ["@0", "-", "0"], f"@0-511 rw-p .A{dots(510)}", features=K9,
+          kernel_bug=COLLAPSE_WRAP), ["t", ""]),
     # ... a VMA that holds no region whole is EINVAL before anything is scanned
     (case("pmd-collapse-small-vma-einval", f"""
         mmap(@0, 16p, {RW}, {FIXED}, -1, 0)

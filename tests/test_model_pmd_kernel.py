@@ -68,6 +68,10 @@ def test_pmd_on_kernel(c: Case, run_text: Callable[[str], Report],
         if probe().mthp_orders != orders:
             pytest.skip(f"the row is for mTHP orders {orders:#x}; this machine has "
                         f"{probe().mthp_orders:#x} enabled")
+        if c.kernel_bug:  # the kernel diverges (strict: a fixed kernel fails the row)
+            with pytest.raises(AssertionError, match="step"):
+                check_kernel(c, run_text)
+            return
         check_kernel(c, run_text)
         regions = REGIONS[c.name]
         if regions is None:
