@@ -164,6 +164,17 @@ ROWS: list[tuple[Case, list[str]]] = [
         touch(@8, read)
         """, [*HUGE_OK, "pid", "-", "-"], f"@0-511 rw-p {letters(512)}", features=K9),
      ["H", ""]),
+    # ... and the child's write to page 0, which only it maps now, still faults (fork
+    # left its PMD write-protected) and cannot reuse the folio the parent maps 511 pages
+    # of: the child's PMD splits, its pages read one by one. Campaign bucket (huge arena,
+    # 6.18.44): `presence: touch(write) left pages not anonymous`, a false alarm of the
+    # model, which took the write for a no-op and kept the PMD
+    (case("pmd-child-write-to-its-own-page-splits", f"""{HUGE}
+        fork()
+        touch(@0, write)
+        p1: touch(@0, write)
+        """, [*HUGE_OK, "pid", "-", "-"], f"@0-511 rw-p A{letters(511, 'a')}", features=K9),
+     ["t", ""]),
     # mremap of the whole VMA by 2 MiB: move_huge_pmd, still a PMD there; the source
     # region has no table left
     (case("pmd-mremap-aligned-keeps-pmd", f"""{HUGE}

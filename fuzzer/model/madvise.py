@@ -207,8 +207,10 @@ def _populate(state: State, pages: range, write: bool) -> Prediction:
         if write and page.attrs.shared and not absent:
             # follow_page_pte with FOLL_TOUCH|FOLL_WRITE dirties the folio it finds
             state.shmem_dirty.add((page.attrs.obj, page.attrs.pgoff))
-        if (absent or (write and not page.attrs.shared and page.state not in (ANON, ANON_LARGE))) \
-                and not fault(state, idx, write):
+        cow = write and not page.attrs.shared and (
+            page.state not in (ANON, ANON_LARGE)
+            or (page.state == ANON_LARGE and bool(state.pmds) and pmd.shared_write(state, idx)))
+        if (absent or cow) and not fault(state, idx, write):
             return err(EFAULT)  # SIGBUS past the shmem object's end
     return err(ENOMEM) if hole else ok()
 

@@ -123,7 +123,9 @@ def fault(state: State, idx: int, write: bool) -> bool:
                                   "have freed (CONFIG_PT_RECLAIM)")
             if huge:
                 return True
-        if write and page.state == ABSENT and a.hg and state.features.mthp_orders:
+        if write and page.state == ANON_LARGE and state.pmds and pmd.shared_write(state, idx):
+            state.pages[idx] = Page(a, ANON)  # the PMD splits, the page is copied (§22)
+        elif write and page.state == ABSENT and a.hg and state.features.mthp_orders:
             anon_folio(state, idx)
         elif write and page.state != ANON_LARGE:
             # a lazily freed page (`Al`) is dirty again: plain `A`; a zero page or a

@@ -36,6 +36,7 @@ from fuzzer.model.state import (
     LARGE,
     PMD_ORDER,
     PMD_REGIONS,
+    SHARED_ANON,
     ZERO,
     Page,
     State,
@@ -98,6 +99,21 @@ def fault(state: State, idx: int, write: bool) -> bool | None:
         state.huge_zero_pages += 1
     state.pmds[r] = HUGE if huge else HUGE_ZERO
     return True
+
+
+def shared_write(state: State, idx: int) -> bool:
+    """Whether a write to page idx, mapped by a PMD whose folio another mapping shares
+    (some page of the region is a frame fork left shared), faults and splits: fork left
+    the PMD write-protected, and do_huge_pmd_wp_page reuses the folio only when nothing
+    else maps it (folio_ref_count 1); else __split_huge_pmd, and the PTE path copies the
+    page (the large folio is maybe mapped shared). An exclusive page of that folio is
+    copied too: invisible but for the split (`settle`)."""
+    r = idx // PMD_PAGES
+    if state.pmds[r] != HUGE:
+        return False
+    start = r * PMD_PAGES
+    return any(p is not None and p.state[0] == SHARED_ANON
+               for p in state.pages[start:start + PMD_PAGES])
 
 
 def settle(state: State) -> None:
