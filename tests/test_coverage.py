@@ -12,7 +12,15 @@ from dataclasses import replace
 
 import pytest
 
-from fuzzer.check.coverage import Event, call_class, feature_call, features, outcome, range_state
+from fuzzer.check.coverage import (
+    Event,
+    call_class,
+    feature_call,
+    features,
+    mapped,
+    outcome,
+    range_state,
+)
 from fuzzer.model import State
 from fuzzer.model.features import NEWEST
 from fuzzer.model.world import World
@@ -208,6 +216,18 @@ def test_folio_features(name: str, orders: int, expected: set[str]) -> None:
 ])
 def test_call_class(line: str, cls: str) -> None:
     assert call_class(parse(line).calls[0]) == cls
+
+
+@pytest.mark.parametrize(("line", "folio", "feature"), [
+    ("touch(@20, write)", "mTHP", "touch(write) maps mTHP"),
+    ("madvise(@0, 1p, MADV_POPULATE_WRITE)", "PMD", "madvise(POPULATE_WRITE) maps PMD"),
+    ("touch(@0, read)", "huge zero page", "touch(read) maps huge zero page"),
+])
+def test_a_step_that_maps_a_large_folio_is_a_feature(line: str, folio: str,
+                                                     feature: str) -> None:
+    """What a step mapped is not in its range's state before it: a feature of its own."""
+    assert mapped(parse(line).calls[0], folio) == feature
+    assert feature_call(feature) == line.split("(")[0]
 
 
 def test_feature_call() -> None:

@@ -112,3 +112,6 @@ def test_steps_say_when_a_pmd_was_mapped(run_text: Callable[[str], Report]) -> N
             """)
     assert report.divergences == []
     assert [s.folio for s in report.steps] == ["", "", "huge zero page", "PMD", "", "PMD"]
+    # ... and the search keeps what first maps one (coverage.mapped)
+    assert {"touch(read) maps huge zero page", "touch(write) maps PMD",
+            "madvise(POPULATE_WRITE) maps PMD"} <= report.features()

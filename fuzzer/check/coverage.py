@@ -29,7 +29,8 @@ page. A failure keeps those modifiers only when the lock limits can cause it
 (EPERM, EAGAIN, ENOMEM): an EINVAL in a child is the EINVAL of the parent, and
 counting it twice would pull the search towards argument errors.
 
-A program's features are its events, and a pair for every successful event
+A program's features are its events, a `CALL maps FOLIO` for each step that mapped a
+large folio, a PMD or the huge zero page (`mapped`), and a pair for every successful event
 whose range overlaps the range of the latest earlier successful event of the
 same process: "A > B", both without the modifiers. About 180 call classes
 times a dozen outcomes and 48 states, each with 16 combinations of words, bound the
@@ -217,6 +218,14 @@ def _modifiers(call: Call, state: State) -> str:
     if state.memlock_limit < ARENA_SIZE:
         text += "+rlimit"
     return text
+
+
+def mapped(call: Call, folio: str) -> str:
+    """The feature of a step that mapped a large folio (`folio`: mTHP, PMD, or huge zero
+    page; StepReport.folio): what the step did, which its range state before it cannot
+    say (a touch of an absent page maps one page or 512 by the page tables around it), so
+    that the search keeps the program that first reaches one."""
+    return f"{call_class(call)} maps {folio}"
 
 
 def features(events: Sequence[Event]) -> frozenset[str]:

@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from fuzzer.check.coverage import Event, features, outcome, range_state
+from fuzzer.check.coverage import Event, features, mapped, outcome, range_state
 from fuzzer.model import Page, Prediction, State, mlocked
 from fuzzer.model.pages import TASK_SIZE, mapcounts
 from fuzzer.model.state import RestVma
@@ -79,9 +79,12 @@ class Report:
         return bool(self.divergences)
 
     def features(self) -> frozenset[str]:
-        """Its semantic features (coverage.py); checked with ranges=True to mean anything."""
+        """Its semantic features (coverage.py), and `CALL maps FOLIO` for each step that
+        mapped a large folio, a PMD or the huge zero page (coverage.mapped); checked with
+        ranges=True to mean anything."""
         return features([Event(st.call, outcome(st.ret, st.signal), st.before)
-                         for st in self.steps])
+                         for st in self.steps]) | {mapped(st.call, st.folio)
+                                                   for st in self.steps if st.folio}
 
 
 # Called after every step with the caller's state and snapshot (None after its exit).
