@@ -12,7 +12,8 @@ import pytest
 
 from fuzzer.check import Report, check
 from fuzzer.executor import executor_path
-from fuzzer.prog import parse
+from fuzzer.prog import ARENA, parse
+from fuzzer.prog.arena import HOST, SIZE_ENV
 from fuzzer.trace import Supervisor
 from tests.uml import UML
 
@@ -30,12 +31,22 @@ NOCOW_UML = Path(os.environ.get("MMFUZZ_NOCOW_UML", os.path.join(
     os.environ.get("MMFUZZ_CACHE", "/var/cache/mmfuzz"), "kernels", "linux-6.1-nocow")))
 
 
+# What runs in the huge arena (MMFUZZ_ARENA=huge): the rest is written for the 64-page
+# arena (goldens, address tables), and tests/test_huge_arena.py runs these from there.
+HUGE_ARENA_TESTS = ("tests/test_model_pmd.py", "tests/test_model_pmd_kernel.py",
+                    "tests/test_inject.py::test_injection_is_detected[huge-")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Markers that follow from what a test uses: the real supervisor means the real
     kernel; a UML guest means the real kernel too, and a skip (with its reason, which
-    -rs lists) where there is no UML kernel to boot."""
+    -rs lists) where there is no UML kernel to boot. In the huge arena, everything but
+    HUGE_ARENA_TESTS is skipped, with the reason."""
     no_uml = None if os.access(UML, os.X_OK) else pytest.mark.skip(reason=_UML_SKIP)
+    other_arena = pytest.mark.skip(reason=_ARENA_SKIP) if ARENA.pages != HOST.pages else None
     for item in items:
+        if other_arena is not None and not item.nodeid.startswith(HUGE_ARENA_TESTS):
+            item.add_marker(other_arena)
         if {"supervisor", "run_text"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.kernel)
         if item.get_closest_marker("uml"):
@@ -56,6 +67,8 @@ def nocow_uml() -> Path:
 
 
 # Listed with its reason at the end of every run (addopts -rs in pyproject.toml).
+_ARENA_SKIP = (f"written for the {HOST.pages}-page arena; this run has {SIZE_ENV}=huge (unset "
+               "it: tests/test_huge_arena.py runs the huge arena's tests itself)")
 _UML_SKIP = (f"no User-Mode Linux kernel at {UML} (apt-get install user-mode-linux, or set "
              "MMFUZZ_UML to one built by `mmfuzz kernels build`)")
 
