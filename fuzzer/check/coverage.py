@@ -43,6 +43,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from fuzzer.model.pmd import HUGE, HUGE_ZERO
 from fuzzer.model.state import GUARD, LARGE, SHARED_ANON, Page, State
 from fuzzer.model.world import World
 from fuzzer.oracle import signal_text
@@ -207,7 +208,7 @@ def _young(mapped: list[Page]) -> str:
 
 def _meets_pmd(state: State, pages: range) -> bool:
     """Whether `pages` meet a region a PMD maps (huge page or huge zero page, §22)."""
-    return any(kind in ("H", "Z") and pages.start < (r + 1) * PMD_PAGES and
+    return any(kind in (HUGE, HUGE_ZERO) and pages.start < (r + 1) * PMD_PAGES and
                r * PMD_PAGES < pages.stop for r, kind in enumerate(state.pmds))
 
 

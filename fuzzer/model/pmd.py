@@ -233,7 +233,7 @@ def forked(parent: State, child: State) -> None:
         elif kind in (HUGE, HUGE_ZERO):
             child.pmds[r] = kind if all(p is not None and p.state != ABSENT for p in pages) \
                 else NONE
-        elif any(p is not None and p.state not in (ABSENT,) for p in pages):
+        elif any(p is not None and p.state != ABSENT for p in pages):
             child.pmds[r] = TABLE
         else:
             child.pmds[r] = UNKNOWN

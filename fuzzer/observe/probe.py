@@ -380,7 +380,7 @@ def _shmem_thp() -> bool:
     return settings is not None and shmem_thp(*settings)
 
 
-def _huge_zero_page() -> bool:
+def huge_zero_page() -> bool:
     """transparent_hugepage/use_zero_page (True where the file is missing: no THP, and
     then nothing asks)."""
     try:
@@ -390,27 +390,38 @@ def _huge_zero_page() -> bool:
         return True
 
 
-def _huge_zero_wp_thp() -> bool:
-    """Whether a write to the huge zero page maps a huge page (6.13+), from our own
-    2 MiB-aligned MADV_HUGEPAGE mapping: read, write its first page, then ask pagemap
-    whether the second page is an exclusive page (a new huge page) or the zero page (a
-    split). True where it cannot tell (no PMD size on, no huge zero page, no pagemap):
-    then the model maps no huge zero page for it to matter."""
-    if not _mthp_orders(HUGE_PAGES) >> PMD_ORDER & 1 or not _huge_zero_page():
-        return True
-    p = _scratch(2 * PMD_PAGES)
+def huge_region_words(write: bool) -> tuple[int, int] | None:
+    """A read fault on the first page of a 2 MiB-aligned MADV_HUGEPAGE mapping of our
+    own, then a write there if `write`: the pagemap words of its first two pages (a PMD
+    maps both on consecutive frames); None where no such mapping could be made."""
+    try:
+        p = _scratch(2 * PMD_PAGES)
+    except OSError:
+        return None
     try:
         huge = -(-p // (PMD_PAGES * PAGE)) * PMD_PAGES * PAGE
         if _sys("madvise", huge, PMD_PAGES * PAGE, MADV_HUGEPAGE) != 0:
-            return True
-        ctypes.c_char.from_address(huge).value  # noqa: B018 -- the huge zero page
-        ctypes.c_char.from_address(huge).value = b"x"
-        word = own_pagemap_word(huge + PAGE)
+            return None
+        ctypes.c_char.from_address(huge).value  # noqa: B018 -- a read fault
+        if write:
+            ctypes.c_char.from_address(huge).value = b"x"
+        return own_pagemap_word(huge), own_pagemap_word(huge + PAGE)
     except OSError:
-        return True
+        return None
     finally:
         _sys("munmap", p, 2 * PMD_PAGES * PAGE)
-    return not word & PM_PRESENT or bool(word & PM_EXCLUSIVE)
+
+
+def _huge_zero_wp_thp() -> bool:
+    """Whether a write to the huge zero page maps a huge page (6.13+): after a read and a
+    write of the first page of our own huge-page region, is the second page exclusive (a
+    new huge page) or the zero page (a split)? True where it cannot tell (no PMD size on,
+    no huge zero page, no pagemap): then the model maps no huge zero page for it to
+    matter."""
+    if not _mthp_orders(HUGE_PAGES) >> PMD_ORDER & 1 or not huge_zero_page():
+        return True
+    words = huge_region_words(write=True)
+    return words is None or not words[1] & PM_PRESENT or bool(words[1] & PM_EXCLUSIVE)
 
 
 def _mthp_orders(arena_pages: int = ARENA_PAGES) -> int:
@@ -605,6 +616,6 @@ def probe() -> Features:
         disk_ra_pages=disk_ra_pages(),
         exec_readahead=_exec_readahead(),
         ext4_zeroes_old_eof=_ext4_zeroes_old_eof(),
-        huge_zero_page=_huge_zero_page(),
+        huge_zero_page=huge_zero_page(),
         huge_zero_wp_thp=_huge_zero_wp_thp(),
     )

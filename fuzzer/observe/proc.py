@@ -18,10 +18,10 @@ from typing import Protocol
 
 from fuzzer import stepcalls
 from fuzzer.observe.pageflags import KPAGEFLAGS, PageFlags, own_pagemap_word
-from fuzzer.observe.probe import THP_SYSFS
+from fuzzer.observe.probe import huge_region_words, huge_zero_page
 from fuzzer.prog import ARENA
 from fuzzer.prog.arena import HUGE_PAGES, PMD_PAGES
-from fuzzer.prog.syscalls import MADV_HUGEPAGE, PAGE
+from fuzzer.prog.syscalls import PAGE
 from fuzzer.snapshot.parse import PM_PFN_MASK, PM_PRESENT, SmapsParser, Snapshot, Vma, parse_vmlck
 
 _PAGEMAP_OFFSET = ARENA.base // PAGE * 8
@@ -197,37 +197,17 @@ def _folded(words: tuple[int, ...]) -> tuple[int, ...]:
 
 @cache
 def huge_zero_pfn() -> int:
-    """The first PFN of the huge zero page, from a read fault in a 2 MiB-aligned
-    MADV_HUGEPAGE mapping of our own; 0 outside the huge arena, where no PFNs are shown,
-    where THP or `use_zero_page` is off (the fault then maps something else), or where
-    the fault mapped no PMD. A process that has mapped it holds a reference until it
-    exits (MMF_HUGE_ZERO_FOLIO), so the PFN stays the same for as long as we run."""
-    if ARENA.pages < HUGE_PAGES or not zero_pfn():
+    """The first PFN of the huge zero page, from a read fault in a huge-page region of our
+    own (`probe.huge_region_words`); 0 outside the huge arena, where no PFNs are shown,
+    where THP or `use_zero_page` is off, or where the fault mapped no PMD. A process
+    that has mapped it holds a reference until it exits (MMF_HUGE_ZERO_FOLIO), so the PFN
+    stays the same for as long as we run."""
+    if ARENA.pages < HUGE_PAGES or not zero_pfn() or not huge_zero_page():
         return 0
-    try:
-        with open(f"{THP_SYSFS}/use_zero_page") as f:
-            if f.read().strip() != "1":
-                return 0
-    except OSError:
+    words = huge_region_words(write=False)
+    if words is None:
         return 0
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.mmap.restype = ctypes.c_void_p
-    libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int,
-                          ctypes.c_int, ctypes.c_long]
-    size = 2 * PMD_PAGES * PAGE
-    addr = libc.mmap(None, size, mmap.PROT_READ, mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS, -1, 0)
-    if addr in (None, ctypes.c_void_p(-1).value):
-        return 0
-    try:
-        huge = -(-addr // (PMD_PAGES * PAGE)) * PMD_PAGES * PAGE
-        if libc.madvise(ctypes.c_void_p(huge), ctypes.c_size_t(PMD_PAGES * PAGE),
-                        MADV_HUGEPAGE) != 0:
-            return 0
-        ctypes.c_char.from_address(huge).value  # noqa: B018 -- a read fault: the huge zero page
-        head = own_pagemap_word(huge)
-        tail = own_pagemap_word(huge + PAGE)
-    finally:
-        libc.munmap(ctypes.c_void_p(addr), ctypes.c_size_t(size))
+    head, tail = words
     pfn = head & PM_PFN_MASK
     # a PMD: the next page is mapped too, by the next frame (one read fault, no PTE path)
     if head & tail & PM_PRESENT and tail & PM_PFN_MASK == pfn + 1 and pfn != zero_pfn():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from fuzzer.model.pmd import HUGE
 from fuzzer.model.state import Page, prot_text
 from fuzzer.prog import ARENA
 from fuzzer.prog.arena import PMD_PAGES
@@ -87,7 +88,7 @@ def pmd_view(view: View, pmds: list[str]) -> View:
     for r, kind in enumerate(pmds):
         start = r * PMD_PAGES
         head = view[start]
-        if kind != "H" or head is None:
+        if kind != HUGE or head is None:
             continue
         for i in range(start, start + PMD_PAGES):
             p = out[i]
