@@ -213,11 +213,15 @@ static PyObject *cont_wait(PyObject *Py_UNUSED(self), PyObject *const *args, Py_
 	return Py_BuildValue("(il)", status, word);
 }
 
-/* The first line of [at, end) that starts with key, as the number after it and its
- * spaces (Rss:, Pss:, Locked:, in kB): 0, or -1 where no line does. */
-static int field_kb(const char *at, const char *end, const char *key, size_t klen,
+/* The first line of [*from, end) that starts with key, as the number after it and its
+ * spaces (Rss:, Pss:, Locked:, in kB): 0, with *from moved past that line (smaps prints
+ * its fields in one order, so the next key is looked for from there), or -1 where no
+ * line does, with *from left as it was. */
+static int field_kb(const char **from, const char *end, const char *key, size_t klen,
 		    unsigned long long *out)
 {
+	const char *at = *from;
+
 	while (at < end) {
 		const char *nl = memchr(at, '\n', (size_t)(end - at));
 		const char *stop = nl ? nl : end;
@@ -235,6 +239,7 @@ static int field_kb(const char *at, const char *end, const char *key, size_t kle
 			if (stop - p != 3 || memcmp(p, " kB", 3))
 				return -1;
 			*out = v;
+			*from = stop;
 			return 0;
 		}
 		at = stop + 1;
@@ -264,11 +269,14 @@ static int number(const char **p, const char *end, int base, unsigned long long 
 }
 
 /* One VMA's record [at, end), from its header line to its VmFlags line (no newline
- * after it), as make(start, end, perms, inode, name, rss_kb, pss_kb, locked_kb, flags),
- * the Vma parse.py's vma_of_fields builds; NULL with ValueError where it is not one. */
+ * after it), as make(start, end, perms, inode, name, rss_kb, pss_kb, locked_kb, flags,
+ * anon_huge_kb, file_pmd_kb), the Vma parse.py's vma_of_fields builds (the PMD-mapped
+ * sizes 0 where the kernel does not print them); NULL with ValueError where it is not
+ * one. */
 static PyObject *one_vma(const char *at, const char *end, PyObject *make)
 {
 	unsigned long long start, stop, inode, rss, pss, locked;
+	unsigned long long anon_huge = 0, shmem_pmd = 0, file_pmd = 0;
 	const char *p = at, *nl = memchr(at, '\n', (size_t)(end - at)), *flags;
 
 	if (!nl)
@@ -292,8 +300,15 @@ static PyObject *one_vma(const char *at, const char *end, PyObject *make)
 		goto bad;
 	while (p < nl && *p == ' ')
 		p++;
-	if (field_kb(nl + 1, end, "Rss:", 4, &rss) || field_kb(nl + 1, end, "Pss:", 4, &pss) ||
-	    field_kb(nl + 1, end, "Locked:", 7, &locked))
+	const char *body = nl + 1;
+
+	/* in smaps' order; the PMD-mapped sizes may be missing (before 5.4) */
+	if (field_kb(&body, end, "Rss:", 4, &rss) || field_kb(&body, end, "Pss:", 4, &pss))
+		goto bad;
+	field_kb(&body, end, "AnonHugePages:", 14, &anon_huge);
+	field_kb(&body, end, "ShmemPmdMapped:", 15, &shmem_pmd);
+	field_kb(&body, end, "FilePmdMapped:", 14, &file_pmd);
+	if (field_kb(&body, end, "Locked:", 7, &locked))
 		goto bad;
 	flags = end;
 	while (flags > nl && flags[-1] != '\n')
@@ -301,9 +316,9 @@ static PyObject *one_vma(const char *at, const char *end, PyObject *make)
 	if (end - flags < 9 || memcmp(flags, "VmFlags: ", 9))
 		goto bad;
 	flags += 9;
-	return PyObject_CallFunction(make, "KKs#Ks#KKKs#", start, stop, perms, (Py_ssize_t)4,
+	return PyObject_CallFunction(make, "KKs#Ks#KKKs#KK", start, stop, perms, (Py_ssize_t)4,
 				     inode, p, (Py_ssize_t)(nl - p), rss, pss, locked, flags,
-				     (Py_ssize_t)(end - flags));
+				     (Py_ssize_t)(end - flags), anon_huge, shmem_pmd + file_pmd);
 bad:
 	PyErr_SetString(PyExc_ValueError, "smaps: a VMA lacks Rss, Pss, Locked or VmFlags");
 	return NULL;

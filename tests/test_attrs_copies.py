@@ -73,7 +73,8 @@ def _vma_args(rng: random.Random) -> tuple[object, ...]:
     return (start, start + rng.randrange(1, 3) * 4096, rng.choice(["rw-p", "r--s"]),
             rng.randrange(2), rng.choice(["", "/memfd:x (deleted)"]), rng.randrange(2) * 4096,
             rng.randrange(2) * 4096, rng.randrange(2) * 4096,
-            frozenset(rng.sample(["rd", "wr", "lo", "lf", "gu"], rng.randrange(3))))
+            frozenset(rng.sample(["rd", "wr", "lo", "lf", "gu"], rng.randrange(3))),
+            rng.randrange(2) * 2 << 20, rng.randrange(2) * 2 << 20)
 
 
 def _random_vma(rng: random.Random) -> Made:

@@ -91,6 +91,25 @@ def test_the_same_text_twice_gives_equal_vmas() -> None:
     assert first[1].pss == 4096 and first[1].name == ""
 
 
+@pytest.mark.parametrize(("fields", "anon_huge", "file_pmd"), [
+    ("AnonHugePages:      2048 kB\nShmemPmdMapped:        0 kB\nFilePmdMapped:         0 kB\n",
+     2048, 0),
+    ("AnonHugePages:         0 kB\nShmemPmdMapped:     2048 kB\nFilePmdMapped:      4096 kB\n",
+     0, 6144),
+    ("", 0, 0),  # a kernel that prints none of them
+], ids=["anon", "shmem-and-file", "absent"])
+def test_the_sizes_pmds_map_are_read(fields: str, anon_huge: int, file_pmd: int) -> None:
+    """AnonHugePages, and ShmemPmdMapped + FilePmdMapped, between Pss and Locked as smaps
+    prints them; both parsers read them alike."""
+    text = ("7f0000000000-7f0000400000 rw-p 00000000 00:00 0 \nSize: 4096 kB\nRss: 2048 kB\n"
+            f"Pss: 2048 kB\nAnonymous: 2048 kB\n{fields}Swap: 0 kB\nLocked: 0 kB\n"
+            "VmFlags: rd wr mr mw me ac hg\n")
+    (vma,) = parse.parse_smaps(text)
+    assert (vma.anon_huge, vma.file_pmd) == (anon_huge * 1024, file_pmd * 1024)
+    assert parse.parse_smaps_whole(text) == (vma,)
+    assert parse.SmapsParser().parse_bytes(text.encode(), _c_vmas()) == (vma,)
+
+
 def _vma_text(start: int, rss: int, flags: str) -> str:
     return (f"{start:x}-{start + 0x4000:x} rw-p 00000000 00:00 0 \nSize: 16 kB\n"
             f"Rss: {rss} kB\nPss: {rss} kB\nLocked: 0 kB\nVmFlags: {flags}\n")

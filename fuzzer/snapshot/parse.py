@@ -31,12 +31,17 @@ class Vma:
     pss: int
     locked: int
     flags: frozenset[str]
+    # bytes mapped by PMDs: AnonHugePages, and ShmemPmdMapped + FilePmdMapped (0 where a
+    # kernel does not print them: every kernel since 5.4 does)
+    anon_huge: int
+    file_pmd: int
 
     # __init__, __eq__ and __hash__ are spelled out, as for the model's Attrs: the ones
     # @dataclass generates run interpreted in a mypyc build (about 1 µs a Vma, several
     # a step). tests/test_attrs_copies.py holds them to the generated ones.
     def __init__(self, start: int, end: int, perms: str, inode: int, name: str, rss: int,
-                 pss: int, locked: int, flags: frozenset[str]) -> None:
+                 pss: int, locked: int, flags: frozenset[str], anon_huge: int = 0,
+                 file_pmd: int = 0) -> None:
         object.__setattr__(self, "start", start)
         object.__setattr__(self, "end", end)
         object.__setattr__(self, "perms", perms)
@@ -46,10 +51,12 @@ class Vma:
         object.__setattr__(self, "pss", pss)
         object.__setattr__(self, "locked", locked)
         object.__setattr__(self, "flags", flags)
+        object.__setattr__(self, "anon_huge", anon_huge)
+        object.__setattr__(self, "file_pmd", file_pmd)
 
-    def _key(self) -> tuple[int, int, str, int, str, int, int, int, frozenset[str]]:
+    def _key(self) -> tuple[int, int, str, int, str, int, int, int, frozenset[str], int, int]:
         return (self.start, self.end, self.perms, self.inode, self.name, self.rss, self.pss,
-                self.locked, self.flags)
+                self.locked, self.flags, self.anon_huge, self.file_pmd)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Vma):
@@ -108,7 +115,8 @@ class Snapshot:
 
 # One match per VMA: the header, then Rss, Pss, Locked and VmFlags, which every
 # kernel prints in this order. One findall is ~2.5x faster than a line loop,
-# and smaps parsing is the largest cost of a checked step.
+# and smaps parsing is the largest cost of a checked step. The PMD-mapped sizes
+# between Pss and Locked are read from the matched record after it (`_vma`).
 _VMA = re.compile(
     r"^([0-9a-f]+)-([0-9a-f]+) (\S{4}) \S+ \S+ (\d+) *(.*)\n"
     r"(?:.*\n)*?Rss: +(\d+) kB\n(?:.*\n)*?Pss: +(\d+) kB\n"
@@ -172,10 +180,11 @@ VmasOf = Callable[[bytes, bytes, tuple[int, ...], tuple[Vma, ...], Callable[...,
 
 
 def vma_of_fields(start: int, end: int, perms: str, inode: int, name: str, rss_kb: int,
-                  pss_kb: int, locked_kb: int, flags: str) -> Vma:
+                  pss_kb: int, locked_kb: int, flags: str, anon_huge_kb: int = 0,
+                  file_pmd_kb: int = 0) -> Vma:
     """A Vma from the fields of its smaps record, as read (smaps_vmas's `make`)."""
     return Vma(start, end, perms, inode, name, rss_kb * 1024, pss_kb * 1024,
-               locked_kb * 1024, _flag_set(flags))
+               locked_kb * 1024, _flag_set(flags), anon_huge_kb * 1024, file_pmd_kb * 1024)
 
 
 def _pieces(text: str) -> list[str]:
@@ -213,22 +222,34 @@ def _parse_one(record: str) -> Vma:
     found = _VMA.findall(record)
     if len(found) != 1:
         raise ValueError("smaps: a VMA lacks Rss, Pss, Locked or VmFlags")
-    return _vma(found[0])
+    return _vma(found[0], record)
 
 
 def parse_smaps_whole(text: str) -> tuple[Vma, ...]:
     """parse_smaps in one pass of the regular expression over the whole text, no
     lookups (the reference the tests hold parse_smaps to)."""
-    vmas = tuple(_vma(fields) for fields in _VMA.findall(text))
+    vmas = tuple(_vma(m.groups(), m.group(0)) for m in _VMA.finditer(text))
     if len(vmas) != text.count("VmFlags:"):
         raise ValueError("smaps: a VMA lacks Rss, Pss, Locked or VmFlags")
     return vmas
 
 
-def _vma(fields: tuple[str, ...]) -> Vma:
+# The PMD-mapped sizes, which lie between Pss and Locked (optional: `Vma.anon_huge`).
+_PMD_FIELD = re.compile(r"^(AnonHugePages|ShmemPmdMapped|FilePmdMapped): +(\d+) kB$", re.M)
+
+
+def _vma(fields: tuple[str, ...], record: str) -> Vma:
+    """The Vma of a match of _VMA (`fields`) on `record`, the text it matched."""
     start, end, perms, inode, name, rss, pss, locked, flags = fields
+    anon_huge = file_pmd = 0
+    if "AnonHugePages" in record or "PmdMapped" in record:
+        for key, kb in _PMD_FIELD.findall(record):
+            if key == "AnonHugePages":
+                anon_huge = int(kb)
+            else:
+                file_pmd += int(kb)
     return vma_of_fields(int(start, 16), int(end, 16), perms, int(inode), name, int(rss),
-                         int(pss), int(locked), flags)
+                         int(pss), int(locked), flags, anon_huge, file_pmd)
 
 
 @functools.lru_cache(maxsize=1024)
