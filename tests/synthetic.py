@@ -7,9 +7,11 @@ from __future__ import annotations
 from dataclasses import replace
 
 from fuzzer.model import State
+from fuzzer.model.pmd import HUGE
 from fuzzer.model.state import RESIDENT
 from fuzzer.observe import Snapshot, Vma
 from fuzzer.prog import ARENA_BASE
+from fuzzer.prog.arena import PMD_PAGES
 from fuzzer.prog.syscalls import PAGE
 from fuzzer.snapshot.parse import PM_EXCLUSIVE, PM_FILE, PM_PRESENT
 
@@ -51,9 +53,12 @@ def synthetic_snapshot(state: State) -> Snapshot:
         perms += "s" if a.shared else "p"
         flags = {"mr", "mw", "me"} | {f for f, on in (("lo", a.lo), ("lf", a.lf), ("dc", a.dc),
                                                       ("wf", a.wf), ("sl", a.sl)) if on}
+        # AnonHugePages: 2 MiB a region a PMD maps a huge page in (the huge arena's)
+        huge = sum(PMD_PAGES * PAGE for r, kind in enumerate(state.pmds)
+                   if kind == HUGE and i <= r * PMD_PAGES <= j)
         vmas.append(Vma(ARENA_BASE + i * PAGE, ARENA_BASE + (j + 1) * PAGE, perms,
                         a.obj, "/dev/zero (deleted)" if a.shared else "", rss, pss,
-                        pss if a.lo else 0, frozenset(flags)))
+                        pss if a.lo else 0, frozenset(flags), huge))
         i = j + 1
     vmlck = state.locked_pages() * PAGE
     return Snapshot(tuple(vmas), vmlck, tuple(words), ZERO_PFN)

@@ -13,14 +13,22 @@ Every row was derived from the kernel function named above it and holds on 6.18.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
+from fuzzer.model import step
 from fuzzer.model.pages import Unsupported
-from fuzzer.model.state import State
+from fuzzer.model.state import RestVma, State
 from fuzzer.model.world import World
 from fuzzer.model.world import step as world_step
+from fuzzer.oracle import compare
 from fuzzer.prog import ARENA, parse
 from fuzzer.prog.arena import HUGE_PAGES
+from fuzzer.prog.step import Step
+from fuzzer.prog.syscalls import PAGE
+from fuzzer.snapshot.parse import Snapshot
+from tests.synthetic import EXECUTOR_VMA, synthetic_snapshot
 from tests.tables import Case, case, check_model, check_table, model_params, run_model
 
 pytestmark = pytest.mark.skipif(
@@ -345,3 +353,52 @@ def test_calls_on_a_pmd_are_features_of_their_own() -> None:
         """, 1 << 9)
     assert "munmap ok on present folio pmd" in got
     assert "mprotect(RO) ok on present folio" in got  # split by the munmap: no PMD left
+
+
+def _bend_huge(snap: Snapshot, first_page: int, kb: int) -> Snapshot:
+    """`snap` with AnonHugePages of the arena VMA that starts at `first_page` set to `kb`."""
+    vmas = tuple(replace(v, anon_huge=kb * 1024) if v.start == ARENA.base + first_page * PAGE
+                 else v for v in snap.vmas)
+    return replace(snap, vmas=vmas)
+
+
+# (row, program, the VMA bent: first page and AnonHugePages in kB or None, titles): the
+# oracle holds each arena VMA's AnonHugePages to the regions a PMD maps a huge page in,
+# against a synthetic kernel that agrees with the model (tests/synthetic.py) but for the
+# bend; the kernel twin (test_model_pmd_kernel.py) compares the real smaps.
+ORACLE_ROWS = [
+    ("huge-page-agrees", f"{HUGE}", None, []),
+    ("huge-page-shown-as-ptes", f"{HUGE}", (0, 0),
+     ["rss: touch(write) left AnonHugePages different from the huge pages PMDs map"]),
+    # smaps_pmd_entry counts the huge zero page in no field
+    ("huge-zero-page-counts-nothing", f"{HG}\n        touch(@7, read)", (0, 2048),
+     ["rss: touch(read) left AnonHugePages different from the huge pages PMDs map"]),
+    # a split leaves a PTE-mapped folio: no PMD, so nothing in AnonHugePages
+    ("split-page-is-not-a-pmd", f"{HUGE}\n        munmap(@100, 1p)", (0, 2048),
+     ["rss: munmap left AnonHugePages different from the huge pages PMDs map"]),
+    ("two-vmas-two-regions", f"""
+        mmap(@0, 1024p, {RW}, {FIXED}, -1, 0)
+        madvise(@0, 1024p, MADV_HUGEPAGE)
+        touch(@7, write)
+        touch(@600, write)
+        mprotect(@512, 512p, PROT_READ)""", (512, 4096),
+     ["rss: mprotect(R) left AnonHugePages different from the huge pages PMDs map"]),
+]
+
+
+@pytest.mark.parametrize(("text", "bend", "titles"),
+                         [pytest.param(*r[1:], id=r[0]) for r in ORACLE_ROWS])
+def test_oracle_holds_anon_huge_pages_to_the_pmds(
+        text: str, bend: tuple[int, int] | None, titles: list[str]) -> None:
+    state = State(rest=[RestVma(EXECUTOR_VMA.start, EXECUTOR_VMA.end, lockable=True)],
+                  features=Case("", "", (), "", features=tuple(K9.items())).model_features())
+    program = parse(text)
+    for call in program.calls[:-1]:
+        step(state, call)
+    last = program.calls[-1]
+    pred = step(state, last)
+    snap = synthetic_snapshot(state)
+    if bend is not None:
+        snap = _bend_huge(snap, *bend)
+    found = compare(Step(len(program) - 1, last, pred.ret, pred.signal), pred, state, snap)
+    assert [d.title for d in found] == titles

@@ -149,6 +149,18 @@ mmap(@0, 2p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
     ("pss-shared-agrees", SHARED_TWICE, None, unchanged, []),
     ("pss-shared-counted-in-full", SHARED_TWICE, None, vma_field(1, pss=PAGE),
      ["rss: touch(read) left Pss different from the shares of pages mapped twice"]),
+    # AnonHugePages: the 64-page arena holds no 2 MiB region, so no PMD maps a huge page
+    # (the huge arena's rows: tests/test_model_pmd.py)
+    ("anon-huge-pages-without-a-pmd", """
+mmap(@0, 4p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED|MAP_POPULATE, -1, 0)
+""", None, vma_field(1, anon_huge=2 << 20),
+     ["rss: mmap(PRIVATE|ANONYMOUS|POPULATE, RW) left AnonHugePages different from the huge "
+      "pages PMDs map"]),
+    ("file-pages-mapped-by-a-pmd", """
+mmap(@0, 2p, PROT_READ|PROT_WRITE, MAP_SHARED|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
+touch(@0, write)
+""", None, vma_field(1, file_pmd=2 << 20),
+     ["rss: touch(write) left file pages mapped by a PMD"]),
     ("unmapped-left-mapped", """
 mmap(@0, 2p, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED, -1, 0)
 munmap(@1, 1p)

@@ -162,6 +162,8 @@ struct vma {
 	/* the shmem object of a shared anonymous mapping */
 	unsigned long inode;
 	long rss, pss, locked; /* kB */
+	/* kB mapped by PMDs: AnonHugePages, Shmem+FilePmdMapped */
+	long anon_huge, file_pmd;
 	int lo, lf, dc, wf, sl, special;
 };
 #define MAX_VMAS 1024
@@ -183,8 +185,8 @@ static int has_flag(const char *p, const char *flag)
 	return 0;
 }
 
-/* /proc/self/smaps: range, perms, name, Rss, Pss, Locked and lock flags
- * of every VMA. */
+/* /proc/self/smaps: range, perms, name, Rss, Pss, Locked, the sizes
+ * PMDs map and lock flags of every VMA. */
 static int read_smaps(void)
 {
 	char *line, *next;
@@ -218,6 +220,12 @@ static int read_smaps(void)
 			v->rss = atol(line + 4);
 		} else if (strncmp(line, "Pss:", 4) == 0) {
 			v->pss = atol(line + 4);
+		} else if (strncmp(line, "AnonHugePages:", 14) == 0) {
+			v->anon_huge = atol(line + 14);
+		} else if (strncmp(line, "ShmemPmdMapped:", 15) == 0) {
+			v->file_pmd += atol(line + 15);
+		} else if (strncmp(line, "FilePmdMapped:", 14) == 0) {
+			v->file_pmd += atol(line + 14);
 		} else if (strncmp(line, "Locked:", 7) == 0) {
 			v->locked = atol(line + 7);
 		} else if (strncmp(line, "VmFlags:", 8) == 0) {

@@ -2,7 +2,7 @@
 
 After every step: the call's result and signal; per arena page its mapping,
 protection, lock flags and presence (zero page told apart); per arena VMA its
-Rss, Pss and Locked; for the whole process VmLck against the sizes of locked
+Rss, Pss, Locked and the sizes PMDs map; for the whole process VmLck against the sizes of locked
 VMAs (docs/SEMANTICS.md §12, invariants 1-4, 10, 13). Each difference becomes a
 `Divergence` whose title is `kind: call-feature what-happened`.
 """
@@ -267,13 +267,19 @@ def _vma_checks(
         if v.rss != resident:
             out.append((K.RSS, "left Rss different from the present pages",
                         f"Rss {resident // 1024} kB", _vma_text(v)))
+        huge = _pmd_regions(state, idx) * PMD_PAGES * PAGE
+        if v.anon_huge != huge:
+            out.append((K.RSS, "left AnonHugePages different from the huge pages PMDs map",
+                        f"AnonHugePages {huge // 1024} kB", _vma_text(v, pmd=True)))
+        elif v.file_pmd:  # the model maps no shmem or file page by a PMD (§22)
+            out.append((K.RSS, "left file pages mapped by a PMD",
+                        "ShmemPmdMapped + FilePmdMapped 0 kB", _vma_text(v, pmd=True)))
         want_locked = v.pss if v.lo else 0
         if v.locked != want_locked:
             out.append((K.LOCKED, "left smaps Locked different from Pss of a locked VMA",
                         f"Locked {want_locked // 1024} kB", _vma_text(v)))
         # (a PMD's pages all show its first page's exclusive bit, not their own: §22)
-        exclusive = all(c in "AF" for c in letters if c in "AaFf") and not (
-            HUGE in state.pmds and _holds_pmd(state, idx))
+        exclusive = all(c in "AF" for c in letters if c in "AaFf") and not huge
         if not v.locked <= v.pss <= v.rss <= v.size or (exclusive and v.pss != v.rss):
             out.append((K.RSS, "broke Locked <= Pss <= Rss <= Size",
                         "Locked <= Pss <= Rss <= Size", _vma_text(v)))
@@ -290,9 +296,12 @@ def _vma_checks(
     return out
 
 
-def _holds_pmd(state: State, idx: range) -> bool:
-    """Whether the arena pages `idx` (a VMA) hold a region a PMD maps."""
-    return any(kind == HUGE and idx.start <= r * PMD_PAGES < idx.stop
+def _pmd_regions(state: State, idx: range) -> int:
+    """How many regions a PMD maps a huge page in, among the arena pages `idx` (a VMA:
+    a PMD lies in one VMA whole). The huge zero page counts in no smaps field."""
+    if HUGE not in state.pmds:
+        return 0
+    return sum(kind == HUGE and idx.start <= r * PMD_PAGES < idx.stop
                for r, kind in enumerate(state.pmds))
 
 
@@ -387,10 +396,14 @@ def _merged(state: State, v: Vma) -> RestVma | None:
     return parts[0]
 
 
-def _vma_text(v: Vma) -> str:
+def _vma_text(v: Vma, pmd: bool = False) -> str:
+    """One VMA as smaps shows it; `pmd`: with its PMD-mapped sizes."""
     if ARENA.contains(v.start):
         where = f"@{(v.start - ARENA.base) // PAGE}-{(v.end - ARENA.base) // PAGE - 1}"
     else:
         where = f"{v.start:#x}-{v.end:#x} {v.name}".rstrip()
-    return (f"{where} {v.perms} Size {v.size // 1024} kB Rss {v.rss // 1024} kB "
-            f"Pss {v.pss // 1024} kB Locked {v.locked // 1024} kB [{' '.join(sorted(v.flags))}]")
+    sizes = f"Rss {v.rss // 1024} kB Pss {v.pss // 1024} kB Locked {v.locked // 1024} kB"
+    if pmd:
+        sizes += (f" AnonHugePages {v.anon_huge // 1024} kB"
+                  f" ShmemPmdMapped + FilePmdMapped {v.file_pmd // 1024} kB")
+    return f"{where} {v.perms} Size {v.size // 1024} kB {sizes} [{' '.join(sorted(v.flags))}]"

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from fuzzer.model import OUTSIDE, Prediction, State, mlocked
+from fuzzer.model.pmd import HUGE
 from fuzzer.oracle.compare import KINDS
 from fuzzer.prog import Call
 from fuzzer.prog.syscalls import PROT_EXEC, PROT_READ, PROT_WRITE
@@ -131,6 +132,8 @@ def check_for(finding: Finding, state: State, pred: Prediction, call: Call) -> C
     sig, code = pred.signal or (0, 0)
     values = {
         "cells": c_string(_cells(kind, state)),
+        # the regions a PMD maps a huge page in (the rss check's AnonHugePages)
+        "pmds": c_string("".join("H" if r == HUGE else "-" for r in state.pmds)),
         "objects": c_string(_objects(state)),
         "own": f"'{own}'" if own else "0",  # our own VMAs' lock cell, after mlockall
         "arena_kb": sum(4 for p in state.pages if p is not None and p.attrs.lo),
