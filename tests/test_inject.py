@@ -38,7 +38,8 @@ AP = "MAP_PRIVATE|MAP_ANONYMOUS|MAP_FIXED"
 
 MTHP_CASES = {"hugepage-advice-ignored"}
 # need the huge arena (MMFUZZ_ARENA=huge): tests/test_huge_arena.py runs them there
-HUGE_CASES = {"huge-split-drops-rest", "huge-mprotect-whole-pmd", "huge-munlock-whole-pmd"}
+HUGE_CASES = {"huge-split-drops-rest", "huge-mprotect-whole-pmd", "huge-munlock-whole-pmd",
+              "huge-mlock-splits-pmd"}
 HG512 = f"""
         mmap(@0, 512p, {RW}, {AP}, -1, 0)
         madvise(@0, 512p, MADV_HUGEPAGE)"""
@@ -64,6 +65,11 @@ CASES = [
         mlock(@0, 512p)
         munlock(@256, 256p)
         """, "lock: munlock left pages unlocked"),
+    # only AnonHugePages shows it: the pages, their lock and the VMAs stay the same
+    ("huge-mlock-splits-pmd", f"""{HG512}
+        touch(@7, write)
+        mlock(@0, 512p)
+        """, "rss: mlock left AnonHugePages different from the huge pages PMDs map"),
     ("guard-dropped-on-fork", f"""
         mmap(@0, 2p, {RW}, {AP}, -1, 0)
         madvise(@1, 1p, MADV_GUARD_INSTALL)

@@ -399,12 +399,38 @@ class HugeMunlockWholePmd(Injection):
         return None
 
 
+class HugeMlockSplitsPmd(Injection):
+    name = "huge-mlock-splits-pmd"
+    description = ("mlock of a range that holds a whole huge page (a PMD) splits the PMD into "
+                   "PTEs: every page stays mapped and locked, but the huge page is gone from "
+                   "smaps' AnonHugePages. Emulated after the mlock by MADV_NOHUGEPAGE and "
+                   "MADV_HUGEPAGE of the region's first page (a VMA split inside the PMD, "
+                   "which splits it, then the merge back).")
+    source = ("hypothetical, after mlock_pte_range() (mm/mlock.c), which mlocks a PMD-mapped "
+              "folio whole and splits nothing; only smaps' AnonHugePages shows the split; "
+              "needs the huge arena (MMFUZZ_ARENA=huge) and the PMD size enabled "
+              "(docs/SEMANTICS.md §22)")
+    huge = True
+
+    def on_exit(self, call: Syscall, result: int) -> ExitAction:
+        if call.name not in ("mlock", "mlock2") or result != 0:
+            return None
+        addr, length = call.args["addr"], call.args["len"]
+        region = -(-addr // PMD_SIZE) * PMD_SIZE  # the first aligned region in the range
+        while region + PMD_SIZE <= addr + length:
+            if _huge_page_at(call, region) is not None:
+                return Then((Extra("madvise", (region, PAGE, MADV_NOHUGEPAGE)),
+                             Extra("madvise", (region, PAGE, MADV_HUGEPAGE))), result=0)
+            region += PMD_SIZE
+        return None
+
+
 SHALLOW: tuple[type[Injection], ...] = (
     PopulateNeedsLock, MlockallOnfaultAccepted, Mlock2OnfaultIgnored, MunlockSkipped,
     MremapGrowUnlocked, FixedNoreplaceAsHint, MmapLen0Accepted, MprotectLockedNoCow,
     MsealHoleSealsHead, MunmapSealedUnmapsHead, GuardDroppedOnFork, PageoutReclaimsLocked,
     DroppableLockedAccepted, GuardDroppedByHolePunch, HugepageAdviceIgnored,
-    HugeSplitDropsRest, HugeMprotectWholePmd, HugeMunlockWholePmd,
+    HugeSplitDropsRest, HugeMprotectWholePmd, HugeMunlockWholePmd, HugeMlockSplitsPmd,
 )
 CATALOGUE: dict[str, type[Injection]] = {cls.name: cls for cls in SHALLOW + DEEP}
 """Every named injection; the deep ones (`deep = True`, fuzzer/inject/deep.py) need several
