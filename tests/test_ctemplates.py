@@ -37,6 +37,7 @@ VALUES = {
     "TPL_ERRNO_CASES": 'case 1: return "EPERM";',
     "TPL_BUDGET": "5",
     "TPL_CELLS": '"...."',
+    "TPL_PMDS": '"H-"',
     "TPL_OBJECTS": '"a  b"',
     "TPL_OWN": "'l'",
     "TPL_ARENA_KB": "8",
