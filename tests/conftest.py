@@ -34,6 +34,7 @@ NOCOW_UML = Path(os.environ.get("MMFUZZ_NOCOW_UML", os.path.join(
 # What runs in the huge arena (MMFUZZ_ARENA=huge): the rest is written for the 64-page
 # arena (goldens, address tables), and tests/test_huge_arena.py runs these from there.
 HUGE_ARENA_TESTS = ("tests/test_model_pmd.py", "tests/test_model_pmd_kernel.py",
+                    "tests/test_export_huge.py",
                     "tests/test_inject.py::test_injection_is_detected[huge-")
 
 

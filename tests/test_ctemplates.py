@@ -24,8 +24,8 @@ DIR = Path(str(files("fuzzer.reduce").joinpath("c")))
 CHECKS = sorted(p.name for p in DIR.glob("check_*.c"))
 # Every building block but head.h, on_fault*.h and report.h, each after the ones it uses.
 PARTS = [cparts.PIN_CPU, cparts.SYS, cparts.TOUCH, cparts.PRLIMIT, cparts.DROP_CAP,
-         cparts.PMADVISE,
-         cparts.READ_TEXT, cparts.SMAPS, cparts.IN_ARENA, cparts.VMA_OF, cparts.ARENA_SPAN,
+         cparts.PMADVISE, cparts.READ_TEXT, cparts.THP,
+         cparts.SMAPS, cparts.IN_ARENA, cparts.VMA_OF, cparts.ARENA_SPAN,
          cparts.PAGEMAP, cparts.RUNS, cparts.ERRNO, cparts.SIGNAL_TEXT, cparts.ON_ALARM,
          cparts.PROCS]
 

@@ -2,8 +2,9 @@
 
 The arena is bound when `fuzzer.prog.program` is first imported (fuzzer/prog/arena.py),
 so this process, in the 64-page arena, cannot run them: it starts one that can, on the
-PMD table (`test_model_pmd.py`) and its kernel twin, and holds it to having run every
-row (a skip there, other than the twin's rows for another machine, is a failure here).
+PMD table (`test_model_pmd.py`), its kernel twin, the injections and the C reproducers
+(`test_export_huge.py`), and holds it to having run every row (a skip there, other than
+the twin's rows for another machine, is a failure here).
 """
 
 from __future__ import annotations
@@ -71,3 +72,12 @@ def test_pmd_injections_are_detected_in_the_huge_arena() -> None:
     if not tally.get("passed"):
         pytest.skip(f"every case skipped in the huge arena: {_first_reason(out)}")
     assert tally.get("passed") == len(HUGE_CASES), out[-4000:]
+
+
+@pytest.mark.kernel
+def test_c_reproducers_in_the_huge_arena() -> None:
+    rc, tally, out = _pytest_huge("tests/test_export_huge.py")
+    assert rc == 0, out[-4000:]
+    if not tally.get("passed"):
+        pytest.skip(f"every case skipped in the huge arena: {_first_reason(out)}")
+    assert tally.get("passed") == 4, out[-4000:]

@@ -20,6 +20,7 @@ from fuzzer.inject.api import (
 )
 from fuzzer.inject.deep import DEEP
 from fuzzer.inject.process import Process
+from fuzzer.prog import ARENA
 from fuzzer.prog.syscalls import (
     ENOMEM,
     EPERM,
@@ -36,6 +37,7 @@ from fuzzer.prog.syscalls import (
     MAP_LOCKED,
     MAP_POPULATE,
     MAP_TYPE,
+    MCL_CURRENT,
     MCL_ONFAULT,
     MLOCK_ONFAULT,
     PAGE,
@@ -401,9 +403,10 @@ class HugeMunlockWholePmd(Injection):
 
 class HugeMlockSplitsPmd(Injection):
     name = "huge-mlock-splits-pmd"
-    description = ("mlock of a range that holds a whole huge page (a PMD) splits the PMD into "
-                   "PTEs: every page stays mapped and locked, but the huge page is gone from "
-                   "smaps' AnonHugePages. Emulated after the mlock by MADV_NOHUGEPAGE and "
+    description = ("mlock (or mlockall) of a range that holds a whole huge page (a PMD) splits "
+                   "the PMD into PTEs: every page stays mapped and locked, but the huge page "
+                   "is gone from smaps' AnonHugePages. Emulated after the call by "
+                   "MADV_NOHUGEPAGE and "
                    "MADV_HUGEPAGE of the region's first page (a VMA split inside the PMD, "
                    "which splits it, then the merge back).")
     source = ("hypothetical, after mlock_pte_range() (mm/mlock.c), which mlocks a PMD-mapped "
@@ -413,11 +416,17 @@ class HugeMlockSplitsPmd(Injection):
     huge = True
 
     def on_exit(self, call: Syscall, result: int) -> ExitAction:
-        if call.name not in ("mlock", "mlock2") or result != 0:
+        if result != 0:
             return None
-        addr, length = call.args["addr"], call.args["len"]
-        region = -(-addr // PMD_SIZE) * PMD_SIZE  # the first aligned region in the range
-        while region + PMD_SIZE <= addr + length:
+        if call.name in ("mlock", "mlock2"):
+            addr, length = call.args["addr"], call.args["len"]
+        elif call.name == "mlockall" and call.args["flags"] & MCL_CURRENT:
+            addr, length = ARENA.base, ARENA.pages * PAGE  # every VMA: the arena's regions
+        else:
+            return None
+        # the aligned regions the range holds whole, in the arena (a length may be huge)
+        region = -(-max(addr, ARENA.base) // PMD_SIZE) * PMD_SIZE
+        while region + PMD_SIZE <= min(addr + length, ARENA.base + ARENA.pages * PAGE):
             if _huge_page_at(call, region) is not None:
                 return Then((Extra("madvise", (region, PAGE, MADV_NOHUGEPAGE)),
                              Extra("madvise", (region, PAGE, MADV_HUGEPAGE))), result=0)

@@ -24,11 +24,13 @@ from __future__ import annotations
 import re
 
 from fuzzer.model import Prediction, State, World
-from fuzzer.model.state import RestVma
+from fuzzer.model.features import Features
+from fuzzer.model.state import PMD_ORDER, RestVma
 from fuzzer.model.world import step as world_step
 from fuzzer.observe.mthp import FELL_BACK
 from fuzzer.oracle.compare import IN_CHILD, IN_OTHER
-from fuzzer.prog import Call, Program
+from fuzzer.prog import ARENA_PAGES, Call, Program
+from fuzzer.prog.arena import HUGE_PAGES
 from fuzzer.prog.syscalls import PAGE
 from fuzzer.reduce import cparts, cwidth
 from fuzzer.reduce.cchecks import Check
@@ -52,9 +54,22 @@ def forks(calls: tuple[Call, ...]) -> bool:
     return any(c.name in ("fork", "exit") for c in calls)
 
 
+def start_state() -> State:
+    """The model's process as a reproducer starts it: one lockable VMA stands for the
+    reproducer's own mappings; THP off as the executor has it without mTHP, but in the
+    huge arena on in MADV_HUGEPAGE VMAs at 2 MiB alone, which c/thp.h makes sure of."""
+    features = Features(mthp_orders=1 << PMD_ORDER) if huge_arena() else Features()
+    return State(rest=[RestVma(0, PAGE, lockable=True)], features=features)
+
+
+def huge_arena() -> bool:
+    """Whether this is the huge arena (MMFUZZ_ARENA=huge), where a fault maps PMDs."""
+    return ARENA_PAGES >= HUGE_PAGES
+
+
 def predict_world(program: Program, step: int) -> tuple[World, Prediction]:
     """The model's processes and the caller's prediction right after `step`."""
-    world = World.start(State(rest=[RestVma(0, PAGE, lockable=True)]))
+    world = World.start(start_state())
     pred = Prediction()
     for call in program.calls[: step + 1]:
         pred = world_step(world, call)

@@ -34,6 +34,7 @@ TOUCH = "touch.h"
 PRLIMIT = "prlimit.h"
 DROP_CAP = "drop_cap.h"
 PMADVISE = "pmadvise.h"  # process_madvise on the caller itself
+THP = "thp.h"  # the huge arena's THP: on in MADV_HUGEPAGE VMAs, at 2 MiB alone
 PROCS = "procs.h"  # a program that forks: its processes and their turns (cforks.py)
 READ_TEXT = "read_text.h"
 SMAPS = "smaps.h"

@@ -20,12 +20,11 @@ import textwrap
 
 from fuzzer.model import Prediction, State
 from fuzzer.model import step as model_step
-from fuzzer.model.state import RestVma
 from fuzzer.oracle.compare import signal_text, value_text
 from fuzzer.oracle.views import model_view, render
 from fuzzer.prog import ARENA_BASE, ARENA_PAGES, Call, Program, format_call
 from fuzzer.prog.arena import ARENAS, HOST, UML
-from fuzzer.prog.syscalls import MAP_ANONYMOUS, PAGE, SYSCALLS, Kind
+from fuzzer.prog.syscalls import MAP_ANONYMOUS, SYSCALLS, Kind
 from fuzzer.reduce import cforks, cparts, cwidth
 from fuzzer.reduce.cchecks import Check, check_for
 from fuzzer.reduce.cparts import c_string, fill, part, template
@@ -42,12 +41,10 @@ TMPFILE_DIR = "/var/tmp"
 
 
 def predict(program: Program, step: int) -> tuple[State, Prediction]:
-    """The model's state and prediction right after `step`.
-
-    One lockable VMA stands for the reproducer's own mappings, so the state
-    says what mlockall/munlockall should have done to them.
-    """
-    state = State(rest=[RestVma(0, PAGE, lockable=True)])
+    """The model's state and prediction right after `step` (from `cforks.start_state`:
+    one lockable VMA stands for the reproducer's own mappings, so the state says what
+    mlockall/munlockall should have done to them)."""
+    state = cforks.start_state()
     pred = Prediction()
     for call in program.calls[: step + 1]:
         pred = model_step(state, call)
@@ -153,6 +150,8 @@ def _part_names(kind: str, calls: tuple[Call, ...], check: Check) -> list[str]:
         parts.append(cparts.DROP_CAP)
     if "process_madvise" in names:
         parts.append(cparts.PMADVISE)
+    if cforks.huge_arena():
+        parts += [cparts.READ_TEXT, cparts.THP]
     return parts + [p for p in check.parts if p not in parts]
 
 
@@ -219,6 +218,10 @@ def _header(finding: Finding, bucket_id: int | None, model: str,
         "       page apart)",
         "Exit:  1 the divergence reproduces, 0 it does not, 2 /proc could",
         "       not be read" + (" or the processes did not finish" if where else ""),
+        *(["", "Needs 6.18+ and THP as mmfuzz's huge arena has it: hugepages-2048kB "
+           "enabled for MADV_HUGEPAGE ranges, every other size never, use_zero_page 1 "
+           "(it exits 2 and says what is missing otherwise)."]
+          if cforks.huge_arena() else []),
     ]
     room = cwidth.WIDTH - 3
     # (a run of page letters longer than a line, in the huge arena's renders, is cut)
@@ -259,11 +262,15 @@ def _decls(calls: tuple[Call, ...], uses_ret: bool) -> list[str]:
 
 def _setup(calls: tuple[Call, ...], check: Check) -> list[str]:
     """The executor's set-up, before the first call (forks inherit it)."""
+    if cforks.huge_arena():
+        thp = ["\tif (thp_pmd_only() != 0)\n", "\t\treturn 2;\n"]
+    else:
+        thp = ["\t/* as the executor does without mTHP: no THP, so presence is\n",
+               "\t * exact to the page (the expected values below come from a\n",
+               "\t * model without large folios) */\n",
+               "\tprctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);\n"]
     body = [
-        "\t/* as the executor does without mTHP: no THP, so presence is\n",
-        "\t * exact to the page (the expected values below come from a\n",
-        "\t * model without large folios) */\n",
-        "\tprctl(PR_SET_THP_DISABLE, 1, 0, 0, 0);\n",
+        *thp,
         "\t/* and on one CPU, which MADV_PAGEOUT's results depend on */\n",
         "\tif (pin_to_one_cpu() != 0) {\n",
         "\t\tperror(\"sched_setaffinity\");\n",
