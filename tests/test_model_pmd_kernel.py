@@ -11,12 +11,17 @@ arena has none (a split PMD, the huge zero page and PTE-mapped pages count nothi
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
-from fuzzer.check import Report
+from fuzzer.check import Report, StepReport, check
+from fuzzer.observe.mthp import KHUGEPAGED_RAN, khugepaged_collapsed
 from fuzzer.observe.probe import probe
 from fuzzer.prog import ARENA, parse
 from fuzzer.prog.arena import HUGE_PAGES, PMD_PAGES
@@ -24,7 +29,7 @@ from fuzzer.prog.syscalls import PAGE
 from fuzzer.trace import Supervisor
 from tests.tables import Case, check_kernel, model_params
 from tests.test_model_mthp_kernel import mthp_sizes
-from tests.test_model_pmd import CASES, REGIONS
+from tests.test_model_pmd import CASES, FIXED, REGIONS
 
 pytestmark = [pytest.mark.kernel, pytest.mark.skipif(
     ARENA.pages < HUGE_PAGES,
@@ -115,3 +120,50 @@ def test_steps_say_when_a_pmd_was_mapped(run_text: Callable[[str], Report]) -> N
     # ... and the search keeps what first maps one (coverage.mapped)
     assert {"touch(read) maps huge zero page", "touch(write) maps PMD",
             "madvise(POPULATE_WRITE) maps PMD"} <= report.features()
+
+
+KHUGEPAGED = Path("/sys/kernel/mm/transparent_hugepage/khugepaged")
+
+
+@contextlib.contextmanager
+def _khugepaged_quick() -> Iterator[None]:
+    """khugepaged waking every 10 ms instead of every 10 s, for the block (put back)."""
+    path = KHUGEPAGED / "scan_sleep_millisecs"
+    if not os.access(path, os.W_OK):
+        pytest.skip("cannot set khugepaged/scan_sleep_millisecs")
+    old = path.read_text()
+    try:
+        path.write_text("10")
+        yield
+    finally:
+        path.write_text(old)
+
+
+def test_a_khugepaged_collapse_marks_the_divergence(supervisor: Supervisor) -> None:
+    """khugepaged is not modelled (docs/SEMANTICS.md §22): a region populated before
+    MADV_HUGEPAGE is left PTE-mapped by the model, and khugepaged, let run between two
+    steps, collapses it under the program. AnonHugePages shows it, and the divergence is
+    marked as one khugepaged may have caused."""
+    if not probe().thp_except_advised:
+        pytest.skip("no PR_THP_DISABLE_EXCEPT_ADVISED (6.18+): the executor disables THP")
+    program = parse(f"""
+        mmap(@0, 512p, PROT_READ|PROT_WRITE, {FIXED}|MAP_POPULATE, -1, 0)
+        madvise(@0, 512p, MADV_HUGEPAGE)
+        touch(@3, read)
+        """)
+
+    def wait_for_a_collapse(rep: StepReport, *_: object) -> None:
+        if rep.step.call.name == "madvise":
+            before = khugepaged_collapsed()
+            deadline = time.monotonic() + 10
+            while khugepaged_collapsed() == before and time.monotonic() < deadline:
+                time.sleep(0.01)
+
+    with mthp_sizes(PMD), _khugepaged_quick():
+        if not probe().mthp_orders >> 9 & 1:
+            pytest.skip("no PMD-sized THP for advised VMAs here")
+        report = check(supervisor, program, wait_for_a_collapse)
+    titles = [d.title for d in report.divergences]
+    assert titles[:1] == ["rss: touch(read) left AnonHugePages different from the huge pages "
+                          "PMDs map" + KHUGEPAGED_RAN], titles
+    assert "pages_collapsed moved" in report.divergences[0].observed

@@ -16,11 +16,12 @@ from dataclasses import dataclass, field
 from fuzzer.check.coverage import Event, features, mapped, outcome, range_state
 from fuzzer.model import Page, Prediction, State, mlocked
 from fuzzer.model.pages import TASK_SIZE, mapcounts
-from fuzzer.model.state import RestVma
+from fuzzer.model.pmd import REGIONS
+from fuzzer.model.state import PMD_ORDER, RestVma
 from fuzzer.model.world import World
 from fuzzer.model.world import step as world_step
 from fuzzer.observe import Observer, Snapshot
-from fuzzer.observe.mthp import FELL_BACK, fallbacks
+from fuzzer.observe.mthp import FELL_BACK, KHUGEPAGED_RAN, fallbacks, khugepaged_collapsed
 from fuzzer.observe.pageflags import page_flags
 from fuzzer.observe.probe import CAP_SYS_RESOURCE, has_capability, memlock_limits, probe
 from fuzzer.observe.proc import zero_pfn
@@ -157,6 +158,8 @@ def _check_run(run: Run, report: Report, on_step: StepHook | None, ranges: bool)
         known: dict[int, Known] = {}
         orders = world.proc(0).features.mthp_orders
         fell_back = fallbacks(orders) if orders else 0  # before the first call runs
+        # khugepaged collapses only whole 2 MiB regions: the huge arena's, PMD size on
+        collapsed = khugepaged_collapsed() if orders >> PMD_ORDER & 1 and REGIONS else None
         for st in run.steps():
             n = st.call.proc
             before = range_state(world, st.call) if ranges else ""
@@ -179,6 +182,8 @@ def _check_run(run: Run, report: Report, on_step: StepHook | None, ranges: bool)
                 found, snap = _compare_all(st, pred, world, observers, seen, known)
             if found and orders and fallbacks(orders) != fell_back:
                 found = [_fell_back(d) for d in found]
+            if found and collapsed is not None and khugepaged_collapsed() != collapsed:
+                found = [_khugepaged_ran(d) for d in found]
             rep = StepReport(st, pred, tuple(found), before, folios, folio)
             report.steps.append(rep)
             if snap is not None:  # not after the caller's exit
@@ -217,6 +222,15 @@ def _fell_back(d: Divergence) -> Divergence:
     return Divergence(d.kind, d.title + FELL_BACK, d.step, d.expected,
                       d.observed + " (hugepages-*/stats/anon_fault_fallback moved during the "
                       "program: a large folio allocation failed somewhere; re-run it)")
+
+
+def _khugepaged_ran(d: Divergence) -> Divergence:
+    """A divergence of a program during which khugepaged collapsed a huge page somewhere
+    (fuzzer/observe/mthp.py): it may have been one of ours, which the model cannot
+    predict, so it is marked, in its title and what was seen."""
+    return Divergence(d.kind, d.title + KHUGEPAGED_RAN, d.step, d.expected,
+                      d.observed + " (khugepaged/pages_collapsed moved during the program: "
+                      "khugepaged collapsed a huge page somewhere; re-run it)")
 
 
 Shown = tuple[list[Page | None], list[int]]

@@ -1,4 +1,5 @@
-"""The host's anonymous mTHP fault counters (sysfs), read around a checked program.
+"""The host's anonymous mTHP fault counters and khugepaged's collapse counter (sysfs),
+read around a checked program.
 
 A large folio's allocation can fail (no free block of its order, or the memory
 cgroup's charge), and alloc_anon_folio then falls back to the next enabled order,
@@ -7,6 +8,11 @@ _fallback_charge) of the order that failed move. The model always predicts the
 order that fits (docs/SEMANTICS.md §19), so a divergence in a program during which
 those counters moved is marked as such (check/program.py), never dropped. The
 counters are the whole machine's: another process's fallback marks ours too.
+
+khugepaged collapses, in the background, a 2 MiB region of a VM_HUGEPAGE VMA into a
+new huge page mapped by a PMD, at times no model can know (docs/SEMANTICS.md §22: not
+modelled). Only the huge arena holds such a region; there a divergence in a program
+during which khugepaged's `pages_collapsed` moved is marked the same way.
 """
 
 from __future__ import annotations
@@ -29,3 +35,16 @@ def fallbacks(orders: int) -> int:
             except (OSError, ValueError):
                 pass
     return total
+
+
+KHUGEPAGED_RAN = " [khugepaged collapsed]"  # ends such a divergence's title
+
+
+def khugepaged_collapsed() -> int:
+    """How many huge pages khugepaged has collapsed since boot (0 where unreadable; a
+    MADV_COLLAPSE does not count)."""
+    try:
+        with open(f"{THP_SYSFS}/khugepaged/pages_collapsed") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 0

@@ -2,9 +2,10 @@
 
 After every step: the call's result and signal; per arena page its mapping,
 protection, lock flags and presence (zero page told apart); per arena VMA its
-Rss, Pss, Locked and the sizes PMDs map; for the whole process VmLck against the sizes of locked
-VMAs (docs/SEMANTICS.md §12, invariants 1-4, 10, 13). Each difference becomes a
-`Divergence` whose title is `kind: call-feature what-happened`.
+Rss, Pss, Locked and the sizes PMDs map (§22); for the whole process VmLck
+against the sizes of locked VMAs (docs/SEMANTICS.md §12, invariants 1-4, 10, 13).
+Each difference becomes a `Divergence` whose title is `kind: call-feature
+what-happened`.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from fuzzer.model import Prediction, State, World
 from fuzzer.model.features import Features
 from fuzzer.model.state import PMD_ORDER, RestVma
 from fuzzer.model.world import step as world_step
-from fuzzer.observe.mthp import FELL_BACK
+from fuzzer.observe.mthp import FELL_BACK, KHUGEPAGED_RAN
 from fuzzer.oracle.compare import IN_CHILD, IN_OTHER
 from fuzzer.prog import ARENA_PAGES, Call, Program
 from fuzzer.prog.arena import HUGE_PAGES
@@ -79,7 +79,7 @@ def predict_world(program: Program, step: int) -> tuple[World, Prediction]:
 def checkers(finding: Finding, world: World) -> list[int]:
     """The processes the check runs in, as the oracle named the divergence's."""
     call = finding.program.calls[finding.step]
-    title = finding.title.removesuffix(FELL_BACK)
+    title = finding.title.removesuffix(KHUGEPAGED_RAN).removesuffix(FELL_BACK)
     if title.endswith(" " + IN_CHILD):
         if call.name != "fork":
             raise ExportError("a divergence 'in the child' at a call other than fork")
