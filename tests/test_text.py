@@ -314,6 +314,8 @@ ERRORS = [
     (f"mmap(@32, 33p, {RW}, {AP}, -1, 0)", 1,
      "mmap: the range of 135168 bytes from @32 runs past the arena end"),
     ("mlock(@0, 0xffffdfffffffffff)", 1, "runs past the arena end"),  # WRAP_MIN - 1
+    # a huge campaign's range, read in the 64-page arena: where the bigger one is
+    ("mlock(@0, 512p)", 1, "and wrap) (MMFUZZ_ARENA=huge gives 1024 pages)"),
     ("mlock(@0, 0x10000000000000000)", 1, "length '0x10000000000000000' does not fit in 64 bits"),
     ("mlock(@0, 1q)", 1, "bad length '1q'"),
     ("mlock(@0, -1)", 1, "bad length '-1'"),

@@ -97,6 +97,11 @@ def for_space(space_end: int, size: str = "") -> Arena:
     raise ValueError(f"no arena fits in an address space ending at {space_end:#x}")
 
 
+def bigger_hint(pages: int) -> str:
+    """What to add to "outside the arena" for an arena of `pages`: where a bigger one is."""
+    return "" if pages >= HUGE_PAGES else f" ({SIZE_ENV}=huge gives {HUGE_PAGES} pages)"
+
+
 def size_error() -> str | None:
     """What is wrong with MMFUZZ_ARENA, in one line; None when it names a size."""
     try:

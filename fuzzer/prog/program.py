@@ -15,7 +15,7 @@ import hashlib
 from collections.abc import Collection
 from dataclasses import dataclass
 
-from fuzzer.prog.arena import Arena, running
+from fuzzer.prog.arena import Arena, bigger_hint, running
 from fuzzer.prog.syscalls import (
     MADV_ADVICE,
     MAP_FLAGS,
@@ -109,7 +109,8 @@ def check_call(call: Call) -> None:
         raise ProgramError(f"{call.name} takes {len(spec.args)} arguments, got {len(call.args)}")
     for (name, kind), value in zip(spec.args, call.args, strict=True):
         if kind == Kind.ADDR and not 0 <= value <= ARENA_SIZE:
-            raise ProgramError(f"{name} offset {value:#x} is outside the {ARENA_PAGES}-page arena")
+            raise ProgramError(f"{name} offset {value:#x} is outside the {ARENA_PAGES}-page arena"
+                               + bigger_hint(ARENA_PAGES))
         if kind == Kind.LEN and not 0 <= value <= U64:
             raise ProgramError(f"{name} {value} is not a 64-bit length")
         if kind == Kind.INT and not -(1 << 63) <= value <= U64:
@@ -134,6 +135,7 @@ def check_call(call: Call) -> None:
             raise ProgramError(
                 f"{call.name}: the range of {length} bytes from {where} runs past the arena end"
                 f" (lengths either stay inside or are >= {WRAP_MIN:#x} and wrap)"
+                + bigger_hint(ARENA_PAGES)
             )
     if not 0 <= call.proc < MAX_PROCS:
         raise ProgramError(f"process p{call.proc}: a program has at most {MAX_PROCS} processes")

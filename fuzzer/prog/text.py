@@ -17,7 +17,7 @@ import functools
 import re
 from typing import TextIO
 
-from fuzzer.prog.arena import HUGE_PAGES, SIZE_ENV
+from fuzzer.prog.arena import bigger_hint
 from fuzzer.prog.program import (
     ARENA_PAGES,
     MAX_CALLS,
@@ -78,8 +78,7 @@ def _parse_arg(kind: Kind, text: str) -> int:
                 raise ValueError(f"address {text!r}: the byte offset must be below {PAGE}")
             if page > ARENA_PAGES:
                 raise ValueError(f"address {text!r} is outside the {ARENA_PAGES}-page arena"
-                                 + ("" if ARENA_PAGES >= HUGE_PAGES else
-                                    f" ({SIZE_ENV}=huge gives {HUGE_PAGES} pages)"))
+                                 + bigger_hint(ARENA_PAGES))
             return page * PAGE + off
         case Kind.LEN:
             m = _LEN.match(text)
