@@ -127,10 +127,9 @@ KHUGEPAGED = Path("/sys/kernel/mm/transparent_hugepage/khugepaged")
 
 @contextlib.contextmanager
 def _khugepaged_quick() -> Iterator[None]:
-    """khugepaged waking every 10 ms instead of every 10 s, for the block (put back)."""
+    """khugepaged waking every 10 ms instead of every 10 s, for the block (put back).
+    Writing the setting wakes it at once."""
     path = KHUGEPAGED / "scan_sleep_millisecs"
-    if not os.access(path, os.W_OK):
-        pytest.skip("cannot set khugepaged/scan_sleep_millisecs")
     old = path.read_text()
     try:
         path.write_text("10")
@@ -152,14 +151,20 @@ def test_a_khugepaged_collapse_marks_the_divergence(supervisor: Supervisor) -> N
         touch(@3, read)
         """)
 
+    if not os.access(KHUGEPAGED / "scan_sleep_millisecs", os.W_OK):
+        pytest.skip("cannot set khugepaged/scan_sleep_millisecs")
+
     def wait_for_a_collapse(rep: StepReport, *_: object) -> None:
+        """After the madvise step was compared (so that step sees no collapse), let
+        khugepaged scan until it has collapsed something."""
         if rep.step.call.name == "madvise":
             before = khugepaged_collapsed()
             deadline = time.monotonic() + 10
-            while khugepaged_collapsed() == before and time.monotonic() < deadline:
-                time.sleep(0.01)
+            with _khugepaged_quick():
+                while khugepaged_collapsed() == before and time.monotonic() < deadline:
+                    time.sleep(0.01)
 
-    with mthp_sizes(PMD), _khugepaged_quick():
+    with mthp_sizes(PMD):
         if not probe().mthp_orders >> 9 & 1:
             pytest.skip("no PMD-sized THP for advised VMAs here")
         report = check(supervisor, program, wait_for_a_collapse)
