@@ -21,7 +21,14 @@ from fuzzer.model.state import PMD_ORDER, RestVma
 from fuzzer.model.world import World
 from fuzzer.model.world import step as world_step
 from fuzzer.observe import Observer, Snapshot
-from fuzzer.observe.mthp import FELL_BACK, KHUGEPAGED_RAN, fallbacks, khugepaged_collapsed
+from fuzzer.observe.mthp import (
+    FELL_BACK,
+    FELL_BACK_WHY,
+    KHUGEPAGED_RAN,
+    KHUGEPAGED_WHY,
+    fallbacks,
+    khugepaged_collapsed,
+)
 from fuzzer.observe.pageflags import page_flags
 from fuzzer.observe.probe import CAP_SYS_RESOURCE, has_capability, memlock_limits, probe
 from fuzzer.observe.proc import zero_pfn
@@ -181,9 +188,9 @@ def _check_run(run: Run, report: Report, on_step: StepHook | None, ranges: bool)
             if found:  # re-read once: a transient /proc state is not a finding
                 found, snap = _compare_all(st, pred, world, observers, seen, known)
             if found and orders and fallbacks(orders) != fell_back:
-                found = [_fell_back(d) for d in found]
+                found = [_marked(d, FELL_BACK, FELL_BACK_WHY) for d in found]
             if found and collapsed is not None and khugepaged_collapsed() != collapsed:
-                found = [_khugepaged_ran(d) for d in found]
+                found = [_marked(d, KHUGEPAGED_RAN, KHUGEPAGED_WHY) for d in found]
             rep = StepReport(st, pred, tuple(found), before, folios, folio)
             report.steps.append(rep)
             if snap is not None:  # not after the caller's exit
@@ -215,22 +222,12 @@ def _placed(st: Step) -> int:
         else 0
 
 
-def _fell_back(d: Divergence) -> Divergence:
-    """A divergence of a program during which an mTHP allocation fell back (the sysfs
-    fallback counters moved: fuzzer/observe/mthp.py): the kernel may have mapped a
-    smaller folio than the model, so it is marked, in its title and what was seen."""
-    return Divergence(d.kind, d.title + FELL_BACK, d.step, d.expected,
-                      d.observed + " (hugepages-*/stats/anon_fault_fallback moved during the "
-                      "program: a large folio allocation failed somewhere; re-run it)")
-
-
-def _khugepaged_ran(d: Divergence) -> Divergence:
-    """A divergence of a program during which khugepaged collapsed a huge page somewhere
-    (fuzzer/observe/mthp.py): it may have been one of ours, which the model cannot
-    predict, so it is marked, in its title and what was seen."""
-    return Divergence(d.kind, d.title + KHUGEPAGED_RAN, d.step, d.expected,
-                      d.observed + " (khugepaged/pages_collapsed moved during the program: "
-                      "khugepaged collapsed a huge page somewhere; re-run it)")
+def _marked(d: Divergence, suffix: str, why: str) -> Divergence:
+    """A divergence of a program during which a machine counter moved that says the kernel
+    did what the model cannot predict (fuzzer/observe/mthp.py: an mTHP allocation fell
+    back, khugepaged collapsed a huge page): marked in its title (`suffix`, a bucket
+    apart) and in what was seen (`why`), never dropped."""
+    return Divergence(d.kind, d.title + suffix, d.step, d.expected, f"{d.observed} ({why})")
 
 
 Shown = tuple[list[Page | None], list[int]]

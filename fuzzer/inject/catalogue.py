@@ -421,12 +421,12 @@ class HugeMlockSplitsPmd(Injection):
         if call.name in ("mlock", "mlock2"):
             addr, length = call.args["addr"], call.args["len"]
         elif call.name == "mlockall" and call.args["flags"] & MCL_CURRENT:
-            addr, length = ARENA.base, ARENA.pages * PAGE  # every VMA: the arena's regions
+            addr, length = ARENA.base, ARENA.size  # every VMA: the arena's regions
         else:
             return None
         # the aligned regions the range holds whole, in the arena (a length may be huge)
         region = -(-max(addr, ARENA.base) // PMD_SIZE) * PMD_SIZE
-        while region + PMD_SIZE <= min(addr + length, ARENA.base + ARENA.pages * PAGE):
+        while region + PMD_SIZE <= min(addr + length, ARENA.end):
             if _huge_page_at(call, region) is not None:
                 return Then((Extra("madvise", (region, PAGE, MADV_NOHUGEPAGE)),
                              Extra("madvise", (region, PAGE, MADV_HUGEPAGE))), result=0)

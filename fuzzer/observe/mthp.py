@@ -22,29 +22,31 @@ from fuzzer.observe.probe import THP_SYSFS
 
 FALLBACK_STATS = ("anon_fault_fallback", "anon_fault_fallback_charge")
 FELL_BACK = " [mTHP fell back]"  # ends such a divergence's title: a bucket apart
+FELL_BACK_WHY = ("hugepages-*/stats/anon_fault_fallback moved during the program: a large "
+                 "folio allocation failed somewhere; re-run it")
 
 
 def fallbacks(orders: int) -> int:
     """The sum of the fallback counters of these orders' sizes (0 where unreadable)."""
-    total = 0
-    for kb in mthp_sizes_kb(orders):
-        for name in FALLBACK_STATS:
-            try:
-                with open(f"{THP_SYSFS}/hugepages-{kb}kB/stats/{name}") as f:
-                    total += int(f.read())
-            except (OSError, ValueError):
-                pass
-    return total
+    return sum(_counter(f"hugepages-{kb}kB/stats/{name}")
+               for kb in mthp_sizes_kb(orders) for name in FALLBACK_STATS)
 
 
 KHUGEPAGED_RAN = " [khugepaged collapsed]"  # ends such a divergence's title
+KHUGEPAGED_WHY = ("khugepaged/pages_collapsed moved during the program: khugepaged "
+                  "collapsed a huge page somewhere; re-run it")
 
 
 def khugepaged_collapsed() -> int:
     """How many huge pages khugepaged has collapsed since boot (0 where unreadable; a
     MADV_COLLAPSE does not count)."""
+    return _counter("khugepaged/pages_collapsed")
+
+
+def _counter(name: str) -> int:
+    """A THP counter of sysfs, by its path under THP_SYSFS (0 where unreadable)."""
     try:
-        with open(f"{THP_SYSFS}/khugepaged/pages_collapsed") as f:
+        with open(f"{THP_SYSFS}/{name}") as f:
             return int(f.read())
     except (OSError, ValueError):
         return 0

@@ -25,12 +25,12 @@ import re
 
 from fuzzer.model import Prediction, State, World
 from fuzzer.model.features import Features
+from fuzzer.model.pmd import REGIONS
 from fuzzer.model.state import PMD_ORDER, RestVma
 from fuzzer.model.world import step as world_step
 from fuzzer.observe.mthp import FELL_BACK, KHUGEPAGED_RAN
 from fuzzer.oracle.compare import IN_CHILD, IN_OTHER
-from fuzzer.prog import ARENA_PAGES, Call, Program
-from fuzzer.prog.arena import HUGE_PAGES
+from fuzzer.prog import Call, Program
 from fuzzer.prog.syscalls import PAGE
 from fuzzer.reduce import cparts, cwidth
 from fuzzer.reduce.cchecks import Check
@@ -58,13 +58,8 @@ def start_state() -> State:
     """The model's process as a reproducer starts it: one lockable VMA stands for the
     reproducer's own mappings; THP off as the executor has it without mTHP, but in the
     huge arena on in MADV_HUGEPAGE VMAs at 2 MiB alone, which c/thp.h makes sure of."""
-    features = Features(mthp_orders=1 << PMD_ORDER) if huge_arena() else Features()
+    features = Features(mthp_orders=1 << PMD_ORDER) if REGIONS else Features()
     return State(rest=[RestVma(0, PAGE, lockable=True)], features=features)
-
-
-def huge_arena() -> bool:
-    """Whether this is the huge arena (MMFUZZ_ARENA=huge), where a fault maps PMDs."""
-    return ARENA_PAGES >= HUGE_PAGES
 
 
 def predict_world(program: Program, step: int) -> tuple[World, Prediction]:

@@ -20,6 +20,7 @@ import textwrap
 
 from fuzzer.model import Prediction, State
 from fuzzer.model import step as model_step
+from fuzzer.model.pmd import REGIONS
 from fuzzer.oracle.compare import signal_text, value_text
 from fuzzer.oracle.views import model_view, render
 from fuzzer.prog import ARENA_BASE, ARENA_PAGES, Call, Program, format_call
@@ -150,7 +151,7 @@ def _part_names(kind: str, calls: tuple[Call, ...], check: Check) -> list[str]:
         parts.append(cparts.DROP_CAP)
     if "process_madvise" in names:
         parts.append(cparts.PMADVISE)
-    if cforks.huge_arena():
+    if REGIONS:
         parts += [cparts.READ_TEXT, cparts.THP]
     return parts + [p for p in check.parts if p not in parts]
 
@@ -221,7 +222,7 @@ def _header(finding: Finding, bucket_id: int | None, model: str,
         *(["", "Needs 6.18+ and THP as mmfuzz's huge arena has it: hugepages-2048kB "
            "enabled for MADV_HUGEPAGE ranges, every other size never, use_zero_page 1 "
            "(it exits 2 and says what is missing otherwise)."]
-          if cforks.huge_arena() else []),
+          if REGIONS else []),
     ]
     room = cwidth.WIDTH - 3
     # (a run of page letters longer than a line, in the huge arena's renders, is cut)
@@ -262,7 +263,7 @@ def _decls(calls: tuple[Call, ...], uses_ret: bool) -> list[str]:
 
 def _setup(calls: tuple[Call, ...], check: Check) -> list[str]:
     """The executor's set-up, before the first call (forks inherit it)."""
-    if cforks.huge_arena():
+    if REGIONS:
         thp = ["\tif (thp_pmd_only() != 0)\n", "\t\treturn 2;\n"]
     else:
         thp = ["\t/* as the executor does without mTHP: no THP, so presence is\n",
